@@ -1,0 +1,63 @@
+import { type BackendLoader, type SetupBackendOptions, setupBackendWith } from './setup.js';
+
+// Specifiers held in variables so bundlers do not try to resolve optional packages.
+const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
+
+const wasm: BackendLoader = {
+  tfName: 'wasm',
+  install: 'Install it with `npm install @tensorflow/tfjs-backend-wasm`.',
+  load: async (opts) => {
+    const m = (await importOptional('@tensorflow/tfjs-backend-wasm')) as { setThreadsCount?: (n: number) => void };
+    if (opts.threads) m.setThreadsCount?.(opts.threads);
+  },
+};
+
+const loaders = {
+  tensorflow: [
+    {
+      tfName: 'tensorflow',
+      install: 'Install `@tensorflow/tfjs-node-gpu` (CUDA) or `@tensorflow/tfjs-node`.',
+      load: async () => void (await importOptional('@tensorflow/tfjs-node-gpu')),
+    },
+    {
+      tfName: 'tensorflow',
+      install: 'Install `@tensorflow/tfjs-node-gpu` (CUDA) or `@tensorflow/tfjs-node`.',
+      load: async () => void (await importOptional('@tensorflow/tfjs-node')),
+    },
+  ],
+  wasm: [wasm],
+  cpu: [
+    {
+      tfName: 'cpu',
+      install: 'Install it with `npm install @tensorflow/tfjs-backend-cpu`.',
+      load: async () => void (await importOptional('@tensorflow/tfjs-backend-cpu')),
+    },
+  ],
+  webgl: [
+    {
+      tfName: 'webgl',
+      install: 'WebGL needs a browser (or a headless GL context) and `@tensorflow/tfjs-backend-webgl`.',
+      load: async () => void (await importOptional('@tensorflow/tfjs-backend-webgl')),
+    },
+  ],
+  webgpu: [
+    {
+      tfName: 'webgpu',
+      install:
+        'WebGPU in Node needs `navigator.gpu` (for example from the `webgpu` package) and `@tensorflow/tfjs-backend-webgpu`.',
+      load: async () => {
+        if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) throw new Error('navigator.gpu is not defined');
+        await importOptional('@tensorflow/tfjs-backend-webgpu');
+      },
+    },
+  ],
+} satisfies Record<string, BackendLoader[]>;
+
+/**
+ * Pick and initialise a TensorFlow.js backend (Node). 'auto' tries tfjs-node-gpu, tfjs-node, wasm,
+ * then cpu. An explicit choice that is not installed throws an error that says how to install it.
+ * Returns the tfjs name of the backend that was set.
+ */
+export function setupBackend(opts: SetupBackendOptions = {}): Promise<string> {
+  return setupBackendWith(loaders, ['tensorflow', 'wasm', 'cpu'], opts);
+}

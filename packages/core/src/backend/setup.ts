@@ -1,0 +1,63 @@
+/**
+ * Backend choice shared by the Node and browser entries. Each entry passes the loaders it can use,
+ * so the browser bundle never references Node-only packages.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { registerMissingKernels } from './kernels/index.js';
+
+/** Backends `setupBackend` knows. 'tensorflow' is tfjs-node (or tfjs-node-gpu). */
+export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'webgpu';
+
+/** Options of `setupBackend`. */
+export interface SetupBackendOptions {
+  /** Which backend; 'auto' (default) picks the fastest one that is installed. */
+  backend?: BackendName;
+  /** Threads for the wasm backend where the platform allows it (ignored elsewhere). */
+  threads?: number;
+}
+
+/** A way to make one backend available: import its package and report the tfjs name it registers. */
+export interface BackendLoader {
+  /** tfjs backend name registered by the package ('tensorflow', 'wasm', ...). */
+  tfName: string;
+  /** Import the package (registering the backend); throws when it is not installed. */
+  load: (opts: SetupBackendOptions) => Promise<void>;
+  /** What to tell a user whose explicit choice is unavailable. */
+  install: string;
+}
+
+/** Choose and initialise a backend from an ordered table of loaders. Returns the name that was set. */
+export async function setupBackendWith(
+  loaders: Record<Exclude<BackendName, 'auto'>, BackendLoader[]>,
+  autoOrder: Exclude<BackendName, 'auto'>[],
+  opts: SetupBackendOptions = {},
+): Promise<string> {
+  const choice = opts.backend ?? 'auto';
+  if (choice !== 'auto' && !(choice in loaders)) {
+    throw new Error(`setupBackend: backend must be one of auto, ${Object.keys(loaders).join(', ')}; got '${choice}'`);
+  }
+  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
+    throw new Error(`setupBackend: threads must be a positive integer, got ${opts.threads}`);
+  }
+  const order = choice === 'auto' ? autoOrder : [choice];
+  const errors: string[] = [];
+  for (const name of order) {
+    for (const loader of loaders[name]) {
+      try {
+        await loader.load(opts);
+        if (!(await tf.setBackend(loader.tfName))) throw new Error(`tf.setBackend('${loader.tfName}') returned false`);
+        await tf.ready();
+        registerMissingKernels(loader.tfName);
+        return tf.getBackend();
+      } catch (e) {
+        errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);
+        if (choice !== 'auto' && loader === loaders[name][loaders[name].length - 1]) {
+          throw new Error(
+            `setupBackend: backend '${choice}' is not available (${errors.join('; ')}). ${loader.install}`,
+          );
+        }
+      }
+    }
+  }
+  throw new Error(`setupBackend: no backend could be initialised (${errors.join('; ')})`);
+}

@@ -1,0 +1,1 @@
+// Barrel of io/: every public name of this folder is exported here.

@@ -1,0 +1,1 @@
+// Barrel of model/: the Autoencoder contract and latent distributions.

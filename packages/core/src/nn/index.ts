@@ -1,0 +1,2 @@
+// Barrel of nn/: every public name of this folder is exported here.
+export * from './module.js';

@@ -1,0 +1,1 @@
+// Barrel of optim/: every public name of this folder is exported here.

@@ -1,0 +1,7 @@
+/**
+ * @ldmae/losses: Reconstruction, KL, LPIPS (head + pluggable trunk) and adversarial losses.
+ * @packageDocumentation
+ */
+
+/** Version of this package, kept equal to package.json by a test. */
+export const VERSION = '0.1.0';

@@ -1,0 +1,7 @@
+/**
+ * @ldmae/vmae: The Variational Masked AutoEncoder: model, presets, trainer and checkpoint import.
+ * @packageDocumentation
+ */
+
+/** Version of this package, kept equal to package.json by a test. */
+export const VERSION = '0.1.0';

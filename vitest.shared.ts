@@ -1,0 +1,14 @@
+import type { UserConfig } from 'vitest/config';
+
+/** Tests resolve workspace packages to their TypeScript sources (no build needed). */
+export const sharedTestConfig: UserConfig = {
+  resolve: { conditions: ['@ldmae/source', 'module', 'node', 'import', 'default'] },
+  ssr: { resolve: { conditions: ['@ldmae/source', 'module', 'node', 'import', 'default'] } },
+  test: {
+    include: ['test/**/*.test.ts'],
+    testTimeout: 120_000,
+    hookTimeout: 120_000,
+    pool: 'forks',
+    fileParallelism: false,
+  },
+};
