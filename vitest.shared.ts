@@ -1,4 +1,4 @@
-import type { UserConfig } from 'vitest/config';
+import type { ViteUserConfig as UserConfig } from 'vitest/config';
 
 /** Tests resolve workspace packages to their TypeScript sources (no build needed). */
 export const sharedTestConfig: UserConfig = {
