@@ -1,8 +1,9 @@
 // Everything of @ldmae/core that runs the same in Node and in the browser.
-export * from './rng.js';
+
+export * from './backend/index.js';
+export * from './io/index.js';
+export * from './model/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
+export * from './rng.js';
 export * from './train/index.js';
-export * from './model/index.js';
-export * from './io/index.js';
-export * from './backend/index.js';

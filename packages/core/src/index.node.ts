@@ -2,5 +2,6 @@
  * @ldmae/core for Node: the common runtime plus file-system IO and native-backend detection.
  * @packageDocumentation
  */
-export * from './common.js';
+
 export { setupBackend } from './backend/setup.node.js';
+export * from './common.js';

@@ -5,5 +5,6 @@
  * and file-system IO.
  * @packageDocumentation
  */
-export * from './common.js';
+
 export { setupBackend } from './backend/setup.browser.js';
+export * from './common.js';

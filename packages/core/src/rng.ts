@@ -113,7 +113,8 @@ export class Rng {
 
   /** A random permutation of 0..n-1 (Fisher-Yates). */
   permutation(n: number): Int32Array {
-    if (!Number.isInteger(n) || n < 0) throw new RangeError(`Rng.permutation: n must be a non-negative integer, got ${n}`);
+    if (!Number.isInteger(n) || n < 0)
+      throw new RangeError(`Rng.permutation: n must be a non-negative integer, got ${n}`);
     const p = new Int32Array(n);
     for (let i = 0; i < n; i++) p[i] = i;
     for (let i = n - 1; i > 0; i--) {
@@ -132,7 +133,12 @@ export class Rng {
 
   /** Restore a state from {@link Rng.getState}. */
   setState(state: RngState): void {
-    if (!state || !Array.isArray(state.s) || state.s.length !== 4 || state.s.some((v) => !Number.isInteger(v))) {
+    if (
+      !state ||
+      !Array.isArray(state.s) ||
+      state.s.length !== 4 ||
+      state.s.some((v) => !Number.isInteger(v))
+    ) {
       throw new TypeError('Rng.setState: state must be {s: [4 uint32 words], spare: number | null}');
     }
     this.s = Uint32Array.from(state.s);
@@ -151,7 +157,9 @@ function rotl(x: number, k: number): number {
 
 function sizeOf(shape: number[], where: string): number {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new TypeError(`${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
+    throw new TypeError(
+      `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+    );
   }
   return shape.reduce((a, b) => a * b, 1);
 }

@@ -18,7 +18,8 @@ const loaders = {
   tensorflow: [unavailable],
   webgpu: [
     loader('webgpu', '@tensorflow/tfjs-backend-webgpu', async () => {
-      if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) throw new Error('navigator.gpu is not defined');
+      if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu)
+        throw new Error('navigator.gpu is not defined');
       return import('@tensorflow/tfjs-backend-webgpu');
     }),
   ],

@@ -7,7 +7,9 @@ const wasm: BackendLoader = {
   tfName: 'wasm',
   install: 'Install it with `npm install @tensorflow/tfjs-backend-wasm`.',
   load: async (opts) => {
-    const m = (await importOptional('@tensorflow/tfjs-backend-wasm')) as { setThreadsCount?: (n: number) => void };
+    const m = (await importOptional('@tensorflow/tfjs-backend-wasm')) as {
+      setThreadsCount?: (n: number) => void;
+    };
     if (opts.threads) m.setThreadsCount?.(opts.threads);
   },
 };
@@ -46,7 +48,8 @@ const loaders = {
       install:
         'WebGPU in Node needs `navigator.gpu` (for example from the `webgpu` package) and `@tensorflow/tfjs-backend-webgpu`.',
       load: async () => {
-        if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu) throw new Error('navigator.gpu is not defined');
+        if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu)
+          throw new Error('navigator.gpu is not defined');
         await importOptional('@tensorflow/tfjs-backend-webgpu');
       },
     },

@@ -34,7 +34,9 @@ export async function setupBackendWith(
 ): Promise<string> {
   const choice = opts.backend ?? 'auto';
   if (choice !== 'auto' && !(choice in loaders)) {
-    throw new Error(`setupBackend: backend must be one of auto, ${Object.keys(loaders).join(', ')}; got '${choice}'`);
+    throw new Error(
+      `setupBackend: backend must be one of auto, ${Object.keys(loaders).join(', ')}; got '${choice}'`,
+    );
   }
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
     throw new Error(`setupBackend: threads must be a positive integer, got ${opts.threads}`);
@@ -45,7 +47,8 @@ export async function setupBackendWith(
     for (const loader of loaders[name]) {
       try {
         await loader.load(opts);
-        if (!(await tf.setBackend(loader.tfName))) throw new Error(`tf.setBackend('${loader.tfName}') returned false`);
+        if (!(await tf.setBackend(loader.tfName)))
+          throw new Error(`tf.setBackend('${loader.tfName}') returned false`);
         await tf.ready();
         registerMissingKernels(loader.tfName);
         return tf.getBackend();

@@ -45,7 +45,9 @@ export function denormalizeLatents(z: tf.Tensor, norm: LatentNormalization): tf.
 function checkNorm(z: tf.Tensor, norm: LatentNormalization, where: string): void {
   const c = z.shape[z.rank - 1];
   if (norm.shift.length !== c || norm.scale.length !== c) {
-    throw new Error(`${where}: normalisation has ${norm.shift.length} channels, latents have ${c} (last axis)`);
+    throw new Error(
+      `${where}: normalisation has ${norm.shift.length} channels, latents have ${c} (last axis)`,
+    );
   }
 }
 
@@ -58,6 +60,7 @@ export function computeLatentNormalization(latents: tf.Tensor4D): LatentNormaliz
   const m = Array.from(mean.dataSync());
   const v = Array.from(variance.dataSync());
   tf.dispose([mean, variance]);
-  if (v.some((x) => !(x > 0))) throw new Error('computeLatentNormalization: a latent channel has zero or NaN variance');
+  if (v.some((x) => !(x > 0)))
+    throw new Error('computeLatentNormalization: a latent channel has zero or NaN variance');
   return { shift: m, scale: v.map((x) => 1 / Math.sqrt(x)) };
 }

@@ -12,10 +12,7 @@ export const LOGVAR_MIN = -30;
 export const LOGVAR_MAX = 20;
 
 /** Which KL divergence: see {@link DiagonalGaussian.kl}. */
-export type KlForm =
-  | { kind: 'standard' }
-  | { kind: 'unit-variance' }
-  | { kind: 'fixed-std'; std: number };
+export type KlForm = { kind: 'standard' } | { kind: 'unit-variance' } | { kind: 'fixed-std'; std: number };
 
 /** Anything `encode` returns: a distribution over latents of shape [B, h, w, c] (NHWC). */
 export interface LatentDistribution {
@@ -38,7 +35,9 @@ export class DiagonalGaussian implements LatentDistribution {
   /** Takes ownership of both tensors; `logvar` is clamped to [-30, 20]. */
   constructor(mean: tf.Tensor, logvar: tf.Tensor) {
     if (!tf.util.arraysEqual(mean.shape, logvar.shape)) {
-      throw new Error(`DiagonalGaussian: mean [${mean.shape}] and logvar [${logvar.shape}] must have the same shape`);
+      throw new Error(
+        `DiagonalGaussian: mean [${mean.shape}] and logvar [${logvar.shape}] must have the same shape`,
+      );
     }
     this.mean = mean;
     this.logvar = tf.clipByValue(logvar, LOGVAR_MIN, LOGVAR_MAX);

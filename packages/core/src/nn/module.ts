@@ -86,7 +86,13 @@ export class Module {
   protected registerBuffer(name: string, t: tf.Tensor, opts: { persistent?: boolean } = {}): tf.Tensor {
     this.checkFreeName(name);
     const kept = tf.keep(t);
-    this.entries.set(name, { tensor: kept, layout: 'same', trainable: false, persistent: opts.persistent ?? true, decay: false });
+    this.entries.set(name, {
+      tensor: kept,
+      layout: 'same',
+      trainable: false,
+      persistent: opts.persistent ?? true,
+      decay: false,
+    });
     return kept;
   }
 
@@ -99,7 +105,8 @@ export class Module {
 
   private checkFreeName(name: string): void {
     if (!name || name.includes('.')) throw new Error(`Module: invalid name '${name}' (non-empty, no dots)`);
-    if (this.entries.has(name) || this.childModules.has(name)) throw new Error(`Module: name '${name}' registered twice`);
+    if (this.entries.has(name) || this.childModules.has(name))
+      throw new Error(`Module: name '${name}' registered twice`);
   }
 
   /** Direct children, by name. */
