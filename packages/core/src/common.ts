@@ -5,5 +5,6 @@ export * from './io/index.js';
 export * from './model/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
+export * from './gradients.js';
 export * from './rng.js';
 export * from './train/index.js';

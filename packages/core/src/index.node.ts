@@ -5,3 +5,4 @@
 
 export { setupBackend } from './backend/setup.node.js';
 export * from './common.js';
+export * from './io/node.js';

@@ -1,2 +1,4 @@
 // Barrel of train/: every public name of this folder is exported here.
-export {};
+export * from './checkpoint-payload.js';
+export * from './loop.js';
+export * from './progress.js';

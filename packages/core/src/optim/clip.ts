@@ -1,0 +1,43 @@
+/** Gradient clipping by global norm, as `torch.nn.utils.clip_grad_norm_` (2-norm). */
+import * as tf from '@tensorflow/tfjs-core';
+
+/** Result of {@link clipByGlobalNorm}. */
+export interface ClipResult {
+  /** Clipped gradients by the same names (new tensors; the caller owns them). */
+  grads: Record<string, tf.Tensor>;
+  /** Global 2-norm of the gradients before clipping (may be NaN / Infinity; then nothing is finite). */
+  norm: number;
+}
+
+/**
+ * Scale every gradient by `min(1, maxNorm / (norm + 1e-6))`, where `norm` is the 2-norm of all
+ * gradients taken together. Returns new tensors (the inputs stay the caller's) and the norm before
+ * clipping, read back to JS (one device sync).
+ * @param grads name -> gradient of any shape (float32); null entries are skipped.
+ * @param maxNorm the largest allowed global norm (> 0).
+ */
+export function clipByGlobalNorm(grads: Record<string, tf.Tensor | null>, maxNorm: number): ClipResult {
+  if (!grads || typeof grads !== 'object')
+    throw new TypeError('clipByGlobalNorm: grads must be a {name: tf.Tensor} map');
+  if (typeof maxNorm !== 'number' || !Number.isFinite(maxNorm) || maxNorm <= 0) {
+    throw new RangeError(`clipByGlobalNorm: maxNorm must be a finite number > 0, got ${maxNorm}`);
+  }
+  const entries: [string, tf.Tensor][] = [];
+  for (const [k, g] of Object.entries(grads)) {
+    if (g == null) continue;
+    if (!(g instanceof tf.Tensor)) throw new TypeError(`clipByGlobalNorm: grads['${k}'] must be a tf.Tensor`);
+    entries.push([k, g]);
+  }
+  if (entries.length === 0) return { grads: {}, norm: 0 };
+  const normT = tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))));
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  const coef = maxNorm / (norm + 1e-6);
+  const out: Record<string, tf.Tensor> = {};
+  tf.tidy(() => {
+    // torch multiplies by the clamped coefficient even when it is 1 (or NaN); a copy keeps ownership simple.
+    const scale = coef < 1 || Number.isNaN(coef) ? tf.scalar(coef) : null;
+    for (const [k, g] of entries) out[k] = tf.keep(scale ? tf.mul(g, scale) : g.clone());
+  });
+  return { grads: out, norm };
+}

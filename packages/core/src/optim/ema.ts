@@ -1,0 +1,233 @@
+/**
+ * Exponential moving average of a module's parameters (DiT's `update_ema`, timm's ModelEma).
+ *
+ * Shadows are kept in the module's internal layout, one per trainable parameter. For PyTorch-layout
+ * export and import the EMA briefly swaps its shadows into the module's variables and uses the
+ * module's own `stateDict()` / `loadStateDict()`: the module alone knows each parameter's layout, and
+ * tfjs `Variable.assign` only re-points data (no copy), so the swap is cheap. The swap is synchronous
+ * and always restored, so no other code can observe it.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import type { Module } from '../nn/module.js';
+
+/** Options of {@link EMA}. */
+export interface EMAOptions {
+  /** Weight of the old average in each update, in [0, 1]. Default 0.9999. */
+  decay?: number;
+}
+
+/** Serialisable scalars of an {@link EMA}. */
+export interface EMAStateJson {
+  decay: number;
+  /** Number of `update` calls so far. */
+  updates: number;
+}
+
+/**
+ * EMA of `module`'s trainable parameters, initialised to a copy of their current values.
+ * `update()` does `ema = decay * ema + (1 - decay) * p` for every parameter.
+ */
+export class EMA {
+  readonly module: Module;
+  private _decay: number;
+  private _updates = 0;
+  private readonly shadows = new Map<string, tf.Variable>();
+  private disposed = false;
+
+  constructor(module: Module, opts: EMAOptions = {}) {
+    if (!module || typeof module.namedParameters !== 'function')
+      throw new TypeError('EMA: module must be a Module');
+    this._decay = checkDecay(opts.decay ?? 0.9999, 'EMA: decay');
+    const params = module.namedParameters();
+    if (params.length === 0) throw new Error('EMA: module has no trainable parameters');
+    this.module = module;
+    // Non-trainable, so tf.variableGrads without a var list never differentiates the shadows.
+    for (const [name, p] of params) this.shadows.set(name, tf.variable(p.clone(), false));
+  }
+
+  /** Weight of the old average (settable, in [0, 1]). */
+  get decay(): number {
+    return this._decay;
+  }
+
+  set decay(value: number) {
+    this._decay = checkDecay(value, 'EMA.decay');
+  }
+
+  /** Number of updates so far. */
+  get updates(): number {
+    return this._updates;
+  }
+
+  /** The shadow variables by parameter name (internal layout; owned by the EMA). */
+  namedShadows(): [string, tf.Variable][] {
+    return [...this.shadows.entries()];
+  }
+
+  /** One EMA step from `module`'s current parameters (default: the module given at construction). */
+  update(module: Module = this.module): void {
+    this.checkLive('update');
+    const params = this.matchParams(module, 'EMA.update');
+    const d = this._decay;
+    tf.tidy(() => {
+      const sd = tf.scalar(d);
+      const s1 = tf.scalar(1 - d);
+      for (const [name, p] of params) {
+        const s = this.shadows.get(name)!;
+        s.assign(tf.add(tf.mul(s, sd), tf.mul(p, s1)));
+      }
+    });
+    this._updates++;
+  }
+
+  /** Write the averaged values into `module`'s parameters (default: the module given at construction). */
+  copyTo(module: Module = this.module): void {
+    this.checkLive('copyTo');
+    for (const [name, p] of this.matchParams(module, 'EMA.copyTo')) p.assign(this.shadows.get(name)!);
+  }
+
+  /**
+   * Run `fn` with the averaged weights in `module`, then put the live weights back (even if `fn`
+   * throws). For evaluation or sampling with the EMA model without a second copy of the network.
+   */
+  withWeights<T>(fn: () => T, module: Module = this.module): T {
+    this.checkLive('withWeights');
+    const params = this.matchParams(module, 'EMA.withWeights');
+    const saved = params.map(([, p]) => p.clone());
+    try {
+      for (const [name, p] of params) p.assign(this.shadows.get(name)!);
+      const out = fn();
+      if (out instanceof Promise) throw new Error('EMA.withWeights: fn must be synchronous');
+      return out;
+    } finally {
+      restore(params, saved);
+    }
+  }
+
+  /**
+   * The EMA model's state dict: PyTorch names and layouts, averaged parameters plus the module's
+   * current persistent buffers (as DiT's EMA copy has them). The caller owns the tensors.
+   */
+  stateDict(): Record<string, tf.Tensor> {
+    return this.withWeights(() => this.module.stateDict());
+  }
+
+  /**
+   * Check a PyTorch-layout dict for {@link loadStateDict} without changing anything: it must hold every
+   * trainable parameter with the module's PyTorch shape, and no name the module does not know.
+   */
+  validateStateDict(dict: Record<string, tf.Tensor>): void {
+    this.checkLive('loadStateDict');
+    if (!dict || typeof dict !== 'object')
+      throw new TypeError('EMA.loadStateDict: dict must be a {name: tf.Tensor} map');
+    const shapes = this.module.stateDictShapes();
+    const missing = [...this.shadows.keys()].filter((k) => !(k in dict));
+    const unexpected = Object.keys(dict).filter((k) => !(k in shapes));
+    if (missing.length || unexpected.length) {
+      throw new Error(
+        'EMA.loadStateDict: dict does not match the module.' +
+          (missing.length ? ` Missing: ${preview(missing)}.` : '') +
+          (unexpected.length ? ` Unexpected: ${preview(unexpected)}.` : ''),
+      );
+    }
+    for (const [k, t] of Object.entries(dict)) {
+      if (!(t instanceof tf.Tensor)) throw new TypeError(`EMA.loadStateDict: '${k}' must be a tf.Tensor`);
+      if (!tf.util.arraysEqual(t.shape, shapes[k])) {
+        throw new Error(
+          `EMA.loadStateDict: '${k}' has shape [${t.shape}], expected [${shapes[k]}] (PyTorch layout)`,
+        );
+      }
+      const shadow = this.shadows.get(k);
+      if (shadow && t.dtype !== shadow.dtype) {
+        throw new Error(`EMA.loadStateDict: '${k}' has dtype ${t.dtype}, expected ${shadow.dtype}`);
+      }
+    }
+  }
+
+  /**
+   * Set the averages from a PyTorch-layout dict as {@link stateDict} returns it (buffers in it are
+   * checked, then ignored). Everything is validated first; the module's weights are left as they were.
+   */
+  loadStateDict(dict: Record<string, tf.Tensor>): void {
+    this.validateStateDict(dict);
+    const params = this.matchParams(this.module, 'EMA.loadStateDict');
+    const only: Record<string, tf.Tensor> = {};
+    for (const [name] of params) only[name] = dict[name];
+    const saved = params.map(([, p]) => p.clone());
+    try {
+      // The module converts from PyTorch layout; the shadows then take the converted values.
+      this.module.loadStateDict(only, { strict: false });
+      for (const [name, p] of params) this.shadows.get(name)!.assign(p);
+    } finally {
+      restore(params, saved);
+    }
+  }
+
+  /** The scalars to save beside {@link stateDict}. */
+  getStateJson(): EMAStateJson {
+    return { decay: this._decay, updates: this._updates };
+  }
+
+  /** Restore {@link getStateJson} output (validated). */
+  setStateJson(json: EMAStateJson): void {
+    checkEmaStateJson(json);
+    this._decay = json.decay;
+    this._updates = json.updates;
+  }
+
+  /** Release the shadows. The EMA is unusable afterwards; the module is untouched. */
+  dispose(): void {
+    if (this.disposed) return;
+    for (const s of this.shadows.values()) s.dispose();
+    this.shadows.clear();
+    this.disposed = true;
+  }
+
+  private matchParams(module: Module, where: string): [string, tf.Variable][] {
+    if (!module || typeof module.namedParameters !== 'function')
+      throw new TypeError(`${where}: module must be a Module`);
+    const params = module.namedParameters();
+    if (params.length !== this.shadows.size) {
+      throw new Error(
+        `${where}: module has ${params.length} trainable parameters, the EMA tracks ${this.shadows.size}`,
+      );
+    }
+    for (const [name, p] of params) {
+      const s = this.shadows.get(name);
+      if (!s) throw new Error(`${where}: module parameter '${name}' is not tracked by the EMA`);
+      if (!tf.util.arraysEqual(s.shape, p.shape)) {
+        throw new Error(`${where}: parameter '${name}' has shape [${p.shape}], the EMA has [${s.shape}]`);
+      }
+    }
+    return params;
+  }
+
+  private checkLive(where: string): void {
+    if (this.disposed) throw new Error(`EMA.${where}: the EMA has been disposed`);
+  }
+}
+
+function restore(params: [string, tf.Variable][], saved: tf.Tensor[]): void {
+  for (let i = 0; i < params.length; i++) params[i][1].assign(saved[i]);
+  tf.dispose(saved);
+}
+
+/** Validate an {@link EMAStateJson}; throws naming the bad field. */
+export function checkEmaStateJson(json: EMAStateJson): void {
+  if (!json || typeof json !== 'object') throw new TypeError('EMA.setStateJson: {decay, updates} expected');
+  checkDecay(json.decay, 'EMA.setStateJson: decay');
+  if (!Number.isInteger(json.updates) || json.updates < 0) {
+    throw new RangeError(`EMA.setStateJson: updates must be an integer >= 0, got ${json.updates}`);
+  }
+}
+
+function checkDecay(v: unknown, where: string): number {
+  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0 || v > 1) {
+    throw new RangeError(`${where} must be a number in [0, 1], got ${v}`);
+  }
+  return v;
+}
+
+function preview(keys: string[]): string {
+  return keys.length > 8 ? `${keys.slice(0, 8).join(', ')}, ... (${keys.length} in all)` : keys.join(', ');
+}
