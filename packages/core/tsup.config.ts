@@ -8,5 +8,5 @@ export default defineConfig({
   clean: true,
   target: 'es2022',
   // tfjs-core's gradient modules cannot be imported by plain Node (extensionless ESM): bundle them.
-  noExternal: [/@tensorflow\/tfjs-core\/dist\/register_all_gradients/],
+  noExternal: [/@tensorflow\/tfjs-core\/dist\/(register_all_gradients|public\/chained_ops)/],
 });

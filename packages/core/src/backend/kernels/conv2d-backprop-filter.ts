@@ -1,0 +1,85 @@
+/**
+ * Conv2DBackpropFilter for the wasm backend, as one forward convolution (XNNPACK) on transposed
+ * operands.
+ *
+ * dW[i,j,c,f] = sum_{n,y,x} xpad[n, y*sh + i*dh, x*sw + j*dw, c] * dy[n,y,x,f] is a convolution
+ * whose batch is the input channel c, whose channels are the batch n, and whose filter is dy laid
+ * out as [outH, outW, N, F]: the original strides become dilations and the original dilations
+ * become strides. The output is padded at the bottom/right just enough to reach the filter size and
+ * cropped when rows the forward pass never read would make it larger.
+ *
+ * A 1x1, stride-1, unpadded filter is x^T dy instead: an explicit transpose and an untransposed
+ * matmul, 3-4x faster than the convolution (or than matMul with transposeA) on wasm.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { assertChannelsLast, assertShape, input, type KernelArgs, pair, withScope } from './wasm-backend.js';
+
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+
+/**
+ * Kernel function for 'Conv2DBackpropFilter' on wasm.
+ *
+ * Inputs: `x` [N, H, W, C], `dy` [N, outH, outW, F]. Attributes as tfjs passes them: `filterShape`
+ * [fh, fw, C, F], `strides`, `pad` ('same' | 'valid' | number | explicit [[0,0],[t,b],[l,r],[0,0]]),
+ * `dataFormat` ('NHWC' only), `dimRoundingMode`, and optionally `dilations` (tfjs's own gradient
+ * never sends them; supported for direct callers). Returns dW [fh, fw, C, F] float32.
+ */
+export function conv2DBackpropFilterWasm({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
+  const x = input('Conv2DBackpropFilter', inputs, 'x');
+  const dy = input('Conv2DBackpropFilter', inputs, 'dy');
+  const filterShape = attrs.filterShape as [number, number, number, number];
+  assertChannelsLast('Conv2DBackpropFilter', attrs.dataFormat);
+  if (x.shape.length !== 4)
+    throw new Error(`Conv2DBackpropFilter (wasm): x must be rank 4 NHWC, got [${x.shape}]`);
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as [number, number, number, number],
+    filterShape,
+    attrs.strides as number | [number, number],
+    pair(attrs.dilations as number | number[] | undefined),
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    false,
+    'channelsLast',
+  );
+  assertShape('Conv2DBackpropFilter', 'dy', dy.shape, info.outShape);
+  const { inChannels: c, inHeight: h, inWidth: w, outChannels: f, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw } = info;
+  const { top, left } = info.padInfo;
+  const bottom = Math.max(0, (fh - 1) * dh + (oh - 1) * sh + 1 - h - top);
+  const right = Math.max(0, (fw - 1) * dw + (ow - 1) * sw + 1 - w - left);
+
+  return withScope(backend, (s) => {
+    if (fh === 1 && fw === 1 && oh === h && ow === w && sh === 1 && sw === 1 && top === 0 && left === 0) {
+      // A 1x1 stride-1 unpadded conv is a matmul; XNNPACK's matmul only runs untransposed operands.
+      const rows = x.shape[0] * h * w;
+      const xT = s.run('Transpose', { x: s.reshape(x, [rows, c]) }, { perm: [1, 0] });
+      const a = s.reshape(xT, [1, c, rows]);
+      const b = s.reshape(dy, [1, rows, f]);
+      const prod = s.run('BatchMatMul', { a, b }, { transposeA: false, transposeB: false });
+      return s.reshape(prod, [1, 1, c, f]);
+    }
+    const xT = s.run('Transpose', { x }, { perm: [3, 1, 2, 0] }); // [C, H, W, N]
+    const dyT = s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }); // [outH, outW, N, F]
+    const conv = s.run(
+      'Conv2D',
+      { x: xT, filter: dyT },
+      {
+        strides: [dh, dw],
+        dilations: [sh, sw],
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+        dataFormat: 'NHWC',
+      },
+    ); // [C, >=fh, >=fw, F]
+    const cropped =
+      conv.shape[1] === fh && conv.shape[2] === fw
+        ? conv
+        : s.run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [c, fh, fw, f] });
+    return s.run('Transpose', { x: cropped }, { perm: [1, 2, 0, 3] }); // [fh, fw, C, F]
+  });
+}

@@ -1,0 +1,143 @@
+/**
+ * Depthwise convolution gradients for the wasm backend, built on its forward
+ * DepthwiseConv2dNative (XNNPACK).
+ *
+ * Filter gradient: with batch and channels merged into one channel axis k = n*C + c, dW is a
+ * depthwise convolution of x (as [1, H, W, N*C]) with dy (as [outH, outW, N*C, M]) whose strides are
+ * the original dilations and whose dilations are the original strides, summed over n afterwards.
+ *
+ * Input gradient: dy is spread onto a zero grid (stride gaps plus the "full" padding), then
+ * correlated with the 180-degree-rotated filter seen as multiplier 1 over C*M channels, and the M
+ * products of each input channel are summed.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { assertChannelsLast, assertShape, input, type KernelArgs, pair, withScope } from './wasm-backend.js';
+import { spreadOnZeroGrid } from './zero-grid.js';
+
+type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+type Rounding = 'floor' | 'round' | 'ceil' | undefined;
+type Shape4 = [number, number, number, number];
+
+/**
+ * Kernel function for 'DepthwiseConv2dNativeBackpropFilter' on wasm.
+ *
+ * Inputs: `x` [N, H, W, C], `dy` [N, outH, outW, C*M]. Attributes: `filterShape` [fh, fw, C, M],
+ * `strides`, `pad`, `dilations`, `dimRoundingMode`. Returns dW [fh, fw, C, M] float32.
+ */
+export function depthwiseConv2dNativeBackpropFilterWasm({
+  inputs,
+  backend,
+  attrs = {},
+}: KernelArgs): tf.TensorInfo {
+  const x = input('DepthwiseConv2dNativeBackpropFilter', inputs, 'x');
+  const dy = input('DepthwiseConv2dNativeBackpropFilter', inputs, 'dy');
+  const filterShape = attrs.filterShape as Shape4;
+  assertChannelsLast('DepthwiseConv2dNativeBackpropFilter', attrs.dataFormat);
+  if (x.shape.length !== 4) {
+    throw new Error(`DepthwiseConv2dNativeBackpropFilter (wasm): x must be rank 4 NHWC, got [${x.shape}]`);
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    x.shape as Shape4,
+    filterShape,
+    attrs.strides as number | [number, number],
+    pair(attrs.dilations as number | number[] | undefined),
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as Rounding,
+    true,
+  );
+  assertShape('DepthwiseConv2dNativeBackpropFilter', 'dy', dy.shape, info.outShape);
+  const [n, h, w, c] = x.shape;
+  const m = filterShape[3];
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;
+  const { top, left } = info.padInfo;
+  const bottom = Math.max(0, (fh - 1) * dh + (oh - 1) * sh + 1 - h - top);
+  const right = Math.max(0, (fw - 1) * dw + (ow - 1) * sw + 1 - w - left);
+
+  return withScope(backend, (s) => {
+    const xT = s.reshape(s.run('Transpose', { x }, { perm: [1, 2, 0, 3] }), [1, h, w, n * c]);
+    const dyT = s.reshape(s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }), [oh, ow, n * c, m]);
+    const conv = s.run(
+      'DepthwiseConv2dNative',
+      { x: xT, filter: dyT },
+      {
+        strides: [dh, dw],
+        dilations: [sh, sw],
+        pad: [
+          [0, 0],
+          [top, bottom],
+          [left, right],
+          [0, 0],
+        ],
+      },
+    ); // [1, >=fh, >=fw, N*C*M]
+    const cropped =
+      conv.shape[1] === fh && conv.shape[2] === fw
+        ? conv
+        : s.run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [1, fh, fw, n * c * m] });
+    const perImage = s.reshape(cropped, [fh, fw, n, c * m]);
+    const summed = n === 1 ? perImage : s.run('Sum', { x: perImage }, { axis: [2], keepDims: false });
+    return s.reshape(summed, [fh, fw, c, m]);
+  });
+}
+
+/**
+ * Kernel function for 'DepthwiseConv2dNativeBackpropInput' on wasm.
+ *
+ * Inputs: `dy` [N, outH, outW, C*M], `filter` [fh, fw, C, M]. Attributes: `inputShape`
+ * [N, H, W, C], `strides`, `pad`, `dilations`, `dimRoundingMode`. Returns dx [N, H, W, C] float32.
+ */
+export function depthwiseConv2dNativeBackpropInputWasm({
+  inputs,
+  backend,
+  attrs = {},
+}: KernelArgs): tf.TensorInfo {
+  const dy = input('DepthwiseConv2dNativeBackpropInput', inputs, 'dy');
+  const filter = input('DepthwiseConv2dNativeBackpropInput', inputs, 'filter');
+  const inputShape = attrs.inputShape as Shape4;
+  assertChannelsLast('DepthwiseConv2dNativeBackpropInput', attrs.dataFormat);
+  if (filter.shape.length !== 4) {
+    throw new Error(
+      `DepthwiseConv2dNativeBackpropInput (wasm): filter must be rank 4, got [${filter.shape}]`,
+    );
+  }
+  const info = tf.backend_util.computeConv2DInfo(
+    inputShape,
+    filter.shape as Shape4,
+    attrs.strides as number | [number, number],
+    pair(attrs.dilations as number | number[] | undefined),
+    attrs.pad as Pad,
+    attrs.dimRoundingMode as Rounding,
+    true,
+  );
+  assertShape('DepthwiseConv2dNativeBackpropInput', 'dy', dy.shape, info.outShape);
+  const [n, h, w, c] = inputShape;
+  const m = filter.shape[3];
+  const k = c * m;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  const { dilationHeight: dh, dilationWidth: dw } = info;
+  // Zero grid of height H + effective filter height - 1, so a valid correlation returns H rows.
+  const hd = h + (fh - 1) * dh;
+  const wd = w + (fw - 1) * dw;
+  const top = (fh - 1) * dh - info.padInfo.top;
+  const left = (fw - 1) * dw - info.padInfo.left;
+
+  return withScope(backend, (s) => {
+    const grid = spreadOnZeroGrid(s, dy, {
+      height: hd,
+      width: wd,
+      strideHeight: sh,
+      strideWidth: sw,
+      top,
+      left,
+    });
+    const rotated = s.reshape(s.run('Reverse', { x: filter }, { dims: [0, 1] }), [fh, fw, k, 1]);
+    const conv = s.run(
+      'DepthwiseConv2dNative',
+      { x: grid, filter: rotated },
+      { strides: [1, 1], dilations: [dh, dw], pad: 'valid' },
+    ); // [N, H, W, C*M]
+    if (m === 1) return conv;
+    return s.run('Sum', { x: s.reshape(conv, [n, h, w, c, m]) }, { axis: [4], keepDims: false });
+  });
+}
