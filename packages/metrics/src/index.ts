@@ -5,3 +5,6 @@
 
 /** Version of this package, kept equal to package.json by a test. */
 export const VERSION = '0.1.0';
+
+export * from './image/index.js';
+export * from './stats/index.js';

@@ -1,0 +1,201 @@
+import { describe, expect, it } from 'vitest';
+import { frechetDistance } from '../src/index.js';
+import { maxAbsDiff, naiveABt, randomCovariance, seeded } from './stats-random.js';
+
+const f64 = (v: number[]) => Float64Array.from(v);
+
+function diag(v: number[]): Float64Array {
+  const n = v.length;
+  const a = new Float64Array(n * n);
+  v.forEach((x, i) => {
+    a[i * n + i] = x;
+  });
+  return a;
+}
+
+function identity(n: number): Float64Array {
+  return diag(new Array(n).fill(1));
+}
+
+/** Row-major product of square matrices. */
+function matmul(a: Float64Array, b: Float64Array, n: number): Float64Array {
+  const c = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < n; k++) for (let j = 0; j < n; j++) c[i * n + j] += a[i * n + k] * b[k * n + j];
+  return c;
+}
+
+/** Gauss-Jordan inverse with partial pivoting. */
+function inverse(a: Float64Array, n: number): Float64Array {
+  const m = a.slice();
+  const inv = identity(n);
+  for (let col = 0; col < n; col++) {
+    let piv = col;
+    for (let r = col + 1; r < n; r++) if (Math.abs(m[r * n + col]) > Math.abs(m[piv * n + col])) piv = r;
+    for (let j = 0; j < n; j++) {
+      [m[col * n + j], m[piv * n + j]] = [m[piv * n + j], m[col * n + j]];
+      [inv[col * n + j], inv[piv * n + j]] = [inv[piv * n + j], inv[col * n + j]];
+    }
+    const p = m[col * n + col];
+    for (let j = 0; j < n; j++) {
+      m[col * n + j] /= p;
+      inv[col * n + j] /= p;
+    }
+    for (let r = 0; r < n; r++) {
+      if (r === col) continue;
+      const f = m[r * n + col];
+      for (let j = 0; j < n; j++) {
+        m[r * n + j] -= f * m[col * n + j];
+        inv[r * n + j] -= f * inv[col * n + j];
+      }
+    }
+  }
+  return inv;
+}
+
+/** Principal square root of a (non-symmetric) matrix by the Denman-Beavers iteration. */
+function sqrtmDenmanBeavers(a: Float64Array, n: number): Float64Array {
+  let y = a.slice();
+  let z = identity(n);
+  for (let it = 0; it < 60; it++) {
+    const yi = inverse(y, n);
+    const zi = inverse(z, n);
+    y = y.map((v, i) => 0.5 * (v + zi[i]));
+    z = z.map((v, i) => 0.5 * (v + yi[i]));
+  }
+  return y;
+}
+
+/**
+ * The fixed 5 x 5 inputs of the reference values below (i, j from 1): B1 = sin(0.7 i + 1.3 j^2) (rank 2),
+ * B2 = cos(0.4 i (j + 1) + 0.5), B3 = sin(0.9 i j + 0.2 i + j) (5 x 3); mu1 = 0.1 k, mu2 = sin k.
+ */
+function fixedCase(singular: boolean): [Float64Array, Float64Array, Float64Array, Float64Array] {
+  const cols = singular ? 3 : 5;
+  const b1 = new Float64Array(5 * cols);
+  const b2 = new Float64Array(25);
+  for (let i = 1; i <= 5; i++) {
+    for (let j = 1; j <= cols; j++) {
+      b1[(i - 1) * cols + j - 1] = singular
+        ? Math.sin(0.9 * i * j + 0.2 * i + j)
+        : Math.sin(0.7 * i + 1.3 * j * j);
+    }
+    for (let j = 1; j <= 5; j++) b2[(i - 1) * 5 + j - 1] = Math.cos(0.4 * i * (j + 1) + 0.5);
+  }
+  const s1 = naiveABt(b1, 5, b1, 5, cols);
+  if (!singular) for (let i = 0; i < 5; i++) s1[i * 5 + i] += 0.5;
+  const mu1 = Float64Array.from({ length: 5 }, (_, i) => 0.1 * i);
+  const mu2 = Float64Array.from({ length: 5 }, (_, i) => Math.sin(i));
+  return [mu1, s1, mu2, naiveABt(b2, 5, b2, 5, 5)];
+}
+
+describe('frechetDistance', () => {
+  it('gives 2048 for means 0 vs 1 with identity covariances in 2048-d', () => {
+    const n = 2048;
+    const d = frechetDistance(new Float64Array(n), identity(n), new Float64Array(n).fill(1), identity(n));
+    expect(d).toBeCloseTo(2048, 8);
+  });
+
+  it('matches the closed forms of the spec', () => {
+    // Commuting diagonal covariances: |mu diff|^2 + sum (sqrt a - sqrt b)^2 = 9 + 1 + 1 + 1.
+    expect(frechetDistance(f64([0, 0, 0]), diag([1, 4, 9]), f64([1, 2, 2]), diag([4, 1, 16]))).toBeCloseTo(
+      12,
+      12,
+    );
+    // S vs 4 S: tr S + 4 tr S - 2 * 2 tr S = tr S = 4.
+    const s = f64([2, 1, 1, 2]);
+    expect(
+      frechetDistance(
+        f64([0, 0]),
+        s,
+        f64([0, 0]),
+        s.map((v) => 4 * v),
+      ),
+    ).toBeCloseTo(4, 12);
+    // A zero covariance against the identity.
+    expect(
+      frechetDistance(new Float64Array(3), new Float64Array(9), new Float64Array(3), identity(3)),
+    ).toBeCloseTo(3, 14);
+    expect(
+      frechetDistance(new Float64Array(3), identity(3), new Float64Array(3), new Float64Array(9)),
+    ).toBeCloseTo(3, 14);
+  });
+
+  it('matches scipy.linalg.sqrtm (the references) and 40-digit mpmath on fixed inputs', () => {
+    // S1 = B1 B1^T + 0.5 I: scipy 1.17 gives 8.729660162341862, mpmath (40 digits, via the symmetric
+    // form) 8.7296601623418558612.
+    expect(frechetDistance(...fixedCase(false))).toBeCloseTo(8.729660162341856, 11);
+    // S1 = B3 B3^T has rank 3. The exact value, mpmath tr sqrt(B3^T S2 B3), is 8.7735184319489801982;
+    // scipy's sqrtm of the singular product gives 8.773518393428182, 4e-8 off.
+    expect(frechetDistance(...fixedCase(true))).toBeCloseTo(8.77351843194898, 10);
+  });
+
+  it('matches a Denman-Beavers square root of S1 S2 for a random 5 x 5 pair', () => {
+    const n = 5;
+    const s1 = randomCovariance(n, 8, 21);
+    const s2 = randomCovariance(n, 9, 22);
+    const { normal } = seeded(5);
+    const mu1 = Float64Array.from({ length: n }, normal);
+    const mu2 = Float64Array.from({ length: n }, normal);
+    const root = sqrtmDenmanBeavers(matmul(s1, s2, n), n);
+    // The iteration really converged to a square root.
+    expect(maxAbsDiff(matmul(root, root, n), matmul(s1, s2, n))).toBeLessThan(1e-10);
+    let expected = 0;
+    for (let i = 0; i < n; i++)
+      expected += (mu1[i] - mu2[i]) ** 2 + s1[i * n + i] + s2[i * n + i] - 2 * root[i * n + i];
+    expect(frechetDistance(mu1, s1, mu2, s2)).toBeCloseTo(expected, 10);
+  });
+
+  it('is symmetric in its two Gaussians, zero for identical ones, and accepts float32 input', () => {
+    const n = 12;
+    const s1 = randomCovariance(n, 4, 1); // rank 4: singular S1
+    const s2 = randomCovariance(n, 30, 2);
+    const mu = new Float64Array(n).fill(0.5);
+    const d12 = frechetDistance(mu, s1, new Float64Array(n), s2);
+    const d21 = frechetDistance(new Float64Array(n), s2, mu, s1);
+    expect(d12).toBeCloseTo(d21, 10);
+    expect(Math.abs(frechetDistance(mu, s2, mu, s2))).toBeLessThan(1e-10);
+    const f = Float32Array.from(s2);
+    expect(frechetDistance(Float32Array.from(mu), f, mu, Float64Array.from(f))).toBeCloseTo(0, 9);
+  });
+
+  it('accepts a covariance that is PSD up to rounding', () => {
+    // Rank-1 covariance with its zero eigenvalues pushed to about -1e-12 by float32 storage.
+    const v = Float64Array.from({ length: 6 }, (_, i) => Math.sin(i + 0.3));
+    const s = Float32Array.from(naiveABt(v, 6, v, 6, 1));
+    expect(Number.isFinite(frechetDistance(new Float64Array(6), s, new Float64Array(6), s))).toBe(true);
+  });
+
+  it('rejects bad input with errors naming the argument', () => {
+    const i2 = identity(2);
+    const z2 = new Float64Array(2);
+    expect(() => frechetDistance(z2, i2, new Float64Array(3), i2)).toThrow(/mu2 must have 2 elements/);
+    expect(() => frechetDistance(z2, new Float64Array(3), z2, i2)).toThrow(/sigma1 must have 4 elements/);
+    expect(() => frechetDistance(z2, i2, z2, new Float64Array(9))).toThrow(/sigma2 must have 4 elements/);
+    expect(() => frechetDistance(new Float64Array(0), i2, z2, i2)).toThrow(/mu1 must not be empty/);
+    expect(() => frechetDistance(z2, f64([1, 0.5, 0, 1]), z2, i2)).toThrow(/sigma1 must be symmetric/);
+    expect(() => frechetDistance(z2, i2, z2, f64([1, 2, 2, 1]))).toThrow(
+      /sigma2 is not positive semi-definite/,
+    );
+    expect(() => frechetDistance(z2, f64([-1, 0, 0, -1]), z2, i2)).toThrow(
+      /sigma1 is not positive semi-definite/,
+    );
+    expect(() => frechetDistance(z2, f64([0, 1, 1, 0]), z2, i2)).toThrow(
+      /sigma1 is not positive semi-definite/,
+    );
+    expect(() => frechetDistance(z2, f64([1, 2, 2, 1]), z2, i2)).toThrow(
+      /sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/,
+    );
+    // Eigenvalues 2 and -1e-7 (relative -5e-8): fine by default, rejected with a tighter tolerance.
+    const nearly = f64([1 - 0.5e-7, 1 + 0.5e-7, 1 + 0.5e-7, 1 - 0.5e-7]);
+    expect(frechetDistance(z2, nearly, z2, nearly)).toBeCloseTo(0, 6);
+    expect(() => frechetDistance(z2, nearly, z2, i2, { psdTolerance: 1e-9 })).toThrow(
+      /sigma1 is not positive/,
+    );
+    expect(() => frechetDistance(z2, i2, z2, nearly, { psdTolerance: 1e-9 })).toThrow(
+      /sigma2 is not positive/,
+    );
+    expect(() => frechetDistance(f64([0, NaN]), i2, z2, i2)).toThrow(/mu1\[1\] is NaN/);
+    expect(() => frechetDistance(z2, i2, z2, f64([1, 0, 0, Infinity]))).toThrow(/sigma2\[3\] is Infinity/);
+  });
+});
