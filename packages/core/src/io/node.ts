@@ -1,0 +1,316 @@
+/**
+ * File-system IO for Node: tensor files by extension, format conversion, and atomic checkpoints.
+ *
+ * Checkpoints are saved either as one `.safetensors` file (when the path ends in `.safetensors`) or as a
+ * folder holding `model.safetensors` and `meta.json`. Every file is written to a temporary file in the
+ * same directory, fsynced and renamed over the target, so a crash leaves either the old or the new file,
+ * never a torn one; the folder's meta.json records the weights file's size and CRC, so a weights file
+ * and a meta.json from different saves are detected on load.
+ *
+ * Size limits: safetensors files (and so checkpoints) are streamed tensor by tensor, so only each single
+ * tensor must fit in one array (4 GiB in Node 20); `.pth`, `.npz` and `.npy` files are read whole and
+ * must be below 4 GiB.
+ */
+
+import type { FileHandle } from 'node:fs/promises';
+import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { basename, dirname, join } from 'node:path';
+import type * as tf from '@tensorflow/tfjs-core';
+import type { CheckpointPayload } from '../train/checkpoint-payload.js';
+import { adoptBytesAsTyped, concatBytes, crc32, TensorFormatError } from './bytes.js';
+import {
+  type CheckpointReadOptions,
+  checkpointHeaderCrc,
+  encodeCheckpointChunks,
+  verifyCheckpointCrc,
+} from './checkpoint.js';
+import { type HostTensorDict, setEntry, type TensorFileContents, upcastHalf } from './host-tensor.js';
+import {
+  parseSafetensorsHeaderJson,
+  type SafetensorsReadOptions,
+  safetensorsHeaderLength,
+  safetensorsToHostDType,
+} from './safetensors.js';
+import {
+  convertTensorFile,
+  formatFromPath,
+  parseTensorFile,
+  serializeTensorFile,
+  type TensorFileFormat,
+  type TensorReadOptions,
+  type TensorWriteOptions,
+} from './tensor-file.js';
+import { toTfTensors } from './tf-convert.js';
+
+const CHUNK = 1 << 30;
+const MAX_ARRAY = 2 ** 32;
+let tmpCounter = 0;
+
+/**
+ * Write `data` (one array, or chunks written back to back) to `path` atomically: a temporary file beside
+ * it (same directory, so the rename never crosses file systems), fsync, rename over `path`, then fsync
+ * the directory where the platform allows. On failure the temporary file is removed and `path` is
+ * untouched.
+ */
+export async function writeFileAtomic(path: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
+  if (typeof path !== 'string' || !path)
+    throw new TypeError('writeFileAtomic: path must be a non-empty string');
+  const chunks = data instanceof Uint8Array ? [data] : data;
+  if (!Array.isArray(chunks) || chunks.some((c) => !(c instanceof Uint8Array))) {
+    throw new TypeError('writeFileAtomic: data must be a Uint8Array or an array of them');
+  }
+  const dir = dirname(path);
+  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Date.now()}-${tmpCounter++}`);
+  const fh = await open(tmp, 'wx');
+  try {
+    for (const c of chunks) {
+      for (let off = 0; off < c.length; ) {
+        const { bytesWritten } = await fh.write(c, off, Math.min(CHUNK, c.length - off));
+        off += bytesWritten;
+      }
+    }
+    await fh.sync();
+  } catch (e) {
+    await fh.close().catch(() => {});
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  await fh.close();
+  try {
+    await rename(tmp, path);
+  } catch (e) {
+    await unlink(tmp).catch(() => {});
+    throw e;
+  }
+  try {
+    const d = await open(dir, 'r');
+    try {
+      await d.sync();
+    } finally {
+      await d.close();
+    }
+  } catch {
+    // Directories cannot be fsynced on some platforms (Windows); the rename itself is still atomic.
+  }
+}
+
+async function readExactly(
+  fh: FileHandle,
+  position: number,
+  length: number,
+  path: string,
+): Promise<Uint8Array> {
+  if (length >= MAX_ARRAY) {
+    throw new RangeError(`'${path}': a single read of ${length} bytes exceeds the 4 GiB array limit`);
+  }
+  const buf = new Uint8Array(length);
+  for (let off = 0; off < length; ) {
+    const { bytesRead } = await fh.read(buf, off, Math.min(CHUNK, length - off), position + off);
+    if (bytesRead === 0)
+      throw new TensorFormatError('file', `'${path}' ended early (changed while being read?)`);
+    off += bytesRead;
+  }
+  return buf;
+}
+
+/** Read a whole file into one array in 1 GiB pieces (Node's readFile stops at 2 GiB; arrays at 4 GiB). */
+export async function readFileBytes(path: string): Promise<Uint8Array> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    return await readExactly(fh, 0, size, path);
+  } finally {
+    await fh.close();
+  }
+}
+
+interface StreamedSafetensors extends TensorFileContents {
+  /** CRC-32 of the whole file. */
+  fileCrc: number;
+  /** The checkpoint CRC (digits read as '0'), when the header has one. */
+  checkpointCrc: number | undefined;
+  size: number;
+}
+
+/**
+ * Read a safetensors file tensor by tensor: the header is validated completely first, then each tensor's
+ * bytes are read into their own array, so files far larger than one array can be loaded.
+ */
+async function readSafetensorsStreamed(
+  path: string,
+  opts: SafetensorsReadOptions = {},
+): Promise<StreamedSafetensors> {
+  const fh = await open(path, 'r');
+  try {
+    const { size } = await fh.stat();
+    const prefix = await readExactly(fh, 0, Math.min(8, size), path);
+    const n = safetensorsHeaderLength(prefix, size);
+    const json = await readExactly(fh, 8, n, path);
+    const { entries, metadata } = parseSafetensorsHeaderJson(json, size - 8 - n);
+    const head = concatBytes([prefix, json]);
+    let fileCrc = crc32(head);
+    let checkpointCrc = checkpointHeaderCrc(head);
+    const tensors: HostTensorDict = {};
+    let pos = 8 + n;
+    for (const [name, e] of entries) {
+      const raw = await readExactly(fh, pos, e.dataOffsets[1] - e.dataOffsets[0], path);
+      pos += raw.length;
+      fileCrc = crc32(raw, fileCrc);
+      if (checkpointCrc !== undefined) checkpointCrc = crc32(raw, checkpointCrc);
+      const dtype = safetensorsToHostDType(e.dtype);
+      const t = { dtype, shape: e.shape.slice(), data: adoptBytesAsTyped(dtype, raw) };
+      setEntry(tensors, name, (opts.upcastHalf ?? true) ? upcastHalf(t) : t);
+    }
+    return { tensors, metadata, fileCrc, checkpointCrc, size };
+  } finally {
+    await fh.close();
+  }
+}
+
+/** Read a tensor file, choosing the format by extension (see {@link formatFromPath}). */
+export async function readTensorFile(
+  path: string,
+  opts: TensorReadOptions = {},
+): Promise<TensorFileContents> {
+  const format = formatFromPath(path);
+  if (format === 'safetensors' && opts.select === undefined) {
+    const { tensors, metadata } = await readSafetensorsStreamed(path, opts);
+    return { tensors, metadata };
+  }
+  return parseTensorFile(await readFileBytes(path), format, opts);
+}
+
+/** Write tensors (and safetensors metadata) to `path` in the format of its extension, atomically. */
+export async function writeTensorFile(
+  path: string,
+  contents: TensorFileContents | HostTensorDict,
+  opts: TensorWriteOptions = {},
+): Promise<void> {
+  const format = formatFromPath(path);
+  await writeFileAtomic(path, serializeTensorFile(contents, format, opts));
+}
+
+/** Read a tensor file straight into tf tensors the caller owns (every tensor checked before the first upload). */
+export async function readTensorFileToTf(
+  path: string,
+  opts: TensorReadOptions = {},
+): Promise<Record<string, tf.Tensor>> {
+  return toTfTensors((await readTensorFile(path, opts)).tensors);
+}
+
+/**
+ * Convert a tensor file to another format, chosen by the two paths' extensions (what `ldmae convert IN
+ * OUT` runs). The input format is taken from the extension, or sniffed from the content when
+ * `opts.inFormat` is 'auto'. Half-precision tensors stay half where the target allows.
+ * @returns the number of tensors and bytes written.
+ */
+export async function convertFile(
+  inPath: string,
+  outPath: string,
+  opts: TensorReadOptions & TensorWriteOptions & { inFormat?: TensorFileFormat | 'auto' } = {},
+): Promise<{ tensors: number; bytes: number }> {
+  const inFormat = opts.inFormat === 'auto' ? undefined : (opts.inFormat ?? formatFromPath(inPath));
+  const outFormat = formatFromPath(outPath);
+  const bytes = convertTensorFile(await readFileBytes(inPath), inFormat, outFormat, opts);
+  await writeFileAtomic(outPath, bytes);
+  const count = Object.keys(parseTensorFile(bytes, outFormat, { upcastHalf: false }).tensors).length;
+  return { tensors: count, bytes: bytes.length };
+}
+
+const WEIGHTS = 'model.safetensors';
+const META = 'meta.json';
+
+const hex = (c: number) => c.toString(16).padStart(8, '0');
+
+/**
+ * Save a checkpoint atomically: to `path` itself when it ends in `.safetensors`, otherwise into the
+ * folder `path` (created if needed) as `model.safetensors` + `meta.json`. The file is streamed from the
+ * tensors' data, never concatenated. The payload's tensors stay the caller's.
+ */
+export async function saveCheckpoint(path: string, payload: CheckpointPayload): Promise<void> {
+  if (typeof path !== 'string' || !path)
+    throw new TypeError('saveCheckpoint: path must be a non-empty string');
+  const chunks = await encodeCheckpointChunks(payload);
+  if (/\.safetensors$/i.test(path)) {
+    await writeFileAtomic(path, chunks);
+    return;
+  }
+  await mkdir(path, { recursive: true });
+  await writeFileAtomic(join(path, WEIGHTS), chunks);
+  let c = 0;
+  let bytes = 0;
+  for (const chunk of chunks) {
+    c = crc32(chunk, c);
+    bytes += chunk.length;
+  }
+  const meta = {
+    format: 'ldmae-checkpoint',
+    version: 1,
+    weights: WEIGHTS,
+    bytes,
+    crc32: hex(c),
+    metadata: payload.metadata ?? {},
+  };
+  await writeFileAtomic(join(path, META), new TextEncoder().encode(`${JSON.stringify(meta, null, 2)}\n`));
+}
+
+async function readCheckpointFile(
+  path: string,
+  opts: CheckpointReadOptions,
+): Promise<{ tensors: HostTensorDict; metadata: Record<string, string> }> {
+  let isDir: boolean;
+  try {
+    isDir = (await stat(path)).isDirectory();
+  } catch {
+    throw new Error(
+      `loadCheckpoint: '${path}' does not exist (expected a .safetensors file or a checkpoint folder)`,
+    );
+  }
+  if (!isDir) {
+    const r = await readSafetensorsStreamed(path);
+    return { tensors: r.tensors, metadata: verifyCheckpointCrc(r.metadata, r.checkpointCrc, opts) };
+  }
+  let meta: { format?: unknown; weights?: unknown; bytes?: unknown; crc32?: unknown };
+  try {
+    meta = JSON.parse(await readFile(join(path, META), 'utf8'));
+  } catch (e) {
+    throw new TensorFormatError(
+      'checkpoint',
+      `'${join(path, META)}' is missing or not valid JSON (${(e as Error).message})`,
+    );
+  }
+  const weights = meta.weights;
+  if (meta.format !== 'ldmae-checkpoint' || typeof weights !== 'string' || /[/\\]/.test(weights)) {
+    throw new TensorFormatError('checkpoint', `'${join(path, META)}' is not an LDMAE checkpoint description`);
+  }
+  const file = join(path, weights);
+  const r = await readSafetensorsStreamed(file);
+  if (r.size !== meta.bytes || hex(r.fileCrc) !== meta.crc32) {
+    throw new TensorFormatError(
+      'checkpoint',
+      `'${file}' (${r.size} bytes, crc ${hex(r.fileCrc)}) does not match meta.json (${String(meta.bytes)} bytes, crc ${String(meta.crc32)}): corrupt or from an interrupted save`,
+    );
+  }
+  return { tensors: r.tensors, metadata: verifyCheckpointCrc(r.metadata, r.checkpointCrc, opts) };
+}
+
+/**
+ * Load a checkpoint saved by {@link saveCheckpoint} (file or folder). The file is validated completely
+ * (structure, checksum, dtype ranges) before any tensor is created, so callers can load the result into
+ * a model knowing it is whole. The caller owns the returned tensors.
+ */
+export async function loadCheckpoint(
+  path: string,
+  opts: CheckpointReadOptions = {},
+): Promise<CheckpointPayload> {
+  const { tensors, metadata } = await readCheckpointFile(path, opts);
+  return { tensors: toTfTensors(tensors), metadata };
+}
+
+/** {@link loadCheckpoint} without tfjs: host tensors and metadata. */
+export async function loadCheckpointHost(
+  path: string,
+  opts: CheckpointReadOptions = {},
+): Promise<{ tensors: HostTensorDict; metadata: Record<string, string> }> {
+  return readCheckpointFile(path, opts);
+}

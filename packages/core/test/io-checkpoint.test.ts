@@ -1,0 +1,239 @@
+import { mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import * as tf from '@tensorflow/tfjs-core';
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  AdamW,
+  convertFile,
+  createRng,
+  encodeCheckpoint,
+  encodeCheckpointHost,
+  loadCheckpoint,
+  Module,
+  makeCheckpointPayload,
+  parseTensorFile,
+  readTensorFile,
+  readTensorFileToTf,
+  restoreCheckpointPayload,
+  saveCheckpoint,
+  setupBackend,
+  TensorFormatError,
+  writeFileAtomic,
+  writeTensorFile,
+} from '../src/index.node.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  await setupBackend({ backend: 'wasm' });
+  dir = await mkdtemp(join(tmpdir(), 'ldmae-io-'));
+});
+
+afterAll(async () => {
+  await rm(dir, { recursive: true, force: true });
+});
+
+class Net extends Module {
+  constructor(seed: number) {
+    super();
+    const r = createRng(seed);
+    this.registerParameter('proj', r.normal([3, 4]), { layout: 'linear' });
+    this.registerParameter('bias', r.normal([4]));
+    this.registerBuffer('count', tf.tensor1d([seed], 'int32'));
+  }
+}
+
+function values(m: Module): Record<string, number[]> {
+  const sd = m.stateDict();
+  const out = Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, Array.from(t.dataSync())]));
+  tf.dispose(Object.values(sd));
+  return out;
+}
+
+function payload() {
+  return {
+    tensors: {
+      'model.w': tf.tensor2d([
+        [1, 2],
+        [3, 4.5],
+      ]),
+      'model.n': tf.tensor1d([7, -8], 'int32'),
+      'model.mask': tf.tensor1d([true, false], 'bool'),
+    },
+    metadata: { format: 'ldmae-checkpoint', step: '12', config: JSON.stringify({ width: 8 }) },
+  };
+}
+
+describe('checkpoints', () => {
+  it('saves and loads a single .safetensors file and a folder, with metadata, without leaking tensors', async () => {
+    const p = payload();
+    const before = tf.memory().numTensors;
+    for (const target of [join(dir, 'single.safetensors'), join(dir, 'folder')]) {
+      await saveCheckpoint(target, p);
+      const back = await loadCheckpoint(target);
+      expect(back.metadata).toEqual(p.metadata);
+      expect(Object.keys(back.tensors).sort()).toEqual(Object.keys(p.tensors).sort());
+      for (const [k, t] of Object.entries(p.tensors)) {
+        expect(back.tensors[k].dtype, k).toBe(t.dtype);
+        expect(back.tensors[k].shape, k).toEqual(t.shape);
+        expect(Array.from(back.tensors[k].dataSync()), k).toEqual(Array.from(t.dataSync()));
+      }
+      tf.dispose(Object.values(back.tensors));
+    }
+    expect(tf.memory().numTensors).toBe(before);
+    expect((await readdir(join(dir, 'folder'))).sort()).toEqual(['meta.json', 'model.safetensors']);
+    const meta = JSON.parse(await readFile(join(dir, 'folder', 'meta.json'), 'utf8'));
+    expect(meta.metadata).toEqual(p.metadata);
+    // Streamed saving writes exactly the bytes of the in-memory encoder.
+    expect(Buffer.compare(await readFile(join(dir, 'single.safetensors')), await encodeCheckpoint(p))).toBe(
+      0,
+    );
+    // The single file is a plain safetensors file any reader understands.
+    const plain = parseTensorFile(await readFile(join(dir, 'single.safetensors')), 'safetensors');
+    expect(plain.metadata.step).toBe('12');
+    expect(plain.metadata['ldmae.io.crc32']).toMatch(/^[0-9a-f]{8}$/);
+    expect(Array.from(plain.tensors['model.w'].data as Float32Array)).toEqual([1, 2, 3, 4.5]);
+    tf.dispose(Object.values(p.tensors));
+  });
+
+  it('resumes a Module, its AdamW state, step, rng and config exactly through makeCheckpointPayload', async () => {
+    const grads = () => ({ proj: tf.fill([3, 4], 0.5), bias: tf.fill([4], -1) });
+    const step = (opt: AdamW) => {
+      const g = grads();
+      opt.step(g);
+      tf.dispose(Object.values(g));
+    };
+    const a = new Net(1);
+    const optA = new AdamW({ params: a.namedParameters(), lr: 0.01 });
+    step(optA);
+    step(optA);
+    const rng = createRng(5);
+    rng.uniformArray(3);
+    const p = makeCheckpointPayload({ model: a, optimizer: optA, step: 2, rng, config: { preset: 'tiny' } });
+    const target = join(dir, 'run');
+    await saveCheckpoint(target, p);
+    tf.dispose(Object.values(p.tensors));
+    const b = new Net(2);
+    const optB = new AdamW({ params: b.namedParameters(), lr: 0.5 });
+    const rng2 = createRng(99);
+    const loaded = await loadCheckpoint(target);
+    const restored = restoreCheckpointPayload(loaded, { model: b, optimizer: optB, rng: rng2 });
+    tf.dispose(Object.values(loaded.tensors));
+    expect(restored).toEqual({ step: 2, config: { preset: 'tiny' } });
+    expect(values(b)).toEqual(values(a));
+    step(optA);
+    step(optB);
+    expect(values(b)).toEqual(values(a));
+    expect(Array.from(rng2.uniformArray(4))).toEqual(Array.from(rng.uniformArray(4)));
+    optA.dispose();
+    optB.dispose();
+    a.dispose();
+    b.dispose();
+  });
+
+  it('rejects truncated, bit-flipped and mixed-up checkpoints before creating any tensor', async () => {
+    const p = payload();
+    const file = join(dir, 'good.safetensors');
+    await saveCheckpoint(file, p);
+    await saveCheckpoint(join(dir, 'f1'), p);
+    const other = payload();
+    other.metadata.step = '13';
+    await saveCheckpoint(join(dir, 'f2'), other);
+    tf.dispose([...Object.values(p.tensors), ...Object.values(other.tensors)]);
+    const good = await readFile(file);
+    const m = new Net(3);
+    const snapshot = values(m);
+    const before = tf.memory().numTensors;
+    const cases: [string, Uint8Array, RegExp][] = [
+      ['truncated', good.subarray(0, good.length - 3), /data section|truncated/],
+      ['flipped data bit', flip(good, good.length - 2), /CRC-32 mismatch/],
+      ['flipped metadata digit', flipText(good, '"step":"12"', '"step":"13"'), /CRC-32 mismatch/],
+    ];
+    for (const [name, bytes, re] of cases) {
+      const bad = join(dir, `bad-${name.replace(/ /g, '-')}.safetensors`);
+      await writeFile(bad, bytes);
+      const load = loadCheckpoint(bad).then((c) => m.loadStateDict(c.tensors));
+      await expect(load, name).rejects.toThrow(TensorFormatError);
+      await expect(loadCheckpoint(bad), name).rejects.toThrow(re);
+    }
+    // A weights file from one save beside the meta.json of another (an interrupted folder save).
+    await writeFile(
+      join(dir, 'f1', 'model.safetensors'),
+      await readFile(join(dir, 'f2', 'model.safetensors')),
+    );
+    await expect(loadCheckpoint(join(dir, 'f1'))).rejects.toThrow(/does not match meta.json/);
+    await expect(loadCheckpoint(join(dir, 'nope'))).rejects.toThrow(/does not exist/);
+    expect(tf.memory().numTensors).toBe(before);
+    expect(values(m)).toEqual(snapshot);
+    // An int64 that tfjs cannot hold is reported by name, still before any tensor exists.
+    const wide = join(dir, 'wide.safetensors');
+    await writeFile(
+      wide,
+      encodeCheckpointHost(
+        { step: { dtype: 'int64', shape: [1], data: new BigInt64Array([2n ** 40n]) } },
+        {},
+      ),
+    );
+    await expect(loadCheckpoint(wide)).rejects.toThrow(
+      /'step': element 0 \(1099511627776\) is outside the int32 range/,
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+
+  it('writes atomically: no temporary files remain, and a failed save leaves the old checkpoint intact', async () => {
+    const target = join(dir, 'atomic.safetensors');
+    const p = payload();
+    await saveCheckpoint(target, p);
+    const first = await readFile(target);
+    await expect(
+      saveCheckpoint(target, { tensors: p.tensors, metadata: { bad: 5 as unknown as string } }),
+    ).rejects.toThrow(/metadata\['bad'\] must be a string/);
+    p.tensors['model.w'].dispose();
+    await expect(saveCheckpoint(target, p)).rejects.toThrow(/disposed/);
+    expect(Buffer.compare(await readFile(target), first)).toBe(0);
+    await expect(writeFileAtomic(join(dir, 'missing-dir', 'x.bin'), new Uint8Array(1))).rejects.toThrow(
+      /ENOENT/,
+    );
+    expect((await readdir(dir)).filter((f) => f.includes('.tmp-'))).toEqual([]);
+    tf.dispose(Object.values(p.tensors));
+  });
+});
+
+describe('tensor files on disk', () => {
+  it('converts the LPIPS vgg head between .pth, .safetensors, .npz and .npy by extension', async () => {
+    const src = '/work/shared/weights/lpips-v0.1/vgg.pth';
+    const ref = (await readTensorFile(src)).tensors;
+    const st = join(dir, 'vgg.safetensors');
+    const npz = join(dir, 'vgg.npz');
+    const pth = join(dir, 'vgg-roundtrip.pt');
+    expect(await convertFile(src, st)).toEqual({ tensors: 5, bytes: (await readFile(st)).length });
+    await convertFile(st, npz);
+    await convertFile(npz, pth);
+    for (const f of [st, npz, pth]) expect((await readTensorFile(f)).tensors, f).toEqual(ref);
+    const one = join(dir, 'lin0.npy');
+    await writeTensorFile(one, { w: ref['lin0.model.1.weight'] });
+    expect((await readTensorFile(one)).tensors.arr_0).toEqual(ref['lin0.model.1.weight']);
+    await expect(writeTensorFile(join(dir, 'x.npy'), ref)).rejects.toThrow(/exactly one tensor, got 5/);
+    await expect(readTensorFile(join(dir, 'x.onnx'))).rejects.toThrow(/cannot tell the tensor format of/);
+    const before = tf.memory().numTensors;
+    const tfs = await readTensorFileToTf(st);
+    expect(tfs['lin2.model.1.weight'].shape).toEqual([1, 256, 1, 1]);
+    tf.dispose(Object.values(tfs));
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
+function flip(bytes: Uint8Array, at: number): Uint8Array {
+  const c = Uint8Array.from(bytes);
+  c[at] ^= 0x10;
+  return c;
+}
+
+function flipText(bytes: Uint8Array, from: string, to: string): Uint8Array {
+  const text = Buffer.from(bytes).toString('latin1');
+  const i = text.indexOf(from);
+  if (i < 0) throw new Error(`flipText: '${from}' not found`);
+  return Uint8Array.from(Buffer.from(text.slice(0, i) + to + text.slice(i + from.length), 'latin1'));
+}
