@@ -189,7 +189,7 @@ export class Module {
   loadStateDict(dict: Record<string, tf.Tensor>, opts: { strict?: boolean } = {}): LoadResult {
     const strict = opts.strict ?? true;
     const own = new Map(this.namedEntries().filter(([, e]) => e.persistent));
-    const missing = [...own.keys()].filter((k) => !(k in dict));
+    const missing = [...own.keys()].filter((k) => !Object.hasOwn(dict, k));
     const unexpected = Object.keys(dict).filter((k) => !own.has(k));
     if (strict && (missing.length || unexpected.length)) {
       throw new Error(
@@ -199,7 +199,7 @@ export class Module {
       );
     }
     for (const [k, e] of own) {
-      const t = dict[k];
+      const t = Object.hasOwn(dict, k) ? dict[k] : undefined;
       if (!t) continue;
       const want = torchShape(e.tensor.shape, e.layout);
       if (!tf.util.arraysEqual(t.shape, want)) {
@@ -210,7 +210,7 @@ export class Module {
       }
     }
     for (const [k, e] of own) {
-      const t = dict[k];
+      const t = Object.hasOwn(dict, k) ? dict[k] : undefined;
       if (!t) continue;
       const v = tf.tidy(() => fromTorchLayout(t, e.layout));
       if (e.tensor instanceof tf.Variable) {

@@ -187,7 +187,7 @@ export function restoreCheckpointPayload(
 
 function checkModelPart(model: Module, dict: Record<string, tf.Tensor>): void {
   const shapes = model.stateDictShapes();
-  const missing = Object.keys(shapes).filter((k) => !(k in dict));
+  const missing = Object.keys(shapes).filter((k) => !Object.hasOwn(dict, k));
   const unexpected = Object.keys(dict).filter((k) => !(k in shapes));
   if (missing.length || unexpected.length) {
     throw new Error(

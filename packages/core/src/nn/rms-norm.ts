@@ -1,0 +1,37 @@
+/** Root-mean-square normalisation over the last axis, as LightningDiT's / LLaMA's RMSNorm. */
+import * as tf from '@tensorflow/tfjs-core';
+import { Module } from './module.js';
+import { scaleShift, standardize } from './normalize.js';
+
+/** Options of {@link RMSNorm}. */
+export interface RMSNormOptions {
+  /** Added to mean(x^2). Default 1e-6 (LightningDiT). */
+  eps?: number;
+}
+
+/** y = x / sqrt(mean(x^2) + eps) * weight over the last axis; `weight` starts at 1. */
+export class RMSNorm extends Module {
+  readonly dim: number;
+  readonly eps: number;
+  /** [dim]. */
+  readonly weight: tf.Variable;
+
+  constructor(dim: number, opts: RMSNormOptions = {}) {
+    super();
+    if (!Number.isInteger(dim) || dim < 1)
+      throw new RangeError(`RMSNorm: dim must be a positive integer, got ${dim}`);
+    const eps = opts.eps ?? 1e-6;
+    if (!(eps >= 0)) throw new RangeError(`RMSNorm: eps must be >= 0, got ${eps}`);
+    this.dim = dim;
+    this.eps = eps;
+    this.weight = this.registerParameter('weight', tf.ones([dim]), { decay: false });
+  }
+
+  /** x [..., dim] -> [..., dim]. */
+  forward(x: tf.Tensor): tf.Tensor {
+    if (x.rank < 1 || x.shape[x.rank - 1] !== this.dim) {
+      throw new Error(`RMSNorm.forward: x must have shape [..., ${this.dim}], got [${x.shape}]`);
+    }
+    return tf.tidy(() => scaleShift(standardize(x, [x.rank - 1], this.eps, true), this.weight));
+  }
+}
