@@ -9,6 +9,9 @@ export const sharedTestConfig: UserConfig = {
     testTimeout: 120_000,
     hookTimeout: 120_000,
     pool: 'forks',
+    // One worker per package runs every file in turn and loads tfjs (and its ~300 gradient modules)
+    // once, not once per file; each test file sets the backend it needs.
+    isolate: false,
     fileParallelism: false,
   },
 };
