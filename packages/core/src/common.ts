@@ -1,10 +1,10 @@
 // Everything of @ldmae/core that runs the same in Node and in the browser.
 
 export * from './backend/index.js';
+export * from './gradients.js';
 export * from './io/index.js';
 export * from './model/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';
-export * from './gradients.js';
 export * from './rng.js';
 export * from './train/index.js';
