@@ -1,0 +1,9 @@
+/**
+ * @ldmae/losses for Node: everything of the default entry plus loading LPIPS weights from files and
+ * the offline 'nsfwjs-inceptionv3-early' trunk from the installed `nsfwjs` package.
+ * @packageDocumentation
+ */
+
+export * from './index.js';
+export * from './lpips/load.node.js';
+export * from './lpips/nsfwjs-files.node.js';
