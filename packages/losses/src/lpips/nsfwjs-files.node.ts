@@ -18,7 +18,7 @@ export function nsfwjsInceptionDir(): string {
     entry = require.resolve('nsfwjs/models/inception_v3');
   } catch (e) {
     throw new Error(
-      `nsfwjsInceptionDir: the npm package 'nsfwjs' (4.4.0) is not installed (it is an optional peer dependency of @ldmae/losses: `npm install nsfwjs@4.4.0 --legacy-peer-deps`): ${(e as Error).message}`,
+      `nsfwjsInceptionDir: the npm package 'nsfwjs' (4.4.0) is not installed (an optional peer dependency of @ldmae/losses: run 'npm install nsfwjs@4.4.0 --legacy-peer-deps'): ${(e as Error).message}`,
     );
   }
   return join(dirname(entry), '..', '..', 'models', 'inception_v3');
