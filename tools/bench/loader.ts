@@ -4,6 +4,7 @@
  * 0.75..1, bicubic) + horizontal flip, the VMAE recipe), on the main thread and with worker threads,
  * plus the same runs next to a simulated training step to show what prefetching overlaps.
  *
+ *   npx nx run @ldmae/data:build      # once: like the other benchmarks it imports the built packages
  *   npx tsx tools/bench/loader.ts [--images N] [--batches N] [--step-ms MS] [--workers 0,1,2] [--repeat R]
  *
  * Each configuration runs R times (default 3) with a fresh loader; the best and the median run are
@@ -11,10 +12,9 @@
  */
 import { mkdtempSync, rmSync } from 'node:fs';
 import { readFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { availableParallelism, loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng, setupBackend } from '@ldmae/core';
-import * as tf from '@tensorflow/tfjs-core';
 import {
   compose,
   DataLoader,
@@ -28,7 +28,8 @@ import {
   type Transform,
   toRgb,
   writeJpeg,
-} from '../../packages/data/src/index.node.js';
+} from '@ldmae/data';
+import * as tf from '@tensorflow/tfjs-core';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -133,7 +134,7 @@ const fmt = ({ best, median }: { best: Run; median: Run }) =>
 
 await setupBackend({ backend: 'wasm' });
 console.log(
-  `loader benchmark (backend ${tf.getBackend()}, ${(await import('node:os')).availableParallelism()} cores)\n`,
+  `loader benchmark (backend ${tf.getBackend()}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(2)})\n`,
 );
 
 // MNIST: 10,000 in-memory digits, batch 256.

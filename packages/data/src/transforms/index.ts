@@ -1,0 +1,4 @@
+// Barrel of transforms/.
+export * from './geometry.js';
+export * from './resample.js';
+export * from './transforms.js';
