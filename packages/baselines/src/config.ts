@@ -1,0 +1,228 @@
+/**
+ * Configuration of the AutoencoderKL (diffusers' names in camelCase), the presets, and the exact
+ * parameter count derived from the reference layer list.
+ */
+
+/**
+ * The architecture of an {@link AutoencoderKL}, diffusers' `AutoencoderKL(...)` arguments in camelCase.
+ * Fixed as in the reference: DownEncoderBlock2D / UpDecoderBlock2D blocks, SiLU, GroupNorm eps 1e-6,
+ * one attention head as wide as the last level in each mid-block.
+ */
+export interface AutoencoderKLConfig {
+  /** Image channels in (diffusers `in_channels`). */
+  inChannels: number;
+  /** Image channels out (`out_channels`). */
+  outChannels: number;
+  /** Channels of each level (`block_out_channels`); n levels give a downsampling factor 2^(n-1). */
+  blockOutChannels: number[];
+  /** ResNet blocks per encoder level (`layers_per_block`); decoder levels get one more. */
+  layersPerBlock: number;
+  /** Latent channels (`latent_channels`); the encoder outputs twice as many (mean and logvar). */
+  latentChannels: number;
+  /** Groups of every GroupNorm (`norm_num_groups`); each level's channels must be divisible by it. */
+  normNumGroups: number;
+  /** 1x1 conv on the moments after the encoder (`use_quant_conv`; SD 1/2/XL true, SD3 false). */
+  useQuantConv: boolean;
+  /** 1x1 conv on the latent before the decoder (`use_post_quant_conv`). */
+  usePostQuantConv: boolean;
+  /** Self-attention in the encoder's and decoder's mid-block (`mid_block_add_attention`). */
+  midBlockAddAttention: boolean;
+}
+
+/** Names of the built-in presets. */
+export type AutoencoderKLPresetName = 'sd3-f8d16' | 'sd-f8d4' | 'tiny-f4d4' | 'tiny-f8d4' | 'micro-f4d4';
+
+/** A preset: the architecture plus what it is for. */
+export interface AutoencoderKLPreset {
+  config: AutoencoderKLConfig;
+  /** Spatial downsampling factor 2^(levels - 1). */
+  factor: number;
+  /** Where the numbers come from / what the preset is for. */
+  description: string;
+}
+
+const SD_BLOCKS = [128, 256, 512, 512];
+
+/**
+ * The presets. 'sd3-f8d16' is the baseline of the paper (the configuration the authors' LDMAE code
+ * builds for its AE, DAE, VAE and SD-VAE: SD3's VAE layout, 83,819,683 parameters = 319.7 MiB in
+ * float32); 'sd-f8d4' is the SD 1.x / 2.x / XL layout (4 latent channels, with quant convs) for
+ * importing those VAEs; the tiny ones keep the structure at widths this CPU can train.
+ */
+export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, AutoencoderKLPreset>> = {
+  'sd3-f8d16': {
+    config: {
+      inChannels: 3,
+      outChannels: 3,
+      blockOutChannels: SD_BLOCKS,
+      layersPerBlock: 2,
+      latentChannels: 16,
+      normNumGroups: 32,
+      useQuantConv: false,
+      usePostQuantConv: false,
+      midBlockAddAttention: true,
+    },
+    factor: 8,
+    description: "SD3's VAE layout, the paper's baseline (f8, 16 latent channels, no quant convs)",
+  },
+  'sd-f8d4': {
+    config: {
+      inChannels: 3,
+      outChannels: 3,
+      blockOutChannels: SD_BLOCKS,
+      layersPerBlock: 2,
+      latentChannels: 4,
+      normNumGroups: 32,
+      useQuantConv: true,
+      usePostQuantConv: true,
+      midBlockAddAttention: true,
+    },
+    factor: 8,
+    description: 'SD 1.x / 2.x / XL VAE layout (f8, 4 latent channels, quant convs), for imports',
+  },
+  'tiny-f4d4': {
+    config: {
+      inChannels: 3,
+      outChannels: 3,
+      blockOutChannels: [16, 32, 32],
+      layersPerBlock: 1,
+      latentChannels: 4,
+      normNumGroups: 8,
+      useQuantConv: false,
+      usePostQuantConv: false,
+      midBlockAddAttention: true,
+    },
+    factor: 4,
+    description: 'MNIST-sized (28 or 32 px -> 7x7 or 8x8x4 latents), trainable on a 2-core CPU',
+  },
+  'tiny-f8d4': {
+    config: {
+      inChannels: 3,
+      outChannels: 3,
+      blockOutChannels: [16, 32, 32, 32],
+      layersPerBlock: 1,
+      latentChannels: 4,
+      normNumGroups: 8,
+      useQuantConv: false,
+      usePostQuantConv: false,
+      midBlockAddAttention: true,
+    },
+    factor: 8,
+    description: 'f8 like the paper at CPU widths (32 px -> 4x4x4, 64 px -> 8x8x4)',
+  },
+  'micro-f4d4': {
+    config: {
+      inChannels: 3,
+      outChannels: 3,
+      blockOutChannels: [8, 16, 16],
+      layersPerBlock: 1,
+      latentChannels: 4,
+      normNumGroups: 4,
+      useQuantConv: false,
+      usePostQuantConv: false,
+      midBlockAddAttention: true,
+    },
+    factor: 4,
+    description: 'the smallest useful model: unit tests, benchmarks of the training step',
+  },
+};
+
+/** The names of {@link AUTOENCODER_KL_PRESETS}. */
+export const AUTOENCODER_KL_PRESET_NAMES = Object.keys(AUTOENCODER_KL_PRESETS) as AutoencoderKLPresetName[];
+
+/** A copy of a preset's configuration, with `overrides` applied and checked. */
+export function autoencoderKLConfig(
+  preset: AutoencoderKLPresetName,
+  overrides: Partial<AutoencoderKLConfig> = {},
+): AutoencoderKLConfig {
+  const p = AUTOENCODER_KL_PRESETS[preset];
+  if (!p) {
+    throw new RangeError(
+      `autoencoderKLConfig: preset must be one of ${AUTOENCODER_KL_PRESET_NAMES.join(', ')}, got '${preset}'`,
+    );
+  }
+  const c = { ...p.config, blockOutChannels: [...p.config.blockOutChannels], ...overrides };
+  checkAutoencoderKLConfig(c);
+  return c;
+}
+
+const positiveInt = (v: unknown): v is number => Number.isInteger(v) && (v as number) >= 1;
+
+/** Throws a RangeError naming the first bad field of `c`. */
+export function checkAutoencoderKLConfig(c: AutoencoderKLConfig): void {
+  if (!c || typeof c !== 'object') throw new TypeError('AutoencoderKLConfig: expected an object');
+  for (const k of [
+    'inChannels',
+    'outChannels',
+    'layersPerBlock',
+    'latentChannels',
+    'normNumGroups',
+  ] as const) {
+    if (!positiveInt(c[k]))
+      throw new RangeError(`AutoencoderKLConfig: ${k} must be a positive integer, got ${c[k]}`);
+  }
+  const b = c.blockOutChannels;
+  if (!Array.isArray(b) || b.length === 0 || !b.every(positiveInt)) {
+    throw new RangeError(
+      `AutoencoderKLConfig: blockOutChannels must be a non-empty array of positive integers, got ${JSON.stringify(b)}`,
+    );
+  }
+  const bad = b.find((ch) => ch % c.normNumGroups !== 0);
+  if (bad !== undefined) {
+    throw new RangeError(
+      `AutoencoderKLConfig: every blockOutChannels entry must be divisible by normNumGroups (${c.normNumGroups}), got ${bad}`,
+    );
+  }
+  for (const k of ['useQuantConv', 'usePostQuantConv', 'midBlockAddAttention'] as const) {
+    if (typeof c[k] !== 'boolean')
+      throw new TypeError(`AutoencoderKLConfig: ${k} must be a boolean, got ${c[k]}`);
+  }
+}
+
+/** The downsampling factor 2^(levels - 1) of a configuration. */
+export function downsamplingFactor(c: AutoencoderKLConfig): number {
+  return 2 ** (c.blockOutChannels.length - 1);
+}
+
+const conv = (cin: number, cout: number, k: number) => cout * cin * k * k + cout;
+const groupNorm = (ch: number) => 2 * ch;
+const linear = (cin: number, cout: number) => cin * cout + cout;
+const resnet = (cin: number, cout: number) =>
+  groupNorm(cin) +
+  conv(cin, cout, 3) +
+  groupNorm(cout) +
+  conv(cout, cout, 3) +
+  (cin !== cout ? conv(cin, cout, 1) : 0);
+const attention = (ch: number) => groupNorm(ch) + 4 * linear(ch, ch);
+const midBlock = (ch: number, attn: boolean) => 2 * resnet(ch, ch) + (attn ? attention(ch) : 0);
+
+/**
+ * Trainable parameters of an AutoencoderKL, counted from diffusers' layer list (Conv2d weight +
+ * bias, GroupNorm weight + bias, Linear weight + bias): 83,819,683 for 'sd3-f8d16',
+ * 83,653,863 for 'sd-f8d4'.
+ */
+export function autoencoderKLParameterCount(c: AutoencoderKLConfig): number {
+  checkAutoencoderKLConfig(c);
+  const b = c.blockOutChannels;
+  const last = b[b.length - 1];
+  let enc = conv(c.inChannels, b[0], 3);
+  let prev = b[0];
+  b.forEach((ch, i) => {
+    enc += resnet(prev, ch) + (c.layersPerBlock - 1) * resnet(ch, ch);
+    if (i < b.length - 1) enc += conv(ch, ch, 3);
+    prev = ch;
+  });
+  enc += midBlock(last, c.midBlockAddAttention) + groupNorm(last) + conv(last, 2 * c.latentChannels, 3);
+  let dec = conv(c.latentChannels, last, 3) + midBlock(last, c.midBlockAddAttention);
+  const rev = [...b].reverse();
+  prev = last;
+  rev.forEach((ch, i) => {
+    dec += resnet(prev, ch) + c.layersPerBlock * resnet(ch, ch);
+    if (i < rev.length - 1) dec += conv(ch, ch, 3);
+    prev = ch;
+  });
+  dec += groupNorm(b[0]) + conv(b[0], c.outChannels, 3);
+  const quant = c.useQuantConv ? conv(2 * c.latentChannels, 2 * c.latentChannels, 1) : 0;
+  const postQuant = c.usePostQuantConv ? conv(c.latentChannels, c.latentChannels, 1) : 0;
+  return enc + dec + quant + postQuant;
+}

@@ -1,0 +1,110 @@
+/** Node: load a VAE from files (a safetensors / .pth file, or a diffusers model folder). */
+import { readFile, stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import { readTensorFile, toTfTensors } from '@ldmae/core';
+import * as tf from '@tensorflow/tfjs-core';
+import type { AutoencoderKL } from './autoencoder-kl.js';
+import {
+  autoencoderKLConfigFromDiffusers,
+  autoencoderKLFromStateDict,
+  type FromStateDictOptions,
+  scalingFactorNormalization,
+  type VaeLoadReport,
+} from './import.js';
+
+/** Options of {@link loadAutoencoderKL}. */
+export interface LoadAutoencoderKLOptions extends FromStateDictOptions {
+  /** Keep only tensors under this prefix of the file (e.g. 'model' for the authors' `{'model': sd}` checkpoints). */
+  select?: string;
+  /**
+   * Set `latentNormalization` from the folder's config.json `scaling_factor` / `shift_factor` (SD3:
+   * (z - 0.0609) * 1.5305). Default true when a config.json was read.
+   */
+  useScalingFactor?: boolean;
+}
+
+const WEIGHT_FILES = [
+  'diffusion_pytorch_model.safetensors',
+  'diffusion_pytorch_model.bin',
+  'model.safetensors',
+];
+
+async function isDir(path: string): Promise<boolean> {
+  try {
+    return (await stat(path)).isDirectory();
+  } catch (e) {
+    if ((e as NodeJS.ErrnoException).code === 'ENOENT') {
+      throw new Error(
+        `loadAutoencoderKL: no file or folder '${path}' (expected a VAE weight file or a diffusers vae/ folder)`,
+      );
+    }
+    throw e;
+  }
+}
+
+/**
+ * Load an AutoencoderKL from `path`: a tensor file (.safetensors, .pth / .pt / .bin / .ckpt) holding a
+ * VAE state dict in diffusers, older diffusers or LDM names, bare or under a prefix (an SD single-file
+ * checkpoint's `first_stage_model.`), or a diffusers folder with `config.json` and
+ * `diffusion_pytorch_model.safetensors` (e.g. the `vae/` folder of SD3). Without a config the
+ * architecture is read off the weights' shapes.
+ *
+ * @example
+ * const { model } = await loadAutoencoderKL('stable-diffusion-3-medium-diffusers/vae', { name: 'sd3-vae' });
+ */
+export async function loadAutoencoderKL(
+  path: string,
+  opts: LoadAutoencoderKLOptions = {},
+): Promise<{ model: AutoencoderKL; report: VaeLoadReport; file: string }> {
+  if (typeof path !== 'string' || !path)
+    throw new TypeError('loadAutoencoderKL: path must be a file or folder path');
+  let file = path;
+  let o: FromStateDictOptions = { ...opts };
+  if (await isDir(path)) {
+    const names = await Promise.all(
+      WEIGHT_FILES.map(async (n) => {
+        try {
+          return (await stat(join(path, n))).isFile() ? n : null;
+        } catch {
+          return null;
+        }
+      }),
+    );
+    const found = names.find((n) => n !== null);
+    if (!found)
+      throw new Error(`loadAutoencoderKL: folder '${path}' holds none of ${WEIGHT_FILES.join(', ')}`);
+    file = join(path, found);
+    let json: unknown = null;
+    try {
+      json = JSON.parse(await readFile(join(path, 'config.json'), 'utf8'));
+    } catch (e) {
+      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
+        throw new Error(
+          `loadAutoencoderKL: cannot read ${join(path, 'config.json')}: ${(e as Error).message}`,
+        );
+    }
+    if (json) {
+      const parsed = autoencoderKLConfigFromDiffusers(json);
+      o = { ...o, config: opts.config ?? parsed.config };
+      if (
+        (opts.useScalingFactor ?? true) &&
+        parsed.scalingFactor !== null &&
+        opts.latentNormalization === undefined
+      ) {
+        o.latentNormalization = scalingFactorNormalization(
+          parsed.scalingFactor,
+          parsed.shiftFactor,
+          parsed.config.latentChannels,
+        );
+      }
+    }
+  }
+  const contents = await readTensorFile(file, opts.select === undefined ? {} : { select: opts.select });
+  const tensors = toTfTensors(contents.tensors);
+  try {
+    const { model, report } = autoencoderKLFromStateDict(tensors, o);
+    return { model, report, file };
+  } finally {
+    tf.dispose(Object.values(tensors));
+  }
+}

@@ -1,0 +1,37 @@
+/** The four baselines of the paper as configurations of one AutoencoderKL. */
+import { AutoencoderKL, type AutoencoderKLOptions, type PosteriorKind } from './autoencoder-kl.js';
+
+/** The baselines of the paper (Tables 1 and 3, Figs. 2, 6, 7). */
+export type BaselineKind = 'ae' | 'dae' | 'vae' | 'sd-vae';
+
+/** Every {@link BaselineKind}, in the paper's order. */
+export const BASELINE_KINDS: readonly BaselineKind[] = Object.freeze(['ae', 'dae', 'vae', 'sd-vae']);
+
+/** The posterior each baseline's encoder returns: AE and DAE are deterministic. */
+export const BASELINE_POSTERIOR: Readonly<Record<BaselineKind, PosteriorKind>> = Object.freeze({
+  ae: 'deterministic',
+  dae: 'deterministic',
+  vae: 'gaussian',
+  'sd-vae': 'gaussian',
+});
+
+/** Throws a RangeError unless `kind` is a {@link BaselineKind}. */
+export function checkBaselineKind(kind: unknown, where: string): asserts kind is BaselineKind {
+  if (!BASELINE_KINDS.includes(kind as BaselineKind)) {
+    throw new RangeError(`${where}: kind must be one of ${BASELINE_KINDS.join(', ')}, got '${String(kind)}'`);
+  }
+}
+
+/**
+ * A baseline autoencoder: the same AutoencoderKL for all four (default preset 'sd3-f8d16', the
+ * configuration the authors' code builds for ae / dae / vae / sdv3), named after the kind, with a
+ * zero-variance posterior for 'ae' and 'dae'. What makes them differ is the training objective
+ * (`createObjective`).
+ */
+export function createBaseline(
+  kind: BaselineKind,
+  opts: Omit<AutoencoderKLOptions, 'posterior'> = {},
+): AutoencoderKL {
+  checkBaselineKind(kind, 'createBaseline');
+  return new AutoencoderKL({ ...opts, posterior: BASELINE_POSTERIOR[kind], name: opts.name ?? kind });
+}
