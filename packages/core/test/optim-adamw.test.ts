@@ -261,3 +261,16 @@ describe('AdamW', () => {
     m.dispose();
   });
 });
+
+describe('AdamW memory', () => {
+  it('frees everything it allocated on dispose', async () => {
+    await setupBackend({ backend: 'wasm' });
+    const p = tf.variable(tf.ones([3, 4]));
+    const before = tf.memory().numTensors;
+    const opt = new AdamW({ params: [['p', p]], lr: 0.1 });
+    expect(tf.memory().numTensors).toBe(before + 2); // exp_avg and exp_avg_sq only
+    opt.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    p.dispose();
+  });
+});

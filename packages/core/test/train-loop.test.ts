@@ -141,6 +141,26 @@ describe('train', () => {
     t.dispose();
   });
 
+  it('reads a log entry that is the loss tensor itself, and frees it once', async () => {
+    const t = toy(5);
+    const before = tf.memory().numTensors;
+    const logged: number[] = [];
+    const result = await train({
+      model: t.model,
+      lossFn: (b: Batch) => {
+        const loss = t.lossFn(b);
+        return { loss, logs: { mse: loss } };
+      },
+      data: t.data,
+      optimizer: t.optimizer,
+      steps: 3,
+      log: (line) => logged.push(line.mse as number),
+    });
+    expect(logged).toEqual(result.losses);
+    expect(tf.memory().numTensors).toBe(before);
+    t.dispose();
+  });
+
   it('stops on a NaN loss with a clear error, without updating the model or saving after it', async () => {
     const t = toy(5);
     const saved: number[] = [];

@@ -119,8 +119,9 @@ export class AdamW {
         param,
         decay: !skip,
         // Moments are non-trainable so tf.variableGrads without a var list never differentiates them.
-        expAvg: tf.variable(tf.zerosLike(param), false),
-        expAvgSq: tf.variable(tf.zerosLike(param), false),
+        // Inside tidy so the zerosLike sources are freed (variables survive tidy).
+        expAvg: tf.tidy(() => tf.variable(tf.zerosLike(param), false)),
+        expAvgSq: tf.tidy(() => tf.variable(tf.zerosLike(param), false)),
         step: 0,
       };
       this.byName.set(name, slot);

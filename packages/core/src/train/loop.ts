@@ -280,12 +280,10 @@ function computeGrads<B>(
     tf.dispose(kept.map(([, t]) => t));
     throw e;
   }
+  // A log entry may be the loss tensor itself: read everything first, then dispose each tensor once.
   const loss = value.dataSync()[0];
-  value.dispose();
-  for (const [k, t] of kept) {
-    logs[k] = t.dataSync()[0];
-    t.dispose();
-  }
+  for (const [k, t] of kept) logs[k] = t.dataSync()[0];
+  tf.dispose([...new Set<tf.Tensor>([value, ...kept.map(([, t]) => t)])]);
   const grads: Record<string, tf.Tensor> = {};
   for (const [varName, g] of Object.entries(raw)) if (g) grads[varToName.get(varName)!] = g;
   return { loss, logs, grads };
