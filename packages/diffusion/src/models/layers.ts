@@ -1,0 +1,160 @@
+/**
+ * The pieces DiT and LightningDiT share: patch embedding, label embedding, adaLN modulation and the
+ * (un)patchify reshapes. Names of submodules and parameters follow the reference PyTorch modules so
+ * state dicts map by name (`x_embedder.proj.weight`, `y_embedder.embedding_table.weight`,
+ * `adaLN_modulation.1.weight`, ...).
+ */
+import { affine2d, Linear, Module, matMul2d, normal, type Rng, xavierUniform } from '@ldmae/core';
+import * as tf from '@tensorflow/tfjs-core';
+
+/**
+ * Cut [B, H, W, C] into non-overlapping p x p patches: [B, (H/p) * (W/p), p * p * C], tokens row-major,
+ * each token's features ordered (row in patch, column in patch, channel) like a conv kernel
+ * [kh, kw, in] flattened. Only 4-D transposes (5-D ones are slow on wasm).
+ */
+export function patchify(x: tf.Tensor, p: number): tf.Tensor3D {
+  const [b, hh, ww, c] = x.shape as [number, number, number, number];
+  if (hh % p !== 0 || ww % p !== 0) {
+    throw new Error(`patchify: spatial size ${hh}x${ww} is not divisible by the patch size ${p}`);
+  }
+  const h = hh / p;
+  const w = ww / p;
+  return tf.tidy(() => {
+    if (p === 1) return tf.reshape(x, [b, h * w, c]) as tf.Tensor3D;
+    const rows = tf.reshape(x, [b * h, p, w, p * c]);
+    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h * w, p * p * c]) as tf.Tensor3D;
+  });
+}
+
+/** Inverse of {@link patchify}: [B, h * w, p * p * c] -> [B, h * p, w * p, c]. */
+export function unpatchify(x: tf.Tensor, grid: [number, number], p: number, c: number): tf.Tensor4D {
+  const [h, w] = grid;
+  const b = x.shape[0];
+  if (x.rank !== 3 || x.shape[1] !== h * w || x.shape[2] !== p * p * c) {
+    throw new Error(`unpatchify: x must have shape [B, ${h * w}, ${p * p * c}], got [${x.shape}]`);
+  }
+  return tf.tidy(() => {
+    if (p === 1) return tf.reshape(x, [b, h, w, c]) as tf.Tensor4D;
+    const rows = tf.reshape(x, [b * h, w, p, p * c]);
+    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h * p, w * p, c]) as tf.Tensor4D;
+  });
+}
+
+/** The conv of timm's PatchEmbed, named `proj` with `weight` [D, C, p, p] and `bias` [D] in PyTorch. */
+class PatchProjection extends Module {
+  /** [p, p, C, D] (tfjs conv layout). */
+  readonly weight: tf.Variable;
+  readonly bias: tf.Variable;
+
+  constructor(p: number, c: number, d: number, rng: Rng) {
+    super();
+    // DiT initialises the conv like a Linear: xavier on the kernel viewed as [D, C * p * p].
+    this.weight = this.registerParameter('weight', xavierUniform(rng, c * p * p, d, [p, p, c, d]), {
+      layout: 'conv2d',
+      decay: true,
+    });
+    this.bias = this.registerParameter('bias', tf.zeros([d]), { decay: false });
+  }
+}
+
+/**
+ * timm's PatchEmbed (a p x p conv with stride p, flattened to tokens), computed as one matrix
+ * product over {@link patchify}'s patches: [B, H, W, C] -> [B, (H/p)(W/p), D].
+ */
+export class PatchEmbed extends Module {
+  readonly patchSize: number;
+  readonly inChannels: number;
+  readonly dim: number;
+  readonly proj: PatchProjection;
+
+  constructor(patchSize: number, inChannels: number, dim: number, rng: Rng) {
+    super();
+    this.patchSize = patchSize;
+    this.inChannels = inChannels;
+    this.dim = dim;
+    this.proj = this.registerModule('proj', new PatchProjection(patchSize, inChannels, dim, rng));
+  }
+
+  forward(x: tf.Tensor): tf.Tensor3D {
+    return tf.tidy(() => {
+      const p = this.patchSize;
+      const k = p * p * this.inChannels;
+      const patches = patchify(x, p);
+      const [b, n] = patches.shape;
+      const w = tf.reshape(this.proj.weight, [k, this.dim]);
+      const y = affine2d(tf.reshape(patches, [b * n, k]), w, this.proj.bias);
+      return tf.reshape(y, [b, n, this.dim]) as tf.Tensor3D;
+    });
+  }
+}
+
+/** nn.Embedding's table, named `embedding_table.weight` [K, D]. */
+class EmbeddingTable extends Module {
+  readonly weight: tf.Variable;
+  constructor(k: number, d: number, rng: Rng) {
+    super();
+    this.weight = this.registerParameter('weight', normal(rng, [k, d], 0.02), { decay: false });
+  }
+}
+
+/**
+ * DiT's LabelEmbedder: a table of numClasses (+ 1 null class when label dropout is used) rows.
+ * The lookup is a one-hot product, whose gradient is a plain matrix product on every backend
+ * (tf.gather's gradient needs UnsortedSegmentSum and is slower for the batch sizes used here).
+ * Label dropout is not done here: the trainer replaces labels with the null class, drawing from its
+ * own seeded generator.
+ */
+export class LabelEmbedder extends Module {
+  readonly numClasses: number;
+  /** Rows of the table: numClasses, plus one when there is a null class. */
+  readonly rows: number;
+  readonly embeddingTable: EmbeddingTable;
+
+  constructor(numClasses: number, dim: number, withNullClass: boolean, rng: Rng) {
+    super();
+    this.numClasses = numClasses;
+    this.rows = numClasses + (withNullClass ? 1 : 0);
+    this.embeddingTable = this.registerModule('embedding_table', new EmbeddingTable(this.rows, dim, rng));
+  }
+
+  /** y [B] int32 in [0, rows) -> [B, D]. */
+  forward(y: tf.Tensor): tf.Tensor2D {
+    return tf.tidy(() => {
+      const oneHot = tf.cast(tf.oneHot(tf.cast(y, 'int32') as tf.Tensor1D, this.rows), 'float32');
+      return matMul2d(oneHot, this.embeddingTable.weight);
+    });
+  }
+}
+
+/**
+ * adaLN modulation: nn.Sequential(SiLU, Linear(D, k * D)), named `adaLN_modulation.1`, zero-initialised
+ * (adaLN-Zero). `forward` takes silu(c) already applied, since every block shares it.
+ */
+export class AdaLNModulation extends Module {
+  readonly chunks: number;
+  readonly linear: Linear;
+
+  constructor(dim: number, chunks: number, rng: Rng) {
+    super();
+    this.chunks = chunks;
+    this.linear = this.registerModule('1', new Linear(dim, chunks * dim, { rng, init: 'zeros' }));
+  }
+
+  /** siluC [B, D] -> `chunks` tensors [B, 1, D], ready to broadcast over tokens. */
+  forward(siluC: tf.Tensor): tf.Tensor3D[] {
+    return tf.tidy(() => {
+      const [b, d] = siluC.shape as [number, number];
+      const m = tf.reshape(this.linear.forward(siluC), [b, this.chunks, d]);
+      return tf.split(m, this.chunks, 1) as tf.Tensor3D[];
+    });
+  }
+}
+
+/** x * (1 + scale) + shift with scale, shift [B, 1, D] broadcast over the tokens of x [B, N, D]. */
+export function modulate(x: tf.Tensor, shift: tf.Tensor | null, scale: tf.Tensor): tf.Tensor {
+  return tf.tidy(() => {
+    // 1 + scale on the small [B, 1, D] tensor: two full-size ops instead of three.
+    const y = tf.mul(x, tf.add(scale, 1));
+    return shift ? tf.add(y, shift) : y;
+  });
+}

@@ -1,0 +1,237 @@
+/**
+ * Training throughput and sampling latency of a small LightningDiT on the wasm and cpu backends, and of
+ * the same configuration in PyTorch on the CPU (tools/bench/dit_torch.py, run by the system python3
+ * with Debian's python3-torch), with the ratios between them.
+ *
+ *   npx tsx tools/bench/dit.ts [--preset LightningDiT-Ti/1] [--size 8] [--channels 4] [--classes 10]
+ *                              [--batch 16] [--iters 5] [--sample-steps 10] [--sample-batch 8]
+ *                              [--cfg 4] [--torch-threads N] [--no-cpu] [--no-torch] [--no-install]
+ *                              [--profile]
+ *
+ * A training step is what DiffusionTrainer does per batch: rectified-flow loss (logit-normal t,
+ * fresh noise, label dropout), gradients of every parameter, AdamW (lr 2e-4, betas 0.9 / 0.95). Sampling
+ * is the Euler ODE sampler with classifier-free guidance (a doubled batch per step). If torch is not
+ * importable by /usr/bin/python3 the script installs it with apt (`apt-get install -y python3-torch
+ * libopenblas0-pthread`) unless --no-install.
+ */
+import { spawnSync } from 'node:child_process';
+import { fileURLToPath } from 'node:url';
+import { createRng, setupBackend } from '@ldmae/core';
+import { DiffusionTrainer, FlowEulerScheduler, LightningDiT, sampleLoop } from '@ldmae/diffusion';
+import * as tf from '@tensorflow/tfjs-core';
+
+const args = process.argv.slice(2);
+const flag = (name: string) => args.includes(name);
+const opt = (name: string, fallback: string): string => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const PRESET = opt('--preset', 'LightningDiT-Ti/1');
+const SIZE = Number(opt('--size', '8'));
+const CHANNELS = Number(opt('--channels', '4'));
+const CLASSES = Number(opt('--classes', '10'));
+const BATCH = Number(opt('--batch', '16'));
+const ITERS = Number(opt('--iters', '5'));
+const SAMPLE_STEPS = Number(opt('--sample-steps', '10'));
+const SAMPLE_BATCH = Number(opt('--sample-batch', '8'));
+const CFG = Number(opt('--cfg', '4'));
+const PY = '/usr/bin/python3';
+
+const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
+
+interface Timing {
+  trainMs: number;
+  trainBestMs: number;
+  sampleMsPerImage: number;
+  sampleBestMsPerImage: number;
+}
+
+function makeModel(): LightningDiT {
+  return new LightningDiT(
+    { preset: PRESET, inputSize: SIZE, inChannels: CHANNELS, numClasses: CLASSES, qkNorm: true },
+    { seed: 0 },
+  );
+}
+
+async function timeBackend(
+  backend: 'wasm' | 'cpu',
+  trainIters: number,
+  sampleIters: number,
+  sampleBatch: number,
+): Promise<Timing> {
+  await setupBackend({ backend });
+  const model = makeModel();
+  const trainer = new DiffusionTrainer({ denoiser: model, ema: false, seed: 1 });
+  const rng = createRng(2);
+  const latents = rng.normal([BATCH, SIZE, SIZE, CHANNELS]);
+  const labels = tf.tensor1d(
+    Int32Array.from({ length: BATCH }, () => rng.nextInt(CLASSES)),
+    'int32',
+  );
+  const named = new Map(model.namedParameters().map(([n, v]) => [v.name, n]));
+  const step = () => {
+    const { value, grads } = tf.variableGrads(() => trainer.lossFn({ latents, labels }, 0) as tf.Scalar);
+    const byName: Record<string, tf.Tensor> = {};
+    for (const [k, g] of Object.entries(grads)) byName[named.get(k)!] = g;
+    trainer.optimizer.step(byName);
+    value.dataSync();
+    tf.dispose([value, ...Object.values(grads)]);
+  };
+  step(); // warm-up (kernel set-up, first allocations)
+  const before = tf.memory().numTensors;
+  const train: number[] = [];
+  for (let i = 0; i < trainIters; i++) {
+    const t0 = performance.now();
+    step();
+    train.push(performance.now() - t0);
+  }
+  if (tf.memory().numTensors !== before)
+    throw new Error(`bench: training leaked ${tf.memory().numTensors - before} tensors`);
+  if (flag('--profile') && backend === 'wasm') await profile(step);
+
+  model.eval();
+  const sample = async () => {
+    const noise = rng.normal([sampleBatch, SIZE, SIZE, CHANNELS]);
+    const ys = Int32Array.from({ length: sampleBatch }, () => rng.nextInt(CLASSES));
+    const t0 = performance.now();
+    const out = await sampleLoop({
+      denoiser: model,
+      scheduler: new FlowEulerScheduler(),
+      noise,
+      steps: SAMPLE_STEPS,
+      labels: ys,
+      guidance: CFG === 1 ? null : { scale: CFG },
+    });
+    out.dataSync();
+    const ms = performance.now() - t0;
+    tf.dispose([noise, out]);
+    return ms / sampleBatch;
+  };
+  const samples: number[] = [];
+  for (let i = 0; i < sampleIters; i++) samples.push(await sample());
+  tf.dispose([latents, labels]);
+  trainer.dispose();
+  model.dispose();
+  return {
+    trainMs: median(train),
+    trainBestMs: Math.min(...train),
+    sampleMsPerImage: median(samples),
+    sampleBestMsPerImage: Math.min(...samples),
+  };
+}
+
+async function profile(step: () => void): Promise<void> {
+  const info = await tf.profile(step);
+  const byKernel = new Map<string, number>();
+  for (const k of info.kernels) {
+    if (k.name === 'unnamed scope') continue; // customGrad wrappers; their kernels are listed too
+    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
+    byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms);
+  }
+  const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
+  console.log(
+    `  profile (kernel ms per wasm step, total ${total.toFixed(0)}, ${info.kernels.length} kernels):`,
+  );
+  for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
+    console.log(`    ${name.padEnd(24)} ${ms.toFixed(1).padStart(8)}  ${((100 * ms) / total).toFixed(1)}%`);
+  }
+}
+
+function torchAvailable(): boolean {
+  return spawnSync(PY, ['-c', 'import torch'], { stdio: 'ignore' }).status === 0;
+}
+
+function ensureTorch(): boolean {
+  if (torchAvailable()) return true;
+  if (flag('--no-install')) return false;
+  console.log('installing python3-torch and libopenblas0-pthread with apt ...');
+  const r = spawnSync(
+    'sh',
+    ['-c', 'apt-get update && apt-get install -y python3-torch libopenblas0-pthread'],
+    {
+      stdio: 'inherit',
+      env: { ...process.env, DEBIAN_FRONTEND: 'noninteractive' },
+    },
+  );
+  return r.status === 0 && torchAvailable();
+}
+
+function timeTorch(config: unknown): Timing & { torch: string; threads: number } {
+  const script = fileURLToPath(new URL('./dit_torch.py', import.meta.url));
+  const cfg = {
+    ...(config as object),
+    batch: BATCH,
+    iters: ITERS,
+    warmup: 2,
+    sampleSteps: SAMPLE_STEPS,
+    sampleBatch: SAMPLE_BATCH,
+    cfgScale: CFG,
+    sampleIters: 3,
+    ...(flag('--torch-threads') ? { threads: Number(opt('--torch-threads', '1')) } : {}),
+  };
+  const r = spawnSync(PY, [script, 'bench', JSON.stringify(cfg)], { encoding: 'utf8' });
+  if (r.status !== 0) throw new Error(`dit_torch.py failed: ${r.stderr}`);
+  const j = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
+  return {
+    torch: j.torch,
+    threads: j.threads,
+    trainMs: j.trainStepMs,
+    trainBestMs: j.trainStepBestMs,
+    sampleMsPerImage: j.sampleMsPerImage,
+    sampleBestMsPerImage: j.sampleBestMsPerImage,
+  };
+}
+
+async function main(): Promise<void> {
+  await setupBackend({ backend: 'wasm' });
+  const probe = makeModel();
+  const config = probe.toJSON();
+  const params = probe.numParameters();
+  probe.dispose();
+  const tokens = (SIZE / config.patchSize) ** 2;
+  console.log(
+    `${PRESET} (depth ${config.depth}, width ${config.hiddenSize}, ${config.numHeads} heads, qk-norm, RoPE, SwiGLU, RMSNorm), ` +
+      `${params.toLocaleString('en')} parameters, latents ${SIZE}x${SIZE}x${CHANNELS} (${tokens} tokens), ${CLASSES} classes`,
+  );
+  console.log(
+    `train: batch ${BATCH}, rectified flow + AdamW; sample: Euler ${SAMPLE_STEPS} steps, CFG ${CFG} (doubled batch), ${SAMPLE_BATCH} images per batch`,
+  );
+  const rows: [string, Timing, string][] = [];
+  rows.push([
+    'tfjs wasm',
+    await timeBackend('wasm', ITERS, 3, SAMPLE_BATCH),
+    `median of ${ITERS} steps, 3 sampling runs`,
+  ]);
+  // The pure-JS backend is ~30-100x slower: one step, and one sampling run of a single image.
+  if (!flag('--no-cpu'))
+    rows.push(['tfjs cpu', await timeBackend('cpu', 1, 1, 1), '1 step, 1 sampling run of 1 image']);
+  if (!flag('--no-torch')) {
+    if (ensureTorch()) {
+      const t = timeTorch(config);
+      rows.push([
+        `PyTorch ${t.torch} CPU`,
+        t,
+        `${t.threads} threads, median of ${ITERS} steps, 3 sampling runs`,
+      ]);
+    } else console.log('PyTorch: not available (skipped)');
+  }
+  console.log('');
+  console.log(
+    `${'runtime'.padEnd(22)} ${'ms/step'.padStart(9)} ${'steps/s'.padStart(8)} ${'ms/image'.padStart(9)}   notes`,
+  );
+  for (const [name, t, note] of rows) {
+    console.log(
+      `${name.padEnd(22)} ${t.trainMs.toFixed(0).padStart(9)} ${(1000 / t.trainMs).toFixed(2).padStart(8)} ${t.sampleMsPerImage.toFixed(1).padStart(9)}   ` +
+        `${note}; best ${t.trainBestMs.toFixed(0)} ms/step, ${t.sampleBestMsPerImage.toFixed(1)} ms/image`,
+    );
+  }
+  const wasm = rows[0][1];
+  console.log('');
+  for (const [name, t] of rows.slice(1)) {
+    console.log(
+      `${name} / wasm: training ${(t.trainMs / wasm.trainMs).toFixed(2)}x the time per step, sampling ${(t.sampleMsPerImage / wasm.sampleMsPerImage).toFixed(2)}x the time per image`,
+    );
+  }
+}
+
+await main();
