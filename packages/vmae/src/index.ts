@@ -1,7 +1,20 @@
 /**
- * @ldmae/vmae: The Variational Masked AutoEncoder: model, presets, trainer and checkpoint import.
+ * @ldmae/vmae: the Variational Masked AutoEncoder: model, presets, trainer and checkpoint import.
+ *
+ * Everything runs in the browser and in Node; functions that take file paths (saveVMAE, loadVMAE of a
+ * path, trainVMAE's checkpoint path / resume path) need Node and say so otherwise.
  * @packageDocumentation
  */
+
+export * from './checkpoint.js';
+export * from './config.js';
+export * from './inputs.js';
+export * from './latent-norm.js';
+export * from './masking.js';
+export * from './patches.js';
+export * from './recipe.js';
+export * from './train.js';
+export * from './vmae.js';
 
 /** Version of this package, kept equal to package.json by a test. */
 export const VERSION = '0.1.0';
