@@ -1,0 +1,62 @@
+/** The contract between the evaluations and the networks whose features they compare. */
+import type * as tf from '@tensorflow/tfjs-core';
+
+/** Feature sizes per image of a {@link FeatureExtractor}. */
+export interface FeatureDims {
+  /** Global feature (FID's pool3: 2048). */
+  pool: number;
+  /** Spatial feature for sFID (the FID Inception: 17 x 17 x 7 = 2023), when the network has one. */
+  spatial?: number;
+  /** Class logits for the Inception Score (the 2015 Inception: 1008), when the network has them. */
+  logits?: number;
+}
+
+/** Features of a batch of n images, row-major, one row per image. */
+export interface ExtractedFeatures {
+  /** [n, dims.pool]. */
+  pool: Float32Array;
+  /** [n, dims.spatial], when the extractor declares `dims.spatial`. */
+  spatial?: Float32Array;
+  /** [n, dims.logits], when the extractor declares `dims.logits`. */
+  logits?: Float32Array;
+}
+
+/**
+ * A feature network for FID-style metrics. Every score computed from its features carries its `name`,
+ * and features from two differently named extractors are never compared: the name must change whenever
+ * the weights or the input pipeline change (the same Inception behind two resize pipelines gives
+ * features that are not interchangeable).
+ */
+export interface FeatureExtractor {
+  /** Names network, weights and pipeline, e.g. 'fid-inception-2015-12-05/adm'. */
+  readonly name: string;
+  /** What happens to the [-1, 1] images before the network (range, quantisation, resize), in words. */
+  readonly preprocessing: string;
+  readonly dims: FeatureDims;
+  /**
+   * Features of images [n, H, W, 3], NHWC, values in [-1, 1]; the input stays the caller's.
+   * @returns typed arrays the caller owns (no tensors).
+   */
+  extract(images: tf.Tensor4D): Promise<ExtractedFeatures>;
+  /** Release the network's weights. */
+  dispose(): void;
+}
+
+/** Throws unless `x` looks like a {@link FeatureExtractor}. Internal. */
+export function assertExtractor(fn: string, name: string, x: unknown): asserts x is FeatureExtractor {
+  const e = x as FeatureExtractor | null;
+  if (
+    e === null ||
+    typeof e !== 'object' ||
+    typeof e.name !== 'string' ||
+    typeof e.extract !== 'function' ||
+    e.dims === null ||
+    typeof e.dims !== 'object' ||
+    !Number.isInteger(e.dims.pool) ||
+    e.dims.pool <= 0
+  ) {
+    throw new TypeError(
+      `${fn}: ${name} must be a FeatureExtractor {name, preprocessing, dims: {pool, spatial?, logits?}, extract, dispose}`,
+    );
+  }
+}
