@@ -18,8 +18,8 @@ const swapLast = (t: tf.Tensor) => {
   return tf.transpose(t, p);
 };
 
-// wasm's batched products never reach XNNPACK; its fallback loop is fastest when both operands are
-// read along their rows, i.e. as a @ b^T, so the backward pass is written in that form too.
+// Written as a @ b^T in forward and backward. With core's wasm BatchMatMul (per-batch XNNPACK on heap
+// views) the layout matters little now; a layout without these transposes measured no faster.
 const matMulNTExplicit = customGrad2((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {

@@ -1,0 +1,202 @@
+/**
+ * BatchMatMul for the wasm backend that reaches XNNPACK for every batch size and transpose flag.
+ * tfjs-backend-wasm 4.22 hands a product to XNNPACK (about 20 GFLOP/s on one thread) only when the
+ * batch is 1 and neither operand is transposed; every other call, attention's q k^T and attn v
+ * among them, runs a scalar C++ loop at 1-2.5 GFLOP/s.
+ *
+ * We transpose flagged operands explicitly (wasm's Transpose kernel), then run the backend's own
+ * C++ `BatchMatMul` entry once per batch on views: tensor ids registered with the C++ side that
+ * point into the operands' and the output's heap buffers, so no slice is ever copied. A batch-1
+ * `b` shared by every batch of `a` becomes one [batch * M, K] x [K, N] product.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { input, type KernelArgs, type KernelScope, type WasmBackend, withScope } from './wasm-backend.js';
+
+type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
+
+/** The emscripten side of tfjs-backend-wasm's `BackendWasm` that the views need. */
+interface WasmModule {
+  cwrap(name: string, ret: null, args: string[]): (...args: unknown[]) => void;
+  tfjs: {
+    registerTensor(id: number, size: number, memoryOffset: number): void;
+    disposeData(id: number): void;
+  };
+}
+
+interface NativeBackend extends WasmBackend {
+  wasm: WasmModule;
+  dataIdMap: { get(dataId: tf.DataId): { id: number; memoryOffset: number } | undefined };
+  dataIdNextNumber: number;
+}
+
+type BatchMatMulEntry = (
+  aId: number,
+  aShape: Uint8Array,
+  aRank: number,
+  bId: number,
+  bShape: Uint8Array,
+  bRank: number,
+  transposeA: number,
+  transposeB: number,
+  outId: number,
+) => void;
+
+/** The C++ entry, wrapped once per emscripten module. */
+const entries = new WeakMap<WasmModule, BatchMatMulEntry>();
+
+function nativeEntry(backend: unknown): { be: NativeBackend; run: BatchMatMulEntry } | null {
+  const be = backend as Partial<NativeBackend>;
+  const wasm = be.wasm;
+  if (
+    !wasm ||
+    typeof wasm.cwrap !== 'function' ||
+    typeof wasm.tfjs?.registerTensor !== 'function' ||
+    typeof wasm.tfjs?.disposeData !== 'function' ||
+    typeof be.dataIdMap?.get !== 'function' ||
+    typeof be.dataIdNextNumber !== 'number'
+  ) {
+    return null;
+  }
+  let run = entries.get(wasm);
+  if (!run) {
+    run = wasm.cwrap('BatchMatMul', null, [
+      'number',
+      'array',
+      'number',
+      'number',
+      'array',
+      'number',
+      'number',
+      'number',
+      'number',
+    ]) as BatchMatMulEntry;
+    entries.set(wasm, run);
+  }
+  return { be: be as NativeBackend, run };
+}
+
+const shapeBytes = (shape: number[]) => new Uint8Array(new Int32Array(shape).buffer);
+
+/** For each output batch, the batch of an operand with outer dims `dims`, broadcast to `full`. */
+function batchIndices(dims: readonly number[], full: readonly number[]): Int32Array {
+  const total = tf.util.sizeFromShape(full as number[]);
+  const out = new Int32Array(total);
+  const padded = [...new Array(full.length - dims.length).fill(1), ...dims];
+  const strides = tf.util.computeStrides(padded);
+  for (let o = 0; o < total; o++) {
+    let rest = o;
+    let idx = 0;
+    for (let d = full.length - 1; d >= 0; d--) {
+      const i = rest % full[d];
+      rest = (rest - i) / full[d];
+      if (padded[d] !== 1) idx += i * (d < full.length - 1 ? strides[d] : 1);
+    }
+    out[o] = idx;
+  }
+  return out;
+}
+
+/**
+ * Wrap the native wasm BatchMatMul `native`, which still runs batch-1 products without transposes
+ * (already XNNPACK), non-float32 inputs and malformed calls (it raises tfjs's own errors).
+ *
+ * Inputs: `a` [...batchA, M, K] (or [..., K, M] with transposeA), `b` [...batchB, K, N] (or
+ * [..., N, K] with transposeB), batch dims broadcast as tf.matMul does. Returns [...batch, M, N].
+ */
+export function batchMatMulWasm(native: KernelFunc): KernelFunc {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { inputs, backend, attrs = {} } = args;
+    const a = input('BatchMatMul', inputs, 'a');
+    const b = input('BatchMatMul', inputs, 'b');
+    const tA = Boolean(attrs.transposeA);
+    const tB = Boolean(attrs.transposeB);
+    const ra = a.shape.length;
+    const rb = b.shape.length;
+    if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return native(args);
+    const m = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+    const k = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+    const kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
+    const n = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+    const outerA = a.shape.slice(0, -2);
+    const outerB = b.shape.slice(0, -2);
+    const batchA = tf.util.sizeFromShape(outerA);
+    const batchB = tf.util.sizeFromShape(outerB);
+    if (k !== kb || (!tA && !tB && batchA === 1 && batchB === 1)) return native(args);
+    let outer: number[];
+    try {
+      outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+    } catch {
+      return native(args);
+    }
+    const batch = tf.util.sizeFromShape(outer);
+    const entry = nativeEntry(backend);
+    if (!entry || batch * m * n * k === 0) return native(args);
+
+    return withScope(backend, (s) => {
+      // Operands as contiguous [batch, rows, cols] with no transpose left.
+      const a3 = toRowMajor(s, a, [batchA, tA ? k : m, tA ? m : k], tA);
+      const b3 = toRowMajor(s, b, [batchB, tB ? n : k, tB ? k : n], tB);
+      const out = s.alloc([batch, m, n], 'float32');
+      const { be, run } = entry;
+      const offset = (t: tf.TensorInfo) => {
+        const data = be.dataIdMap.get(t.dataId);
+        if (!data) throw new Error('BatchMatMul (wasm): an operand is not on the wasm heap');
+        return data.memoryOffset;
+      };
+      // Ids of live views, freed on every path; freeing one drops XNNPACK's operator cached on it.
+      const live = new Set<number>();
+      const view = (base: number, index: number, size: number) => {
+        const id = be.dataIdNextNumber++;
+        be.wasm.tfjs.registerTensor(id, size, base + index * size * 4);
+        live.add(id);
+        return id;
+      };
+      const free = (id: number) => {
+        live.delete(id);
+        be.wasm.tfjs.disposeData(id);
+      };
+      try {
+        const aBase = offset(a3);
+        const bBase = offset(b3);
+        const outBase = offset(out);
+        const bShape = shapeBytes([1, k, n]);
+        if (batchB === 1) {
+          // One XNNPACK call for all batches: the rows of every a[i] against the shared b.
+          const rows = batchA * m;
+          const aId = view(aBase, 0, rows * k);
+          const bId = view(bBase, 0, k * n);
+          run(aId, shapeBytes([1, rows, k]), 3, bId, bShape, 3, 0, 0, view(outBase, 0, rows * n));
+        } else {
+          const aIdx = batchIndices(outerA, outer);
+          const bIdx = batchIndices(outerB, outer);
+          const aShape = shapeBytes([1, m, k]);
+          // A b used by several batches (broadcast) keeps its view and so its packed weights.
+          const shared = batchB !== batch;
+          const bViews = new Map<number, number>();
+          for (let o = 0; o < batch; o++) {
+            let bId = bViews.get(bIdx[o]);
+            if (bId === undefined) {
+              bId = view(bBase, bIdx[o], k * n);
+              if (shared) bViews.set(bIdx[o], bId);
+            }
+            const aId = view(aBase, aIdx[o], m * k);
+            const outId = view(outBase, o, m * n);
+            run(aId, aShape, 3, bId, bShape, 3, 0, 0, outId);
+            free(aId);
+            free(outId);
+            if (!shared) free(bId);
+          }
+        }
+      } finally {
+        for (const id of [...live]) free(id);
+      }
+      return s.reshape(out, outer.concat([m, n]));
+    });
+  };
+}
+
+/** `x` as [batch, rows, cols] row-major: a reshape, or a Transpose when `transposed`. */
+function toRowMajor(s: KernelScope, x: tf.TensorInfo, shape: number[], transposed: boolean) {
+  const x3 = s.reshape(x, shape);
+  return transposed ? s.run('Transpose', { x: x3 }, { perm: [0, 2, 1] }) : x3;
+}
