@@ -1,7 +1,17 @@
 /**
- * @ldmae/cli: The `ldmae` command: train, encode, sample, evaluate and the end-to-end quickstart.
+ * @ldmae/cli: the `ldmae` command (train, encode, sample, evaluate and the end-to-end quickstart), and
+ * the pieces it is built from for programs that want to drive it.
  * @packageDocumentation
  */
 
-/** Version of this package, kept equal to package.json by a test. */
-export const VERSION = '0.1.0';
+export * from './command.js';
+export { commands } from './commands/index.js';
+export * from './config.js';
+export * from './errors.js';
+export * from './options.js';
+export * from './program.js';
+export * from './progress.js';
+export { type MetricRow, pngDataUri, type ReportData, renderReport } from './report/html.js';
+export { type ChartOptions, lineChart, type Series } from './report/svg.js';
+export * from './runtime.js';
+export { VERSION } from './version.js';

@@ -1,0 +1,213 @@
+/**
+ * The autoencoders the CLI trains and loads: the VMAE (@ldmae/vmae presets) and the paper's baselines
+ * AE, DAE, VAE, SD-VAE (@ldmae/baselines presets), saved as LDMAE checkpoints (one `.safetensors` file
+ * or a folder) whose metadata says which kind and configuration they hold, so every other command
+ * takes just the path.
+ */
+import { stat } from 'node:fs/promises';
+import { join } from 'node:path';
+import {
+  AUTOENCODER_KL_PRESETS,
+  type AutoencoderKL,
+  type AutoencoderKLConfig,
+  type AutoencoderKLPresetName,
+  BASELINE_KINDS,
+  type BaselineKind,
+  createBaseline,
+  loadAutoencoderKL,
+} from '@ldmae/baselines';
+import {
+  type Autoencoder,
+  type CheckpointPayload,
+  createRng,
+  loadCheckpoint,
+  makeCheckpointPayload,
+  saveCheckpoint,
+} from '@ldmae/core';
+import { createVMAE, loadVMAE, saveVMAE, VMAE, VMAE_PRESETS, type VMAEPresetName } from '@ldmae/vmae';
+import * as tf from '@tensorflow/tfjs-core';
+import { CliError, UsageError } from './errors.js';
+
+/** Autoencoder kinds of `--model`. */
+export type AutoencoderKind = 'vmae' | BaselineKind;
+
+/** Every kind, VMAE first. */
+export const AUTOENCODER_KINDS: readonly AutoencoderKind[] = ['vmae', ...BASELINE_KINDS];
+
+/** Default preset of each kind: sized for a 2-core CPU and 28 px digits. */
+export const DEFAULT_PRESET: Readonly<Record<AutoencoderKind, string>> = {
+  vmae: 'f4d4-tiny',
+  ae: 'tiny-f4d4',
+  dae: 'tiny-f4d4',
+  vae: 'tiny-f4d4',
+  'sd-vae': 'tiny-f4d4',
+};
+
+/** `config.format` of the baseline checkpoints the CLI writes. */
+export const BASELINE_FORMAT = 'ldmae-baseline';
+
+/** Names of the presets of `kind`. */
+export function presetNames(kind: AutoencoderKind): string[] {
+  return Object.keys(kind === 'vmae' ? VMAE_PRESETS : AUTOENCODER_KL_PRESETS);
+}
+
+/** Check `kind` and `preset` (UsageError listing the choices). */
+export function checkModelChoice(kind: string, preset: string): asserts kind is AutoencoderKind {
+  if (!AUTOENCODER_KINDS.includes(kind as AutoencoderKind))
+    throw new UsageError(`--model must be one of ${AUTOENCODER_KINDS.join(', ')}, got '${kind}'`);
+  const names = presetNames(kind as AutoencoderKind);
+  if (!names.includes(preset)) {
+    throw new UsageError(
+      `--preset '${preset}' is not a ${kind} preset`,
+      `${kind} presets: ${names.join(', ')}`,
+    );
+  }
+}
+
+/** A new, randomly initialised autoencoder of `kind` / `preset` for square images of side `imageSize`. */
+export function createAutoencoder(
+  kind: AutoencoderKind,
+  preset: string,
+  imageSize: number,
+  seed: number,
+): Autoencoder {
+  checkModelChoice(kind, preset);
+  try {
+    if (kind === 'vmae')
+      return createVMAE(
+        preset as VMAEPresetName,
+        { imgSize: imageSize },
+        { inputRange: 'clamp', rng: createRng(seed) },
+      );
+    const ae = createBaseline(kind, { preset: preset as AutoencoderKLPresetName, seed });
+    ae.latentShape([imageSize, imageSize, 3]); // throws when the size does not fit the downsampling
+    return ae;
+  } catch (e) {
+    throw new UsageError(
+      `cannot build ${kind} '${preset}' for ${imageSize} px images: ${(e as Error).message}`,
+    );
+  }
+}
+
+/** The kind of an autoencoder made by this package. */
+export function kindOf(ae: Autoencoder): AutoencoderKind {
+  if (ae instanceof VMAE) return 'vmae';
+  const k = ae.name as AutoencoderKind;
+  return AUTOENCODER_KINDS.includes(k) ? k : 'vae';
+}
+
+/** The checkpoint `config` of a baseline. */
+export function baselineConfig(ae: AutoencoderKL, kind: BaselineKind): Record<string, unknown> {
+  return {
+    format: BASELINE_FORMAT,
+    kind,
+    autoencoder: ae.config,
+    posterior: ae.posteriorKind,
+    latentNormalization: ae.latentNormalization,
+  };
+}
+
+/**
+ * Save an autoencoder with its configuration and latent normalisation (atomically): a `.safetensors`
+ * file, or a folder holding model.safetensors and meta.json.
+ */
+export async function saveAutoencoder(path: string, ae: Autoencoder): Promise<void> {
+  if (ae instanceof VMAE) {
+    await saveVMAE(path, ae);
+    return;
+  }
+  const kl = ae as AutoencoderKL;
+  const payload = makeCheckpointPayload({
+    model: kl,
+    step: 0,
+    config: baselineConfig(kl, kindOf(ae) as BaselineKind),
+  });
+  try {
+    await saveCheckpoint(path, payload);
+  } finally {
+    tf.dispose(Object.values(payload.tensors));
+  }
+}
+
+/** What {@link loadAutoencoder} returns. */
+export interface LoadedAutoencoder {
+  ae: Autoencoder;
+  kind: AutoencoderKind;
+  /** Training step when the file is a training checkpoint (0 for a saved model). */
+  step: number;
+}
+
+const isReference = (p: string) => /\.(pth|pt|ckpt|bin)$/i.test(p);
+
+/**
+ * Load an autoencoder saved by this CLI (or a training checkpoint of `train-ae`), a reference VMAE
+ * `.pth`, or a diffusers VAE folder. Every failure is a CliError that names the path and says what
+ * was expected; a file that fails its checks never half-loads a model.
+ */
+export async function loadAutoencoder(path: string, what = '--ae'): Promise<LoadedAutoencoder> {
+  const st = await stat(path).catch(() => null);
+  if (!st)
+    throw new CliError(`${what}: '${path}' does not exist`, {
+      hint: 'train one with `ldmae train-ae` (or run `ldmae quickstart`)',
+    });
+  try {
+    if (isReference(path)) {
+      const ae = await loadVMAE(path, { inputRange: 'clamp' });
+      return { ae, kind: 'vmae', step: 0 };
+    }
+    if (st.isDirectory() && (await stat(join(path, 'config.json')).catch(() => null))) {
+      const { model } = await loadAutoencoderKL(path, { name: 'sd-vae' });
+      return { ae: model, kind: 'sd-vae', step: 0 };
+    }
+    // loadCheckpoint checks structure and checksums before any tensor exists.
+    const payload = await loadCheckpoint(path);
+    let loaded: LoadedAutoencoder | 'vmae';
+    try {
+      loaded = fromPayload(payload, path);
+    } finally {
+      tf.dispose(Object.values(payload.tensors));
+    }
+    if (loaded !== 'vmae') return loaded;
+    return { ae: await loadVMAE(path, { inputRange: 'clamp' }), kind: 'vmae', step: stepOf(payload) };
+  } catch (e) {
+    if (e instanceof CliError) throw e;
+    throw new CliError(`${what}: cannot load an autoencoder from '${path}': ${(e as Error).message}`, {
+      hint: 'the file is missing, corrupt or of another kind; retrain it with `ldmae train-ae`, or resume that run with --resume',
+    });
+  }
+}
+
+const stepOf = (p: CheckpointPayload) => Number(p.metadata.step ?? 0) || 0;
+
+/** A baseline from a checked payload, or 'vmae' when the payload holds a VMAE (loadVMAE reads those). */
+function fromPayload(payload: CheckpointPayload, path: string): LoadedAutoencoder | 'vmae' {
+  let config: Record<string, unknown>;
+  try {
+    config = JSON.parse(payload.metadata.config ?? 'null') ?? {};
+  } catch {
+    throw new CliError(`'${path}': metadata.config is not JSON`);
+  }
+  if (config.format === 'ldmae-vmae') return 'vmae';
+  if (config.format !== BASELINE_FORMAT) {
+    throw new CliError(
+      `'${path}' is an LDMAE checkpoint but not of an autoencoder (config.format ${JSON.stringify(config.format)})`,
+    );
+  }
+  const kind = config.kind as BaselineKind;
+  if (!BASELINE_KINDS.includes(kind))
+    throw new CliError(`'${path}': unknown baseline kind ${JSON.stringify(kind)}`);
+  const ae = createBaseline(kind, { config: config.autoencoder as AutoencoderKLConfig, init: 'zeros' });
+  // Training checkpoints hold the trainer's module: the autoencoder under 'autoencoder.', the loss beside it.
+  const dict: Record<string, tf.Tensor> = {};
+  const names = Object.keys(payload.tensors);
+  const prefix = names.some((k) => k.startsWith('model.autoencoder.')) ? 'model.autoencoder.' : 'model.';
+  for (const k of names) if (k.startsWith(prefix)) dict[k.slice(prefix.length)] = payload.tensors[k];
+  try {
+    ae.loadStateDict(dict);
+  } catch (e) {
+    ae.dispose();
+    throw e;
+  }
+  ae.latentNormalization = (config.latentNormalization as AutoencoderKL['latentNormalization']) ?? null;
+  return { ae, kind, step: stepOf(payload) };
+}

@@ -1,0 +1,117 @@
+/**
+ * What every subcommand shares: the common options (`--config`, `--json`, `--backend`), option
+ * resolution, the reporter, Ctrl-C handling and error reporting. A command is a definition object;
+ * {@link registerCommand} turns it into a commander command.
+ */
+import type { Command } from 'commander';
+import { CliError, describeError, EXIT, InterruptedError, resumeCommand } from './errors.js';
+import { installInterrupt } from './interrupt.js';
+import { addOptions, type OptionSpec, type ResolvedOptions, resolveOptions } from './options.js';
+import { Reporter, type TextSink } from './progress.js';
+import { BACKENDS, initBackend, type RuntimeInfo, runtimeInfo } from './runtime.js';
+
+/** What a command's `run` gets besides its options. */
+export interface CommandContext {
+  reporter: Reporter;
+  /** Aborted by Ctrl-C / SIGTERM: long work stops between steps. */
+  signal: AbortSignal;
+  /** The arguments of this invocation after `ldmae` (for `--resume` hints). */
+  argv: readonly string[];
+  /** Backend, threads and versions (after the backend was set up). */
+  runtime: RuntimeInfo;
+}
+
+/** A subcommand. */
+export interface CommandDefinition {
+  name: string;
+  /** One line for `ldmae --help`. */
+  summary: string;
+  /** Longer text for `ldmae <name> --help`, shown after the options. */
+  details?: string;
+  /** Positional arguments, e.g. `<input>`. */
+  arguments?: { name: string; description: string }[];
+  specs: readonly OptionSpec[];
+  /** Default true: set up the TensorFlow.js backend before `run`. */
+  needsBackend?: boolean;
+  run(opts: ResolvedOptions, ctx: CommandContext, args: string[]): Promise<void>;
+}
+
+/** Options every command has. */
+export const COMMON_SPECS: readonly OptionSpec[] = [
+  {
+    key: 'config',
+    type: 'path',
+    description: 'read option values from this JSON file (the command line wins)',
+    valueName: 'file',
+  },
+  {
+    key: 'json',
+    type: 'boolean',
+    description: 'print JSON lines (progress, messages, result) on stdout instead of bars',
+  },
+  {
+    key: 'backend',
+    type: 'string',
+    description: 'TensorFlow.js backend (auto: tfjs-node if installed, else wasm, else cpu)',
+    default: 'auto',
+    choices: BACKENDS as readonly string[],
+  },
+];
+
+/** Where a program writes and what it records. */
+export interface ProgramState {
+  stdout: TextSink;
+  stderr: TextSink;
+  /** Exit code of the last command run. */
+  exitCode: number;
+  /** The user arguments of this invocation. */
+  argv: readonly string[];
+}
+
+/** Add `def` as a subcommand of `program`. */
+export function registerCommand(program: Command, def: CommandDefinition, state: ProgramState): Command {
+  const cmd = program.command(def.name).summary(def.summary).description(def.summary);
+  for (const a of def.arguments ?? []) cmd.argument(a.name, a.description);
+  addOptions(cmd, [...def.specs, ...COMMON_SPECS]);
+  if (def.details) cmd.addHelpText('after', `\n${def.details.trim()}\n`);
+  cmd.action(async (...actionArgs: unknown[]) => {
+    const command = actionArgs.at(-1) as Command;
+    const positional = actionArgs.slice(0, -2).map(String);
+    const json = command.opts().json === true;
+    const reporter = new Reporter({ json, stdout: state.stdout, stderr: state.stderr });
+    const interrupt = installInterrupt((sig) =>
+      reporter.warn(
+        `${sig}: stopping after the current step and saving a checkpoint (press Ctrl-C again to quit at once)`,
+      ),
+    );
+    try {
+      const opts = await resolveOptions(command, [...def.specs, ...COMMON_SPECS]);
+      if (def.needsBackend !== false) await initBackend(opts.backend as string);
+      const ctx: CommandContext = {
+        reporter,
+        signal: interrupt.signal,
+        argv: state.argv,
+        runtime: runtimeInfo(),
+      };
+      await def.run(opts, ctx, positional);
+      state.exitCode = EXIT.ok;
+    } catch (e) {
+      // Work stopped by Ctrl-C may surface as a library's AbortError: report it as the interruption it is.
+      const d =
+        interrupt.received() && !(e instanceof CliError)
+          ? describeError(
+              new InterruptedError(
+                `${def.name} interrupted (${(e as Error).message})`,
+                `run it again with: ${resumeCommand(state.argv)}`,
+              ),
+            )
+          : describeError(e);
+      if (process.env.LDMAE_DEBUG && e instanceof Error) state.stderr.write(`${e.stack}\n`);
+      reporter.error(d.message, d.hint);
+      state.exitCode = d.exitCode;
+    } finally {
+      interrupt.dispose();
+    }
+  });
+  return cmd;
+}

@@ -1,0 +1,51 @@
+/** `ldmae convert IN OUT`: tensor files between safetensors, PyTorch .pth, .npz and .npy. */
+import { stat } from 'node:fs/promises';
+import { convertFile, formatFromPath } from '@ldmae/core';
+import type { CommandDefinition } from '../command.js';
+import { CliError, UsageError } from '../errors.js';
+
+export const convertCommand: CommandDefinition = {
+  name: 'convert',
+  summary: 'convert a tensor file between .safetensors, .pth, .npz and .npy',
+  arguments: [
+    { name: '<input>', description: 'tensor file to read (.safetensors, .pth/.pt/.bin, .npz, .npy)' },
+    { name: '<output>', description: 'file to write; its extension picks the format' },
+  ],
+  details: `Formats come from the extensions (--sniff reads the input format from its content instead).
+Half-precision tensors stay half where the target format allows. The output is written atomically.
+Example: ldmae convert vmaef8d16.pth vmaef8d16.safetensors`,
+  needsBackend: false,
+  specs: [
+    {
+      key: 'sniff',
+      type: 'boolean',
+      description: 'detect the input format from its bytes, not its extension',
+    },
+  ],
+  async run(opts, ctx, [input, output]) {
+    for (const [p, name] of [
+      [input, '<input>'],
+      [output, '<output>'],
+    ] as const) {
+      if (name === '<input>' && opts.sniff) continue;
+      try {
+        formatFromPath(p);
+      } catch (e) {
+        throw new UsageError(`${name} '${p}': ${(e as Error).message}`);
+      }
+    }
+    if (!(await stat(input).catch(() => null))) throw new CliError(`<input> '${input}' does not exist`);
+    const t0 = performance.now();
+    let r: { tensors: number; bytes: number };
+    try {
+      r = await convertFile(input, output, opts.sniff ? { inFormat: 'auto' } : {});
+    } catch (e) {
+      throw new CliError(`convert: cannot convert '${input}': ${(e as Error).message}`);
+    }
+    const seconds = (performance.now() - t0) / 1000;
+    ctx.reporter.result(
+      { input, output, tensors: r.tensors, bytes: r.bytes, seconds },
+      `wrote ${output}: ${r.tensors} tensors, ${r.bytes} bytes in ${seconds.toFixed(2)} s`,
+    );
+  },
+};

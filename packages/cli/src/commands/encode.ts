@@ -1,0 +1,90 @@
+/** `ldmae encode`: encode a data set once into a latent cache for diffusion training. */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { LATENT_MANIFEST_FILE } from '@ldmae/data';
+import { loadAutoencoder } from '../autoencoders.js';
+import type { CommandDefinition } from '../command.js';
+import { writeResolvedConfig } from '../config.js';
+import { loadData, type Split } from '../data-source.js';
+import { UsageError } from '../errors.js';
+import { exists } from '../files.js';
+import { encodeDataset } from '../steps/encode.js';
+import { aeSpec, dataSpecs, outSpec } from './shared.js';
+
+export const encodeCommand: CommandDefinition = {
+  name: 'encode',
+  summary: 'encode a data set into a latent cache (build the cache train-ldm reads)',
+  details: `Writes into --out: shard-00000.safetensors, ... (posterior mean and log-variance of every image,
+labels, indices), manifest.json (last, so a folder with a manifest is complete), cache-info.json (the
+per-channel latent normalisation the diffusion model trains in, from up to 10,000 posterior samples)
+and config.json. An interrupted encode leaves no manifest; run it again with --resume.
+
+Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`,
+  specs: [
+    aeSpec(),
+    ...dataSpecs('train'),
+    { key: 'batchSize', type: 'int', description: 'images per encoder call', default: 64, min: 1 },
+    {
+      key: 'flip',
+      type: 'boolean',
+      description:
+        'also store the posteriors of mirrored images, for flip augmentation (off: a mirrored digit is not a digit)',
+    },
+    {
+      key: 'resume',
+      type: 'boolean',
+      description: 'keep a complete cache in --out; re-encode an incomplete one',
+    },
+    { key: 'overwrite', type: 'boolean', description: 'replace a complete cache in --out' },
+    outSpec('latents', 'cache folder'),
+  ],
+  async run(o, ctx) {
+    if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
+    const outDir = o.out as string;
+    const complete = await exists(join(outDir, LATENT_MANIFEST_FILE));
+    if (complete && o.resume) {
+      ctx.reporter.result(
+        { cache: outDir, skipped: true },
+        `${outDir} already holds a complete cache (--resume): nothing to do`,
+      );
+      return;
+    }
+    if (complete && !o.overwrite) {
+      throw new UsageError(
+        `${outDir} already holds a complete latent cache; not overwriting it`,
+        'use --overwrite to replace it, or choose another --out',
+      );
+    }
+    const { ae, kind } = await loadAutoencoder(o.ae as string);
+    try {
+      const data = await loadData(o.data as string, {
+        split: o.split as Split,
+        imageSize: o.imageSize as number | undefined,
+      });
+      if (complete) await rm(join(outDir, LATENT_MANIFEST_FILE));
+      await writeResolvedConfig(outDir, 'encode', o, { runtime: ctx.runtime });
+      const { manifest, info } = await encodeDataset(ae, data, {
+        outDir,
+        aePath: o.ae as string,
+        batchSize: o.batchSize as number,
+        flip: o.flip === true,
+        reporter: ctx.reporter,
+        signal: ctx.signal,
+        argv: ctx.argv,
+      });
+      ctx.reporter.result(
+        {
+          cache: outDir,
+          count: manifest.count,
+          latentShape: manifest.latentShape,
+          autoencoder: kind,
+          normalization: info.normalization,
+        },
+        `encoded ${manifest.count} images into ${outDir} (latents ${manifest.latentShape.join('x')}, ${manifest.shards.length} shard${manifest.shards.length === 1 ? '' : 's'})\n` +
+          `next: ldmae train-ldm --latents ${outDir}`,
+      );
+    } finally {
+      ae.dispose();
+    }
+  },
+};

@@ -1,0 +1,24 @@
+/** `ldmae info`: the backend a run would use, its threads, the machine and the package versions. */
+import type { CommandDefinition } from '../command.js';
+import { packageVersions } from '../runtime.js';
+
+export const infoCommand: CommandDefinition = {
+  name: 'info',
+  summary: 'show the backend, threads, machine and package versions',
+  details: `Sets up the backend as any other command would (--backend auto picks tfjs-node-gpu, tfjs-node,
+wasm, then cpu) and reports it. wasm runs single-threaded in Node (tfjs disables its threads there).`,
+  specs: [],
+  async run(_opts, ctx) {
+    const rt = ctx.runtime;
+    const versions = packageVersions();
+    const lines = [
+      `backend   ${rt.backend}`,
+      `threads   ${rt.threads}`,
+      `cpus      ${rt.cpus} (${rt.cpuModel})`,
+      `node      ${rt.node} (${rt.platform})`,
+      'packages',
+      ...Object.entries(versions).map(([k, v]) => `  ${k.padEnd(30)} ${v}`),
+    ];
+    ctx.reporter.result({ ...rt, versions }, lines.join('\n'));
+  },
+};

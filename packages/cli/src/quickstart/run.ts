@@ -1,0 +1,454 @@
+/**
+ * The quickstart run: phases in order, each skipped on --resume when an earlier run finished it
+ * (`state.json`), with the plan of step counts kept in config.json so a resumed run trains to the same
+ * totals.
+ */
+import { rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { Autoencoder } from '@ldmae/core';
+import { LATENT_MANIFEST_FILE, trainTestSplit } from '@ldmae/data';
+import type { DiT, LatentDiffusion, LightningDiT } from '@ldmae/diffusion';
+import * as tf from '@tensorflow/tfjs-core';
+import { DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
+import type { CommandContext } from '../command.js';
+import { readResolvedConfig, writeResolvedConfig } from '../config.js';
+import { type LoadedData, loadData } from '../data-source.js';
+import { InterruptedError, resumeCommand, UsageError } from '../errors.js';
+import { exists, readJson, writeJson } from '../files.js';
+import type { ResolvedOptions } from '../options.js';
+import { fmtNumber, type Reporter } from '../progress.js';
+import { writeQuickstartReport } from '../report/quickstart.js';
+import { aeStepSeconds, extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
+import { encodeDataset, readCacheInfo } from '../steps/encode.js';
+import {
+  evalGeneration,
+  evalReconstruction,
+  evalSmoothness,
+  imageSource,
+  loadExtractor,
+  loadLpips,
+} from '../steps/evaluate.js';
+import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
+import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
+import { LDM_FILES, type LdmInfo, type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
+import { BUDGET_SHARES, evalImagesForBudget, type QuickstartPlan, stepsForBudget } from './plan.js';
+
+/** Folders and files of a quickstart output folder. */
+export const QUICKSTART_FILES = {
+  ae: 'vmae',
+  latents: 'latents',
+  ldm: 'ldm',
+  state: 'state.json',
+  reconstructions: 'reconstructions.png',
+  samples: 'samples.png',
+  metrics: 'metrics.json',
+  smoothness: 'smoothness.json',
+  report: 'report.html',
+} as const;
+
+/** Phases a resumed run skips: those `state.json` marks done. */
+interface QuickstartState {
+  ae?: boolean;
+  encode?: boolean;
+  ldm?: boolean;
+}
+
+/** What every phase shares. */
+interface Run {
+  o: ResolvedOptions;
+  ctx: CommandContext;
+  reporter: Reporter;
+  outDir: string;
+  budget: number;
+  t0: number;
+  /** ISO time the run started. */
+  created: string;
+  state: QuickstartState;
+  plan: Partial<QuickstartPlan>;
+  train: LoadedData;
+  test: LoadedData;
+  path: (f: string) => string;
+  saveState: () => Promise<void>;
+  writeConfig: () => Promise<string>;
+  checkStop: (what: string) => void;
+}
+
+/** Run the quickstart with resolved options. */
+export async function runQuickstart(o: ResolvedOptions, ctx: CommandContext): Promise<void> {
+  const run = await prepare(o, ctx);
+  const ae = await vmaePhase(run);
+  try {
+    const reconPng = await writeReconstructions(ae, run.test, run.path(QUICKSTART_FILES.reconstructions));
+    await encodePhase(run, ae);
+    const { denoiser, info } = await ldmPhase(run, ae);
+    try {
+      await finish(run, ae, denoiser, info, reconPng);
+    } finally {
+      denoiser.dispose();
+    }
+  } finally {
+    ae.dispose();
+  }
+}
+
+/** Check the output folder against --resume / --overwrite, load the data, write the first config.json. */
+async function prepare(o: ResolvedOptions, ctx: CommandContext): Promise<Run> {
+  const t0 = performance.now();
+  const outDir = o.out as string;
+  const path = (f: string) => join(outDir, f);
+  if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
+  // A run counts once it saved something worth keeping: its state or the VMAE's first checkpoint.
+  const hadRun =
+    (await exists(path(QUICKSTART_FILES.state))) ||
+    (await exists(join(path(QUICKSTART_FILES.ae), 'checkpoint', 'meta.json')));
+  if (hadRun && !o.resume && !o.overwrite) {
+    throw new UsageError(
+      `${outDir} holds an earlier quickstart run; not overwriting it`,
+      `continue it with: ${resumeCommand(ctx.argv)}\nor start over with --overwrite, or choose another --out`,
+    );
+  }
+  if (o.overwrite) {
+    for (const f of Object.values(QUICKSTART_FILES)) await rm(path(f), { recursive: true, force: true });
+    await rm(path('config.json'), { force: true });
+  }
+  const prev = o.resume ? await readResolvedConfig(outDir) : null;
+  const state: QuickstartState =
+    (o.resume ? await readJson<QuickstartState>(path(QUICKSTART_FILES.state)) : null) ?? {};
+  const plan: Partial<QuickstartPlan> = prev?.derived ? { ...(prev.derived as Partial<QuickstartPlan>) } : {};
+  const created = new Date().toISOString();
+  const { reporter, signal } = ctx;
+  reporter.info(
+    `ldmae quickstart: MNIST -> VMAE -> latent cache -> LightningDiT -> samples, metrics, report ` +
+      `(budget ${o.minutes} min, backend ${ctx.runtime.backend}, ${ctx.runtime.threads} thread(s))`,
+  );
+  let train = await loadData('mnist', { split: 'train' });
+  const test = await loadData('mnist', { split: 'test' });
+  if (o.trainImages !== undefined && (o.trainImages as number) < train.dataset.length) {
+    const ds = trainTestSplit(train.dataset, {
+      testSize: o.trainImages as number,
+      seed: 1,
+      stratify: true,
+    }).test;
+    train = { ...train, dataset: ds, description: `${train.description}; ${ds.length} training digits used` };
+  }
+  const run: Run = {
+    o,
+    ctx,
+    reporter,
+    outDir,
+    budget: (o.minutes as number) * 60,
+    t0,
+    created,
+    state,
+    plan,
+    train,
+    test,
+    path,
+    saveState: () => writeJson(path(QUICKSTART_FILES.state), state),
+    writeConfig: () =>
+      writeResolvedConfig(outDir, 'quickstart', o, { derived: plan, runtime: ctx.runtime, created }),
+    checkStop: (what) => {
+      if (signal.aborted)
+        throw new InterruptedError(
+          `quickstart interrupted before ${what}; finished phases are kept in ${outDir}`,
+          `resume with: ${resumeCommand(ctx.argv)}`,
+        );
+    },
+  };
+  await run.writeConfig();
+  return run;
+}
+
+/** (1) Train the VMAE, or load the one an earlier run finished. */
+async function vmaePhase(run: Run): Promise<Autoencoder> {
+  const { o, plan, reporter } = run;
+  const aeDir = run.path(QUICKSTART_FILES.ae);
+  const aePath = join(aeDir, AE_FILES.model);
+  if (run.state.ae && (await exists(aePath))) {
+    reporter.info(`train-vmae: done in an earlier run, loaded ${aePath}`);
+    return (await loadAutoencoder(aePath)).ae;
+  }
+  if (plan.aeSteps === undefined) {
+    plan.aeStepSeconds = null;
+    if (o.aeSteps !== undefined) plan.aeSteps = o.aeSteps as number;
+    else {
+      const tc = performance.now();
+      const sec = await aeStepSeconds(
+        'vmae',
+        DEFAULT_PRESET.vmae,
+        run.train,
+        o.aeBatchSize as number,
+        o.seed as number,
+      );
+      plan.aeStepSeconds = sec;
+      const left = BUDGET_SHARES.ae * run.budget - (performance.now() - tc) / 1000;
+      plan.aeSteps = stepsForBudget(left, sec, o.stepsScale as number, 50_000);
+      reporter.info(`plan: ${fmtNumber(sec)} s per VMAE step -> ${plan.aeSteps} steps`);
+    }
+    await run.writeConfig();
+  }
+  run.checkStop('training the VMAE');
+  const r = await trainAutoencoder(
+    {
+      kind: 'vmae',
+      preset: DEFAULT_PRESET.vmae,
+      steps: plan.aeSteps,
+      batchSize: o.aeBatchSize as number,
+      lr: o.aeLr as number,
+      seed: o.seed as number,
+      checkpointEvery: Math.max(10, Math.ceil(plan.aeSteps / 10)),
+    },
+    {
+      data: run.train,
+      outDir: aeDir,
+      resume: o.resume === true,
+      overwrite: false,
+      reporter,
+      signal: run.ctx.signal,
+      argv: run.ctx.argv,
+      phase: 'train-vmae',
+    },
+  );
+  run.state.ae = true;
+  await run.saveState();
+  return r.ae;
+}
+
+/** (2) Encode the training digits into the latent cache (unless an earlier run did). */
+async function encodePhase(run: Run, ae: Autoencoder): Promise<void> {
+  run.checkStop('encoding');
+  const cacheDir = run.path(QUICKSTART_FILES.latents);
+  if (
+    run.state.encode &&
+    (await exists(join(cacheDir, LATENT_MANIFEST_FILE))) &&
+    (await readCacheInfo(cacheDir))
+  ) {
+    run.reporter.info(`encode: done in an earlier run (${cacheDir})`);
+    return;
+  }
+  await encodeDataset(ae, run.train, {
+    outDir: cacheDir,
+    aePath: join(run.path(QUICKSTART_FILES.ae), AE_FILES.model),
+    batchSize: 64,
+    flip: false,
+    reporter: run.reporter,
+    signal: run.ctx.signal,
+    argv: run.ctx.argv,
+  });
+  run.state.encode = true;
+  await run.saveState();
+}
+
+/** (3) Train the diffusion model, or load the one an earlier run finished. */
+async function ldmPhase(run: Run, ae: Autoencoder): Promise<{ denoiser: DiT | LightningDiT; info: LdmInfo }> {
+  const { o, plan, reporter } = run;
+  run.checkStop('training the diffusion model');
+  const ldmDir = run.path(QUICKSTART_FILES.ldm);
+  if (run.state.ldm && (await exists(join(ldmDir, 'checkpoint')))) {
+    const l = await loadLdm(join(ldmDir, 'checkpoint'));
+    reporter.info(`train-ldm: done in an earlier run, loaded ${join(ldmDir, 'checkpoint')}`);
+    return l;
+  }
+  const settings: TrainLdmSettings = {
+    preset: o.ldmPreset as string,
+    ...(o.ldmDepth ? { depth: o.ldmDepth as number } : {}),
+    ...(o.ldmWidth ? { width: o.ldmWidth as number } : {}),
+    ...(o.ldmHeads ? { heads: o.ldmHeads as number } : {}),
+    steps: 0,
+    batchSize: o.ldmBatchSize as number,
+    lr: o.ldmLr as number,
+    ema: o.ema as number,
+    labelDropout: 0.1,
+    seed: o.seed as number,
+    checkpointEvery: 100,
+  };
+  if (plan.ldmSteps === undefined) {
+    plan.ldmStepSeconds = null;
+    if (o.ldmSteps !== undefined) plan.ldmSteps = o.ldmSteps as number;
+    else {
+      const tc = performance.now();
+      const sec = await ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10);
+      plan.ldmStepSeconds = sec;
+      const left = BUDGET_SHARES.ldm * run.budget - (performance.now() - tc) / 1000;
+      plan.ldmSteps = stepsForBudget(left, sec, o.stepsScale as number);
+      reporter.info(`plan: ${fmtNumber(sec)} s per diffusion step -> ${plan.ldmSteps} steps`);
+    }
+    await run.writeConfig();
+  }
+  const r = await trainLdm(
+    { ...settings, steps: plan.ldmSteps, checkpointEvery: Math.max(10, Math.ceil(plan.ldmSteps / 10)) },
+    {
+      cacheDir: run.path(QUICKSTART_FILES.latents),
+      outDir: ldmDir,
+      resume: o.resume === true,
+      overwrite: false,
+      reporter,
+      signal: run.ctx.signal,
+      argv: run.ctx.argv,
+    },
+  );
+  run.state.ldm = true;
+  await run.saveState();
+  return r;
+}
+
+/** (4)-(6) The sample grid, the metrics, the files and the report. */
+async function finish(
+  run: Run,
+  ae: Autoencoder,
+  denoiser: DiT | LightningDiT,
+  info: LdmInfo,
+  reconPng: Uint8Array,
+): Promise<void> {
+  const { o, plan, reporter, path } = run;
+  const signal = run.ctx.signal;
+  run.checkStop('sampling');
+  const pipe = makePipeline(ae, denoiser, info, { sampler: o.sampler as string, shift: o.shift as number });
+  const tS = performance.now();
+  const grid = await sampleClassGrid(pipe, info.numClasses, {
+    perClass: o.perClass as number,
+    steps: o.sampleSteps as number,
+    cfg: o.cfg as number,
+    seed: o.seed as number,
+    batchSize: 50,
+    reporter,
+    signal,
+  });
+  const sampleSeconds = (performance.now() - tS) / 1000 / grid.images.shape[0];
+  let samplesPng: Uint8Array;
+  try {
+    samplesPng = await writeGrid(path(QUICKSTART_FILES.samples), grid.images, o.perClass as number);
+  } finally {
+    grid.images.dispose();
+  }
+
+  run.checkStop('evaluating');
+  const metrics = await evaluate(run, ae, pipe, sampleSeconds);
+  await writeJson(path(QUICKSTART_FILES.metrics), metrics);
+  await writeJson(path(QUICKSTART_FILES.smoothness), metrics.smoothness);
+  await run.writeConfig();
+  const { reconstruction: recon, generation: gen, smoothness: smooth } = metrics;
+  const totalSeconds = (performance.now() - run.t0) / 1000;
+  const reportPath = path(QUICKSTART_FILES.report);
+  await writeQuickstartReport(reportPath, {
+    options: o,
+    plan,
+    created: run.created,
+    runtime: run.ctx.runtime,
+    train: run.train,
+    test: run.test,
+    phases: reporter.phases,
+    totalSeconds,
+    budgetSeconds: run.budget,
+    aeLog: join(path(QUICKSTART_FILES.ae), AE_FILES.log),
+    ldmLog: join(path(QUICKSTART_FILES.ldm), LDM_FILES.log),
+    reconPng,
+    samplesPng,
+    classes: info.classes,
+    recon,
+    gen,
+    smooth,
+    extractorPreprocessing: metrics.extractorPreprocessing,
+    ldmConfig: (denoiser as LightningDiT).config,
+  });
+  const n = (v: number | null) => fmtNumber(v);
+  reporter.result(
+    {
+      report: reportPath,
+      samples: path(QUICKSTART_FILES.samples),
+      reconstructions: path(QUICKSTART_FILES.reconstructions),
+      metrics: path(QUICKSTART_FILES.metrics),
+      seconds: totalSeconds,
+      plan,
+      reconstruction: recon,
+      generation: gen,
+      smoothness: smooth.points,
+    },
+    [
+      '',
+      `quickstart finished in ${totalSeconds.toFixed(0)} s (budget ${run.budget.toFixed(0)} s) on ${run.ctx.runtime.backend}`,
+      `reconstruction (${recon.count} test digits): PSNR ${n(recon.psnr)} dB, SSIM ${n(recon.ssim)}, LPIPS ${n(recon.lpips)}, rFID ${n(recon.rfid)}`,
+      `generation (${gen.count} samples vs ${gen.referenceCount} test digits): FID ${n(gen.fid)}, precision ${n(gen.precision)}, recall ${n(gen.recall)}`,
+      `smoothness (${smooth.points[0]?.count ?? 0} digits): rFID ${smooth.points.map((p) => `${p.eps}: ${n(p.rfid)}`).join(', ')}`,
+      `feature network: ${recon.extractor}; LPIPS: ${recon.lpipsNet}`,
+      `report:          ${reportPath}`,
+      `samples:         ${path(QUICKSTART_FILES.samples)}`,
+      `reconstructions: ${path(QUICKSTART_FILES.reconstructions)}`,
+    ].join('\n'),
+  );
+}
+
+/** (5) Reconstruction, generation and smoothness metrics with the offline networks, n from the budget. */
+async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sampleSeconds: number) {
+  const { o, plan, reporter } = run;
+  const extractor = await loadExtractor('offline', o.extractorSize as number);
+  try {
+    const lpips = await loadLpips(28);
+    try {
+      const eps = o.eps as number[];
+      if (o.evalImages !== undefined) {
+        plan.evalImages = o.evalImages as number;
+        plan.smoothnessImages = Math.max(2, Math.round(plan.evalImages / 2));
+      } else {
+        const fe = await extractorSecondsPerImage(extractor, 28);
+        plan.extractorSecondsPerImage = fe;
+        Object.assign(
+          plan,
+          evalImagesForBudget({
+            seconds: run.budget - (performance.now() - run.t0) / 1000 - 5,
+            extractorSeconds: fe,
+            sampleSeconds,
+            epsCount: eps.length,
+            available: run.test.dataset.length,
+          }),
+        );
+        reporter.info(
+          `plan: ${fmtNumber(fe)} s per extractor image, ${fmtNumber(sampleSeconds)} s per sample -> ` +
+            `n = ${plan.evalImages} images per metric (${plan.smoothnessImages} for smoothness)`,
+        );
+      }
+      await run.writeConfig();
+      const ev = { extractor, lpips, reporter, batchSize: 32 };
+      const reconstruction = await evalReconstruction(ae, run.test, plan.evalImages as number, ev);
+      run.checkStop('the generation metrics');
+      const generation = await evalGeneration(
+        pipe,
+        run.test,
+        plan.evalImages as number,
+        { steps: o.sampleSteps as number, cfg: o.cfg as number, seed: (o.seed as number) + 1 },
+        { ...ev, signal: run.ctx.signal },
+      );
+      run.checkStop('the smoothness curve');
+      const smoothness = await evalSmoothness(ae, run.test, plan.smoothnessImages as number, eps, {
+        ...ev,
+        lpips: null,
+      });
+      return {
+        extractor: reconstruction.extractor,
+        extractorPreprocessing: extractor.preprocessing,
+        lpipsNet: reconstruction.lpipsNet,
+        reconstruction,
+        generation,
+        smoothness,
+      };
+    } finally {
+      lpips.dispose();
+    }
+  } finally {
+    extractor.dispose();
+  }
+}
+
+/** Originals above reconstructions of 16 test digits, as reconstructions.png; returns the PNG bytes. */
+async function writeReconstructions(ae: Autoencoder, test: LoadedData, file: string): Promise<Uint8Array> {
+  for await (const x of imageSource(test, 16, 16, 3)()) {
+    const rows = reconstructionRows(ae, x, 8);
+    try {
+      return await writeGrid(file, rows, 8);
+    } finally {
+      tf.dispose([rows, x]);
+    }
+  }
+  throw new Error('quickstart: the test split is empty');
+}

@@ -1,0 +1,106 @@
+/**
+ * The runtime a command runs on: the TensorFlow.js backend (chosen once per process), threads, and the
+ * versions that go into every resolved config and report.
+ */
+import { createRequire } from 'node:module';
+import { arch, availableParallelism, cpus, platform } from 'node:os';
+import { type BackendName, setupBackend } from '@ldmae/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { UsageError } from './errors.js';
+import { VERSION } from './version.js';
+
+/** Backends `--backend` accepts. */
+export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', 'cpu', 'webgl', 'webgpu'];
+
+/** What a run ran on. */
+export interface RuntimeInfo {
+  /** tfjs backend name in use ('wasm', 'tensorflow', 'cpu', ...). */
+  backend: string;
+  /** Threads the backend computes with (1 for wasm in Node: tfjs turns its threads off there). */
+  threads: number;
+  /** Logical CPUs of the machine. */
+  cpus: number;
+  cpuModel: string;
+  node: string;
+  platform: string;
+  /** @ldmae/* and tfjs package versions. */
+  versions: Record<string, string>;
+}
+
+let chosen: string | null = null;
+
+/**
+ * Set up the backend (once per process for 'auto': later commands in the same process, as in tests,
+ * reuse it). Returns the tfjs name of the backend in use.
+ */
+export async function initBackend(name: string = 'auto', threads?: number): Promise<string> {
+  if (!BACKENDS.includes(name as BackendName)) {
+    throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${name}'`);
+  }
+  if (chosen && (name === 'auto' || name === chosen)) return chosen;
+  try {
+    chosen = await setupBackend({ backend: name as BackendName, ...(threads ? { threads } : {}) });
+  } catch (e) {
+    throw new UsageError(`--backend ${name}: ${(e as Error).message}`);
+  }
+  return chosen;
+}
+
+const require = createRequire(import.meta.url);
+
+function versionOf(pkg: string): string | null {
+  try {
+    return (require(`${pkg}/package.json`) as { version: string }).version;
+  } catch {
+    return null;
+  }
+}
+
+/** Versions of the packages a run depends on (those that are installed). */
+export function packageVersions(): Record<string, string> {
+  const out: Record<string, string> = { '@ldmae/cli': VERSION };
+  for (const p of [
+    '@ldmae/core',
+    '@ldmae/data',
+    '@ldmae/losses',
+    '@ldmae/vmae',
+    '@ldmae/baselines',
+    '@ldmae/diffusion',
+    '@ldmae/metrics',
+    '@tensorflow/tfjs-core',
+    '@tensorflow/tfjs-backend-wasm',
+    '@tensorflow/tfjs-node',
+    '@tensorflow/tfjs-node-gpu',
+    'nsfwjs',
+  ]) {
+    const v = versionOf(p);
+    if (v) out[p] = v;
+  }
+  return out;
+}
+
+/** Threads the current backend computes with. */
+export function backendThreads(backend: string): number {
+  if (backend === 'wasm') {
+    // tfjs disables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there).
+    const flags = tf.env().getFlags() as Record<string, unknown>;
+    return flags.WASM_HAS_MULTITHREAD_SUPPORT ? Math.max(1, Math.floor(cpus().length / 2)) : 1;
+  }
+  if (backend === 'cpu') return 1;
+  return availableParallelism();
+}
+
+/** The runtime description of this process (call after {@link initBackend}). */
+export function runtimeInfo(): RuntimeInfo {
+  const backend = tf.getBackend() ?? 'none';
+  const c = cpus();
+  return {
+    backend,
+    threads: backendThreads(backend),
+    cpus: availableParallelism(),
+    cpuModel: c[0]?.model?.trim() ?? 'unknown',
+    node: process.version,
+    platform: `${platform()}-${arch()}`,
+    versions: packageVersions(),
+  };
+}

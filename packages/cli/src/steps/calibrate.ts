@@ -1,0 +1,117 @@
+/**
+ * Turning a time budget into step counts: time a few training steps of a throwaway copy of the model
+ * (after warm-up steps, which compile kernels and fill caches), then divide.
+ */
+import { createRng, type TrainProgressEvent } from '@ldmae/core';
+import { DataLoader } from '@ldmae/data';
+import type { FeatureExtractor } from '@ldmae/metrics';
+import { trainVMAE, type VMAE } from '@ldmae/vmae';
+import * as tf from '@tensorflow/tfjs-core';
+import { type AutoencoderKind, createAutoencoder } from '../autoencoders.js';
+import type { LoadedData } from '../data-source.js';
+import { buildDenoiser, newTrainer, type TrainLdmSettings } from './train-ldm.js';
+
+/** Seconds per step from the timestamps of `warmup + measure` progress events. */
+async function timeSteps(
+  run: (steps: number, onProgress: (ev: TrainProgressEvent) => void) => Promise<unknown>,
+  warmup: number,
+  measure: number,
+): Promise<number> {
+  let t0 = 0;
+  let t1 = 0;
+  await run(warmup + measure, (ev) => {
+    if (ev.step === warmup) t0 = performance.now();
+    if (ev.step === warmup + measure) t1 = performance.now();
+  });
+  return (t1 - t0) / 1000 / measure;
+}
+
+/** Seconds per VMAE training step at this batch size on this machine (baselines: use a VMAE-like guess). */
+export async function aeStepSeconds(
+  kind: AutoencoderKind,
+  preset: string,
+  data: LoadedData,
+  batchSize: number,
+  seed: number,
+): Promise<number> {
+  const ae = createAutoencoder(kind, preset, data.imageSize, seed);
+  const loader = new DataLoader(data.dataset, { batchSize, seed, transform: data.transform });
+  try {
+    if (kind !== 'vmae') {
+      // Baselines train through @ldmae/baselines; time their forward + backward the same way.
+      const { createObjective, trainBaseline } = await import('@ldmae/baselines');
+      const objective = createObjective(kind, ae as never, { seed });
+      try {
+        return await timeSteps(
+          async (steps, onProgress) => {
+            const r = await trainBaseline({ objective, data: () => loader.next(), steps, onProgress });
+            r.optimizer.dispose();
+          },
+          2,
+          4,
+        );
+      } finally {
+        objective.dispose();
+      }
+    }
+    return await timeSteps(
+      (steps, onProgress) =>
+        trainVMAE({ model: ae as VMAE, data: loader, steps, batchSize, lr: 1e-4, seed, onProgress }),
+      2,
+      4,
+    );
+  } finally {
+    await loader.close();
+    ae.dispose();
+  }
+}
+
+/** Seconds per diffusion training step on random latents of `shape`. */
+export async function ldmStepSeconds(
+  s: TrainLdmSettings,
+  shape: [number, number, number],
+  numClasses: number,
+): Promise<number> {
+  const denoiser = buildDenoiser(s, shape, numClasses);
+  const trainer = newTrainer(denoiser, s, numClasses);
+  const rng = createRng(s.seed);
+  try {
+    return await timeSteps(
+      (steps, onProgress) =>
+        trainer.train({
+          data: () => ({
+            latents: rng.normal([s.batchSize, ...shape]),
+            labels: tf.tensor1d(
+              Int32Array.from({ length: s.batchSize }, () => rng.nextInt(numClasses)),
+              'int32',
+            ),
+          }),
+          steps,
+          onProgress,
+        }),
+      2,
+      4,
+    );
+  } finally {
+    trainer.dispose();
+    denoiser.dispose();
+  }
+}
+
+/** Seconds per image of the feature extractor at its input size. */
+export async function extractorSecondsPerImage(
+  extractor: FeatureExtractor,
+  imageSize: number,
+): Promise<number> {
+  const x = tf.tidy(() =>
+    tf.sub(tf.mul(createRng(0).uniform([8, imageSize, imageSize, 3]), 2), 1),
+  ) as tf.Tensor4D;
+  try {
+    await extractor.extract(x);
+    const t0 = performance.now();
+    await extractor.extract(x);
+    return (performance.now() - t0) / 1000 / 8;
+  } finally {
+    x.dispose();
+  }
+}

@@ -1,0 +1,36 @@
+/** Image outputs of the commands: grids as PNG (files and bytes for the report), sample arrays. */
+import { writeFile } from 'node:fs/promises';
+import type { Autoencoder } from '@ldmae/core';
+import { encodePng, imagesFromBatch, makeGrid } from '@ldmae/data';
+import * as tf from '@tensorflow/tfjs-core';
+
+/** A grid PNG of images [n, H, W, C] in [-1, 1] with `nrow` per row (the tensor stays the caller's). */
+export async function gridPng(images: tf.Tensor4D, nrow: number, padding = 2): Promise<Uint8Array> {
+  const list = imagesFromBatch(await images.data(), images.shape);
+  return encodePng(makeGrid(list, { nrow, padding }));
+}
+
+/** Write a grid PNG to `path` and return its bytes. */
+export async function writeGrid(path: string, images: tf.Tensor4D, nrow: number): Promise<Uint8Array> {
+  const png = await gridPng(images, nrow);
+  await writeFile(path, png);
+  return png;
+}
+
+/**
+ * Originals and reconstructions (posterior mean decoded, clipped to [-1, 1]) interleaved row by row:
+ * a row of `perRow` originals, then their reconstructions. The caller owns the result.
+ */
+export function reconstructionRows(ae: Autoencoder, x: tf.Tensor4D, perRow: number): tf.Tensor4D {
+  return tf.tidy(() => {
+    const post = ae.encode(x);
+    const y = tf.clipByValue(ae.decode(post.mean as tf.Tensor4D), -1, 1);
+    post.dispose();
+    const rows: tf.Tensor[] = [];
+    for (let i = 0; i < x.shape[0]; i += perRow) {
+      const k = Math.min(perRow, x.shape[0] - i);
+      rows.push(tf.slice(x, i, k), tf.slice(y, i, k));
+    }
+    return tf.concat(rows, 0) as tf.Tensor4D;
+  });
+}

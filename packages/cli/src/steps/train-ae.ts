@@ -1,0 +1,213 @@
+/**
+ * Training an autoencoder (the VMAE with its recipe, or a baseline with its objective) from a data
+ * source, with checkpoints every few steps, a JSONL loss log and resume: the work behind `train-ae` and
+ * the first phase of `quickstart`.
+ */
+import { join } from 'node:path';
+import { type AutoencoderKL, type BaselineKind, createObjective, trainBaseline } from '@ldmae/baselines';
+import {
+  type Autoencoder,
+  type CheckpointPayload,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainResult,
+  warmupCosineLr,
+} from '@ldmae/core';
+import { DataLoader } from '@ldmae/data';
+import { trainVMAE, type VMAE } from '@ldmae/vmae';
+import * as tf from '@tensorflow/tfjs-core';
+import { type AutoencoderKind, baselineConfig, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
+import type { LoadedData } from '../data-source.js';
+import { CliError } from '../errors.js';
+import { jsonlWriter } from '../files.js';
+import type { Reporter } from '../progress.js';
+import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+
+/** Settings of one autoencoder training run. */
+export interface TrainAeSettings {
+  kind: AutoencoderKind;
+  preset: string;
+  steps: number;
+  batchSize: number;
+  /** Peak learning rate (linear warm-up, then cosine down to lr / 10). */
+  lr: number;
+  seed: number;
+  /** Save a checkpoint every this many steps (and when the run stops). */
+  checkpointEvery: number;
+  /** VMAE: fraction of tokens masked (the recipe's 0.25). */
+  maskRatio?: number;
+  /** VMAE / VAE / SD-VAE: weight of the KL term (each kind's own default when unset). */
+  klWeight?: number;
+}
+
+/** Everything else a run needs. */
+export interface TrainAeContext {
+  data: LoadedData;
+  outDir: string;
+  resume: boolean;
+  overwrite: boolean;
+  reporter: Reporter;
+  signal: AbortSignal;
+  argv: readonly string[];
+  /** Name of the progress phase (default 'train-ae'). */
+  phase?: string;
+}
+
+/** What a run leaves behind. */
+export interface TrainAeOutput {
+  ae: Autoencoder;
+  result: TrainResult;
+  /** The trained model (loadable by every command that takes --ae). */
+  modelPath: string;
+  checkpointPath: string;
+  logPath: string;
+}
+
+/** File names inside a train-ae output folder. */
+export const AE_FILES = { model: 'autoencoder.safetensors', log: 'train-log.jsonl' } as const;
+
+/** Train an autoencoder as `settings` says; the caller owns (and disposes) the returned model. */
+export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext): Promise<TrainAeOutput> {
+  const { data, outDir, reporter } = ctx;
+  const ckpt = checkpointDir(outDir);
+  const logPath = join(outDir, AE_FILES.log);
+  const resumeFrom = await prepareCheckpoint({
+    outDir,
+    resume: ctx.resume,
+    overwrite: ctx.overwrite,
+    argv: ctx.argv,
+    reporter,
+    logFiles: [logPath],
+    what: 'train-ae',
+  });
+  const ae = createAutoencoder(s.kind, s.preset, data.imageSize, s.seed);
+  const log = jsonlWriter(logPath);
+  const phase = reporter.phase(ctx.phase ?? 'train-ae', s.steps, 'steps');
+  let result: TrainResult;
+  try {
+    if (s.kind === 'vmae') result = await trainVmae(ae as VMAE, s, ctx, ckpt, resumeFrom, log, phase.train);
+    else result = await trainBaselineAe(ae as AutoencoderKL, s, ctx, ckpt, resumeFrom, log, phase.train);
+  } catch (e) {
+    phase.finish({ status: 'failed' });
+    ae.dispose();
+    if (resumeFrom && /restoreCheckpointPayload|checkpoint/i.test((e as Error).message)) {
+      throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
+        hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
+      });
+    }
+    throw e;
+  }
+  phase.finish({
+    status: result.stopReason === 'aborted' ? 'stopped' : 'done',
+    extras: { loss: result.losses.at(-1) ?? null },
+  });
+  try {
+    throwIfAborted(result, 'train-ae', s.steps, ckpt, ctx.argv);
+  } catch (e) {
+    ae.dispose();
+    throw e;
+  }
+  (ae as unknown as { eval?: () => void }).eval?.();
+  const modelPath = join(outDir, AE_FILES.model);
+  await saveAutoencoder(modelPath, ae);
+  return { ae, result, modelPath, checkpointPath: ckpt, logPath };
+}
+
+function loaderFor(data: LoadedData, s: TrainAeSettings, startStep: number): DataLoader {
+  return new DataLoader(data.dataset, {
+    batchSize: s.batchSize,
+    seed: s.seed + 1,
+    transform: data.transform,
+    dropLast: data.dataset.length >= s.batchSize,
+    startStep,
+  });
+}
+
+async function trainVmae(
+  model: VMAE,
+  s: TrainAeSettings,
+  ctx: TrainAeContext,
+  ckpt: string,
+  resumeFrom: string | null,
+  log: (l: Record<string, unknown>) => void,
+  onProgress: Parameters<typeof trainVMAE>[0]['onProgress'],
+): Promise<TrainResult> {
+  const loader = loaderFor(ctx.data, s, 0);
+  try {
+    return await trainVMAE({
+      model,
+      data: loader,
+      steps: s.steps,
+      batchSize: s.batchSize,
+      lr: s.lr,
+      minLr: s.lr / 10,
+      warmupSteps: Math.min(Math.round(0.05 * s.steps), Math.max(0, s.steps - 1)),
+      seed: s.seed,
+      ...(s.maskRatio !== undefined ? { maskRatio: s.maskRatio } : {}),
+      ...(s.klWeight !== undefined ? { klWeight: s.klWeight } : {}),
+      checkpoint: { every: s.checkpointEvery, path: ckpt },
+      ...(resumeFrom ? { resume: resumeFrom } : {}),
+      log,
+      logEvery: logEvery(s.steps),
+      onProgress,
+      signal: ctx.signal,
+    });
+  } finally {
+    await loader.close();
+  }
+}
+
+async function trainBaselineAe(
+  ae: AutoencoderKL,
+  s: TrainAeSettings,
+  ctx: TrainAeContext,
+  ckpt: string,
+  resumeFrom: string | null,
+  log: (l: Record<string, unknown>) => void,
+  onProgress: Parameters<typeof trainVMAE>[0]['onProgress'],
+): Promise<TrainResult> {
+  const kind = s.kind as BaselineKind;
+  let resume: CheckpointPayload | undefined;
+  if (resumeFrom) resume = await loadCheckpoint(resumeFrom);
+  const start = resume ? Number(resume.metadata.step) || 0 : 0;
+  const objective = createObjective(kind, ae, {
+    seed: s.seed,
+    ...(s.klWeight !== undefined ? { klWeight: s.klWeight } : {}),
+  });
+  const loader = loaderFor(ctx.data, s, start);
+  try {
+    const r = await trainBaseline({
+      objective,
+      data: () => loader.next(),
+      steps: s.steps,
+      lr: s.lr,
+      schedule:
+        s.steps > 0
+          ? warmupCosineLr({
+              baseLr: s.lr,
+              minLr: s.lr / 10,
+              warmupSteps: Math.min(Math.round(0.05 * s.steps), s.steps - 1),
+              totalSteps: s.steps,
+            })
+          : undefined,
+      checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
+      resume,
+      log,
+      logEvery: logEvery(s.steps),
+      onProgress,
+      signal: ctx.signal,
+      config: { ...baselineConfig(ae, kind), training: true },
+    });
+    r.optimizer.dispose();
+    return r;
+  } finally {
+    if (resume) tf.dispose(Object.values(resume.tensors));
+    (objective as { dispose?: () => void }).dispose?.();
+    await loader.close();
+  }
+}
+
+/** About 200 log lines per run: enough for a loss curve, small enough to read back. */
+export function logEvery(steps: number): number {
+  return Math.max(1, Math.floor(steps / 200));
+}

@@ -1,0 +1,247 @@
+/**
+ * Training the class-conditional LightningDiT on a latent cache with rectified flow (@ldmae/diffusion's
+ * DiffusionTrainer: AdamW, EMA, label dropout to the null class for guidance), checkpoints and resume:
+ * the work behind `train-ldm` and the third phase of `quickstart`.
+ */
+import { join } from 'node:path';
+import {
+  type CheckpointPayload,
+  type LatentNormalization,
+  loadCheckpoint,
+  saveCheckpoint,
+  type TrainResult,
+  warmupCosineLr,
+} from '@ldmae/core';
+import { LatentLoader, type LatentSource, openLatentCache } from '@ldmae/data';
+import { DiffusionTrainer, LIGHTNINGDIT_PRESETS, LightningDiT } from '@ldmae/diffusion';
+import * as tf from '@tensorflow/tfjs-core';
+import { CliError, UsageError } from '../errors.js';
+import { jsonlWriter } from '../files.js';
+import type { Reporter } from '../progress.js';
+import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+import { cacheNormalization, readCacheInfo } from './encode.js';
+import { logEvery } from './train-ae.js';
+
+/** Settings of one diffusion training run. */
+export interface TrainLdmSettings {
+  /** A LightningDiT preset (block shape); depth / width / heads override it. */
+  preset: string;
+  depth?: number;
+  width?: number;
+  heads?: number;
+  steps: number;
+  batchSize: number;
+  lr: number;
+  /** EMA decay of the weights used for sampling. */
+  ema: number;
+  /** Probability of training a label as the null class (needed for classifier-free guidance). */
+  labelDropout: number;
+  seed: number;
+  checkpointEvery: number;
+}
+
+/** What a diffusion checkpoint records about its data (in metadata config.user). */
+export interface LdmInfo {
+  /** The cache it trained on. */
+  cache: string;
+  /** The autoencoder that made the cache (path as recorded by `encode`), or null when unknown. */
+  autoencoder: string | null;
+  normalization: LatentNormalization;
+  latentShape: [number, number, number];
+  imageShape: [number, number, number];
+  numClasses: number;
+  classes: string[] | null;
+}
+
+/** Everything else a run needs. */
+export interface TrainLdmContext {
+  cacheDir: string;
+  outDir: string;
+  resume: boolean;
+  overwrite: boolean;
+  reporter: Reporter;
+  signal: AbortSignal;
+  argv: readonly string[];
+  phase?: string;
+}
+
+/** File names inside a train-ldm output folder. */
+export const LDM_FILES = { log: 'train-log.jsonl' } as const;
+
+/** A LightningDiT for latents of `shape` and `numClasses` classes, from the settings. */
+export function buildDenoiser(
+  s: TrainLdmSettings,
+  shape: [number, number, number],
+  numClasses: number,
+): LightningDiT {
+  if (!Object.hasOwn(LIGHTNINGDIT_PRESETS, s.preset)) {
+    throw new UsageError(
+      `--preset '${s.preset}' is not a LightningDiT preset`,
+      `presets: ${Object.keys(LIGHTNINGDIT_PRESETS).join(', ')}`,
+    );
+  }
+  try {
+    return new LightningDiT(
+      {
+        preset: s.preset,
+        inputSize: [shape[0], shape[1]],
+        inChannels: shape[2],
+        numClasses,
+        classDropoutProb: numClasses > 1 ? s.labelDropout : 0,
+        ...(s.depth ? { depth: s.depth } : {}),
+        ...(s.width ? { hiddenSize: s.width } : {}),
+        ...(s.heads ? { numHeads: s.heads } : {}),
+        // RoPE on a one-token grid rotates by angle 0: it only costs time there.
+        rope: shape[0] * shape[1] > 1,
+      },
+      { seed: s.seed },
+    );
+  } catch (e) {
+    throw new UsageError(`cannot build the denoiser for ${shape.join('x')} latents: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * The trainer of `denoiser`. Built inside tf.tidy: core's EMA makes its shadows from `p.clone()`
+ * temporaries that it never releases (36 tensors for LightningDiT-Nano).
+ */
+export function newTrainer(
+  denoiser: LightningDiT,
+  s: TrainLdmSettings,
+  numClasses: number,
+): DiffusionTrainer {
+  let trainer: DiffusionTrainer | undefined;
+  tf.tidy(() => {
+    trainer = new DiffusionTrainer({
+      denoiser,
+      lr: s.lr,
+      ema: s.ema,
+      seed: s.seed,
+      labelDropout: numClasses > 1 ? s.labelDropout : 0,
+    });
+  });
+  return trainer!;
+}
+
+/** Classes of a cache: its class names, else 1 + the largest label (labelled caches), else 1. */
+export async function cacheClasses(
+  source: LatentSource,
+): Promise<{ numClasses: number; classes: string[] | null }> {
+  const m = source.manifest;
+  if (!m.labelled) return { numClasses: 1, classes: null };
+  if (m.classes?.length) return { numClasses: m.classes.length, classes: [...m.classes] };
+  let max = 0;
+  for (let i = 0; i < source.length; i++) max = Math.max(max, (await source.read(i, false)).label ?? 0);
+  return { numClasses: max + 1, classes: null };
+}
+
+/** Open a cache folder as a CliError-reporting operation. */
+export async function openCache(dir: string): Promise<LatentSource> {
+  try {
+    return await openLatentCache(dir);
+  } catch (e) {
+    throw new CliError(`--latents: cannot open the latent cache '${dir}': ${(e as Error).message}`, {
+      hint: 'build it with `ldmae encode --ae <autoencoder> --out <dir>`',
+    });
+  }
+}
+
+/** Train the denoiser; the caller owns the returned model (EMA weights copied in). */
+export async function trainLdm(
+  s: TrainLdmSettings,
+  ctx: TrainLdmContext,
+): Promise<{
+  denoiser: LightningDiT;
+  result: TrainResult;
+  info: LdmInfo;
+  checkpointPath: string;
+  logPath: string;
+}> {
+  const source = await openCache(ctx.cacheDir);
+  const ckpt = checkpointDir(ctx.outDir);
+  const logPath = join(ctx.outDir, LDM_FILES.log);
+  let denoiser: LightningDiT | null = null;
+  let trainer: DiffusionTrainer | null = null;
+  let resume: CheckpointPayload | undefined;
+  try {
+    const m = source.manifest;
+    const cacheInfo = await readCacheInfo(ctx.cacheDir);
+    const normalization = cacheInfo?.normalization ?? (await cacheNormalization(ctx.cacheDir)).normalization;
+    const { numClasses, classes } = await cacheClasses(source);
+    const info: LdmInfo = {
+      cache: ctx.cacheDir,
+      autoencoder: cacheInfo?.autoencoder ?? null,
+      normalization,
+      latentShape: m.latentShape,
+      imageShape: m.imageShape,
+      numClasses,
+      classes,
+    };
+    const resumeFrom = await prepareCheckpoint({
+      outDir: ctx.outDir,
+      resume: ctx.resume,
+      overwrite: ctx.overwrite,
+      argv: ctx.argv,
+      reporter: ctx.reporter,
+      logFiles: [logPath],
+      what: 'train-ldm',
+    });
+    denoiser = buildDenoiser(s, m.latentShape, numClasses);
+    trainer = newTrainer(denoiser, s, numClasses);
+    if (resumeFrom) resume = await loadCheckpoint(resumeFrom);
+    const loader = new LatentLoader(source, {
+      batchSize: s.batchSize,
+      seed: s.seed + 1,
+      flipProbability: m.flip ? 0.5 : 0,
+      normalization,
+      dropLast: source.length >= s.batchSize,
+    });
+    const phase = ctx.reporter.phase(ctx.phase ?? 'train-ldm', s.steps, 'steps');
+    let result: TrainResult;
+    try {
+      result = await trainer.train({
+        data: loader,
+        steps: s.steps,
+        schedule:
+          s.steps > 0
+            ? warmupCosineLr({
+                baseLr: s.lr,
+                minLr: s.lr / 10,
+                warmupSteps: Math.min(Math.round(0.05 * s.steps), s.steps - 1),
+                totalSteps: s.steps,
+              })
+            : undefined,
+        checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
+        ...(resume ? { resume } : {}),
+        log: jsonlWriter(logPath),
+        logEvery: logEvery(s.steps),
+        onProgress: phase.train,
+        signal: ctx.signal,
+        config: info,
+      });
+    } catch (e) {
+      phase.finish({ status: 'failed' });
+      if (resume && /restoreCheckpointPayload|checkpoint|EMA|AdamW/i.test((e as Error).message)) {
+        throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
+          hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
+        });
+      }
+      throw e;
+    }
+    phase.finish({
+      status: result.stopReason === 'aborted' ? 'stopped' : 'done',
+      extras: { loss: result.losses.at(-1) ?? null },
+    });
+    throwIfAborted(result, 'train-ldm', s.steps, ckpt, ctx.argv);
+    trainer.ema?.copyTo(denoiser);
+    denoiser.eval();
+    const out = denoiser;
+    denoiser = null;
+    return { denoiser: out, result, info, checkpointPath: ckpt, logPath };
+  } finally {
+    trainer?.dispose();
+    denoiser?.dispose();
+    if (resume) tf.dispose(Object.values(resume.tensors));
+    await source.close();
+  }
+}

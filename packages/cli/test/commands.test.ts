@@ -1,0 +1,97 @@
+/**
+ * The smaller commands in-process: convert, info, and a training run interrupted by Ctrl-C that keeps its
+ * checkpoint, says how to resume, and resumes.
+ */
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { readTensorFile, setupBackend, writeTensorFile } from '@ldmae/core';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { Capture, run, tempDir } from './helpers.js';
+
+beforeAll(async () => {
+  await setupBackend({ backend: 'wasm' });
+});
+
+describe('convert', () => {
+  it('converts safetensors to npz and back, keeping every value', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'a.safetensors');
+    const data = Float32Array.from({ length: 6 }, (_, i) => i / 3);
+    await writeTensorFile(a, {
+      'w.x': { dtype: 'float32', shape: [2, 3], data },
+      n: { dtype: 'int32', shape: [1], data: Int32Array.of(7) },
+    });
+    const r = await run(['convert', a, join(dir, 'b.npz')]);
+    expect(r.code, r.stderr).toBe(0);
+    expect(r.stdout).toMatch(/wrote .*b\.npz: 2 tensors/);
+    const r2 = await run(['convert', join(dir, 'b.npz'), join(dir, 'c.safetensors')]);
+    expect(r2.code).toBe(0);
+    const back = await readTensorFile(join(dir, 'c.safetensors'));
+    expect(Array.from(back.tensors['w.x'].data as Float32Array)).toEqual(Array.from(data));
+    expect(back.tensors['w.x'].shape).toEqual([2, 3]);
+    expect(Array.from(back.tensors.n.data as Int32Array)).toEqual([7]);
+  });
+
+  it('refuses an unknown extension and a missing input', async () => {
+    const dir = tempDir();
+    const r = await run(['convert', join(dir, 'a.safetensors'), join(dir, 'b.txt')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("<output> '");
+    const r2 = await run(['convert', join(dir, 'missing.npz'), join(dir, 'b.npy')]);
+    expect(r2.code).toBe(1);
+    expect(r2.stderr).toContain('does not exist');
+  });
+});
+
+it('info reports the backend, threads and versions (as JSON with --json)', async () => {
+  const r = await run(['info', '--json']);
+  expect(r.code).toBe(0);
+  const line = r.out.json().at(-1)!;
+  expect(line).toMatchObject({ event: 'result', backend: 'wasm', threads: 1 });
+  expect((line.versions as Record<string, string>)['@ldmae/cli']).toBe('0.1.0');
+  expect((line.versions as Record<string, string>)['@tensorflow/tfjs-core']).toMatch(/^4\./);
+});
+
+it('Ctrl-C stops training between steps, keeps the checkpoint, says how to resume; --resume continues', async () => {
+  const out = join(tempDir(), 'ae');
+  const args = ['train-ae', '--steps', '400', '--batch-size', '4', '--checkpoint-every', '400', '--out', out];
+  const stdout = new Capture();
+  let sent = false;
+  // The first progress line means a step has finished: interrupt then, as a user pressing Ctrl-C would.
+  stdout.onWrite((s) => {
+    if (!sent && s.includes('"event":"progress"')) {
+      sent = true;
+      process.emit('SIGINT', 'SIGINT');
+    }
+  });
+  const r = await run([...args, '--json'], { stdout });
+  expect(r.code).toBe(130);
+  const err = r.out.json().find((l) => l.event === 'error')!;
+  expect(err.message).toMatch(
+    /train-ae interrupted at step \d+ of 400; the checkpoint in .*checkpoint holds step \d+/,
+  );
+  expect(err.hint).toBe(`resume with: ldmae ${args.join(' ')} --json --resume`);
+  const stopped = Number(/at step (\d+)/.exec(err.message as string)![1]);
+  expect(stopped).toBeGreaterThanOrEqual(1);
+  const meta = JSON.parse(readFileSync(join(out, 'checkpoint', 'meta.json'), 'utf8'));
+  expect(Number(meta.metadata.step)).toBe(stopped);
+  expect(existsSync(join(out, 'autoencoder.safetensors'))).toBe(false);
+
+  // Without --resume the checkpoint is not overwritten.
+  const again = await run(args);
+  expect(again.code).toBe(2);
+  expect(again.stderr).toContain('holds the checkpoint of an earlier train-ae run');
+
+  // --resume continues from the saved step to the new total.
+  const total = stopped + 2;
+  const resumed = await run([...args.slice(0, 2), String(total), ...args.slice(3), '--resume']);
+  expect(resumed.code, resumed.stderr).toBe(0);
+  expect(resumed.stderr).toMatch(new RegExp(`train-ae: ${total}/${total} steps`));
+  const log = readFileSync(join(out, 'train-log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l).step);
+  expect(log.at(-1)).toBe(total);
+  expect(existsSync(join(out, 'autoencoder.safetensors'))).toBe(true);
+  expect(existsSync(join(out, 'reconstructions.png'))).toBe(true);
+});

@@ -1,0 +1,134 @@
+import { existsSync, mkdirSync, readFileSync, truncateSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setupBackend } from '@ldmae/core';
+import { createVMAE, saveVMAE } from '@ldmae/vmae';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { resumeCommand } from '../src/errors.js';
+import { run, tempDir } from './helpers.js';
+
+beforeAll(async () => {
+  await setupBackend({ backend: 'wasm' });
+});
+
+describe('bad options', () => {
+  it('an unknown option exits 2 and names it', async () => {
+    const r = await run(['train-ae', '--bogus', '3']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown option '--bogus'");
+  });
+
+  it('a value of the wrong type exits 2 and says what was expected', async () => {
+    const r = await run(['train-ae', '--steps', 'many']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toMatch(/--steps <n>.*expected an integer, got "many"/s);
+    const r2 = await run(['train-ldm', '--lr', '-1']);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain('expected a value >= 0, got -1');
+  });
+
+  it('a value outside the choices exits 2 and lists them', async () => {
+    const r = await run(['train-ae', '--model', 'gan']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("expected one of vmae, ae, dae, vae, sd-vae, got 'gan'");
+  });
+
+  it('an unknown command exits 2', async () => {
+    const r = await run(['trian-ae']);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("unknown command 'trian-ae'");
+  });
+
+  it('an impossible combination exits 2 before any work', async () => {
+    const out = tempDir();
+    const r = await run(['train-ae', '--resume', '--overwrite', '--out', out]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain('--resume and --overwrite cannot be used together');
+    const r2 = await run(['train-ae', '--model', 'vmae', '--preset', 'tiny-f4d4', '--out', out]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain("--preset 'tiny-f4d4' is not a vmae preset");
+    expect(r2.stderr).toContain('f4d4-tiny');
+  });
+
+  it('a missing data path exits 2 and names it', async () => {
+    const r = await run(['train-ae', '--data', '/no/such/folder', '--out', tempDir()]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("'/no/such/folder' is neither a known data set nor an existing path");
+  });
+});
+
+describe('config files', () => {
+  it('a key that is no option, or a value of the wrong type, exits 2 naming the key', async () => {
+    const dir = tempDir();
+    writeFileSync(join(dir, 'a.json'), JSON.stringify({ stepz: 3 }));
+    const r = await run(['train-ae', '--config', join(dir, 'a.json')]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain("sets 'stepz', which is not an option of 'train-ae'");
+    writeFileSync(join(dir, 'b.json'), JSON.stringify({ steps: 2.5 }));
+    const r2 = await run(['train-ae', '--config', join(dir, 'b.json')]);
+    expect(r2.code).toBe(2);
+    expect(r2.stderr).toContain("key 'steps': expected an integer, got 2.5");
+    writeFileSync(join(dir, 'c.json'), '{ not json');
+    const r3 = await run(['train-ae', '--config', join(dir, 'c.json')]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain('is not valid JSON');
+  });
+});
+
+describe('missing and corrupt inputs', () => {
+  it('a missing autoencoder says how to make one', async () => {
+    const r = await run(['reconstruct', '--ae', '/no/such/ae.safetensors', '--out', tempDir()]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain("--ae: '/no/such/ae.safetensors' does not exist");
+    expect(r.stderr).toContain('ldmae train-ae');
+  });
+
+  it('a corrupt checkpoint is refused with the path and a hint, and nothing is written', async () => {
+    const dir = tempDir();
+    const good = join(dir, 'vmae.safetensors');
+    const model = createVMAE('f4d4-tiny', { imgSize: 28 });
+    await saveVMAE(good, model);
+    model.dispose();
+    const bytes = readFileSync(good);
+    // Flip one byte in the middle of the weights: the checksum catches it.
+    const flipped = join(dir, 'flipped.safetensors');
+    const copy = Buffer.from(bytes);
+    copy[copy.length >> 1] ^= 0xff;
+    writeFileSync(flipped, copy);
+    // Cut the file short, as an interrupted copy would.
+    const cut = join(dir, 'cut.safetensors');
+    writeFileSync(cut, bytes);
+    truncateSync(cut, bytes.length - 100);
+    const garbage = join(dir, 'garbage.safetensors');
+    writeFileSync(garbage, 'this is not a checkpoint');
+    for (const bad of [flipped, cut, garbage]) {
+      const out = join(dir, `out-${bad.length}`);
+      const r = await run(['reconstruct', '--ae', bad, '--out', out]);
+      expect(r.code, bad).toBe(1);
+      expect(r.stderr).toContain(`cannot load an autoencoder from '${bad}'`);
+      expect(r.stderr).toMatch(/corrupt|retrain/);
+    }
+    // The intact file loads, and a line per phase is printed when stderr is not a terminal.
+    const ok = await run(['reconstruct', '--ae', good, '--n', '4', '--out', join(dir, 'ok')]);
+    expect(ok.code).toBe(0);
+    expect(ok.stderr).toMatch(/^reconstruct: 4\/4 images in [\d.]+ s/);
+    expect(existsSync(join(dir, 'ok', 'reconstructions.png'))).toBe(true);
+    expect(existsSync(join(dir, 'ok', 'config.json'))).toBe(true);
+  });
+
+  it('a corrupt diffusion checkpoint is refused', async () => {
+    const dir = tempDir();
+    mkdirSync(join(dir, 'ckpt'));
+    writeFileSync(
+      join(dir, 'ckpt', 'meta.json'),
+      '{"format": "ldmae-checkpoint", "weights": "model.safetensors"}',
+    );
+    const r = await run(['sample', '--ldm', join(dir, 'ckpt'), '--out', join(dir, 'o')]);
+    expect(r.code).toBe(1);
+    expect(r.stderr).toContain(`--ldm: cannot read the checkpoint '${join(dir, 'ckpt')}'`);
+  });
+});
+
+it('resume hints quote what the shell needs', () => {
+  expect(resumeCommand(['quickstart', '--out', 'my dir'])).toBe("ldmae quickstart --out 'my dir' --resume");
+  expect(resumeCommand(['train-ae', '--resume'])).toBe('ldmae train-ae --resume');
+});

@@ -1,0 +1,49 @@
+import { describe, expect, it } from 'vitest';
+import { CALIBRATION_MARGIN, evalImagesForBudget, stepsForBudget } from '../src/quickstart/plan.js';
+
+describe('quickstart budget', () => {
+  it('turns seconds and a measured step time into a step count', () => {
+    // 180 s at 0.18 s per step: 1000 steps, less the calibration margin.
+    expect(stepsForBudget(180, 0.18)).toBe(Math.round(1000 * CALIBRATION_MARGIN));
+    expect(stepsForBudget(180, 0.18, 0.5)).toBe(Math.round(500 * CALIBRATION_MARGIN));
+    // Never fewer than 10 steps, never more than the cap.
+    expect(stepsForBudget(-5, 0.1)).toBe(10);
+    expect(stepsForBudget(1e6, 0.001, 1, 5000)).toBe(5000);
+    expect(() => stepsForBudget(10, 0)).toThrow('stepSeconds must be > 0');
+  });
+
+  it('fits the evaluation images to what is left of the budget', () => {
+    // Per image: 0.02 * (4 + 7 / 2) + 0.1 + 0.01 = 0.26 s; 130 s fit 500 images.
+    expect(
+      evalImagesForBudget({
+        seconds: 130,
+        extractorSeconds: 0.02,
+        sampleSeconds: 0.1,
+        epsCount: 6,
+        available: 999,
+      }),
+    ).toEqual({
+      evalImages: 500,
+      smoothnessImages: 250,
+    });
+    // Clamped to [100, 1000] and to the images there are.
+    expect(
+      evalImagesForBudget({
+        seconds: 1,
+        extractorSeconds: 0.02,
+        sampleSeconds: 0.1,
+        epsCount: 6,
+        available: 999,
+      }).evalImages,
+    ).toBe(100);
+    expect(
+      evalImagesForBudget({
+        seconds: 1e5,
+        extractorSeconds: 0.02,
+        sampleSeconds: 0.1,
+        epsCount: 6,
+        available: 999,
+      }).evalImages,
+    ).toBe(999);
+  });
+});
