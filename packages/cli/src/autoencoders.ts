@@ -11,9 +11,11 @@ import {
   type AutoencoderKL,
   type AutoencoderKLConfig,
   type AutoencoderKLPresetName,
+  autoencoderKLConfig,
   BASELINE_KINDS,
   type BaselineKind,
   createBaseline,
+  downsamplingFactor,
   loadAutoencoderKL,
 } from '@ldmae/baselines';
 import {
@@ -24,7 +26,15 @@ import {
   makeCheckpointPayload,
   saveCheckpoint,
 } from '@ldmae/core';
-import { createVMAE, loadVMAE, saveVMAE, VMAE, VMAE_PRESETS, type VMAEPresetName } from '@ldmae/vmae';
+import {
+  createVMAE,
+  loadVMAE,
+  resolveVMAEConfig,
+  saveVMAE,
+  VMAE,
+  VMAE_PRESETS,
+  type VMAEPresetName,
+} from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError, UsageError } from './errors.js';
 
@@ -60,6 +70,26 @@ export function checkModelChoice(kind: string, preset: string): asserts kind is 
     throw new UsageError(
       `--preset '${preset}' is not a ${kind} preset`,
       `${kind} presets: ${names.join(', ')}`,
+    );
+  }
+}
+
+/**
+ * Check, from the configuration alone (no weights are made), that `kind` / `preset` takes square images
+ * of side `imageSize`. UsageError otherwise.
+ */
+export function checkModelFits(kind: string, preset: string, imageSize: number): void {
+  checkModelChoice(kind, preset);
+  try {
+    if (kind === 'vmae') resolveVMAEConfig(preset as VMAEPresetName, { imgSize: imageSize });
+    else {
+      const f = downsamplingFactor(autoencoderKLConfig(preset as AutoencoderKLPresetName));
+      if (imageSize % f !== 0)
+        throw new Error(`the image side must be a multiple of ${f} (the downsampling factor)`);
+    }
+  } catch (e) {
+    throw new UsageError(
+      `cannot build ${kind} '${preset}' for ${imageSize} px images: ${(e as Error).message}`,
     );
   }
 }

@@ -40,3 +40,12 @@ export function installInterrupt(onFirst: (sig: NodeJS.Signals) => void = () => 
     },
   };
 }
+
+/**
+ * Let the event loop turn once. Training and sampling loops await only promises that settle as
+ * microtasks, which starves the loop: a SIGINT would wait until the whole run ended. Awaiting this
+ * between steps lets the signal handler run.
+ */
+export function yieldToEventLoop(): Promise<void> {
+  return new Promise((resolve) => setImmediate(resolve));
+}

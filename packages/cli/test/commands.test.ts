@@ -95,3 +95,39 @@ it('Ctrl-C stops training between steps, keeps the checkpoint, says how to resum
   expect(existsSync(join(out, 'autoencoder.safetensors'))).toBe(true);
   expect(existsSync(join(out, 'reconstructions.png'))).toBe(true);
 });
+
+describe('baselines', () => {
+  for (const model of ['ae', 'sd-vae']) {
+    it(`train-ae --model ${model} saves a model that the other commands load by path`, async () => {
+      const dir = tempDir();
+      const r = await run([
+        'train-ae',
+        '--model',
+        model,
+        '--steps',
+        '2',
+        '--batch-size',
+        '4',
+        '--out',
+        join(dir, 'ae'),
+      ]);
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stdout).toContain(`trained ${model} 'tiny-f4d4' for 2 steps`);
+      const ae = join(dir, 'ae', 'autoencoder.safetensors');
+      const rec = await run(['reconstruct', '--ae', ae, '--n', '8', '--json', '--out', join(dir, 'rec')]);
+      expect(rec.code, rec.stdout).toBe(0);
+      expect(rec.out.json().at(-1)).toMatchObject({ event: 'result', autoencoder: model, count: 8 });
+      // The training checkpoint (with the objective's state beside the model) loads as the autoencoder too.
+      const fromCkpt = await run([
+        'reconstruct',
+        '--ae',
+        join(dir, 'ae', 'checkpoint'),
+        '--n',
+        '4',
+        '--out',
+        join(dir, 'rec2'),
+      ]);
+      expect(fromCkpt.code, fromCkpt.stderr).toBe(0);
+    });
+  }
+});

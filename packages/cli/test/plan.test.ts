@@ -1,5 +1,8 @@
 import { describe, expect, it } from 'vitest';
+import { Reporter } from '../src/progress.js';
 import { CALIBRATION_MARGIN, evalImagesForBudget, stepsForBudget } from '../src/quickstart/plan.js';
+import { withEigenRetry } from '../src/steps/evaluate.js';
+import { Capture } from './helpers.js';
 
 describe('quickstart budget', () => {
   it('turns seconds and a measured step time into a step count', () => {
@@ -13,20 +16,20 @@ describe('quickstart budget', () => {
   });
 
   it('fits the evaluation images to what is left of the budget', () => {
-    // Per image: 0.02 * (4 + 7 / 2) + 0.1 + 0.01 = 0.26 s; 130 s fit 500 images.
+    // Per image: 0.02 * (4 + 7 / 2) + 0.1 + 0.01 = 0.26 s; 78 s fit 300 images.
     expect(
       evalImagesForBudget({
-        seconds: 130,
+        seconds: 78.1,
         extractorSeconds: 0.02,
         sampleSeconds: 0.1,
         epsCount: 6,
         available: 999,
       }),
     ).toEqual({
-      evalImages: 500,
-      smoothnessImages: 250,
+      evalImages: 300,
+      smoothnessImages: 150,
     });
-    // Clamped to [100, 1000] and to the images there are.
+    // Clamped to [100, 500] and to the images there are.
     expect(
       evalImagesForBudget({
         seconds: 1,
@@ -44,6 +47,42 @@ describe('quickstart budget', () => {
         epsCount: 6,
         available: 999,
       }).evalImages,
-    ).toBe(999);
+    ).toBe(500);
+    expect(
+      evalImagesForBudget({
+        seconds: 1e5,
+        extractorSeconds: 0.02,
+        sampleSeconds: 0.1,
+        epsCount: 6,
+        available: 320,
+      }).evalImages,
+    ).toBe(320);
+  });
+});
+
+describe('eigensolver retries', () => {
+  it('retries on a non-converging eigensolver with 3/4 of the images, and only on that', async () => {
+    const err = new Capture(false);
+    const reporter = new Reporter({ stdout: new Capture(false), stderr: err });
+    const seen: number[] = [];
+    const r = await withEigenRetry(400, 'eval-gen', reporter, async (n) => {
+      seen.push(n);
+      if (n > 250) throw new Error('symmetricEigen: QL iteration did not converge for eigenvalue 0 of 400');
+      return n;
+    });
+    expect(r).toBe(225);
+    expect(seen).toEqual([400, 300, 225]);
+    expect(err.text).toContain('retrying with n = 300');
+    await expect(
+      withEigenRetry(400, 'x', reporter, async () => {
+        throw new Error('other');
+      }),
+    ).rejects.toThrow('other');
+    // At most two retries.
+    await expect(
+      withEigenRetry(1000, 'x', reporter, async () => {
+        throw new Error('symmetricEigen: QL iteration did not converge');
+      }),
+    ).rejects.toThrow('did not converge');
   });
 });

@@ -10,6 +10,7 @@ export async function evalNetworks(
   imageSize: number,
   reporter: Reporter,
   withLpips: boolean,
+  signal?: AbortSignal,
 ): Promise<EvalContext & { extractor: FeatureExtractor; dispose: () => void }> {
   const extractor = await loadExtractor(o.extractor as string, o.extractorSize as number);
   let lpips: (LpipsLike & { dispose(): void }) | null = null;
@@ -24,6 +25,7 @@ export async function evalNetworks(
     lpips,
     reporter,
     batchSize: o.batchSize as number,
+    signal,
     dispose: () => {
       extractor.dispose();
       lpips?.dispose();

@@ -47,14 +47,14 @@ published FIDs. Writes metrics.json and config.json into --out.`,
           sampler: o.sampler as string,
           shift: o.shift as number,
         });
-        const nets = await evalNetworks(o, data.imageSize, ctx.reporter, false);
+        const nets = await evalNetworks(o, data.imageSize, ctx.reporter, false, ctx.signal);
         try {
           const r = await evalGeneration(
             pipe,
             data,
             o.n as number,
             { steps: o.sampleSteps as number, cfg: o.cfg as number, seed: o.seed as number },
-            { ...nets, signal: ctx.signal },
+            nets,
           );
           const out = { ldm: o.ldm, autoencoder: aePath, reference: data.description, ...r };
           await writeJson(join(outDir, 'metrics.json'), out);

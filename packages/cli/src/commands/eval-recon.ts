@@ -40,7 +40,7 @@ Writes metrics.json and config.json into --out.`,
       });
       const outDir = o.out as string;
       await writeResolvedConfig(outDir, 'eval-recon', o, { runtime: ctx.runtime });
-      const nets = await evalNetworks(o, data.imageSize, ctx.reporter, o.lpips !== false);
+      const nets = await evalNetworks(o, data.imageSize, ctx.reporter, o.lpips !== false, ctx.signal);
       try {
         const r = await evalReconstruction(ae, data, o.n as number, nets);
         const out = { autoencoder: o.ae, kind, data: data.description, ...r };

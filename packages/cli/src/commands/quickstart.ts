@@ -17,7 +17,7 @@ a latent cache; (3) train a tiny class-conditional LightningDiT on the cache (re
 grid with one row per digit; (5) evaluate reconstruction (PSNR, SSIM, LPIPS with the offline trunk, rFID)
 and generation (FID, precision, recall against the test split) with the offline nsfwjs InceptionV3
 extractor, and the latent-smoothness curve; (6) write report.html.
-The budget (--minutes) is split ${BUDGET_SHARES.ae * 100}% VMAE, ${BUDGET_SHARES.ldm * 100}% diffusion, the rest encoding and
+The budget (--minutes) is split ${Math.round(BUDGET_SHARES.ae * 100)}% VMAE, ${Math.round(BUDGET_SHARES.ldm * 100)}% diffusion, the rest encoding and
 evaluation: a few timed steps of each model turn it into step counts, and the number of evaluation
 images follows from the measured extractor and sampler speed. --ae-steps, --ldm-steps and
 --eval-images set them directly.
@@ -57,7 +57,7 @@ config.json, vmae/, latents/, ldm/.`,
     {
       key: 'evalImages',
       type: 'int',
-      description: 'images per metric (default: from the budget, 100..1000)',
+      description: 'images per metric (default: from the budget, 100..500)',
       min: 4,
     },
     {

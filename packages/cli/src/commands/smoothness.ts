@@ -37,7 +37,7 @@ config.json into --out.`,
       });
       const outDir = o.out as string;
       await writeResolvedConfig(outDir, 'smoothness', o, { runtime: ctx.runtime });
-      const nets = await evalNetworks(o, data.imageSize, ctx.reporter, o.lpips === true);
+      const nets = await evalNetworks(o, data.imageSize, ctx.reporter, o.lpips === true, ctx.signal);
       try {
         const r = await evalSmoothness(ae, data, o.n as number, o.eps as number[], nets);
         await writeJson(join(outDir, 'smoothness.json'), { autoencoder: o.ae, kind, n: o.n, ...r });

@@ -17,7 +17,9 @@ checkpoint/ (model, optimiser, step and RNG, saved every --checkpoint-every step
 train-log.jsonl (loss per logged step), reconstructions.png (test images, originals above their
 reconstructions) and config.json (the resolved options).
 The VMAE follows the paper's stage-1 recipe (mask ratio 0.25, visible weight 0.75, unit-variance KL
-1e-6) without the perceptual term; baselines use their objectives from @ldmae/baselines.
+1e-6), without the perceptual term unless --lpips-weight is set (the offline trunk is not the paper's
+VGG16 and costs time); baselines use their objectives from @ldmae/baselines (the SD-VAE's
+discriminator included, its perceptual term again only with --lpips-weight).
 Learning rate: linear warm-up over 5% of the steps, then cosine down to lr / 10.
 
 Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
@@ -38,6 +40,14 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
       key: 'klWeight',
       type: 'number',
       description: "weight of the KL term (default: each kind's own)",
+      min: 0,
+    },
+    {
+      key: 'lpipsWeight',
+      type: 'number',
+      description:
+        'vmae / sd-vae: weight of the perceptual term with the offline LPIPS (nsfwjs InceptionV3 trunk; the recipe: 0.5), 0 = off',
+      default: 0,
       min: 0,
     },
     seedSpec,
@@ -65,6 +75,7 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
         checkpointEvery: o.checkpointEvery as number,
         maskRatio: o.maskRatio as number | undefined,
         klWeight: o.klWeight as number | undefined,
+        lpipsWeight: o.lpipsWeight as number,
       },
       {
         data,

@@ -4,7 +4,7 @@
  */
 
 /** Shares of the budget for the two trainings; the rest goes to encoding, sampling, evaluation, report. */
-export const BUDGET_SHARES = { ae: 0.3, ldm: 0.45 } as const;
+export const BUDGET_SHARES = { ae: 0.22, ldm: 0.53 } as const;
 
 /**
  * Share of a phase's budget that the timed steps are planned for: checkpoints, logging and slower
@@ -13,7 +13,7 @@ export const BUDGET_SHARES = { ae: 0.3, ldm: 0.45 } as const;
 export const CALIBRATION_MARGIN = 0.9;
 
 /** Evaluation images per metric: at least this many (unless given), at most this many. */
-export const EVAL_IMAGES_RANGE = [100, 1000] as const;
+export const EVAL_IMAGES_RANGE = [100, 500] as const;
 
 /** Step counts and sizes derived from the budget (saved in config.json, reused by --resume). */
 export interface QuickstartPlan {

@@ -409,7 +409,7 @@ async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sample
         );
       }
       await run.writeConfig();
-      const ev = { extractor, lpips, reporter, batchSize: 32 };
+      const ev = { extractor, lpips, reporter, batchSize: 32, signal: run.ctx.signal };
       const reconstruction = await evalReconstruction(ae, run.test, plan.evalImages as number, ev);
       run.checkStop('the generation metrics');
       const generation = await evalGeneration(
@@ -417,7 +417,7 @@ async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sample
         run.test,
         plan.evalImages as number,
         { steps: o.sampleSteps as number, cfg: o.cfg as number, seed: (o.seed as number) + 1 },
-        { ...ev, signal: run.ctx.signal },
+        ev,
       );
       run.checkStop('the smoothness curve');
       const smoothness = await evalSmoothness(ae, run.test, plan.smoothnessImages as number, eps, {

@@ -21,7 +21,8 @@ import {
 } from '@ldmae/metrics';
 import * as tf from '@tensorflow/tfjs-core';
 import type { LoadedData } from '../data-source.js';
-import { CliError, UsageError } from '../errors.js';
+import { CliError, InterruptedError, UsageError } from '../errors.js';
+import { yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 
 /** Smallest input of the offline trunks (InceptionV3 stem) that LPIPS is computed at. */
@@ -74,6 +75,7 @@ export function imageSource(
   n: number,
   batchSize: number,
   seed = 0,
+  signal?: AbortSignal,
 ): () => AsyncGenerator<tf.Tensor4D> {
   if (n > data.dataset.length) {
     throw new UsageError(
@@ -89,6 +91,9 @@ export function imageSource(
     });
     try {
       for (let done = 0; done < n; ) {
+        // Lets a Ctrl-C through between batches, and stops the evaluation that reads this source.
+        await yieldToEventLoop();
+        if (signal?.aborted) throw new InterruptedError('evaluation interrupted');
         const b = await loader.next();
         b.labels?.dispose();
         const take = Math.min(b.images.shape[0], n - done);
@@ -105,12 +110,39 @@ export function imageSource(
   };
 }
 
+/**
+ * Run `fn(n)`, and when @ldmae/metrics' eigensolver fails to converge ('symmetricEigen: QL iteration
+ * did not converge', seen with 550+ samples of the offline extractor's features, of which most of the
+ * 2048 columns are exactly zero on digits) run it again on 3/4 of the images, at most twice. The
+ * results carry the n they used.
+ */
+export async function withEigenRetry<T>(
+  n: number,
+  what: string,
+  reporter: Reporter,
+  fn: (n: number) => Promise<T>,
+): Promise<T> {
+  for (let attempt = 0; ; attempt++) {
+    try {
+      return await fn(n);
+    } catch (e) {
+      const msg = (e as Error).message ?? '';
+      const smaller = Math.round(n * 0.75);
+      if (!/symmetricEigen|did not converge/.test(msg) || attempt >= 2 || smaller < 8) throw e;
+      reporter.warn(`${what}: ${msg} (n = ${n}); retrying with n = ${smaller}`);
+      n = smaller;
+    }
+  }
+}
+
 /** Shared inputs of the evaluations. */
 export interface EvalContext {
   extractor: FeatureExtractor | null;
   lpips: LpipsLike | null;
   reporter: Reporter;
   batchSize: number;
+  /** Ctrl-C: evaluations stop at the next batch. */
+  signal?: AbortSignal;
 }
 
 /** Reconstruction metrics of `ae` on n images of `data` (posterior mean decoded). */
@@ -121,9 +153,19 @@ export async function evalReconstruction(
   ctx: EvalContext,
   phase = 'eval-recon',
 ): Promise<ReconstructionResult> {
+  return withEigenRetry(n, phase, ctx.reporter, (k) => evalReconstructionOnce(ae, data, k, ctx, phase));
+}
+
+async function evalReconstructionOnce(
+  ae: Autoencoder,
+  data: LoadedData,
+  n: number,
+  ctx: EvalContext,
+  phase: string,
+): Promise<ReconstructionResult> {
   const p = ctx.reporter.progressPhases(phase, n);
   try {
-    const r = await evaluateReconstruction(ae, imageSource(data, n, ctx.batchSize), {
+    const r = await evaluateReconstruction(ae, imageSource(data, n, ctx.batchSize, 0, ctx.signal), {
       extractor: ctx.extractor,
       lpips: ctx.lpips,
       batchSize: ctx.batchSize,
@@ -146,9 +188,20 @@ export async function evalSmoothness(
   ctx: EvalContext,
   phase = 'smoothness',
 ): Promise<LatentSmoothnessResult> {
+  return withEigenRetry(n, phase, ctx.reporter, (k) => evalSmoothnessOnce(ae, data, k, eps, ctx, phase));
+}
+
+async function evalSmoothnessOnce(
+  ae: Autoencoder,
+  data: LoadedData,
+  n: number,
+  eps: readonly number[],
+  ctx: EvalContext,
+  phase: string,
+): Promise<LatentSmoothnessResult> {
   const p = ctx.reporter.progressPhases(phase, n);
   try {
-    const r = await latentSmoothness(ae, imageSource(data, n, ctx.batchSize, 1), {
+    const r = await latentSmoothness(ae, imageSource(data, n, ctx.batchSize, 1, ctx.signal), {
       extractor: ctx.extractor,
       lpips: ctx.lpips,
       batchSize: ctx.batchSize,
@@ -176,24 +229,39 @@ export async function evalGeneration(
   reference: LoadedData,
   n: number,
   sample: SampleSettings,
-  ctx: EvalContext & { extractor: FeatureExtractor; signal?: AbortSignal },
+  ctx: EvalContext & { extractor: FeatureExtractor },
   phase = 'eval-gen',
+): Promise<GenerationResult> {
+  return withEigenRetry(n, phase, ctx.reporter, (k) =>
+    evalGenerationOnce(ldm, reference, k, sample, ctx, phase),
+  );
+}
+
+async function evalGenerationOnce(
+  ldm: LatentDiffusion,
+  reference: LoadedData,
+  n: number,
+  sample: SampleSettings,
+  ctx: EvalContext & { extractor: FeatureExtractor },
+  phase: string,
 ): Promise<GenerationResult> {
   const p = ctx.reporter.progressPhases(phase, n);
   try {
     const r = await evaluateGeneration(
       {
-        sample: (count, batchIndex) =>
-          ldm.sample({
+        sample: async (count, batchIndex) => {
+          await yieldToEventLoop();
+          return ldm.sample({
             n: count,
             steps: sample.steps,
             cfg: sample.cfg > 1 ? sample.cfg : null,
             seed: sample.seed * 1_000_003 + batchIndex,
             batchSize: count,
             signal: ctx.signal,
-          }),
+          });
+        },
       },
-      imageSource(reference, n, ctx.batchSize, 2),
+      imageSource(reference, n, ctx.batchSize, 2, ctx.signal),
       {
         extractor: ctx.extractor,
         numSamples: n,

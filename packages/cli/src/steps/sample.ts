@@ -15,6 +15,7 @@ import {
 } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError } from '../errors.js';
+import { yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import type { LdmInfo } from './train-ldm.js';
 
@@ -105,8 +106,9 @@ export async function sampleClassGrid(
   const n = rows * o.perClass;
   const classes = numClasses > 1 ? Array.from({ length: n }, (_, i) => Math.floor(i / o.perClass)) : null;
   const phase = o.reporter.phase(o.phase ?? 'sample', n, 'images');
+  const parts: tf.Tensor4D[] = [];
   try {
-    const images = await ldm.sample({
+    const batches = ldm.sampleBatches({
       n,
       classes,
       steps: o.steps,
@@ -116,9 +118,17 @@ export async function sampleClassGrid(
       signal: o.signal,
       onProgress: phase.progress,
     });
+    for await (const b of batches) {
+      parts.push(b.images);
+      // Lets a Ctrl-C through between batches (sampling itself settles only microtasks).
+      await yieldToEventLoop();
+    }
     phase.finish();
+    const images = parts.length === 1 ? parts[0] : (tf.concat(parts, 0) as tf.Tensor4D);
+    if (parts.length > 1) tf.dispose(parts);
     return { images, labels: Int32Array.from(classes ?? new Array(n).fill(0)), rows };
   } catch (e) {
+    tf.dispose(parts);
     phase.finish({ status: o.signal?.aborted ? 'stopped' : 'failed' });
     throw e;
   }

@@ -14,14 +14,26 @@ import {
   warmupCosineLr,
 } from '@ldmae/core';
 import { DataLoader } from '@ldmae/data';
+import { loadOfflineLpips } from '@ldmae/losses';
 import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AutoencoderKind, baselineConfig, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
+import {
+  type AutoencoderKind,
+  baselineConfig,
+  checkModelFits,
+  createAutoencoder,
+  saveAutoencoder,
+} from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
-import { CliError } from '../errors.js';
+import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
+import { yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+import { loadLpips } from './evaluate.js';
+
+/** Smallest image side the offline LPIPS trunk (InceptionV3 stem) accepts. */
+const LPIPS_MIN_INPUT = 43;
 
 /** Settings of one autoencoder training run. */
 export interface TrainAeSettings {
@@ -38,6 +50,11 @@ export interface TrainAeSettings {
   maskRatio?: number;
   /** VMAE / VAE / SD-VAE: weight of the KL term (each kind's own default when unset). */
   klWeight?: number;
+  /**
+   * Weight of the perceptual term with the offline LPIPS (nsfwjs InceptionV3 trunk, uniform lin
+   * weights): the VMAE's lambda_P, the SD-VAE's perceptual weight. 0 (default) leaves it out.
+   */
+  lpipsWeight?: number;
 }
 
 /** Everything else a run needs. */
@@ -69,6 +86,15 @@ export const AE_FILES = { model: 'autoencoder.safetensors', log: 'train-log.json
 /** Train an autoencoder as `settings` says; the caller owns (and disposes) the returned model. */
 export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext): Promise<TrainAeOutput> {
   const { data, outDir, reporter } = ctx;
+  if (s.kind === 'sd-vae' && s.lpipsWeight && data.imageSize < LPIPS_MIN_INPUT) {
+    // The SD-VAE objective runs the LPIPS module on the images as they are (no upsampling wrapper).
+    throw new UsageError(
+      `--lpips-weight: the offline LPIPS trunk needs images of at least ${LPIPS_MIN_INPUT} px, these are ${data.imageSize}`,
+      'give --image-size 64 (or more), or leave the perceptual term out (--lpips-weight 0)',
+    );
+  }
+  // Options are checked before anything in outDir changes (--overwrite deletes the old checkpoint).
+  checkModelFits(s.kind, s.preset, data.imageSize);
   const ckpt = checkpointDir(outDir);
   const logPath = join(outDir, AE_FILES.log);
   const resumeFrom = await prepareCheckpoint({
@@ -132,11 +158,19 @@ async function trainVmae(
   log: (l: Record<string, unknown>) => void,
   onProgress: Parameters<typeof trainVMAE>[0]['onProgress'],
 ): Promise<TrainResult> {
+  const lpips = s.lpipsWeight ? await loadLpips(ctx.data.imageSize) : null;
   const loader = loaderFor(ctx.data, s, 0);
   try {
     return await trainVMAE({
       model,
-      data: loader,
+      // Between steps the event loop turns, so Ctrl-C is handled (see yieldToEventLoop).
+      data: {
+        next: async () => {
+          await yieldToEventLoop();
+          return loader.next();
+        },
+        seek: (step: number) => loader.seek(step),
+      },
       steps: s.steps,
       batchSize: s.batchSize,
       lr: s.lr,
@@ -145,6 +179,7 @@ async function trainVmae(
       seed: s.seed,
       ...(s.maskRatio !== undefined ? { maskRatio: s.maskRatio } : {}),
       ...(s.klWeight !== undefined ? { klWeight: s.klWeight } : {}),
+      ...(lpips ? { lpips, lpipsWeight: s.lpipsWeight } : {}),
       checkpoint: { every: s.checkpointEvery, path: ckpt },
       ...(resumeFrom ? { resume: resumeFrom } : {}),
       log,
@@ -153,6 +188,7 @@ async function trainVmae(
       signal: ctx.signal,
     });
   } finally {
+    lpips?.dispose();
     await loader.close();
   }
 }
@@ -170,15 +206,22 @@ async function trainBaselineAe(
   let resume: CheckpointPayload | undefined;
   if (resumeFrom) resume = await loadCheckpoint(resumeFrom);
   const start = resume ? Number(resume.metadata.step) || 0 : 0;
+  // Only the SD-VAE objective has a perceptual term; it takes the LPIPS module itself, so no resizing.
+  let lpips: Awaited<ReturnType<typeof loadOfflineLpips>> | null = null;
+  if (kind === 'sd-vae' && s.lpipsWeight) lpips = await loadOfflineLpips();
   const objective = createObjective(kind, ae, {
     seed: s.seed,
     ...(s.klWeight !== undefined ? { klWeight: s.klWeight } : {}),
+    ...(kind === 'sd-vae' ? { perceptualWeight: s.lpipsWeight ?? 0, lpips } : {}),
   });
   const loader = loaderFor(ctx.data, s, start);
   try {
     const r = await trainBaseline({
       objective,
-      data: () => loader.next(),
+      data: async () => {
+        await yieldToEventLoop();
+        return loader.next();
+      },
       steps: s.steps,
       lr: s.lr,
       schedule:
@@ -202,7 +245,8 @@ async function trainBaselineAe(
     return r;
   } finally {
     if (resume) tf.dispose(Object.values(resume.tensors));
-    (objective as { dispose?: () => void }).dispose?.();
+    objective.dispose();
+    lpips?.dispose();
     await loader.close();
   }
 }

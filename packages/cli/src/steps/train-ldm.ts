@@ -17,6 +17,7 @@ import { DiffusionTrainer, LIGHTNINGDIT_PRESETS, LightningDiT } from '@ldmae/dif
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
+import { yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
@@ -200,7 +201,14 @@ export async function trainLdm(
     let result: TrainResult;
     try {
       result = await trainer.train({
-        data: loader,
+        // Between steps the event loop turns, so Ctrl-C is handled (see yieldToEventLoop).
+        data: {
+          next: async () => {
+            await yieldToEventLoop();
+            return loader.next();
+          },
+          seek: (step: number) => loader.seek(step),
+        },
         steps: s.steps,
         schedule:
           s.steps > 0
