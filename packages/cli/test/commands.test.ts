@@ -2,9 +2,10 @@
  * The smaller commands in-process: convert, info, and a training run interrupted by Ctrl-C that keeps its
  * checkpoint, says how to resume, and resumes.
  */
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTensorFile, setupBackend, writeTensorFile } from '@ldmae/core';
+import { zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { Capture, run, tempDir } from './helpers.js';
 
@@ -30,6 +31,46 @@ describe('convert', () => {
     expect(Array.from(back.tensors['w.x'].data as Float32Array)).toEqual(Array.from(data));
     expect(back.tensors['w.x'].shape).toEqual([2, 3]);
     expect(Array.from(back.tensors.n.data as Int32Array)).toEqual([7]);
+  });
+
+  it('--select keeps one prefix; --stub-unknown-globals reads checkpoints that pickle other objects', async () => {
+    const dir = tempDir();
+    const a = join(dir, 'ckpt.pth');
+    await writeTensorFile(a, {
+      'model.w': { dtype: 'float32', shape: [2], data: Float32Array.of(1, 2) },
+      'ema.w': { dtype: 'float32', shape: [2], data: Float32Array.of(3, 4) },
+    });
+    const r = await run(['convert', a, join(dir, 'ema.safetensors'), '--select', 'ema']);
+    expect(r.code, r.stderr).toBe(0);
+    const ema = await readTensorFile(join(dir, 'ema.safetensors'));
+    expect(Object.keys(ema.tensors)).toEqual(['w']);
+    expect(Array.from(ema.tensors.w.data as Float32Array)).toEqual([3, 4]);
+    const bad = await run(['convert', a, join(dir, 'x.safetensors'), '--select', 'opt']);
+    expect(bad.code).toBe(1);
+    expect(bad.stderr).toContain("no tensor under 'opt'");
+
+    // {'model': OrderedDict(), 'args': argparse.Namespace(lr=0.5)}, pickled as torch.save does.
+    const enc = (s: string) => [...new TextEncoder().encode(s)];
+    const short = (s: string) => [0x8c, s.length, ...enc(s)];
+    const pkl = Uint8Array.from([
+      ...[0x80, 2, 0x7d, 0x28], // PROTO 2, EMPTY_DICT, MARK
+      ...short('model'),
+      ...[0x63, ...enc('collections\nOrderedDict\n'), 0x29, 0x52], // GLOBAL, EMPTY_TUPLE, REDUCE
+      ...short('args'),
+      ...[0x63, ...enc('argparse\nNamespace\n'), 0x29, 0x81, 0x7d], // GLOBAL, EMPTY_TUPLE, NEWOBJ, EMPTY_DICT
+      ...short('lr'),
+      ...[0x47, 0x3f, 0xe0, 0, 0, 0, 0, 0, 0], // BINFLOAT 0.5
+      ...[0x73, 0x62, 0x75, 0x2e], // SETITEM, BUILD, SETITEMS, STOP
+    ]);
+    const pth = join(dir, 'mae.pth');
+    writeFileSync(pth, zipSync({ 'archive/data.pkl': pkl }, { level: 0 }));
+    const refused = await run(['convert', pth, join(dir, 'mae.safetensors')]);
+    expect(refused.code).toBe(1);
+    expect(refused.stderr).toContain("refusing pickle global 'argparse.Namespace'");
+    expect(refused.stderr).toContain('--stub-unknown-globals');
+    const ok = await run(['convert', pth, join(dir, 'mae.npz'), '--stub-unknown-globals']);
+    expect(ok.code, ok.stderr).toBe(0);
+    expect(ok.stdout).toMatch(/wrote .*mae\.npz: 0 tensors/);
   });
 
   it('refuses an unknown extension and a missing input', async () => {

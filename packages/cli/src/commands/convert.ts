@@ -13,13 +13,28 @@ export const convertCommand: CommandDefinition = {
   ],
   details: `Formats come from the extensions (--sniff reads the input format from its content instead).
 Half-precision tensors stay half where the target format allows. The output is written atomically.
-Example: ldmae convert vmaef8d16.pth vmaef8d16.safetensors`,
+.pth files are read with a safe allow-list unpickler: training checkpoints that pickle other objects
+beside the weights (MAE-style checkpoints save their argparse.Namespace as 'args') need
+--stub-unknown-globals, which keeps such objects as inert placeholders; nothing is ever executed.
+Example (the authors' VMAE checkpoint, weights under 'model'):
+  ldmae convert vmaef8d16.pth vmaef8d16.safetensors --select model --stub-unknown-globals`,
   needsBackend: false,
   specs: [
     {
       key: 'sniff',
       type: 'boolean',
       description: 'detect the input format from its bytes, not its extension',
+    },
+    {
+      key: 'select',
+      type: 'string',
+      description: "keep only the tensors under this dotted prefix and strip it (e.g. 'model' or 'ema')",
+    },
+    {
+      key: 'stubUnknownGlobals',
+      type: 'boolean',
+      description:
+        '.pth: keep pickled objects outside the allow-list as inert placeholders instead of failing',
     },
   ],
   async run(opts, ctx, [input, output]) {
@@ -38,9 +53,19 @@ Example: ldmae convert vmaef8d16.pth vmaef8d16.safetensors`,
     const t0 = performance.now();
     let r: { tensors: number; bytes: number };
     try {
-      r = await convertFile(input, output, opts.sniff ? { inFormat: 'auto' } : {});
+      r = await convertFile(input, output, {
+        ...(opts.sniff ? { inFormat: 'auto' as const } : {}),
+        ...(opts.select ? { select: opts.select as string } : {}),
+        ...(opts.stubUnknownGlobals ? { unknownGlobals: 'stub' as const } : {}),
+      });
     } catch (e) {
-      throw new CliError(`convert: cannot convert '${input}': ${(e as Error).message}`);
+      const msg = (e as Error).message;
+      throw new CliError(`convert: cannot convert '${input}': ${msg}`, {
+        cause: e,
+        hint: /refusing pickle global/.test(msg)
+          ? '--stub-unknown-globals keeps such objects as inert placeholders (nothing is executed)'
+          : undefined,
+      });
     }
     const seconds = (performance.now() - t0) / 1000;
     ctx.reporter.result(
