@@ -23,11 +23,11 @@ export interface MaskPlan {
   keep: number;
   /** The mask ratio the plan was made for. */
   ratio: number;
-  /** [B * L]: per sample, token indices sorted by noise (MAE's ids_shuffle); the first K are kept. */
+  /** `[B * L]`: per sample, token indices sorted by noise (MAE's ids_shuffle); the first K are kept. */
   idsShuffle: Int32Array;
-  /** [B * L]: the inverse permutation (MAE's ids_restore). */
+  /** `[B * L]`: the inverse permutation (MAE's ids_restore). */
   idsRestore: Int32Array;
-  /** [B * L]: 1 = masked (removed from the encoder's input), 0 = visible, in token order. */
+  /** `[B * L]`: 1 = masked (removed from the encoder's input), 0 = visible, in token order. */
   mask: Float32Array;
 }
 

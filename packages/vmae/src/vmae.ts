@@ -94,7 +94,7 @@ export interface MaskingOptions {
 
 /** What {@link VMAE.forwardEncoder} returns; the caller owns `tokens`. */
 export interface EncoderOutput {
-  /** [B, K, D]: the encoder's normalised features of the kept tokens (all L without masking). */
+  /** `[B, K, D]`: the encoder's normalised features of the kept tokens (all L without masking). */
   tokens: tf.Tensor3D;
   /** The masking plan, or null without masking. */
   plan: MaskPlan | null;
