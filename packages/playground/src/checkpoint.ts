@@ -3,15 +3,16 @@
  * its output folder, picked by the user or fetched from a base URL, become a VMAE, the diffusion
  * denoiser (EMA weights) and what the denoiser was trained on (latent normalisation, shapes, classes).
  *
- * The libraries read checkpoint folders by path only in Node, so the folder layout (`model.safetensors`
- * + `meta.json`) is read here from bytes.
+ * The diffusion checkpoint is a folder (`model.safetensors` + `meta.json`), read from bytes with core's
+ * `decodeCheckpointFolderHost`: the same checks as `loadCheckpoint(folder)` in Node.
  */
 import {
   type CheckpointPayload,
-  crc32,
+  decodeCheckpointFolderHost,
   decodeCheckpointHost,
   type HostTensorDict,
   type LatentNormalization,
+  parseCheckpointMeta,
   parseSafetensorsHeader,
   toTfTensors,
 } from '@ldmae/core';
@@ -133,7 +134,7 @@ export function sortCheckpointFiles(files: readonly CheckpointFile[]): Checkpoin
     metas.find((m) => dirName(m.path) === dirName(ldm.path) && dirName(m.path) !== '') ??
     metas.find((m) => {
       try {
-        const j = parseJson(m);
+        const j = parseCheckpointMeta(m.bytes, m.path);
         return j.weights === baseName(ldm.path) && j.bytes === ldm.bytes.length;
       } catch {
         return false;
@@ -146,21 +147,6 @@ export function sortCheckpointFiles(files: readonly CheckpointFile[]): Checkpoin
   );
   const config = files.find((f) => f.path === QUICKSTART_PATHS.config || f.path === 'config.json') ?? null;
   return { vmae, ldm, ldmMeta, cacheInfo: cacheInfo ?? null, config };
-}
-
-/** Check a checkpoint folder's meta.json against its weights file (size and CRC-32), as core's loader does. */
-export function checkMeta(meta: CheckpointFile, weights: CheckpointFile): void {
-  const m = parseJson(meta);
-  if (m.format !== 'ldmae-checkpoint')
-    throw new Error(
-      `'${meta.path}' is not an LDMAE checkpoint description (format ${JSON.stringify(m.format)})`,
-    );
-  const crc = (crc32(weights.bytes) >>> 0).toString(16).padStart(8, '0');
-  if (m.bytes !== weights.bytes.length || m.crc32 !== crc) {
-    throw new Error(
-      `'${weights.path}' (${weights.bytes.length} bytes, crc ${crc}) does not match '${meta.path}' (${String(m.bytes)} bytes, crc ${String(m.crc32)}): corrupt or from an interrupted save`,
-    );
-  }
 }
 
 function isNormalization(n: unknown, c: number): n is LatentNormalization {
@@ -189,12 +175,21 @@ function denoiserTensors(tensors: HostTensorDict): HostTensorDict {
  * the VMAE's latents against the diffusion model's); the caller owns the result.
  */
 export async function loadCheckpointBundle(bundle: CheckpointBundle): Promise<LoadedCheckpoint> {
-  if (bundle.ldmMeta) checkMeta(bundle.ldmMeta, bundle.ldm);
   let host: ReturnType<typeof decodeCheckpointHost>;
-  try {
-    host = decodeCheckpointHost(bundle.ldm.bytes);
-  } catch (e) {
-    throw new Error(`'${bundle.ldm.path}': ${(e as Error).message}`);
+  if (bundle.ldmMeta) {
+    // meta.json, the weights' size and CRC against it, then the weights; errors name the files.
+    host = decodeCheckpointFolderHost({
+      meta: bundle.ldmMeta.bytes,
+      weights: bundle.ldm.bytes,
+      metaPath: bundle.ldmMeta.path,
+      weightsPath: bundle.ldm.path,
+    });
+  } else {
+    try {
+      host = decodeCheckpointHost(bundle.ldm.bytes);
+    } catch (e) {
+      throw new Error(`'${bundle.ldm.path}': ${(e as Error).message}`);
+    }
   }
   const cfg = JSON.parse(host.metadata.config ?? '{}') as { user?: Partial<LdmInfo> };
   const user = cfg.user ?? {};
@@ -294,9 +289,7 @@ export async function fetchCheckpointFiles(
     return { path: rel, bytes: new Uint8Array(await res.arrayBuffer()) };
   };
   const meta = (await get(QUICKSTART_PATHS.ldmMeta))!;
-  const weights = parseJson(meta).weights;
-  if (typeof weights !== 'string' || /[/\\]/.test(weights))
-    throw new Error(`'${meta.path}' does not name its weights file`);
+  const { weights } = parseCheckpointMeta(meta.bytes, joinUrl(baseUrl.trim(), meta.path));
   const [vmae, ldm, cacheInfo, config] = await Promise.all([
     get(QUICKSTART_PATHS.vmae),
     get(`${dirName(QUICKSTART_PATHS.ldmMeta)}/${weights}`),

@@ -6,7 +6,6 @@ import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   type CheckpointFile,
-  checkMeta,
   disposeLoaded,
   fetchCheckpointFiles,
   loadCheckpointBundle,
@@ -77,9 +76,17 @@ describe('checkpoint files from bytes', () => {
     const b = sortCheckpointFiles(files);
     const bad = b.ldm.bytes.slice();
     bad[bad.length - 3] ^= 0x40;
-    expect(() => checkMeta(b.ldmMeta!, { path: b.ldm.path, bytes: bad })).toThrow(
-      /does not match .*meta\.json/,
+    const before = tf.memory().numTensors;
+    await expect(loadCheckpointBundle({ ...b, ldm: { path: b.ldm.path, bytes: bad } })).rejects.toThrow(
+      /'ldm\/checkpoint\/model\.safetensors' \(\d+ bytes, crc [0-9a-f]{8}\) does not match meta\.json \('ldm\/checkpoint\/meta\.json'/,
     );
+    const wrongFormat = new TextEncoder().encode(
+      new TextDecoder().decode(b.ldmMeta!.bytes).replace('"ldmae-checkpoint"', '"other"'),
+    );
+    await expect(
+      loadCheckpointBundle({ ...b, ldmMeta: { path: b.ldmMeta!.path, bytes: wrongFormat } }),
+    ).rejects.toThrow(/'ldm\/checkpoint\/meta\.json' is not an LDMAE checkpoint description/);
+    expect(tf.memory().numTensors).toBe(before);
     await expect(
       loadCheckpointBundle({ ...b, ldmMeta: null, ldm: { path: b.ldm.path, bytes: bad } }),
     ).rejects.toThrow(/model\.safetensors.*CRC-32 mismatch/);

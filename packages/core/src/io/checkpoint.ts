@@ -162,3 +162,144 @@ export function decodeCheckpoint(bytes: Uint8Array, opts: CheckpointReadOptions 
   const { tensors, metadata } = decodeCheckpointHost(bytes, opts);
   return { tensors: toTfTensors(tensors), metadata };
 }
+
+/** `format` of a checkpoint folder's `meta.json`. */
+export const CHECKPOINT_META_FORMAT = 'ldmae-checkpoint';
+
+/** The validated content of a checkpoint folder's `meta.json` (see {@link parseCheckpointMeta}). */
+export interface CheckpointMeta {
+  /** Name of the weights file inside the folder (no slashes), `model.safetensors` as saved. */
+  weights: string;
+  /** Size of the weights file in bytes. */
+  bytes: number;
+  /** CRC-32 of the whole weights file, 8 lower-case hex digits. */
+  crc32: string;
+  /** A copy of the checkpoint's metadata, for reading without opening the weights (`{}` when absent). */
+  metadata: Record<string, string>;
+}
+
+const textDecoder = new TextDecoder();
+const hex8 = (c: number) => (c >>> 0).toString(16).padStart(8, '0');
+
+/**
+ * Parse and validate a checkpoint folder's `meta.json` (as bytes or text): `format` must be
+ * `'ldmae-checkpoint'`, `version` 1 (when given), `weights` a file name without slashes, `bytes` a
+ * non-negative integer, `crc32` 8 lower-case hex digits and `metadata` (when given) a record of strings.
+ * `where` names the file in errors (its path, default `'meta.json'`). Throws a {@link TensorFormatError}
+ * saying what was expected. Used by the Node loader and {@link decodeCheckpointFolder} alike.
+ */
+export function parseCheckpointMeta(json: Uint8Array | string, where = 'meta.json'): CheckpointMeta {
+  if (typeof json !== 'string' && !(json instanceof Uint8Array))
+    throw new TypeError(
+      `parseCheckpointMeta: json must be a string or a Uint8Array (the bytes of '${where}')`,
+    );
+  let m: unknown;
+  try {
+    m = JSON.parse(typeof json === 'string' ? json : textDecoder.decode(json));
+  } catch (e) {
+    throw new TensorFormatError('checkpoint', `'${where}' is not valid JSON (${(e as Error).message})`);
+  }
+  const bad = (what: string): never => {
+    throw new TensorFormatError('checkpoint', `'${where}' is not an LDMAE checkpoint description: ${what}`);
+  };
+  if (typeof m !== 'object' || m === null || Array.isArray(m)) return bad('expected a JSON object');
+  const r = m as Record<string, unknown>;
+  if (r.format !== CHECKPOINT_META_FORMAT)
+    bad(`expected format '${CHECKPOINT_META_FORMAT}', got ${JSON.stringify(r.format) ?? 'none'}`);
+  if (r.version !== undefined && r.version !== 1)
+    bad(`version ${JSON.stringify(r.version)} is not supported (expected 1)`);
+  const weights = r.weights;
+  if (typeof weights !== 'string' || !weights || /[/\\]/.test(weights) || weights === '.' || weights === '..')
+    bad(
+      `expected 'weights' to be a file name in the folder (no slashes), got ${JSON.stringify(weights) ?? 'none'}`,
+    );
+  if (typeof r.bytes !== 'number' || !Number.isSafeInteger(r.bytes) || r.bytes < 0)
+    bad(`expected 'bytes' to be a non-negative integer, got ${JSON.stringify(r.bytes) ?? 'none'}`);
+  if (typeof r.crc32 !== 'string' || !/^[0-9a-f]{8}$/.test(r.crc32))
+    bad(`expected 'crc32' to be 8 lower-case hex digits, got ${JSON.stringify(r.crc32) ?? 'none'}`);
+  const metadata: Record<string, string> = {};
+  if (r.metadata !== undefined) {
+    if (typeof r.metadata !== 'object' || r.metadata === null || Array.isArray(r.metadata))
+      bad(`expected 'metadata' to be an object of strings`);
+    for (const [k, v] of Object.entries(r.metadata as object)) {
+      if (typeof v !== 'string') bad(`expected metadata['${k}'] to be a string, got ${typeof v}`);
+      setEntry(metadata, k, v as string);
+    }
+  }
+  return { weights: weights as string, bytes: r.bytes as number, crc32: r.crc32 as string, metadata };
+}
+
+/**
+ * Check a weights file's size and whole-file CRC-32 (`crc`, e.g. from `crc32(bytes)` or accumulated while
+ * streaming) against its parsed `meta.json`. `weightsWhere` and `metaWhere` name the two files in the
+ * error, a {@link TensorFormatError}: a mismatch means a corrupt weights file, or the weights of one save
+ * beside the meta.json of another (an interrupted save).
+ */
+export function verifyCheckpointWeights(
+  meta: CheckpointMeta,
+  size: number,
+  crc: number,
+  weightsWhere: string = meta.weights,
+  metaWhere = 'meta.json',
+): void {
+  if (size !== meta.bytes || hex8(crc) !== meta.crc32) {
+    throw new TensorFormatError(
+      'checkpoint',
+      `'${weightsWhere}' (${size} bytes, crc ${hex8(crc)}) does not match meta.json ('${metaWhere}': ${meta.bytes} bytes, crc ${meta.crc32}): corrupt or from an interrupted save`,
+    );
+  }
+}
+
+/** The two files of a checkpoint folder, as bytes, for {@link decodeCheckpointFolder}. */
+export interface CheckpointFolderFiles {
+  /** The folder's `meta.json`, as bytes or text. */
+  meta: Uint8Array | string;
+  /** The weights file `meta.json` names (`model.safetensors`). */
+  weights: Uint8Array;
+  /** Path or name of `meta.json` for error messages (default `'meta.json'`). */
+  metaPath?: string;
+  /** Path or name of the weights file for error messages (default: the name in `meta.json`). */
+  weightsPath?: string;
+}
+
+/**
+ * {@link decodeCheckpointFolder} without tfjs: validate a checkpoint folder's `meta.json`
+ * ({@link parseCheckpointMeta}), the weights' size and CRC-32 against it
+ * ({@link verifyCheckpointWeights}), then the weights themselves ({@link decodeCheckpointHost}), and
+ * return host tensors and metadata. Every defect is a {@link TensorFormatError} naming the file.
+ */
+export function decodeCheckpointFolderHost(
+  files: CheckpointFolderFiles,
+  opts: CheckpointReadOptions = {},
+): { tensors: HostTensorDict; metadata: Record<string, string> } {
+  if (typeof files !== 'object' || files === null || !(files.weights instanceof Uint8Array))
+    throw new TypeError(
+      'decodeCheckpointFolder: files must be { meta: Uint8Array | string, weights: Uint8Array } (the bytes of meta.json and model.safetensors)',
+    );
+  const metaWhere = files.metaPath ?? 'meta.json';
+  const meta = parseCheckpointMeta(files.meta, metaWhere);
+  const weightsWhere = files.weightsPath ?? meta.weights;
+  verifyCheckpointWeights(meta, files.weights.length, crc32(files.weights), weightsWhere, metaWhere);
+  try {
+    return decodeCheckpointHost(files.weights, opts);
+  } catch (e) {
+    if (!(e instanceof TensorFormatError)) throw e;
+    const prefix = `${e.format}: `;
+    const rest = e.message.startsWith(prefix) ? e.message.slice(prefix.length) : e.message;
+    throw new TensorFormatError(e.format, `'${weightsWhere}': ${rest}`);
+  }
+}
+
+/**
+ * Decode a checkpoint folder saved by `saveCheckpoint` (Node) from the bytes of its two files, e.g.
+ * picked or fetched in a browser: the browser counterpart of `loadCheckpoint(folder)`, with the same
+ * checks (see {@link decodeCheckpointFolderHost}). Everything is validated before the first tensor is
+ * created; the caller owns the returned tensors.
+ */
+export function decodeCheckpointFolder(
+  files: CheckpointFolderFiles,
+  opts: CheckpointReadOptions = {},
+): CheckpointPayload {
+  const { tensors, metadata } = decodeCheckpointFolderHost(files, opts);
+  return { tensors: toTfTensors(tensors), metadata };
+}

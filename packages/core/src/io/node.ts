@@ -22,7 +22,9 @@ import {
   type CheckpointReadOptions,
   checkpointHeaderCrc,
   encodeCheckpointChunks,
+  parseCheckpointMeta,
   verifyCheckpointCrc,
+  verifyCheckpointWeights,
 } from './checkpoint.js';
 import { type HostTensorDict, setEntry, type TensorFileContents, upcastHalf } from './host-tensor.js';
 import {
@@ -270,27 +272,20 @@ async function readCheckpointFile(
     const r = await readSafetensorsStreamed(path);
     return { tensors: r.tensors, metadata: verifyCheckpointCrc(r.metadata, r.checkpointCrc, opts) };
   }
-  let meta: { format?: unknown; weights?: unknown; bytes?: unknown; crc32?: unknown };
+  const metaPath = join(path, META);
+  let json: Uint8Array;
   try {
-    meta = JSON.parse(await readFile(join(path, META), 'utf8'));
+    json = await readFile(metaPath);
   } catch (e) {
     throw new TensorFormatError(
       'checkpoint',
-      `'${join(path, META)}' is missing or not valid JSON (${(e as Error).message})`,
+      `'${metaPath}' is missing or unreadable (${(e as Error).message}): expected the folder's meta.json`,
     );
   }
-  const weights = meta.weights;
-  if (meta.format !== 'ldmae-checkpoint' || typeof weights !== 'string' || /[/\\]/.test(weights)) {
-    throw new TensorFormatError('checkpoint', `'${join(path, META)}' is not an LDMAE checkpoint description`);
-  }
-  const file = join(path, weights);
+  const meta = parseCheckpointMeta(json, metaPath);
+  const file = join(path, meta.weights);
   const r = await readSafetensorsStreamed(file);
-  if (r.size !== meta.bytes || hex(r.fileCrc) !== meta.crc32) {
-    throw new TensorFormatError(
-      'checkpoint',
-      `'${file}' (${r.size} bytes, crc ${hex(r.fileCrc)}) does not match meta.json (${String(meta.bytes)} bytes, crc ${String(meta.crc32)}): corrupt or from an interrupted save`,
-    );
-  }
+  verifyCheckpointWeights(meta, r.size, r.fileCrc, file, metaPath);
   return { tensors: r.tensors, metadata: verifyCheckpointCrc(r.metadata, r.checkpointCrc, opts) };
 }
 
