@@ -9,6 +9,7 @@
 export * from './adversarial.js';
 export * from './batch-norm.js';
 export * from './discriminator.js';
+export * from './keras/index.js';
 export * from './kl.js';
 export * from './lpips/index.js';
 export * from './reconstruction.js';
