@@ -4,10 +4,11 @@
  * and improved precision / recall (k = 3) at 10k x 10k with the float64 JavaScript distance kernel and
  * with the tfjs matmul kernel (`tfDistanceBlock`, wasm).
  *
- *   npx tsx tools/bench/fid.ts [--n 10000] [--dim 2048] [--js-n 2000] [--full-js] [--block 1024]
+ *   npx tsx tools/bench/fid.ts [--n 10000] [--dim 2048] [--js-n 2000] [--full-js] [--block 1024] [--frechet-only]
  *
  * The JavaScript P&R kernel is timed on --js-n samples per side and extrapolated (its cost is
- * proportional to n^2 at fixed dim); --full-js runs it at --n instead (tens of minutes).
+ * proportional to n^2 at fixed dim); --full-js runs it at --n instead (tens of minutes). --frechet-only
+ * stops after the statistics and the Fréchet distance.
  */
 
 import { createRng, setupBackend } from '@ldmae/core';
@@ -23,6 +24,7 @@ const DIM = num('--dim', 2048);
 const JS_N = Math.min(num('--js-n', 2000), N);
 const BLOCK = num('--block', 1024);
 const FULL_JS = args.includes('--full-js');
+const FRECHET_ONLY = args.includes('--frechet-only');
 
 /**
  * n x dim float32 features with Inception-like structure: a rank-64 signal on a non-zero mean, plus
@@ -86,6 +88,7 @@ async function main(): Promise<void> {
   );
   console.log(`frechetDistance at ${DIM}-d: ${fmt(tFd)} (value ${fd.toFixed(4)})`);
   console.log(`=> FID of two ${N} x ${DIM} sets from features: ${fmt(2 * tStats + tMoments + tFd)}`);
+  if (FRECHET_ONLY) return;
 
   const block = tfDistanceBlock();
   t0 = performance.now();

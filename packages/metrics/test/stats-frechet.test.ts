@@ -1,6 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { frechetDistance } from '../src/index.js';
-import { maxAbsDiff, naiveABt, randomCovariance, seeded } from './stats-random.js';
+import { pivotedCholeskyInPlace } from '../src/stats/pivoted-cholesky.js';
+import { maxAbsDiff, naiveABt, randomCovariance, randomMatrix, seeded } from './stats-random.js';
 
 const f64 = (v: number[]) => Float64Array.from(v);
 
@@ -89,6 +90,136 @@ function fixedCase(singular: boolean): [Float64Array, Float64Array, Float64Array
   return [mu1, s1, mu2, naiveABt(b2, 5, b2, 5, 5)];
 }
 
+/** Cyclic Jacobi eigendecomposition of a symmetric matrix: eigenvalues and eigenvectors (columns). */
+function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vectors: Float64Array } {
+  const m = a.slice();
+  const v = identity(n);
+  for (let sweep = 0; sweep < 100; sweep++) {
+    let off = 0;
+    for (let p = 0; p < n; p++) for (let q = p + 1; q < n; q++) off += m[p * n + q] ** 2;
+    if (off < 1e-30 * (1 + maxAbsDiff(m, new Float64Array(n * n)) ** 2)) break;
+    for (let p = 0; p < n; p++) {
+      for (let q = p + 1; q < n; q++) {
+        const apq = m[p * n + q];
+        if (apq === 0) continue;
+        const theta = (m[q * n + q] - m[p * n + p]) / (2 * apq);
+        const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
+        const c = 1 / Math.sqrt(t * t + 1);
+        const s = t * c;
+        for (let k = 0; k < n; k++) {
+          const mkp = m[k * n + p];
+          const mkq = m[k * n + q];
+          m[k * n + p] = c * mkp - s * mkq;
+          m[k * n + q] = s * mkp + c * mkq;
+        }
+        for (let k = 0; k < n; k++) {
+          const mpk = m[p * n + k];
+          const mqk = m[q * n + k];
+          m[p * n + k] = c * mpk - s * mqk;
+          m[q * n + k] = s * mpk + c * mqk;
+        }
+        for (let k = 0; k < n; k++) {
+          const vkp = v[k * n + p];
+          const vkq = v[k * n + q];
+          v[k * n + p] = c * vkp - s * vkq;
+          v[k * n + q] = s * vkp + c * vkq;
+        }
+      }
+    }
+  }
+  return { values: Float64Array.from({ length: n }, (_, i) => m[i * n + i]), vectors: v };
+}
+
+/**
+ * The eigenvector route, as a reference: S1 = V L V^T, M = L^1/2 V^T S2 V L^1/2, tr sqrt(S1 S2) =
+ * sum sqrt(eig(M)), eigenvalues within rounding of zero dropped.
+ */
+function referenceFrechet(
+  mu1: Float64Array,
+  s1: Float64Array,
+  mu2: Float64Array,
+  s2: Float64Array,
+  n: number,
+): number {
+  const { values, vectors } = jacobiEigen(s1, n);
+  const top = Math.max(...values.map(Math.abs));
+  // W = V L^1/2 (columns), then M = W^T S2 W.
+  const w = new Float64Array(n * n);
+  for (let i = 0; i < n; i++)
+    for (let k = 0; k < n; k++)
+      w[i * n + k] = values[k] > n * 1e-15 * top ? vectors[i * n + k] * Math.sqrt(values[k]) : 0;
+  const wt = Float64Array.from({ length: n * n }, (_, i) => w[(i % n) * n + Math.floor(i / n)]);
+  const m = matmul(matmul(wt, s2, n), w, n);
+  const mu = jacobiEigen(m, n).values;
+  const topM = Math.max(...mu.map(Math.abs));
+  let d = 0;
+  for (let i = 0; i < n; i++) d += (mu1[i] - mu2[i]) ** 2 + s1[i * n + i] + s2[i * n + i];
+  for (const x of mu) if (x > n * 1e-15 * topM) d -= 2 * Math.sqrt(x);
+  return d;
+}
+
+/**
+ * B B^T / (k - 1) for B [n, k] with the rows in `zero` set to 0 and column j scaled by 10^(-3 j / k):
+ * a rank-deficient covariance with zero columns and non-zero eigenvalues spread over about 1e-6..1.
+ */
+function covarianceWithZeros(n: number, k: number, zero: number[], seed: number): Float64Array {
+  const b = randomMatrix(n, k, seed);
+  for (let i = 0; i < n * k; i++) b[i] *= 10 ** ((-3 * (i % k)) / k);
+  for (const i of zero) b.fill(0, i * k, i * k + k);
+  return naiveABt(b, n, b, n, k).map((v) => v / (k - 1));
+}
+
+/** A random orthogonal [m, m] matrix: Gram-Schmidt (twice) on the rows of a normal matrix. */
+function randomOrthogonal(m: number, seed: number): Float64Array {
+  const q = randomMatrix(m, m, seed);
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < i; j++) {
+        let dot = 0;
+        for (let k = 0; k < m; k++) dot += q[i * m + k] * q[j * m + k];
+        for (let k = 0; k < m; k++) q[i * m + k] -= dot * q[j * m + k];
+      }
+      let norm = 0;
+      for (let k = 0; k < m; k++) norm += q[i * m + k] ** 2;
+      for (let k = 0; k < m; k++) q[i * m + k] /= Math.sqrt(norm);
+    }
+  }
+  return q;
+}
+
+describe('pivotedCholeskyInPlace', () => {
+  it('finds the rank of a singular matrix with zero columns over several blocks and reproduces it', () => {
+    const n = 150;
+    const zero = [0, 7, 64, 65, 149];
+    const a = covarianceWithZeros(n, 101, zero, 3); // rank 101 of 150
+    const { rank, lt, pivots, status, remainderBound } = pivotedCholeskyInPlace(
+      a.slice(),
+      n,
+      n * 2.2e-16 * Math.max(...Array.from({ length: n }, (_, i) => a[i * n + i])),
+      1e-5,
+      true,
+    );
+    expect(rank).toBe(101);
+    expect(status).toBe('stopped');
+    expect(remainderBound).toBeGreaterThan(-1e-10);
+    expect(new Set(pivots).size).toBe(rank);
+    for (const i of zero) expect(Array.from(pivots)).not.toContain(i);
+    // L L^T = A, and row k of L^T vanishes on the earlier pivots.
+    const ltt = new Float64Array(n * rank);
+    for (let k = 0; k < rank; k++) for (let i = 0; i < n; i++) ltt[i * rank + k] = lt![k * n + i];
+    expect(maxAbsDiff(naiveABt(ltt, n, ltt, n, rank), a)).toBeLessThan(1e-12);
+    for (let k = 0; k < rank; k++) for (let j = 0; j < k; j++) expect(lt![k * n + pivots[j]]).toBe(0);
+  });
+
+  it('reports a clearly negative Schur complement and factors a definite matrix completely', () => {
+    const bad = f64([1, 2, 2, 1]);
+    expect(pivotedCholeskyInPlace(bad, 2, 1e-15, 1e-5, false).status).toBe('negative');
+    const s = randomCovariance(70, 90, 4);
+    const { rank, status, remainderBound, lt } = pivotedCholeskyInPlace(s.slice(), 70, 1e-14, 1e-5, false);
+    expect([rank, status, remainderBound, lt]).toEqual([70, 'complete', 0, null]);
+  });
+});
+
 describe('frechetDistance', () => {
   it('gives 2048 for means 0 vs 1 with identity covariances in 2048-d', () => {
     const n = 2048;
@@ -146,6 +277,54 @@ describe('frechetDistance', () => {
     expect(frechetDistance(mu1, s1, mu2, s2)).toBeCloseTo(expected, 10);
   });
 
+  it('matches the closed form of commuting singular covariances with zero columns', () => {
+    // S1 = Q diag(d1) Q^T and S2 = Q diag(d2) Q^T on the non-zero coordinates (Q random orthogonal),
+    // zero rows and columns elsewhere: tr sqrt(S1 S2) = sum sqrt(d1 d2), so the distance is
+    // |mu1 - mu2|^2 + sum (sqrt d1 - sqrt d2)^2. d1 and d2 have zeros of their own, in different places.
+    const n = 90;
+    const zero = [0, 3, 4, 40, 63, 64, 65, 89];
+    const live = Array.from({ length: n }, (_, i) => i).filter((i) => !zero.includes(i));
+    const m = live.length;
+    const q = randomOrthogonal(m, 11);
+    const { uniform, normal } = seeded(12);
+    // Non-zero eigenvalues spread log-uniformly over [1e-6, 10]: a factorisation that stopped early
+    // would lose the small ones.
+    const d1 = Float64Array.from({ length: m }, (_, k) => (k % 3 === 0 ? 0 : 10 ** (1 - 7 * uniform())));
+    const d2 = Float64Array.from({ length: m }, (_, k) => (k % 5 === 1 ? 0 : 10 ** (1 - 7 * uniform())));
+    const embed = (dd: Float64Array): Float64Array => {
+      const s = new Float64Array(n * n);
+      live.forEach((gi, i) => {
+        live.forEach((gj, j) => {
+          let v = 0;
+          for (let k = 0; k < m; k++) v += q[k * m + i] * dd[k] * q[k * m + j];
+          s[gi * n + gj] = v;
+        });
+      });
+      return s;
+    };
+    const s1 = embed(d1);
+    const s2 = embed(d2);
+    const mu1 = Float64Array.from({ length: n }, normal);
+    const mu2 = Float64Array.from({ length: n }, normal);
+    let expected = 0;
+    for (let i = 0; i < n; i++) expected += (mu1[i] - mu2[i]) ** 2;
+    for (let k = 0; k < m; k++) expected += (Math.sqrt(d1[k]) - Math.sqrt(d2[k])) ** 2;
+    expect(frechetDistance(mu1, s1, mu2, s2)).toBeCloseTo(expected, 9);
+    expect(frechetDistance(mu2, s2, mu1, s1)).toBeCloseTo(expected, 9);
+  });
+
+  it('matches the eigenvector route on a random rank-deficient pair with zero columns', () => {
+    const n = 48;
+    const s1 = covarianceWithZeros(n, 21, [1, 2, 30, 47], 31); // rank 21 of 48
+    const s2 = covarianceWithZeros(n, 30, [2, 5], 32); // rank 30, different zero columns
+    const { normal } = seeded(33);
+    const mu1 = Float64Array.from({ length: n }, normal);
+    const mu2 = Float64Array.from({ length: n }, normal);
+    const want = referenceFrechet(mu1, s1, mu2, s2, n);
+    expect(Math.abs(frechetDistance(mu1, s1, mu2, s2) - want)).toBeLessThan(1e-10 * want);
+    expect(Math.abs(frechetDistance(mu2, s2, mu1, s1) - want)).toBeLessThan(1e-10 * want);
+  });
+
   it('is symmetric in its two Gaussians, zero for identical ones, and accepts float32 input', () => {
     const n = 12;
     const s1 = randomCovariance(n, 4, 1); // rank 4: singular S1
@@ -157,6 +336,17 @@ describe('frechetDistance', () => {
     expect(Math.abs(frechetDistance(mu, s2, mu, s2))).toBeLessThan(1e-10);
     const f = Float32Array.from(s2);
     expect(frechetDistance(Float32Array.from(mu), f, mu, Float64Array.from(f))).toBeCloseTo(0, 9);
+  });
+
+  it('accepts a covariance whose factorisation meets a small negative pivot, dropping the negative part', () => {
+    // Eigenvalues 1 + b and 1 - b = -0.75e-5 (within the default 1e-5 tolerance), but the Schur complement
+    // 1 - b^2 = -1.5e-5 is below it: the eigenvector route decides and keeps the positive part (1 + b) v v^T.
+    const b = Math.sqrt(1 + 1.5e-5);
+    const s1 = f64([1, b, b, 1]);
+    expect(frechetDistance(new Float64Array(2), s1, new Float64Array(2), identity(2))).toBeCloseTo(
+      4 - 2 * Math.sqrt(1 + b),
+      12,
+    );
   });
 
   it('accepts a covariance that is PSD up to rounding', () => {
@@ -195,6 +385,16 @@ describe('frechetDistance', () => {
     expect(() => frechetDistance(z2, i2, z2, nearly, { psdTolerance: 1e-9 })).toThrow(
       /sigma2 is not positive/,
     );
+    // A zero diagonal block that is indefinite: the factorisation stops at rank 1 and its remainder
+    // [[0, 1], [1, 0]] sends the check to the eigenvalues.
+    expect(() =>
+      frechetDistance(
+        new Float64Array(3),
+        f64([1, 0, 0, 0, 0, 1, 0, 1, 0]),
+        new Float64Array(3),
+        identity(3),
+      ),
+    ).toThrow(/sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/);
     expect(() => frechetDistance(f64([0, NaN]), i2, z2, i2)).toThrow(/mu1\[1\] is NaN/);
     expect(() => frechetDistance(z2, i2, z2, f64([1, 0, 0, Infinity]))).toThrow(/sigma2\[3\] is Infinity/);
   });
