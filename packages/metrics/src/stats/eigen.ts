@@ -5,7 +5,9 @@
  * The textbook versions walk matrix columns, which in a row-major Float64Array means a cache miss per
  * element at n = 2048. Here every inner loop runs along rows: A u is read from the lower triangle row
  * by row, the back-accumulation of the reflectors is written as row operations, and the QL rotations
- * act on rows of the transposed eigenvector matrix.
+ * act on rows of the transposed eigenvector matrix. The reduction makes one pass over the trailing
+ * matrix per step (each step's rank-2 update fused with the next step's A u), and the QL convergence
+ * test falls back to the absolute eps |T| when a strongly graded T stalls the relative one.
  */
 import {
   assertFinite,
@@ -34,6 +36,8 @@ export interface SymmetricEigenOptions {
 
 const EPS = 2.220446049250313e-16;
 const MAX_QL_ITERATIONS = 60;
+/** QL iterations on one eigenvalue after which the convergence test takes the absolute floor eps |T|. */
+const STALL_ITERATIONS = 30;
 
 /**
  * Eigendecomposition of a real symmetric matrix, A = V diag(values) V^T.
@@ -110,11 +114,18 @@ function tridiagonalize(
   e: Float64Array,
   wantVectors: boolean,
 ): void {
+  // Step i reflects row i; its symmetric rank-2 update A -= u q^T + q u^T of the leading [i, i] block is
+  // applied to row i - 1 at once (the next step reads it) and to rows 0..i-2 during the next step's
+  // sweep, which also accumulates p = A u of the next reflector from the freshly updated rows. One pass
+  // over the trailing triangle per step instead of two; the arithmetic is that of the two-pass form.
   const p = new Float64Array(n);
+  // The pending update: u in row `pendingRow` of `a`, q in e[0..pendingRow - 1]; -1 when none.
+  let pendingRow = -1;
   for (let i = n - 1; i > 0; i--) {
     const l = i - 1;
     const ri = i * n;
     let h = 0;
+    let reflect = false;
     if (l > 0) {
       let scale = 0;
       for (let k = 0; k <= l; k++) scale += Math.abs(a[ri + k]);
@@ -127,43 +138,69 @@ function tridiagonalize(
           a[ri + k] = v;
           h += v * v;
         }
-        let f = a[ri + l];
+        const f = a[ri + l];
         const g = f >= 0 ? -Math.sqrt(h) : Math.sqrt(h);
         e[i] = scale * g;
         h -= f * g;
         a[ri + l] = f - g;
-        // p = A u over the leading (l+1) block, each stored row used for both of its triangles.
-        p.fill(0, 0, l + 1);
-        for (let j = 0; j <= l; j++) {
-          const rj = j * n;
-          const uj = a[ri + j];
-          let s = 0;
-          for (let k = 0; k < j; k++) {
-            const v = a[rj + k];
-            s += v * a[ri + k];
-            p[k] += v * uj;
-          }
-          p[j] += s + a[rj + j] * uj;
-        }
-        f = 0;
-        for (let j = 0; j <= l; j++) {
-          // The upper triangle is free: it keeps u / h for the back-accumulation.
-          if (wantVectors) a[j * n + i] = a[ri + j] / h;
-          const ej = p[j] / h;
-          e[j] = ej;
-          f += ej * a[ri + j];
-        }
-        const hh = f / (h + h);
-        for (let j = 0; j <= l; j++) e[j] -= hh * a[ri + j];
-        for (let j = 0; j <= l; j++) {
-          const rj = j * n;
-          const fj = a[ri + j];
-          const gj = e[j];
-          for (let k = 0; k <= j; k++) a[rj + k] -= fj * e[k] + gj * a[ri + k];
-        }
+        reflect = true;
       }
     } else {
       e[i] = a[ri + l];
+    }
+    // Rows 0..l: apply the pending update of step i + 1 and, when reflecting, accumulate p = A u over
+    // the updated lower triangle (each stored row used for both of its triangles).
+    if (reflect) p.fill(0, 0, l + 1);
+    const ru = pendingRow * n;
+    for (let j = 0; j <= l; j++) {
+      const rj = j * n;
+      if (pendingRow >= 0) {
+        const fj = a[ru + j];
+        const gj = e[j];
+        if (reflect) {
+          const uj = a[ri + j];
+          let s = 0;
+          for (let k = 0; k < j; k++) {
+            const v = a[rj + k] - (fj * e[k] + gj * a[ru + k]);
+            a[rj + k] = v;
+            s += v * a[ri + k];
+            p[k] += v * uj;
+          }
+          const v = a[rj + j] - (fj * gj + gj * fj);
+          a[rj + j] = v;
+          p[j] += s + v * uj;
+        } else {
+          for (let k = 0; k <= j; k++) a[rj + k] -= fj * e[k] + gj * a[ru + k];
+        }
+      } else if (reflect) {
+        const uj = a[ri + j];
+        let s = 0;
+        for (let k = 0; k < j; k++) {
+          const v = a[rj + k];
+          s += v * a[ri + k];
+          p[k] += v * uj;
+        }
+        p[j] += s + a[rj + j] * uj;
+      }
+    }
+    pendingRow = -1;
+    if (reflect) {
+      let f = 0;
+      for (let j = 0; j <= l; j++) {
+        // The upper triangle is free: it keeps u / h for the back-accumulation.
+        if (wantVectors) a[j * n + i] = a[ri + j] / h;
+        const ej = p[j] / h;
+        e[j] = ej;
+        f += ej * a[ri + j];
+      }
+      const hh = f / (h + h);
+      for (let j = 0; j <= l; j++) e[j] -= hh * a[ri + j];
+      // Row l now, the rows above it in the next step's sweep.
+      const rl = l * n;
+      const fl = a[ri + l];
+      const gl = e[l];
+      for (let k = 0; k <= l; k++) a[rl + k] -= fl * e[k] + gl * a[ri + k];
+      if (l > 0) pendingRow = i;
     }
     d[i] = h;
   }
@@ -208,13 +245,27 @@ function tridiagonalize(
 function implicitQl(d: Float64Array, e: Float64Array, n: number, rows: Float64Array | null): void {
   for (let i = 1; i < n; i++) e[i - 1] = e[i];
   e[n - 1] = 0;
+  // e[m] counts as zero when it is below rounding of its neighbours, eps (|d[m]| + |d[m+1]|), which
+  // keeps small eigenvalues of graded matrices relatively accurate. That test can stall: when the sweeps
+  // run through entries as large as |T|, they add errors of about eps |T| to every entry, and the entries
+  // of a strongly graded T (the usual outcome for a rank-deficient covariance, with entries falling from
+  // |T| to 1e-16 |T| towards the top left) never get below eps times themselves. After STALL_ITERATIONS
+  // on one eigenvalue, entries below eps |T| count as zero too, for the rest of the matrix: the error
+  // that the Householder reduction already made, so the eigenvalues keep their absolute accuracy.
+  let floor = 0;
   for (let l = 0; l < n; l++) {
     let iter = 0;
     let m: number;
     do {
       for (m = l; m < n - 1; m++) {
-        const dd = Math.abs(d[m]) + Math.abs(d[m + 1]);
-        if (Math.abs(e[m]) <= EPS * dd) break;
+        const ae = Math.abs(e[m]);
+        if (ae <= floor || ae <= EPS * (Math.abs(d[m]) + Math.abs(d[m + 1]))) break;
+      }
+      if (m !== l && iter === STALL_ITERATIONS && floor === 0) {
+        let norm = 0;
+        for (let i = 0; i < n; i++) norm = Math.max(norm, Math.abs(d[i]) + Math.abs(e[i]));
+        floor = EPS * norm;
+        continue;
       }
       if (m === l) break;
       if (iter++ === MAX_QL_ITERATIONS) {
