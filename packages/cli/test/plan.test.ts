@@ -1,8 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { Reporter } from '../src/progress.js';
 import { CALIBRATION_MARGIN, evalImagesForBudget, stepsForBudget } from '../src/quickstart/plan.js';
-import { withEigenRetry } from '../src/steps/evaluate.js';
-import { Capture } from './helpers.js';
 
 describe('quickstart budget', () => {
   it('turns seconds and a measured step time into a step count', () => {
@@ -57,32 +54,5 @@ describe('quickstart budget', () => {
         available: 320,
       }).evalImages,
     ).toBe(320);
-  });
-});
-
-describe('eigensolver retries', () => {
-  it('retries on a non-converging eigensolver with 3/4 of the images, and only on that', async () => {
-    const err = new Capture(false);
-    const reporter = new Reporter({ stdout: new Capture(false), stderr: err });
-    const seen: number[] = [];
-    const r = await withEigenRetry(400, 'eval-gen', reporter, async (n) => {
-      seen.push(n);
-      if (n > 250) throw new Error('symmetricEigen: QL iteration did not converge for eigenvalue 0 of 400');
-      return n;
-    });
-    expect(r).toBe(225);
-    expect(seen).toEqual([400, 300, 225]);
-    expect(err.text).toContain('retrying with n = 300');
-    await expect(
-      withEigenRetry(400, 'x', reporter, async () => {
-        throw new Error('other');
-      }),
-    ).rejects.toThrow('other');
-    // At most two retries.
-    await expect(
-      withEigenRetry(1000, 'x', reporter, async () => {
-        throw new Error('symmetricEigen: QL iteration did not converge');
-      }),
-    ).rejects.toThrow('did not converge');
   });
 });

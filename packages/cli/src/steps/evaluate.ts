@@ -110,31 +110,6 @@ export function imageSource(
   };
 }
 
-/**
- * Run `fn(n)`, and when @ldmae/metrics' eigensolver fails to converge ('symmetricEigen: QL iteration
- * did not converge', seen with 550+ samples of the offline extractor's features, of which most of the
- * 2048 columns are exactly zero on digits) run it again on 3/4 of the images, at most twice. The
- * results carry the n they used.
- */
-export async function withEigenRetry<T>(
-  n: number,
-  what: string,
-  reporter: Reporter,
-  fn: (n: number) => Promise<T>,
-): Promise<T> {
-  for (let attempt = 0; ; attempt++) {
-    try {
-      return await fn(n);
-    } catch (e) {
-      const msg = (e as Error).message ?? '';
-      const smaller = Math.round(n * 0.75);
-      if (!/symmetricEigen|did not converge/.test(msg) || attempt >= 2 || smaller < 8) throw e;
-      reporter.warn(`${what}: ${msg} (n = ${n}); retrying with n = ${smaller}`);
-      n = smaller;
-    }
-  }
-}
-
 /** Shared inputs of the evaluations. */
 export interface EvalContext {
   extractor: FeatureExtractor | null;
@@ -152,16 +127,6 @@ export async function evalReconstruction(
   n: number,
   ctx: EvalContext,
   phase = 'eval-recon',
-): Promise<ReconstructionResult> {
-  return withEigenRetry(n, phase, ctx.reporter, (k) => evalReconstructionOnce(ae, data, k, ctx, phase));
-}
-
-async function evalReconstructionOnce(
-  ae: Autoencoder,
-  data: LoadedData,
-  n: number,
-  ctx: EvalContext,
-  phase: string,
 ): Promise<ReconstructionResult> {
   const p = ctx.reporter.progressPhases(phase, n);
   try {
@@ -187,17 +152,6 @@ export async function evalSmoothness(
   eps: readonly number[],
   ctx: EvalContext,
   phase = 'smoothness',
-): Promise<LatentSmoothnessResult> {
-  return withEigenRetry(n, phase, ctx.reporter, (k) => evalSmoothnessOnce(ae, data, k, eps, ctx, phase));
-}
-
-async function evalSmoothnessOnce(
-  ae: Autoencoder,
-  data: LoadedData,
-  n: number,
-  eps: readonly number[],
-  ctx: EvalContext,
-  phase: string,
 ): Promise<LatentSmoothnessResult> {
   const p = ctx.reporter.progressPhases(phase, n);
   try {
@@ -231,19 +185,6 @@ export async function evalGeneration(
   sample: SampleSettings,
   ctx: EvalContext & { extractor: FeatureExtractor },
   phase = 'eval-gen',
-): Promise<GenerationResult> {
-  return withEigenRetry(n, phase, ctx.reporter, (k) =>
-    evalGenerationOnce(ldm, reference, k, sample, ctx, phase),
-  );
-}
-
-async function evalGenerationOnce(
-  ldm: LatentDiffusion,
-  reference: LoadedData,
-  n: number,
-  sample: SampleSettings,
-  ctx: EvalContext & { extractor: FeatureExtractor },
-  phase: string,
 ): Promise<GenerationResult> {
   const p = ctx.reporter.progressPhases(phase, n);
   try {
