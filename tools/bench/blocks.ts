@@ -7,6 +7,7 @@
 
 import { Block, createRng, setMatMulGradMode, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { printProfile } from './profile.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -81,17 +82,7 @@ async function run(backend: 'wasm' | 'cpu', mode: 'explicit-transpose' | 'tfjs',
 }
 
 async function profile(step: () => void): Promise<void> {
-  const info = await tf.profile(step);
-  const byKernel = new Map<string, number>();
-  for (const k of info.kernels) {
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms);
-  }
-  const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
-  console.log(`  profile (kernel ms per step, total ${total.toFixed(0)}):`);
-  for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
-    console.log(`    ${name.padEnd(24)} ${ms.toFixed(1).padStart(8)}  ${((100 * ms) / total).toFixed(1)}%`);
-  }
+  printProfile(await tf.profile(step), 'kernel time of one wasm step');
 }
 
 async function main(): Promise<void> {

@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { createRng, setupBackend } from '@ldmae/core';
 import { DiffusionTrainer, FlowEulerScheduler, LightningDiT, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
+import { printProfile } from './profile.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -121,20 +122,7 @@ async function timeBackend(
 }
 
 async function profile(step: () => void): Promise<void> {
-  const info = await tf.profile(step);
-  const byKernel = new Map<string, number>();
-  for (const k of info.kernels) {
-    if (k.name === 'unnamed scope') continue; // customGrad wrappers; their kernels are listed too
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    byKernel.set(k.name, (byKernel.get(k.name) ?? 0) + ms);
-  }
-  const total = [...byKernel.values()].reduce((a, b) => a + b, 0);
-  console.log(
-    `  profile (kernel ms per wasm step, total ${total.toFixed(0)}, ${info.kernels.length} kernels):`,
-  );
-  for (const [name, ms] of [...byKernel].sort((a, b) => b[1] - a[1]).slice(0, 12)) {
-    console.log(`    ${name.padEnd(24)} ${ms.toFixed(1).padStart(8)}  ${((100 * ms) / total).toFixed(1)}%`);
-  }
+  printProfile(await tf.profile(step), 'kernel time of one wasm training step');
 }
 
 function torchAvailable(): boolean {

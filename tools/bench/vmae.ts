@@ -18,6 +18,7 @@ import { fileURLToPath } from 'node:url';
 import { createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../packages/vmae/src/index.js';
+import { printProfile } from './profile.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -131,28 +132,8 @@ async function profile(model: VMAE, x: tf.Tensor) {
       for (const g of Object.values(grads)) g.dataSync();
     });
   });
-  const byName = new Map<string, { ms: number; n: number }>();
-  let total = 0;
-  for (const k of info.kernels) {
-    // customGrad scopes report the time of the kernels inside them, which are listed too.
-    if (k.name === 'unnamed scope') continue;
-    const ms = typeof k.kernelTimeMs === 'number' ? k.kernelTimeMs : 0;
-    const key =
-      k.name === 'BatchMatMul' && k.inputShapes[0]?.length === 4 ? 'BatchMatMul (attention, 4-D)' : k.name;
-    const e = byName.get(key) ?? { ms: 0, n: 0 };
-    e.ms += ms;
-    e.n++;
-    byName.set(key, e);
-    total += ms;
-  }
-  console.log(
-    `\nwasm kernel time of one step (tf.profile; ${info.kernels.length} kernel calls, ${total.toFixed(1)} ms):`,
-  );
-  for (const [name, e] of [...byName.entries()].sort((a, b) => b[1].ms - a[1].ms).slice(0, 12)) {
-    console.log(
-      `  ${name.padEnd(30)} ${e.ms.toFixed(1).padStart(7)} ms  ${((100 * e.ms) / total).toFixed(0).padStart(3)}%  ${e.n} calls`,
-    );
-  }
+  console.log('');
+  printProfile(info, 'wasm kernel time of one step');
 }
 
 function torchAvailable(): boolean {
