@@ -23,6 +23,7 @@ export * from './models/param-count.js';
 export * from './models/presets.js';
 export * from './models/transformer.js';
 export * from './pipeline/latent-diffusion.js';
+export * from './pipeline/ldm-checkpoint.js';
 export * from './pipeline/seeds.js';
 export * from './sampling/guidance.js';
 export * from './sampling/sample-loop.js';

@@ -4,21 +4,25 @@
  * denoiser (EMA weights) and what the denoiser was trained on (latent normalisation, shapes, classes).
  *
  * The diffusion checkpoint is a folder (`model.safetensors` + `meta.json`), read from bytes with core's
- * `decodeCheckpointFolderHost`: the same checks as `loadCheckpoint(folder)` in Node.
+ * `decodeCheckpointFolderHost` (the same checks as `loadCheckpoint(folder)` in Node) and rebuilt with
+ * @ldmae/diffusion's `latentDiffusionFromCheckpoint`, as `ldmae sample` rebuilds it.
  */
 import {
-  type CheckpointPayload,
   decodeCheckpointFolderHost,
   decodeCheckpointHost,
-  type HostTensorDict,
   type LatentNormalization,
   parseCheckpointMeta,
   parseSafetensorsHeader,
-  toTfTensors,
 } from '@ldmae/core';
-import { type DiT, denoiserFromCheckpoint, type LightningDiT } from '@ldmae/diffusion';
+import {
+  type DiT,
+  type LatentDiffusion,
+  type LdmCheckpointInfo,
+  type LightningDiT,
+  type LoadedLatentDiffusion,
+  latentDiffusionFromCheckpoint,
+} from '@ldmae/diffusion';
 import { loadVMAE, type VMAE } from '@ldmae/vmae';
-import * as tf from '@tensorflow/tfjs-core';
 
 /** One file of a checkpoint folder: its path relative to the folder (or just its name) and bytes. */
 export interface CheckpointFile {
@@ -46,20 +50,16 @@ export interface CheckpointBundle {
   config: CheckpointFile | null;
 }
 
-/** What the diffusion model was trained on (the `user` part of a train-ldm checkpoint's config). */
-export interface LdmInfo {
-  normalization: LatentNormalization;
-  latentShape: [number, number, number];
-  imageShape: [number, number, number];
-  numClasses: number;
-  classes: string[] | null;
-}
-
 /** A loaded checkpoint; dispose it with {@link disposeLoaded}. */
 export interface LoadedCheckpoint {
   vmae: VMAE;
   denoiser: DiT | LightningDiT;
-  info: LdmInfo;
+  /** What the diffusion model was trained on (its checkpoint's info, see @ldmae/diffusion). */
+  info: LdmCheckpointInfo;
+  /** The VMAE, the denoiser and the checkpoint's normalisation with Euler, shift 0.3. */
+  pipeline: LatentDiffusion;
+  /** Releases the denoiser and the pipeline's scheduler. */
+  ldm: LoadedLatentDiffusion;
   /** Training step of the diffusion checkpoint. */
   step: number;
   /** Where the normalisation came from. */
@@ -149,30 +149,18 @@ export function sortCheckpointFiles(files: readonly CheckpointFile[]): Checkpoin
   return { vmae, ldm, ldmMeta, cacheInfo: cacheInfo ?? null, config };
 }
 
-function isNormalization(n: unknown, c: number): n is LatentNormalization {
-  const v = n as LatentNormalization | null;
-  return (
-    !!v &&
-    Array.isArray(v.shift) &&
-    Array.isArray(v.scale) &&
-    v.shift.length === c &&
-    v.scale.length === c &&
-    [...v.shift, ...v.scale].every(Number.isFinite)
-  );
-}
-
-/** The denoiser's tensors (EMA when present, else the live model) of decoded checkpoint host tensors. */
-function denoiserTensors(tensors: HostTensorDict): HostTensorDict {
-  const names = Object.keys(tensors);
-  const prefix = names.some((k) => k.startsWith('ema.')) ? 'ema.' : 'model.';
-  const out: HostTensorDict = {};
-  for (const k of names) if (k.startsWith(prefix)) out[k] = tensors[k];
-  return out;
+/** The normalisation in `latents/cache-info.json`, or undefined when there is none. */
+function cacheNormalization(f: CheckpointFile | null): LatentNormalization | undefined {
+  const n = f ? parseJson(f).normalization : undefined;
+  return n && typeof n === 'object' ? (n as LatentNormalization) : undefined;
 }
 
 /**
- * Build the models of a checkpoint bundle. Everything is validated first (CRCs, meta.json, shapes of
- * the VMAE's latents against the diffusion model's); the caller owns the result.
+ * Build the models of a checkpoint bundle. Everything is validated first (CRCs, meta.json, the
+ * checkpoint's info, the VMAE's latents against the diffusion model's); the caller owns the result.
+ * Checkpoints without the info of `ldmae train-ldm` (other trainers) get the normalisation of
+ * `latents/cache-info.json`, else the VMAE's, the VMAE's image and latent shapes, and the class count
+ * of the denoiser config.
  */
 export async function loadCheckpointBundle(bundle: CheckpointBundle): Promise<LoadedCheckpoint> {
   let host: ReturnType<typeof decodeCheckpointHost>;
@@ -191,68 +179,49 @@ export async function loadCheckpointBundle(bundle: CheckpointBundle): Promise<Lo
       throw new Error(`'${bundle.ldm.path}': ${(e as Error).message}`);
     }
   }
-  const cfg = JSON.parse(host.metadata.config ?? '{}') as { user?: Partial<LdmInfo> };
-  const user = cfg.user ?? {};
+  const cacheNorm = cacheNormalization(bundle.cacheInfo);
   const vmae = await loadVMAE(bundle.vmae.bytes, { inputRange: 'clamp' }).catch((e: Error) => {
     throw new Error(`'${bundle.vmae.path}': ${e.message}`);
   });
-  let denoiser: DiT | LightningDiT | null = null;
   try {
-    const payload: CheckpointPayload = {
-      tensors: toTfTensors(denoiserTensors(host.tensors)),
-      metadata: host.metadata,
+    const imageShape: [number, number, number] = [vmae.config.imgSize[0], vmae.config.imgSize[1], 3];
+    const normalization = cacheNorm ?? vmae.latentNormalization ?? undefined;
+    // Host tensors in: only the EMA weights are uploaded, the rest of the checkpoint stays here.
+    const numClasses = (configOf(bundle.ldm.bytes)?.denoiser as { numClasses?: number } | undefined)
+      ?.numClasses;
+    const ldm = latentDiffusionFromCheckpoint(host, vmae, {
+      defaults: {
+        imageShape,
+        latentShape: vmae.latentShape(imageShape),
+        ...(normalization ? { normalization } : {}),
+        ...(numClasses ? { numClasses } : {}),
+      },
+    });
+    const normalizationFrom: LoadedCheckpoint['normalizationFrom'] = !ldm.defaulted.includes('normalization')
+      ? 'ldm checkpoint'
+      : cacheNorm
+        ? 'cache-info.json'
+        : 'autoencoder';
+    return {
+      vmae,
+      denoiser: ldm.denoiser,
+      info: ldm.info,
+      pipeline: ldm.pipeline,
+      ldm,
+      step: ldm.step,
+      normalizationFrom,
     };
-    try {
-      denoiser = denoiserFromCheckpoint(payload);
-    } finally {
-      tf.dispose(Object.values(payload.tensors));
-    }
-    denoiser.eval();
-    const imageShape = (user.imageShape ?? [vmae.config.imgSize[0], vmae.config.imgSize[1], 3]) as [
-      number,
-      number,
-      number,
-    ];
-    const latentShape = vmae.latentShape(imageShape);
-    const [h, w] = denoiser.inputSize;
-    const c = denoiser.inChannels;
-    if (latentShape[0] !== h || latentShape[1] !== w || latentShape[2] !== c) {
-      throw new Error(
-        `the VMAE makes ${latentShape.join('x')} latents of ${imageShape.join('x')} images, the diffusion model takes ${h}x${w}x${c}: they are not from the same run`,
-      );
-    }
-    let normalization: LatentNormalization;
-    let normalizationFrom: LoadedCheckpoint['normalizationFrom'];
-    const cacheNorm = bundle.cacheInfo ? parseJson(bundle.cacheInfo).normalization : undefined;
-    if (isNormalization(user.normalization, c)) {
-      normalization = user.normalization;
-      normalizationFrom = 'ldm checkpoint';
-    } else if (isNormalization(cacheNorm, c)) {
-      normalization = cacheNorm;
-      normalizationFrom = 'cache-info.json';
-    } else if (isNormalization(vmae.latentNormalization, c)) {
-      normalization = vmae.latentNormalization;
-      normalizationFrom = 'autoencoder';
-    } else {
-      throw new Error(
-        `no latent normalisation with ${c} channels: the diffusion checkpoint has none, and neither ${QUICKSTART_PATHS.cacheInfo} nor the VMAE gives one`,
-      );
-    }
-    const numClasses = denoiser.numClasses;
-    const classes = Array.isArray(user.classes) && user.classes.length === numClasses ? user.classes : null;
-    const info: LdmInfo = { normalization, latentShape, imageShape, numClasses, classes };
-    return { vmae, denoiser, info, step: Number(host.metadata.step) || 0, normalizationFrom };
   } catch (e) {
     vmae.dispose();
-    denoiser?.dispose();
-    throw e;
+    const msg = (e as Error).message.replace('latentDiffusionFromCheckpoint: ', '');
+    throw new Error(`'${bundle.ldm.path}': ${msg}`);
   }
 }
 
 /** Release the models of a loaded checkpoint. */
 export function disposeLoaded(c: LoadedCheckpoint | null): void {
   c?.vmae.dispose();
-  c?.denoiser.dispose();
+  c?.ldm.dispose();
 }
 
 /** Join a base URL (a folder, with or without a trailing slash) and a relative path. */

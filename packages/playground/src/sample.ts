@@ -1,5 +1,5 @@
 /** Sampling a grid with one row per class from the latent diffusion model (rectified flow, Euler). */
-import { FlowEulerScheduler, LatentDiffusion } from '@ldmae/diffusion';
+import { type LatentDiffusion, latentDiffusionFromInfo } from '@ldmae/diffusion';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import type { HostImages } from './images.js';
 
@@ -18,14 +18,14 @@ export interface SampleGridOptions {
   signal?: AbortSignal;
 }
 
-/** The sampling pipeline of a loaded checkpoint. */
+/**
+ * The sampling pipeline of a loaded checkpoint: the one built when it was loaded (Euler, shift 0.3),
+ * or the same with another timestep shift.
+ */
 export function pipelineOf(c: LoadedCheckpoint, shift = 0.3): LatentDiffusion {
-  return new LatentDiffusion({
-    autoencoder: c.vmae,
-    denoiser: c.denoiser,
-    normalization: c.info.normalization,
-    scheduler: new FlowEulerScheduler({ shift }),
-  });
+  const current = c.pipeline.scheduler.toJSON();
+  if (current.type === 'flow-euler' && current.shift === shift) return c.pipeline;
+  return latentDiffusionFromInfo(c.vmae, c.denoiser, c.info, { sampler: 'euler', shift });
 }
 
 const nextFrame = () => new Promise<void>((r) => setTimeout(r, 0));

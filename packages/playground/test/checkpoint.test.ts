@@ -1,7 +1,7 @@
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join, relative } from 'node:path';
-import { setupBackend } from '@ldmae/core';
+import { decodeCheckpointHost, encodeCheckpointHost, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -115,6 +115,39 @@ describe('checkpoint files from bytes', () => {
     } finally {
       disposeLoaded(loaded);
     }
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('fills in what a checkpoint of another trainer does not record', async () => {
+    const b = sortCheckpointFiles(files);
+    const host = decodeCheckpointHost(b.ldm.bytes);
+    const cfg = JSON.parse(host.metadata.config);
+    delete cfg.user;
+    const bytes = encodeCheckpointHost(host.tensors, { ...host.metadata, config: JSON.stringify(cfg) });
+    const other = { ...b, ldm: { path: 'other.safetensors', bytes }, ldmMeta: null };
+    const before = tf.memory().numTensors;
+    const loaded = await loadCheckpointBundle(other);
+    try {
+      expect(loaded.normalizationFrom).toBe('cache-info.json');
+      const cacheInfo = JSON.parse(new TextDecoder().decode(b.cacheInfo!.bytes));
+      expect(loaded.info).toEqual({
+        cache: null,
+        autoencoder: null,
+        normalization: cacheInfo.normalization,
+        latentShape: [7, 7, 4],
+        imageShape: [28, 28, 3],
+        numClasses: 10,
+        classes: null,
+      });
+      expect(loaded.step).toBe(2);
+    } finally {
+      disposeLoaded(loaded);
+    }
+    // Neither the checkpoint nor cache-info.json nor the VMAE gives a normalisation: named.
+    expect(loaded.vmae.latentNormalization).toBeNull();
+    await expect(loadCheckpointBundle({ ...other, cacheInfo: null })).rejects.toThrow(
+      /^'other\.safetensors': metadata\.config\.user\.normalization must be \{ shift, scale \} with 4 finite numbers each .*got nothing/,
+    );
     expect(tf.memory().numTensors).toBe(before);
   });
 

@@ -4,7 +4,7 @@
  * saved as vmae/autoencoder.safetensors; latents/cache-info.json with the per-channel latent
  * normalisation; a class-conditional LightningDiT (Nano blocks, narrower) trained a few steps with
  * DiffusionTrainer and saved by core's saveCheckpoint as ldm/checkpoint/{model.safetensors,meta.json}
- * with the LdmInfo of `train-ldm` in its config; and config.json.
+ * with the LdmCheckpointInfo of `train-ldm` (@ldmae/diffusion) in its config; and config.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';

@@ -7,7 +7,7 @@ import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Autoencoder } from '@ldmae/core';
 import { LATENT_MANIFEST_FILE, trainTestSplit } from '@ldmae/data';
-import type { DiT, LatentDiffusion, LightningDiT } from '@ldmae/diffusion';
+import type { DiT, LatentDiffusion, LdmCheckpointInfo, LightningDiT } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
 import type { CommandContext } from '../command.js';
@@ -31,7 +31,7 @@ import {
 import { reconstructionRows, writeGrid } from '../steps/images.js';
 import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
-import { LDM_FILES, type LdmInfo, type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
+import { LDM_FILES, type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
 import { BUDGET_SHARES, evalImagesForBudget, type QuickstartPlan, stepsForBudget } from './plan.js';
 
 /** Folders and files of a quickstart output folder. */
@@ -241,7 +241,10 @@ async function encodePhase(run: Run, ae: Autoencoder): Promise<void> {
 }
 
 /** (3) Train the diffusion model, or load the one an earlier run finished. */
-async function ldmPhase(run: Run, ae: Autoencoder): Promise<{ denoiser: DiT | LightningDiT; info: LdmInfo }> {
+async function ldmPhase(
+  run: Run,
+  ae: Autoencoder,
+): Promise<{ denoiser: DiT | LightningDiT; info: LdmCheckpointInfo }> {
   const { o, plan, reporter } = run;
   run.checkStop('training the diffusion model');
   const ldmDir = run.path(QUICKSTART_FILES.ldm);
@@ -298,7 +301,7 @@ async function finish(
   run: Run,
   ae: Autoencoder,
   denoiser: DiT | LightningDiT,
-  info: LdmInfo,
+  info: LdmCheckpointInfo,
   reconPng: Uint8Array,
 ): Promise<void> {
   const { o, plan, reporter, path } = run;

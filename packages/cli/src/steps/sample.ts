@@ -3,21 +3,19 @@
  * autoencoder it was trained with, the pipeline (Euler or Heun on the rectified-flow ODE, classifier-free
  * guidance), and a grid with one row per class.
  */
-import type { Autoencoder } from '@ldmae/core';
-import { loadCheckpoint } from '@ldmae/core';
+import { type Autoencoder, loadCheckpointHost } from '@ldmae/core';
 import {
   type DiT,
-  denoiserFromCheckpoint,
-  FlowEulerScheduler,
-  FlowHeunScheduler,
-  LatentDiffusion,
+  denoiserFromTrainingCheckpoint,
+  type LatentDiffusion,
+  type LdmCheckpointInfo,
   type LightningDiT,
+  latentDiffusionFromInfo,
 } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError } from '../errors.js';
 import { yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
-import type { LdmInfo } from './train-ldm.js';
 
 /** ODE solvers of `--sampler`. */
 export const SAMPLERS = ['euler', 'heun'] as const;
@@ -25,58 +23,58 @@ export const SAMPLERS = ['euler', 'heun'] as const;
 /** A trained denoiser and what it was trained on. */
 export interface LoadedLdm {
   denoiser: DiT | LightningDiT;
-  info: LdmInfo;
+  info: LdmCheckpointInfo;
   /** Training step of the checkpoint. */
   step: number;
 }
 
-/** Load a `train-ldm` checkpoint (its EMA weights when it has them). */
+/** An error's message without its leading `name: ` (a library function's name, noise in a CLI message). */
+const plain = (e: unknown, name: string) => (e as Error).message.replace(`${name}: `, '');
+
+/**
+ * Load a `train-ldm` checkpoint (its EMA weights when it has them) with @ldmae/diffusion's
+ * `denoiserFromTrainingCheckpoint`: the file is read as host tensors, and only the weights kept are
+ * uploaded (not the live weights beside the EMA, nor the optimiser moments).
+ */
 export async function loadLdm(path: string): Promise<LoadedLdm> {
-  let payload: Awaited<ReturnType<typeof loadCheckpoint>>;
+  let payload: Awaited<ReturnType<typeof loadCheckpointHost>>;
   try {
-    payload = await loadCheckpoint(path);
+    payload = await loadCheckpointHost(path);
   } catch (e) {
     throw new CliError(`--ldm: cannot read the checkpoint '${path}': ${(e as Error).message}`, {
       hint: 'it is missing or corrupt; train one with `ldmae train-ldm` (or continue that run with --resume)',
     });
   }
   try {
-    const config = JSON.parse(payload.metadata.config ?? '{}') as { user?: LdmInfo };
-    const info = config.user;
-    if (!info?.normalization || !info.latentShape)
-      throw new Error(
-        'the checkpoint does not say what it was trained on (not written by `ldmae train-ldm`)',
-      );
-    const denoiser = denoiserFromCheckpoint(payload);
-    denoiser.eval();
-    return { denoiser, info, step: Number(payload.metadata.step) || 0 };
+    const { denoiser, info, step } = denoiserFromTrainingCheckpoint(payload);
+    return { denoiser, info, step };
   } catch (e) {
-    throw new CliError(`--ldm: '${path}' is not a usable diffusion checkpoint: ${(e as Error).message}`);
-  } finally {
-    tf.dispose(Object.values(payload.tensors));
+    throw new CliError(
+      `--ldm: '${path}' is not a usable diffusion checkpoint: ${plain(e, 'denoiserFromTrainingCheckpoint')}`,
+      {
+        hint: 'use the checkpoint folder of `ldmae train-ldm` (or of `ldmae quickstart`: <out>/ldm/checkpoint)',
+      },
+    );
   }
 }
 
-/** The sampling pipeline of a denoiser and an autoencoder. */
+/** The sampling pipeline of a denoiser and an autoencoder (latent shapes checked against `info`). */
 export function makePipeline(
   ae: Autoencoder,
   denoiser: DiT | LightningDiT,
-  info: LdmInfo,
+  info: LdmCheckpointInfo,
   opts: { sampler: string; shift: number },
 ): LatentDiffusion {
-  const [h, w, c] = ae.latentShape(info.imageShape);
-  const [lh, lw, lc] = info.latentShape;
-  if (h !== lh || w !== lw || c !== lc) {
-    throw new CliError(
-      `the autoencoder makes ${h}x${w}x${c} latents of ${info.imageShape.join('x')} images, the diffusion model was trained on ${lh}x${lw}x${lc}`,
-      { hint: 'use the autoencoder that encoded the latent cache (--ae)' },
-    );
+  try {
+    return latentDiffusionFromInfo(ae, denoiser, info, {
+      sampler: opts.sampler as (typeof SAMPLERS)[number],
+      shift: opts.shift,
+    });
+  } catch (e) {
+    throw new CliError(plain(e, 'latentDiffusionFromInfo'), {
+      hint: 'use the autoencoder that encoded the latent cache (--ae)',
+    });
   }
-  const scheduler =
-    opts.sampler === 'heun'
-      ? new FlowHeunScheduler({ shift: opts.shift })
-      : new FlowEulerScheduler({ shift: opts.shift });
-  return new LatentDiffusion({ autoencoder: ae, denoiser, normalization: info.normalization, scheduler });
 }
 
 /** Options of {@link sampleClassGrid}. */

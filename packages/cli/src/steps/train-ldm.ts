@@ -6,14 +6,18 @@
 import { join } from 'node:path';
 import {
   type CheckpointPayload,
-  type LatentNormalization,
   loadCheckpoint,
   saveCheckpoint,
   type TrainResult,
   warmupCosineLr,
 } from '@ldmae/core';
 import { LatentLoader, type LatentSource, openLatentCache } from '@ldmae/data';
-import { DiffusionTrainer, LIGHTNINGDIT_PRESETS, LightningDiT } from '@ldmae/diffusion';
+import {
+  DiffusionTrainer,
+  type LdmCheckpointInfo,
+  LIGHTNINGDIT_PRESETS,
+  LightningDiT,
+} from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
@@ -39,19 +43,6 @@ export interface TrainLdmSettings {
   labelDropout: number;
   seed: number;
   checkpointEvery: number;
-}
-
-/** What a diffusion checkpoint records about its data (in metadata config.user). */
-export interface LdmInfo {
-  /** The cache it trained on. */
-  cache: string;
-  /** The autoencoder that made the cache (path as recorded by `encode`), or null when unknown. */
-  autoencoder: string | null;
-  normalization: LatentNormalization;
-  latentShape: [number, number, number];
-  imageShape: [number, number, number];
-  numClasses: number;
-  classes: string[] | null;
 }
 
 /** Everything else a run needs. */
@@ -154,7 +145,7 @@ export async function trainLdm(
 ): Promise<{
   denoiser: LightningDiT;
   result: TrainResult;
-  info: LdmInfo;
+  info: LdmCheckpointInfo;
   checkpointPath: string;
   logPath: string;
 }> {
@@ -169,7 +160,9 @@ export async function trainLdm(
     const cacheInfo = await readCacheInfo(ctx.cacheDir);
     const normalization = cacheInfo?.normalization ?? (await cacheNormalization(ctx.cacheDir)).normalization;
     const { numClasses, classes } = await cacheClasses(source);
-    const info: LdmInfo = {
+    // What the checkpoint records in config.user (read back by @ldmae/diffusion's
+    // denoiserFromTrainingCheckpoint / latentDiffusionFromCheckpoint).
+    const info: LdmCheckpointInfo = {
       cache: ctx.cacheDir,
       autoencoder: cacheInfo?.autoencoder ?? null,
       normalization,
