@@ -60,7 +60,7 @@ describe('mnist()', () => {
 describe('fashionMnist()', () => {
   const present = existsSync(`${FASHION_MNIST_DIR}/t10k-images-idx3-ubyte.gz`);
   it.skipIf(!present)(
-    'reads the Debian package when installed (skipped: apt install dataset-fashion-mnist)',
+    'reads the Debian package when installed (scripts/install-test-deps.sh installs it; skipped without it)',
     async () => {
       const ds = await fashionMnist({ split: 'test' });
       expect(ds.length).toBe(10000);

@@ -293,7 +293,7 @@ async function main() {
   const chromiumPath = process.env.CHROMIUM_PATH ?? '/usr/bin/chromium';
   if (!existsSync(chromiumPath))
     fail(
-      `Chromium not found at ${chromiumPath}: install Debian's chromium (scripts/install-chromium.sh) or set CHROMIUM_PATH`,
+      `Chromium not found at ${chromiumPath}: install Debian's chromium (scripts/install-test-deps.sh) or set CHROMIUM_PATH`,
     );
   if (!existsSync(join(o.site, 'index.html')))
     fail(

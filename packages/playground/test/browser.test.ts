@@ -46,7 +46,7 @@ function buildPage(outDir: string): void {
 beforeAll(async () => {
   if (!existsSync(CHROMIUM)) {
     throw new Error(
-      `Chromium not found at ${CHROMIUM}: run scripts/install-chromium.sh (installs Debian's chromium with apt-get), or set CHROMIUM_PATH`,
+      `Chromium not found at ${CHROMIUM}: run scripts/install-test-deps.sh (installs Debian's chromium with apt-get), or set CHROMIUM_PATH`,
     );
   }
   ckptDir = await mkdtemp(join(tmpdir(), 'ldmae-playground-e2e-'));
