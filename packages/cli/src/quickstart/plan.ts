@@ -4,7 +4,7 @@
  */
 
 /** Shares of the budget for the two trainings; the rest goes to encoding, sampling, evaluation, report. */
-export const BUDGET_SHARES = { ae: 0.22, ldm: 0.53 } as const;
+export const BUDGET_SHARES = { ae: 0.3, ldm: 0.45 } as const;
 
 /**
  * Share of a phase's budget that the timed steps are planned for: checkpoints, logging and slower

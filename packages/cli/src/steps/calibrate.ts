@@ -11,6 +11,14 @@ import { type AutoencoderKind, createAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
 import { buildDenoiser, newTrainer, type TrainLdmSettings } from './train-ldm.js';
 
+/**
+ * Warm-up and timed steps of the calibration. A VMAE step on wasm keeps getting faster for its first
+ * ~15 steps (0.33 s for steps 1-5, 0.22 s for 5-10, 0.19 s from 15 on, `ldmae train-ae --json`), so
+ * 2 + 4 steps overestimated the step time by half and the quickstart left 40 % of the VMAE budget
+ * unused; the diffusion model settles sooner.
+ */
+export const CALIBRATION_STEPS = { ae: { warmup: 12, measure: 6 }, ldm: { warmup: 6, measure: 4 } } as const;
+
 /** Seconds per step from the timestamps of `warmup + measure` progress events. */
 async function timeSteps(
   run: (steps: number, onProgress: (ev: TrainProgressEvent) => void) => Promise<unknown>,
@@ -47,8 +55,8 @@ export async function aeStepSeconds(
             const r = await trainBaseline({ objective, data: () => loader.next(), steps, onProgress });
             r.optimizer.dispose();
           },
-          2,
-          4,
+          CALIBRATION_STEPS.ae.warmup,
+          CALIBRATION_STEPS.ae.measure,
         );
       } finally {
         objective.dispose();
@@ -57,8 +65,8 @@ export async function aeStepSeconds(
     return await timeSteps(
       (steps, onProgress) =>
         trainVMAE({ model: ae as VMAE, data: loader, steps, batchSize, lr: 1e-4, seed, onProgress }),
-      2,
-      4,
+      CALIBRATION_STEPS.ae.warmup,
+      CALIBRATION_STEPS.ae.measure,
     );
   } finally {
     await loader.close();
@@ -89,8 +97,8 @@ export async function ldmStepSeconds(
           steps,
           onProgress,
         }),
-      2,
-      4,
+      CALIBRATION_STEPS.ldm.warmup,
+      CALIBRATION_STEPS.ldm.measure,
     );
   } finally {
     trainer.dispose();
