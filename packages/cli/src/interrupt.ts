@@ -49,3 +49,20 @@ export function installInterrupt(onFirst: (sig: NodeJS.Signals) => void = () => 
 export function yieldToEventLoop(): Promise<void> {
   return new Promise((resolve) => setImmediate(resolve));
 }
+
+/**
+ * `loader` with a turn of the event loop before every batch, so a training loop that reads it notices
+ * Ctrl-C between steps (see {@link yieldToEventLoop}). `seek` is passed through for resuming.
+ */
+export function yieldingLoader<B>(loader: { next(): Promise<B>; seek(step: number): void }): {
+  next(): Promise<B>;
+  seek(step: number): void;
+} {
+  return {
+    next: async () => {
+      await yieldToEventLoop();
+      return loader.next();
+    },
+    seek: (step: number) => loader.seek(step),
+  };
+}

@@ -27,7 +27,7 @@ import {
 import type { LoadedData } from '../data-source.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
-import { yieldToEventLoop } from '../interrupt.js';
+import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
 import { loadLpips } from './evaluate.js';
@@ -163,14 +163,7 @@ async function trainVmae(
   try {
     return await trainVMAE({
       model,
-      // Between steps the event loop turns, so Ctrl-C is handled (see yieldToEventLoop).
-      data: {
-        next: async () => {
-          await yieldToEventLoop();
-          return loader.next();
-        },
-        seek: (step: number) => loader.seek(step),
-      },
+      data: yieldingLoader(loader),
       steps: s.steps,
       batchSize: s.batchSize,
       lr: s.lr,

@@ -21,7 +21,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
-import { yieldToEventLoop } from '../interrupt.js';
+import { yieldingLoader } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
@@ -194,14 +194,7 @@ export async function trainLdm(
     let result: TrainResult;
     try {
       result = await trainer.train({
-        // Between steps the event loop turns, so Ctrl-C is handled (see yieldToEventLoop).
-        data: {
-          next: async () => {
-            await yieldToEventLoop();
-            return loader.next();
-          },
-          seek: (step: number) => loader.seek(step),
-        },
+        data: yieldingLoader(loader),
         steps: s.steps,
         schedule:
           s.steps > 0
