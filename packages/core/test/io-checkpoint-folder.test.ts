@@ -42,7 +42,7 @@ beforeAll(async () => {
   await saveCheckpoint(join(dir, 'ckpt'), p);
   tf.dispose(Object.values(p.tensors));
   meta = new Uint8Array(await readFile(join(dir, 'ckpt', 'meta.json')));
-  weights = new Uint8Array(await readFile(join(dir, 'ckpt', 'model.safetensors')));
+  weights = new Uint8Array(await readFile(join(dir, 'ckpt', 'model-1.safetensors')));
 });
 
 afterAll(async () => {
@@ -84,14 +84,15 @@ describe('checkpoint folders from bytes', () => {
   it('parses meta.json into the fields it checks', () => {
     const m = parseCheckpointMeta(meta);
     expect(m).toEqual({
-      weights: 'model.safetensors',
+      weights: 'model-1.safetensors',
+      generation: 1,
       bytes: weights.length,
       crc32: crc32(weights).toString(16).padStart(8, '0'),
       metadata,
     });
     expect(() => verifyCheckpointWeights(m, weights.length, crc32(weights))).not.toThrow();
     expect(() => verifyCheckpointWeights(m, weights.length + 1, crc32(weights))).toThrow(
-      /'model\.safetensors' \(\d+ bytes, crc [0-9a-f]{8}\) does not match meta\.json/,
+      /'model-1\.safetensors' \(\d+ bytes, crc [0-9a-f]{8}\) does not match meta\.json/,
     );
   });
 
@@ -108,7 +109,7 @@ describe('checkpoint folders from bytes', () => {
     );
     // Truncated: the size differs, and the default names are used.
     expect(() => decodeCheckpointFolder({ meta, weights: weights.subarray(0, 100) })).toThrow(
-      /'model\.safetensors' \(100 bytes.*does not match meta\.json \('meta\.json'/,
+      /'model-1\.safetensors' \(100 bytes.*does not match meta\.json \('meta\.json'/,
     );
     expect(tf.memory().numTensors).toBe(before);
   });

@@ -82,7 +82,7 @@ describe('checkpoints', () => {
       tf.dispose(Object.values(back.tensors));
     }
     expect(tf.memory().numTensors).toBe(before);
-    expect((await readdir(join(dir, 'folder'))).sort()).toEqual(['meta.json', 'model.safetensors']);
+    expect((await readdir(join(dir, 'folder'))).sort()).toEqual(['meta.json', 'model-1.safetensors']);
     const meta = JSON.parse(await readFile(join(dir, 'folder', 'meta.json'), 'utf8'));
     expect(meta.metadata).toEqual(p.metadata);
     // Streamed saving writes exactly the bytes of the in-memory encoder.
@@ -159,8 +159,8 @@ describe('checkpoints', () => {
     }
     // A weights file from one save beside the meta.json of another (an interrupted folder save).
     await writeFile(
-      join(dir, 'f1', 'model.safetensors'),
-      await readFile(join(dir, 'f2', 'model.safetensors')),
+      join(dir, 'f1', 'model-1.safetensors'),
+      await readFile(join(dir, 'f2', 'model-1.safetensors')),
     );
     await expect(loadCheckpoint(join(dir, 'f1'))).rejects.toThrow(/does not match meta.json/);
     await expect(loadCheckpoint(join(dir, 'nope'))).rejects.toThrow(/does not exist/);

@@ -168,8 +168,10 @@ export const CHECKPOINT_META_FORMAT = 'ldmae-checkpoint';
 
 /** The validated content of a checkpoint folder's `meta.json` (see {@link parseCheckpointMeta}). */
 export interface CheckpointMeta {
-  /** Name of the weights file inside the folder (no slashes), `model.safetensors` as saved. */
+  /** Name of the weights file inside the folder (no slashes): `model-<generation>.safetensors`. */
   weights: string;
+  /** Counts the saves into the folder (0 for folders written before generations were recorded). */
+  generation: number;
   /** Size of the weights file in bytes. */
   bytes: number;
   /** CRC-32 of the whole weights file, 8 lower-case hex digits. */
@@ -183,7 +185,8 @@ const hex8 = (c: number) => (c >>> 0).toString(16).padStart(8, '0');
 
 /**
  * Parse and validate a checkpoint folder's `meta.json` (as bytes or text): `format` must be
- * `'ldmae-checkpoint'`, `version` 1 (when given), `weights` a file name without slashes, `bytes` a
+ * `'ldmae-checkpoint'`, `version` 1 (when given), `weights` a file name without slashes, `generation`
+ * (when given) a non-negative integer, `bytes` a
  * non-negative integer, `crc32` 8 lower-case hex digits and `metadata` (when given) a record of strings.
  * `where` names the file in errors (its path, default `'meta.json'`). Throws a {@link TensorFormatError}
  * saying what was expected. Used by the Node loader and {@link decodeCheckpointFolder} alike.
@@ -215,6 +218,9 @@ export function parseCheckpointMeta(json: Uint8Array | string, where = 'meta.jso
     );
   if (typeof r.bytes !== 'number' || !Number.isSafeInteger(r.bytes) || r.bytes < 0)
     bad(`expected 'bytes' to be a non-negative integer, got ${JSON.stringify(r.bytes) ?? 'none'}`);
+  const generation = r.generation ?? 0;
+  if (typeof generation !== 'number' || !Number.isSafeInteger(generation) || generation < 0)
+    bad(`expected 'generation' to be a non-negative integer, got ${JSON.stringify(r.generation)}`);
   if (typeof r.crc32 !== 'string' || !/^[0-9a-f]{8}$/.test(r.crc32))
     bad(`expected 'crc32' to be 8 lower-case hex digits, got ${JSON.stringify(r.crc32) ?? 'none'}`);
   const metadata: Record<string, string> = {};
@@ -226,7 +232,13 @@ export function parseCheckpointMeta(json: Uint8Array | string, where = 'meta.jso
       setEntry(metadata, k, v as string);
     }
   }
-  return { weights: weights as string, bytes: r.bytes as number, crc32: r.crc32 as string, metadata };
+  return {
+    weights: weights as string,
+    generation: generation as number,
+    bytes: r.bytes as number,
+    crc32: r.crc32 as string,
+    metadata,
+  };
 }
 
 /**
@@ -254,7 +266,7 @@ export function verifyCheckpointWeights(
 export interface CheckpointFolderFiles {
   /** The folder's `meta.json`, as bytes or text. */
   meta: Uint8Array | string;
-  /** The weights file `meta.json` names (`model.safetensors`). */
+  /** The weights file `meta.json` names (`model-<generation>.safetensors`). */
   weights: Uint8Array;
   /** Path or name of `meta.json` for error messages (default `'meta.json'`). */
   metaPath?: string;

@@ -2,10 +2,10 @@
  * File-system IO for Node: tensor files by extension, format conversion, and atomic checkpoints.
  *
  * Checkpoints are saved either as one `.safetensors` file (when the path ends in `.safetensors`) or as a
- * folder holding `model.safetensors` and `meta.json`. Every file is written to a temporary file in the
- * same directory, fsynced and renamed over the target, so a crash leaves either the old or the new file,
- * never a torn one; the folder's meta.json records the weights file's size and CRC, so a weights file
- * and a meta.json from different saves are detected on load.
+ * folder holding `model-<generation>.safetensors` and `meta.json`. Every file is written to a temporary
+ * file in the same directory, fsynced and renamed over the target, so a crash leaves either the old or
+ * the new file, never a torn one. In a folder, `meta.json` names the weights file and records its size
+ * and CRC: replacing it is the single step that commits a save (see {@link saveCheckpoint}).
  *
  * Size limits: safetensors files (and so checkpoints) are streamed tensor by tensor, so only each single
  * tensor must fit in one array (4 GiB in Node 20); `.pth`, `.npz` and `.npy` files are read whole and
@@ -13,7 +13,7 @@
  */
 
 import type { FileHandle } from 'node:fs/promises';
-import { mkdir, open, readFile, rename, stat, unlink } from 'node:fs/promises';
+import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { basename, dirname, join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { CheckpointPayload } from '../train/checkpoint-payload.js';
@@ -26,6 +26,7 @@ import {
   verifyCheckpointCrc,
   verifyCheckpointWeights,
 } from './checkpoint.js';
+import { FileOperationError, fsStep, removeStaleTempFiles, writeFileAtomic } from './fs-safe.js';
 import { type HostTensorDict, setEntry, type TensorFileContents, upcastHalf } from './host-tensor.js';
 import {
   parseSafetensorsHeaderJson,
@@ -44,57 +45,10 @@ import {
 } from './tensor-file.js';
 import { toTfTensors } from './tf-convert.js';
 
+export { FileOperationError, writeFileAtomic };
+
 const CHUNK = 1 << 30;
 const MAX_ARRAY = 2 ** 32;
-let tmpCounter = 0;
-
-/**
- * Write `data` (one array, or chunks written back to back) to `path` atomically: a temporary file beside
- * it (same directory, so the rename never crosses file systems), fsync, rename over `path`, then fsync
- * the directory where the platform allows. On failure the temporary file is removed and `path` is
- * untouched.
- */
-export async function writeFileAtomic(path: string, data: Uint8Array | readonly Uint8Array[]): Promise<void> {
-  if (typeof path !== 'string' || !path)
-    throw new TypeError('writeFileAtomic: path must be a non-empty string');
-  const chunks = data instanceof Uint8Array ? [data] : data;
-  if (!Array.isArray(chunks) || chunks.some((c) => !(c instanceof Uint8Array))) {
-    throw new TypeError('writeFileAtomic: data must be a Uint8Array or an array of them');
-  }
-  const dir = dirname(path);
-  const tmp = join(dir, `.${basename(path)}.tmp-${process.pid}-${Date.now()}-${tmpCounter++}`);
-  const fh = await open(tmp, 'wx');
-  try {
-    for (const c of chunks) {
-      for (let off = 0; off < c.length; ) {
-        const { bytesWritten } = await fh.write(c, off, Math.min(CHUNK, c.length - off));
-        off += bytesWritten;
-      }
-    }
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  try {
-    await rename(tmp, path);
-  } catch (e) {
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  try {
-    const d = await open(dir, 'r');
-    try {
-      await d.sync();
-    } finally {
-      await d.close();
-    }
-  } catch {
-    // Directories cannot be fsynced on some platforms (Windows); the rename itself is still atomic.
-  }
-}
 
 async function readExactly(
   fh: FileHandle,
@@ -219,26 +173,56 @@ export async function convertFile(
   return { tensors: count, bytes: bytes.length };
 }
 
-const WEIGHTS = 'model.safetensors';
 const META = 'meta.json';
+/** Weights files of a checkpoint folder: `model.safetensors` (older saves) or `model-<generation>.safetensors`. */
+const WEIGHTS_RE = /^model(?:-(\d+))?\.safetensors$/;
 
 const hex = (c: number) => c.toString(16).padStart(8, '0');
 
+/** The generation and weights file the folder's meta.json points at, or null (none, or unreadable). */
+async function currentMeta(dir: string): Promise<{ generation: number; weights: string } | null> {
+  try {
+    const meta = parseCheckpointMeta(await readFile(join(dir, META)), join(dir, META));
+    return { generation: meta.generation, weights: meta.weights };
+  } catch {
+    return null;
+  }
+}
+
 /**
  * Save a checkpoint atomically: to `path` itself when it ends in `.safetensors`, otherwise into the
- * folder `path` (created if needed) as `model.safetensors` + `meta.json`. The file is streamed from the
- * tensors' data, never concatenated. The payload's tensors stay the caller's.
+ * folder `path` (created if needed). The file is streamed from the tensors' data, never concatenated.
+ * The payload's tensors stay the caller's.
+ *
+ * A folder save commits in one step: the weights go to a new file `model-<generation>.safetensors`
+ * (written, fsynced, renamed into place), then `meta.json`, which names the weights file and records
+ * its size and CRC-32, is replaced atomically; only then is the previous weights file removed. A kill,
+ * crash or full disk at any point leaves the folder loading either the previous checkpoint or the new
+ * one. Temporary files of earlier killed saves, and weights files no `meta.json` points at, are removed
+ * first. A failure is a {@link FileOperationError} naming the file and what was being done.
  */
 export async function saveCheckpoint(path: string, payload: CheckpointPayload): Promise<void> {
   if (typeof path !== 'string' || !path)
     throw new TypeError('saveCheckpoint: path must be a non-empty string');
   const chunks = await encodeCheckpointChunks(payload);
   if (/\.safetensors$/i.test(path)) {
-    await writeFileAtomic(path, chunks);
+    await writeFileAtomic(path, chunks, 'checkpoint');
     return;
   }
-  await mkdir(path, { recursive: true });
-  await writeFileAtomic(join(path, WEIGHTS), chunks);
+  await fsStep('create the checkpoint folder', path, () => mkdir(path, { recursive: true }));
+  await removeStaleTempFiles(path);
+  const current = await currentMeta(path);
+  // Files a killed save left behind (written, never committed) are not the current checkpoint.
+  let generation = current?.generation ?? 0;
+  for (const name of await readdir(path)) {
+    const m = WEIGHTS_RE.exec(name);
+    if (!m) continue;
+    generation = Math.max(generation, Number(m[1] ?? 0));
+    if (current && name !== current.weights) await removeFile(join(path, name));
+  }
+  generation++;
+  const weights = `model-${generation}.safetensors`;
+  await writeFileAtomic(join(path, weights), chunks, 'checkpoint weights');
   let c = 0;
   let bytes = 0;
   for (const chunk of chunks) {
@@ -248,12 +232,24 @@ export async function saveCheckpoint(path: string, payload: CheckpointPayload): 
   const meta = {
     format: 'ldmae-checkpoint',
     version: 1,
-    weights: WEIGHTS,
+    generation,
+    weights,
     bytes,
     crc32: hex(c),
     metadata: payload.metadata ?? {},
   };
-  await writeFileAtomic(join(path, META), new TextEncoder().encode(`${JSON.stringify(meta, null, 2)}\n`));
+  // The commit: from here on the folder holds the new checkpoint.
+  await writeFileAtomic(
+    join(path, META),
+    new TextEncoder().encode(`${JSON.stringify(meta, null, 2)}\n`),
+    'checkpoint meta.json',
+  );
+  if (current && current.weights !== weights) await removeFile(join(path, current.weights));
+}
+
+/** Remove a file no checkpoint refers to any more; a failure only leaves it for the next save to remove. */
+async function removeFile(path: string): Promise<void> {
+  await fsStep('remove the old checkpoint weights', path, () => unlink(path)).catch(() => {});
 }
 
 async function readCheckpointFile(
