@@ -1,4 +1,4 @@
-import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { type Autoencoder, createRng, DiagonalGaussian, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -206,13 +206,81 @@ describe('latent cache', () => {
     // A truncated shard fails with the file's name when read.
     const broken = join(tmp.dir, 'broken');
     await writeLatentCache(broken, new PoolAutoencoder(), ds, { shardSize: 7 });
-    const shard = join(broken, 'shard-00000.safetensors');
+    const shard = join(broken, 'g1-shard-00000.safetensors');
     writeFileSync(shard, readFileSync(shard).subarray(0, 200));
     const lazy = await openLatentCache(broken, { inMemory: false });
-    await expect(lazy.read(6, true)).rejects.toThrow(/shard-00000\.safetensors/);
+    await expect(lazy.read(6, true)).rejects.toThrow(/g1-shard-00000\.safetensors/);
     await lazy.close();
     await expect(openLatentCache(broken, { inMemory: true })).rejects.toThrow(
-      /shard-00000\.safetensors is not a readable/,
+      /g1-shard-00000\.safetensors is not a readable/,
     );
+  });
+});
+
+/** PoolAutoencoder scaled by `k`, failing on its `failAt`-th encode call (a crash mid-write). */
+class ScaledAutoencoder extends PoolAutoencoder {
+  calls = 0;
+  constructor(
+    readonly k: number,
+    readonly failAt = Number.POSITIVE_INFINITY,
+  ) {
+    super();
+  }
+  override encode(x: tf.Tensor4D): DiagonalGaussian {
+    if (++this.calls === this.failAt) throw new Error('encoder crashed');
+    const d = super.encode(x);
+    const mean = tf.mul(d.mean, this.k) as tf.Tensor4D;
+    const logvar = d.logvar.clone();
+    d.dispose();
+    return new DiagonalGaussian(mean, logvar);
+  }
+}
+
+describe('rewriting a latent cache', () => {
+  const folder = join(tmp.dir, 'generations');
+  const firstMean = async (): Promise<number> => {
+    const src = await openLatentCache(folder, { inMemory: false });
+    try {
+      return (await src.read(0, false)).mean[0];
+    } finally {
+      await src.close();
+    }
+  };
+
+  it('commits a new cache with its info in one step, and keeps the old one when a rewrite fails', async () => {
+    const m1 = await writeLatentCache(folder, new ScaledAutoencoder(1), ds, {
+      shardSize: 3,
+      info: async (cache) => ({ first: (await cache.read(0, false)).mean[0], count: cache.length }),
+    });
+    const v1 = await firstMean();
+    expect(m1.generation).toBe(1);
+    expect(m1.info).toEqual({ first: v1, count: 7 });
+    expect(JSON.parse(readFileSync(join(folder, 'manifest.json'), 'utf8')).info).toEqual(m1.info);
+    // The encoder fails on its 5th call (the 3rd batch): shards of generation 2 are on disk, no manifest.
+    await expect(
+      writeLatentCache(folder, new ScaledAutoencoder(10, 5), ds, { shardSize: 3, batchSize: 2 }),
+    ).rejects.toThrow(/encoder crashed/);
+    expect(readdirSync(folder).some((f) => f.startsWith('g2-'))).toBe(true);
+    expect(await firstMean()).toBe(v1);
+    // A failing info callback commits nothing either.
+    await expect(
+      writeLatentCache(folder, new ScaledAutoencoder(10), ds, {
+        shardSize: 3,
+        info: () => {
+          throw new Error('statistics failed');
+        },
+      }),
+    ).rejects.toThrow(/statistics failed/);
+    expect(await firstMean()).toBe(v1);
+    // The next complete write replaces the cache and removes every file of the others.
+    const m4 = await writeLatentCache(folder, new ScaledAutoencoder(10), ds, { shardSize: 3 });
+    expect(m4.generation).toBe(4);
+    expect(await firstMean()).toBeCloseTo(10 * v1, 5);
+    expect(readdirSync(folder).sort()).toEqual([
+      'g4-shard-00000.safetensors',
+      'g4-shard-00001.safetensors',
+      'g4-shard-00002.safetensors',
+      'manifest.json',
+    ]);
   });
 });

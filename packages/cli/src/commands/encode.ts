@@ -1,5 +1,4 @@
 /** `ldmae encode`: encode a data set once into a latent cache for diffusion training. */
-import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { LATENT_MANIFEST_FILE } from '@ldmae/data';
 import { loadAutoencoder } from '../autoencoders.js';
@@ -14,10 +13,12 @@ import { aeSpec, dataSpecs, outSpec } from './shared.js';
 export const encodeCommand: CommandDefinition = {
   name: 'encode',
   summary: 'encode a data set into a latent cache (build the cache train-ldm reads)',
-  details: `Writes into --out: shard-00000.safetensors, ... (posterior mean and log-variance of every image,
-labels, indices), manifest.json (last, so a folder with a manifest is complete), cache-info.json (the
-per-channel latent normalisation the diffusion model trains in, from up to 10,000 posterior samples)
-and config.json. An interrupted encode leaves no manifest; run it again with --resume.
+  details: `Writes into --out: g<n>-shard-00000.safetensors, ... (posterior mean and log-variance of every
+image, labels, indices), manifest.json (written last: it lists the shards and holds the per-channel
+latent normalisation the diffusion model trains in, from up to 10,000 posterior samples; replacing it
+commits the cache in one step), cache-info.json (a copy of that normalisation) and config.json.
+An interrupted or failed encode leaves the cache the folder held before, if any; --overwrite replaces
+it only once the new one is complete.
 
 Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`,
   specs: [
@@ -61,7 +62,6 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
         split: o.split as Split,
         imageSize: o.imageSize as number | undefined,
       });
-      if (complete) await rm(join(outDir, LATENT_MANIFEST_FILE));
       await writeResolvedConfig(outDir, 'encode', o, { runtime: ctx.runtime });
       const { manifest, info } = await encodeDataset(ae, data, {
         outDir,

@@ -10,7 +10,7 @@ export const trainLdmCommand: CommandDefinition = {
   summary: 'train a class-conditional LightningDiT on a latent cache (rectified flow)',
   details: `Rectified flow (velocity prediction, logit-normal times), AdamW, EMA of the weights (used for
 sampling), label dropout to a null class for classifier-free guidance. The latents are normalised per
-channel with the statistics in the cache's cache-info.json. Learning rate: 5% warm-up, cosine to lr / 10.
+channel with the statistics recorded in the cache's manifest.json. Learning rate: 5% warm-up, cosine to lr / 10.
 Writes into --out: checkpoint/ (denoiser, EMA, optimiser, step, RNG and what it was trained on; every
 --checkpoint-every steps and on Ctrl-C), train-log.jsonl and config.json.
 Presets: ${Object.keys(LIGHTNINGDIT_PRESETS).join(', ')}.

@@ -5,7 +5,14 @@
  */
 import { join } from 'node:path';
 import type { Autoencoder, LatentNormalization } from '@ldmae/core';
-import { type LatentCacheManifest, LatentLoader, openLatentCache, writeLatentCache } from '@ldmae/data';
+import {
+  type LatentCacheManifest,
+  LatentLoader,
+  type LatentSource,
+  openLatentCache,
+  readLatentManifest,
+  writeLatentCache,
+} from '@ldmae/data';
 import type { LoadedData } from '../data-source.js';
 import { InterruptedError, resumeCommand } from '../errors.js';
 import { readJson, writeJson } from '../files.js';
@@ -48,8 +55,15 @@ export async function encodeDataset(
 ): Promise<{ manifest: LatentCacheManifest; info: CacheInfo }> {
   const { reporter } = opts;
   const phase = reporter.phase(opts.phase ?? 'encode', data.dataset.length, 'images');
+  const dataInfo = {
+    name: data.name,
+    split: data.split,
+    description: data.description,
+    imageSize: data.imageSize,
+  };
   let manifest: LatentCacheManifest;
   try {
+    // The normalisation is computed from the new latents and committed with them in manifest.json.
     manifest = await writeLatentCache(opts.outDir, ae, data.dataset, {
       batchSize: opts.batchSize,
       transform: data.transform,
@@ -59,25 +73,30 @@ export async function encodeDataset(
         if (opts.signal.aborted) throw new InterruptedError('encode interrupted');
         phase.progress(ev);
       },
+      info: async (cache): Promise<Record<string, unknown>> => {
+        const norm = await sourceNormalization(cache);
+        const info: CacheInfo = {
+          normalization: norm.normalization,
+          normalizationCount: norm.count,
+          autoencoder: opts.aePath,
+          data: dataInfo,
+        };
+        return { ...info };
+      },
     });
   } catch (e) {
     phase.finish({ status: e instanceof InterruptedError ? 'stopped' : 'failed' });
     if (e instanceof InterruptedError) {
       throw new InterruptedError(
-        `encode interrupted; the cache in ${opts.outDir} is incomplete (no manifest.json) and will be rewritten`,
+        `encode interrupted; ${opts.outDir} still holds the cache it held before (if any)`,
         `run again with: ${resumeCommand(opts.argv)}`,
       );
     }
     throw e;
   }
   phase.finish();
-  const norm = await cacheNormalization(opts.outDir);
-  const info: CacheInfo = {
-    normalization: norm.normalization,
-    normalizationCount: norm.count,
-    autoencoder: opts.aePath,
-    data: { name: data.name, split: data.split, description: data.description, imageSize: data.imageSize },
-  };
+  const info = manifest.info as unknown as CacheInfo;
+  // A copy for readers of earlier versions (and the playground); manifest.json is what counts.
   await writeJson(join(opts.outDir, CACHE_INFO_FILE), info);
   return { manifest, info };
 }
@@ -92,34 +111,48 @@ export async function cacheNormalization(
 ): Promise<{ normalization: LatentNormalization; count: number }> {
   const source = await openLatentCache(dir);
   try {
-    const n = Math.min(max, source.length);
-    const batch = Math.min(256, n);
-    const loader = new LatentLoader(source, { batchSize: batch, seed: 12345, flipProbability: 0 });
-    const c = source.manifest.latentShape[2];
-    const sum = new Float64Array(c);
-    const sq = new Float64Array(c);
-    let count = 0;
-    for (let seen = 0; seen < n; ) {
-      const b = await loader.nextData();
-      const take = Math.min(b.shape[0], n - seen);
-      const per = b.shape[1] * b.shape[2] * c;
-      for (let i = 0; i < take * per; i++) {
-        const v = b.latents[i];
-        sum[i % c] += v;
-        sq[i % c] += v * v;
-      }
-      count += take * b.shape[1] * b.shape[2];
-      seen += take;
-    }
-    const shift = Array.from(sum, (s) => s / count);
-    const scale = Array.from(sq, (s, k) => 1 / Math.sqrt(Math.max(s / count - shift[k] ** 2, 1e-12)));
-    return { normalization: { shift, scale }, count: n };
+    return await sourceNormalization(source, max);
   } finally {
     await source.close();
   }
 }
 
-/** Read the cache info of a cache folder (null for caches written by other tools). */
-export function readCacheInfo(dir: string): Promise<CacheInfo | null> {
+/** {@link cacheNormalization} of an open cache. */
+async function sourceNormalization(
+  source: LatentSource,
+  max = 10_000,
+): Promise<{ normalization: LatentNormalization; count: number }> {
+  const n = Math.min(max, source.length);
+  const batch = Math.min(256, n);
+  const loader = new LatentLoader(source, { batchSize: batch, seed: 12345, flipProbability: 0 });
+  const c = source.manifest.latentShape[2];
+  const sum = new Float64Array(c);
+  const sq = new Float64Array(c);
+  let count = 0;
+  for (let seen = 0; seen < n; ) {
+    const b = await loader.nextData();
+    const take = Math.min(b.shape[0], n - seen);
+    const per = b.shape[1] * b.shape[2] * c;
+    for (let i = 0; i < take * per; i++) {
+      const v = b.latents[i];
+      sum[i % c] += v;
+      sq[i % c] += v * v;
+    }
+    count += take * b.shape[1] * b.shape[2];
+    seen += take;
+  }
+  const shift = Array.from(sum, (s) => s / count);
+  const scale = Array.from(sq, (s, k) => 1 / Math.sqrt(Math.max(s / count - shift[k] ** 2, 1e-12)));
+  return { normalization: { shift, scale }, count: n };
+}
+
+/**
+ * Read the cache info of a cache folder: from its manifest.json (committed with the latents), else
+ * from cache-info.json (caches of earlier versions); null for caches written by other tools.
+ */
+export async function readCacheInfo(dir: string): Promise<CacheInfo | null> {
+  const manifest = await readLatentManifest(dir).catch(() => null);
+  const info = manifest?.info as Partial<CacheInfo> | undefined;
+  if (info?.normalization && Array.isArray(info.normalization.shift)) return info as CacheInfo;
   return readJson<CacheInfo>(join(dir, CACHE_INFO_FILE));
 }

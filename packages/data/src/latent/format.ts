@@ -40,6 +40,10 @@ export interface LatentCacheManifest {
   classes?: string[];
   /** Shards in item order. */
   shards: LatentShardInfo[];
+  /** Counts the writes into the cache folder (absent in caches written before it was recorded). */
+  generation?: number;
+  /** Metadata the writer computed from the cache (e.g. latent statistics), committed with it. */
+  info?: Record<string, unknown>;
 }
 
 /** Shard file name of shard `k`. */
@@ -75,5 +79,9 @@ export function checkLatentManifest(m: unknown, where = 'latent cache manifest')
   if (o.count !== total) bad(`count is ${o.count} but the shards hold ${total} items`);
   if (typeof o.flip !== 'boolean' || typeof o.labelled !== 'boolean')
     bad('flip and labelled must be booleans');
+  if (o.generation !== undefined && !(Number.isSafeInteger(o.generation) && (o.generation as number) >= 0))
+    bad(`generation must be a non-negative integer, got ${JSON.stringify(o.generation)}`);
+  if (o.info !== undefined && (typeof o.info !== 'object' || o.info === null || Array.isArray(o.info)))
+    bad('info must be a JSON object');
   return o as unknown as LatentCacheManifest;
 }

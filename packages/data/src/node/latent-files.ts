@@ -1,10 +1,12 @@
 /**
- * Latent caches in a folder: writing (atomic shard and manifest files) and opening for streaming,
+ * Latent caches in a folder: writing (a new generation of shards, committed by replacing the manifest)
+ * and opening for streaming,
  * either fully in memory or with per-item positioned reads for caches larger than memory.
  */
-import { type FileHandle, mkdir, open, readFile, rename, unlink } from 'node:fs/promises';
-import { basename, dirname, join } from 'node:path';
+import { type FileHandle, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
+import { join } from 'node:path';
 import type { Autoencoder } from '@ldmae/core';
+import * as core from '@ldmae/core';
 import type { Dataset } from '../dataset.js';
 import { type EncodeLatentsOptions, encodeLatents } from '../latent/encode.js';
 import { checkLatentManifest, LATENT_MANIFEST_FILE, type LatentCacheManifest } from '../latent/format.js';
@@ -17,47 +19,85 @@ import {
   shardOffsets,
 } from '../latent/source.js';
 
-/**
- * Write to a temporary file beside `path`, fsync, then rename over it: a crash leaves no torn file.
- * (Core's writeFileAtomic does the same but is typed only on its Node entry, which TypeScript's
- * bundler resolution does not pick here.)
- */
-async function writeAtomic(path: string, bytes: Uint8Array): Promise<void> {
-  const tmp = join(dirname(path), `.${basename(path)}.tmp-${process.pid}-${Date.now()}`);
-  const fh = await open(tmp, 'w');
-  try {
-    await fh.writeFile(bytes);
-    await fh.sync();
-  } catch (e) {
-    await fh.close().catch(() => {});
-    await unlink(tmp).catch(() => {});
-    throw e;
-  }
-  await fh.close();
-  await rename(tmp, path);
+/** The Node-only functions of @ldmae/core used here (its Node entry has them; see vmae's node-core.ts). */
+interface NodeCoreFs {
+  writeFileAtomic(path: string, data: Uint8Array, what?: string): Promise<void>;
+  removeStaleTempFiles(dir: string): Promise<string[]>;
+}
+const nodeFs = core as unknown as NodeCoreFs;
+
+/** Shard files of any generation: `g<generation>-shard-<k>.safetensors`, or `shard-<k>.safetensors` of older caches. */
+const SHARD_RE = /^(?:g(\d+)-)?shard-\d{5}\.safetensors$/;
+
+/** Options of {@link writeLatentCache}. */
+export interface WriteLatentCacheOptions extends Omit<EncodeLatentsOptions, 'write'> {
+  /**
+   * Metadata computed from the new cache before it is committed (for example its latent statistics),
+   * stored as the manifest's `info`: it is replaced together with the latents, never beside them.
+   */
+  info?: (cache: LatentSource) => Promise<Record<string, unknown>> | Record<string, unknown>;
 }
 
 /**
- * Encode `dataset` with `ae` into folder `dir` (created if needed): shard-00000.safetensors, ...
- * then manifest.json, each written atomically, the manifest last (a folder with a manifest is complete).
+ * Encode `dataset` with `ae` into folder `dir` (created if needed) and commit it in one step. The
+ * shards are written (each atomically) under names of a new generation, `g<n>-shard-00000.safetensors`,
+ * ...; then `opts.info` runs on them; then manifest.json, which lists the shards, is replaced
+ * atomically: that is the commit. Only then are the shards of the previous cache removed. A kill, crash
+ * or full disk at any point leaves the folder holding the previous cache (or none) or the new one,
+ * never a mix; leftovers of killed writes are removed by the next write.
  */
 export async function writeLatentCache(
   dir: string,
   ae: Autoencoder,
   dataset: Dataset,
-  opts: Omit<EncodeLatentsOptions, 'write'> = {},
+  opts: WriteLatentCacheOptions = {},
 ): Promise<LatentCacheManifest> {
   if (typeof dir !== 'string' || dir.length === 0)
     throw new TypeError('writeLatentCache: dir must be a folder path');
-  await mkdir(dir, { recursive: true });
-  const manifest = await encodeLatents(ae, dataset, {
-    ...opts,
-    write: (file, bytes) => writeAtomic(join(dir, file), bytes),
+  const { info, ...encodeOpts } = opts;
+  if (info !== undefined && typeof info !== 'function')
+    throw new TypeError('writeLatentCache: opts.info must be a function (cache) => metadata');
+  try {
+    await mkdir(dir, { recursive: true });
+  } catch (e) {
+    throw new Error(`latent cache: cannot create the folder '${dir}' (${(e as Error).message})`, {
+      cause: e,
+    });
+  }
+  await nodeFs.removeStaleTempFiles(dir);
+  const current = await readLatentManifest(dir).catch(() => null);
+  const before = await readdir(dir);
+  let generation = current?.generation ?? 0;
+  for (const name of before) generation = Math.max(generation, Number(SHARD_RE.exec(name)?.[1] ?? 0));
+  generation++;
+  const shardName = (file: string) => `g${generation}-${file}`;
+  const encoded = await encodeLatents(ae, dataset, {
+    ...encodeOpts,
+    write: (file, bytes) => nodeFs.writeFileAtomic(join(dir, shardName(file)), bytes, 'latent shard'),
   });
-  await writeAtomic(
+  const manifest: LatentCacheManifest = {
+    ...encoded,
+    generation,
+    shards: encoded.shards.map((s) => ({ ...s, file: shardName(s.file) })),
+  };
+  if (info) {
+    const source = new FileLatentSource(dir, manifest);
+    try {
+      manifest.info = await info(source);
+    } finally {
+      await source.close();
+    }
+  }
+  await nodeFs.writeFileAtomic(
     join(dir, LATENT_MANIFEST_FILE),
     new TextEncoder().encode(`${JSON.stringify(manifest, null, 2)}\n`),
+    'latent cache manifest',
   );
+  // Committed: shards no manifest lists any more (the previous cache, killed writes) go.
+  const keep = new Set(manifest.shards.map((s) => s.file));
+  for (const name of await readdir(dir)) {
+    if (SHARD_RE.test(name) && !keep.has(name)) await unlink(join(dir, name)).catch(() => {});
+  }
   return manifest;
 }
 
