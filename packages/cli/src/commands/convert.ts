@@ -1,6 +1,6 @@
 /** `ldmae convert IN OUT`: tensor files between safetensors, PyTorch .pth, .npz and .npy. */
 import { stat } from 'node:fs/promises';
-import { convertFile, formatFromPath } from '@ldmae/core';
+import { convertFile, FileOperationError, formatFromPath } from '@ldmae/core';
 import type { CommandDefinition } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 
@@ -59,6 +59,8 @@ Example (the authors' VMAE checkpoint, weights under 'model'):
         ...(opts.stubUnknownGlobals ? { unknownGlobals: 'stub' as const } : {}),
       });
     } catch (e) {
+      // Writing the output failed (a folder in the way, a full disk): the error names that file.
+      if (e instanceof FileOperationError) throw new CliError(`convert: ${e.message}`, { cause: e });
       const msg = (e as Error).message;
       throw new CliError(`convert: cannot convert '${input}': ${msg}`, {
         cause: e,

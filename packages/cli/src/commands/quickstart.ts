@@ -6,7 +6,7 @@
 import type { CommandDefinition } from '../command.js';
 import { BUDGET_SHARES } from '../quickstart/plan.js';
 import { runQuickstart } from '../quickstart/run.js';
-import { epsSpec, OUT_ROOT, samplingSpecs, seedSpec } from './shared.js';
+import { allowChangesSpec, epsSpec, OUT_ROOT, samplingSpecs, seedSpec } from './shared.js';
 
 export const quickstartCommand: CommandDefinition = {
   name: 'quickstart',
@@ -117,6 +117,7 @@ config.json, vmae/, latents/, ldm/.`,
       description: 'continue an interrupted run in --out (finished phases are kept)',
     },
     { key: 'overwrite', type: 'boolean', description: 'delete an earlier run in --out and start over' },
+    allowChangesSpec,
   ],
   run: runQuickstart,
 };

@@ -58,6 +58,14 @@ export const ldmSpec: OptionSpec = {
   default: `${OUT_ROOT}/train-ldm/checkpoint`,
 };
 
+/** `--allow-changes`: a resume may change the options of the run it continues. */
+export const allowChangesSpec: OptionSpec = {
+  key: 'allowChanges',
+  type: 'boolean',
+  description:
+    'with --resume: accept options that differ from the run (batch size, learning rate, seed, ...); the changes are recorded',
+};
+
 /** Resume / overwrite of training commands. */
 export const resumeSpecs: OptionSpec[] = [
   {
@@ -66,6 +74,7 @@ export const resumeSpecs: OptionSpec[] = [
     description: 'continue from the checkpoint in --out (after Ctrl-C or a crash)',
   },
   { key: 'overwrite', type: 'boolean', description: 'delete the checkpoint in --out and start over' },
+  allowChangesSpec,
   {
     key: 'checkpointEvery',
     type: 'int',

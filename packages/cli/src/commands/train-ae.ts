@@ -63,7 +63,7 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
       imageSize: o.imageSize as number | undefined,
     });
     const outDir = o.out as string;
-    await writeResolvedConfig(outDir, 'train-ae', { ...o, preset }, { runtime: ctx.runtime });
+    const options = { ...o, preset };
     const r = await trainAutoencoder(
       {
         kind,
@@ -85,15 +85,21 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
         reporter: ctx.reporter,
         signal: ctx.signal,
         argv: ctx.argv,
+        options,
+        allowChanges: o.allowChanges === true,
+        onStart: () => writeResolvedConfig(outDir, 'train-ae', options, { runtime: ctx.runtime }),
       },
     );
     try {
       const test = await loadData(o.data as string, { split: 'test', imageSize: data.imageSize }).catch(
         () => data,
       );
-      for await (const x of imageSource(test, 16, 16, 3)()) {
-        const rows = reconstructionRows(r.ae, x, 8);
-        await writeGrid(join(outDir, 'reconstructions.png'), rows, 8);
+      // Up to 16 test images, 8 a row: a small folder shows what it has (full rows only).
+      const avail = Math.min(16, test.dataset.length);
+      const n = avail > 8 ? avail - (avail % 8) : avail;
+      for await (const x of imageSource(test, n, n, 3)()) {
+        const rows = reconstructionRows(r.ae, x, Math.min(8, n));
+        await writeGrid(join(outDir, 'reconstructions.png'), rows, Math.min(8, n));
         rows.dispose();
         x.dispose();
       }

@@ -64,7 +64,6 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
   ],
   async run(o, ctx) {
     const outDir = o.out as string;
-    await writeResolvedConfig(outDir, 'train-ldm', o, { runtime: ctx.runtime });
     const r = await trainLdm(
       {
         preset: o.preset as string,
@@ -87,6 +86,9 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
         reporter: ctx.reporter,
         signal: ctx.signal,
         argv: ctx.argv,
+        options: o,
+        allowChanges: o.allowChanges === true,
+        onStart: () => writeResolvedConfig(outDir, 'train-ldm', o, { runtime: ctx.runtime }),
       },
     );
     r.denoiser.dispose();

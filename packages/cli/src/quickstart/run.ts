@@ -19,6 +19,7 @@ import type { ResolvedOptions } from '../options.js';
 import { fmtNumber, type Reporter } from '../progress.js';
 import { writeQuickstartReport } from '../report/quickstart.js';
 import { aeStepSeconds, extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
+import { checkResumeOptions } from '../steps/checkpoints.js';
 import { encodeDataset, readCacheInfo } from '../steps/encode.js';
 import {
   evalGeneration,
@@ -74,6 +75,9 @@ interface Run {
   checkStop: (what: string) => void;
 }
 
+/** Quickstart options that may change on `--resume` (budget planning and evaluation only). */
+const QUICKSTART_FREE_ON_RESUME = ['minutes', 'stepsScale', 'evalImages', 'perClass', 'extractorSize', 'eps'];
+
 /** Run the quickstart with resolved options. */
 export async function runQuickstart(o: ResolvedOptions, ctx: CommandContext): Promise<void> {
   const run = await prepare(o, ctx);
@@ -107,6 +111,12 @@ async function prepare(o: ResolvedOptions, ctx: CommandContext): Promise<Run> {
       `${outDir} holds an earlier quickstart run; not overwriting it`,
       `continue it with: ${resumeCommand(ctx.argv)}\nor start over with --overwrite, or choose another --out`,
     );
+  }
+  if (hadRun && o.resume) {
+    // The plan was fixed by the first run; evaluation options only change the evaluation.
+    const changes = await checkResumeOptions(outDir, o, o.allowChanges === true, QUICKSTART_FREE_ON_RESUME);
+    if (changes.length > 0)
+      ctx.reporter.warn(`--allow-changes: resuming with ${changes.map((c) => c.text).join('; ')}`);
   }
   if (o.overwrite) {
     for (const f of Object.values(QUICKSTART_FILES)) await rm(path(f), { recursive: true, force: true });

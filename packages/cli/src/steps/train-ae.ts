@@ -8,6 +8,7 @@ import { type AutoencoderKL, type BaselineKind, createObjective, trainBaseline }
 import {
   type Autoencoder,
   type CheckpointPayload,
+  FileOperationError,
   loadCheckpoint,
   saveCheckpoint,
   type TrainResult,
@@ -28,6 +29,7 @@ import type { LoadedData } from '../data-source.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
+import type { ResolvedOptions } from '../options.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
 import { loadLpips } from './evaluate.js';
@@ -68,6 +70,12 @@ export interface TrainAeContext {
   argv: readonly string[];
   /** Name of the progress phase (default 'train-ae'). */
   phase?: string;
+  /** The command's options, checked against the run's config.json on resume (see prepareCheckpoint). */
+  options?: ResolvedOptions;
+  /** Accept option changes on resume (`--allow-changes`). */
+  allowChanges?: boolean;
+  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
+  onStart?: () => Promise<unknown>;
 }
 
 /** What a run leaves behind. */
@@ -105,7 +113,10 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
     reporter,
     logFiles: [logPath],
     what: 'train-ae',
+    options: ctx.options,
+    allowChanges: ctx.allowChanges,
   });
+  await ctx.onStart?.();
   const ae = createAutoencoder(s.kind, s.preset, data.imageSize, s.seed);
   const log = jsonlWriter(logPath);
   const phase = reporter.phase(ctx.phase ?? 'train-ae', s.steps, 'steps');
@@ -116,7 +127,12 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
   } catch (e) {
     phase.finish({ status: 'failed' });
     ae.dispose();
-    if (resumeFrom && /restoreCheckpointPayload|checkpoint/i.test((e as Error).message)) {
+    // A failed save names its file (FileOperationError); only a checkpoint that does not fit is blamed.
+    if (
+      resumeFrom &&
+      !(e instanceof FileOperationError) &&
+      /restoreCheckpointPayload|checkpoint/i.test((e as Error).message)
+    ) {
       throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
         hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
       });

@@ -6,6 +6,7 @@
 import { join } from 'node:path';
 import {
   type CheckpointPayload,
+  FileOperationError,
   loadCheckpoint,
   saveCheckpoint,
   type TrainResult,
@@ -22,6 +23,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
+import type { ResolvedOptions } from '../options.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
@@ -55,6 +57,12 @@ export interface TrainLdmContext {
   signal: AbortSignal;
   argv: readonly string[];
   phase?: string;
+  /** The command's options, checked against the run's config.json on resume (see prepareCheckpoint). */
+  options?: ResolvedOptions;
+  /** Accept option changes on resume (`--allow-changes`). */
+  allowChanges?: boolean;
+  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
+  onStart?: () => Promise<unknown>;
 }
 
 /** File names inside a train-ldm output folder. */
@@ -179,7 +187,10 @@ export async function trainLdm(
       reporter: ctx.reporter,
       logFiles: [logPath],
       what: 'train-ldm',
+      options: ctx.options,
+      allowChanges: ctx.allowChanges,
     });
+    await ctx.onStart?.();
     denoiser = buildDenoiser(s, m.latentShape, numClasses);
     trainer = newTrainer(denoiser, s, numClasses);
     if (resumeFrom) resume = await loadCheckpoint(resumeFrom);
@@ -215,7 +226,11 @@ export async function trainLdm(
       });
     } catch (e) {
       phase.finish({ status: 'failed' });
-      if (resume && /restoreCheckpointPayload|checkpoint|EMA|AdamW/i.test((e as Error).message)) {
+      if (
+        resume &&
+        !(e instanceof FileOperationError) &&
+        /restoreCheckpointPayload|checkpoint|EMA|AdamW/i.test((e as Error).message)
+      ) {
         throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
           hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
         });
