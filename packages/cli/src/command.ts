@@ -3,8 +3,9 @@
  * resolution, the reporter, Ctrl-C handling and error reporting. A command is a definition object;
  * {@link registerCommand} turns it into a commander command.
  */
+import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
-import { CliError, describeError, EXIT, InterruptedError, resumeCommand } from './errors.js';
+import { CliError, describeError, EXIT, InterruptedError, resumeCommand, UsageError } from './errors.js';
 import { installInterrupt } from './interrupt.js';
 import { addOptions, type OptionSpec, type ResolvedOptions, resolveOptions } from './options.js';
 import { Reporter, type TextSink } from './progress.js';
@@ -68,6 +69,14 @@ export interface ProgramState {
   argv: readonly string[];
 }
 
+/** `--out` names a folder: one that exists as a file is refused before any work. */
+async function checkOutFolder(out: unknown): Promise<void> {
+  if (typeof out !== 'string') return;
+  const st = await stat(out).catch(() => null);
+  if (st && !st.isDirectory())
+    throw new UsageError(`--out: '${out}' is a file; expected a folder (it is created if needed)`);
+}
+
 /** Add `def` as a subcommand of `program`. */
 export function registerCommand(program: Command, def: CommandDefinition, state: ProgramState): Command {
   const cmd = program.command(def.name).summary(def.summary).description(def.summary);
@@ -86,6 +95,7 @@ export function registerCommand(program: Command, def: CommandDefinition, state:
     );
     try {
       const opts = await resolveOptions(command, [...def.specs, ...COMMON_SPECS]);
+      await checkOutFolder(opts.out);
       if (def.needsBackend !== false) await initBackend(opts.backend as string);
       const ctx: CommandContext = {
         reporter,

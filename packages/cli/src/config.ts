@@ -3,9 +3,9 @@
  * option value after defaults, the `--config` file and the command line were merged, anything the run
  * derived (step counts from a time budget), and what it ran on. `--config <that file>` replays the run.
  */
-import { mkdir, readFile } from 'node:fs/promises';
+import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { writeFileAtomic } from '@ldmae/core';
+import { writeOutput } from './files.js';
 import type { ResolvedOptions } from './options.js';
 import type { RuntimeInfo } from './runtime.js';
 import { VERSION } from './version.js';
@@ -34,7 +34,6 @@ export async function writeResolvedConfig(
   options: ResolvedOptions,
   extra: { derived?: Record<string, unknown>; runtime?: RuntimeInfo; created?: string } = {},
 ): Promise<string> {
-  await mkdir(outDir, { recursive: true });
   const { config: _c, json: _j, ...opts } = options;
   const doc: ResolvedConfig = {
     command,
@@ -45,7 +44,7 @@ export async function writeResolvedConfig(
     ...(extra.runtime ? { runtime: extra.runtime } : {}),
   };
   const path = join(outDir, CONFIG_FILE);
-  await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(doc, null, 2)}\n`));
+  await writeOutput(path, `${JSON.stringify(doc, null, 2)}\n`, 'run configuration');
   return path;
 }
 

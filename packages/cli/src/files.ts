@@ -2,17 +2,43 @@
 import { appendFileSync, mkdirSync } from 'node:fs';
 import { readFile, stat } from 'node:fs/promises';
 import { dirname } from 'node:path';
-import { writeFileAtomic } from '@ldmae/core';
+import { FileOperationError, writeFileAtomic } from '@ldmae/core';
 
 /** Whether `path` exists (file or folder). */
 export async function exists(path: string): Promise<boolean> {
   return (await stat(path).catch(() => null)) !== null;
 }
 
+/** Run a synchronous file operation; a failure names the file and what was being done. */
+function fsSync<T>(action: string, path: string, fn: () => T): T {
+  try {
+    return fn();
+  } catch (e) {
+    throw new FileOperationError(action, path, (e as { code?: string }).code, e);
+  }
+}
+
+/** Create `dir` and its parents (a failure names the folder). */
+export function ensureDir(dir: string): void {
+  fsSync('create the output folder', dir, () => mkdirSync(dir, { recursive: true }));
+}
+
+/**
+ * Write an output file (an image, a report) atomically, creating its folder: a crash leaves the old
+ * file or the new one, and a failure names the file.
+ */
+export async function writeOutput(
+  path: string,
+  data: Uint8Array | string,
+  what = 'output file',
+): Promise<void> {
+  ensureDir(dirname(path));
+  await writeFileAtomic(path, typeof data === 'string' ? new TextEncoder().encode(data) : data, what);
+}
+
 /** Write `value` as indented JSON, atomically. */
 export async function writeJson(path: string, value: unknown): Promise<void> {
-  mkdirSync(dirname(path), { recursive: true });
-  await writeFileAtomic(path, new TextEncoder().encode(`${JSON.stringify(value, jsonReplacer, 2)}\n`));
+  await writeOutput(path, `${JSON.stringify(value, jsonReplacer, 2)}\n`, 'JSON file');
 }
 
 /** Non-finite numbers become null in JSON (JSON has no NaN / Infinity). */
@@ -34,8 +60,9 @@ export async function readJson<T = unknown>(path: string): Promise<T | null> {
  * a line is on disk when the call returns, so an interrupted run keeps its log.
  */
 export function jsonlWriter(path: string): (line: Record<string, unknown>) => void {
-  mkdirSync(dirname(path), { recursive: true });
-  return (line) => appendFileSync(path, `${JSON.stringify(line, jsonReplacer)}\n`);
+  ensureDir(dirname(path));
+  return (line) =>
+    fsSync('append to the log', path, () => appendFileSync(path, `${JSON.stringify(line, jsonReplacer)}\n`));
 }
 
 /** Lines of a JSON-lines file (bad lines skipped), or [] when it does not exist. */

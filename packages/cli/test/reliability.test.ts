@@ -9,6 +9,7 @@ import { setupBackend } from '@ldmae/core';
 import { writePng } from '@ldmae/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setFsStepHook } from '../../core/src/io/fs-safe.js';
+import { jsonlWriter, writeOutput } from '../src/files.js';
 import { run, tempDir } from './helpers.js';
 
 beforeAll(async () => {
@@ -74,9 +75,15 @@ describe('train-ae runs that are refused, resumed or fail', () => {
     const ok = await run([...changed, '--allow-changes']);
     expect(ok.code, ok.stderr).toBe(0);
     expect(ok.stderr).toMatch(/--allow-changes: resuming at step 4 with --batch-size: 4 in the run, 8 now/);
-    const lines = readFileSync(join(out, 'train-log.jsonl'), 'utf8').trim().split('\n').map((l) => JSON.parse(l));
+    const lines = readFileSync(join(out, 'train-log.jsonl'), 'utf8')
+      .trim()
+      .split('\n')
+      .map((l) => JSON.parse(l));
     const rec = lines.find((l) => l.event === 'resume-with-changes');
-    expect(rec).toMatchObject({ at_step: 4, changes: { batchSize: { run: 4, now: 8 }, lr: { run: 0.001, now: 0.002 } } });
+    expect(rec).toMatchObject({
+      at_step: 4,
+      changes: { batchSize: { run: 4, now: 8 }, lr: { run: 0.001, now: 0.002 } },
+    });
     expect(logSteps(out)).toEqual([1, 2, 3, 4, 5, 6]);
     // The config now records the options the run continues with.
     expect(JSON.parse(readFileSync(join(out, 'config.json'), 'utf8')).options.batchSize).toBe(8);
@@ -144,4 +151,19 @@ it('convert names the output when it cannot be written there', async () => {
   expect(r.code).toBe(1);
   expect(r.stderr).toContain(`cannot replace the file '${folder}': it is a folder, not a file (EISDIR)`);
   expect(r.stderr).not.toContain(`cannot convert '${input}'`);
+});
+
+it('an --out that is a file, or below one, is named in the error before any work', async () => {
+  const dir = tempDir();
+  const file = join(dir, 'not-a-folder');
+  writeFileSync(file, 'x');
+  const r = await run(['train-ae', '--steps', '1', '--batch-size', '4', '--out', file]);
+  expect(r.code).toBe(2);
+  expect(r.stderr).toContain(`--out: '${file}' is a file; expected a folder`);
+  // A folder below a file cannot be created: the error says which and what was being done.
+  const below = join(file, 'run');
+  await expect(writeOutput(join(below, 'grid.png'), 'png', 'image')).rejects.toThrow(
+    `cannot create the output folder '${below}': a part of the path is a file, not a folder (ENOTDIR)`,
+  );
+  expect(() => jsonlWriter(join(below, 'log.jsonl'))).toThrow(`cannot create the output folder '${below}'`);
 });

@@ -1,11 +1,10 @@
 /** `ldmae smoothness`: the latent-smoothness curve of an autoencoder (paper Sec. 5.1, Fig. 6). */
-import { writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
 import { loadData, type Split } from '../data-source.js';
-import { writeJson } from '../files.js';
+import { writeJson, writeOutput } from '../files.js';
 import { fmtNumber } from '../progress.js';
 import { lineChart } from '../report/svg.js';
 import { evalSmoothness } from '../steps/evaluate.js';
@@ -45,7 +44,7 @@ config.json into --out.`,
           [{ name: `rFID (${kind})`, points: r.points.map((p) => [p.eps, p.rfid ?? Number.NaN] as const) }],
           { title: 'Latent smoothness', xLabel: 'perturbation ratio eps', yLabel: 'rFID' },
         );
-        await writeFile(join(outDir, 'smoothness.svg'), svg);
+        await writeOutput(join(outDir, 'smoothness.svg'), svg, 'plot');
         const lines = r.points.map(
           (p) =>
             `  eps ${String(p.eps).padEnd(6)} rFID ${fmtNumber(p.rfid).padEnd(8)} PSNR ${fmtNumber(p.psnr).padEnd(7)} SSIM ${fmtNumber(p.ssim)}`,

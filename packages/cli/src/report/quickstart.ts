@@ -1,9 +1,8 @@
 /** The quickstart's report.html: everything a run produced, assembled from its results and logs. */
-import { writeFile } from 'node:fs/promises';
 import type { LightningDiTConfig } from '@ldmae/diffusion';
 import type { GenerationResult, LatentSmoothnessResult, ReconstructionResult } from '@ldmae/metrics';
 import type { LoadedData } from '../data-source.js';
-import { readJsonl } from '../files.js';
+import { readJsonl, writeOutput } from '../files.js';
 import type { ResolvedOptions } from '../options.js';
 import type { PhaseSummary } from '../progress.js';
 import { fmtNumber } from '../progress.js';
@@ -200,5 +199,5 @@ export async function writeQuickstartReport(path: string, d: QuickstartReportInp
       'Every random choice is seeded (--seed); on the same backend a rerun gives the same numbers.',
     ],
   });
-  await writeFile(path, report);
+  await writeOutput(path, report, 'report');
 }

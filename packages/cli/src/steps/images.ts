@@ -1,8 +1,8 @@
 /** Image outputs of the commands: grids as PNG (files and bytes for the report), sample arrays. */
-import { writeFile } from 'node:fs/promises';
 import type { Autoencoder } from '@ldmae/core';
 import { encodePng, imagesFromBatch, makeGrid } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
+import { writeOutput } from '../files.js';
 
 /** A grid PNG of images [n, H, W, C] in [-1, 1] with `nrow` per row (the tensor stays the caller's). */
 export async function gridPng(images: tf.Tensor4D, nrow: number, padding = 2): Promise<Uint8Array> {
@@ -13,7 +13,7 @@ export async function gridPng(images: tf.Tensor4D, nrow: number, padding = 2): P
 /** Write a grid PNG to `path` and return its bytes. */
 export async function writeGrid(path: string, images: tf.Tensor4D, nrow: number): Promise<Uint8Array> {
   const png = await gridPng(images, nrow);
-  await writeFile(path, png);
+  await writeOutput(path, png, 'image');
   return png;
 }
 
