@@ -3,7 +3,7 @@
  * every artefact is written, every metric is a finite number, the report names its networks, and a
  * second run resumes instead of retraining.
  */
-import { existsSync, readFileSync, statSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
 import { decodeImage } from '@ldmae/data';
@@ -53,15 +53,20 @@ it('runs the whole pipeline at a minimal budget and writes every artefact', asyn
     'config.json',
     'state.json',
     'vmae/autoencoder.safetensors',
-    'vmae/checkpoint/model.safetensors',
+    'vmae/checkpoint/meta.json',
     'vmae/train-log.jsonl',
     'latents/manifest.json',
     'latents/cache-info.json',
-    'ldm/checkpoint/model.safetensors',
+    'ldm/checkpoint/meta.json',
     'ldm/train-log.jsonl',
   ]) {
     expect(existsSync(join(out, f)), f).toBe(true);
     expect(statSync(join(out, f)).size, f).toBeGreaterThan(0);
+  }
+  // Each checkpoint folder holds exactly the weights its meta.json names.
+  for (const ckpt of ['vmae/checkpoint', 'ldm/checkpoint']) {
+    const meta = JSON.parse(readFileSync(join(out, ckpt, 'meta.json'), 'utf8'));
+    expect(readdirSync(join(out, ckpt)).sort(), ckpt).toEqual(['meta.json', meta.weights]);
   }
 
   // Grids: 10 rows (digits) of 2 samples, and 2 x (originals + reconstructions) rows of 8 digits of 28 px.

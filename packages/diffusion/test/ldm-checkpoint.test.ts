@@ -111,7 +111,15 @@ beforeAll(async () => {
   tf.dispose([latents, labels]);
   folder = {
     meta: new Uint8Array(readFileSync(join(dir, 'checkpoint', 'meta.json'))),
-    weights: new Uint8Array(readFileSync(join(dir, 'checkpoint', 'model.safetensors'))),
+    weights: new Uint8Array(
+      readFileSync(
+        join(
+          dir,
+          'checkpoint',
+          JSON.parse(readFileSync(join(dir, 'checkpoint', 'meta.json'), 'utf8')).weights,
+        ),
+      ),
+    ),
   };
   modelBytes = model.namedParameters().reduce((s, [, v]) => s + v.size * 4, 0);
 });

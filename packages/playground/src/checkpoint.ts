@@ -3,7 +3,7 @@
  * its output folder, picked by the user or fetched from a base URL, become a VMAE, the diffusion
  * denoiser (EMA weights) and what the denoiser was trained on (latent normalisation, shapes, classes).
  *
- * The diffusion checkpoint is a folder (`model.safetensors` + `meta.json`), read from bytes with core's
+ * The diffusion checkpoint is a folder (`meta.json` and the weights file it names), read from bytes with core's
  * `decodeCheckpointFolderHost` (the same checks as `loadCheckpoint(folder)` in Node) and rebuilt with
  * @ldmae/diffusion's `latentDiffusionFromCheckpoint`, as `ldmae sample` rebuilds it.
  */
@@ -118,8 +118,18 @@ export function sortCheckpointFiles(files: readonly CheckpointFile[]): Checkpoin
     if (cfg?.format === 'ldmae-vmae') vmaes.push(f);
     else if (cfg?.denoiser) ldms.push(f);
   }
+  const metas = files.filter((f) => baseName(f.path) === 'meta.json');
+  // The weights a meta.json names are the checkpoint (a folder may also hold a killed save's file).
+  const named = metas.flatMap((m) => {
+    try {
+      const dir = dirName(m.path);
+      return [`${dir ? `${dir}/` : ''}${parseCheckpointMeta(m.bytes, m.path).weights}`];
+    } catch {
+      return [];
+    }
+  });
   const vmae = prefer(vmaes, QUICKSTART_PATHS.vmae, 'autoencoder.safetensors');
-  const ldm = prefer(ldms, 'ldm/checkpoint/model.safetensors');
+  const ldm = prefer(ldms, ...named);
   const seen = files.map((f) => f.path).join(', ') || 'no files';
   if (!vmae)
     throw new Error(
@@ -127,9 +137,8 @@ export function sortCheckpointFiles(files: readonly CheckpointFile[]): Checkpoin
     );
   if (!ldm)
     throw new Error(
-      `no diffusion checkpoint among the files (${seen}): expected ldm/checkpoint/model.safetensors of an \`ldmae quickstart\` output`,
+      `no diffusion checkpoint among the files (${seen}): expected ldm/checkpoint/ (meta.json and the weights it names) of an \`ldmae quickstart\` output`,
     );
-  const metas = files.filter((f) => baseName(f.path) === 'meta.json');
   const ldmMeta =
     metas.find((m) => dirName(m.path) === dirName(ldm.path) && dirName(m.path) !== '') ??
     metas.find((m) => {

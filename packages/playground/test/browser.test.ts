@@ -5,7 +5,7 @@
  * reload, and by URL; reconstruct, sample and train; check the canvases and numbers; screenshot.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
 import { createServer, type Server } from 'node:http';
 import { createRequire } from 'node:module';
@@ -141,9 +141,10 @@ describe('playground in headless Chromium', () => {
 
     // 1. The multi-file picker, with the files of the output folder.
     const q = join(ckptDir, 'quickstart');
+    const { weights } = JSON.parse(readFileSync(join(q, 'ldm', 'checkpoint', 'meta.json'), 'utf8'));
     await page.setInputFiles('#ckpt-files', [
       join(q, 'vmae', 'autoencoder.safetensors'),
-      join(q, 'ldm', 'checkpoint', 'model.safetensors'),
+      join(q, 'ldm', 'checkpoint', weights),
       join(q, 'ldm', 'checkpoint', 'meta.json'),
       join(q, 'latents', 'cache-info.json'),
     ]);

@@ -47,12 +47,12 @@ describe('checkpoint files from bytes', () => {
       'config.json',
       'latents/cache-info.json',
       'ldm/checkpoint/meta.json',
-      'ldm/checkpoint/model.safetensors',
+      'ldm/checkpoint/model-1.safetensors',
       'vmae/autoencoder.safetensors',
     ]);
     const b = sortCheckpointFiles([...files].reverse());
     expect(b.vmae.path).toBe('vmae/autoencoder.safetensors');
-    expect(b.ldm.path).toBe('ldm/checkpoint/model.safetensors');
+    expect(b.ldm.path).toBe('ldm/checkpoint/model-1.safetensors');
     expect(b.ldmMeta?.path).toBe('ldm/checkpoint/meta.json');
     expect(b.cacheInfo?.path).toBe('latents/cache-info.json');
     // A multi-file picker gives bare names: the files are told apart by their content.
@@ -62,10 +62,16 @@ describe('checkpoint files from bytes', () => {
     expect(bare.ldmMeta?.bytes).toBe(b.ldmMeta?.bytes);
   });
 
+  it('takes the weights meta.json names when a folder also holds an uncommitted save', () => {
+    const ldm = files.find((f) => f.path === 'ldm/checkpoint/model-1.safetensors')!;
+    const orphan = { path: 'ldm/checkpoint/model-2.safetensors', bytes: ldm.bytes.slice() };
+    expect(sortCheckpointFiles([orphan, ...files]).ldm.path).toBe('ldm/checkpoint/model-1.safetensors');
+  });
+
   it('names what is missing', () => {
     const noLdm = files.filter((f) => !f.path.startsWith('ldm/'));
     expect(() => sortCheckpointFiles(noLdm)).toThrow(
-      /no diffusion checkpoint.*ldm\/checkpoint\/model\.safetensors/,
+      /no diffusion checkpoint.*expected ldm\/checkpoint\/ \(meta\.json and the weights it names\)/,
     );
     const noVmae = files.filter((f) => !f.path.startsWith('vmae/'));
     expect(() => sortCheckpointFiles(noVmae)).toThrow(/no VMAE.*vmae\/autoencoder\.safetensors/);
@@ -78,7 +84,7 @@ describe('checkpoint files from bytes', () => {
     bad[bad.length - 3] ^= 0x40;
     const before = tf.memory().numTensors;
     await expect(loadCheckpointBundle({ ...b, ldm: { path: b.ldm.path, bytes: bad } })).rejects.toThrow(
-      /'ldm\/checkpoint\/model\.safetensors' \(\d+ bytes, crc [0-9a-f]{8}\) does not match meta\.json \('ldm\/checkpoint\/meta\.json'/,
+      /'ldm\/checkpoint\/model-1\.safetensors' \(\d+ bytes, crc [0-9a-f]{8}\) does not match meta\.json \('ldm\/checkpoint\/meta\.json'/,
     );
     const wrongFormat = new TextEncoder().encode(
       new TextDecoder().decode(b.ldmMeta!.bytes).replace('"ldmae-checkpoint"', '"other"'),
@@ -89,7 +95,7 @@ describe('checkpoint files from bytes', () => {
     expect(tf.memory().numTensors).toBe(before);
     await expect(
       loadCheckpointBundle({ ...b, ldmMeta: null, ldm: { path: b.ldm.path, bytes: bad } }),
-    ).rejects.toThrow(/model\.safetensors.*CRC-32 mismatch/);
+    ).rejects.toThrow(/model-1\.safetensors.*CRC-32 mismatch/);
   });
 
   it('loads, reconstructs and samples without leaking tensors', async () => {

@@ -3,7 +3,7 @@
  * a tiny VMAE (`f4d4-tiny`, the quickstart's preset) trained a few steps on the bundled digits and
  * saved as vmae/autoencoder.safetensors; latents/cache-info.json with the per-channel latent
  * normalisation; a class-conditional LightningDiT (Nano blocks, narrower) trained a few steps with
- * DiffusionTrainer and saved by core's saveCheckpoint as ldm/checkpoint/{model.safetensors,meta.json}
+ * DiffusionTrainer and saved by core's saveCheckpoint as ldm/checkpoint/{meta.json, the weights it names}
  * with the LdmCheckpointInfo of `train-ldm` (@ldmae/diffusion) in its config; and config.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
