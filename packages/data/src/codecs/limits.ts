@@ -110,13 +110,13 @@ function jpegHeader(b: Uint8Array): ImageHeader | null {
 }
 
 function megapixels(n: number): string {
-  return `${(n / 1e6).toFixed(1)} megapixels`;
+  return n >= 1e5 ? `${(n / 1e6).toFixed(1)} megapixels` : `${n} pixels`;
 }
 
 function describeLimit(maxPixels: number): string {
   const side = Math.round(Math.sqrt(maxPixels));
-  const shape = side * side === maxPixels ? `${side} x ${side}` : `${maxPixels} pixels`;
-  return `${megapixels(maxPixels)} (${shape})`;
+  if (side * side === maxPixels) return `${megapixels(maxPixels)} (${side} x ${side})`;
+  return maxPixels >= 1e5 ? `${megapixels(maxPixels)} (${maxPixels} pixels)` : megapixels(maxPixels);
 }
 
 /** The limit of `opts`, checked: a number > 0 (Infinity allowed), default {@link DEFAULT_MAX_PIXELS}. */
