@@ -304,6 +304,14 @@ describe('PNG pixel data checked against IHDR', () => {
     );
   });
 
+  it('refuses a PNG whose IHDR cannot be read (its size cannot be checked)', () => {
+    const bad = png({ width: 4, height: 4, depth: 8, colorType: 5 }, deflateSync(new Uint8Array(4 * 13)));
+    expect(readImageHeader(bad)).toBeNull();
+    expect(() => decodeImage(bad, 'rgb', 'bad.png')).toThrow(
+      'decodeImage: bad.png is a corrupt or unsupported PNG (no valid IHDR header)',
+    );
+  });
+
   it('refuses pixel data longer than IHDR allows, inflating no more than one byte past it', () => {
     const long = png(ihdr, deflateSync(Buffer.concat([raw, raw])));
     expect(() => decodeImage(long, 'rgb', 'long.png')).toThrow(

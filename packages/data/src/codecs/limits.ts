@@ -109,6 +109,21 @@ function jpegHeader(b: Uint8Array): ImageHeader | null {
   return null;
 }
 
+/**
+ * {@link readImageHeader}, refusing a PNG without a valid IHDR (its size could not be checked) naming
+ * the file; null for other bytes without a readable header (a JPEG without a frame header before its
+ * scan is left to the decoder, whose own resolution limit is set to the same value).
+ * @throws DataError
+ */
+export function headerToCheck(bytes: Uint8Array, name: string, fn: string): ImageHeader | null {
+  const header = readImageHeader(bytes);
+  if (!header && isPng(bytes))
+    throw new DataError(`${fn}: ${name} is a corrupt or unsupported PNG (no valid IHDR header)`, {
+      file: name,
+    });
+  return header;
+}
+
 function megapixels(n: number): string {
   return n >= 1e5 ? `${(n / 1e6).toFixed(1)} megapixels` : `${n} pixels`;
 }
@@ -253,7 +268,7 @@ export function checkPngPixelBytes(
  * @throws DataError naming the file
  */
 export function checkImageBytes(bytes: Uint8Array, maxPixels: number, name: string, fn: string): void {
-  const header = readImageHeader(bytes);
+  const header = headerToCheck(bytes, name, fn);
   if (!header) return;
   checkImageSize(header, maxPixels, name, fn);
   if (header.format !== 'png') return;

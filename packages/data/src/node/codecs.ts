@@ -15,11 +15,11 @@ import { PNG } from 'pngjs';
 import {
   checkImageSize,
   checkPngPixelBytes,
+  headerToCheck,
   type ImageDecodeOptions,
   type ImageHeader,
   maxPixelsOption,
   pngPixelData,
-  readImageHeader,
 } from '../codecs/limits.js';
 import { type ColorMode, DataError } from '../dataset.js';
 import { type GridOptions, makeGrid } from '../grid.js';
@@ -73,7 +73,7 @@ function checkBeforeDecode(
   name: string,
   fn: string,
 ): ImageHeader | null {
-  const header = readImageHeader(bytes);
+  const header = headerToCheck(bytes, name, fn);
   if (!header) return null;
   checkImageSize(header, maxPixels, name, fn);
   if (header.format === 'png') {
@@ -83,6 +83,7 @@ function checkBeforeDecode(
       got = inflateSync(idat, {
         finishFlush: zlibConstants.Z_SYNC_FLUSH,
         maxOutputLength: Math.min(expected + 1, kMaxLength),
+        chunkSize: Math.max(64, Math.min(expected + 1, 1 << 24)),
       }).length;
     } catch (e) {
       if ((e as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE')
