@@ -117,7 +117,7 @@ describe('zip bombs', () => {
     expect(m.peakGrowth).toBeLessThan(RSS_BOUND);
     // Unused entries cost nothing; a budget can be set lower or higher.
     const ok = rawZip([stored('s.npy', small), bomb('notes.bin')]);
-    expect(Array.from(parseNpz(ok).tensors.s.data)).toEqual([1, 2, 3]);
+    expect(Array.from(parseNpz(ok).tensors.s.data as Uint8Array)).toEqual([1, 2, 3]);
     expect(() => parseNpz(rawZip([bomb('a.npy')]), { maxInflatedBytes: 2 ** 29 })).toThrow(
       /declare 1073741824 bytes \(1\.0 GiB\) when inflated, more than the inflation budget of 512\.0 MiB/,
     );
