@@ -42,6 +42,8 @@ export type DatasetSpec =
       classes?: readonly string[];
       mode: ColorMode;
       onError: OnError;
+      /** Decode limit in pixels (absent: the default). */
+      maxPixels?: number;
     }
   | { kind: 'subset'; base: DatasetSpec; indices: Int32Array };
 

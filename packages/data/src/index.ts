@@ -12,6 +12,12 @@
 export const VERSION = '0.1.0';
 
 export * from './codecs/browser.js';
+export {
+  DEFAULT_MAX_PIXELS,
+  type ImageDecodeOptions,
+  type ImageHeader,
+  readImageHeader,
+} from './codecs/limits.js';
 export * from './dataset.js';
 export * from './formats/idx.js';
 export * from './grid.js';

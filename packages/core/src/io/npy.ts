@@ -249,10 +249,24 @@ export function serializeNpy(t: HostTensor, what = 'serializeNpy'): Uint8Array {
   return concatBytes([prefix, latin1(`${header}${' '.repeat(padlen)}\n`), typedToBytes(t.data)]);
 }
 
-/** Read a `.npz` archive: every `<key>.npy` entry becomes tensor `key` (other entries are ignored). */
-export function parseNpz(bytes: Uint8Array, opts: NpyReadOptions = {}): TensorFileContents {
+/** Options of {@link parseNpz}. */
+export interface NpzReadOptions extends NpyReadOptions {
+  /**
+   * Upper bound on the bytes inflated from deflated entries (`np.savez_compressed`), checked against
+   * their declared sizes before anything is inflated (default 1 GiB + 32 x the file size; stored
+   * entries, as `np.savez` writes them, do not count).
+   */
+  maxInflatedBytes?: number;
+}
+
+/**
+ * Read a `.npz` archive: every `<key>.npy` entry becomes tensor `key` (other entries are ignored and
+ * never inflated).
+ */
+export function parseNpz(bytes: Uint8Array, opts: NpzReadOptions = {}): TensorFileContents {
   const tensors: HostTensorDict = {};
-  for (const [name, data] of readZip(bytes, 'npz', { filter: (n) => n.endsWith('.npy') })) {
+  const zipOpts = { filter: (n: string) => n.endsWith('.npy'), maxInflatedBytes: opts.maxInflatedBytes };
+  for (const [name, data] of readZip(bytes, 'npz', zipOpts)) {
     setEntry(tensors, name.slice(0, -4), parseNpy(data, opts, `npz entry '${name}'`));
   }
   return { tensors, metadata: {} };

@@ -76,6 +76,11 @@ export interface TensorReadOptions {
   /** `.pth` only: bound on decoded tensor bytes (default 4x the file size + 1 MiB). */
   maxBytes?: number;
   /**
+   * `.pth` (zip format) and `.npz`: bound on the bytes inflated from deflated zip entries, checked
+   * against their declared sizes before inflating (default 1 GiB + 32 x the file size).
+   */
+  maxInflatedBytes?: number;
+  /**
    * Keep only tensors under this dotted prefix and strip it, e.g. `'model'` for a checkpoint saved as
    * `{"model": state_dict, "optimizer": ...}`. Throws if nothing matches.
    */
@@ -97,24 +102,35 @@ export function parseTensorFile(
   if (!f)
     throw new TensorFormatError('tensor file', 'unrecognised format (not safetensors, torch, npz or npy)');
   let out: TensorFileContents;
+  let skipped: readonly string[] = [];
+  const prefix = opts.select === undefined ? undefined : selectPrefixDot(opts.select);
   if (f === 'safetensors') out = parseSafetensors(bytes, opts);
   else if (f === 'pth') {
-    const { tensors, metadata } = parsePth(bytes, opts);
+    // With select, the storages of tensors outside the prefix are never read.
+    const only = prefix === undefined ? undefined : (name: string) => name.startsWith(prefix);
+    const pth = parsePth(bytes, { ...opts, only });
+    const { tensors, metadata } = pth;
+    skipped = pth.skipped;
     out = { tensors, metadata };
   } else if (f === 'npz') out = parseNpz(bytes, opts);
   else if (f === 'npy') out = { tensors: { arr_0: parseNpy(bytes, opts) }, metadata: {} };
   else throw new RangeError(`parseTensorFile: unknown format '${String(f)}'`);
   if (opts.select !== undefined)
-    out = { tensors: selectPrefix(out.tensors, opts.select), metadata: out.metadata };
+    out = { tensors: selectPrefix(out.tensors, opts.select, skipped), metadata: out.metadata };
   return out;
 }
 
-function selectPrefix(tensors: HostTensorDict, prefix: string): HostTensorDict {
-  const p = prefix.endsWith('.') ? prefix : `${prefix}.`;
+function selectPrefixDot(prefix: string): string {
+  return prefix.endsWith('.') ? prefix : `${prefix}.`;
+}
+
+function selectPrefix(tensors: HostTensorDict, prefix: string, skipped: readonly string[]): HostTensorDict {
+  const p = selectPrefixDot(prefix);
   const out: HostTensorDict = {};
   for (const [k, t] of Object.entries(tensors)) if (k.startsWith(p)) setEntry(out, k.slice(p.length), t);
   if (Object.keys(out).length === 0) {
-    const tops = [...new Set(Object.keys(tensors).map((k) => k.split('.')[0]))].slice(0, 10);
+    const names = [...Object.keys(tensors), ...skipped];
+    const tops = [...new Set(names.map((k) => k.split('.')[0]))].slice(0, 10);
     throw new RangeError(
       `select: no tensor under '${prefix}' (top-level names: ${tops.join(', ') || 'none'})`,
     );

@@ -19,7 +19,9 @@
  * Limits: strided (non-contiguous) tensors are copied into C order; a tensor may not have more elements
  * than its storage (expanded stride-0 tensors are refused) and all tensors together may not exceed
  * `maxBytes` (default 4x the file size + 1 MiB) after decoding, so a hostile file cannot make the reader
- * allocate much more than its own size. Complex and quantized dtypes are not supported. Writing produces
+ * allocate much more than its own size. In the zip format only `data.pkl`, `byteorder` and the storages
+ * of the tensors returned are read (inflated within `maxInflatedBytes`): other records are never
+ * inflated. Complex and quantized dtypes are not supported. Writing produces
  * the zip format with 64-byte aligned storages (loadable by torch >= 1.6, also with `weights_only=True`).
  */
 import {
@@ -46,7 +48,7 @@ import {
 } from './host-tensor.js';
 import { describe, type PyCallable, PyDict, PyGlobal, PyObject, unpickle } from './pickle.js';
 import { PickleWriter } from './pickle-writer.js';
-import { readZip, writeZip } from './zip.js';
+import { openZip, writeZip } from './zip.js';
 
 const FORMAT = 'pth';
 const LEGACY_MAGIC = 0x1950a86a20f9469cfc6cn;
@@ -101,12 +103,24 @@ export interface PthReadOptions {
   unknownGlobals?: 'error' | 'stub';
   /** Upper bound on the decoded bytes of all tensors (default 4x the file size + 1 MiB). */
   maxBytes?: number;
+  /**
+   * Zip-format files: upper bound on the bytes inflated from deflated entries, checked against their
+   * declared sizes before inflating (default 1 GiB + 32 x the file size; see {@link openZip}).
+   */
+  maxInflatedBytes?: number;
+  /**
+   * Decode only the tensors whose flattened name (as in `tensors`) passes this test. The storages of the
+   * others are never read or inflated; they are left out of `tensors` and appear as `null` in `root`.
+   */
+  only?: (name: string) => boolean;
 }
 
 /** A parsed `.pth` file: the unpickled object and every tensor in it, flattened to dotted names. */
 export interface PthContents extends TensorFileContents {
   /** The unpickled root object (dicts are {@link PyDict}, tensors {@link HostTensor}). */
   root: unknown;
+  /** With {@link PthReadOptions.only}: the names of the tensors left out (not decoded), else empty. */
+  skipped: string[];
 }
 
 function toInt(v: unknown, what: string): number {
@@ -198,15 +212,23 @@ export function parsePth(bytes: Uint8Array, opts: PthReadOptions = {}): PthConte
     throw new TypeError(`parsePth: bytes must be a Uint8Array, got ${typeof bytes}`);
   bytes = asPlainBytes(bytes);
   const budget = { left: opts.maxBytes ?? 4 * bytes.length + (1 << 20) };
-  const root = isZipBytes(bytes) ? parseZipPth(bytes, opts, budget) : parseLegacyPth(bytes, opts, budget);
-  return { root, tensors: flattenTensors(root), metadata: {} };
+  const skipped: string[] = [];
+  const root = isZipBytes(bytes)
+    ? parseZipPth(bytes, opts, budget, skipped)
+    : parseLegacyPth(bytes, opts, budget, skipped);
+  return { root, tensors: flattenTensors(root), metadata: {}, skipped };
 }
 
-function parseZipPth(bytes: Uint8Array, opts: PthReadOptions, budget: { left: number }): unknown {
-  const entries = readZip(bytes, FORMAT);
-  const pkl = [...entries.keys()].filter((n) => /^[^/]*\/data\.pkl$/.test(n) || n === 'data.pkl');
+function parseZipPth(
+  bytes: Uint8Array,
+  opts: PthReadOptions,
+  budget: { left: number },
+  skipped: string[],
+): unknown {
+  const zip = openZip(bytes, FORMAT, { maxInflatedBytes: opts.maxInflatedBytes });
+  const names = [...zip.entries.keys()];
+  const pkl = names.filter((n) => /^[^/]*\/data\.pkl$/.test(n) || n === 'data.pkl');
   if (pkl.length !== 1) {
-    const names = [...entries.keys()];
     if (names.some((n) => n.endsWith('constants.pkl') || /(^|\/)code\//.test(n))) {
       throw new TensorFormatError(
         FORMAT,
@@ -219,12 +241,18 @@ function parseZipPth(bytes: Uint8Array, opts: PthReadOptions, budget: { left: nu
     );
   }
   const prefix = pkl[0].slice(0, -'data.pkl'.length);
-  const order = entries.get(`${prefix}byteorder`);
+  // Only the records the pickle needs are read: byteorder, data.pkl, then the referenced storages.
+  const orderEntry = zip.entries.get(`${prefix}byteorder`);
+  if (orderEntry && orderEntry.size > 64)
+    throw new TensorFormatError(
+      FORMAT,
+      `record '${prefix}byteorder' has ${orderEntry.size} bytes (expected 'little' or 'big')`,
+    );
+  const order = orderEntry ? zip.read(orderEntry.name) : undefined;
   const little = order ? decodeLatin1(order).trim() !== 'big' : true;
-  const storages = new Map<string, HostData>();
   const declared = new Map<string, { dtype: HostDType; numel: number }>();
   const globals = storageGlobals();
-  const { value } = unpickle(entries.get(pkl[0])!, 0, {
+  const { value } = unpickle(zip.read(pkl[0]), 0, {
     globals,
     unknownGlobals: opts.unknownGlobals,
     format: FORMAT,
@@ -241,31 +269,45 @@ function parseZipPth(bytes: Uint8Array, opts: PthReadOptions, budget: { left: nu
           `storage '${key}' is referenced with two different types or sizes`,
         );
       }
-      declared.set(key, { dtype, numel: n });
-      if (!storages.has(key)) {
-        const raw = entries.get(`${prefix}data/${key}`);
-        if (!raw)
+      if (!prev) {
+        // Checked from the directory alone; the bytes are read when a tensor needs them.
+        const entry = zip.entries.get(`${prefix}data/${key}`);
+        if (!entry)
           throw new TensorFormatError(
             FORMAT,
             `storage record '${prefix}data/${key}' is missing (truncated archive?)`,
           );
         const want = n * HOST_DTYPES[dtype].itemsize;
-        if (raw.length !== want) {
+        if (entry.size !== want) {
           throw new TensorFormatError(
             FORMAT,
-            `storage '${key}' has ${raw.length} bytes, its header says ${n} x ${dtype} = ${want}`,
+            `storage '${key}' has ${entry.size} bytes, its header says ${n} x ${dtype} = ${want}`,
           );
         }
-        charge(budget, want, `storage '${key}'`);
-        storages.set(key, bytesToTyped(dtype, raw, little));
       }
+      declared.set(key, { dtype, numel: n });
       return new StorageRef(key, dtype, n, 0, n);
     },
   });
-  return materialize(value, storages, opts, budget);
+  const storages = new Map<string, HostData>();
+  const load = (ref: StorageRef): HostData => {
+    let data = storages.get(ref.key);
+    if (!data) {
+      charge(budget, ref.numel * HOST_DTYPES[ref.dtype].itemsize, `storage '${ref.key}'`);
+      data = bytesToTyped(ref.dtype, zip.read(`${prefix}data/${ref.key}`), little);
+      storages.set(ref.key, data);
+    }
+    return data;
+  };
+  return materialize(value, load, opts, budget, skipped);
 }
 
-function parseLegacyPth(bytes: Uint8Array, opts: PthReadOptions, budget: { left: number }): unknown {
+function parseLegacyPth(
+  bytes: Uint8Array,
+  opts: PthReadOptions,
+  budget: { left: number },
+  skipped: string[],
+): unknown {
   if (bytes.length > 262 && decodeLatin1(bytes.subarray(257, 262)) === 'ustar') {
     throw new TensorFormatError(
       FORMAT,
@@ -342,7 +384,17 @@ function parseLegacyPth(bytes: Uint8Array, opts: PthReadOptions, budget: { left:
       throw new TensorFormatError(FORMAT, `storage '${key}' has no data (truncated file?)`);
   if (r.remaining !== 0)
     throw new TensorFormatError(FORMAT, `${r.remaining} unexpected trailing bytes after the last storage`);
-  return materialize(main.value, storages, opts, budget);
+  return materialize(
+    main.value,
+    (ref) => {
+      const data = storages.get(ref.key);
+      if (!data) throw new TensorFormatError(FORMAT, `storage '${ref.key}': data missing`);
+      return data;
+    },
+    opts,
+    budget,
+    skipped,
+  );
 }
 
 function byteSwap64(v: bigint): bigint {
@@ -361,20 +413,26 @@ function charge(budget: { left: number }, n: number, what: string): void {
   }
 }
 
-/** Replace every TensorRef in the object graph by a decoded host tensor, in place (iteratively; cycles are fine). */
+/**
+ * Replace every TensorRef in the object graph by a decoded host tensor, in place (iteratively; cycles
+ * are fine). With `opts.only`, TensorRefs whose flattened names all fail it become null instead.
+ */
 function materialize(
   root: unknown,
-  storages: Map<string, HostData>,
+  load: (ref: StorageRef) => HostData,
   opts: PthReadOptions,
   budget: { left: number },
+  skipped: string[],
 ): unknown {
   const upcast = opts.upcastHalf ?? true;
+  const wanted = opts.only ? wantedRefs(root, opts.only, skipped) : null;
   const done = new Map<TensorRef, HostTensor>();
   const resolve = (v: unknown): unknown => {
     if (!(v instanceof TensorRef)) return v;
+    if (wanted && !wanted.has(v)) return null;
     let t = done.get(v);
     if (!t) {
-      t = buildTensor(v, storages, upcast, budget);
+      t = buildTensor(v, load, upcast, budget);
       done.set(v, t);
     }
     return t;
@@ -411,14 +469,12 @@ function materialize(
 
 function buildTensor(
   ref: TensorRef,
-  storages: Map<string, HostData>,
+  load: (ref: StorageRef) => HostData,
   upcast: boolean,
   budget: { left: number },
 ): HostTensor {
   const { storage, shape, stride } = ref;
   const what = `tensor of shape [${shape.join(', ')}] in storage '${storage.key}'`;
-  const src = storages.get(storage.key);
-  if (!src) throw new TensorFormatError(FORMAT, `${what}: storage data missing`);
   if (stride.length !== shape.length)
     throw new TensorFormatError(FORMAT, `${what}: stride [${stride.join(', ')}] does not match the shape`);
   let n: number;
@@ -439,6 +495,7 @@ function buildTensor(
       `${what}: offset ${ref.offset} and strides [${stride.join(', ')}] reach element ${extent}, past the storage's ${storage.viewLength}`,
     );
   }
+  const src = load(storage);
   const dtype = storage.dtype;
   charge(budget, n * (upcast && HOST_DTYPES[dtype].itemsize === 2 ? 4 : HOST_DTYPES[dtype].itemsize), what);
   const start = storage.viewOffset + ref.offset;
@@ -460,17 +517,32 @@ function buildTensor(
  */
 export function flattenTensors(root: unknown): HostTensorDict {
   const out: HostTensorDict = {};
+  for (const [k, t] of walkLeaves(root, isHostTensor)) {
+    if (Object.hasOwn(out, k))
+      throw new TensorFormatError(FORMAT, `two tensors flatten to the same name '${k}'`);
+    setEntry(out, k, t);
+  }
+  return out;
+}
+
+/** The TensorRefs that {@link flattenTensors} would name with a name passing `only`; the other names go to `skipped`. */
+function wantedRefs(root: unknown, only: (name: string) => boolean, skipped: string[]): Set<TensorRef> {
+  const out = new Set<TensorRef>();
+  for (const [k, ref] of walkLeaves(root, (v): v is TensorRef => v instanceof TensorRef)) {
+    if (only(k)) out.add(ref);
+    else skipped.push(k);
+  }
+  return out;
+}
+
+/** Leaves reachable through lists and dict items, named by their dotted path, in depth-first order. */
+function walkLeaves<T>(root: unknown, isLeaf: (v: unknown) => v is T): [string, T][] {
   const seen = new Set<object>();
   const todo: [string, unknown, number][] = [['', root, 0]];
-  const add = (name: string, t: HostTensor) => {
-    if (Object.hasOwn(out, name))
-      throw new TensorFormatError(FORMAT, `two tensors flatten to the same name '${name}'`);
-    setEntry(out, name, t);
-  };
-  const results: [string, HostTensor][] = [];
+  const results: [string, T][] = [];
   while (todo.length) {
     const [path, v, depth] = todo.pop()!;
-    if (isHostTensor(v)) {
+    if (isLeaf(v)) {
       results.push([path, v]);
       continue;
     }
@@ -485,8 +557,7 @@ export function flattenTensors(root: unknown): HostTensorDict {
     // Reverse so the depth-first stack visits children in their original order.
     todo.push(...kids.reverse());
   }
-  for (const [k, t] of results) add(k, t);
-  return out;
+  return results;
 }
 
 /**

@@ -3,7 +3,9 @@
  * use. Reading is bounded: the central directory must lie inside the file, entry counts are checked
  * against its size, deflated entries may not claim more than the format's maximum ratio (1032:1), and
  * every entry's CRC-32 is verified, so a truncated, bit-flipped or hostile archive is refused before
- * anything large is allocated. Limits: no encryption, no multi-disk archives, methods STORED (0) and
+ * anything large is allocated. Entries are read on demand ({@link openZip}): an entry nobody asks for is
+ * never inflated, and the bytes inflated from an archive are bounded by a budget checked against the
+ * declared sizes before inflating (`maxInflatedBytes`, default 1 GiB + 32 x the archive's size). Limits: no encryption, no multi-disk archives, methods STORED (0) and
  * DEFLATE (8) only; zip64 records are read, not written (in-memory files stay below 4 GiB anyway).
  */
 import { deflateSync, inflateSync } from 'fflate';
@@ -17,29 +19,82 @@ const LOCAL = 0x04034b50;
 const MAX_DEFLATE_RATIO = 1032;
 const U32_MAX = 0xffffffff;
 
-/** Options of {@link readZip}. */
+/** Options of {@link readZip} and {@link openZip}. */
 export interface ZipReadOptions {
   /** Verify each entry's CRC-32 (default true). */
   verifyCrc?: boolean;
   /** Only inflate / copy entries whose name passes this test (others are listed but not read). */
   filter?: (name: string) => boolean;
+  /**
+   * Upper bound on the bytes inflated from DEFLATE entries, all reads of the archive together (stored
+   * entries are views into the archive and do not count). Checked against the sizes the archive
+   * declares BEFORE anything is inflated, and each entry is inflated into a buffer of its declared size
+   * (a stream that wants more is refused). Default {@link defaultMaxInflatedBytes} of the archive's size:
+   * 1 GiB + 32 x the archive's size.
+   */
+  maxInflatedBytes?: number;
+}
+
+/** One entry of a zip archive's central directory, as {@link openZip} lists it (nothing read yet). */
+export interface ZipEntryInfo {
+  /** Entry name (path inside the archive). */
+  readonly name: string;
+  /** Compression method: 0 = stored, 8 = deflate (others are refused when read). */
+  readonly method: number;
+  /** Compressed size in bytes. */
+  readonly compressedSize: number;
+  /** Uncompressed size the archive declares, in bytes (reading checks it). */
+  readonly size: number;
+  /** CRC-32 the archive declares. */
+  readonly crc: number;
+}
+
+/** A zip archive whose directory has been read and checked, entries read one at a time on demand. */
+export interface ZipArchive {
+  /** Every entry, by name, in central-directory order. */
+  readonly entries: ReadonlyMap<string, ZipEntryInfo>;
+  /** Bytes that DEFLATE entries may still inflate to ({@link ZipReadOptions.maxInflatedBytes} minus what was read). */
+  readonly inflateBudgetLeft: number;
+  /**
+   * Read one entry: a view into the archive (stored) or a new array (deflated, charged to the budget
+   * before inflating). CRC-32, declared size and budget are checked.
+   * @throws TensorFormatError naming the entry when it is missing, corrupt, or over the budget
+   */
+  read(name: string): Uint8Array;
+}
+
+/** 1 GiB. */
+const GIB = 2 ** 30;
+
+/**
+ * The default inflation budget of an archive of `archiveBytes` bytes: 1 GiB + 32 x its size. Stored
+ * entries (torch.save, np.savez) cost nothing; real compressed tensor data (np.savez_compressed) inflates
+ * well below 32:1, while a deflate bomb reaches 1032:1, so a small hostile archive costs at most ~1 GiB.
+ */
+export function defaultMaxInflatedBytes(archiveBytes: number): number {
+  return GIB + 32 * archiveBytes;
+}
+
+function formatBytes(n: number): string {
+  if (n >= GIB) return `${(n / GIB).toFixed(1)} GiB`;
+  if (n >= 2 ** 20) return `${(n / 2 ** 20).toFixed(1)} MiB`;
+  return `${n} bytes`;
 }
 
 /**
- * Read every entry of a zip archive held in memory. STORED entries are returned as views into `bytes`
- * (copy them before keeping them beyond `bytes`' lifetime); DEFLATE entries are inflated into new arrays.
+ * Read a zip archive's central directory (held in memory) without reading any entry; entries are read
+ * with {@link ZipArchive.read}. The directory must lie inside the file, names must be unique, entries
+ * may not be encrypted, and deflated entries may not claim more than the format's maximum ratio.
  * `format` names the outer file format in errors.
- * @returns entry name -> contents, in central-directory order.
  */
-export function readZip(
-  bytes: Uint8Array,
-  format: string,
-  opts: ZipReadOptions = {},
-): Map<string, Uint8Array> {
+export function openZip(bytes: Uint8Array, format: string, opts: ZipReadOptions = {}): ZipArchive {
   if (!(bytes instanceof Uint8Array))
-    throw new TypeError(`readZip: bytes must be a Uint8Array, got ${typeof bytes}`);
+    throw new TypeError(`openZip: bytes must be a Uint8Array, got ${typeof bytes}`);
   bytes = asPlainBytes(bytes);
   const verify = opts.verifyCrc ?? true;
+  const limit = opts.maxInflatedBytes ?? defaultMaxInflatedBytes(bytes.length);
+  if (!(limit >= 0))
+    throw new RangeError(`openZip: maxInflatedBytes must be a number >= 0, got ${String(limit)}`);
   const eocd = findEocd(bytes, format);
   const r = new ByteReader(bytes, format, eocd + 4);
   const disk = r.u16();
@@ -72,7 +127,7 @@ export function readZip(
     );
   }
   const cd = new ByteReader(bytes, format, cdOffset, cdOffset + cdSize);
-  const out = new Map<string, Uint8Array>();
+  const entries = new Map<string, ZipEntryInfo & { readonly local: number }>();
   for (let i = 0; i < count; i++) {
     if (cd.u32('central directory entry') !== CENTRAL)
       throw new TensorFormatError(format, `corrupt zip central directory entry ${i}`);
@@ -101,49 +156,143 @@ export function readZip(
       if (local === U32_MAX) local = field.u64('zip64 offset');
     }
     if (flags & 1) throw new TensorFormatError(format, `zip entry '${name}' is encrypted`);
-    if (out.has(name)) throw new TensorFormatError(format, `zip entry '${name}' appears twice`);
-    if (opts.filter && !opts.filter(name)) continue;
-    const lr = new ByteReader(bytes, format, local);
+    if (entries.has(name)) throw new TensorFormatError(format, `zip entry '${name}' appears twice`);
+    entries.set(name, { name, method, compressedSize: csize, size: usize, crc, local });
+  }
+  let left = limit;
+  const read = (name: string): Uint8Array => {
+    const e = entries.get(name);
+    if (!e) throw new TensorFormatError(format, `zip entry '${name}' is missing`);
+    checkSizes(e, format);
+    if (e.method === 8 && e.size > left) {
+      throw new TensorFormatError(
+        format,
+        `zip entry '${name}' declares ${e.size} bytes (${formatBytes(e.size)}), more than the ${formatBytes(left)} left of the inflation budget of ${formatBytes(limit)} (maxInflatedBytes)`,
+      );
+    }
+    const lr = new ByteReader(bytes, format, e.local);
     if (lr.u32(`local header of '${name}'`) !== LOCAL)
       throw new TensorFormatError(format, `zip entry '${name}' has a corrupt local header`);
     lr.take(22);
     const ln = lr.u16();
     const lm = lr.u16();
     lr.take(ln + lm, `local header of '${name}'`);
-    const raw = lr.take(csize, `data of zip entry '${name}'`);
+    const raw = lr.take(e.compressedSize, `data of zip entry '${name}'`);
     let data: Uint8Array;
-    if (method === 0) {
-      if (usize !== csize)
-        throw new TensorFormatError(format, `stored zip entry '${name}' has sizes ${csize} and ${usize}`);
+    if (e.method === 0) {
       data = raw;
-    } else if (method === 8) {
-      if (usize > csize * MAX_DEFLATE_RATIO + 1024) {
+    } else if (e.method === 8) {
+      left -= e.size;
+      // A buffer of the declared size + 1: fflate never writes past it, so a stream that inflates to
+      // more shows as one byte too many and is refused; memory stays at the declared size.
+      let out: Uint8Array;
+      try {
+        out = new Uint8Array(e.size + 1);
+      } catch {
         throw new TensorFormatError(
           format,
-          `zip entry '${name}' claims ${usize} bytes from ${csize} compressed (impossible ratio; hostile or corrupt file)`,
+          `zip entry '${name}' declares ${e.size} bytes, more than one array can hold`,
         );
       }
       try {
-        data = inflateSync(raw, { out: new Uint8Array(usize) });
-      } catch (e) {
-        throw new TensorFormatError(format, `zip entry '${name}' does not inflate (${(e as Error).message})`);
-      }
-      if (data.length !== usize)
+        data = inflateSync(raw, { out });
+      } catch (err) {
+        // fflate writes no further than `out`: a stored block that does not fit throws a RangeError.
+        if (err instanceof RangeError)
+          throw new TensorFormatError(
+            format,
+            `zip entry '${name}' inflates to more than the ${e.size} bytes it declares (hostile or corrupt file)`,
+          );
         throw new TensorFormatError(
           format,
-          `zip entry '${name}' inflates to ${data.length} bytes, expected ${usize}`,
+          `zip entry '${name}' does not inflate (${(err as Error).message})`,
+        );
+      }
+      if (data.length > e.size)
+        throw new TensorFormatError(
+          format,
+          `zip entry '${name}' inflates to more than the ${e.size} bytes it declares (hostile or corrupt file)`,
+        );
+      if (data.length !== e.size)
+        throw new TensorFormatError(
+          format,
+          `zip entry '${name}' inflates to ${data.length} bytes, expected ${e.size}`,
         );
     } else {
       throw new TensorFormatError(
         format,
-        `zip entry '${name}' uses compression method ${method} (only stored and deflate are supported)`,
+        `zip entry '${name}' uses compression method ${e.method} (only stored and deflate are supported)`,
       );
     }
-    if (verify && crc32(data) !== crc)
+    if (verify && crc32(data) !== e.crc)
       throw new TensorFormatError(format, `CRC-32 mismatch in zip entry '${name}' (corrupt file)`);
-    out.set(name, data);
-  }
+    return data;
+  };
+  return {
+    entries,
+    get inflateBudgetLeft() {
+      return left;
+    },
+    read,
+  };
+}
+
+/**
+ * Read the entries of a zip archive held in memory (all of them, or those passing `filter`). The
+ * declared sizes of the deflated entries to read are checked against `maxInflatedBytes` before any is
+ * inflated. STORED entries are returned as views into `bytes` (copy them before keeping them beyond
+ * `bytes`' lifetime); DEFLATE entries are inflated into new arrays. `format` names the outer file
+ * format in errors. To read entries one at a time on demand, use {@link openZip}.
+ * @returns entry name -> contents, in central-directory order.
+ */
+export function readZip(
+  bytes: Uint8Array,
+  format: string,
+  opts: ZipReadOptions = {},
+): Map<string, Uint8Array> {
+  if (!(bytes instanceof Uint8Array))
+    throw new TypeError(`readZip: bytes must be a Uint8Array, got ${typeof bytes}`);
+  const zip = openZip(bytes, format, opts);
+  const names = [...zip.entries.keys()].filter((n) => !opts.filter || opts.filter(n));
+  checkInflateBudget(zip, names, format);
+  const out = new Map<string, Uint8Array>();
+  for (const name of names) out.set(name, zip.read(name));
   return out;
+}
+
+/**
+ * Refuse, before anything is inflated, when the deflated entries among `names` declare more bytes in
+ * total than `zip`'s remaining inflation budget. `format` names the outer file format in errors.
+ */
+export function checkInflateBudget(zip: ZipArchive, names: readonly string[], format: string): void {
+  let total = 0;
+  for (const n of names) {
+    const e = zip.entries.get(n);
+    if (!e) continue;
+    checkSizes(e, format);
+    if (e.method === 8) total += e.size;
+  }
+  if (total > zip.inflateBudgetLeft) {
+    throw new TensorFormatError(
+      format,
+      `the ${names.length} zip entries to read declare ${total} bytes (${formatBytes(total)}) when inflated, more than the inflation budget of ${formatBytes(zip.inflateBudgetLeft)} (maxInflatedBytes)`,
+    );
+  }
+}
+
+/** The declared sizes must be possible: equal for stored entries, within deflate's maximum ratio. */
+function checkSizes(e: ZipEntryInfo, format: string): void {
+  if (e.method === 0 && e.size !== e.compressedSize)
+    throw new TensorFormatError(
+      format,
+      `stored zip entry '${e.name}' has sizes ${e.compressedSize} and ${e.size}`,
+    );
+  if (e.method === 8 && e.size > e.compressedSize * MAX_DEFLATE_RATIO + 1024) {
+    throw new TensorFormatError(
+      format,
+      `zip entry '${e.name}' claims ${e.size} bytes from ${e.compressedSize} compressed (impossible ratio; hostile or corrupt file)`,
+    );
+  }
 }
 
 function findEocd(bytes: Uint8Array, format: string): number {

@@ -5,6 +5,7 @@
 import type { ColorMode } from '../dataset.js';
 import { checkImage, type Image, toUint8Image } from '../image.js';
 import { greyToRgb, rgbToGrey } from '../transforms/geometry.js';
+import { checkImageBytes, checkImageSize, type ImageDecodeOptions, maxPixelsOption } from './limits.js';
 
 /** RGBA pixels (an `ImageData`'s) to an {@link Image}: alpha dropped; 'grey' uses Pillow's luma. */
 export function imageFromRgba(
@@ -53,19 +54,55 @@ export function imageToRgba(image: Image): Uint8ClampedArray<ArrayBuffer> {
   return out;
 }
 
-/** Decode PNG / JPEG / WebP / ... bytes or a Blob with the browser's decoders. */
+/** Options of {@link decodeImageBrowser}. */
+export interface BrowserImageDecodeOptions extends ImageDecodeOptions {
+  /** The file name, for errors (default: a `File`'s name, else 'image'). */
+  name?: string;
+}
+
+/**
+ * Decode PNG / JPEG / WebP / ... bytes or a Blob with the browser's decoders. PNG and JPEG headers are
+ * checked before decoding: an image over `opts.maxPixels` (default {@link DEFAULT_MAX_PIXELS}, 8192 x
+ * 8192) is refused, as is a PNG whose pixel data is cut short or too long; other formats are checked
+ * against the limit once decoded, before their pixels are read.
+ * @throws DataError naming the file when it is over the limit or a corrupt PNG
+ */
 export async function decodeImageBrowser(
   source: Blob | ArrayBuffer | Uint8Array,
   mode: ColorMode = 'rgb',
+  opts: BrowserImageDecodeOptions = {},
 ): Promise<Image> {
   if (typeof createImageBitmap !== 'function' || typeof OffscreenCanvas !== 'function') {
     throw new Error(
       'decodeImageBrowser: needs createImageBitmap and OffscreenCanvas (a browser or web worker); in Node use decodeImage',
     );
   }
+  const fileName = typeof File === 'function' && source instanceof File ? source.name : undefined;
+  const name = opts.name ?? fileName ?? 'image';
+  const maxPixels = maxPixelsOption(opts, 'decodeImageBrowser');
   const blob = source instanceof Blob ? source : new Blob([source as BlobPart]);
+  const bytes =
+    source instanceof Uint8Array
+      ? source
+      : source instanceof ArrayBuffer
+        ? new Uint8Array(source)
+        : new Uint8Array(await blob.arrayBuffer());
+  checkImageBytes(bytes, maxPixels, name, 'decodeImageBrowser');
   const bitmap = await createImageBitmap(blob, { colorSpaceConversion: 'none', premultiplyAlpha: 'none' });
   try {
+    checkImageSize(
+      {
+        format: 'png',
+        width: bitmap.width,
+        height: bitmap.height,
+        channels: 4,
+        bitDepth: 8,
+        interlaced: false,
+      },
+      maxPixels,
+      name,
+      'decodeImageBrowser',
+    );
     const canvas = new OffscreenCanvas(bitmap.width, bitmap.height);
     const ctx = canvas.getContext('2d');
     if (!ctx) throw new Error('decodeImageBrowser: could not get a 2d context');

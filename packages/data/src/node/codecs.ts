@@ -6,10 +6,21 @@
  * codecs install everywhere and run inside worker_threads. sharp (libjpeg-turbo) decodes JPEGs
  * faster: plug it in through `imageFolder`'s `decode` option where speed matters.
  */
+import { kMaxLength } from 'node:buffer';
 import { readFile, writeFile } from 'node:fs/promises';
+import { inflateSync, constants as zlibConstants } from 'node:zlib';
 import type * as tf from '@tensorflow/tfjs-core';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
+import {
+  checkImageSize,
+  checkPngPixelBytes,
+  headerToCheck,
+  type ImageDecodeOptions,
+  type ImageHeader,
+  maxPixelsOption,
+  pngPixelData,
+} from '../codecs/limits.js';
 import { type ColorMode, DataError } from '../dataset.js';
 import { type GridOptions, makeGrid } from '../grid.js';
 import { checkImage, type Image, imagesFromBatch, toUint8Image } from '../image.js';
@@ -51,16 +62,65 @@ function applyMode(image: Image, mode: ColorMode): Image {
 }
 
 /**
- * Decode PNG or JPEG bytes to a byte image. Alpha is dropped (as Pillow's convert('RGB')).
+ * Check what can be checked before decoding: the size the header states against `maxPixels`, and for a
+ * PNG that its pixel data inflates to exactly what the header needs (inflating at most one byte more).
+ * @returns the header, or null when there is none to read (the decoder then reports the problem)
+ * @throws DataError naming the file
+ */
+function checkBeforeDecode(
+  bytes: Uint8Array,
+  maxPixels: number,
+  name: string,
+  fn: string,
+): ImageHeader | null {
+  const header = headerToCheck(bytes, name, fn);
+  if (!header) return null;
+  checkImageSize(header, maxPixels, name, fn);
+  if (header.format === 'png') {
+    const { idat, expected } = pngPixelData(bytes, header, name, fn);
+    let got: number;
+    try {
+      got = inflateSync(idat, {
+        finishFlush: zlibConstants.Z_SYNC_FLUSH,
+        maxOutputLength: Math.min(expected + 1, kMaxLength),
+        chunkSize: Math.max(64, Math.min(expected + 1, 1 << 24)),
+      }).length;
+    } catch (e) {
+      if ((e as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE')
+        throw new DataError(`${fn}: '${name}': PNG pixel data does not inflate (${(e as Error).message})`, {
+          file: name,
+          cause: e,
+        });
+      got = expected + 1;
+    }
+    checkPngPixelBytes(header, expected, got, name, fn);
+  }
+  return header;
+}
+
+/**
+ * Decode PNG or JPEG bytes to a byte image. Alpha is dropped (as Pillow's convert('RGB')). Before
+ * decoding, the size in the file's header is checked against `opts.maxPixels` (default
+ * {@link DEFAULT_MAX_PIXELS}, 8192 x 8192), and a PNG's pixel data against the size its header needs
+ * (data cut short or too long is refused), so a small hostile file cannot make the decoder allocate
+ * gigabytes or return made-up rows.
  * @param mode 'rgb' (default, torchvision's loader), 'grey' (Pillow's luma) or 'keep' (as stored)
  * @param name the file name, for errors
- * @throws DataError naming the file when the bytes are not a decodable PNG / JPEG
+ * @param opts `maxPixels`: the decode limit
+ * @throws DataError naming the file when the bytes are not a decodable PNG / JPEG, or are over the limit
  */
-export function decodeImage(bytes: Uint8Array, mode: ColorMode = 'rgb', name = 'image'): Image {
+export function decodeImage(
+  bytes: Uint8Array,
+  mode: ColorMode = 'rgb',
+  name = 'image',
+  opts: ImageDecodeOptions = {},
+): Image {
   if (!['rgb', 'grey', 'keep'].includes(mode))
     throw new RangeError(`decodeImage: mode must be rgb, grey or keep, got '${mode}'`);
+  const maxPixels = maxPixelsOption(opts, 'decodeImage');
   const format = sniffImageFormat(bytes);
   if (!format) throw new DataError(`decodeImage: ${name} is not a PNG or JPEG file`, { file: name });
+  checkBeforeDecode(bytes, maxPixels, name, 'decodeImage');
   try {
     if (format === 'png') {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));
@@ -80,7 +140,15 @@ export function decodeImage(bytes: Uint8Array, mode: ColorMode = 'rgb', name = '
       }
       return applyMode({ data, height, width, channels }, mode);
     }
-    const img = jpeg.decode(bytes, { useTArray: true, formatAsRGBA: false, tolerantDecoding: false });
+    // jpeg-js's own limits, set to agree with maxPixels (our header check above speaks first); its
+    // memory count is about 20 bytes per pixel for a 3-component image.
+    const img = jpeg.decode(bytes, {
+      useTArray: true,
+      formatAsRGBA: false,
+      tolerantDecoding: false,
+      maxResolutionInMP: maxPixels / 1e6,
+      maxMemoryUsageInMB: Math.max(512, Math.ceil((maxPixels * 24) / 2 ** 20)),
+    });
     let image: Image = { data: img.data, height: img.height, width: img.width, channels: 3 };
     if (jpegComponents(bytes) === 1) {
       const n = img.width * img.height;
@@ -137,15 +205,22 @@ export function encodeJpeg(image: Image, quality = 90): Uint8Array {
   return new Uint8Array(out.data.buffer, out.data.byteOffset, out.data.length);
 }
 
-/** Read and decode an image file; failures are {@link DataError}s naming the file. */
-export async function readImage(path: string, mode: ColorMode = 'rgb'): Promise<Image> {
+/**
+ * Read and decode an image file (see {@link decodeImage}, whose checks and `maxPixels` limit apply);
+ * failures are {@link DataError}s naming the file.
+ */
+export async function readImage(
+  path: string,
+  mode: ColorMode = 'rgb',
+  opts: ImageDecodeOptions = {},
+): Promise<Image> {
   let bytes: Uint8Array;
   try {
     bytes = await readFile(path);
   } catch (e) {
     throw new DataError(`readImage: cannot read ${path} (${(e as Error).message})`, { file: path, cause: e });
   }
-  return decodeImage(bytes, mode, path);
+  return decodeImage(bytes, mode, path, opts);
 }
 
 /** Write an image as a PNG file. */

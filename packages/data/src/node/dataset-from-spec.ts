@@ -14,6 +14,7 @@ export function datasetFromSpec(spec: DatasetSpec): Dataset {
         classes: spec.classes,
         mode: spec.mode,
         onError: spec.onError,
+        maxPixels: spec.maxPixels,
       });
     case 'subset':
       return new SubsetDataset(datasetFromSpec(spec.base), spec.indices);

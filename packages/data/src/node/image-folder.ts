@@ -3,6 +3,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
+import { checkImageSize, maxPixelsOption, readImageHeader } from '../codecs/limits.js';
 import {
   type ColorMode,
   checkIndex,
@@ -34,6 +35,12 @@ export interface ImageFolderOptions {
   extensions?: readonly string[];
   /** Custom decoder (for example one built on sharp); main thread only, so no worker prefetch. */
   decode?: (bytes: Uint8Array, file: string) => Image | Promise<Image>;
+  /**
+   * Refuse images with more pixels than this, from the file's header, before decoding (default
+   * `DEFAULT_MAX_PIXELS`, 8192 x 8192; `Infinity` turns it off). With a custom `decode`, PNG / JPEG
+   * headers are still checked. A refused file is a {@link DataError} naming it (left out with onError: 'skip').
+   */
+  maxPixels?: number;
 }
 
 function byCodePoint(a: string, b: string): number {
@@ -71,6 +78,8 @@ export class FileImageDataset implements Dataset {
   readonly classes?: readonly string[];
   readonly mode: ColorMode;
   readonly onError: OnError;
+  /** The decode limit in pixels (see {@link ImageFolderOptions.maxPixels}). */
+  readonly maxPixels: number;
   private readonly decode?: (bytes: Uint8Array, file: string) => Image | Promise<Image>;
 
   constructor(
@@ -81,6 +90,7 @@ export class FileImageDataset implements Dataset {
       mode?: ColorMode;
       onError?: OnError;
       decode?: ImageFolderOptions['decode'];
+      maxPixels?: number;
     } = {},
   ) {
     if (files.length === 0) throw new RangeError('FileImageDataset: files is empty');
@@ -98,6 +108,7 @@ export class FileImageDataset implements Dataset {
     if (opts.classes) this.classes = opts.classes;
     this.mode = mode;
     this.onError = onError;
+    this.maxPixels = maxPixelsOption(opts, 'imageFolder');
     this.decode = opts.decode;
   }
 
@@ -116,6 +127,8 @@ export class FileImageDataset implements Dataset {
     }
     let image: Image;
     if (this.decode) {
+      const header = readImageHeader(bytes);
+      if (header) checkImageSize(header, this.maxPixels, file, 'imageFolder');
       try {
         image = await this.decode(bytes, file);
       } catch (e) {
@@ -126,7 +139,7 @@ export class FileImageDataset implements Dataset {
         });
       }
     } else {
-      image = decodeImage(bytes, this.mode, file);
+      image = decodeImage(bytes, this.mode, file, { maxPixels: this.maxPixels });
     }
     return this.labels ? { image, label: this.labels[index], file } : { image, file };
   }
@@ -140,6 +153,7 @@ export class FileImageDataset implements Dataset {
       classes: this.classes,
       mode: this.mode,
       onError: this.onError,
+      maxPixels: this.maxPixels,
     };
   }
 }
