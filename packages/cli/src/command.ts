@@ -5,6 +5,7 @@
  */
 import { stat } from 'node:fs/promises';
 import type { Command } from 'commander';
+import { clearFolderScans } from './data-source.js';
 import { CliError, describeError, EXIT, InterruptedError, resumeCommand, UsageError } from './errors.js';
 import { installInterrupt } from './interrupt.js';
 import { addOptions, type OptionSpec, type ResolvedOptions, resolveOptions } from './options.js';
@@ -96,6 +97,7 @@ export function registerCommand(program: Command, def: CommandDefinition, state:
     try {
       const opts = await resolveOptions(command, [...def.specs, ...COMMON_SPECS]);
       await checkOutFolder(opts.out);
+      clearFolderScans();
       if (def.needsBackend !== false) await initBackend(opts.backend as string);
       const ctx: CommandContext = {
         reporter,

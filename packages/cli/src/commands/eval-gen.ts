@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { loadData, type Split } from '../data-source.js';
+import { dataFlags, loadData, type Split } from '../data-source.js';
 import { UsageError } from '../errors.js';
 import { writeJson } from '../files.js';
 import { fmtNumber } from '../progress.js';
@@ -38,6 +38,7 @@ published FIDs. Writes metrics.json and config.json into --out.`,
       const { ae } = await loadAutoencoder(aePath);
       try {
         const data = await loadData(o.data as string, {
+          ...dataFlags(o, ctx.reporter),
           split: o.split as Split,
           imageSize: (o.imageSize as number | undefined) ?? ldm.info.imageShape[0],
         });

@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { loadData, type Split } from '../data-source.js';
+import { dataFlags, loadData, type Split } from '../data-source.js';
 import { writeJson } from '../files.js';
 import { fmtNumber } from '../progress.js';
 import { evalReconstruction } from '../steps/evaluate.js';
@@ -35,6 +35,7 @@ Writes metrics.json and config.json into --out.`,
     const { ae, kind } = await loadAutoencoder(o.ae as string);
     try {
       const data = await loadData(o.data as string, {
+        ...dataFlags(o, ctx.reporter),
         split: o.split as Split,
         imageSize: o.imageSize as number | undefined,
       });

@@ -4,7 +4,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { loadData, type Split } from '../data-source.js';
+import { dataFlags, loadData, type Split } from '../data-source.js';
 import { imageSource } from '../steps/evaluate.js';
 import { reconstructionRows, writeGrid } from '../steps/images.js';
 import { aeSpec, dataSpecs, outSpec, seedSpec } from './shared.js';
@@ -28,6 +28,7 @@ Example: ldmae reconstruct --ae runs/vmae/autoencoder.safetensors --n 32`,
     const { ae, kind } = await loadAutoencoder(o.ae as string);
     try {
       const data = await loadData(o.data as string, {
+        ...dataFlags(o, ctx.reporter),
         split: o.split as Split,
         imageSize: o.imageSize as number | undefined,
       });

@@ -39,6 +39,12 @@ export const dataSpecs = (split: 'train' | 'test'): OptionSpec[] => [
     description: 'resize and centre-crop images to this side (default: as stored; must be square)',
     min: 8,
   },
+  {
+    key: 'skipBadImages',
+    type: 'boolean',
+    description:
+      'image folders: leave out files that cannot be read (found by the check at the start, or when decoded) instead of stopping',
+  },
 ];
 
 /** `--ae <path>`. */

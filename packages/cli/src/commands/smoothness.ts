@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { loadData, type Split } from '../data-source.js';
+import { dataFlags, loadData, type Split } from '../data-source.js';
 import { writeJson, writeOutput } from '../files.js';
 import { fmtNumber } from '../progress.js';
 import { lineChart } from '../report/svg.js';
@@ -31,6 +31,7 @@ config.json into --out.`,
     const { ae, kind } = await loadAutoencoder(o.ae as string);
     try {
       const data = await loadData(o.data as string, {
+        ...dataFlags(o, ctx.reporter),
         split: o.split as Split,
         imageSize: o.imageSize as number | undefined,
       });

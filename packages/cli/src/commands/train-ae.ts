@@ -3,7 +3,7 @@ import { join } from 'node:path';
 import { type AutoencoderKind, checkModelChoice, DEFAULT_PRESET } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { loadData, type Split } from '../data-source.js';
+import { dataFlags, loadData, type Split } from '../data-source.js';
 import { imageSource } from '../steps/evaluate.js';
 import { reconstructionRows, writeGrid } from '../steps/images.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
@@ -59,6 +59,7 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
     const preset = (o.preset as string | undefined) ?? DEFAULT_PRESET[kind];
     checkModelChoice(kind, preset);
     const data = await loadData(o.data as string, {
+      ...dataFlags(o, ctx.reporter),
       split: o.split as Split,
       imageSize: o.imageSize as number | undefined,
     });
@@ -91,9 +92,11 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
       },
     );
     try {
-      const test = await loadData(o.data as string, { split: 'test', imageSize: data.imageSize }).catch(
-        () => data,
-      );
+      const test = await loadData(o.data as string, {
+        ...dataFlags(o, ctx.reporter),
+        split: 'test',
+        imageSize: data.imageSize,
+      }).catch(() => data);
       // Up to 16 test images, 8 a row: a small folder shows what it has (full rows only).
       const avail = Math.min(16, test.dataset.length);
       const n = avail > 8 ? avail - (avail % 8) : avail;

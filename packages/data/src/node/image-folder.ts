@@ -3,7 +3,7 @@
  */
 import { readdir, readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { checkImageSize, maxPixelsOption, readImageHeader } from '../codecs/limits.js';
+import { checkImageBytes, checkImageSize, maxPixelsOption, readImageHeader } from '../codecs/limits.js';
 import {
   type ColorMode,
   checkIndex,
@@ -206,4 +206,57 @@ export async function imageFolder(dir: string, opts: ImageFolderOptions = {}): P
   if (empty.length > 0)
     throw new Error(`imageFolder: no ${what} for the classes ${empty.join(', ')} in ${dir}`);
   return new FileImageDataset(files, Int32Array.from(labels), { ...opts, classes });
+}
+
+/** What {@link checkImageFiles} found. */
+export interface ImageFilesCheck {
+  /** Files checked (in dataset order, from the first). */
+  checked: number;
+  /** Files in the dataset. */
+  total: number;
+  /** Whether every file was checked (false when the time limit stopped the scan). */
+  complete: boolean;
+  /** Wall time of the scan in seconds. */
+  seconds: number;
+  /** Files that cannot be used: dataset index, path and why. */
+  bad: { index: number; file: string; error: string }[];
+}
+
+/**
+ * A quick check of an image folder's files before training, so that a bad file is found at the start
+ * rather than when its batch is built, possibly hours in: each file is read and its header checked
+ * (a PNG or JPEG, within the dataset's `maxPixels`), and a PNG's pixel data inflated to the size its
+ * header needs. Nothing is decoded to pixels. Stops after `seconds` (default 10) and says how far it
+ * got; a file that passes can still fail to decode if its compressed data is damaged further on.
+ */
+export async function checkImageFiles(
+  dataset: FileImageDataset,
+  opts: { seconds?: number } = {},
+): Promise<ImageFilesCheck> {
+  if (!(dataset instanceof FileImageDataset))
+    throw new TypeError('checkImageFiles: dataset must be an image folder (imageFolder(...))');
+  const seconds = opts.seconds ?? 10;
+  if (!(seconds > 0)) throw new RangeError(`checkImageFiles: seconds must be > 0, got ${seconds}`);
+  const t0 = performance.now();
+  const bad: ImageFilesCheck['bad'] = [];
+  let checked = 0;
+  for (const file of dataset.files) {
+    if ((performance.now() - t0) / 1000 > seconds) break;
+    try {
+      const bytes = await readFile(file);
+      if (!readImageHeader(bytes))
+        throw new Error(`checkImageFiles: '${file}' is not a PNG or JPEG file (no image header)`);
+      checkImageBytes(bytes, dataset.maxPixels, file, 'checkImageFiles');
+    } catch (e) {
+      bad.push({ index: checked, file, error: (e as Error).message });
+    }
+    checked++;
+  }
+  return {
+    checked,
+    total: dataset.length,
+    complete: checked === dataset.length,
+    seconds: (performance.now() - t0) / 1000,
+    bad,
+  };
 }
