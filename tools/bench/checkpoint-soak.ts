@@ -12,7 +12,7 @@
  * few minutes and its kill points are random (seeded).
  */
 import { spawn } from 'node:child_process';
-import { mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng, loadCheckpointHost } from '@ldmae/core';
@@ -38,20 +38,24 @@ function start(resume: boolean): Promise<ReturnType<typeof spawn>> {
     stdio: ['ignore', 'pipe', 'pipe'],
   });
   let stderr = '';
-  child.stderr?.on('data', (d) => {
+  const keep = (d: Buffer) => {
     stderr += d;
-  });
+  };
+  child.stderr?.on('data', keep);
   return new Promise((resolve, reject) => {
     let buf = '';
     child.stdout?.on('data', (d) => {
       buf += d;
+      if (buf.includes('"event":"error"')) stderr += buf;
       if (buf.includes('"event":"progress"')) {
         child.stdout?.removeAllListeners('data');
         child.stdout?.resume();
         resolve(child);
       }
     });
-    child.on('exit', (code) => reject(new Error(`ldmae exited (${code}) before training: ${stderr.slice(-500)}`)));
+    child.on('exit', (code) =>
+      reject(new Error(`ldmae exited (${code}) before training: ${stderr.slice(-300)}`)),
+    );
   });
 }
 
@@ -65,7 +69,19 @@ let lost = 0;
 let last = -1;
 const t0 = performance.now();
 for (let k = 1; k <= KILLS; k++) {
-  const child = await start(k > 1 && last >= 0);
+  let child: Awaited<ReturnType<typeof start>>;
+  try {
+    child = await start(k > 1);
+  } catch (e) {
+    // The checkpoint the last kill left did not resume: lost. Start over without it.
+    lost++;
+    console.log(
+      `kill ${String(k).padStart(2)}: LOST: --resume failed: ${(e as Error).message.split('\n')[0]}`,
+    );
+    rmSync(ckpt, { recursive: true, force: true });
+    last = -1;
+    continue;
+  }
   const wait = MIN_MS + rng.nextFloat() * (MAX_MS - MIN_MS);
   await new Promise((r) => setTimeout(r, wait));
   const exited = new Promise((r) => child.on('exit', r));
@@ -80,7 +96,9 @@ for (let k = 1; k <= KILLS; k++) {
   } catch (e) {
     problem = `does not load: ${(e as Error).message}`;
   }
-  const leftovers = readdirSync(ckpt).filter((f) => f !== 'meta.json' && !/^model-\d+\.safetensors$/.test(f));
+  const leftovers = (existsSync(ckpt) ? readdirSync(ckpt) : []).filter(
+    (f) => f !== 'meta.json' && !/^model-\d+\.safetensors$/.test(f),
+  );
   if (problem) lost++;
   else if (step !== null) last = step;
   console.log(
