@@ -67,19 +67,21 @@ async function checkpointStep(): Promise<number | null> {
 
 let lost = 0;
 let last = -1;
+let lastLost = false;
 const t0 = performance.now();
 for (let k = 1; k <= KILLS; k++) {
   let child: Awaited<ReturnType<typeof start>>;
   try {
     child = await start(k > 1);
   } catch (e) {
-    // The checkpoint the last kill left did not resume: lost. Start over without it.
-    lost++;
+    // The checkpoint the last kill left did not resume: lost (unless its check already said so).
+    if (!lastLost) lost++;
     console.log(
       `kill ${String(k).padStart(2)}: LOST: --resume failed: ${(e as Error).message.split('\n')[0]}`,
     );
     rmSync(ckpt, { recursive: true, force: true });
     last = -1;
+    lastLost = false;
     continue;
   }
   const wait = MIN_MS + rng.nextFloat() * (MAX_MS - MIN_MS);
@@ -99,6 +101,7 @@ for (let k = 1; k <= KILLS; k++) {
   const leftovers = (existsSync(ckpt) ? readdirSync(ckpt) : []).filter(
     (f) => f !== 'meta.json' && !/^model-\d+\.safetensors$/.test(f),
   );
+  lastLost = problem !== '';
   if (problem) lost++;
   else if (step !== null) last = step;
   console.log(
