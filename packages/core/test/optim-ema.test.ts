@@ -136,4 +136,84 @@ describe('EMA', () => {
     small.dispose();
     net.dispose();
   });
+
+  it('frees every tensor it made on dispose (shadows and stored weights)', () => {
+    const net = new Net(W0, B0);
+    const n0 = tf.memory().numTensors;
+    const ema = new EMA(net, { decay: 0.9 });
+    ema.update();
+    ema.store();
+    ema.dispose();
+    expect(tf.memory().numTensors).toBe(n0);
+    net.dispose();
+  });
+
+  it('warms the decay up as min(decay, (1 + n) / (10 + n)), and keeps the setting in its state', () => {
+    const net = new Net(W0, B0);
+    const ema = new EMA(net, { decay: 0.99, warmup: true });
+    expect(ema.timeConstant).toBeCloseTo(100, 10);
+    const decays: number[] = [];
+    let e = Float64Array.from(W0.flat());
+    const target = [-1, 0.25, 2, 8, -3, 0.5];
+    net.fc.weight.assign(tf.tensor2d(target, [2, 3]));
+    for (let n = 0; n < 1000; n++) {
+      decays.push(ema.currentDecay);
+      const d = Math.min(0.99, (1 + n) / (10 + n));
+      e = e.map((v, i) => d * v + (1 - d) * target[i]);
+      ema.update();
+    }
+    expect(decays.slice(0, 3)).toEqual([1 / 10, 2 / 11, 3 / 12]);
+    expect(decays.at(-1)).toBe(0.99);
+    const got = ema.namedShadows().find(([k]) => k === 'fc.weight')![1].dataSync();
+    for (let i = 0; i < 6; i++) expect(got[i]).toBeCloseTo(e[i], 4);
+    expect(ema.getStateJson()).toEqual({ decay: 0.99, updates: 1000, warmup: true });
+    const fresh = new EMA(net, { decay: 0.5 });
+    fresh.setStateJson(ema.getStateJson());
+    expect([fresh.warmup, fresh.currentDecay]).toEqual([true, 0.99]);
+    expect(() => fresh.setStateJson({ decay: 0.9, updates: 1, warmup: 'yes' as never })).toThrow(
+      /warmup must be a boolean/,
+    );
+    for (const x of [ema, fresh, net]) x.dispose();
+  });
+
+  it('withWeights takes an async function and puts the live weights back when it settles', async () => {
+    const net = new Net(W0, B0);
+    const ema = new EMA(net, { decay: 0 });
+    net.fc.bias.assign(tf.tensor1d([7, 8, 9]));
+    ema.update(); // the average is now the current weights
+    net.fc.bias.assign(tf.tensor1d([1, 1, 1]));
+    const n0 = tf.memory().numTensors;
+    const seen = await ema.withWeights(async () => {
+      await new Promise((r) => setTimeout(r, 5));
+      return Array.from(net.fc.bias.dataSync());
+    });
+    expect(seen).toEqual([7, 8, 9]);
+    expect(Array.from(net.fc.bias.dataSync())).toEqual([1, 1, 1]);
+    await expect(
+      ema.withWeights(async () => {
+        throw new Error('sampling failed');
+      }),
+    ).rejects.toThrow('sampling failed');
+    expect(Array.from(net.fc.bias.dataSync())).toEqual([1, 1, 1]);
+    expect(tf.memory().numTensors).toBe(n0);
+    for (const x of [ema, net]) x.dispose();
+  });
+
+  it('store / copyTo / restore swap the weights around async work', () => {
+    const net = new Net(W0, B0);
+    const ema = new EMA(net, { decay: 0 });
+    net.fc.bias.assign(tf.tensor1d([7, 8, 9]));
+    ema.update();
+    net.fc.bias.assign(tf.tensor1d([1, 1, 1]));
+    const n0 = tf.memory().numTensors;
+    ema.store();
+    expect(() => ema.store()).toThrow(/stored already/);
+    ema.copyTo();
+    expect(Array.from(net.fc.bias.dataSync())).toEqual([7, 8, 9]);
+    ema.restore();
+    expect(Array.from(net.fc.bias.dataSync())).toEqual([1, 1, 1]);
+    expect(() => ema.restore()).toThrow(/nothing is stored/);
+    expect(tf.memory().numTensors).toBe(n0);
+    for (const x of [ema, net]) x.dispose();
+  });
 });

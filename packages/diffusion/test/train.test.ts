@@ -90,6 +90,18 @@ describe('DiffusionTrainer on a latent cache', () => {
     m.dispose();
   });
 
+  it('dispose frees everything the trainer made (optimiser moments, EMA shadows)', async () => {
+    const m = makeModel();
+    const before = tf.memory().numTensors;
+    const tr = new DiffusionTrainer({ denoiser: m, ema: 0.99, emaWarmup: true });
+    await tr.train({ data: loader(cache()), steps: 2 });
+    expect(tr.ema?.updates).toBe(2);
+    expect(tr.ema?.getStateJson()).toEqual({ decay: 0.99, updates: 2, warmup: true });
+    tr.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    m.dispose();
+  });
+
   it('resumes exactly from a checkpoint file (model, optimiser, EMA, generator, loader position)', async () => {
     const source = cache();
     // Straight run: 6 steps.

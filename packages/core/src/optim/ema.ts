@@ -14,6 +14,12 @@ import type { Module } from '../nn/module.js';
 export interface EMAOptions {
   /** Weight of the old average in each update, in [0, 1]. Default 0.9999. */
   decay?: number;
+  /**
+   * Warm the decay up: update n (0-based) uses min(decay, (1 + n) / (10 + n)), so a short run's
+   * average follows the weights instead of staying near their initial values. Default false (the
+   * fixed decay of DiT / LightningDiT's `update_ema`).
+   */
+  warmup?: boolean;
 }
 
 /** Serialisable scalars of an {@link EMA}. */
@@ -21,6 +27,8 @@ export interface EMAStateJson {
   decay: number;
   /** Number of `update` calls so far. */
   updates: number;
+  /** Whether the decay warms up (absent: false). */
+  warmup?: boolean;
 }
 
 /**
@@ -30,19 +38,29 @@ export interface EMAStateJson {
 export class EMA {
   readonly module: Module;
   private _decay: number;
+  private _warmup: boolean;
   private _updates = 0;
   private readonly shadows = new Map<string, tf.Variable>();
+  /** Live weights put aside by {@link store}, until {@link restore}. */
+  private stored: tf.Tensor[] | null = null;
   private disposed = false;
 
   constructor(module: Module, opts: EMAOptions = {}) {
     if (!module || typeof module.namedParameters !== 'function')
       throw new TypeError('EMA: module must be a Module');
     this._decay = checkDecay(opts.decay ?? 0.9999, 'EMA: decay');
+    if (opts.warmup !== undefined && typeof opts.warmup !== 'boolean')
+      throw new TypeError(`EMA: warmup must be a boolean, got ${typeof opts.warmup}`);
+    this._warmup = opts.warmup ?? false;
     const params = module.namedParameters();
     if (params.length === 0) throw new Error('EMA: module has no trainable parameters');
     this.module = module;
     // Non-trainable, so tf.variableGrads without a var list never differentiates the shadows.
-    for (const [name, p] of params) this.shadows.set(name, tf.variable(p.clone(), false));
+    for (const [name, p] of params) {
+      const copy = p.clone();
+      this.shadows.set(name, tf.variable(copy, false));
+      copy.dispose(); // the variable keeps the data
+    }
   }
 
   /** Weight of the old average (settable, in [0, 1]). */
@@ -59,6 +77,25 @@ export class EMA {
     return this._updates;
   }
 
+  /** Whether the decay warms up (see {@link EMAOptions.warmup}). */
+  get warmup(): boolean {
+    return this._warmup;
+  }
+
+  /** The decay the next update uses: {@link decay}, or its warmed-up value. */
+  get currentDecay(): number {
+    const n = this._updates;
+    return this._warmup ? Math.min(this._decay, (1 + n) / (10 + n)) : this._decay;
+  }
+
+  /**
+   * About how many updates the average spans, 1 / (1 - decay): an average that has seen fewer updates
+   * still leans on the initial weights (unless it warms up).
+   */
+  get timeConstant(): number {
+    return this._decay >= 1 ? Number.POSITIVE_INFINITY : 1 / (1 - this._decay);
+  }
+
   /** The shadow variables by parameter name (internal layout; owned by the EMA). */
   namedShadows(): [string, tf.Variable][] {
     return [...this.shadows.entries()];
@@ -68,7 +105,7 @@ export class EMA {
   update(module: Module = this.module): void {
     this.checkLive('update');
     const params = this.matchParams(module, 'EMA.update');
-    const d = this._decay;
+    const d = this.currentDecay;
     tf.tidy(() => {
       const sd = tf.scalar(d);
       const s1 = tf.scalar(1 - d);
@@ -88,20 +125,46 @@ export class EMA {
 
   /**
    * Run `fn` with the averaged weights in `module`, then put the live weights back (even if `fn`
-   * throws). For evaluation or sampling with the EMA model without a second copy of the network.
+   * throws or rejects). `fn` may be async (sampling is): the live weights come back once its promise
+   * settles, so nothing else may train `module` meanwhile. For evaluation or sampling with the EMA
+   * model without a second copy of the network.
    */
   withWeights<T>(fn: () => T, module: Module = this.module): T {
     this.checkLive('withWeights');
     const params = this.matchParams(module, 'EMA.withWeights');
     const saved = params.map(([, p]) => p.clone());
+    let out: T;
     try {
       for (const [name, p] of params) p.assign(this.shadows.get(name)!);
-      const out = fn();
-      if (out instanceof Promise) throw new Error('EMA.withWeights: fn must be synchronous');
-      return out;
-    } finally {
+      out = fn();
+    } catch (e) {
       restore(params, saved);
+      throw e;
     }
+    if (out instanceof Promise) {
+      return out.finally(() => restore(params, saved)) as T;
+    }
+    restore(params, saved);
+    return out;
+  }
+
+  /**
+   * Put `module`'s live weights aside (diffusers' `EMAModel.store`), e.g. before {@link copyTo} for an
+   * evaluation; {@link restore} brings them back. One store at a time.
+   */
+  store(module: Module = this.module): void {
+    this.checkLive('store');
+    if (this.stored) throw new Error('EMA.store: weights are stored already; restore() them first');
+    this.stored = this.matchParams(module, 'EMA.store').map(([, p]) => p.clone());
+  }
+
+  /** Put the weights {@link store} set aside back into `module`. */
+  restore(module: Module = this.module): void {
+    this.checkLive('restore');
+    if (!this.stored) throw new Error('EMA.restore: nothing is stored; call store() first');
+    const saved = this.stored;
+    this.stored = null;
+    restore(this.matchParams(module, 'EMA.restore'), saved);
   }
 
   /**
@@ -165,7 +228,7 @@ export class EMA {
 
   /** The scalars to save beside {@link stateDict}. */
   getStateJson(): EMAStateJson {
-    return { decay: this._decay, updates: this._updates };
+    return { decay: this._decay, updates: this._updates, ...(this._warmup ? { warmup: true } : {}) };
   }
 
   /** Restore {@link getStateJson} output (validated). */
@@ -173,6 +236,7 @@ export class EMA {
     checkEmaStateJson(json);
     this._decay = json.decay;
     this._updates = json.updates;
+    this._warmup = json.warmup ?? false;
   }
 
   /** Release the shadows. The EMA is unusable afterwards; the module is untouched. */
@@ -180,6 +244,8 @@ export class EMA {
     if (this.disposed) return;
     for (const s of this.shadows.values()) s.dispose();
     this.shadows.clear();
+    if (this.stored) tf.dispose(this.stored);
+    this.stored = null;
     this.disposed = true;
   }
 
@@ -219,6 +285,8 @@ export function checkEmaStateJson(json: EMAStateJson): void {
   if (!Number.isInteger(json.updates) || json.updates < 0) {
     throw new RangeError(`EMA.setStateJson: updates must be an integer >= 0, got ${json.updates}`);
   }
+  if (json.warmup !== undefined && typeof json.warmup !== 'boolean')
+    throw new TypeError(`EMA.setStateJson: warmup must be a boolean, got ${typeof json.warmup}`);
 }
 
 function checkDecay(v: unknown, where: string): number {

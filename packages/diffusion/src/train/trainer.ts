@@ -56,6 +56,11 @@ export interface DiffusionTrainerOptions {
   /** EMA decay, or false for none. Default 0.9999. */
   ema?: number | false;
   /**
+   * Warm the EMA decay up (min(ema, (1 + n) / (10 + n)) at update n), so short runs get a usable
+   * average. Default false: the fixed decay of the reference (LightningDiT's update_ema).
+   */
+  emaWarmup?: boolean;
+  /**
    * Probability of replacing a label by the null class. Default: the denoiser config's
    * classDropoutProb when it has one, else 0. Needs a null class when > 0.
    */
@@ -126,8 +131,18 @@ export class DiffusionTrainer {
     this.labelDropout = drop;
     this.rng = createRng(opts.seed ?? 0);
     this.optimizer = AdamW.forModule(d, { lr, betas, weightDecay, eps });
-    this.ema = emaDecay === false ? null : new EMA(d, { decay: emaDecay });
-    this.settings = { lr, betas, weightDecay, eps, ema: emaDecay, labelDropout: drop, seed: opts.seed ?? 0 };
+    const emaWarmup = opts.emaWarmup ?? false;
+    this.ema = emaDecay === false ? null : new EMA(d, { decay: emaDecay, warmup: emaWarmup });
+    this.settings = {
+      lr,
+      betas,
+      weightDecay,
+      eps,
+      ema: emaDecay,
+      ...(emaWarmup ? { emaWarmup } : {}),
+      labelDropout: drop,
+      seed: opts.seed ?? 0,
+    };
   }
 
   /**
