@@ -164,7 +164,10 @@ describe('EMA', () => {
     }
     expect(decays.slice(0, 3)).toEqual([1 / 10, 2 / 11, 3 / 12]);
     expect(decays.at(-1)).toBe(0.99);
-    const got = ema.namedShadows().find(([k]) => k === 'fc.weight')![1].dataSync();
+    const got = ema
+      .namedShadows()
+      .find(([k]) => k === 'fc.weight')![1]
+      .dataSync();
     for (let i = 0; i < 6; i++) expect(got[i]).toBeCloseTo(e[i], 4);
     expect(ema.getStateJson()).toEqual({ decay: 0.99, updates: 1000, warmup: true });
     const fresh = new EMA(net, { decay: 0.5 });

@@ -194,6 +194,17 @@ describe('state dict names follow the reference modules', () => {
     });
     expect(m.nullClass).toBeNull();
     expect(m.stateDictShapes()['y_embedder.embedding_table.weight']).toEqual([1, 64]);
+    // Its one-row label table takes every label as row 0, forward and backward (tf.oneHot needs depth >= 2).
+    const x = tf.randomNormal([2, 4, 4, 2], 0, 1, 'float32', 3);
+    const t = tf.tensor1d([0.3, 0.7]);
+    const y = tf.tensor1d([0, 0], 'int32');
+    const out = m.forward(x, t, y);
+    expect(out.shape).toEqual([2, 4, 4, 2]);
+    const { grads } = tf.variableGrads(() => tf.sum(m.forward(x, t, y)) as tf.Scalar);
+    const table = m.namedParameters().find(([k]) => k === 'y_embedder.embedding_table.weight')![1];
+    const tableGrad = grads[table.name];
+    expect(tableGrad?.shape).toEqual([1, 64]);
+    tf.dispose([x, t, y, out, ...Object.values(grads)]);
     m.dispose();
   });
 });

@@ -10,7 +10,16 @@ import { fmtNumber } from '../progress.js';
 import { evalGeneration } from '../steps/evaluate.js';
 import { loadLdm, makePipeline } from '../steps/sample.js';
 import { evalNetworks } from './eval-common.js';
-import { aeSpec, dataSpecs, extractorSpecs, ldmSpec, outSpec, samplingSpecs, seedSpec } from './shared.js';
+import {
+  aeSpec,
+  dataSpecs,
+  extractorSpecs,
+  ldmSpec,
+  outSpec,
+  samplingSpecs,
+  seedSpec,
+  weightsSpec,
+} from './shared.js';
 
 export const evalGenCommand: CommandDefinition = {
   name: 'eval-gen',
@@ -21,6 +30,7 @@ recall (k = 3). With the offline extractor the numbers compare models with each 
 published FIDs. Writes metrics.json and config.json into --out.`,
   specs: [
     ldmSpec,
+    weightsSpec,
     { ...aeSpec(null), description: `${aeSpec().description} (default: the one recorded with --ldm)` },
     ...dataSpecs('test'),
     { key: 'n', type: 'int', description: 'generated images (and reference images)', default: 500, min: 2 },
@@ -30,7 +40,9 @@ published FIDs. Writes metrics.json and config.json into --out.`,
     outSpec('eval-gen'),
   ],
   async run(o, ctx) {
-    const ldm = await loadLdm(o.ldm as string);
+    const ldm = await loadLdm(o.ldm as string, o.weights as 'ema' | 'raw' | undefined);
+    ctx.reporter.info(`--ldm: step ${ldm.step}, ${ldm.weights === 'ema' ? 'EMA' : 'raw (trained)'} weights`);
+    if (ldm.warning) ctx.reporter.warn(ldm.warning);
     try {
       const aePath = (o.ae as string | undefined) ?? ldm.info.autoencoder;
       if (!aePath)

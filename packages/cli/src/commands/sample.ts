@@ -8,7 +8,7 @@ import { writeResolvedConfig } from '../config.js';
 import { UsageError } from '../errors.js';
 import { writeGrid } from '../steps/images.js';
 import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
-import { aeSpec, ldmSpec, outSpec, samplingSpecs, seedSpec } from './shared.js';
+import { aeSpec, ldmSpec, outSpec, samplingSpecs, seedSpec, weightsSpec } from './shared.js';
 
 export const sampleCommand: CommandDefinition = {
   name: 'sample',
@@ -20,6 +20,7 @@ diffusion model's latent cache.
 Example: ldmae sample --ldm runs/ldm/checkpoint --cfg 3 --out runs/samples`,
   specs: [
     ldmSpec,
+    weightsSpec,
     { ...aeSpec(null), description: `${aeSpec().description} (default: the one recorded with --ldm)` },
     {
       key: 'perClass',
@@ -34,7 +35,9 @@ Example: ldmae sample --ldm runs/ldm/checkpoint --cfg 3 --out runs/samples`,
     outSpec('samples'),
   ],
   async run(o, ctx) {
-    const ldm = await loadLdm(o.ldm as string);
+    const ldm = await loadLdm(o.ldm as string, o.weights as 'ema' | 'raw' | undefined);
+    ctx.reporter.info(`--ldm: step ${ldm.step}, ${ldm.weights === 'ema' ? 'EMA' : 'raw (trained)'} weights`);
+    if (ldm.warning) ctx.reporter.warn(ldm.warning);
     const aePath = (o.ae as string | undefined) ?? ldm.info.autoencoder;
     if (!aePath) {
       ldm.denoiser.dispose();
@@ -69,8 +72,8 @@ Example: ldmae sample --ldm runs/ldm/checkpoint --cfg 3 --out runs/samples`,
           labels: { dtype: 'int32', shape: [labels.length], data: labels },
         });
         ctx.reporter.result(
-          { grid: png, npz: join(outDir, 'samples.npz'), count: images.shape[0] },
-          `wrote ${images.shape[0]} samples: ${png} (row k = class ${ldm.info.classes ? ldm.info.classes.join(', ') : 'k'})`,
+          { grid: png, npz: join(outDir, 'samples.npz'), count: images.shape[0], weights: ldm.weights },
+          `wrote ${images.shape[0]} samples with the ${ldm.weights === 'ema' ? 'EMA' : 'raw'} weights: ${png} (row k = class ${ldm.info.classes ? ldm.info.classes.join(', ') : 'k'})`,
         );
       } finally {
         images.dispose();

@@ -56,6 +56,15 @@ export const aeSpec = (def: string | null = `${OUT_ROOT}/train-ae/autoencoder.sa
   ...(def ? { default: def } : {}),
 });
 
+/** `--weights ema|raw`: which weights of a diffusion checkpoint to sample with. */
+export const weightsSpec: OptionSpec = {
+  key: 'weights',
+  type: 'string',
+  description:
+    "which weights of --ldm: 'ema' (the average, default when the checkpoint has one) or 'raw' (the trained weights)",
+  choices: ['ema', 'raw'],
+};
+
 /** `--ldm <path>`. */
 export const ldmSpec: OptionSpec = {
   key: 'ldm',

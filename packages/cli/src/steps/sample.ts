@@ -26,7 +26,17 @@ export interface LoadedLdm {
   info: LdmCheckpointInfo;
   /** Training step of the checkpoint. */
   step: number;
+  /** Which weights were loaded: the EMA average or the trained (raw) weights. */
+  weights: 'ema' | 'raw';
+  /**
+   * A warning when the EMA weights were loaded but their average has seen fewer updates than its time
+   * constant 1 / (1 - decay) (and did not warm up): they still lean on the initial weights.
+   */
+  warning: string | null;
 }
+
+/** `--weights`: the EMA average (the default when the checkpoint has one) or the trained weights. */
+export const WEIGHTS = ['ema', 'raw'] as const;
 
 /** An error's message without its leading `name: ` (a library function's name, noise in a CLI message). */
 const plain = (e: unknown, name: string) => (e as Error).message.replace(`${name}: `, '');
@@ -36,7 +46,7 @@ const plain = (e: unknown, name: string) => (e as Error).message.replace(`${name
  * `denoiserFromTrainingCheckpoint`: the file is read as host tensors, and only the weights kept are
  * uploaded (not the live weights beside the EMA, nor the optimiser moments).
  */
-export async function loadLdm(path: string): Promise<LoadedLdm> {
+export async function loadLdm(path: string, weights?: 'ema' | 'raw'): Promise<LoadedLdm> {
   let payload: Awaited<ReturnType<typeof loadCheckpointHost>>;
   try {
     payload = await loadCheckpointHost(path);
@@ -46,8 +56,17 @@ export async function loadLdm(path: string): Promise<LoadedLdm> {
     });
   }
   try {
-    const { denoiser, info, step } = denoiserFromTrainingCheckpoint(payload);
-    return { denoiser, info, step };
+    const r = denoiserFromTrainingCheckpoint(payload, {
+      ...(weights ? { weights: weights === 'raw' ? 'model' : 'ema' } : {}),
+    });
+    const loaded = r.weights === 'ema' ? 'ema' : 'raw';
+    return {
+      denoiser: r.denoiser,
+      info: r.info,
+      step: r.step,
+      weights: loaded,
+      warning: emaWarning(payload.metadata, loaded),
+    };
   } catch (e) {
     throw new CliError(
       `--ldm: '${path}' is not a usable diffusion checkpoint: ${plain(e, 'denoiserFromTrainingCheckpoint')}`,
@@ -56,6 +75,26 @@ export async function loadLdm(path: string): Promise<LoadedLdm> {
       },
     );
   }
+}
+
+/** The warning of {@link LoadedLdm} from the checkpoint's EMA state (`metadata.ema`). */
+function emaWarning(metadata: Record<string, string>, weights: 'ema' | 'raw'): string | null {
+  if (weights !== 'ema' || metadata.ema === undefined) return null;
+  let state: { decay?: unknown; updates?: unknown; warmup?: unknown };
+  try {
+    state = JSON.parse(metadata.ema);
+  } catch {
+    return null;
+  }
+  const { decay, updates } = state;
+  if (typeof decay !== 'number' || typeof updates !== 'number' || state.warmup === true || decay >= 1)
+    return null;
+  const span = 1 / (1 - decay);
+  if (updates >= span) return null;
+  return (
+    `the EMA weights have seen ${updates} updates, fewer than their time constant 1 / (1 - ${decay}) = ${Math.round(span)}: ` +
+    `they still lean on the initial weights; sample with --weights raw, train longer, or train with --ema-warmup`
+  );
 }
 
 /** The sampling pipeline of a denoiser and an autoencoder (latent shapes checked against `info`). */

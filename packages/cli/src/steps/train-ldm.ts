@@ -41,6 +41,8 @@ export interface TrainLdmSettings {
   lr: number;
   /** EMA decay of the weights used for sampling. */
   ema: number;
+  /** Warm the EMA decay up (min(ema, (1 + n) / (10 + n))); default false. */
+  emaWarmup?: boolean;
   /** Probability of training a label as the null class (needed for classifier-free guidance). */
   labelDropout: number;
   seed: number;
@@ -116,6 +118,7 @@ export function newTrainer(
       denoiser,
       lr: s.lr,
       ema: s.ema,
+      emaWarmup: s.emaWarmup ?? false,
       seed: s.seed,
       labelDropout: numClasses > 1 ? s.labelDropout : 0,
     });

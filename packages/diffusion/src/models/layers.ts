@@ -120,8 +120,12 @@ export class LabelEmbedder extends Module {
   /** y [B] int32 in [0, rows) -> [B, D]. */
   forward(y: tf.Tensor): tf.Tensor2D {
     return tf.tidy(() => {
-      const oneHot = tf.cast(tf.oneHot(tf.cast(y, 'int32') as tf.Tensor1D, this.rows), 'float32');
-      return matMul2d(oneHot, this.embeddingTable.weight);
+      // tf.oneHot needs a depth of at least 2; with one row (one class, no null class) every label is 0.
+      const oneHot =
+        this.rows === 1
+          ? tf.ones([y.shape[0], 1])
+          : tf.cast(tf.oneHot(tf.cast(y, 'int32') as tf.Tensor1D, this.rows), 'float32');
+      return matMul2d(oneHot as tf.Tensor2D, this.embeddingTable.weight);
     });
   }
 }

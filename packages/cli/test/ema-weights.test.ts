@@ -1,0 +1,122 @@
+/**
+ * Which diffusion weights `sample` uses: the EMA average by default, with a warning when it has seen
+ * fewer updates than its time constant, the trained weights with `--weights raw`, and no warning for
+ * an EMA that warmed up.
+ */
+import { mkdirSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { setupBackend } from '@ldmae/core';
+import { writePng } from '@ldmae/data';
+import { beforeAll, expect, it } from 'vitest';
+import { run, tempDir } from './helpers.js';
+
+let dir: string;
+
+beforeAll(async () => {
+  await setupBackend({ backend: 'wasm' });
+  dir = tempDir();
+  const folder = join(dir, 'imgs');
+  mkdirSync(folder);
+  for (let i = 0; i < 16; i++) {
+    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * 3 + i * 29) % 256);
+    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
+  }
+  const steps = [
+    [
+      'train-ae',
+      '--data',
+      folder,
+      '--split',
+      'all',
+      '--steps',
+      '2',
+      '--batch-size',
+      '8',
+      '--out',
+      join(dir, 'ae'),
+    ],
+    [
+      'encode',
+      '--ae',
+      join(dir, 'ae', 'autoencoder.safetensors'),
+      '--data',
+      folder,
+      '--split',
+      'all',
+      '--out',
+      join(dir, 'lat'),
+    ],
+    [
+      'train-ldm',
+      '--latents',
+      join(dir, 'lat'),
+      '--steps',
+      '4',
+      '--batch-size',
+      '8',
+      '--ema',
+      '0.995',
+      '--out',
+      join(dir, 'ldm'),
+    ],
+    [
+      'train-ldm',
+      '--latents',
+      join(dir, 'lat'),
+      '--steps',
+      '4',
+      '--batch-size',
+      '8',
+      '--ema',
+      '0.995',
+      '--ema-warmup',
+      '--out',
+      join(dir, 'ldm-warm'),
+    ],
+  ];
+  for (const args of steps) {
+    const r = await run(args);
+    expect(r.code, `${args[0]}: ${r.stderr}`).toBe(0);
+  }
+});
+
+const sample = (ldm: string, out: string, extra: string[] = []) =>
+  run([
+    'sample',
+    '--ldm',
+    join(dir, ldm, 'checkpoint'),
+    '--per-class',
+    '2',
+    '--sample-steps',
+    '2',
+    '--json',
+    '--out',
+    join(dir, out),
+    ...extra,
+  ]);
+
+it('warns that a short run’s EMA leans on the initial weights; --weights raw samples the trained ones', async () => {
+  const ema = await sample('ldm', 's-ema');
+  expect(ema.code, ema.stdout).toBe(0);
+  const warn = ema.out.json().find((l) => l.event === 'message' && l.level === 'warn');
+  expect(warn?.text).toMatch(
+    /the EMA weights have seen 4 updates, fewer than their time constant 1 \/ \(1 - 0\.995\) = 200: .*--weights raw/,
+  );
+  expect(ema.out.json().at(-1)).toMatchObject({ event: 'result', weights: 'ema' });
+
+  const raw = await sample('ldm', 's-raw', ['--weights', 'raw']);
+  expect(raw.code, raw.stdout).toBe(0);
+  expect(raw.out.json().some((l) => l.level === 'warn')).toBe(false);
+  expect(raw.out.json().at(-1)).toMatchObject({ event: 'result', weights: 'raw' });
+  // Same seed, other weights: other samples.
+  const a = readFileSync(join(dir, 's-ema', 'samples.npz'));
+  const b = readFileSync(join(dir, 's-raw', 'samples.npz'));
+  expect(Buffer.compare(a, b)).not.toBe(0);
+});
+
+it('an EMA that warmed up is used without a warning', async () => {
+  const warm = await sample('ldm-warm', 's-warm');
+  expect(warm.code, warm.stdout).toBe(0);
+  expect(warm.out.json().some((l) => l.level === 'warn')).toBe(false);
+  expect(warm.out.json().at(-1)).toMatchObject({ event: 'result', weights: 'ema' });
+});
