@@ -1,5 +1,5 @@
 /**
- * The reference training recipe (shared/spec/vmae.md, VMAE/train_ae.sh) as plain options: stage 1
+ * The reference training recipe (the authors' `VMAE/train_ae.sh`) as plain options: stage 1
  * (masked pre-training at 128 px), stage 2 (positional embeddings resized to 256 px, see
  * `VMAE.setImageSize`) and stage 3 (decoder fine-tune at 256 px without masking).
  */

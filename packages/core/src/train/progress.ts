@@ -44,7 +44,7 @@ export interface TrainProgressEvent {
   logs: Record<string, number>;
 }
 
-/** The brief's name for {@link TrainProgressEvent} (distinct from the DOM's global `ProgressEvent`). */
+/** Another name for {@link TrainProgressEvent} (distinct from the DOM's global `ProgressEvent`). */
 export type ProgressEvent = TrainProgressEvent;
 
 /** Options of {@link EtaMeter}. */
