@@ -29,7 +29,8 @@ export const dataSpecs = (split: 'train' | 'test'): OptionSpec[] => [
   {
     key: 'split',
     type: 'string',
-    description: 'which part of the data (90/10 split, seed 0)',
+    description:
+      'which part of the data: fashion-mnist has its official 60,000 / 10,000 split; mnist, folders and array files are split 90/10 (seed 0, by class when labelled)',
     default: split,
     choices: ['train', 'test', 'all'],
   },
