@@ -2,6 +2,7 @@ import { type Autoencoder, type LatentDistribution, setupBackend } from '@ldmae/
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  DDIMScheduler,
   DDPMScheduler,
   FlowEulerScheduler,
   FlowHeunScheduler,
@@ -206,6 +207,43 @@ describe('LatentDiffusion', () => {
         }),
     ).toThrow(/4 shift/);
     m.dispose();
+  });
+
+  it('refuses a scheduler of the wrong prediction type and an autoencoder of other latents, before any work', async () => {
+    const den = new FnDenoiser([4, 4, 4], (x) => tf.zerosLike(x));
+    const ae = new FakeAutoencoder();
+    const eps = new DDIMScheduler({ numTrainTimesteps: 100 });
+    expect(
+      () => new LatentDiffusion({ autoencoder: ae, denoiser: den, scheduler: eps, prediction: 'velocity' }),
+    ).toThrow(/the scheduler expects epsilon predictions, the denoiser was trained to predict velocity/);
+    const ldm = new LatentDiffusion({ autoencoder: ae, denoiser: den, prediction: 'velocity' });
+    await expect(ldm.sample({ n: 1, steps: 2, scheduler: eps })).rejects.toThrow(
+      /expects epsilon predictions/,
+    );
+    expect(den.calls).toBe(0);
+    // A 16-channel autoencoder (SD-VAE-like) under a 4-channel denoiser.
+    const wide = Object.assign(new FakeAutoencoder(), {
+      latentShape: (s: [number, number, number]): [number, number, number] => [s[0] / 8, s[1] / 8, 16],
+    });
+    expect(() => new LatentDiffusion({ autoencoder: wide, denoiser: den, normalization: null })).toThrow(
+      /makes 16-channel latents, the denoiser takes 4/,
+    );
+    eps.dispose();
+    ldm.scheduler.dispose();
+  });
+
+  it('dispose releases the autoencoder, the denoiser and the scheduler', async () => {
+    const m = tinyModel();
+    const before = tf.memory().numTensors;
+    let aeDisposed = 0;
+    const ae = Object.assign(new FakeAutoencoder(), { dispose: () => aeDisposed++ });
+    const ldm = new LatentDiffusion({ autoencoder: ae, denoiser: m });
+    (await ldm.sample({ n: 1, steps: 2 })).dispose();
+    ldm.dispose();
+    ldm.dispose();
+    expect(aeDisposed).toBe(1);
+    expect(tf.memory().numTensors).toBeLessThan(before);
+    await expect(ldm.sample({ n: 1, steps: 2 })).rejects.toThrow(/has been disposed/);
   });
 
   it('sampleLoop checks labels and needs a schedule', async () => {

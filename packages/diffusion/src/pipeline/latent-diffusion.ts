@@ -16,7 +16,7 @@ import type { Denoiser } from '../denoiser.js';
 import { checkGuidance, type GuidanceOptions } from '../sampling/guidance.js';
 import { sampleLoop } from '../sampling/sample-loop.js';
 import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
-import type { Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
+import type { PredictionType, Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
 import { deriveSeed } from './seeds.js';
 
 /** Options of {@link LatentDiffusion}. */
@@ -30,6 +30,12 @@ export interface LatentDiffusionOptions {
   normalization?: LatentNormalization | null;
   /** Default: Euler on the rectified-flow ODE with the paper's shift 0.3. */
   scheduler?: Scheduler;
+  /**
+   * What the denoiser was trained to predict (its training objective: rectified flow predicts
+   * 'velocity', DDPM 'epsilon'). When given, every scheduler used must expect it: a DDIM (epsilon)
+   * scheduler on a velocity model would sample noise without an error.
+   */
+  prediction?: PredictionType;
 }
 
 /** A progress event of sampling: images done (fractional within a batch), plus the step position. */
@@ -77,6 +83,20 @@ export interface SampleBatch {
   start: number;
 }
 
+/**
+ * Channels of an autoencoder's latents, from its `latentShape` of a 256 x 256 RGB image (the channel
+ * count does not depend on the size); null when it does not take that size.
+ */
+function latentChannels(ae: Autoencoder): number | null {
+  if (typeof ae.latentShape !== 'function') return null;
+  try {
+    const c = ae.latentShape([256, 256, 3])?.[2];
+    return Number.isInteger(c) ? c : null;
+  } catch {
+    return null;
+  }
+}
+
 const LABEL_STREAM = 1;
 const NOISE_STREAM = 2;
 const STEP_STREAM = 3;
@@ -91,6 +111,9 @@ export class LatentDiffusion {
   readonly denoiser: Denoiser;
   readonly normalization: LatentNormalization | null;
   readonly scheduler: Scheduler;
+  /** The denoiser's prediction type, when known (see {@link LatentDiffusionOptions.prediction}). */
+  readonly prediction: PredictionType | null;
+  private disposed = false;
 
   constructor(opts: LatentDiffusionOptions) {
     if (!opts || typeof opts !== 'object') throw new TypeError('LatentDiffusion: options object expected');
@@ -100,15 +123,46 @@ export class LatentDiffusion {
       throw new TypeError('LatentDiffusion: denoiser must be a Denoiser');
     const norm = opts.normalization === undefined ? opts.autoencoder.latentNormalization : opts.normalization;
     const c = opts.denoiser.inChannels;
+    const aeChannels = latentChannels(opts.autoencoder);
+    if (aeChannels !== null && aeChannels !== c)
+      throw new Error(
+        `LatentDiffusion: the autoencoder '${opts.autoencoder.name}' makes ${aeChannels}-channel latents, the denoiser takes ${c}: use the autoencoder whose latents the denoiser was trained on`,
+      );
     if (norm && (norm.shift?.length !== c || norm.scale?.length !== c)) {
       throw new Error(
         `LatentDiffusion: normalization must have ${c} shift and scale values (the denoiser's channels)`,
       );
     }
+    if (opts.prediction !== undefined && opts.prediction !== 'velocity' && opts.prediction !== 'epsilon')
+      throw new TypeError(
+        `LatentDiffusion: prediction must be 'velocity' or 'epsilon', got ${opts.prediction}`,
+      );
     this.autoencoder = opts.autoencoder;
     this.denoiser = opts.denoiser;
     this.normalization = norm ?? null;
+    this.prediction = opts.prediction ?? null;
     this.scheduler = opts.scheduler ?? new FlowEulerScheduler({ shift: 0.3 });
+    this.checkScheduler(this.scheduler, 'LatentDiffusion');
+  }
+
+  /**
+   * Release what the pipeline holds: the autoencoder, the denoiser (when it has `dispose`) and the
+   * scheduler. The pipeline is unusable afterwards; dispose the parts yourself instead when they are
+   * shared with other code.
+   */
+  dispose(): void {
+    if (this.disposed) return;
+    this.disposed = true;
+    this.autoencoder.dispose();
+    (this.denoiser as { dispose?: () => void }).dispose?.();
+    this.scheduler.dispose();
+  }
+
+  private checkScheduler(s: Scheduler, where: string): void {
+    if (this.prediction && s.prediction && s.prediction !== this.prediction)
+      throw new Error(
+        `${where}: the scheduler expects ${s.prediction} predictions, the denoiser was trained to predict ${this.prediction}`,
+      );
   }
 
   /** Labels of n images under `seed` (see {@link SampleOptions.classes}). */
@@ -214,6 +268,7 @@ export class LatentDiffusion {
     guidance: GuidanceOptions | null;
   } {
     const where = 'LatentDiffusion.sample';
+    if (this.disposed) throw new Error(`${where}: the pipeline has been disposed`);
     if (!opts || typeof opts !== 'object') throw new TypeError(`${where}: options object expected`);
     if (!Number.isInteger(opts.n) || opts.n < 1)
       throw new RangeError(`${where}: n must be an integer >= 1, got ${opts.n}`);
@@ -227,6 +282,7 @@ export class LatentDiffusion {
     if (guidance) checkGuidance(guidance, this.denoiser, where);
     if (opts.scheduler && typeof opts.scheduler.step !== 'function')
       throw new TypeError(`${where}: scheduler must be a Scheduler`);
+    if (opts.scheduler) this.checkScheduler(opts.scheduler, where);
     // Fails early on bad classes rather than after the first batch.
     this.labelsFor(opts.n, opts.classes, seed);
     return { n: opts.n, batchSize, seed, guidance };

@@ -481,6 +481,7 @@ export function latentDiffusionFromInfo(
     denoiser,
     normalization: info.normalization,
     scheduler: makeScheduler(opts, prediction, where),
+    prediction,
   });
 }
 
@@ -507,6 +508,7 @@ export function latentDiffusionFromCheckpoint(
     denoiser: t.denoiser,
     normalization: t.info.normalization,
     scheduler,
+    prediction: t.prediction,
   });
   const ownScheduler = opts.scheduler === undefined;
   return {
