@@ -12,6 +12,7 @@ export const VERSION = '0.1.0';
 
 export * from './attention-block.js';
 export * from './autoencoder-kl.js';
+export * from './checkpoint.js';
 export * from './config.js';
 export * from './decoder.js';
 export * from './encoder.js';

@@ -1,9 +1,10 @@
 /** Node: load a VAE from files (a safetensors / .pth file, or a diffusers model folder). */
 import { readFile, stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { readTensorFile, toTfTensors } from '@ldmae/core';
+import { loadCheckpoint, readTensorFile, toTfTensors } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderKL } from './autoencoder-kl.js';
+import { autoencoderKLFromCheckpoint, parseBaselineCheckpointConfig } from './checkpoint.js';
 import {
   autoencoderKLConfigFromDiffusers,
   autoencoderKLFromStateDict,
@@ -43,9 +44,11 @@ async function isDir(path: string): Promise<boolean> {
 }
 
 /**
- * Load an AutoencoderKL from `path`: a tensor file (.safetensors, .pth / .pt / .bin / .ckpt) holding a
- * VAE state dict in diffusers, older diffusers or LDM names, bare or under a prefix (an SD single-file
- * checkpoint's `first_stage_model.`), or a diffusers folder with `config.json` and
+ * Load an AutoencoderKL from `path`: a baseline saved by LDMAE (`ldmae train-ae --model ae|dae|vae|sd-vae`:
+ * its `autoencoder.safetensors`, or its `checkpoint/` folder), built with the architecture and latent
+ * normalisation it records; a tensor file (.safetensors, .pth / .pt / .bin / .ckpt) holding a VAE state
+ * dict in diffusers, older diffusers or LDM names, bare or under a prefix (an SD single-file
+ * checkpoint's `first_stage_model.`); or a diffusers folder with `config.json` and
  * `diffusion_pytorch_model.safetensors` (e.g. the `vae/` folder of SD3). Without a config the
  * architecture is read off the weights' shapes.
  *
@@ -60,7 +63,12 @@ export async function loadAutoencoderKL(
     throw new TypeError('loadAutoencoderKL: path must be a file or folder path');
   let file = path;
   let o: FromStateDictOptions = { ...opts };
-  if (await isDir(path)) {
+  const dir = await isDir(path);
+  if (dir && (await stat(join(path, 'meta.json')).catch(() => null))) {
+    // An LDMAE checkpoint folder (meta.json and the weights it names).
+    return fromLdmaeCheckpoint(path, await loadCheckpoint(path));
+  }
+  if (dir) {
     const names = await Promise.all(
       WEIGHT_FILES.map(async (n) => {
         try {
@@ -100,11 +108,38 @@ export async function loadAutoencoderKL(
     }
   }
   const contents = await readTensorFile(file, opts.select === undefined ? {} : { select: opts.select });
+  if (
+    opts.select === undefined &&
+    parseBaselineCheckpointConfig(contents.metadata ?? {}, `loadAutoencoderKL: '${file}'`)
+  )
+    return fromLdmaeCheckpoint(file, {
+      tensors: toTfTensors(contents.tensors),
+      metadata: contents.metadata ?? {},
+    });
   const tensors = toTfTensors(contents.tensors);
   try {
     const { model, report } = autoencoderKLFromStateDict(tensors, o);
     return { model, report, file };
   } finally {
     tf.dispose(Object.values(tensors));
+  }
+}
+
+/** A baseline checkpoint of LDMAE: rebuilt from its recorded config (the payload is released). */
+function fromLdmaeCheckpoint(
+  file: string,
+  payload: { tensors: Record<string, tf.Tensor>; metadata: Record<string, string> },
+): { model: AutoencoderKL; report: VaeLoadReport; file: string } {
+  try {
+    const { model } = autoencoderKLFromCheckpoint(payload, `loadAutoencoderKL: '${file}'`);
+    // The weights are the model's own (diffusers names under 'model.'); nothing else is a VAE weight.
+    const prefix = Object.keys(payload.tensors).some((k) => k.startsWith('model.autoencoder.'))
+      ? 'model.autoencoder.'
+      : 'model.';
+    const ignored = Object.keys(payload.tensors).filter((k) => !k.startsWith(prefix));
+    const report: VaeLoadReport = { layout: 'diffusers', prefix, ignored, missing: [], unexpected: [] };
+    return { model, report, file };
+  } finally {
+    tf.dispose(Object.values(payload.tensors));
   }
 }

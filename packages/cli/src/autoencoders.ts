@@ -9,11 +9,13 @@ import { join } from 'node:path';
 import {
   AUTOENCODER_KL_PRESETS,
   type AutoencoderKL,
-  type AutoencoderKLConfig,
   type AutoencoderKLPresetName,
   autoencoderKLConfig,
+  autoencoderKLFromCheckpoint,
+  BASELINE_CHECKPOINT_FORMAT,
   BASELINE_KINDS,
   type BaselineKind,
+  baselineCheckpointConfig,
   createBaseline,
   downsamplingFactor,
   loadAutoencoderKL,
@@ -52,9 +54,6 @@ export const DEFAULT_PRESET: Readonly<Record<AutoencoderKind, string>> = {
   vae: 'tiny-f4d4',
   'sd-vae': 'tiny-f4d4',
 };
-
-/** `config.format` of the baseline checkpoints the CLI writes. */
-export const BASELINE_FORMAT = 'ldmae-baseline';
 
 /** Names of the presets of `kind`. */
 export function presetNames(kind: AutoencoderKind): string[] {
@@ -126,17 +125,6 @@ export function kindOf(ae: Autoencoder): AutoencoderKind {
   return AUTOENCODER_KINDS.includes(k) ? k : 'vae';
 }
 
-/** The checkpoint `config` of a baseline. */
-export function baselineConfig(ae: AutoencoderKL, kind: BaselineKind): Record<string, unknown> {
-  return {
-    format: BASELINE_FORMAT,
-    kind,
-    autoencoder: ae.config,
-    posterior: ae.posteriorKind,
-    latentNormalization: ae.latentNormalization,
-  };
-}
-
 /**
  * Save an autoencoder with its configuration and latent normalisation (atomically): a `.safetensors`
  * file, or a folder holding model.safetensors and meta.json.
@@ -150,7 +138,7 @@ export async function saveAutoencoder(path: string, ae: Autoencoder): Promise<vo
   const payload = makeCheckpointPayload({
     model: kl,
     step: 0,
-    config: baselineConfig(kl, kindOf(ae) as BaselineKind),
+    config: baselineCheckpointConfig(kl, kindOf(ae) as BaselineKind),
   });
   try {
     await saveCheckpoint(path, payload);
@@ -211,33 +199,18 @@ const stepOf = (p: CheckpointPayload) => Number(p.metadata.step ?? 0) || 0;
 
 /** A baseline from a checked payload, or 'vmae' when the payload holds a VMAE (loadVMAE reads those). */
 function fromPayload(payload: CheckpointPayload, path: string): LoadedAutoencoder | 'vmae' {
-  let config: Record<string, unknown>;
+  let config: Record<string, unknown> | null;
   try {
-    config = JSON.parse(payload.metadata.config ?? 'null') ?? {};
+    config = JSON.parse(payload.metadata.config ?? 'null');
   } catch {
     throw new CliError(`'${path}': metadata.config is not JSON`);
   }
-  if (config.format === 'ldmae-vmae') return 'vmae';
-  if (config.format !== BASELINE_FORMAT) {
+  if (config?.format === 'ldmae-vmae') return 'vmae';
+  if (config?.format !== BASELINE_CHECKPOINT_FORMAT) {
     throw new CliError(
-      `'${path}' is an LDMAE checkpoint but not of an autoencoder (config.format ${JSON.stringify(config.format)})`,
+      `'${path}' is an LDMAE checkpoint but not of an autoencoder (config.format ${JSON.stringify(config?.format)})`,
     );
   }
-  const kind = config.kind as BaselineKind;
-  if (!BASELINE_KINDS.includes(kind))
-    throw new CliError(`'${path}': unknown baseline kind ${JSON.stringify(kind)}`);
-  const ae = createBaseline(kind, { config: config.autoencoder as AutoencoderKLConfig, init: 'zeros' });
-  // Training checkpoints hold the trainer's module: the autoencoder under 'autoencoder.', the loss beside it.
-  const dict: Record<string, tf.Tensor> = {};
-  const names = Object.keys(payload.tensors);
-  const prefix = names.some((k) => k.startsWith('model.autoencoder.')) ? 'model.autoencoder.' : 'model.';
-  for (const k of names) if (k.startsWith(prefix)) dict[k.slice(prefix.length)] = payload.tensors[k];
-  try {
-    ae.loadStateDict(dict);
-  } catch (e) {
-    ae.dispose();
-    throw e;
-  }
-  ae.latentNormalization = (config.latentNormalization as AutoencoderKL['latentNormalization']) ?? null;
-  return { ae, kind, step: stepOf(payload) };
+  const { model, kind, step } = autoencoderKLFromCheckpoint(payload, `'${path}'`);
+  return { ae: model, kind, step };
 }

@@ -4,9 +4,12 @@
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { readTensorFile, setupBackend, writeTensorFile } from '@ldmae/core';
+import { loadAutoencoderKL } from '@ldmae/baselines';
+import { type Autoencoder, readTensorFile, setupBackend, writeTensorFile } from '@ldmae/core';
+import * as tf from '@tensorflow/tfjs-core';
 import { zipSync } from 'fflate';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { loadAutoencoder } from '../src/autoencoders.js';
 import { Capture, run, tempDir } from './helpers.js';
 
 beforeAll(async () => {
@@ -169,6 +172,24 @@ describe('baselines', () => {
         join(dir, 'rec2'),
       ]);
       expect(fromCkpt.code, fromCkpt.stderr).toBe(0);
+      // The library's loader reads what the CLI wrote, as the CLI does (same outputs).
+      const x = tf.randomUniform([2, 28, 28, 3], -1, 1, 'float32', 5) as tf.Tensor4D;
+      const outputs = (a: Autoencoder) =>
+        tf.tidy(() => {
+          const p = a.encode(x);
+          const y = a.decode(p.mean as tf.Tensor4D);
+          p.dispose();
+          return Array.from(y.dataSync());
+        });
+      const cli = await loadAutoencoder(ae);
+      for (const path of [ae, join(dir, 'ae', 'checkpoint')]) {
+        const { model } = await loadAutoencoderKL(path);
+        expect(model.name).toBe(cli.ae.name);
+        expect(outputs(model), path).toEqual(outputs(cli.ae));
+        model.dispose();
+      }
+      cli.ae.dispose();
+      x.dispose();
     });
   }
 });

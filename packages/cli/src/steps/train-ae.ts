@@ -4,7 +4,13 @@
  * the first phase of `quickstart`.
  */
 import { join } from 'node:path';
-import { type AutoencoderKL, type BaselineKind, createObjective, trainBaseline } from '@ldmae/baselines';
+import {
+  type AutoencoderKL,
+  type BaselineKind,
+  baselineCheckpointConfig,
+  createObjective,
+  trainBaseline,
+} from '@ldmae/baselines';
 import {
   type Autoencoder,
   type CheckpointPayload,
@@ -18,13 +24,7 @@ import { DataLoader } from '@ldmae/data';
 import { loadOfflineLpips } from '@ldmae/losses';
 import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
-import {
-  type AutoencoderKind,
-  baselineConfig,
-  checkModelFits,
-  createAutoencoder,
-  saveAutoencoder,
-} from '../autoencoders.js';
+import { type AutoencoderKind, checkModelFits, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
@@ -248,7 +248,7 @@ async function trainBaselineAe(
       logEvery: logEvery(s.steps),
       onProgress,
       signal: ctx.signal,
-      config: { ...baselineConfig(ae, kind), training: true },
+      config: { ...baselineCheckpointConfig(ae, kind), training: true },
     });
     r.optimizer.dispose();
     return r;
