@@ -114,7 +114,8 @@ describe('trainVMAE', () => {
       },
       signal: stop.signal,
     });
-    expect(readdirSync(path).sort()).toEqual(['meta.json', 'model.safetensors']);
+    // Two saves (step 2, then step 3 on the stop): the folder holds the second's weights only.
+    expect(readdirSync(path).sort()).toEqual(['meta.json', 'model-2.safetensors']);
     const resumed = microVMAE({}, 123); // different init: everything must come from the checkpoint
     const before = tf.memory().numTensors;
     const r = await trainVMAE({
