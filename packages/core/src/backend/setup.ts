@@ -3,6 +3,7 @@
  * so the browser bundle never references Node-only packages.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { setCurrentAdapter } from './adapter.js';
 import { registerMissingKernels } from './kernels/index.js';
 
 /** Backends `setupBackend` knows. 'tensorflow' is tfjs-node (or tfjs-node-gpu). */
@@ -45,14 +46,16 @@ export async function setupBackendWith(
   const errors: string[] = [];
   for (const name of order) {
     for (const loader of loaders[name]) {
+      setCurrentAdapter(undefined);
       try {
-        await loader.load(opts);
+        await loader.load({ ...opts, backend: choice });
         if (!(await tf.setBackend(loader.tfName)))
           throw new Error(`tf.setBackend('${loader.tfName}') returned false`);
         await tf.ready();
         registerMissingKernels(loader.tfName);
         return tf.getBackend();
       } catch (e) {
+        setCurrentAdapter(undefined);
         errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);
         if (choice !== 'auto' && loader === loaders[name][loaders[name].length - 1]) {
           throw new Error(
