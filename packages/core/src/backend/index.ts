@@ -3,3 +3,4 @@
 export { backendAdapter, type GpuAdapterSummary } from './adapter.js';
 export * from './kernels/index.js';
 export type { BackendName, SetupBackendOptions } from './setup.js';
+export { canReadSync } from './sync-read.js';

@@ -108,6 +108,9 @@ async function findAdapter(
   throw new Error(`no WebGPU adapter found (${seen.join('; ') || 'no route tried'})`);
 }
 
+/** The adapter of the WebGPU backend this process set up, once it is set up. */
+let ready: GpuAdapterSummary | undefined;
+
 /** Install `navigator.gpu` (Node 21+ has a `navigator` global of its own; Node 20 has none). */
 function installNavigatorGpu(gpu: unknown): void {
   const g = globalThis as { navigator?: object };
@@ -128,6 +131,12 @@ export function webgpuNodeLoader(importOptional: (name: string) => Promise<unkno
     install: WEBGPU_NODE_INSTALL,
     load: async (opts) => {
       const explicit = opts.backend === 'webgpu';
+      // Set up once per process: later calls (switching back from wasm, say) reuse the backend and its
+      // device; a second Dawn instance beside a live device only costs memory and start-up time.
+      if (ready && tf.findBackend('webgpu') && (explicit || !ready.software)) {
+        setCurrentAdapter(ready);
+        return;
+      }
       if (!explicit && !mayHaveGpu())
         throw new Error('no GPU device on this machine (no /dev/nvidia0 or /dev/dri/renderD*)');
       let mod: WebGpuModule;
@@ -162,6 +171,7 @@ export function webgpuNodeLoader(importOptional: (name: string) => Promise<unkno
         throw new Error(
           "'@tensorflow/tfjs-backend-webgpu' was imported before navigator.gpu existed, so it registered no backend: call setupBackend before importing it",
         );
+      ready = summary;
       setCurrentAdapter(summary);
     },
   };

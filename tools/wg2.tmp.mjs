@@ -1,0 +1,16 @@
+import { create, globals } from 'webgpu';
+Object.assign(globalThis, globals);
+const gpu = create(['backend=opengles']);
+const shim = { requestAdapter: (o) => gpu.requestAdapter({ ...o, featureLevel: 'compatibility' }), getPreferredCanvasFormat: () => 'rgba8unorm', wgslLanguageFeatures: gpu.wgslLanguageFeatures };
+globalThis.navigator = { gpu: shim };
+const tf = await import('@tensorflow/tfjs-core');
+await import('@tensorflow/tfjs-backend-webgpu');
+console.log(await tf.setBackend('webgpu'), tf.getBackend());
+const a = tf.randomNormal([64, 64]); 
+let t0 = Date.now();
+const c = tf.matMul(a, a);
+console.log((await c.data())[0], Date.now()-t0);
+const g = tf.grad((x) => tf.sum(tf.matMul(x, x)))(a);
+console.log((await g.data())[0], Date.now()-t0);
+console.log(tf.backend().adapterInfo);
+process.exit(0);
