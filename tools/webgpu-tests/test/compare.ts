@@ -20,7 +20,10 @@ export async function readAll(named: Record<string, tf.Tensor>): Promise<HostRes
 }
 
 /** Run `fn` with `backend` set; fails if it leaves tensors behind. */
-export async function runOn(backend: 'wasm' | 'webgpu', fn: () => Promise<HostResults>): Promise<HostResults> {
+export async function runOn(
+  backend: 'wasm' | 'webgpu',
+  fn: () => Promise<HostResults>,
+): Promise<HostResults> {
   await setupBackend({ backend });
   const before = tf.memory().numTensors;
   const out = await fn();

@@ -9,12 +9,13 @@
  * Shapes are small: on llvmpipe WebGPU runs at well under 1 GFLOP/s.
  */
 import { AdamW, createRng, type Module, train } from '@ldmae/core';
-import { LightningDiT, RectifiedFlow } from '@ldmae/diffusion';
+import { RectifiedFlow } from '@ldmae/diffusion';
 import { createVMAE, trainVMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { probeWebGPU } from './availability.js';
 import { type HostResults, readAll, relativeDiffs, runOn, worst } from './compare.js';
+import { microDiT } from './models.js';
 
 const { reason } = await probeWebGPU();
 const TOL = 1e-4;
@@ -24,19 +25,6 @@ function microVMAE() {
   const shape = { imgSize: 16, embedDim: 32, depth: 1, numHeads: 2 };
   const decoder = { decoderEmbedDim: 32, decoderDepth: 1, decoderNumHeads: 2 };
   return createVMAE('f4d4-tiny', { ...shape, ...decoder }, { rng: createRng(0) });
-}
-
-/** A LightningDiT of width 64 on 4 x 4 x 4 latents, weights random (adaLN-Zero would zero most gradients). */
-function microDiT(): LightningDiT {
-  const m = new LightningDiT({ preset: 'LightningDiT-Nano/1', inputSize: 4, inChannels: 4, numClasses: 3 });
-  const rng = createRng(3);
-  for (const [name, v] of m.namedParameters()) {
-    const r = rng.normal(v.shape, 0, 0.2);
-    const value = v.rank === 1 && name.endsWith('weight') ? tf.add(r, 1) : r;
-    v.assign(value);
-    tf.dispose([r, value]);
-  }
-  return m;
 }
 
 /** Gradients keyed by parameter name (tfjs keys them by variable name, which differs per model). */
@@ -73,7 +61,9 @@ async function gradsThenAdamW(
 function expectClose(got: HostResults, ref: HostResults, what: string): void {
   const diffs = relativeDiffs(got, ref);
   const [name, d] = worst(diffs);
-  console.log(`${what}: ${Object.keys(diffs).length} results, largest relative difference ${d.toExponential(2)} at '${name}'`);
+  console.log(
+    `${what}: ${Object.keys(diffs).length} results, largest relative difference ${d.toExponential(2)} at '${name}'`,
+  );
   expect(d, `${what}: largest relative difference at '${name}'`).toBeLessThan(TOL);
 }
 
@@ -87,7 +77,14 @@ describe.skipIf(reason !== null)('training on WebGPU matches wasm', () => {
       x.dispose();
       m.dispose();
       const m2 = microVMAE();
-      const r = await trainVMAE({ model: m2, data: () => images(), steps: 1, batchSize: 2, clipGradNorm: 1, seed: 7 });
+      const r = await trainVMAE({
+        model: m2,
+        data: () => images(),
+        steps: 1,
+        batchSize: 2,
+        clipGradNorm: 1,
+        seed: 7,
+      });
       m2.dispose();
       return { ...out, trainLoss: Float32Array.of(r.losses[0]) };
     };
@@ -104,7 +101,11 @@ describe.skipIf(reason !== null)('training on WebGPU matches wasm', () => {
       const flow = new RectifiedFlow();
       const x = createRng(2).normal([2, 4, 4, 4]);
       const m = microDiT();
-      const out = await gradsThenAdamW(m, () => flow.loss(m, x, createRng(9), { labels: labels() }), hostGrads);
+      const out = await gradsThenAdamW(
+        m,
+        () => flow.loss(m, x, createRng(9), { labels: labels() }),
+        hostGrads,
+      );
       m.dispose();
       const m2 = microDiT();
       const rng = createRng(11);

@@ -122,10 +122,13 @@ function installNavigatorGpu(gpu: unknown): void {
 }
 
 /**
- * The Node loader of the 'webgpu' backend. `importOptional` imports a package by name (a parameter so
- * tests can simulate a missing package).
+ * The Node loader of the 'webgpu' backend. `importOptional` imports a package by name and
+ * `hasGpuDevice` says whether the machine shows a GPU (parameters so tests can simulate either).
  */
-export function webgpuNodeLoader(importOptional: (name: string) => Promise<unknown>): BackendLoader {
+export function webgpuNodeLoader(
+  importOptional: (name: string) => Promise<unknown>,
+  hasGpuDevice: () => boolean = mayHaveGpu,
+): BackendLoader {
   return {
     tfName: 'webgpu',
     install: WEBGPU_NODE_INSTALL,
@@ -137,7 +140,7 @@ export function webgpuNodeLoader(importOptional: (name: string) => Promise<unkno
         setCurrentAdapter(ready);
         return;
       }
-      if (!explicit && !mayHaveGpu())
+      if (!explicit && !hasGpuDevice())
         throw new Error('no GPU device on this machine (no /dev/nvidia0 or /dev/dri/renderD*)');
       let mod: WebGpuModule;
       try {
