@@ -213,7 +213,14 @@ function toBatchSource(data: VMAEData, where: string, checkAsync: boolean): Sour
   // Backends without synchronous reads skip the forward's range check: do it here, asynchronously.
   const imagesOf = async (b: VMAEBatch, at: string): Promise<tf.Tensor4D> => {
     const x = batchImages(b, at);
-    if (checkAsync) await checkRangeAsync(x, at, 'images');
+    if (checkAsync) {
+      try {
+        await checkRangeAsync(x, at, 'images');
+      } catch (e) {
+        x.dispose(); // the loop owns each batch it takes, and it never got this one
+        throw e;
+      }
+    }
     return x;
   };
   if (typeof data === 'function') {

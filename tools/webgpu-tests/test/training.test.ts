@@ -8,7 +8,7 @@
  * - the trainer's own step (trainVMAE / train with clipping) runs and reports the same loss.
  * Shapes are small: on llvmpipe WebGPU runs at well under 1 GFLOP/s.
  */
-import { AdamW, createRng, type Module, train } from '@ldmae/core';
+import { AdamW, createRng, type Module, setupBackend, train } from '@ldmae/core';
 import { RectifiedFlow } from '@ldmae/diffusion';
 import { createVMAE, trainVMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
@@ -126,5 +126,17 @@ describe.skipIf(reason !== null)('training on WebGPU matches wasm', () => {
     const ref = await runOn('wasm', step(null));
     const got = await runOn('webgpu', step(ref));
     expectClose(got, ref, 'LightningDiT');
+  });
+
+  it('trainVMAE still refuses images outside [-1, 1] (checked asynchronously on WebGPU)', async () => {
+    await setupBackend({ backend: 'webgpu' });
+    const before = tf.memory().numTensors;
+    const m = microVMAE();
+    const bad = () => tf.fill([2, 16, 16, 3], 1.5) as tf.Tensor4D;
+    await expect(trainVMAE({ model: m, data: bad, steps: 1, batchSize: 2 })).rejects.toThrow(
+      /images values must lie in \[-1, 1\].*got \[1\.5, 1\.5\]/,
+    );
+    m.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 });
