@@ -52,7 +52,8 @@ export const COMMON_SPECS: readonly OptionSpec[] = [
   {
     key: 'backend',
     type: 'string',
-    description: 'TensorFlow.js backend (auto: tfjs-node if installed, else WebGPU on a GPU, else wasm, else cpu)',
+    description:
+      'TensorFlow.js backend (auto: tfjs-node if installed, else WebGPU on a GPU, else wasm, else cpu)',
     default: 'auto',
     choices: BACKENDS as readonly string[],
   },
