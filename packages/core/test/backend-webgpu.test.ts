@@ -5,7 +5,7 @@
  */
 import { describe, expect, it } from 'vitest';
 import { summarizeAdapter } from '../src/backend/adapter.js';
-import { setupBackendWith } from '../src/backend/setup.js';
+import { type AutoStep, setupBackendWith } from '../src/backend/setup.js';
 import { WEBGPU_NODE_INSTALL, webgpuNodeLoader } from '../src/backend/webgpu.node.js';
 
 const missing = async (name: string): Promise<unknown> => {
@@ -66,6 +66,27 @@ describe('setupBackend webgpu in Node', () => {
     );
     await expect(device.load({ backend: 'auto' })).rejects.toThrow(
       /only a software adapter \(llvmpipe-llvm-15-0-6-256-bits- \/ OpenGL ES 3.2 Mesa 22.3.6\)/,
+    );
+  });
+});
+
+describe('setupBackendWith auto order', () => {
+  it('visits single loaders of a backend where the order puts them (tfjs-node-gpu, webgpu, tfjs-node)', async () => {
+    const fail = (what: string) => ({
+      tfName: 'x',
+      install: '',
+      load: async () => Promise.reject(new Error(what)),
+    });
+    const loaders = {
+      tensorflow: [fail('node-gpu'), fail('node')],
+      webgpu: [fail('dawn')],
+      wasm: [fail('wasm')],
+      cpu: [fail('cpu')],
+      webgl: [fail('webgl')],
+    };
+    const order: AutoStep[] = [['tensorflow', 0], 'webgpu', ['tensorflow', 1], 'wasm', 'cpu'];
+    await expect(setupBackendWith(loaders, order, {})).rejects.toThrow(
+      'no backend could be initialised (tensorflow: node-gpu; webgpu: dawn; tensorflow: node; wasm: wasm; cpu: cpu)',
     );
   });
 });

@@ -47,8 +47,8 @@ const loaders = {
 } satisfies Record<string, BackendLoader[]>;
 
 /**
- * Pick and initialise a TensorFlow.js backend (Node). 'auto' tries tfjs-node-gpu, tfjs-node, WebGPU
- * on a hardware GPU (through the optional `webgpu` package), wasm, then cpu. An explicit choice that
+ * Pick and initialise a TensorFlow.js backend (Node). 'auto' tries tfjs-node-gpu, WebGPU on a hardware
+ * GPU (through the optional `webgpu` package), tfjs-node, wasm, then cpu. An explicit choice that
  * is not installed throws an error that says how to install it. An explicit 'webgpu' also accepts a
  * software adapter (Dawn's OpenGL ES backend on Mesa llvmpipe), which 'auto' skips.
  * Returns the tfjs name of the backend that was set; {@link backendAdapter} names the GPU.
@@ -60,5 +60,6 @@ const loaders = {
  * ```
  */
 export function setupBackend(opts: SetupBackendOptions = {}): Promise<string> {
-  return setupBackendWith(loaders, ['tensorflow', 'webgpu', 'wasm', 'cpu'], opts);
+  // A GPU through WebGPU beats tfjs-node on the CPU; tfjs-node-gpu (CUDA) stays first.
+  return setupBackendWith(loaders, [['tensorflow', 0], 'webgpu', ['tensorflow', 1], 'wasm', 'cpu'], opts);
 }

@@ -27,10 +27,16 @@ export interface BackendLoader {
   install: string;
 }
 
+/**
+ * One step of the 'auto' order: every loader of a backend, or one of them by index (so a backend's
+ * loaders can sit apart: tfjs-node-gpu before WebGPU, tfjs-node after it).
+ */
+export type AutoStep = Exclude<BackendName, 'auto'> | [Exclude<BackendName, 'auto'>, number];
+
 /** Choose and initialise a backend from an ordered table of loaders. Returns the name that was set. */
 export async function setupBackendWith(
   loaders: Record<Exclude<BackendName, 'auto'>, BackendLoader[]>,
-  autoOrder: Exclude<BackendName, 'auto'>[],
+  autoOrder: AutoStep[],
   opts: SetupBackendOptions = {},
 ): Promise<string> {
   const choice = opts.backend ?? 'auto';
@@ -42,10 +48,12 @@ export async function setupBackendWith(
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
     throw new Error(`setupBackend: threads must be a positive integer, got ${opts.threads}`);
   }
-  const order = choice === 'auto' ? autoOrder : [choice];
+  const order: AutoStep[] = choice === 'auto' ? autoOrder : [choice];
   const errors: string[] = [];
-  for (const name of order) {
-    for (const loader of loaders[name]) {
+  for (const step of order) {
+    const name = Array.isArray(step) ? step[0] : step;
+    const tried = Array.isArray(step) ? [loaders[name][step[1]]] : loaders[name];
+    for (const loader of tried) {
       setCurrentAdapter(undefined);
       try {
         await loader.load({ ...opts, backend: choice });

@@ -150,7 +150,7 @@ export function webgpuNodeLoader(
       }
       if (typeof mod?.create !== 'function')
         throw new Error("the 'webgpu' package has no create(): version 0.6 or later is expected");
-      // 'auto' takes a hardware GPU only: on llvmpipe WebGPU ran 10-20x slower than wasm (docs/guide.md).
+      // 'auto' takes a hardware GPU only: on llvmpipe WebGPU ran 20-50x slower than wasm (docs/guide.md).
       const { gpu, route, summary } = await findAdapter(mod, explicit);
       // tfjs uses the WebGPU constants (GPUBufferUsage, GPUMapMode, ...) as globals.
       for (const [k, v] of Object.entries(mod.globals ?? {})) {
