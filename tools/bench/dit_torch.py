@@ -12,7 +12,8 @@ under /usr/bin/python3; install libopenblas0-pthread too, or torch falls back to
                                        seeded random model (for the parity test)
 
 A config is the JSON of a DiT / LightningDiT config (`toJSON()` of the TypeScript classes); `bench`
-adds {"batch", "steps", "sampleSteps", "sampleBatch", "cfgScale", "warmup", "iters"}.
+adds {"batch", "steps", "sampleSteps", "sampleBatch", "cfgScale", "warmup", "iters", "device"} (device:
+'cpu', the default, or 'cuda').
 """
 import json
 import math
@@ -170,7 +171,7 @@ class TimestepEmbedder(nn.Module):
 
     def forward(self, t):
         half = self.freq // 2
-        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32) / half)
+        f = torch.exp(-math.log(10000) * torch.arange(half, dtype=torch.float32, device=t.device) / half)
         a = t[:, None].float() * f[None]
         return self.mlp(torch.cat([torch.cos(a), torch.sin(a)], dim=-1))
 
@@ -300,16 +301,17 @@ def fixture(path, cfg):
 def bench(cfg):
     torch.manual_seed(0)
     torch.set_num_threads(cfg.get('threads', torch.get_num_threads()))
-    m = DiffusionTransformer(cfg)
+    dev = torch.device(cfg.get('device', 'cpu'))
+    m = DiffusionTransformer(cfg).to(dev)
     h, w = cfg['inputSize']
     c, b = cfg['inChannels'], cfg['batch']
     classes = cfg['numClasses']
     opt = torch.optim.AdamW([p for p in m.parameters() if p.requires_grad], lr=2e-4, betas=(0.9, 0.95), weight_decay=0)
-    x1 = torch.randn(b, c, h, w)
-    y = torch.randint(0, classes, (b,))
+    x1 = torch.randn(b, c, h, w, device=dev)
+    y = torch.randint(0, classes, (b,), device=dev)
 
     def train_step():
-        t = torch.sigmoid(torch.randn(b))
+        t = torch.sigmoid(torch.randn(b, device=dev))
         x0 = torch.randn_like(x1)
         tt = t.view(-1, 1, 1, 1)
         xt = tt * x1 + (1 - tt) * x0
@@ -327,6 +329,8 @@ def bench(cfg):
         for _ in range(iters):
             t0 = time.perf_counter()
             fn()
+            if dev.type == 'cuda':
+                torch.cuda.synchronize()  # CUDA runs asynchronously: time the finished work
             ts.append(time.perf_counter() - t0)
         ts.sort()
         return ts[len(ts) // 2], ts[0]
@@ -339,17 +343,17 @@ def bench(cfg):
 
     @torch.no_grad()
     def sample():
-        x = torch.randn(sb, c, h, w)
-        ys = torch.randint(0, classes, (sb,))
+        x = torch.randn(sb, c, h, w, device=dev)
+        ys = torch.randint(0, classes, (sb,), device=dev)
         grid = torch.linspace(0, 1, n_steps + 1)
         for i in range(n_steps):
             t = float(grid[i])
             if scale != 1.0:
-                out = m(torch.cat([x, x]), torch.full((2 * sb,), t), torch.cat([ys, torch.full((sb,), null)]))[:, :c]
+                out = m(torch.cat([x, x]), torch.full((2 * sb,), t, device=dev), torch.cat([ys, torch.full((sb,), null, device=dev)]))[:, :c]
                 cond, unc = out.chunk(2)
                 v = unc + scale * (cond - unc)
             else:
-                v = m(x, torch.full((sb,), t), ys)[:, :c]
+                v = m(x, torch.full((sb,), t, device=dev), ys)[:, :c]
             x = x + (float(grid[i + 1]) - t) * v
         return x
 
@@ -357,6 +361,7 @@ def bench(cfg):
     sample_med, sample_best = timed(sample, 1, cfg.get('sampleIters', 2))
     print(json.dumps({
         'torch': torch.__version__,
+        'device': torch.cuda.get_device_name(dev) if dev.type == 'cuda' else 'cpu',
         'threads': torch.get_num_threads(),
         'trainStepMs': train_med * 1000, 'trainStepBestMs': train_best * 1000,
         'sampleMsPerImage': sample_med * 1000 / sb, 'sampleBestMsPerImage': sample_best * 1000 / sb,

@@ -4,7 +4,7 @@
 The VMAE is written here from shared/spec/vmae.md (module names, layouts and the stage-1 objective of
 the authors' reference), independently of the TypeScript port, so that the two can be compared.
 
-  python3 tools/bench/vmae_torch.py bench --steps 20 --batch 32 --img 28 [--preset f4d4-tiny] [--threads N]
+  python3 tools/bench/vmae_torch.py bench --steps 20 --batch 32 --img 28 [--preset f4d4-tiny] [--threads N] [--device cuda]
       trains on random images for the given steps and prints one JSON line with the step times.
   python3 tools/bench/vmae_torch.py fixture --out packages/vmae/test/fixtures/reference-tiny.pth
       writes a tiny reference-layout checkpoint plus inputs and expected outputs.
@@ -136,14 +136,14 @@ class VMAE(nn.Module):
     def encoder(self, imgs, noise=None, ratio=0.0):
         x = self.patch_embed.proj(imgs).flatten(2).transpose(1, 2) + self.pos_embed
         b, n, d = x.shape
-        mask = torch.zeros(b, n)
+        mask = torch.zeros(b, n, device=x.device)
         restore = None
         if noise is not None:
             keep = int(n * (1 - ratio))
             shuffle = torch.argsort(noise, dim=1)
             restore = torch.argsort(shuffle, dim=1)
             x = torch.gather(x, 1, shuffle[:, :keep, None].expand(-1, -1, d))
-            mask = torch.ones(b, n)
+            mask = torch.ones(b, n, device=x.device)
             mask[:, :keep] = 0
             mask = torch.gather(mask, 1, restore)
         for blk in self.blocks:
@@ -195,23 +195,26 @@ def bench(args):
     torch.manual_seed(0)
     if args.threads:
         torch.set_num_threads(args.threads)
-    model = make(args.preset, args.img)
+    dev = torch.device(args.device)
+    model = make(args.preset, args.img).to(dev)
     decay = [p for n, p in model.named_parameters() if p.requires_grad and p.ndim >= 2 and n != "mask_token"]
     other = [p for n, p in model.named_parameters() if p.requires_grad and (p.ndim < 2 or n == "mask_token")]
     opt = torch.optim.AdamW(
         [{"params": decay, "weight_decay": 0.05}, {"params": other, "weight_decay": 0.0}], lr=1e-4, betas=(0.9, 0.95)
     )
     g = model.g
-    x = torch.rand(args.batch, 3, args.img, args.img) * 2 - 1
+    x = torch.rand(args.batch, 3, args.img, args.img, device=dev) * 2 - 1
     times, cpu = [], []
     for i in range(args.warmup + args.steps):
         t0 = time.perf_counter()
         c0 = time.process_time()
-        noise = torch.rand(args.batch, g * g)
+        noise = torch.rand(args.batch, g * g, device=dev)
         loss = model(x, noise, ratio=args.mask_ratio)[0]
         opt.zero_grad(set_to_none=True)
         loss.backward()
         opt.step()
+        if dev.type == "cuda":
+            torch.cuda.synchronize()  # CUDA runs asynchronously: time the finished step
         dt = time.perf_counter() - t0
         if i >= args.warmup:
             times.append(dt)
@@ -221,6 +224,7 @@ def bench(args):
         json.dumps(
             {
                 "framework": f"pytorch {torch.__version__}",
+                "device": torch.cuda.get_device_name(dev) if dev.type == "cuda" else "cpu",
                 "threads": torch.get_num_threads(),
                 "blas": "openblas" if "openblas" in torch.__config__.show().lower() else "unknown",
                 "preset": args.preset,
@@ -296,6 +300,7 @@ def main():
     b.add_argument("--warmup", type=int, default=3)
     b.add_argument("--mask-ratio", type=float, default=0.25)
     b.add_argument("--threads", type=int, default=0)
+    b.add_argument("--device", default="cpu", help="torch device: cpu (default) or cuda")
     f = sub.add_parser("fixture")
     f.add_argument("--out", required=True)
     args = ap.parse_args()

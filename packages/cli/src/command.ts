@@ -54,7 +54,7 @@ export const COMMON_SPECS: readonly OptionSpec[] = [
   {
     key: 'backend',
     type: 'string',
-    description: 'TensorFlow.js backend (auto: tfjs-node if installed, else wasm, else cpu)',
+    description: 'TensorFlow.js backend (auto: tfjs-node-gpu, WebGPU on a GPU, tfjs-node, wasm, cpu)',
     default: 'auto',
     choices: BACKENDS as readonly string[],
   },

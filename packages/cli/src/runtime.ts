@@ -4,7 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
-import { type BackendName, setupBackend } from '@ldmae/core';
+import { type BackendName, backendAdapter, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from './errors.js';
 import { VERSION } from './version.js';
@@ -18,6 +18,8 @@ export interface RuntimeInfo {
   backend: string;
   /** Threads the backend computes with (1 for wasm in Node: tfjs turns its threads off there). */
   threads: number;
+  /** The GPU adapter of a WebGPU backend ('... (software)' for a software rasteriser such as llvmpipe). */
+  adapter?: string;
   /** Logical CPUs of the machine. */
   cpus: number;
   cpuModel: string;
@@ -69,6 +71,8 @@ export function packageVersions(): Record<string, string> {
     '@ldmae/metrics',
     '@tensorflow/tfjs-core',
     '@tensorflow/tfjs-backend-wasm',
+    '@tensorflow/tfjs-backend-webgpu',
+    'webgpu',
     '@tensorflow/tfjs-node',
     '@tensorflow/tfjs-node-gpu',
     'nsfwjs',
@@ -94,9 +98,11 @@ export function backendThreads(backend: string): number {
 export function runtimeInfo(): RuntimeInfo {
   const backend = tf.getBackend() ?? 'none';
   const c = cpus();
+  const gpu = backendAdapter();
   return {
     backend,
     threads: backendThreads(backend),
+    ...(gpu ? { adapter: `${gpu.name}${gpu.software ? ' (software)' : ''}` } : {}),
     cpus: availableParallelism(),
     cpuModel: c[0]?.model?.trim() ?? 'unknown',
     node: process.version,

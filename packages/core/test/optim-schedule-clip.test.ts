@@ -2,6 +2,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
   clipByGlobalNorm,
+  clipByGlobalNormAsync,
   constantLr,
   setupBackend,
   warmupCosineLr,
@@ -104,5 +105,23 @@ describe('clipByGlobalNorm', () => {
 
   it('rejects a bad maxNorm', () => {
     expect(() => clipByGlobalNorm({}, 0)).toThrow(/maxNorm must be a finite number > 0/);
+  });
+
+  it('clipByGlobalNormAsync gives the same norm and gradients, and the same errors', async () => {
+    const grads = { a: tf.tensor1d([3, 4]), b: tf.tensor2d([[12]]), skip: null };
+    const n0 = tf.memory().numTensors;
+    const sync = clipByGlobalNorm(grads, 6.5);
+    const async = await clipByGlobalNormAsync(grads, 6.5);
+    expect(async.norm).toBe(sync.norm);
+    expect(Object.keys(async.grads)).toEqual(['a', 'b']);
+    for (const k of ['a', 'b'])
+      expect(Array.from(await async.grads[k].data())).toEqual(Array.from(sync.grads[k].dataSync()));
+    tf.dispose([...Object.values(sync.grads), ...Object.values(async.grads)]);
+    expect(tf.memory().numTensors).toBe(n0);
+    expect(await clipByGlobalNormAsync({}, 1)).toEqual({ grads: {}, norm: 0 });
+    await expect(clipByGlobalNormAsync({}, -1)).rejects.toThrow(
+      /clipByGlobalNormAsync: maxNorm must be a finite number > 0/,
+    );
+    tf.dispose([grads.a, grads.b]);
   });
 });

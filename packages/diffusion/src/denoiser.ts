@@ -3,7 +3,7 @@
  * user model) maps a noisy latent, its time and an optional class label to a prediction of the same
  * shape. What the prediction means (velocity, noise) is the scheduler's business, not the model's.
  */
-import type { Module } from '@ldmae/core';
+import { canReadSync, type Module } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** What every denoiser offers. Latents are NHWC: [B, h, w, c]. */
@@ -73,6 +73,8 @@ export function labelsTensor(
     }
     if (y.dtype !== 'int32') throw new Error(`${where}: y must be an int32 tensor, got ${y.dtype}`);
     // A label out of range would silently embed as zeros (one-hot of nothing); reading B ints is cheap.
+    // WebGPU in Node cannot read synchronously: there labels given as host arrays are checked, tensors not.
+    if (!canReadSync()) return y.clone() as tf.Tensor1D;
     values = y.dataSync() as Int32Array;
   } else {
     if (typeof y.length !== 'number' || y.length !== batch) {

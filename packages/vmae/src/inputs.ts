@@ -1,4 +1,5 @@
 /** Validation of what enters a VMAE: image and latent shapes, and the [-1, 1] value range. */
+import { canReadSync } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -54,15 +55,29 @@ export function applyRangePolicy(
   if (policy === 'clamp') return tf.clipByValue(x, -1, 1);
   if (policy !== 'throw')
     throw new Error(`${where}: inputRange must be 'throw', 'clamp' or 'ignore', got '${policy}'`);
-  const [lo, hi] = tf.tidy(() => {
-    const both = tf.stack([tf.min(x), tf.max(x)]).dataSync();
-    return [both[0], both[1]];
-  });
+  // WebGPU in Node cannot read back synchronously: there trainVMAE checks each batch with
+  // checkRangeAsync before the step, and direct calls skip the check.
+  if (!canReadSync()) return x;
+  const extremes = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
+  const both = extremes.dataSync();
+  extremes.dispose();
+  throwIfOutOfRange(both[0], both[1], where, name);
+  return x;
+}
+
+/** The 'throw' range check with an asynchronous read (for backends without synchronous reads). */
+export async function checkRangeAsync(x: tf.Tensor, where: string, name = 'x'): Promise<void> {
+  const extremes = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
+  const both = await extremes.data();
+  extremes.dispose();
+  throwIfOutOfRange(both[0], both[1], where, name);
+}
+
+function throwIfOutOfRange(lo: number, hi: number, where: string, name: string): void {
   if (!(lo >= -1 - RANGE_TOLERANCE && hi <= 1 + RANGE_TOLERANCE)) {
     throw new RangeError(
       `${where}: ${name} values must lie in [-1, 1] (images scaled as 2 * byte / 255 - 1), got [${lo}, ${hi}]; ` +
         `set inputRange: 'clamp' to clip them`,
     );
   }
-  return x;
 }

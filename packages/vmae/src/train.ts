@@ -7,6 +7,7 @@ import {
   AdamW,
   type BatchSource,
   type CheckpointPayload,
+  canReadSync,
   createRng,
   type Rng,
   type TrainCheckpointOptions,
@@ -17,7 +18,7 @@ import {
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { vmaeCheckpointConfig } from './checkpoint.js';
-import type { InputRangePolicy } from './inputs.js';
+import { checkRangeAsync, type InputRangePolicy } from './inputs.js';
 import { nodeCoreIo } from './node-core.js';
 import { scaledLr, type VMAERecipe, vmaeRecipe } from './recipe.js';
 import { type LpipsLike, VMAE } from './vmae.js';
@@ -122,7 +123,8 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
     );
   }
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
-  const source = toBatchSource(data, where);
+  const checkAsync = (opts.inputRange ?? model.inputRange) === 'throw' && !canReadSync();
+  const source = toBatchSource(data, where, checkAsync);
   const resume = await resolveResume(opts.resume, where);
   const ownedResume = typeof opts.resume === 'string' ? resume : undefined;
 
@@ -197,7 +199,7 @@ interface Source {
   close: () => Promise<void>;
 }
 
-function imagesOf(batch: VMAEBatch, where: string): tf.Tensor4D {
+function batchImages(batch: VMAEBatch, where: string): tf.Tensor4D {
   if (batch instanceof tf.Tensor) return batch as tf.Tensor4D;
   if (batch && batch.images instanceof tf.Tensor) {
     if (batch.labels instanceof tf.Tensor) batch.labels.dispose();
@@ -206,8 +208,21 @@ function imagesOf(batch: VMAEBatch, where: string): tf.Tensor4D {
   throw new TypeError(`${where}: each batch must be an image tensor [B, H, W, 3] or { images }`);
 }
 
-function toBatchSource(data: VMAEData, where: string): Source {
+function toBatchSource(data: VMAEData, where: string, checkAsync: boolean): Source {
   const noClose = async () => {};
+  // Backends without synchronous reads skip the forward's range check: do it here, asynchronously.
+  const imagesOf = async (b: VMAEBatch, at: string): Promise<tf.Tensor4D> => {
+    const x = batchImages(b, at);
+    if (checkAsync) {
+      try {
+        await checkRangeAsync(x, at, 'images');
+      } catch (e) {
+        x.dispose(); // the loop owns each batch it takes, and it never got this one
+        throw e;
+      }
+    }
+    return x;
+  };
   if (typeof data === 'function') {
     return { data: async (step: number) => imagesOf(await data(step), where), close: noClose };
   }
@@ -219,7 +234,7 @@ function toBatchSource(data: VMAEData, where: string): Source {
   if (Symbol.asyncIterator in data || Symbol.iterator in data) {
     const iterable = data as AsyncIterable<VMAEBatch> | Iterable<VMAEBatch>;
     async function* gen(): AsyncGenerator<tf.Tensor4D> {
-      for await (const b of iterable) yield imagesOf(b, where);
+      for await (const b of iterable) yield await imagesOf(b, where);
     }
     return { data: gen(), close: noClose };
   }

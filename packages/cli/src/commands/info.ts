@@ -5,14 +5,15 @@ import { packageVersions } from '../runtime.js';
 export const infoCommand: CommandDefinition = {
   name: 'info',
   summary: 'show the backend, threads, machine and package versions',
-  details: `Sets up the backend as any other command would (--backend auto picks tfjs-node-gpu, tfjs-node,
-wasm, then cpu) and reports it. wasm runs single-threaded in Node (tfjs disables its threads there).`,
+  details: `Sets up the backend as any other command would (--backend auto picks tfjs-node-gpu, WebGPU on a
+hardware GPU, tfjs-node, wasm, then cpu) and reports it, with the GPU adapter for WebGPU. wasm runs single-threaded in Node (tfjs disables its threads there).`,
   specs: [],
   async run(_opts, ctx) {
     const rt = ctx.runtime;
     const versions = packageVersions();
     const lines = [
       `backend   ${rt.backend}`,
+      ...(rt.adapter ? [`adapter   ${rt.adapter}`] : []),
       `threads   ${rt.threads}`,
       `cpus      ${rt.cpus} (${rt.cpuModel})`,
       `node      ${rt.node} (${rt.platform})`,

@@ -111,7 +111,7 @@ export function renderReport(d: ReportData): string {
   const rt = d.runtime;
   const runtime = table(
     [
-      ['backend', rt.backend],
+      ['backend', rt.adapter ? `${rt.backend} (${rt.adapter})` : rt.backend],
       ['threads', rt.threads],
       ['cpus', `${rt.cpus} (${rt.cpuModel})`],
       ['node', `${rt.node} (${rt.platform})`],

@@ -1,3 +1,6 @@
 // Barrel of backend/ (entry-independent parts; each entry adds its own setupBackend).
+
+export { backendAdapter, type GpuAdapterSummary } from './adapter.js';
 export * from './kernels/index.js';
 export type { BackendName, SetupBackendOptions } from './setup.js';
+export { canReadSync } from './sync-read.js';

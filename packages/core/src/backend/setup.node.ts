@@ -1,4 +1,5 @@
 import { type BackendLoader, type SetupBackendOptions, setupBackendWith } from './setup.js';
+import { webgpuNodeLoader } from './webgpu.node.js';
 
 // Specifiers held in variables so bundlers do not try to resolve optional packages.
 const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
@@ -42,25 +43,23 @@ const loaders = {
       load: async () => void (await importOptional('@tensorflow/tfjs-backend-webgl')),
     },
   ],
-  webgpu: [
-    {
-      tfName: 'webgpu',
-      install:
-        'WebGPU in Node needs `navigator.gpu` (for example from the `webgpu` package) and `@tensorflow/tfjs-backend-webgpu`.',
-      load: async () => {
-        if (!(globalThis as { navigator?: { gpu?: unknown } }).navigator?.gpu)
-          throw new Error('navigator.gpu is not defined');
-        await importOptional('@tensorflow/tfjs-backend-webgpu');
-      },
-    },
-  ],
+  webgpu: [webgpuNodeLoader(importOptional)],
 } satisfies Record<string, BackendLoader[]>;
 
 /**
- * Pick and initialise a TensorFlow.js backend (Node). 'auto' tries tfjs-node-gpu, tfjs-node, wasm,
- * then cpu. An explicit choice that is not installed throws an error that says how to install it.
- * Returns the tfjs name of the backend that was set.
+ * Pick and initialise a TensorFlow.js backend (Node). 'auto' tries tfjs-node-gpu, WebGPU on a hardware
+ * GPU (through the optional `webgpu` package), tfjs-node, wasm, then cpu. An explicit choice that
+ * is not installed throws an error that says how to install it. An explicit 'webgpu' also accepts a
+ * software adapter (Dawn's OpenGL ES backend on Mesa llvmpipe), which 'auto' skips.
+ * Returns the tfjs name of the backend that was set; {@link backendAdapter} names the GPU.
+ *
+ * @example
+ * ```ts
+ * const name = await setupBackend({ backend: 'webgpu' }); // 'webgpu'
+ * console.log(backendAdapter()?.name, backendAdapter()?.software);
+ * ```
  */
 export function setupBackend(opts: SetupBackendOptions = {}): Promise<string> {
-  return setupBackendWith(loaders, ['tensorflow', 'wasm', 'cpu'], opts);
+  // A GPU through WebGPU beats tfjs-node on the CPU; tfjs-node-gpu (CUDA) stays first.
+  return setupBackendWith(loaders, [['tensorflow', 0], 'webgpu', ['tensorflow', 1], 'wasm', 'cpu'], opts);
 }

@@ -3,6 +3,7 @@
  * so the browser bundle never references Node-only packages.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { setCurrentAdapter } from './adapter.js';
 import { registerMissingKernels } from './kernels/index.js';
 
 /** Backends `setupBackend` knows. 'tensorflow' is tfjs-node (or tfjs-node-gpu). */
@@ -26,10 +27,16 @@ export interface BackendLoader {
   install: string;
 }
 
+/**
+ * One step of the 'auto' order: every loader of a backend, or one of them by index (so a backend's
+ * loaders can sit apart: tfjs-node-gpu before WebGPU, tfjs-node after it).
+ */
+export type AutoStep = Exclude<BackendName, 'auto'> | [Exclude<BackendName, 'auto'>, number];
+
 /** Choose and initialise a backend from an ordered table of loaders. Returns the name that was set. */
 export async function setupBackendWith(
   loaders: Record<Exclude<BackendName, 'auto'>, BackendLoader[]>,
-  autoOrder: Exclude<BackendName, 'auto'>[],
+  autoOrder: AutoStep[],
   opts: SetupBackendOptions = {},
 ): Promise<string> {
   const choice = opts.backend ?? 'auto';
@@ -41,18 +48,22 @@ export async function setupBackendWith(
   if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
     throw new Error(`setupBackend: threads must be a positive integer, got ${opts.threads}`);
   }
-  const order = choice === 'auto' ? autoOrder : [choice];
+  const order: AutoStep[] = choice === 'auto' ? autoOrder : [choice];
   const errors: string[] = [];
-  for (const name of order) {
-    for (const loader of loaders[name]) {
+  for (const step of order) {
+    const name = Array.isArray(step) ? step[0] : step;
+    const tried = Array.isArray(step) ? [loaders[name][step[1]]] : loaders[name];
+    for (const loader of tried) {
+      setCurrentAdapter(undefined);
       try {
-        await loader.load(opts);
+        await loader.load({ ...opts, backend: choice });
         if (!(await tf.setBackend(loader.tfName)))
           throw new Error(`tf.setBackend('${loader.tfName}') returned false`);
         await tf.ready();
         registerMissingKernels(loader.tfName);
         return tf.getBackend();
       } catch (e) {
+        setCurrentAdapter(undefined);
         errors.push(`${name}: ${(e as Error).message.split('\n')[0]}`);
         if (choice !== 'auto' && loader === loaders[name][loaders[name].length - 1]) {
           throw new Error(

@@ -17,21 +17,58 @@ export interface ClipResult {
  * @param maxNorm the largest allowed global norm (> 0).
  */
 export function clipByGlobalNorm(grads: Record<string, tf.Tensor | null>, maxNorm: number): ClipResult {
+  const entries = checkClipArgs(grads, maxNorm, 'clipByGlobalNorm');
+  if (entries.length === 0) return { grads: {}, norm: 0 };
+  const normT = globalNorm(entries);
+  const norm = normT.dataSync()[0];
+  normT.dispose();
+  return { grads: scaleGrads(entries, maxNorm, norm), norm };
+}
+
+/**
+ * {@link clipByGlobalNorm} with an asynchronous read of the norm: the one to use on WebGPU in Node,
+ * which cannot download data synchronously.
+ */
+export async function clipByGlobalNormAsync(
+  grads: Record<string, tf.Tensor | null>,
+  maxNorm: number,
+): Promise<ClipResult> {
+  const entries = checkClipArgs(grads, maxNorm, 'clipByGlobalNormAsync');
+  if (entries.length === 0) return { grads: {}, norm: 0 };
+  const normT = globalNorm(entries);
+  const norm = (await normT.data())[0];
+  normT.dispose();
+  return { grads: scaleGrads(entries, maxNorm, norm), norm };
+}
+
+function checkClipArgs(
+  grads: Record<string, tf.Tensor | null>,
+  maxNorm: number,
+  fn: string,
+): [string, tf.Tensor][] {
   if (!grads || typeof grads !== 'object')
-    throw new TypeError('clipByGlobalNorm: grads must be a {name: tf.Tensor} map');
+    throw new TypeError(`${fn}: grads must be a {name: tf.Tensor} map`);
   if (typeof maxNorm !== 'number' || !Number.isFinite(maxNorm) || maxNorm <= 0) {
-    throw new RangeError(`clipByGlobalNorm: maxNorm must be a finite number > 0, got ${maxNorm}`);
+    throw new RangeError(`${fn}: maxNorm must be a finite number > 0, got ${maxNorm}`);
   }
   const entries: [string, tf.Tensor][] = [];
   for (const [k, g] of Object.entries(grads)) {
     if (g == null) continue;
-    if (!(g instanceof tf.Tensor)) throw new TypeError(`clipByGlobalNorm: grads['${k}'] must be a tf.Tensor`);
+    if (!(g instanceof tf.Tensor)) throw new TypeError(`${fn}: grads['${k}'] must be a tf.Tensor`);
     entries.push([k, g]);
   }
-  if (entries.length === 0) return { grads: {}, norm: 0 };
-  const normT = tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))));
-  const norm = normT.dataSync()[0];
-  normT.dispose();
+  return entries;
+}
+
+function globalNorm(entries: [string, tf.Tensor][]): tf.Scalar {
+  return tf.tidy(() => tf.sqrt(tf.addN(entries.map(([, g]) => tf.sum(tf.square(g))))) as tf.Scalar);
+}
+
+function scaleGrads(
+  entries: [string, tf.Tensor][],
+  maxNorm: number,
+  norm: number,
+): Record<string, tf.Tensor> {
   const coef = maxNorm / (norm + 1e-6);
   const out: Record<string, tf.Tensor> = {};
   tf.tidy(() => {
@@ -39,5 +76,5 @@ export function clipByGlobalNorm(grads: Record<string, tf.Tensor | null>, maxNor
     const scale = coef < 1 || Number.isNaN(coef) ? tf.scalar(coef) : null;
     for (const [k, g] of entries) out[k] = tf.keep(scale ? tf.mul(g, scale) : g.clone());
   });
-  return { grads: out, norm };
+  return out;
 }

@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../nn/module.js';
 import type { AdamW } from '../optim/adamw.js';
-import { clipByGlobalNorm } from '../optim/clip.js';
+import { clipByGlobalNormAsync } from '../optim/clip.js';
 import type { EMA } from '../optim/ema.js';
 import type { LrSchedule } from '../optim/schedule.js';
 import type { Rng } from '../rng.js';
@@ -169,7 +169,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainResult> {
       let logs: Record<string, number>;
       let loss: number;
       try {
-        const out = computeGrads(o.lossFn, batch, step, varList, varToName);
+        const out = await computeGrads(o.lossFn, batch, step, varList, varToName);
         loss = out.loss;
         logs = out.logs;
         let grads = out.grads;
@@ -181,7 +181,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainResult> {
             );
           }
           if (o.clipGradNorm !== undefined) {
-            const clipped = clipByGlobalNorm(grads, o.clipGradNorm);
+            const clipped = await clipByGlobalNormAsync(grads, o.clipGradNorm);
             tf.dispose(Object.values(grads));
             grads = clipped.grads;
             logs.grad_norm = clipped.norm;
@@ -244,13 +244,13 @@ interface StepOutput {
   grads: Record<string, tf.Tensor>;
 }
 
-function computeGrads<B>(
+async function computeGrads<B>(
   lossFn: LossFn<B>,
   batch: B,
   step: number,
   varList: tf.Variable[],
   varToName: Map<string, string>,
-): StepOutput {
+): Promise<StepOutput> {
   const kept: [string, tf.Tensor][] = [];
   const logs: Record<string, number> = {};
   let value: tf.Scalar | undefined;
@@ -281,8 +281,9 @@ function computeGrads<B>(
     throw e;
   }
   // A log entry may be the loss tensor itself: read everything first, then dispose each tensor once.
-  const loss = value.dataSync()[0];
-  for (const [k, t] of kept) logs[k] = t.dataSync()[0];
+  // Asynchronous reads: WebGPU in Node has no synchronous download (tfjs's readSync needs OffscreenCanvas).
+  const loss = (await value.data())[0];
+  for (const [k, t] of kept) logs[k] = (await t.data())[0];
   tf.dispose([...new Set<tf.Tensor>([value, ...kept.map(([, t]) => t)])]);
   const grads: Record<string, tf.Tensor> = {};
   for (const [varName, g] of Object.entries(raw)) if (g) grads[varToName.get(varName)!] = g;

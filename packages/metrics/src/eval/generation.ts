@@ -2,7 +2,7 @@
  * Generation quality: gFID, sFID, Inception Score and improved precision / recall of generated images
  * against a reference set, as the ADM evaluator computes them (paper Tab. 2 / 3).
  */
-import type { Progress, ProgressCallback } from '@ldmae/core';
+import { canReadSync, type Progress, type ProgressCallback } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
@@ -41,7 +41,8 @@ export interface GenerationPrecisionRecallOptions {
   blockSize?: number;
   /**
    * The distance kernel. Default {@link tfDistanceBlock} (float32 tf.matMul on the active backend; see
-   * tools/bench/fid.ts for the speed against the float64 JavaScript kernel).
+   * tools/bench/fid.ts for the speed against the float64 JavaScript kernel), or the float64 JavaScript
+   * kernel on a backend without synchronous reads (WebGPU in Node).
    */
   distanceBlock?: DistanceBlockFn;
 }
@@ -219,7 +220,8 @@ export async function runGeneration(
       const r = precisionRecall(rf, gf, d, {
         k: pr.k ?? 3,
         blockSize: pr.blockSize ?? 1024,
-        distanceBlock: pr.distanceBlock ?? tfDistanceBlock(),
+        // The hook is synchronous: WebGPU in Node cannot read a block back that way.
+        distanceBlock: pr.distanceBlock ?? (canReadSync() ? tfDistanceBlock() : undefined),
       });
       precision = r.precision;
       recall = r.recall;

@@ -21,6 +21,7 @@ import { reverseWasm } from './reverse.js';
 import { sliceWasm, splitVWasm } from './slice.js';
 import { unsortedSegmentSumWasm } from './unsorted-segment-sum.js';
 import type { KernelArgs } from './wasm-backend.js';
+import { addNChunked } from './webgpu-add-n.js';
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
 
@@ -121,8 +122,8 @@ function isOurs(fn: unknown): boolean {
 }
 
 /**
- * Register our kernels for `backendName` if it needs them. Only 'wasm' does; any other name is a
- * no-op. Safe to call any number of times: a kernel already registered by us is left alone, a
+ * Register our kernels for `backendName` if it needs them: 'wasm' ({@link WASM_KERNELS}) and
+ * 'webgpu' ({@link WEBGPU_KERNELS}); any other name is a no-op. Safe to call any number of times: a kernel already registered by us is left alone, a
  * missing kernel that a later tfjs provides natively is not overridden.
  *
  * Note for users of `tf.gather(x, indices, axis, batchDims)` on wasm without calling this (or
@@ -135,6 +136,7 @@ function isOurs(fn: unknown): boolean {
  * @returns The kernel names registered by this call (empty when nothing was needed).
  */
 export function registerMissingKernels(backendName: string): string[] {
+  if (backendName === 'webgpu') return registerWebGPUKernels();
   if (backendName !== 'wasm') return [];
   const added: string[] = [];
   for (const entry of ENTRIES) {
@@ -154,4 +156,27 @@ export function registerMissingKernels(backendName: string): string[] {
     added.push(entry.name);
   }
   return added;
+}
+
+/**
+ * Names of the kernels `registerMissingKernels('webgpu')` replaces for tfjs-backend-webgpu 4.22:
+ * AddN, whose single program binds every input as a storage buffer and fails validation (a silently
+ * wrong result) past the device's `maxStorageBuffersPerShaderStage`; ours sums in chunks that fit.
+ */
+export const WEBGPU_KERNELS: readonly string[] = Object.freeze(['AddN']);
+
+function registerWebGPUKernels(): string[] {
+  const existing = tf.getKernel('AddN', 'webgpu');
+  if (!existing || isOurs(existing.kernelFunc)) return [];
+  const kernelFunc = addNChunked(existing.kernelFunc as unknown as Parameters<typeof addNChunked>[0]);
+  Object.defineProperty(kernelFunc, OURS, { value: true });
+  tf.unregisterKernel('AddN', 'webgpu');
+  tf.registerKernel({
+    kernelName: 'AddN',
+    backendName: 'webgpu',
+    kernelFunc: kernelFunc as unknown as tf.KernelFunc,
+    setupFunc: existing.setupFunc,
+    disposeFunc: existing.disposeFunc,
+  });
+  return ['AddN'];
 }
