@@ -9,7 +9,9 @@ import { setupBackend } from '@ldmae/core';
 import { writePng } from '@ldmae/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setFsStepHook } from '../../core/src/io/fs-safe.js';
+import type { CliError } from '../src/errors.js';
 import { jsonlWriter, writeOutput } from '../src/files.js';
+import { checkOfflineNetworks } from '../src/steps/evaluate.js';
 import { run, tempDir } from './helpers.js';
 
 beforeAll(async () => {
@@ -193,4 +195,19 @@ it('an --out that is a file, or below one, is named in the error before any work
     `cannot create the output folder '${below}': a part of the path is a file, not a folder (ENOTDIR)`,
   );
   expect(() => jsonlWriter(join(below, 'log.jsonl'))).toThrow(`cannot create the output folder '${below}'`);
+});
+
+it('a missing nsfwjs is reported before any work, with the command that installs it', () => {
+  expect(() => checkOfflineNetworks('the quickstart’s evaluation')).not.toThrow();
+  const missing = () => {
+    throw new Error("Cannot find module 'nsfwjs/models/inception_v3'");
+  };
+  expect(() => checkOfflineNetworks('the quickstart’s evaluation', missing)).toThrow(
+    'the quickstart’s evaluation needs the optional package nsfwjs',
+  );
+  try {
+    checkOfflineNetworks('x', missing);
+  } catch (e) {
+    expect((e as CliError).hint).toBe('install it: npm install nsfwjs@4.4.0 --legacy-peer-deps');
+  }
 });

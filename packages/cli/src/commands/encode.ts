@@ -1,6 +1,6 @@
 /** `ldmae encode`: encode a data set once into a latent cache for diffusion training. */
 import { join } from 'node:path';
-import { LATENT_MANIFEST_FILE } from '@ldmae/data';
+import { LATENT_MANIFEST_FILE, subset } from '@ldmae/data';
 import { loadAutoencoder } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
@@ -25,6 +25,12 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
     aeSpec(),
     ...dataSpecs('train'),
     { key: 'batchSize', type: 'int', description: 'images per encoder call', default: 64, min: 1 },
+    {
+      key: 'n',
+      type: 'int',
+      description: 'encode only the first n images of the split (default: all of them)',
+      min: 1,
+    },
     {
       key: 'flip',
       type: 'boolean',
@@ -58,11 +64,20 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
     }
     const { ae, kind } = await loadAutoencoder(o.ae as string);
     try {
-      const data = await loadData(o.data as string, {
+      const loaded = await loadData(o.data as string, {
         ...dataFlags(o, ctx.reporter),
         split: o.split as Split,
         imageSize: o.imageSize as number | undefined,
       });
+      const n = o.n as number | undefined;
+      const data =
+        n !== undefined && n < loaded.dataset.length
+          ? {
+              ...loaded,
+              dataset: subset(loaded.dataset, Array.from({ length: n }, (_, i) => i)),
+              description: `${loaded.description}; the first ${n} images`,
+            }
+          : loaded;
       await writeResolvedConfig(outDir, 'encode', o, { runtime: ctx.runtime });
       const { manifest, info } = await encodeDataset(ae, data, {
         outDir,

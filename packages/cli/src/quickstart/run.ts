@@ -22,6 +22,7 @@ import { aeStepSeconds, extractorSecondsPerImage, ldmStepSeconds } from '../step
 import { checkResumeOptions } from '../steps/checkpoints.js';
 import { encodeDataset, readCacheInfo } from '../steps/encode.js';
 import {
+  checkOfflineNetworks,
   evalGeneration,
   evalReconstruction,
   evalSmoothness,
@@ -122,6 +123,8 @@ async function prepare(o: ResolvedOptions, ctx: CommandContext): Promise<Run> {
     for (const f of Object.values(QUICKSTART_FILES)) await rm(path(f), { recursive: true, force: true });
     await rm(path('config.json'), { force: true });
   }
+  // The evaluation at the end needs nsfwjs: say so before ten minutes of training, not after.
+  checkOfflineNetworks('the quickstart’s evaluation (rFID, FID, LPIPS)');
   const prev = o.resume ? await readResolvedConfig(outDir) : null;
   const state: QuickstartState =
     (o.resume ? await readJson<QuickstartState>(path(QUICKSTART_FILES.state)) : null) ?? {};

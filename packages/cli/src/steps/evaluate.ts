@@ -6,7 +6,7 @@
 import type { Autoencoder } from '@ldmae/core';
 import { DataLoader } from '@ldmae/data';
 import type { LatentDiffusion } from '@ldmae/diffusion';
-import { loadOfflineLpips } from '@ldmae/losses';
+import { loadOfflineLpips, nsfwjsInceptionDir } from '@ldmae/losses';
 import {
   evaluateGeneration,
   evaluateReconstruction,
@@ -27,6 +27,22 @@ import type { Reporter } from '../progress.js';
 
 /** Smallest input of the offline trunks (InceptionV3 stem) that LPIPS is computed at. */
 const LPIPS_MIN_SIZE = 64;
+
+/**
+ * Fail before any work when the optional package behind the offline networks (nsfwjs: the offline
+ * feature network and the LPIPS trunk) is missing, instead of after training. `what` names the step
+ * that needs it; `locate` finds the package (a parameter for tests).
+ */
+export function checkOfflineNetworks(what: string, locate: () => string = nsfwjsInceptionDir): void {
+  try {
+    locate();
+  } catch (e) {
+    throw new CliError(
+      `${what} needs the optional package nsfwjs (the offline feature network and LPIPS trunk), which is not installed`,
+      { hint: 'install it: npm install nsfwjs@4.4.0 --legacy-peer-deps', cause: e },
+    );
+  }
+}
 
 /**
  * The feature extractor of the FID-style metrics: 'offline' (the nsfwjs InceptionV3 at `size` px, >= 75)

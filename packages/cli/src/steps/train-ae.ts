@@ -32,7 +32,7 @@ import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
-import { loadLpips } from './evaluate.js';
+import { checkOfflineNetworks, loadLpips } from './evaluate.js';
 
 /** Smallest image side the offline LPIPS trunk (InceptionV3 stem) accepts. */
 const LPIPS_MIN_INPUT = 43;
@@ -103,6 +103,7 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
   }
   // Options are checked before anything in outDir changes (--overwrite deletes the old checkpoint).
   checkModelFits(s.kind, s.preset, data.imageSize);
+  if (s.lpipsWeight) checkOfflineNetworks('--lpips-weight (the perceptual term)');
   const ckpt = checkpointDir(outDir);
   const logPath = join(outDir, AE_FILES.log);
   const resumeFrom = await prepareCheckpoint({
