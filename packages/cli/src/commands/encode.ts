@@ -74,7 +74,10 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
         n !== undefined && n < loaded.dataset.length
           ? {
               ...loaded,
-              dataset: subset(loaded.dataset, Array.from({ length: n }, (_, i) => i)),
+              dataset: subset(
+                loaded.dataset,
+                Array.from({ length: n }, (_, i) => i),
+              ),
               description: `${loaded.description}; the first ${n} images`,
             }
           : loaded;
