@@ -1,34 +1,15 @@
 /** Node: load a VAE from files (a safetensors / .pth file, or a diffusers model folder). */
-import { readFile, stat } from 'node:fs/promises';
+import { stat } from 'node:fs/promises';
 import { join } from 'node:path';
-import { loadCheckpoint, readTensorFile, toTfTensors } from '@ldmae/core';
+import { loadCheckpoint, localFolder, readTensorFile, toTfTensors } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderKL } from './autoencoder-kl.js';
 import { autoencoderKLFromCheckpoint, parseBaselineCheckpointConfig } from './checkpoint.js';
-import {
-  autoencoderKLConfigFromDiffusers,
-  autoencoderKLFromStateDict,
-  type FromStateDictOptions,
-  scalingFactorNormalization,
-  type VaeLoadReport,
-} from './import.js';
+import { type AutoencoderKLFolderOptions, autoencoderKLFromFolder } from './diffusers-folder.js';
+import { autoencoderKLFromStateDict, type VaeLoadReport } from './import.js';
 
 /** Options of {@link loadAutoencoderKL}. */
-export interface LoadAutoencoderKLOptions extends FromStateDictOptions {
-  /** Keep only tensors under this prefix of the file (e.g. 'model' for the authors' `{'model': sd}` checkpoints). */
-  select?: string;
-  /**
-   * Set `latentNormalization` from the folder's config.json `scaling_factor` / `shift_factor` (SD3:
-   * (z - 0.0609) * 1.5305). Default true when a config.json was read.
-   */
-  useScalingFactor?: boolean;
-}
-
-const WEIGHT_FILES = [
-  'diffusion_pytorch_model.safetensors',
-  'diffusion_pytorch_model.bin',
-  'model.safetensors',
-];
+export interface LoadAutoencoderKLOptions extends AutoencoderKLFolderOptions {}
 
 async function isDir(path: string): Promise<boolean> {
   try {
@@ -61,51 +42,15 @@ export async function loadAutoencoderKL(
 ): Promise<{ model: AutoencoderKL; report: VaeLoadReport; file: string }> {
   if (typeof path !== 'string' || !path)
     throw new TypeError('loadAutoencoderKL: path must be a file or folder path');
-  let file = path;
-  let o: FromStateDictOptions = { ...opts };
+  const file = path;
   const dir = await isDir(path);
   if (dir && (await stat(join(path, 'meta.json')).catch(() => null))) {
     // An LDMAE checkpoint folder (meta.json and the weights it names).
     return fromLdmaeCheckpoint(path, await loadCheckpoint(path));
   }
   if (dir) {
-    const names = await Promise.all(
-      WEIGHT_FILES.map(async (n) => {
-        try {
-          return (await stat(join(path, n))).isFile() ? n : null;
-        } catch {
-          return null;
-        }
-      }),
-    );
-    const found = names.find((n) => n !== null);
-    if (!found)
-      throw new Error(`loadAutoencoderKL: folder '${path}' holds none of ${WEIGHT_FILES.join(', ')}`);
-    file = join(path, found);
-    let json: unknown = null;
-    try {
-      json = JSON.parse(await readFile(join(path, 'config.json'), 'utf8'));
-    } catch (e) {
-      if ((e as NodeJS.ErrnoException).code !== 'ENOENT')
-        throw new Error(
-          `loadAutoencoderKL: cannot read ${join(path, 'config.json')}: ${(e as Error).message}`,
-        );
-    }
-    if (json) {
-      const parsed = autoencoderKLConfigFromDiffusers(json);
-      o = { ...o, config: opts.config ?? parsed.config };
-      if (
-        (opts.useScalingFactor ?? true) &&
-        parsed.scalingFactor !== null &&
-        opts.latentNormalization === undefined
-      ) {
-        o.latentNormalization = scalingFactorNormalization(
-          parsed.scalingFactor,
-          parsed.shiftFactor,
-          parsed.config.latentChannels,
-        );
-      }
-    }
+    const r = await autoencoderKLFromFolder(localFolder(path), opts);
+    return { ...r, file: join(path, r.file.slice(path.length + 1)) };
   }
   const contents = await readTensorFile(file, opts.select === undefined ? {} : { select: opts.select });
   if (
@@ -118,7 +63,7 @@ export async function loadAutoencoderKL(
     });
   const tensors = toTfTensors(contents.tensors);
   try {
-    const { model, report } = autoencoderKLFromStateDict(tensors, o);
+    const { model, report } = autoencoderKLFromStateDict(tensors, opts);
     return { model, report, file };
   } finally {
     tf.dispose(Object.values(tensors));

@@ -5,6 +5,7 @@
  */
 import { canReadSync, type Module } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
+import type { PredictionType } from './schedulers/scheduler.js';
 
 /** What every denoiser offers. Latents are NHWC: [B, h, w, c]. */
 export interface Denoiser {
@@ -19,6 +20,11 @@ export interface Denoiser {
    * (= numClasses), or null when the model has none (trained without label dropout).
    */
   readonly nullClass: number | null;
+  /**
+   * What the model was trained to predict ('velocity' for rectified flow, 'epsilon' for DDPM), when
+   * known: trainers and loaders set it, and a pipeline refuses a scheduler that expects the other.
+   */
+  prediction?: PredictionType | null;
   /**
    * Prediction for noisy latents.
    * @param x [B, h, w, c] float32 noisy latents.

@@ -17,6 +17,14 @@ export * from './flow/timestep-shift.js';
 export * from './models/config.js';
 export * from './models/create.js';
 export * from './models/dit.js';
+export {
+  DENOISER_CHECKPOINT_FORMAT,
+  denoiserRegistry,
+  ditDenoiserKind,
+  type LoadDenoiserOptions,
+  loadDenoiser,
+  registerDenoiserKind,
+} from './models/kind.js';
 export * from './models/layers.js';
 export * from './models/lightning-dit.js';
 export * from './models/param-count.js';
@@ -24,6 +32,15 @@ export * from './models/presets.js';
 export * from './models/transformer.js';
 export * from './pipeline/latent-diffusion.js';
 export * from './pipeline/ldm-checkpoint.js';
+export {
+  type LoadPipelineOptions,
+  loadPipeline,
+  PIPELINE_FORMAT,
+  type PipelineInfo,
+  type PipelineJson,
+  parsePipelineJson,
+  type SavePipelineOptions,
+} from './pipeline/pipeline-folder.js';
 export * from './pipeline/seeds.js';
 export * from './sampling/guidance.js';
 export * from './sampling/sample-loop.js';

@@ -156,7 +156,8 @@ export async function loadVMAE(source: string | Uint8Array, opts: LoadVMAEOption
   return (await readVMAE(source, opts)).model;
 }
 
-function fromReference(bytes: Uint8Array, opts: LoadVMAEOptions): ReadVMAEResult {
+/** @internal A reference PyTorch checkpoint's VMAE (see {@link readVMAE}). */
+export function fromReference(bytes: Uint8Array, opts: LoadVMAEOptions): ReadVMAEResult {
   // Reference checkpoints pickle argparse.Namespace and the grad scaler next to the weights.
   const { tensors } = parsePth(bytes, { unknownGlobals: 'stub' });
   const keys = Object.keys(tensors);
@@ -180,7 +181,8 @@ function fromHostStateDict(all: HostTensorDict, opts: LoadVMAEOptions): ReadVMAE
   return { model, format: 'reference', missing, unexpected, ignored, step: 0 };
 }
 
-function fromLdmae(
+/** @internal A VMAE from an LDMAE checkpoint's host tensors (see {@link readVMAE}). */
+export function fromLdmae(
   host: { tensors: HostTensorDict; metadata: Record<string, string> },
   opts: LoadVMAEOptions,
   what: string,

@@ -6,9 +6,23 @@
  * @packageDocumentation
  */
 
-export * from './checkpoint.js';
+export {
+  encodeVMAE,
+  inferVMAEConfig,
+  type LoadVMAEOptions,
+  loadVMAE,
+  type ReadVMAEResult,
+  readVMAE,
+  saveVMAE,
+  VMAE_CHECKPOINT_FORMAT,
+  type VMAECheckpointConfig,
+  vmaeCheckpointConfig,
+  vmaePayload,
+  vmaeStateDictShapes,
+} from './checkpoint.js';
 export * from './config.js';
 export * from './inputs.js';
+export { vmaeAutoencoderKind, vmaeReferenceImporter } from './kind.js';
 export * from './latent-norm.js';
 export * from './masking.js';
 export * from './patches.js';

@@ -21,6 +21,7 @@ import {
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLatentInput, type Denoiser, labelsTensor, timesTensor } from '../denoiser.js';
+import type { PredictionType } from '../schedulers/scheduler.js';
 import type { DiTArchitecture } from './config.js';
 import { AdaLNModulation, LabelEmbedder, modulate, PatchEmbed, unpatchify } from './layers.js';
 
@@ -137,6 +138,8 @@ export class AdaLNTransformer extends Module implements Denoiser {
   readonly inputSize: [number, number];
   readonly numClasses: number;
   readonly nullClass: number | null;
+  /** What the model was trained to predict, when known (set by the trainer and the loaders). */
+  prediction: PredictionType | null = null;
   readonly patchSize: number;
   readonly hiddenSize: number;
   /** Channels the final layer predicts (2c with learnSigma). */

@@ -7,6 +7,8 @@ import {
   createRng,
   denormalizeLatents,
   EtaMeter,
+  type FolderSource,
+  type FolderStore,
   type LatentNormalization,
   type Progress,
   type Rng,
@@ -17,6 +19,14 @@ import { checkGuidance, type GuidanceOptions } from '../sampling/guidance.js';
 import { sampleLoop } from '../sampling/sample-loop.js';
 import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
 import type { PredictionType, Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
+import {
+  type LoadPipelineOptions,
+  loadPipeline,
+  type PipelineInfo,
+  type PipelineJson,
+  type SavePipelineOptions,
+  savePipeline,
+} from './pipeline-folder.js';
 import { deriveSeed } from './seeds.js';
 
 /** Options of {@link LatentDiffusion}. */
@@ -36,6 +46,8 @@ export interface LatentDiffusionOptions {
    * scheduler on a velocity model would sample noise without an error.
    */
   prediction?: PredictionType;
+  /** What the pipeline knows about its data (image shape, class names, how it was made); kept by save. */
+  info?: PipelineInfo | null;
 }
 
 /** A progress event of sampling: images done (fractional within a batch), plus the step position. */
@@ -113,6 +125,8 @@ export class LatentDiffusion {
   readonly scheduler: Scheduler;
   /** The denoiser's prediction type, when known (see {@link LatentDiffusionOptions.prediction}). */
   readonly prediction: PredictionType | null;
+  /** What the pipeline knows about its data, or null. */
+  readonly info: PipelineInfo | null;
   private disposed = false;
 
   constructor(opts: LatentDiffusionOptions) {
@@ -133,16 +147,42 @@ export class LatentDiffusion {
         `LatentDiffusion: normalization must have ${c} shift and scale values (the denoiser's channels)`,
       );
     }
-    if (opts.prediction !== undefined && opts.prediction !== 'velocity' && opts.prediction !== 'epsilon')
-      throw new TypeError(
-        `LatentDiffusion: prediction must be 'velocity' or 'epsilon', got ${opts.prediction}`,
-      );
+    const prediction = opts.prediction ?? opts.denoiser.prediction ?? undefined;
+    if (prediction !== undefined && prediction !== 'velocity' && prediction !== 'epsilon')
+      throw new TypeError(`LatentDiffusion: prediction must be 'velocity' or 'epsilon', got ${prediction}`);
     this.autoencoder = opts.autoencoder;
     this.denoiser = opts.denoiser;
     this.normalization = norm ?? null;
-    this.prediction = opts.prediction ?? null;
+    this.prediction = prediction ?? null;
+    this.info = opts.info ?? null;
     this.scheduler = opts.scheduler ?? new FlowEulerScheduler({ shift: 0.3 });
     this.checkScheduler(this.scheduler, 'LatentDiffusion');
+  }
+
+  /**
+   * Save the pipeline as one folder (a path in Node, or a FolderStore such as `memoryFolder()` in a
+   * browser): the autoencoder and the denoiser as checkpoints of their registered kinds (with the EMA
+   * weights when `opts.ema` is given), `pipeline.json` (normalisation, scheduler, prediction, shapes,
+   * classes, default weights) and a model card README.md. The save commits atomically: a crash leaves
+   * the previous pipeline or the new one. Returns what was written to `pipeline.json`.
+   *
+   * @example
+   * await pipe.save('models/mnist-ldm', { ema: trainer.ema, classes: ['0', '1', ...] });
+   * const again = await LatentDiffusion.load('models/mnist-ldm');
+   */
+  async save(target: string | FolderStore, opts: SavePipelineOptions = {}): Promise<PipelineJson> {
+    if (this.disposed) throw new Error('LatentDiffusion.save: the pipeline has been disposed');
+    return savePipeline(this, target, opts);
+  }
+
+  /**
+   * Load a pipeline saved by {@link save} (or by `ldmae train-ldm`): a folder path in Node, or a
+   * FolderSource (`fetchFolder(url)`, `memoryFolder(files)`) anywhere. The autoencoder's package must
+   * be imported (it registers its kind). The denoiser uses the weights the folder records as default
+   * (EMA when saved) unless `opts.weights` says otherwise. The caller owns the pipeline (`dispose()`).
+   */
+  static load(source: string | FolderSource, opts: LoadPipelineOptions = {}): Promise<LatentDiffusion> {
+    return loadPipeline(source, opts);
   }
 
   /**

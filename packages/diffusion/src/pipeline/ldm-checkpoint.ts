@@ -16,18 +16,15 @@ import {
   decodeCheckpointFolderHost,
   decodeCheckpointHost,
   type HostTensorDict,
-  isHostTensor,
   type LatentNormalization,
-  toTfTensors,
 } from '@ldmae/core';
-import * as tf from '@tensorflow/tfjs-core';
 import type { DenoiserConfig } from '../models/config.js';
 import type { DiT } from '../models/dit.js';
+import { buildTrainedDenoiser } from '../models/kind.js';
 import type { LightningDiT } from '../models/lightning-dit.js';
 import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
 import { FlowHeunScheduler } from '../schedulers/flow-heun.js';
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
-import { denoiserFromCheckpoint } from '../train/checkpoint.js';
 import { LatentDiffusion } from './latent-diffusion.js';
 
 /**
@@ -297,9 +294,6 @@ export function parseLdmCheckpointInfo(
   return parseConfig(metadata, opts?.defaults, PARSE).info;
 }
 
-const isTfPayload = (p: { tensors: object }) =>
-  Object.values(p.tensors).every((t) => t instanceof tf.Tensor) && Object.keys(p.tensors).length > 0;
-
 /** Host tensors and metadata of a source; tf payloads come back as they are. */
 function decodeSource(
   source: LdmCheckpointSource,
@@ -331,51 +325,6 @@ function decodeSource(
   return source as HostCheckpointPayload | CheckpointPayload;
 }
 
-function buildDenoiser(
-  payload: HostCheckpointPayload | CheckpointPayload,
-  weights: TrainedDenoiserOptions['weights'],
-  where: string,
-): { denoiser: DiT | LightningDiT; weights: 'ema' | 'model' } {
-  const names = Object.keys(payload.tensors);
-  const hasEma = names.some((k) => k.startsWith('ema.'));
-  const chosen = weights ?? (hasEma ? 'ema' : 'model');
-  if (chosen !== 'ema' && chosen !== 'model')
-    throw new TypeError(`${where}: weights must be 'ema' or 'model', got ${show(chosen)}`);
-  const prefix = `${chosen}.`;
-  const keep = names.filter((k) => k.startsWith(prefix));
-  if (keep.length === 0)
-    throw new Error(
-      `${where}: the checkpoint has no '${prefix}*' tensors (expected the ${chosen === 'ema' ? 'EMA' : 'live model'} weights a DiffusionTrainer checkpoint holds; it has ${names.length ? `${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}` : 'no tensors'})`,
-    );
-  if (isTfPayload(payload)) {
-    const tensors = payload.tensors as Record<string, tf.Tensor>;
-    return {
-      denoiser: denoiserFromCheckpoint({ tensors, metadata: payload.metadata }, { weights: chosen }),
-      weights: chosen,
-    };
-  }
-  const host = payload.tensors as HostTensorDict;
-  const selected: HostTensorDict = {};
-  for (const k of keep) {
-    if (!isHostTensor(host[k]))
-      throw new TypeError(`${where}: tensor '${k}' must be a host tensor or a tf.Tensor (all of one kind)`);
-    selected[k] = host[k];
-  }
-  // Only the weights kept are uploaded, then released once the model has copied them.
-  const uploaded = toTfTensors(selected);
-  try {
-    return {
-      denoiser: denoiserFromCheckpoint(
-        { tensors: uploaded, metadata: payload.metadata },
-        { weights: chosen },
-      ),
-      weights: chosen,
-    };
-  } finally {
-    tf.dispose(Object.values(uploaded));
-  }
-}
-
 function trainedDenoiser(
   source: LdmCheckpointSource,
   opts: TrainedDenoiserOptions,
@@ -387,8 +336,12 @@ function trainedDenoiser(
   const payload = decodeSource(source, opts, where);
   const parsed = parseConfig(payload.metadata, opts.defaults, where);
   check?.(parsed.info, parsed.prediction);
-  const { denoiser, weights } = buildDenoiser(payload, opts.weights, where);
-  denoiser.eval();
+  const { denoiser, weights } = buildTrainedDenoiser(
+    payload.tensors,
+    JSON.parse(payload.metadata.config as string),
+    opts.weights,
+    where,
+  );
   const step = Number(payload.metadata.step);
   return {
     denoiser,

@@ -20,6 +20,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { DenoiserModule } from '../denoiser.js';
 import { RectifiedFlow } from '../flow/rectified-flow.js';
+import { DENOISER_CHECKPOINT_FORMAT } from '../models/kind.js';
 import type { DiffusionObjective } from './objective.js';
 
 /** One training batch: clean latents and, for labelled data, their classes. */
@@ -128,6 +129,7 @@ export class DiffusionTrainer {
     const eps = opts.eps ?? 1e-8;
     this.denoiser = d;
     this.objective = opts.objective ?? new RectifiedFlow();
+    if ('prediction' in d) d.prediction = this.objective.toJSON().type === 'epsilon' ? 'epsilon' : 'velocity';
     this.labelDropout = drop;
     this.rng = createRng(opts.seed ?? 0);
     this.optimizer = AdamW.forModule(d, { lr, betas, weightDecay, eps });
@@ -220,6 +222,7 @@ export class DiffusionTrainer {
       batchSize: (b) => b.latents.shape[0],
       disposeBatch: (b) => tf.dispose([b.latents, ...(b.labels ? [b.labels] : [])]),
       config: {
+        format: DENOISER_CHECKPOINT_FORMAT,
         denoiser: denoiserConfig,
         objective: this.objective.toJSON(),
         trainer: this.settings,
