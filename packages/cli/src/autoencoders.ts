@@ -5,39 +5,22 @@
  * takes just the path.
  */
 import { stat } from 'node:fs/promises';
-import { join } from 'node:path';
 import {
   AUTOENCODER_KL_PRESETS,
-  type AutoencoderKL,
   type AutoencoderKLPresetName,
   autoencoderKLConfig,
-  autoencoderKLFromCheckpoint,
-  BASELINE_CHECKPOINT_FORMAT,
   BASELINE_KINDS,
   type BaselineKind,
-  baselineCheckpointConfig,
   createBaseline,
   downsamplingFactor,
-  loadAutoencoderKL,
 } from '@ldmae/baselines';
 import {
   type Autoencoder,
-  type CheckpointPayload,
   createRng,
-  loadCheckpoint,
-  makeCheckpointPayload,
-  saveCheckpoint,
+  loadAutoencoder as loadAnyAutoencoder,
+  saveAutoencoder as saveAnyAutoencoder,
 } from '@ldmae/core';
-import {
-  createVMAE,
-  loadVMAE,
-  resolveVMAEConfig,
-  saveVMAE,
-  VMAE,
-  VMAE_PRESETS,
-  type VMAEPresetName,
-} from '@ldmae/vmae';
-import * as tf from '@tensorflow/tfjs-core';
+import { createVMAE, resolveVMAEConfig, VMAE, VMAE_PRESETS, type VMAEPresetName } from '@ldmae/vmae';
 import { CliError, UsageError } from './errors.js';
 
 /** Autoencoder kinds of `--model`. */
@@ -126,26 +109,10 @@ export function kindOf(ae: Autoencoder): AutoencoderKind {
 }
 
 /**
- * Save an autoencoder with its configuration and latent normalisation (atomically): a `.safetensors`
- * file, or a folder holding model.safetensors and meta.json.
+ * Save an autoencoder with its configuration and latent normalisation (atomically, as its registered
+ * kind): a `.safetensors` file, or a checkpoint folder.
  */
-export async function saveAutoencoder(path: string, ae: Autoencoder): Promise<void> {
-  if (ae instanceof VMAE) {
-    await saveVMAE(path, ae);
-    return;
-  }
-  const kl = ae as AutoencoderKL;
-  const payload = makeCheckpointPayload({
-    model: kl,
-    step: 0,
-    config: baselineCheckpointConfig(kl, kindOf(ae) as BaselineKind),
-  });
-  try {
-    await saveCheckpoint(path, payload);
-  } finally {
-    tf.dispose(Object.values(payload.tensors));
-  }
-}
+export const saveAutoencoder = saveAnyAutoencoder;
 
 /** What {@link loadAutoencoder} returns. */
 export interface LoadedAutoencoder {
@@ -155,12 +122,12 @@ export interface LoadedAutoencoder {
   step: number;
 }
 
-const isReference = (p: string) => /\.(pth|pt|ckpt|bin)$/i.test(p);
-
 /**
- * Load an autoencoder saved by this CLI (or a training checkpoint of `train-ae`), a reference VMAE
- * `.pth`, or a diffusers VAE folder. Every failure is a CliError that names the path and says what
- * was expected; a file that fails its checks never half-loads a model.
+ * Load any autoencoder @ldmae/core's `loadAutoencoder` reads (the kinds @ldmae/vmae and
+ * @ldmae/baselines register): an autoencoder saved by this CLI or a training checkpoint of `train-ae`,
+ * the autoencoder of a pipeline folder, a reference VMAE `.pth`, or a diffusers VAE folder. Every failure
+ * is a CliError that names the path and says what was expected; a file that fails its checks never
+ * half-loads a model.
  */
 export async function loadAutoencoder(path: string, what = '--ae'): Promise<LoadedAutoencoder> {
   const st = await stat(path).catch(() => null);
@@ -169,48 +136,14 @@ export async function loadAutoencoder(path: string, what = '--ae'): Promise<Load
       hint: 'train one with `ldmae train-ae` (or run `ldmae quickstart`)',
     });
   try {
-    if (isReference(path)) {
-      const ae = await loadVMAE(path, { inputRange: 'clamp' });
-      return { ae, kind: 'vmae', step: 0 };
-    }
-    if (st.isDirectory() && (await stat(join(path, 'config.json')).catch(() => null))) {
-      const { model } = await loadAutoencoderKL(path, { name: 'sd-vae' });
-      return { ae: model, kind: 'sd-vae', step: 0 };
-    }
-    // loadCheckpoint checks structure and checksums before any tensor exists.
-    const payload = await loadCheckpoint(path);
-    let loaded: LoadedAutoencoder | 'vmae';
-    try {
-      loaded = fromPayload(payload, path);
-    } finally {
-      tf.dispose(Object.values(payload.tensors));
-    }
-    if (loaded !== 'vmae') return loaded;
-    return { ae: await loadVMAE(path, { inputRange: 'clamp' }), kind: 'vmae', step: stepOf(payload) };
+    const r = await loadAnyAutoencoder(path, { inputRange: 'clamp' });
+    return { ae: r.model, kind: kindOf(r.model), step: r.step };
   } catch (e) {
-    if (e instanceof CliError) throw e;
-    throw new CliError(`${what}: cannot load an autoencoder from '${path}': ${(e as Error).message}`, {
-      hint: 'the file is missing, corrupt or of another kind; retrain it with `ldmae train-ae`, or resume that run with --resume',
-    });
-  }
-}
-
-const stepOf = (p: CheckpointPayload) => Number(p.metadata.step ?? 0) || 0;
-
-/** A baseline from a checked payload, or 'vmae' when the payload holds a VMAE (loadVMAE reads those). */
-function fromPayload(payload: CheckpointPayload, path: string): LoadedAutoencoder | 'vmae' {
-  let config: Record<string, unknown> | null;
-  try {
-    config = JSON.parse(payload.metadata.config ?? 'null');
-  } catch {
-    throw new CliError(`'${path}': metadata.config is not JSON`);
-  }
-  if (config?.format === 'ldmae-vmae') return 'vmae';
-  if (config?.format !== BASELINE_CHECKPOINT_FORMAT) {
     throw new CliError(
-      `'${path}' is an LDMAE checkpoint but not of an autoencoder (config.format ${JSON.stringify(config?.format)})`,
+      `${what}: cannot load an autoencoder from '${path}': ${(e as Error).message.replace(/^loadAutoencoder: /, '')}`,
+      {
+        hint: 'the file is missing, corrupt or of another kind; retrain it with `ldmae train-ae`, or resume that run with --resume',
+      },
     );
   }
-  const { model, kind, step } = autoencoderKLFromCheckpoint(payload, `'${path}'`);
-  return { ae: model, kind, step };
 }

@@ -8,6 +8,8 @@ import { mkdirSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
 import { writePng } from '@ldmae/data';
+import { LatentDiffusion } from '@ldmae/diffusion';
+import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, expect, it } from 'vitest';
 import { run, tempDir } from './helpers.js';
 
@@ -72,11 +74,11 @@ beforeAll(async () => {
   }
 });
 
-const sample = (ldm: string, out: string, extra: string[] = []) =>
+const sample = (ldm: string, out: string, extra: string[] = [], part = 'checkpoint') =>
   run([
     'sample',
     '--ldm',
-    join(dir, ldm, 'checkpoint'),
+    join(dir, ldm, part),
     '--per-class',
     '2',
     '--sample-steps',
@@ -104,6 +106,34 @@ it('warns that a short run’s EMA leans on the initial weights; --weights raw s
   const a = readFileSync(join(dir, 's-ema', 'samples.npz'));
   const b = readFileSync(join(dir, 's-raw', 'samples.npz'));
   expect(Buffer.compare(a, b)).not.toBe(0);
+});
+
+it('train-ldm writes a pipeline folder: sample reads it as its checkpoint, the library loads it', async () => {
+  const ema = await sample('ldm', 'p-ema', [], 'pipeline');
+  expect(ema.code, ema.stdout).toBe(0);
+  expect(ema.out.json().find((l) => l.level === 'warn')?.text).toMatch(/the EMA weights have seen 4 updates/);
+  const raw = await sample('ldm', 'p-raw', ['--weights', 'raw'], 'pipeline');
+  expect(raw.code, raw.stdout).toBe(0);
+  for (const [a, b] of [
+    ['p-ema', 's-ema'],
+    ['p-raw', 's-raw'],
+  ])
+    expect(
+      Buffer.compare(readFileSync(join(dir, a, 'samples.npz')), readFileSync(join(dir, b, 'samples.npz'))),
+    ).toBe(0);
+  const card = readFileSync(join(dir, 'ldm', 'pipeline', 'README.md'), 'utf8');
+  expect(card).toContain('ldmae train-ldm --latents');
+  const before = tf.memory().numTensors;
+  const pipe = await LatentDiffusion.load(join(dir, 'ldm', 'pipeline'), {
+    autoencoder: { inputRange: 'clamp' },
+  });
+  expect(pipe.prediction).toBe('velocity');
+  const images = await pipe.sample({ n: 2, steps: 2, seed: 1 });
+  expect(images.shape).toEqual([2, 16, 16, 3]);
+  expect(Array.from(await images.data()).every(Number.isFinite)).toBe(true);
+  images.dispose();
+  pipe.dispose();
+  expect(tf.memory().numTensors).toBe(before);
 });
 
 it('an EMA that warmed up is used without a warning', async () => {

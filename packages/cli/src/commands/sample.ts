@@ -17,7 +17,7 @@ export const sampleCommand: CommandDefinition = {
 uint8 [n, H, W, 3] and labels) and config.json. The autoencoder defaults to the one that encoded the
 diffusion model's latent cache.
 
-Example: ldmae sample --ldm runs/ldm/checkpoint --cfg 3 --out runs/samples`,
+Example: ldmae sample --ldm runs/ldm/pipeline --cfg 3 --out runs/samples`,
   specs: [
     ldmSpec,
     weightsSpec,

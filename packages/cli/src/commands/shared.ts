@@ -70,8 +70,9 @@ export const weightsSpec: OptionSpec = {
 export const ldmSpec: OptionSpec = {
   key: 'ldm',
   type: 'path',
-  description: 'diffusion checkpoint folder from `ldmae train-ldm`',
-  default: `${OUT_ROOT}/train-ldm/checkpoint`,
+  description:
+    'a trained latent diffusion model: the pipeline folder `ldmae train-ldm` writes (<out>/pipeline), or its training checkpoint folder (<out>/checkpoint)',
+  default: `${OUT_ROOT}/train-ldm/pipeline`,
 };
 
 /** `--allow-changes`: a resume may change the options of the run it continues. */

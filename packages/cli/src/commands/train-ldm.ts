@@ -106,9 +106,13 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
         steps: r.result.step,
         loss: r.result.losses.at(-1) ?? null,
         classes: r.info.numClasses,
+        pipeline: r.pipelinePath,
       },
       `trained the denoiser for ${r.result.step} steps (last loss ${r.result.losses.at(-1)?.toFixed(4) ?? '-'})\n` +
-        `checkpoint: ${r.checkpointPath}\nnext: ldmae sample --ldm ${r.checkpointPath}`,
+        `checkpoint: ${r.checkpointPath}\n` +
+        (r.pipelinePath
+          ? `pipeline: ${r.pipelinePath} (LatentDiffusion.load)\nnext: ldmae sample --ldm ${r.pipelinePath}`
+          : `next: ldmae sample --ldm ${r.checkpointPath}`),
     );
   },
 };

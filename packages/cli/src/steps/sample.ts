@@ -3,7 +3,9 @@
  * autoencoder it was trained with, the pipeline (Euler or Heun on the rectified-flow ODE, classifier-free
  * guidance), and a grid with one row per class.
  */
-import { type Autoencoder, loadCheckpointHost } from '@ldmae/core';
+import { readFile } from 'node:fs/promises';
+import { join } from 'node:path';
+import { type Autoencoder, loadCheckpointHost, PIPELINE_FILE } from '@ldmae/core';
 import {
   type DiT,
   denoiserFromTrainingCheckpoint,
@@ -11,6 +13,8 @@ import {
   type LdmCheckpointInfo,
   type LightningDiT,
   latentDiffusionFromInfo,
+  type PipelineJson,
+  parsePipelineJson,
 } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { CliError } from '../errors.js';
@@ -48,8 +52,23 @@ const plain = (e: unknown, name: string) => (e as Error).message.replace(`${name
  */
 export async function loadLdm(path: string, weights?: 'ema' | 'raw'): Promise<LoadedLdm> {
   let payload: Awaited<ReturnType<typeof loadCheckpointHost>>;
+  let defaults: Partial<LdmCheckpointInfo> | undefined;
   try {
-    payload = await loadCheckpointHost(path);
+    const pipeline = await readPipelineJson(path);
+    if (pipeline) {
+      // A pipeline folder: its denoiser part, with what pipeline.json records; the autoencoder is the
+      // folder itself (loadAutoencoder reads a pipeline's autoencoder part).
+      defaults = {
+        cache: null,
+        autoencoder: path,
+        normalization: pipeline.normalization ?? undefined,
+        latentShape: pipeline.latentShape,
+        imageShape: pipeline.info.imageShape,
+        numClasses: pipeline.numClasses,
+        classes: pipeline.info.classes,
+      };
+      payload = await loadCheckpointHost(join(path, pipeline.parts.denoiser));
+    } else payload = await loadCheckpointHost(path);
   } catch (e) {
     throw new CliError(`--ldm: cannot read the checkpoint '${path}': ${(e as Error).message}`, {
       hint: 'it is missing or corrupt; train one with `ldmae train-ldm` (or continue that run with --resume)',
@@ -58,12 +77,13 @@ export async function loadLdm(path: string, weights?: 'ema' | 'raw'): Promise<Lo
   try {
     const r = denoiserFromTrainingCheckpoint(payload, {
       ...(weights ? { weights: weights === 'raw' ? 'model' : 'ema' } : {}),
+      ...(defaults ? { defaults } : {}),
     });
     const loaded = r.weights === 'ema' ? 'ema' : 'raw';
     return {
       denoiser: r.denoiser,
       info: r.info,
-      step: r.step,
+      step: r.step || trainedSteps(payload.metadata),
       weights: loaded,
       warning: emaWarning(payload.metadata, loaded),
     };
@@ -71,9 +91,30 @@ export async function loadLdm(path: string, weights?: 'ema' | 'raw'): Promise<Lo
     throw new CliError(
       `--ldm: '${path}' is not a usable diffusion checkpoint: ${plain(e, 'denoiserFromTrainingCheckpoint')}`,
       {
-        hint: 'use the checkpoint folder of `ldmae train-ldm` (or of `ldmae quickstart`: <out>/ldm/checkpoint)',
+        hint: 'use the pipeline folder of `ldmae train-ldm` (<out>/pipeline) or its checkpoint folder (of `ldmae quickstart`: <out>/ldm/pipeline)',
       },
     );
+  }
+}
+
+/** The parsed pipeline.json of a pipeline folder, or null when `path` is not one. */
+async function readPipelineJson(path: string): Promise<PipelineJson | null> {
+  let text: string;
+  try {
+    text = await readFile(join(path, PIPELINE_FILE), 'utf8');
+  } catch {
+    return null;
+  }
+  return parsePipelineJson(text, join(path, PIPELINE_FILE));
+}
+
+/** EMA updates recorded with saved EMA weights (a pipeline's denoiser has no training step). */
+function trainedSteps(metadata: Record<string, string>): number {
+  try {
+    const u = JSON.parse(metadata.ema ?? 'null')?.updates;
+    return Number.isInteger(u) ? u : 0;
+  } catch {
+    return 0;
   }
 }
 

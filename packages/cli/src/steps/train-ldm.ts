@@ -15,11 +15,14 @@ import {
 import { LatentLoader, type LatentSource, openLatentCache } from '@ldmae/data';
 import {
   DiffusionTrainer,
+  FlowEulerScheduler,
+  LatentDiffusion,
   type LdmCheckpointInfo,
   LIGHTNINGDIT_PRESETS,
   LightningDiT,
 } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
+import { loadAutoencoder } from '../autoencoders.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
@@ -68,7 +71,7 @@ export interface TrainLdmContext {
 }
 
 /** File names inside a train-ldm output folder. */
-export const LDM_FILES = { log: 'train-log.jsonl' } as const;
+export const LDM_FILES = { log: 'train-log.jsonl', pipeline: 'pipeline' } as const;
 
 /** A LightningDiT for latents of `shape` and `numClasses` classes, from the settings. */
 export function buildDenoiser(
@@ -149,6 +152,56 @@ export async function openCache(dir: string): Promise<LatentSource> {
   }
 }
 
+/**
+ * Save the trained pipeline (the cache's autoencoder, its normalisation, the denoiser with its trained
+ * and EMA weights, the paper's Euler sampler with shift 0.3, a model card) into `<out>/pipeline`, so
+ * `LatentDiffusion.load`, `ldmae sample --ldm` and the playground take one folder. Skipped, with a
+ * warning, when the cache does not record its autoencoder.
+ */
+async function writePipeline(
+  denoiser: LightningDiT,
+  trainer: DiffusionTrainer,
+  info: LdmCheckpointInfo,
+  result: TrainResult,
+  ctx: TrainLdmContext,
+): Promise<string | null> {
+  if (!info.autoencoder) {
+    ctx.reporter.warn(
+      'no pipeline folder written: the latent cache does not record its autoencoder (encode it with `ldmae encode --ae`)',
+    );
+    return null;
+  }
+  const { ae } = await loadAutoencoder(info.autoencoder, "the latent cache's autoencoder");
+  const path = join(ctx.outDir, LDM_FILES.pipeline);
+  const pipe = new LatentDiffusion({
+    autoencoder: ae,
+    denoiser,
+    normalization: info.normalization,
+    scheduler: new FlowEulerScheduler({ shift: 0.3 }),
+    prediction: 'velocity',
+  });
+  try {
+    await pipe.save(path, {
+      ...(trainer.ema ? { ema: trainer.ema } : {}),
+      imageShape: info.imageShape,
+      classes: info.classes,
+      title: 'LDMAE latent diffusion pipeline',
+      training: {
+        command: ['ldmae', ...ctx.argv].join(' '),
+        'latent cache': info.cache,
+        autoencoder: info.autoencoder,
+        steps: result.step,
+        'final loss': result.losses.at(-1) ?? null,
+        ema: trainer.ema ? { decay: trainer.ema.decay, updates: trainer.ema.updates } : null,
+      },
+    });
+  } finally {
+    ae.dispose();
+    pipe.scheduler.dispose();
+  }
+  return path;
+}
+
 /** Train the denoiser; the caller owns the returned model (EMA weights copied in). */
 export async function trainLdm(
   s: TrainLdmSettings,
@@ -159,6 +212,8 @@ export async function trainLdm(
   info: LdmCheckpointInfo;
   checkpointPath: string;
   logPath: string;
+  /** The pipeline folder written at the end, or null when the cache does not record its autoencoder. */
+  pipelinePath: string | null;
 }> {
   const source = await openCache(ctx.cacheDir);
   const ckpt = checkpointDir(ctx.outDir);
@@ -245,11 +300,12 @@ export async function trainLdm(
       extras: { loss: result.losses.at(-1) ?? null },
     });
     throwIfAborted(result, 'train-ldm', s.steps, ckpt, ctx.argv);
+    const pipelinePath = await writePipeline(denoiser, trainer, info, result, ctx);
     trainer.ema?.copyTo(denoiser);
     denoiser.eval();
     const out = denoiser;
     denoiser = null;
-    return { denoiser: out, result, info, checkpointPath: ckpt, logPath };
+    return { denoiser: out, result, info, checkpointPath: ckpt, logPath, pipelinePath };
   } finally {
     trainer?.dispose();
     denoiser?.dispose();

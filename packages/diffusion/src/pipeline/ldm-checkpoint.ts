@@ -20,7 +20,7 @@ import {
 } from '@ldmae/core';
 import type { DenoiserConfig } from '../models/config.js';
 import type { DiT } from '../models/dit.js';
-import { buildTrainedDenoiser } from '../models/kind.js';
+import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
 import type { LightningDiT } from '../models/lightning-dit.js';
 import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
 import { FlowHeunScheduler } from '../schedulers/flow-heun.js';
@@ -190,12 +190,7 @@ function parseConfig(
     throw new Error(
       `${where}: metadata.config.denoiser must be a DiT / LightningDiT config ({ type: 'lightningdit' | 'dit', ... }, as DiffusionTrainer writes), got ${show(den)}`,
     );
-  const objType = (c.objective as { type?: unknown } | undefined)?.type;
-  if (objType !== undefined && objType !== 'rectified-flow' && objType !== 'epsilon')
-    throw new Error(
-      `${where}: metadata.config.objective.type must be 'rectified-flow' or 'epsilon', got ${show(objType)}`,
-    );
-  const prediction: PredictionType = objType === 'epsilon' ? 'epsilon' : 'velocity';
+  const prediction = predictionOfConfig(c as Record<string, unknown>, where);
   if (defaults !== undefined && (typeof defaults !== 'object' || defaults === null))
     throw new TypeError(`${where}: defaults must be an object of LdmCheckpointInfo fields`);
   let user = c.user as Record<string, unknown> | undefined;
