@@ -15,6 +15,7 @@ import {
   fetchFolder,
   Linear,
   localFolder,
+  readCheckpoint,
   type ModelKind,
   ModelRegistry,
   Module,
@@ -92,7 +93,7 @@ describe('ModelRegistry.load', () => {
     const fetchFn = async (url: string) => {
       const name = url.slice('https://h/m/'.length);
       const b = folderFiles[name];
-      return b ? new Response(b) : new Response('', { status: 404 });
+      return b ? new Response(b.slice().buffer as ArrayBuffer) : new Response('', { status: 404 });
     };
     const sources = [
       join(dir, 'folder'),
@@ -180,6 +181,21 @@ describe('ModelRegistry.load', () => {
     expect(() => others.register(toyKind)).toThrow(/format 'test-toy' is already a toy format/);
     expect(() => toys.register({ ...toyKind, fromCheckpoint: undefined } as never)).toThrow(
       /fromCheckpoint must be a function/,
+    );
+  });
+
+  it('readCheckpoint reads an LDMAE checkpoint from a path, bytes or a folder, and refuses anything else', async () => {
+    for (const s of [join(dir, 'folder'), join(dir, 'file.safetensors'), bytes]) {
+      const c = await readCheckpoint(s);
+      expect(JSON.parse(c.metadata.config)).toEqual({ format: 'test-toy', width: 4 });
+      expect(Object.keys(c.tensors).sort()).toEqual(['model.lin.bias', 'model.lin.weight']);
+    }
+    expect((await readCheckpoint(join(dir, 'folder'))).location).toBe(join(dir, 'folder'));
+    await expect(readCheckpoint(join(dir, 'junk.bin'), 'myLoader')).rejects.toThrow(
+      /myLoader: '.*junk\.bin' is not an LDMAE checkpoint \(expected a \.safetensors file saved by saveCheckpoint\)/,
+    );
+    await expect(readCheckpoint(memoryFolder({}, 'empty'))).rejects.toThrow(
+      /'empty' is not an LDMAE checkpoint \(expected a checkpoint folder with meta\.json\)/,
     );
   });
 

@@ -13,6 +13,7 @@ import {
   decodeCheckpointHost,
   encodeCheckpoint,
   type LatentDistribution,
+  memoryFolder,
   saveCheckpoint,
   setupBackend,
 } from '@ldmae/core';
@@ -31,6 +32,7 @@ import {
   LightningDiT,
   latentDiffusionFromCheckpoint,
   latentDiffusionFromInfo,
+  loadLatentDiffusionCheckpoint,
   parseLdmCheckpointInfo,
 } from '../src/index.js';
 import { maxAbsDiff } from './helpers.js';
@@ -104,6 +106,7 @@ beforeAll(async () => {
       save: async (p) => {
         bytes = await encodeCheckpoint(p);
         await saveCheckpoint(join(dir, 'checkpoint'), p);
+        await saveCheckpoint(join(dir, 'file.safetensors'), p);
       },
     },
     config: INFO,
@@ -175,6 +178,24 @@ describe('latentDiffusionFromCheckpoint', () => {
       expect(tf.memory().numTensors, name).toBe(before);
     }
     tf.dispose(Object.values(tfPayload.tensors));
+
+    // The async loader also takes a path (the folder and the single file) and a FolderSource.
+    const files = memoryFolder({
+      'meta.json': folder.meta,
+      [JSON.parse(new TextDecoder().decode(folder.meta)).weights]: folder.weights,
+    });
+    for (const source of [join(dir, 'checkpoint'), join(dir, 'file.safetensors'), files]) {
+      const before = tf.memory().numTensors;
+      const ldm = await loadLatentDiffusionCheckpoint(source, ae);
+      const got = await ldm.pipeline.sample(sampleOpts);
+      expect(maxAbsDiff(got, want)).toBe(0);
+      got.dispose();
+      ldm.dispose();
+      expect(tf.memory().numTensors).toBe(before);
+    }
+    await expect(loadLatentDiffusionCheckpoint(join(dir, 'nope'), ae)).rejects.toThrow(
+      /'.*nope' does not exist/,
+    );
 
     // Heun with another shift through the options; the same pipeline from the parts.
     const heun = latentDiffusionFromCheckpoint(bytes, ae, { sampler: 'heun', shift: 1 });

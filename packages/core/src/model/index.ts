@@ -23,6 +23,7 @@ export {
   openFolder,
   openFolderStore,
   PIPELINE_FILE,
+  readCheckpoint,
   registerAutoencoderImporter,
   registerAutoencoderKind,
   type StoredCheckpoint,

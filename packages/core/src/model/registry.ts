@@ -156,6 +156,90 @@ function parseJsonObject(bytes: Uint8Array | string, what: string): Record<strin
   return v as Record<string, unknown>;
 }
 
+/** The LDMAE checkpoint in `bytes` (checked whole), or null when the bytes hold something else. */
+function checkpointInBytes(bytes: Uint8Array, location: string, where: string): StoredModel | null {
+  if (detectTensorFormat(bytes) !== 'safetensors') return null;
+  let declared: string | undefined;
+  try {
+    declared = parseSafetensorsHeader(bytes).metadata.format;
+  } catch (e) {
+    throw new Error(`${where}: '${location}' is not a valid safetensors file: ${(e as Error).message}`);
+  }
+  if (declared !== CHECKPOINT_FORMAT) return null;
+  try {
+    return decodeCheckpointHost(bytes);
+  } catch (e) {
+    throw new Error(`${where}: '${location}' is a damaged LDMAE checkpoint: ${(e as Error).message}`);
+  }
+}
+
+/** The LDMAE checkpoint folder's content (checked whole), or null when it has no meta.json. */
+async function checkpointInFolder(folder: FolderSource, where: string): Promise<StoredModel | null> {
+  const loc = folder.location;
+  const meta = await folder.read('meta.json');
+  if (!meta) return null;
+  const m = parseJsonObject(meta, `${where}: '${loc}/meta.json'`);
+  const name = m.weights;
+  if (typeof name !== 'string')
+    throw new Error(
+      `${where}: '${loc}/meta.json' names no weights file (expected an LDMAE checkpoint folder)`,
+    );
+  checkFolderEntryName(name, `${where}: '${loc}/meta.json'`);
+  const weights = await folder.read(name);
+  if (!weights) throw new Error(`${where}: '${loc}/${name}', the weights meta.json names, is missing`);
+  try {
+    return decodeCheckpointFolderHost({
+      meta,
+      weights,
+      metaPath: `${loc}/meta.json`,
+      weightsPath: `${loc}/${name}`,
+    });
+  } catch (e) {
+    throw new Error(`${where}: '${loc}' is a damaged LDMAE checkpoint folder: ${(e as Error).message}`);
+  }
+}
+
+/**
+ * Read an LDMAE checkpoint (a `.safetensors` checkpoint file or a checkpoint folder) from any source:
+ * a path (Node), bytes, a {@link FolderSource} or host tensors (returned as they are). Everything is
+ * validated (structure, CRCs) and returned as host tensors; nothing is uploaded to tfjs. `where`
+ * names the caller in errors.
+ */
+export async function readCheckpoint(
+  source: ModelSource,
+  where = 'readCheckpoint',
+): Promise<StoredModel & { location: string }> {
+  let src: ModelSource | ResolvedPath = source;
+  if (typeof src === 'string') {
+    if (!src) throw new TypeError(`${where}: source must be a path, bytes, a folder or host tensors`);
+    if (!nodeFolders) throw new Error(`${where}: ${NEEDS_NODE}`);
+    src = await nodeFolders.resolve(src);
+  }
+  const not = (loc: string, what: string) =>
+    new Error(`${where}: '${loc}' is not an LDMAE checkpoint (expected ${what})`);
+  if (src instanceof Uint8Array || (typeof src === 'object' && src !== null && 'bytes' in src)) {
+    const { bytes, location } = src instanceof Uint8Array ? { bytes: src, location: 'bytes' } : src;
+    const s = checkpointInBytes(bytes, location, where);
+    if (!s) throw not(location, 'a .safetensors file saved by saveCheckpoint');
+    return { ...s, location };
+  }
+  if (isFolderSource(src)) {
+    const s = await checkpointInFolder(src, where);
+    if (!s) throw not(src.location, 'a checkpoint folder with meta.json');
+    return { ...s, location: src.location };
+  }
+  const h = src as Partial<StoredModel> | null;
+  if (h && typeof h === 'object' && typeof h.tensors === 'object' && typeof h.metadata === 'object')
+    return {
+      tensors: h.tensors as StoredModel['tensors'],
+      metadata: h.metadata as StoredModel['metadata'],
+      location: 'host tensors',
+    };
+  throw new TypeError(
+    `${where}: source must be a path (Node), a Uint8Array, a FolderSource or { tensors, metadata }`,
+  );
+}
+
 /**
  * The kinds and importers of one model family ('autoencoder', 'denoiser'), and the loader that picks
  * among them by what a file declares.
@@ -259,24 +343,10 @@ export class ModelRegistry<M> {
     opts: ModelLoadOptions,
     where: string,
   ): Promise<LoadedModel<M>> {
-    if (detectTensorFormat(bytes) === 'safetensors') {
-      let declared: string | undefined;
-      try {
-        declared = parseSafetensorsHeader(bytes).metadata.format;
-      } catch (e) {
-        throw new Error(`${where}: '${location}' is not a valid safetensors file: ${(e as Error).message}`);
-      }
-      if (declared === CHECKPOINT_FORMAT) {
-        let stored: StoredModel;
-        try {
-          stored = decodeCheckpointHost(bytes);
-        } catch (e) {
-          throw new Error(`${where}: '${location}' is a damaged LDMAE checkpoint: ${(e as Error).message}`);
-        }
-        return this.fromStored(stored, location, opts, where);
-      }
-    }
-    return this.imported({ bytes, location }, opts, where);
+    const stored = checkpointInBytes(bytes, location, where);
+    return stored
+      ? this.fromStored(stored, location, opts, where)
+      : this.imported({ bytes, location }, opts, where);
   }
 
   private async fromFolder(
@@ -285,30 +355,8 @@ export class ModelRegistry<M> {
     where: string,
   ): Promise<LoadedModel<M>> {
     const loc = folder.location;
-    const meta = await folder.read('meta.json');
-    if (meta) {
-      const m = parseJsonObject(meta, `${where}: '${loc}/meta.json'`);
-      const name = m.weights;
-      if (typeof name !== 'string')
-        throw new Error(
-          `${where}: '${loc}/meta.json' names no weights file (expected an LDMAE checkpoint folder)`,
-        );
-      checkFolderEntryName(name, `${where}: '${loc}/meta.json'`);
-      const weights = await folder.read(name);
-      if (!weights) throw new Error(`${where}: '${loc}/${name}', the weights meta.json names, is missing`);
-      let stored: StoredModel;
-      try {
-        stored = decodeCheckpointFolderHost({
-          meta,
-          weights,
-          metaPath: `${loc}/meta.json`,
-          weightsPath: `${loc}/${name}`,
-        });
-      } catch (e) {
-        throw new Error(`${where}: '${loc}' is a damaged LDMAE checkpoint folder: ${(e as Error).message}`);
-      }
-      return this.fromStored(stored, loc, opts, where);
-    }
+    const stored = await checkpointInFolder(folder, where);
+    if (stored) return this.fromStored(stored, loc, opts, where);
     const pipe = await folder.read(PIPELINE_FILE);
     if (pipe) {
       const p = parseJsonObject(pipe, `${where}: '${loc}/${PIPELINE_FILE}'`);

@@ -15,8 +15,10 @@ import {
   type CheckpointReadOptions,
   decodeCheckpointFolderHost,
   decodeCheckpointHost,
+  type FolderSource,
   type HostTensorDict,
   type LatentNormalization,
+  readCheckpoint,
 } from '@ldmae/core';
 import type { DenoiserConfig } from '../models/config.js';
 import type { DiT } from '../models/dit.js';
@@ -467,4 +469,33 @@ export function latentDiffusionFromCheckpoint(
       if (ownScheduler) pipeline.scheduler.dispose();
     },
   };
+}
+
+/**
+ * {@link latentDiffusionFromCheckpoint} from any source: a checkpoint path (Node: the `checkpoint/`
+ * folder of `ldmae train-ldm`, or a `.safetensors` checkpoint file), bytes, a FolderSource
+ * (`fetchFolder(url)`, `memoryFolder(files)`) or a decoded payload. For a saved pipeline folder, which
+ * also holds its autoencoder, use `LatentDiffusion.load`.
+ *
+ * @example
+ * const { pipeline, dispose } = await loadLatentDiffusionCheckpoint('runs/ldm/checkpoint', vmae);
+ */
+export async function loadLatentDiffusionCheckpoint(
+  source: string | FolderSource | LdmCheckpointSource,
+  autoencoder: Autoencoder,
+  opts: LatentDiffusionFromCheckpointOptions = {},
+): Promise<LoadedLatentDiffusion> {
+  const where = 'loadLatentDiffusionCheckpoint';
+  const isPayload = typeof source === 'object' && source !== null && 'tensors' in source;
+  const isFolderFiles =
+    typeof source === 'object' && source !== null && 'weights' in source && 'meta' in source;
+  const host: LdmCheckpointSource =
+    isPayload || isFolderFiles
+      ? (source as LdmCheckpointSource)
+      : await readCheckpoint(source as string | FolderSource | Uint8Array, where);
+  try {
+    return latentDiffusionFromCheckpoint(host, autoencoder, opts);
+  } catch (e) {
+    throw new Error((e as Error).message.replace('latentDiffusionFromCheckpoint:', `${where}:`));
+  }
 }
