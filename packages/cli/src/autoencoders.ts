@@ -17,6 +17,7 @@ import {
   type BaselineKind,
   baselineCheckpointConfig,
   createBaseline,
+  DEFAULT_BASELINE_PRESET,
   downsamplingFactor,
   loadAutoencoderKL,
 } from '@ldmae/baselines';
@@ -30,6 +31,7 @@ import {
 } from '@ldmae/core';
 import {
   createVMAE,
+  DEFAULT_VMAE_PRESET,
   loadVMAE,
   resolveVMAEConfig,
   saveVMAE,
@@ -46,13 +48,16 @@ export type AutoencoderKind = 'vmae' | BaselineKind;
 /** Every kind, VMAE first. */
 export const AUTOENCODER_KINDS: readonly AutoencoderKind[] = ['vmae', ...BASELINE_KINDS];
 
-/** Default preset of each kind: sized for a 2-core CPU and 28 px digits. */
+/**
+ * Default preset of each kind: the libraries' defaults (`DEFAULT_VMAE_PRESET`,
+ * `DEFAULT_BASELINE_PRESET`, both 'f4d4-tiny'), sized for a 2-core CPU and 28 px digits.
+ */
 export const DEFAULT_PRESET: Readonly<Record<AutoencoderKind, string>> = {
-  vmae: 'f4d4-tiny',
-  ae: 'tiny-f4d4',
-  dae: 'tiny-f4d4',
-  vae: 'tiny-f4d4',
-  'sd-vae': 'tiny-f4d4',
+  vmae: DEFAULT_VMAE_PRESET,
+  ae: DEFAULT_BASELINE_PRESET,
+  dae: DEFAULT_BASELINE_PRESET,
+  vae: DEFAULT_BASELINE_PRESET,
+  'sd-vae': DEFAULT_BASELINE_PRESET,
 };
 
 /** Names of the presets of `kind`. */
