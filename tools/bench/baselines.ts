@@ -3,7 +3,7 @@
  * SD-VAE training step (encode, sample, decode, L1 + LPIPS under the learned logvar, KL, PatchGAN with
  * the adaptive weight, the discriminator's hinge loss, AdamW on all of it) on the wasm and cpu backends.
  *
- *   npx tsx tools/bench/baselines.ts [--preset tiny-f4d4] [--batch 8] [--size 28] [--iters 5]
+ *   npx tsx tools/bench/baselines.ts [--preset f4d4-tiny] [--batch 8] [--size 28] [--iters 5]
  *       [--cpu-iters 1] [--kinds sd-vae,ae] [--lpips vgg16|tiny|none] [--no-cpu]
  *
  * The LPIPS trunk is torchvision's VGG16 layout with placeholder (random) weights: the real ImageNet
@@ -15,6 +15,7 @@ import {
   type BaselineKind,
   createBaseline,
   createObjective,
+  DEFAULT_BASELINE_PRESET,
   trainBaseline,
 } from '@ldmae/baselines';
 import { createRng, setupBackend } from '@ldmae/core';
@@ -26,7 +27,7 @@ const opt = (name: string, fallback: string): string => {
   const i = args.indexOf(name);
   return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
 };
-const PRESET = opt('--preset', 'tiny-f4d4') as AutoencoderKLPresetName;
+const PRESET = opt('--preset', DEFAULT_BASELINE_PRESET) as AutoencoderKLPresetName;
 const BATCH = Number(opt('--batch', '8'));
 const SIZE = Number(opt('--size', '28'));
 const ITERS = Number(opt('--iters', '5'));

@@ -14,10 +14,13 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import {
   type AutoencoderKLConfig,
+  type AutoencoderKLPresetAlias,
   type AutoencoderKLPresetName,
   autoencoderKLConfig,
   checkAutoencoderKLConfig,
+  DEFAULT_BASELINE_PRESET,
   downsamplingFactor,
+  resolveAutoencoderKLPresetName,
 } from './config.js';
 import { Decoder, type DecoderFeatures } from './decoder.js';
 import { Encoder } from './encoder.js';
@@ -32,9 +35,13 @@ export type PosteriorKind = 'gaussian' | 'deterministic';
 
 /** Options of {@link AutoencoderKL}. */
 export interface AutoencoderKLOptions {
-  /** Start from a preset (default 'sd3-f8d16' when no full `config` is given). */
-  preset?: AutoencoderKLPresetName;
-  /** A full configuration, or overrides of the preset's. */
+  /**
+   * Start from a preset. Default {@link DEFAULT_BASELINE_PRESET} ('f4d4-tiny', CPU-sized) when no full
+   * `config` is given; pass 'sd3-f8d16' for the paper's baseline. The deprecated former names
+   * ('tiny-f4d4', 'tiny-f8d4', 'micro-f4d4') are accepted.
+   */
+  preset?: AutoencoderKLPresetName | AutoencoderKLPresetAlias;
+  /** A full configuration, or overrides of the preset's (of the default preset without `preset`). */
   config?: Partial<AutoencoderKLConfig>;
   /** Default 'gaussian'. */
   posterior?: PosteriorKind;
@@ -62,7 +69,7 @@ const FULL_KEYS: (keyof AutoencoderKLConfig)[] = [
   'midBlockAddAttention',
 ];
 
-function resolveConfig(opts: AutoencoderKLOptions): AutoencoderKLConfig {
+function resolveConfig(opts: AutoencoderKLOptions, where: string): AutoencoderKLConfig {
   const given = opts.config ?? {};
   if (opts.preset === undefined && FULL_KEYS.every((k) => k in given)) {
     const c = {
@@ -72,7 +79,11 @@ function resolveConfig(opts: AutoencoderKLOptions): AutoencoderKLConfig {
     checkAutoencoderKLConfig(c);
     return c;
   }
-  return autoencoderKLConfig(opts.preset ?? 'sd3-f8d16', given);
+  const preset =
+    opts.preset === undefined
+      ? DEFAULT_BASELINE_PRESET
+      : resolveAutoencoderKLPresetName(opts.preset, `${where}: opts.preset`);
+  return autoencoderKLConfig(preset, given);
 }
 
 /**
@@ -81,7 +92,7 @@ function resolveConfig(opts: AutoencoderKLOptions): AutoencoderKLConfig {
  * `loadStateDict` takes one; see `loadDiffusersVae` for other key layouts.
  *
  * @example
- * const vae = new AutoencoderKL({ preset: 'tiny-f4d4', seed: 1 });
+ * const vae = new AutoencoderKL({ seed: 1 }); // DEFAULT_BASELINE_PRESET, 'f4d4-tiny'
  * const post = vae.encode(x);            // x [B, 28, 28, 3] in [-1, 1] -> mean [B, 7, 7, 4]
  * const y = vae.decode(post.mean as tf.Tensor4D);
  */
@@ -97,9 +108,15 @@ export class AutoencoderKL extends Module implements Autoencoder {
   readonly postQuantConv: Conv2d | null;
   latentNormalization: LatentNormalization | null;
 
+  /**
+   * @param opts the architecture (`preset`, default {@link DEFAULT_BASELINE_PRESET}, and / or
+   * `config`), posterior, name and initial weights.
+   * @throws RangeError naming `opts.preset` and listing the presets for an unknown preset, or naming
+   * the first bad configuration field.
+   */
   constructor(opts: AutoencoderKLOptions = {}) {
     super();
-    const config = resolveConfig(opts ?? {});
+    const config = resolveConfig(opts ?? {}, 'AutoencoderKL');
     const posterior = opts.posterior ?? 'gaussian';
     if (posterior !== 'gaussian' && posterior !== 'deterministic') {
       throw new RangeError(

@@ -29,8 +29,28 @@ export interface AutoencoderKLConfig {
   midBlockAddAttention: boolean;
 }
 
-/** Names of the built-in presets. */
-export type AutoencoderKLPresetName = 'sd3-f8d16' | 'sd-f8d4' | 'tiny-f4d4' | 'tiny-f8d4' | 'micro-f4d4';
+/**
+ * Names of the built-in presets: `f<factor>d<latent channels>-<size>` as the VMAE presets
+ * (`f4d4-tiny`, ...); the two that reproduce Stable Diffusion's VAE layouts are prefixed with the
+ * layout they copy (`sd3-f8d16`, `sd-f8d4`).
+ */
+export type AutoencoderKLPresetName = 'sd3-f8d16' | 'sd-f8d4' | 'f4d4-tiny' | 'f8d4-tiny' | 'f4d4-micro';
+
+/**
+ * Former names of presets, still accepted wherever a preset name is (they resolve to the same
+ * configuration); see {@link AUTOENCODER_KL_PRESET_ALIASES}.
+ * @deprecated Use the {@link AutoencoderKLPresetName} they map to: 'tiny-f4d4' is 'f4d4-tiny',
+ * 'tiny-f8d4' is 'f8d4-tiny', 'micro-f4d4' is 'f4d4-micro'.
+ */
+export type AutoencoderKLPresetAlias = 'tiny-f4d4' | 'tiny-f8d4' | 'micro-f4d4';
+
+/**
+ * The default preset: what `new AutoencoderKL()` and `createBaseline(kind)` build when given neither
+ * `preset` nor a full `config`. 'f4d4-tiny' (242,235 parameters, 28 or 32 px images -> 7x7x4 or
+ * 8x8x4 latents) is sized for a CPU and MNIST-like digits, as the CLI's default; the paper's baseline
+ * is `preset: 'sd3-f8d16'` (83,819,683 parameters).
+ */
+export const DEFAULT_BASELINE_PRESET: AutoencoderKLPresetName = 'f4d4-tiny';
 
 /** A preset: the architecture plus what it is for. */
 export interface AutoencoderKLPreset {
@@ -47,7 +67,8 @@ const SD_BLOCKS = [128, 256, 512, 512];
  * The presets. 'sd3-f8d16' is the baseline of the paper (the configuration the authors' LDMAE code
  * builds for its AE, DAE, VAE and SD-VAE: SD3's VAE layout, 83,819,683 parameters = 319.7 MiB in
  * float32); 'sd-f8d4' is the SD 1.x / 2.x / XL layout (4 latent channels, with quant convs) for
- * importing those VAEs; the tiny ones keep the structure at widths this CPU can train.
+ * importing those VAEs; 'f4d4-tiny' ({@link DEFAULT_BASELINE_PRESET}), 'f8d4-tiny' and 'f4d4-micro'
+ * keep the structure at widths a 2-core CPU can train.
  */
 export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, AutoencoderKLPreset>> = {
   'sd3-f8d16': {
@@ -80,7 +101,7 @@ export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, Au
     factor: 8,
     description: 'SD 1.x / 2.x / XL VAE layout (f8, 4 latent channels, quant convs), for imports',
   },
-  'tiny-f4d4': {
+  'f4d4-tiny': {
     config: {
       inChannels: 3,
       outChannels: 3,
@@ -95,7 +116,7 @@ export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, Au
     factor: 4,
     description: 'MNIST-sized (28 or 32 px -> 7x7 or 8x8x4 latents), trainable on a 2-core CPU',
   },
-  'tiny-f8d4': {
+  'f8d4-tiny': {
     config: {
       inChannels: 3,
       outChannels: 3,
@@ -110,7 +131,7 @@ export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, Au
     factor: 8,
     description: 'f8 like the paper at CPU widths (32 px -> 4x4x4, 64 px -> 8x8x4)',
   },
-  'micro-f4d4': {
+  'f4d4-micro': {
     config: {
       inChannels: 3,
       outChannels: 3,
@@ -127,20 +148,49 @@ export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, Au
   },
 };
 
-/** The names of {@link AUTOENCODER_KL_PRESETS}. */
+/** The names of {@link AUTOENCODER_KL_PRESETS} (the canonical names; aliases are not listed). */
 export const AUTOENCODER_KL_PRESET_NAMES = Object.keys(AUTOENCODER_KL_PRESETS) as AutoencoderKLPresetName[];
 
-/** A copy of a preset's configuration, with `overrides` applied and checked. */
+/**
+ * The former preset names, deprecated, and the preset each stands for (the same configuration).
+ * Every function that takes a preset name accepts them; new code should use the canonical names.
+ */
+export const AUTOENCODER_KL_PRESET_ALIASES: Readonly<
+  Record<AutoencoderKLPresetAlias, AutoencoderKLPresetName>
+> = Object.freeze({
+  'tiny-f4d4': 'f4d4-tiny',
+  'tiny-f8d4': 'f8d4-tiny',
+  'micro-f4d4': 'f4d4-micro',
+});
+
+/**
+ * The canonical name of a preset: `name` itself, or the preset a deprecated alias stands for
+ * ('tiny-f4d4' -> 'f4d4-tiny').
+ * @param name a preset name or alias.
+ * @param where what to name in the error (default 'preset').
+ * @throws RangeError naming `where` and listing the canonical names when `name` is neither.
+ */
+export function resolveAutoencoderKLPresetName(name: string, where = 'preset'): AutoencoderKLPresetName {
+  if (typeof name === 'string') {
+    if (Object.hasOwn(AUTOENCODER_KL_PRESETS, name)) return name as AutoencoderKLPresetName;
+    if (Object.hasOwn(AUTOENCODER_KL_PRESET_ALIASES, name))
+      return AUTOENCODER_KL_PRESET_ALIASES[name as AutoencoderKLPresetAlias];
+  }
+  throw new RangeError(
+    `${where} must be one of ${AUTOENCODER_KL_PRESET_NAMES.join(', ')}, got ${typeof name === 'string' ? `'${name}'` : String(name)}`,
+  );
+}
+
+/**
+ * A copy of a preset's configuration, with `overrides` applied and checked.
+ * @param preset a preset name (a deprecated alias such as 'tiny-f4d4' resolves to its preset).
+ * @throws RangeError listing the preset names for an unknown `preset`, or naming the first bad field.
+ */
 export function autoencoderKLConfig(
-  preset: AutoencoderKLPresetName,
+  preset: AutoencoderKLPresetName | AutoencoderKLPresetAlias,
   overrides: Partial<AutoencoderKLConfig> = {},
 ): AutoencoderKLConfig {
-  const p = AUTOENCODER_KL_PRESETS[preset];
-  if (!p) {
-    throw new RangeError(
-      `autoencoderKLConfig: preset must be one of ${AUTOENCODER_KL_PRESET_NAMES.join(', ')}, got '${preset}'`,
-    );
-  }
+  const p = AUTOENCODER_KL_PRESETS[resolveAutoencoderKLPresetName(preset, 'autoencoderKLConfig: preset')];
   const c = { ...p.config, blockOutChannels: [...p.config.blockOutChannels], ...overrides };
   checkAutoencoderKLConfig(c);
   return c;

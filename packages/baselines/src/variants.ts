@@ -1,5 +1,6 @@
 /** The four baselines of the paper as configurations of one AutoencoderKL. */
 import { AutoencoderKL, type AutoencoderKLOptions, type PosteriorKind } from './autoencoder-kl.js';
+import { resolveAutoencoderKLPresetName } from './config.js';
 
 /** The baselines of the paper (Tables 1 and 3, Figs. 2, 6, 7). */
 export type BaselineKind = 'ae' | 'dae' | 'vae' | 'sd-vae';
@@ -23,15 +24,33 @@ export function checkBaselineKind(kind: unknown, where: string): asserts kind is
 }
 
 /**
- * A baseline autoencoder: the same AutoencoderKL for all four (default preset 'sd3-f8d16', the
- * configuration the authors' code builds for ae / dae / vae / sdv3), named after the kind, with a
+ * A baseline autoencoder: the same AutoencoderKL for all four, named after the kind, with a
  * zero-variance posterior for 'ae' and 'dae'. What makes them differ is the training objective
  * (`createObjective`).
+ *
+ * Without `preset` or a full `config` it is {@link DEFAULT_BASELINE_PRESET} ('f4d4-tiny': 242,235
+ * parameters, for a CPU and 28 or 32 px images). The paper's baselines (the configuration the
+ * authors' code builds for ae / dae / vae / sdv3, 83,819,683 parameters) are `preset: 'sd3-f8d16'`.
+ *
+ * @example
+ * const vae = createBaseline('vae', { seed: 1 });                        // f4d4-tiny
+ * const paper = createBaseline('vae', { preset: 'sd3-f8d16', seed: 1 }); // the paper's baseline
+ * @throws RangeError for an unknown `kind`, or naming `opts.preset` and listing the presets.
  */
 export function createBaseline(
   kind: BaselineKind,
   opts: Omit<AutoencoderKLOptions, 'posterior'> = {},
 ): AutoencoderKL {
   checkBaselineKind(kind, 'createBaseline');
-  return new AutoencoderKL({ ...opts, posterior: BASELINE_POSTERIOR[kind], name: opts.name ?? kind });
+  const o = opts ?? {};
+  const preset =
+    o.preset === undefined
+      ? undefined
+      : resolveAutoencoderKLPresetName(o.preset, 'createBaseline: opts.preset');
+  return new AutoencoderKL({
+    ...o,
+    ...(preset !== undefined ? { preset } : {}),
+    posterior: BASELINE_POSTERIOR[kind],
+    name: o.name ?? kind,
+  });
 }

@@ -27,7 +27,7 @@ afterAll(() => rmSync(dir, { recursive: true, force: true }));
 
 /** The CLI's tiny preset: block widths 16 / 32 with 8 norm groups (not the default 32 groups). */
 const make = (kind: (typeof BASELINE_KINDS)[number]) => {
-  const ae = createBaseline(kind, { preset: 'tiny-f4d4', seed: 3 });
+  const ae = createBaseline(kind, { preset: 'f4d4-tiny', seed: 3 });
   ae.latentNormalization = { shift: [0.1, -0.2, 0.3, 0], scale: [1, 2, 0.5, 1.5] };
   return ae;
 };

@@ -1,14 +1,19 @@
 import { setupBackend } from '@ldmae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
+  AUTOENCODER_KL_PRESET_ALIASES,
   AUTOENCODER_KL_PRESET_NAMES,
   AUTOENCODER_KL_PRESETS,
   AutoencoderKL,
+  type AutoencoderKLPresetAlias,
+  type AutoencoderKLPresetName,
   autoencoderKLConfig,
   autoencoderKLParameterCount,
   BASELINE_KINDS,
   checkAutoencoderKLConfig,
   createBaseline,
+  DEFAULT_BASELINE_PRESET,
+  resolveAutoencoderKLPresetName,
 } from '../src/index.js';
 
 beforeAll(async () => {
@@ -58,7 +63,7 @@ describe('parameter counts', () => {
       vae.dispose();
     }
     const counts = BASELINE_KINDS.map((k) => {
-      const b = createBaseline(k, { preset: 'micro-f4d4' });
+      const b = createBaseline(k, { preset: 'f4d4-micro' });
       const n = b.numParameters();
       expect(b.name).toBe(k);
       b.dispose();
@@ -69,9 +74,9 @@ describe('parameter counts', () => {
   });
 
   it('the same seed gives the same weights, another seed different ones', () => {
-    const a = new AutoencoderKL({ preset: 'micro-f4d4', seed: 4 });
-    const b = new AutoencoderKL({ preset: 'micro-f4d4', seed: 4 });
-    const c = new AutoencoderKL({ preset: 'micro-f4d4', seed: 5 });
+    const a = new AutoencoderKL({ preset: 'f4d4-micro', seed: 4 });
+    const b = new AutoencoderKL({ preset: 'f4d4-micro', seed: 4 });
+    const c = new AutoencoderKL({ preset: 'f4d4-micro', seed: 5 });
     const w = (m: AutoencoderKL) => m.decoder.convOut.weight.dataSync();
     expect(w(a)).toEqual(w(b));
     expect(w(a)).not.toEqual(w(c));
@@ -86,18 +91,98 @@ describe('parameter counts', () => {
 
 describe('bad configurations', () => {
   it('name the field', () => {
-    expect(() => autoencoderKLConfig('tiny-f4d4', { normNumGroups: 3 })).toThrow(
+    expect(() => autoencoderKLConfig('f4d4-tiny', { normNumGroups: 3 })).toThrow(
       /divisible by normNumGroups \(3\), got 16/,
     );
-    expect(() => autoencoderKLConfig('tiny-f4d4', { blockOutChannels: [] })).toThrow(/blockOutChannels/);
-    expect(() => autoencoderKLConfig('tiny-f4d4', { latentChannels: 0 })).toThrow(/latentChannels/);
+    expect(() => autoencoderKLConfig('f4d4-tiny', { blockOutChannels: [] })).toThrow(/blockOutChannels/);
+    expect(() => autoencoderKLConfig('f4d4-tiny', { latentChannels: 0 })).toThrow(/latentChannels/);
     expect(() => autoencoderKLConfig('nope' as never)).toThrow(/preset must be one of sd3-f8d16/);
     expect(() =>
-      checkAutoencoderKLConfig({ ...AUTOENCODER_KL_PRESETS['tiny-f4d4'].config, useQuantConv: 1 as never }),
+      checkAutoencoderKLConfig({ ...AUTOENCODER_KL_PRESETS['f4d4-tiny'].config, useQuantConv: 1 as never }),
     ).toThrow(/useQuantConv must be a boolean/);
-    expect(() => new AutoencoderKL({ preset: 'micro-f4d4', posterior: 'point' as never })).toThrow(
+    expect(() => new AutoencoderKL({ preset: 'f4d4-micro', posterior: 'point' as never })).toThrow(
       /posterior/,
     );
     expect(() => createBaseline('gan' as never)).toThrow(/kind must be one of ae, dae, vae, sd-vae/);
+  });
+});
+
+describe('preset names', () => {
+  const canonical = 'sd3-f8d16, sd-f8d4, f4d4-tiny, f8d4-tiny, f4d4-micro';
+
+  it('read f<factor>d<latent channels>, as the VMAE presets', () => {
+    expect(AUTOENCODER_KL_PRESET_NAMES.join(', ')).toBe(canonical);
+    for (const name of AUTOENCODER_KL_PRESET_NAMES) {
+      const { config, factor } = AUTOENCODER_KL_PRESETS[name];
+      expect(name).toContain(`f${factor}d${config.latentChannels}`);
+    }
+  });
+
+  it('each deprecated alias resolves to the same config as its new name', () => {
+    const pairs = Object.entries(AUTOENCODER_KL_PRESET_ALIASES) as [
+      AutoencoderKLPresetAlias,
+      AutoencoderKLPresetName,
+    ][];
+    expect(pairs).toEqual([
+      ['tiny-f4d4', 'f4d4-tiny'],
+      ['tiny-f8d4', 'f8d4-tiny'],
+      ['micro-f4d4', 'f4d4-micro'],
+    ]);
+    for (const [alias, name] of pairs) {
+      expect(resolveAutoencoderKLPresetName(alias)).toBe(name);
+      expect(autoencoderKLConfig(alias)).toEqual(autoencoderKLConfig(name));
+      expect(autoencoderKLConfig(alias, { latentChannels: 8 })).toEqual(
+        autoencoderKLConfig(name, { latentChannels: 8 }),
+      );
+      const a = new AutoencoderKL({ preset: alias, seed: 2, init: 'zeros' });
+      const b = createBaseline('ae', { preset: alias, init: 'zeros' });
+      expect(a.config).toEqual(AUTOENCODER_KL_PRESETS[name].config);
+      expect(b.config).toEqual(a.config);
+      a.dispose();
+      b.dispose();
+    }
+    for (const name of AUTOENCODER_KL_PRESET_NAMES) expect(resolveAutoencoderKLPresetName(name)).toBe(name);
+  });
+
+  it('an unknown name errors naming the argument and listing the canonical names', () => {
+    const list = canonical;
+    expect(() => resolveAutoencoderKLPresetName('f4d4-huge')).toThrow(
+      `preset must be one of ${list}, got 'f4d4-huge'`,
+    );
+    expect(() => resolveAutoencoderKLPresetName('x', '--preset')).toThrow(/^--preset must be one of/);
+    expect(() => autoencoderKLConfig('tiny' as never)).toThrow(
+      `autoencoderKLConfig: preset must be one of ${list}, got 'tiny'`,
+    );
+    expect(() => new AutoencoderKL({ preset: 'tiny' as never })).toThrow(
+      `AutoencoderKL: opts.preset must be one of ${list}, got 'tiny'`,
+    );
+    expect(() => createBaseline('vae', { preset: 'tiny' as never })).toThrow(
+      `createBaseline: opts.preset must be one of ${list}, got 'tiny'`,
+    );
+    // Object.prototype's keys are not presets.
+    expect(() => resolveAutoencoderKLPresetName('toString')).toThrow(RangeError);
+    expect(() => resolveAutoencoderKLPresetName(undefined as never)).toThrow(/got undefined/);
+  });
+});
+
+describe('default preset', () => {
+  it("is 'f4d4-tiny' (CPU-sized, 28 px -> 7x7x4), for createBaseline and new AutoencoderKL alike", () => {
+    expect(DEFAULT_BASELINE_PRESET).toBe('f4d4-tiny');
+    const tiny = AUTOENCODER_KL_PRESETS['f4d4-tiny'].config;
+    const a = new AutoencoderKL({ init: 'zeros' });
+    expect(a.config).toEqual(tiny);
+    expect(a.numParameters()).toBe(242_235);
+    expect(a.latentShape([28, 28, 3])).toEqual([7, 7, 4]);
+    a.dispose();
+    for (const kind of BASELINE_KINDS) {
+      const b = createBaseline(kind, { init: 'zeros' });
+      expect(b.config).toEqual(tiny);
+      b.dispose();
+    }
+    // Overrides without a preset apply to the default one; 'sd3-f8d16' has to be asked for.
+    const c = createBaseline('vae', { config: { latentChannels: 8 }, init: 'zeros' });
+    expect(c.config).toEqual({ ...tiny, latentChannels: 8 });
+    c.dispose();
+    expect(autoencoderKLConfig('sd3-f8d16').latentChannels).toBe(16);
   });
 });

@@ -50,7 +50,7 @@ export interface MnistRun {
 
 /**
  * A seeded tiny run on real MNIST digits (the `mnist` package, 28 x 28 grey as RGB, in [-1, 1]): the
- * micro-f4d4 model, batches of 8 from 512 digits of every class, AdamW lr 2e-3 without weight decay.
+ * f4d4-micro model, batches of 8 from 512 digits of every class, AdamW lr 2e-3 without weight decay.
  */
 export async function mnistRun(
   kind: BaselineKind,
@@ -62,7 +62,7 @@ export async function mnistRun(
     ds,
     Array.from({ length: 512 }, (_, i) => Math.floor((i * ds.length) / 512)),
   );
-  const ae = createBaseline(kind, { preset: 'micro-f4d4', seed: 1 });
+  const ae = createBaseline(kind, { preset: 'f4d4-micro', seed: 1 });
   const evalBatch = await new DataLoader(sub, { batchSize: 32, seed: 9, transform: toRgb() }).next();
   const mse = () =>
     tf.tidy(

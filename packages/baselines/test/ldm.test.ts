@@ -35,7 +35,7 @@ afterAll(() => tf.dispose([images, labels]));
 
 describe.each(BASELINE_KINDS)('%s', (kind) => {
   it('satisfies the Autoencoder contract end to end: encode, sample, normalise, denormalise, decode', () => {
-    const ae = createBaseline(kind, { preset: 'micro-f4d4', seed: 3 });
+    const ae = createBaseline(kind, { preset: 'f4d4-micro', seed: 3 });
     const before = tf.memory().numTensors;
     const post = ae.encode(images);
     const z = post.sample(createRng(1)) as tf.Tensor4D;
@@ -57,7 +57,7 @@ describe.each(BASELINE_KINDS)('%s', (kind) => {
   });
 
   it('trains a tiny LightningDiT on its latents and samples images with LatentDiffusion', async () => {
-    const ae = createBaseline(kind, { preset: 'micro-f4d4', seed: 3 });
+    const ae = createBaseline(kind, { preset: 'f4d4-micro', seed: 3 });
     const rng = createRng(2);
     const stats = tf.tidy(() => {
       const post = ae.encode(images);

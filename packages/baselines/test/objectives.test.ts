@@ -31,7 +31,7 @@ const mse = (a: tf.Tensor, b: tf.Tensor) => tf.mean(tf.square(tf.sub(a, b)));
 
 describe('AE, DAE, VAE losses against their closed forms', () => {
   it('AE: mean squared error of decode(encode(x).mean)', () => {
-    const ae = createBaseline('ae', { preset: 'micro-f4d4', seed: 1 });
+    const ae = createBaseline('ae', { preset: 'f4d4-micro', seed: 1 });
     const obj = createObjective('ae', ae);
     expect(scalar(() => obj.loss(x, 0).loss)).toBeCloseTo(
       scalar(() => mse(ae.reconstruct(x), x)),
@@ -41,7 +41,7 @@ describe('AE, DAE, VAE losses against their closed forms', () => {
   });
 
   it('DAE: the same error after encoding x + noiseStd * eps (default 0.1), 0 noise = AE', () => {
-    const ae = createBaseline('dae', { preset: 'micro-f4d4', seed: 1 });
+    const ae = createBaseline('dae', { preset: 'f4d4-micro', seed: 1 });
     expect(DAE_DEFAULT_NOISE_STD).toBe(0.1);
     const obj = createObjective('dae', ae, { seed: 3 });
     const eps = createRng(3).normal(x.shape);
@@ -66,7 +66,7 @@ describe('AE, DAE, VAE losses against their closed forms', () => {
   });
 
   it('VAE: error of decode(z), z ~ q(z|x), plus klWeight * KL(q || N(0, I)) / (H W C)', () => {
-    const ae = createBaseline('vae', { preset: 'micro-f4d4', seed: 1 });
+    const ae = createBaseline('vae', { preset: 'f4d4-micro', seed: 1 });
     expect(VAE_DEFAULT_KL_WEIGHT).toBe(1);
     const obj = createObjective('vae', ae, { seed: 4, klWeight: 3 });
     const got = tf.tidy(() => {
@@ -110,7 +110,7 @@ describe('SD-VAE objective (taming LPIPSWithDiscriminator)', () => {
   const DISC_W = 0.5;
 
   beforeAll(() => {
-    ae = createBaseline('sd-vae', { preset: 'micro-f4d4', seed: 2 });
+    ae = createBaseline('sd-vae', { preset: 'f4d4-micro', seed: 2 });
     obj = createObjective('sd-vae', ae, {
       lpips,
       seed: 6,

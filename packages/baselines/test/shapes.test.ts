@@ -16,7 +16,7 @@ const models = new Map<string, AutoencoderKL>();
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
   for (const kind of BASELINE_KINDS)
-    models.set(kind, createBaseline(kind, { preset: 'micro-f4d4', seed: 7 }));
+    models.set(kind, createBaseline(kind, { preset: 'f4d4-micro', seed: 7 }));
 });
 
 afterAll(() => {
@@ -58,8 +58,8 @@ describe.each(BASELINE_KINDS)('%s', (kind) => {
 });
 
 describe('f8 and 32 px', () => {
-  it('tiny-f8d4 maps [1, 32, 32, 3] to [1, 4, 4, 4] latents', () => {
-    const ae = createBaseline('vae', { preset: 'tiny-f8d4' });
+  it('f8d4-tiny maps [1, 32, 32, 3] to [1, 4, 4, 4] latents', () => {
+    const ae = createBaseline('vae', { preset: 'f8d4-tiny' });
     const x = tf.zeros([1, 32, 32, 3]) as tf.Tensor4D;
     const post = ae.encode(x);
     expect(post.mean.shape).toEqual([1, 4, 4, 4]);

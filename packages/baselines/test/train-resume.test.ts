@@ -24,7 +24,7 @@ afterAll(() => pool.dispose());
 const data = (step: number) => tf.slice(pool, [(step * 4) % 16, 0, 0, 0], [4, 16, 16, 3]) as tf.Tensor4D;
 
 async function run(kind: BaselineKind, opts: ObjectiveOptions, steps: number, resume?: CheckpointPayload) {
-  const ae = createBaseline(kind, { preset: 'micro-f4d4', seed: 1 });
+  const ae = createBaseline(kind, { preset: 'f4d4-micro', seed: 1 });
   const objective = createObjective(kind, ae, { seed: 2, ...opts });
   let saved: CheckpointPayload | undefined;
   const r = await trainBaseline({

@@ -12,6 +12,7 @@ import {
   BASELINE_KINDS,
   type BaselineKind,
   createBaseline,
+  DEFAULT_BASELINE_PRESET,
   downsamplingFactor,
 } from '@ldmae/baselines';
 import {
@@ -20,7 +21,14 @@ import {
   loadAutoencoder as loadAnyAutoencoder,
   saveAutoencoder as saveAnyAutoencoder,
 } from '@ldmae/core';
-import { createVMAE, resolveVMAEConfig, VMAE, VMAE_PRESETS, type VMAEPresetName } from '@ldmae/vmae';
+import {
+  createVMAE,
+  DEFAULT_VMAE_PRESET,
+  resolveVMAEConfig,
+  VMAE,
+  VMAE_PRESETS,
+  type VMAEPresetName,
+} from '@ldmae/vmae';
 import { CliError, UsageError } from './errors.js';
 
 /** Autoencoder kinds of `--model`. */
@@ -29,13 +37,16 @@ export type AutoencoderKind = 'vmae' | BaselineKind;
 /** Every kind, VMAE first. */
 export const AUTOENCODER_KINDS: readonly AutoencoderKind[] = ['vmae', ...BASELINE_KINDS];
 
-/** Default preset of each kind: sized for a 2-core CPU and 28 px digits. */
+/**
+ * Default preset of each kind: the libraries' defaults (`DEFAULT_VMAE_PRESET`,
+ * `DEFAULT_BASELINE_PRESET`, both 'f4d4-tiny'), sized for a 2-core CPU and 28 px digits.
+ */
 export const DEFAULT_PRESET: Readonly<Record<AutoencoderKind, string>> = {
-  vmae: 'f4d4-tiny',
-  ae: 'tiny-f4d4',
-  dae: 'tiny-f4d4',
-  vae: 'tiny-f4d4',
-  'sd-vae': 'tiny-f4d4',
+  vmae: DEFAULT_VMAE_PRESET,
+  ae: DEFAULT_BASELINE_PRESET,
+  dae: DEFAULT_BASELINE_PRESET,
+  vae: DEFAULT_BASELINE_PRESET,
+  'sd-vae': DEFAULT_BASELINE_PRESET,
 };
 
 /** Names of the presets of `kind`. */

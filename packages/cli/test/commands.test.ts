@@ -156,7 +156,7 @@ describe('baselines', () => {
         join(dir, 'ae'),
       ]);
       expect(r.code, r.stderr).toBe(0);
-      expect(r.stdout).toContain(`trained ${model} 'tiny-f4d4' for 2 steps`);
+      expect(r.stdout).toContain(`trained ${model} 'f4d4-tiny' for 2 steps`);
       const ae = join(dir, 'ae', 'autoencoder.safetensors');
       const rec = await run(['reconstruct', '--ae', ae, '--n', '8', '--json', '--out', join(dir, 'rec')]);
       expect(rec.code, rec.stdout).toBe(0);

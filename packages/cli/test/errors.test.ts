@@ -3,7 +3,9 @@ import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
 import { createVMAE, saveVMAE } from '@ldmae/vmae';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { writeResolvedConfig } from '../src/config.js';
 import { resumeCommand } from '../src/errors.js';
+import { checkResumeOptions } from '../src/steps/checkpoints.js';
 import { run, tempDir } from './helpers.js';
 
 beforeAll(async () => {
@@ -43,10 +45,47 @@ describe('bad options', () => {
     const r = await run(['train-ae', '--resume', '--overwrite', '--out', out]);
     expect(r.code).toBe(2);
     expect(r.stderr).toContain('--resume and --overwrite cannot be used together');
-    const r2 = await run(['train-ae', '--model', 'vmae', '--preset', 'tiny-f4d4', '--out', out]);
+    const r2 = await run(['train-ae', '--model', 'vmae', '--preset', 'f8d4-tiny', '--out', out]);
     expect(r2.code).toBe(2);
-    expect(r2.stderr).toContain("--preset 'tiny-f4d4' is not a vmae preset");
+    expect(r2.stderr).toContain("--preset 'f8d4-tiny' is not a vmae preset");
     expect(r2.stderr).toContain('f4d4-tiny');
+    const r3 = await run(['train-ae', '--model', 'vae', '--preset', 'tiny', '--out', out]);
+    expect(r3.code).toBe(2);
+    expect(r3.stderr).toContain("--preset 'tiny' is not a vae preset");
+    expect(r3.stderr).toContain('vae presets: sd3-f8d16, sd-f8d4, f4d4-tiny, f8d4-tiny, f4d4-micro');
+  });
+
+  it('a former baseline preset name is taken as its current name, with a warning', async () => {
+    const out = tempDir();
+    // The bad data path stops the run right after the options are checked.
+    const r = await run([
+      'train-ae',
+      '--model',
+      'ae',
+      '--preset',
+      'tiny-f4d4',
+      '--data',
+      '/no/such/folder',
+      '--out',
+      out,
+    ]);
+    expect(r.code).toBe(2);
+    expect(r.stderr).toContain(
+      "warning: --preset 'tiny-f4d4' is the former name of 'f4d4-tiny'; use 'f4d4-tiny'",
+    );
+    expect(r.stderr).not.toContain('is not a ae preset');
+    expect(r.stderr).toContain("'/no/such/folder'");
+  });
+
+  it('--resume of a run recorded under a former preset name is not refused for it', async () => {
+    const out = tempDir();
+    await writeResolvedConfig(out, 'train-ae', { model: 'vae', preset: 'tiny-f4d4', lr: 0.002 });
+    expect(await checkResumeOptions(out, { model: 'vae', preset: 'f4d4-tiny', lr: 0.002 }, false)).toEqual(
+      [],
+    );
+    await expect(
+      checkResumeOptions(out, { model: 'vae', preset: 'f8d4-tiny', lr: 0.002 }, false),
+    ).rejects.toThrow(/--preset: "tiny-f4d4" in the run, "f8d4-tiny" now/);
   });
 
   it('a missing data path exits 2 and names it', async () => {

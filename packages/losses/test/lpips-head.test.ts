@@ -1,7 +1,14 @@
 import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { LPIPS_SCALE, LPIPS_SHIFT, Lpips, type LpipsTrunk, vgg16Trunk } from '../src/index.js';
+import {
+  LPIPS_SCALE,
+  LPIPS_SHIFT,
+  LPIPS_UPSAMPLE_TO,
+  Lpips,
+  type LpipsTrunk,
+  vgg16Trunk,
+} from '../src/index.js';
 import { loadLpips, readTensorDict } from '../src/index.node.js';
 
 const VGG_PTH = '/work/shared/weights/lpips-v0.1/vgg.pth';
@@ -241,6 +248,78 @@ describe('Lpips head', () => {
     smallLpips.dispose();
     lpips.dispose();
     tf.dispose([...Object.values(squeeze), ...Object.values(vgg)]);
+  });
+
+  it("upsamples images below the trunk's minimum (resize 'auto', the default) exactly as by hand", () => {
+    // The fake trunk with a minimum side of 8 px; images of at least 8 px are left as they are.
+    const min8 = (): LpipsTrunk => ({
+      ...fakeTrunk(),
+      checkInputSize: (h: number, w: number) => {
+        if (h < 8 || w < 8)
+          throw new Error(`fake: input ${h}x${w} is too small; every side must be at least 8 px`);
+      },
+    });
+    expect(LPIPS_UPSAMPLE_TO).toBe(64);
+    const auto = new Lpips(min8(), { lin: linDict(), upsampleTo: 12 });
+    const none = new Lpips(min8(), { lin: linDict(), resize: 'none' });
+    expect(auto.resize).toBe('auto');
+    expect(auto.upsampleTo).toBe(12);
+    expect(none.resize).toBe('none');
+    expect(auto.trunkInputSize(2, 2)).toEqual([12, 12]);
+    expect(auto.trunkInputSize(5, 9)).toEqual([12, 9]);
+    expect(auto.trunkInputSize(8, 8)).toEqual([8, 8]);
+    // The default target is 64 px, and never below the trunk's minimum.
+    expect(new Lpips(min8(), { lin: 'uniform' }).trunkInputSize(7, 7)).toEqual([64, 64]);
+    expect(new Lpips(min8(), { lin: 'uniform', upsampleTo: 3 }).trunkInputSize(7, 7)).toEqual([8, 8]);
+    const x = tf.randomUniform([2, 5, 6, 3], -1, 1, 'float32', 1) as tf.Tensor4D;
+    const y = tf.randomUniform([2, 5, 6, 3], -1, 1, 'float32', 2) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const got = auto.forward(x, y);
+    const r = auto.compute(x, y, { perTap: true });
+    const xs = tf.image.resizeBilinear(x, [12, 12]);
+    const ys = tf.image.resizeBilinear(y, [12, 12]);
+    const want = none.forward(xs, ys);
+    const g = Array.from(got.dataSync());
+    g.forEach((v, i) => {
+      expect(Number.isFinite(v)).toBe(true);
+      expect(Math.abs(v - want.dataSync()[i])).toBeLessThan(1e-6);
+    });
+    expect(Array.from(r.distance.dataSync())).toEqual(g);
+    expect(r.trunkInputSize).toEqual([12, 12]);
+    const grad = tf.grad((t: tf.Tensor) => tf.sum(auto.forward(t as tf.Tensor4D, y)))(x);
+    expect(grad.shape).toEqual([2, 5, 6, 3]);
+    expect(Array.from(grad.dataSync()).every(Number.isFinite)).toBe(true);
+    tf.dispose([got, want, xs, ys, grad, r.distance, ...(r.perTap ?? [])]);
+    expect(tf.memory().numTensors).toBe(before);
+    // resize 'none' refuses them with the trunk's message; bad shapes are refused in either mode.
+    const grey = tf.zeros([1, 5, 5, 1]) as tf.Tensor4D;
+    const empty = tf.zeros([1, 0, 5, 3]) as tf.Tensor4D;
+    const turned = tf.zeros([2, 6, 5, 3]) as tf.Tensor4D;
+    const before2 = tf.memory().numTensors;
+    expect(() => none.forward(x, y)).toThrow(
+      'fake: input 5x6 is too small; every side must be at least 8 px',
+    );
+    expect(() => none.trunkInputSize(5, 6)).toThrow(/at least 8 px/);
+    expect(() => auto.forward(grey, grey)).toThrow(
+      'Lpips: x must be [B, H, W, 3] in [-1, 1] with H, W >= 1, got [1,5,5,1]',
+    );
+    expect(() => auto.forward(empty, empty)).toThrow(/x must be \[B, H, W, 3\].*got \[1,0,5,3\]/);
+    expect(() => auto.forward(x, turned)).toThrow("Lpips: y must have x's shape [2,5,6,3], got [2,6,5,3]");
+    expect(tf.memory().numTensors).toBe(before2);
+    tf.dispose([grey, empty, turned]);
+    tf.dispose([x, y]);
+    for (const l of [auto, none]) l.dispose();
+  });
+
+  it('rejects bad resize options before creating anything', () => {
+    const n = tf.memory().numTensors;
+    expect(() => new Lpips(fakeTrunk(), { lin: 'uniform', resize: 'bilinear' as never })).toThrow(
+      `Lpips: opts.resize must be 'auto' or 'none', got "bilinear"`,
+    );
+    expect(() => new Lpips(fakeTrunk(), { lin: 'uniform', upsampleTo: 0 })).toThrow(
+      'Lpips: opts.upsampleTo must be a positive integer, got 0',
+    );
+    expect(tf.memory().numTensors).toBe(n);
   });
 
   it('owns its trunk: dispose releases both', () => {

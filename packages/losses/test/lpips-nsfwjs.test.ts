@@ -196,11 +196,63 @@ describe('InceptionTrunk (nsfwjs-inceptionv3-early)', () => {
   });
 });
 
+describe('LPIPS on 28 px images (the offline trunk takes >= 43 px)', () => {
+  it('upsamples them to 64 px by default: a finite value equal to upsampling by hand, no leak', () => {
+    const auto = new Lpips(trunk, { lin: 'uniform' });
+    const none = new Lpips(trunk, { lin: 'uniform', resize: 'none' });
+    expect(auto.trunkInputSize(28, 28)).toEqual([64, 64]);
+    expect(auto.trunkInputSize(48, 48)).toEqual([48, 48]);
+    const x = tf.randomUniform([2, 28, 28, 3], -1, 1, 'float32', 21) as tf.Tensor4D;
+    const y = tf.randomUniform([2, 28, 28, 3], -1, 1, 'float32', 22) as tf.Tensor4D;
+    const before = tf.memory().numTensors;
+    const got = auto.forward(x, y);
+    const xs = tf.image.resizeBilinear(x, [64, 64]);
+    const ys = tf.image.resizeBilinear(y, [64, 64]);
+    const want = none.forward(xs, ys);
+    const r = auto.compute(x, y);
+    expect(r.trunkInputSize).toEqual([64, 64]);
+    const g = got.dataSync();
+    g.forEach((v, i) => {
+      expect(Number.isFinite(v)).toBe(true);
+      expect(v).toBeGreaterThan(0);
+      expect(Math.abs(v - want.dataSync()[i])).toBeLessThan(1e-6);
+      expect(Math.abs(v - r.distance.dataSync()[i])).toBeLessThan(1e-6);
+    });
+    const grad = tf.grad((t: tf.Tensor) => tf.mean(auto.forward(t as tf.Tensor4D, y)))(x);
+    expect(grad.shape).toEqual([2, 28, 28, 3]);
+    expect(Array.from(grad.dataSync()).every(Number.isFinite)).toBe(true);
+    tf.dispose([got, xs, ys, want, r.distance, grad]);
+    expect(tf.memory().numTensors).toBe(before);
+    // resize: 'none' keeps the old refusal, naming the smallest size.
+    expect(() => none.forward(x, y)).toThrow(
+      'nsfwjs-inceptionv3-early: input 28x28 is too small; every side must be at least 43 px',
+    );
+    expect(tf.memory().numTensors).toBe(before);
+    tf.dispose([x, y]);
+  });
+
+  it('loadOfflineLpips passes resize through and releases the trunk on a bad option', async () => {
+    const before = tf.memory().numTensors;
+    const strict = await loadOfflineLpips({ resize: 'none' });
+    expect(strict.resize).toBe('none');
+    const x = tf.zeros([1, 28, 28, 3]) as tf.Tensor4D;
+    expect(() => strict.forward(x, x)).toThrow(/at least 43 px/);
+    strict.dispose();
+    await expect(loadOfflineLpips({ upsampleTo: -1 })).rejects.toThrow(
+      /upsampleTo must be a positive integer/,
+    );
+    x.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+  });
+});
+
 describe('loadOfflineLpips', () => {
   it('builds the offline default from the installed nsfwjs package, labelled honestly', async () => {
     const before = tf.memory().numTensors;
     const lpips = await loadOfflineLpips();
     expect(lpips.trunkName).toBe('nsfwjs-inceptionv3-early');
+    expect(lpips.resize).toBe('auto');
+    expect(lpips.upsampleTo).toBe(64);
     expect(lpips.linWeights).toBe('uniform');
     expect(Object.keys(lpips.stateDictShapes())).toEqual(
       [0, 1, 2, 3, 4].map((k) => `lin${k}.model.1.weight`),

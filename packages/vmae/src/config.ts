@@ -104,6 +104,13 @@ export const VMAE_PRESETS: Readonly<Record<VMAEPresetName, Readonly<VMAEPreset>>
   },
 };
 
+/**
+ * The default preset: what `createVMAE()` builds without a preset. 'f4d4-tiny' (219,724 numbers,
+ * 32 px; 28 px digits with `{ imgSize: 28 }`) is sized for a CPU, as the CLI's default; the paper's
+ * model is 'f8d16'.
+ */
+export const DEFAULT_VMAE_PRESET: VMAEPresetName = 'f4d4-tiny';
+
 /** Overrides accepted by {@link resolveVMAEConfig}: any field, the image size as a number or [H, W]. */
 export type VMAEConfigOverrides = Partial<Omit<VMAEConfig, 'imgSize'>> & {
   imgSize?: number | [number, number];

@@ -28,6 +28,7 @@ import {
 import { type KlLossForm, klLoss, maskedPatchLoss } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import {
+  DEFAULT_VMAE_PRESET,
   resolveVMAEConfig,
   type VMAEConfig,
   type VMAEConfigOverrides,
@@ -614,9 +615,12 @@ function checkKlForm(form: unknown, where: string): void {
   );
 }
 
-/** A VMAE from a preset name (or config) and overrides, e.g. `createVMAE('f4d4-tiny', { imgSize: 28 })`. */
+/**
+ * A VMAE from a preset name (or config) and overrides, e.g. `createVMAE('f4d4-tiny', { imgSize: 28 })`.
+ * @param preset default {@link DEFAULT_VMAE_PRESET} ('f4d4-tiny', CPU-sized); the paper's model is 'f8d16'.
+ */
 export function createVMAE(
-  preset: VMAEPresetName | VMAEConfig,
+  preset: VMAEPresetName | VMAEConfig = DEFAULT_VMAE_PRESET,
   overrides: VMAEConfigOverrides = {},
   opts: VMAEOptions = {},
 ): VMAE {

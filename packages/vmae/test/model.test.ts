@@ -4,6 +4,7 @@ import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
   countVMAENumbers,
   createVMAE,
+  DEFAULT_VMAE_PRESET,
   resolveVMAEConfig,
   VMAE,
   VMAE_PRESETS,
@@ -57,6 +58,18 @@ describe('presets and size', () => {
     expect(countVMAENumbers(resolveVMAEConfig('f8d16', { imgSize: 128, maskToken: false }))).toBe(
       11_191_412 - 2 * (1024 - 256) * 192,
     );
+  });
+
+  it("the default preset is 'f4d4-tiny': createVMAE() without a preset builds it", () => {
+    expect(DEFAULT_VMAE_PRESET).toBe('f4d4-tiny');
+    const before = tf.memory().numTensors;
+    const m = createVMAE();
+    expect(m.config).toEqual(resolveVMAEConfig('f4d4-tiny'));
+    m.dispose();
+    const d = createVMAE(undefined, { imgSize: 28 });
+    expect(d.config).toEqual(resolveVMAEConfig('f4d4-tiny', { imgSize: 28 }));
+    d.dispose();
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('rejects bad configs naming the field', () => {

@@ -14,8 +14,8 @@ export const evalReconCommand: CommandDefinition = {
   name: 'eval-recon',
   summary: 'reconstruction metrics of an autoencoder: rFID, PSNR, SSIM, LPIPS, L1, MSE',
   details: `PSNR on uint8 images (mean of per-image values), SSIM on [-1, 1] with L = 2, LPIPS with the
-offline trunk (nsfwjs InceptionV3 early layers, uniform lin weights; images smaller than 64 px are
-upsampled), rFID on --extractor features of originals vs reconstructions. Results name every network
+offline trunk (nsfwjs InceptionV3 early layers, uniform lin weights; images smaller than 43 px are
+upsampled to 64 px), rFID on --extractor features of originals vs reconstructions. Results name every network
 and n; they are not comparable with published numbers unless --extractor is the FID Inception.
 Writes metrics.json and config.json into --out.`,
   specs: [

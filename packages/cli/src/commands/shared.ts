@@ -1,6 +1,6 @@
 /** Option tables shared by several commands, so each option reads the same everywhere. */
 import { SMOOTHNESS_EPS } from '@ldmae/metrics';
-import { AUTOENCODER_KINDS } from '../autoencoders.js';
+import { AUTOENCODER_KINDS, DEFAULT_PRESET } from '../autoencoders.js';
 import type { OptionSpec } from '../options.js';
 
 /** The default output root: every command writes below ./ldmae-out/ unless told otherwise. */
@@ -113,7 +113,11 @@ export const modelSpecs: OptionSpec[] = [
   {
     key: 'preset',
     type: 'string',
-    description: 'model preset (default f4d4-tiny for vmae; tiny-f4d4 for ae, dae, vae, sd-vae)',
+    description: `model preset (default ${
+      DEFAULT_PRESET.vmae === DEFAULT_PRESET.ae
+        ? `${DEFAULT_PRESET.vmae} for every kind`
+        : `${DEFAULT_PRESET.vmae} for vmae; ${DEFAULT_PRESET.ae} for ae, dae, vae, sd-vae`
+    })`,
     valueName: 'name',
   },
 ];

@@ -1,5 +1,6 @@
 /** `ldmae train-ae`: train a VMAE or a baseline autoencoder on a data source. */
 import { join } from 'node:path';
+import { AUTOENCODER_KL_PRESET_ALIASES, type AutoencoderKLPresetAlias } from '@ldmae/baselines';
 import { type AutoencoderKind, checkModelChoice, DEFAULT_PRESET } from '../autoencoders.js';
 import type { CommandDefinition } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
@@ -56,7 +57,12 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
   ],
   async run(o, ctx) {
     const kind = o.model as AutoencoderKind;
-    const preset = (o.preset as string | undefined) ?? DEFAULT_PRESET[kind];
+    let preset = (o.preset as string | undefined) ?? DEFAULT_PRESET[kind];
+    if (kind !== 'vmae' && Object.hasOwn(AUTOENCODER_KL_PRESET_ALIASES, preset)) {
+      const current = AUTOENCODER_KL_PRESET_ALIASES[preset as AutoencoderKLPresetAlias];
+      ctx.reporter.warn(`--preset '${preset}' is the former name of '${current}'; use '${current}'`);
+      preset = current;
+    }
     checkModelChoice(kind, preset);
     const data = await loadData(o.data as string, {
       ...dataFlags(o, ctx.reporter),

@@ -6,6 +6,7 @@
  */
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
+import { resolveAutoencoderKLPresetName } from '@ldmae/baselines';
 import { parseCheckpointMeta, type TrainResult, writeFileAtomic } from '@ldmae/core';
 import { readResolvedConfig } from '../config.js';
 import { CliError, InterruptedError, resumeCommand, UsageError } from '../errors.js';
@@ -16,6 +17,19 @@ import type { Reporter } from '../progress.js';
 /** Where a training run keeps its checkpoint (a folder: model-<generation>.safetensors + meta.json). */
 export function checkpointDir(outDir: string): string {
   return join(outDir, 'checkpoint');
+}
+
+/**
+ * A recorded option value as it compares on `--resume`: a run started under a deprecated baseline
+ * preset name ('tiny-f4d4') resumes under its current name ('f4d4-tiny').
+ */
+function canonicalOption(key: string, v: unknown): unknown {
+  if (key !== 'preset' || typeof v !== 'string') return v;
+  try {
+    return resolveAutoencoderKLPresetName(v);
+  } catch {
+    return v; // a VMAE or LightningDiT preset
+  }
 }
 
 /** Options that may differ between a run and its `--resume` without changing what is trained. */
@@ -143,7 +157,7 @@ export async function checkResumeOptions(
     if (RESUME_NEUTRAL.has(key) || neutral.includes(key)) continue;
     const a = prev.options[key] ?? null;
     const b = now[key] ?? null;
-    if (JSON.stringify(a) === JSON.stringify(b)) continue;
+    if (JSON.stringify(canonicalOption(key, a)) === JSON.stringify(canonicalOption(key, b))) continue;
     const flag = `--${key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`)}`;
     const show = (v: unknown) => (v === null ? 'unset' : JSON.stringify(v));
     out.push({ key, run: a, now: b, text: `${flag}: ${show(a)} in the run, ${show(b)} now` });

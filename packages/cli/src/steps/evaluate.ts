@@ -25,9 +25,6 @@ import { CliError, InterruptedError, UsageError } from '../errors.js';
 import { yieldToEventLoop } from '../interrupt.js';
 import type { Reporter } from '../progress.js';
 
-/** Smallest input of the offline trunks (InceptionV3 stem) that LPIPS is computed at. */
-const LPIPS_MIN_SIZE = 64;
-
 /**
  * Fail before any work when the optional package behind the offline networks (nsfwjs: the offline
  * feature network and the LPIPS trunk) is missing, instead of after training. `what` names the step
@@ -63,7 +60,11 @@ export async function loadExtractor(spec: string, size: number): Promise<Feature
   }
 }
 
-/** The offline LPIPS (nsfwjs InceptionV3 early layers, uniform lin weights), upsampling small images. */
+/**
+ * The offline LPIPS (nsfwjs InceptionV3 early layers, uniform lin weights). Images smaller than its
+ * trunk takes (28 px digits) are bilinearly upsampled by @ldmae/losses' Lpips (`resize: 'auto'`);
+ * for such an `imageSize` the network's name says so, for the reports.
+ */
 export async function loadLpips(imageSize: number): Promise<LpipsLike & { dispose(): void }> {
   let lpips: Awaited<ReturnType<typeof loadOfflineLpips>>;
   try {
@@ -71,13 +72,12 @@ export async function loadLpips(imageSize: number): Promise<LpipsLike & { dispos
   } catch (e) {
     throw new CliError(`cannot load the offline LPIPS network: ${(e as Error).message}`);
   }
-  if (imageSize >= LPIPS_MIN_SIZE) return lpips;
-  const s = LPIPS_MIN_SIZE;
+  const [h, w] = lpips.trunkInputSize(imageSize, imageSize);
+  if (h === imageSize && w === imageSize) return lpips;
   return {
-    trunkName: `${lpips.trunkName} (inputs bilinearly upsampled ${imageSize} -> ${s} px)`,
+    trunkName: `${lpips.trunkName} (inputs bilinearly upsampled ${imageSize} -> ${h} px)`,
     linWeights: lpips.linWeights,
-    forward: (x, y) =>
-      tf.tidy(() => lpips.forward(tf.image.resizeBilinear(x, [s, s]), tf.image.resizeBilinear(y, [s, s]))),
+    forward: (x, y) => lpips.forward(x, y),
     dispose: () => lpips.dispose(),
   };
 }

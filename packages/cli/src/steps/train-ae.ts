@@ -26,16 +26,13 @@ import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { type AutoencoderKind, checkModelFits, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
-import { CliError, UsageError } from '../errors.js';
+import { CliError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
 import type { ResolvedOptions } from '../options.js';
 import type { Reporter } from '../progress.js';
 import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
 import { checkOfflineNetworks, loadLpips } from './evaluate.js';
-
-/** Smallest image side the offline LPIPS trunk (InceptionV3 stem) accepts. */
-const LPIPS_MIN_INPUT = 43;
 
 /** Settings of one autoencoder training run. */
 export interface TrainAeSettings {
@@ -94,13 +91,6 @@ export const AE_FILES = { model: 'autoencoder.safetensors', log: 'train-log.json
 /** Train an autoencoder as `settings` says; the caller owns (and disposes) the returned model. */
 export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext): Promise<TrainAeOutput> {
   const { data, outDir, reporter } = ctx;
-  if (s.kind === 'sd-vae' && s.lpipsWeight && data.imageSize < LPIPS_MIN_INPUT) {
-    // The SD-VAE objective runs the LPIPS module on the images as they are (no upsampling wrapper).
-    throw new UsageError(
-      `--lpips-weight: the offline LPIPS trunk needs images of at least ${LPIPS_MIN_INPUT} px, these are ${data.imageSize}`,
-      'give --image-size 64 (or more), or leave the perceptual term out (--lpips-weight 0)',
-    );
-  }
   // Options are checked before anything in outDir changes (--overwrite deletes the old checkpoint).
   checkModelFits(s.kind, s.preset, data.imageSize);
   if (s.lpipsWeight) checkOfflineNetworks('--lpips-weight (the perceptual term)');
@@ -216,7 +206,7 @@ async function trainBaselineAe(
   let resume: CheckpointPayload | undefined;
   if (resumeFrom) resume = await loadCheckpoint(resumeFrom);
   const start = resume ? Number(resume.metadata.step) || 0 : 0;
-  // Only the SD-VAE objective has a perceptual term; it takes the LPIPS module itself, so no resizing.
+  // Only the SD-VAE objective has a perceptual term; the LPIPS module upsamples small images itself.
   let lpips: Awaited<ReturnType<typeof loadOfflineLpips>> | null = null;
   if (kind === 'sd-vae' && s.lpipsWeight) lpips = await loadOfflineLpips();
   const objective = createObjective(kind, ae, {

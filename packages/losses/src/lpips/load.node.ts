@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { formatFromPath, parseTensorFile, toTfTensors } from '@ldmae/core';
 import type * as tf from '@tensorflow/tfjs-core';
 import type { InceptionTrunkOptions } from './inception-trunk.js';
-import { Lpips } from './lpips.js';
+import { Lpips, type LpipsResizeOptions } from './lpips.js';
 import { loadNsfwjsInceptionTrunk } from './nsfwjs-files.node.js';
 import type { LpipsTrunk } from './trunk.js';
 
@@ -16,8 +16,8 @@ export async function readTensorDict(path: string): Promise<Record<string, tf.Te
   return toTfTensors(parseTensorFile(bytes, formatFromPath(path)).tensors);
 }
 
-/** Options of {@link loadLpips}. */
-export interface LoadLpipsOptions {
+/** Options of {@link loadLpips}: the lin weights, and how images smaller than the trunk takes are treated. */
+export interface LoadLpipsOptions extends LpipsResizeOptions {
   /** 'uniform', a path to an lpips lin-weight file (e.g. `vgg.pth`), or a state dict. */
   lin: 'uniform' | string | Record<string, tf.Tensor>;
   /** What the lin weights are; default 'learned-v0.1'. */
@@ -30,16 +30,28 @@ export async function loadLpips(trunk: LpipsTrunk, opts: LoadLpipsOptions): Prom
     return new Lpips(trunk, opts as { lin: 'uniform' });
   const dict = await readTensorDict(opts.lin);
   try {
-    return new Lpips(trunk, { lin: dict, linKind: opts.linKind });
+    return new Lpips(trunk, { ...opts, lin: dict });
   } finally {
     for (const t of Object.values(dict)) t.dispose();
   }
 }
 
+/** Options of {@link loadOfflineLpips}: the trunk's taps, and how small images are treated. */
+export interface OfflineLpipsOptions extends InceptionTrunkOptions, LpipsResizeOptions {}
+
 /**
  * The offline default: LPIPS on the 'nsfwjs-inceptionv3-early' trunk with uniform lin weights (the
  * released lin weights were trained for VGG / AlexNet / SqueezeNet taps and do not apply to it).
+ * The trunk takes images of at least 43 px; smaller ones (28 px digits) are bilinearly upsampled to
+ * 64 px unless `resize: 'none'` (see {@link LpipsResizeOptions}).
  */
-export async function loadOfflineLpips(opts: InceptionTrunkOptions = {}): Promise<Lpips> {
-  return new Lpips(await loadNsfwjsInceptionTrunk(opts), { lin: 'uniform' });
+export async function loadOfflineLpips(opts: OfflineLpipsOptions = {}): Promise<Lpips> {
+  const { resize, upsampleTo, ...trunkOpts } = opts ?? {};
+  const trunk = await loadNsfwjsInceptionTrunk(trunkOpts);
+  try {
+    return new Lpips(trunk, { lin: 'uniform', resize, upsampleTo });
+  } catch (e) {
+    trunk.dispose();
+    throw e;
+  }
 }

@@ -24,8 +24,31 @@ export const LPIPS_NORM_EPS = 1e-10;
  */
 export type LinWeightsKind = 'learned-v0.1' | 'uniform' | 'custom';
 
+/**
+ * Side that {@link Lpips} upsamples too-small images to by default (with `resize: 'auto'`): 64 px,
+ * where the offline InceptionV3 trunk's deepest tap (mixed5, ~H/16) is still 2 x 2.
+ */
+export const LPIPS_UPSAMPLE_TO = 64;
+
+/** How {@link Lpips} treats images smaller than its trunk takes. */
+export interface LpipsResizeOptions {
+  /**
+   * 'auto' (default): images the trunk cannot take (a side below its minimum, e.g. 43 px for the
+   * offline InceptionV3 trunk, so 28 px MNIST digits) are bilinearly upsampled before the trunk
+   * (`tf.image.resizeBilinear`, corners not aligned, no half-pixel centres), every side below the
+   * minimum to `upsampleTo`; sides the trunk takes, and images it takes, are left as they are.
+   * 'none': such images are refused with the trunk's error, which names the smallest size.
+   */
+  resize?: 'auto' | 'none';
+  /**
+   * Side a too-small side is upsampled to with `resize: 'auto'`; the trunk's minimum if that is larger.
+   * Default {@link LPIPS_UPSAMPLE_TO} (64).
+   */
+  upsampleTo?: number;
+}
+
 /** Options of {@link Lpips}. */
-export interface LpipsOptions {
+export interface LpipsOptions extends LpipsResizeOptions {
   /**
    * 'uniform', or a state dict holding `lin{K}.model.1.weight` [1, C_K, 1, 1] for every tap K (e.g.
    * read from the lpips `vgg.pth`; other keys are ignored). Required: there is no silent default.
@@ -43,7 +66,12 @@ export interface LpipsResult {
   perTap?: tf.Tensor1D[];
   trunkName: string;
   linWeights: LinWeightsKind;
+  /** [H, W] the trunk saw: the images' own size, or the size they were upsampled to. */
+  trunkInputSize: [number, number];
 }
+
+/** Largest side searched for a trunk's minimum input size. */
+const MAX_MIN_SIDE = 4096;
 
 // x / (sqrt(sum_c x^2) + eps) over the last axis. The hand-written gradient stays finite where a
 // feature vector is all zeros (a dead ReLU column), where autodiff through sqrt gives 0 * inf = NaN.
@@ -106,13 +134,27 @@ function pickLinWeights(
  * (the "lin" weights), spatial mean, sum over taps. Its `stateDict()` holds exactly the
  * `lin{K}.model.1.weight` entries of the lpips `.pth` files, so `loadLinWeights` takes them directly.
  *
+ * Images smaller than the trunk takes (28 px digits on the 43 px-minimum InceptionV3 trunk) are
+ * bilinearly upsampled to {@link LPIPS_UPSAMPLE_TO} px by default; `resize: 'none'` refuses them.
+ *
  * The head owns its trunk: `dispose()` releases both.
  */
 export class Lpips extends Module {
   readonly trunk: LpipsTrunk;
+  /** What happens to images smaller than the trunk takes ({@link LpipsResizeOptions.resize}). */
+  readonly resize: 'auto' | 'none';
+  /** Side too-small sides are upsampled to ({@link LpipsResizeOptions.upsampleTo}). */
+  readonly upsampleTo: number;
   private linKind: LinWeightsKind;
   private readonly lins: FrozenConv2d[] = [];
+  private minSide: number | null | undefined;
 
+  /**
+   * @param trunk the feature network; the head owns it from here on.
+   * @param opts the lin weights (required), and how images smaller than the trunk takes are treated
+   * (default: upsampled, `resize: 'auto'`).
+   * @throws before creating any tensor, for a bad trunk, lin weights or resize option.
+   */
   constructor(trunk: LpipsTrunk, opts: LpipsOptions) {
     super();
     if (!trunk || typeof trunk.forward !== 'function' || !Array.isArray(trunk.tapChannels)) {
@@ -121,6 +163,14 @@ export class Lpips extends Module {
     if (!opts || (opts.lin !== 'uniform' && (typeof opts.lin !== 'object' || opts.lin === null))) {
       throw new Error("Lpips: opts.lin must be 'uniform' or a state dict with lin{K}.model.1.weight entries");
     }
+    const resize = opts.resize ?? 'auto';
+    if (resize !== 'auto' && resize !== 'none')
+      throw new RangeError(`Lpips: opts.resize must be 'auto' or 'none', got ${JSON.stringify(opts.resize)}`);
+    const upsampleTo = opts.upsampleTo ?? LPIPS_UPSAMPLE_TO;
+    if (!Number.isInteger(upsampleTo) || upsampleTo < 1)
+      throw new RangeError(`Lpips: opts.upsampleTo must be a positive integer, got ${opts.upsampleTo}`);
+    this.resize = resize;
+    this.upsampleTo = upsampleTo;
     this.trunk = trunk;
     // Check the lin weights before creating anything, so a bad dict leaves no tensor behind.
     const picked = opts.lin === 'uniform' ? null : pickLinWeights(trunk, opts.lin, 'Lpips');
@@ -171,13 +221,72 @@ export class Lpips extends Module {
     return r;
   }
 
-  private check(x: tf.Tensor, y: tf.Tensor): void {
-    if (x.rank !== 4 || x.shape[3] !== 3)
-      throw new Error(`Lpips: x must be [B, H, W, 3] in [-1, 1], got [${x.shape}]`);
-    if (!tf.util.arraysEqual(x.shape, y.shape)) {
-      throw new Error(`Lpips: y must have x's shape [${x.shape}], got [${y.shape}]`);
+  // The smallest square side the trunk takes (cached), or null when none up to MAX_MIN_SIDE does.
+  private trunkMinSide(): number | null {
+    if (this.minSide === undefined) {
+      this.minSide = null;
+      for (let m = 1; m <= MAX_MIN_SIDE; m++) {
+        try {
+          this.trunk.checkInputSize(m, m);
+          this.minSide = m;
+          break;
+        } catch {
+          // too small: try the next size
+        }
+      }
     }
-    this.trunk.checkInputSize(x.shape[1] as number, x.shape[2] as number);
+    return this.minSide;
+  }
+
+  /**
+   * The [H, W] the trunk sees for H x W images: their own size when the trunk takes it; with
+   * `resize: 'auto'`, every side below the trunk's minimum becomes max(`upsampleTo`, minimum).
+   * @throws the trunk's error (naming the smallest size) when the images are too small and `resize`
+   * is 'none', or when no upsampling makes the trunk take them.
+   */
+  trunkInputSize(h: number, w: number): [number, number] {
+    if (this.resize === 'none') {
+      this.trunk.checkInputSize(h, w);
+      return [h, w];
+    }
+    try {
+      this.trunk.checkInputSize(h, w);
+      return [h, w];
+    } catch (e) {
+      const m = this.trunkMinSide();
+      if (m === null) throw e;
+      const side = Math.max(this.upsampleTo, m);
+      const size: [number, number] = [h < m ? side : h, w < m ? side : w];
+      this.trunk.checkInputSize(size[0], size[1]);
+      return size;
+    }
+  }
+
+  // Checks the images; returns the size to upsample them to, or null to use them as they are.
+  private check(x: tf.Tensor, y: tf.Tensor): [number, number] | null {
+    if (
+      !(x instanceof tf.Tensor) ||
+      x.rank !== 4 ||
+      x.shape[3] !== 3 ||
+      !((x.shape[1] ?? 0) >= 1 && (x.shape[2] ?? 0) >= 1)
+    )
+      throw new Error(
+        `Lpips: x must be [B, H, W, 3] in [-1, 1] with H, W >= 1, got ${x instanceof tf.Tensor ? `[${x.shape}]` : String(x)}`,
+      );
+    if (!(y instanceof tf.Tensor) || !tf.util.arraysEqual(x.shape, y.shape)) {
+      throw new Error(
+        `Lpips: y must have x's shape [${x.shape}], got ${y instanceof tf.Tensor ? `[${y.shape}]` : String(y)}`,
+      );
+    }
+    const h = x.shape[1] as number;
+    const w = x.shape[2] as number;
+    const size = this.trunkInputSize(h, w);
+    return size[0] === h && size[1] === w ? null : size;
+  }
+
+  // The images at the size the trunk takes (inside the caller's tidy).
+  private sized(x: tf.Tensor4D, size: [number, number] | null): tf.Tensor4D {
+    return size ? tf.image.resizeBilinear(x, size) : x;
   }
 
   private features(x: tf.Tensor4D): tf.Tensor4D[] {
@@ -215,14 +324,19 @@ export class Lpips extends Module {
   }
 
   /**
-   * LPIPS distance per sample, differentiable with respect to both images.
+   * LPIPS distance per sample, differentiable with respect to both images. Images smaller than the
+   * trunk takes are upsampled first (see {@link LpipsResizeOptions.resize}; the gradient flows
+   * through the upsampling).
    * @param x images [B, H, W, 3] in [-1, 1].
    * @param y images of x's shape.
+   * @throws naming `x` or `y` and the expected shape, or the trunk's minimum size with `resize: 'none'`.
    * @returns [B]; the caller owns it.
    */
   forward(x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor1D {
-    this.check(x, y);
-    return tf.tidy(() => tf.addN(this.perTapDistances(x, y)) as tf.Tensor1D);
+    const size = this.check(x, y);
+    return tf.tidy(
+      () => tf.addN(this.perTapDistances(this.sized(x, size), this.sized(y, size))) as tf.Tensor1D,
+    );
   }
 
   /**
@@ -230,12 +344,18 @@ export class Lpips extends Module {
    * lin weights.
    */
   compute(x: tf.Tensor4D, y: tf.Tensor4D, opts: { perTap?: boolean } = {}): LpipsResult {
-    this.check(x, y);
+    const size = this.check(x, y);
     const { distance, perTap } = tf.tidy(() => {
-      const parts = this.perTapDistances(x, y);
+      const parts = this.perTapDistances(this.sized(x, size), this.sized(y, size));
       return { distance: tf.addN(parts) as tf.Tensor1D, perTap: opts.perTap ? parts : undefined };
     });
-    return { distance, perTap, trunkName: this.trunkName, linWeights: this.linKind };
+    return {
+      distance,
+      perTap,
+      trunkName: this.trunkName,
+      linWeights: this.linKind,
+      trunkInputSize: size ?? [x.shape[1], x.shape[2]],
+    };
   }
 
   /** Release the lin weights and the trunk. */
