@@ -15,12 +15,12 @@ import {
   fetchFolder,
   Linear,
   localFolder,
-  readCheckpoint,
   type ModelKind,
   ModelRegistry,
   Module,
   makeCheckpointPayload,
   memoryFolder,
+  readCheckpoint,
   saveCheckpoint,
   setupBackend,
   toTfTensors,
@@ -41,7 +41,8 @@ const toyKind: ModelKind<Toy> = {
   format: 'test-toy',
   description: 'Toy (test)',
   owns: (m) => m instanceof Toy,
-  toPayload: (m) => makeCheckpointPayload({ model: m, step: 0, config: { format: 'test-toy', width: m.width } }),
+  toPayload: (m) =>
+    makeCheckpointPayload({ model: m, step: 0, config: { format: 'test-toy', width: m.width } }),
   fromCheckpoint: (c, opts) => {
     const toy = new Toy(c.config.width as number, 0);
     const up = toTfTensors(c.tensors);
