@@ -85,7 +85,10 @@ export interface LoadedInfo extends Omit<LdmCheckpointInfo, 'normalization'> {
 export interface LoadedCheckpoint {
   /** Which layout it was read from. */
   layout: 'pipeline' | 'checkpoint';
-  /** The pipeline folder, or the diffusion checkpoint's weights file, as a path among the files. */
+  /**
+   * The pipeline folder ('' for bare names or a pipeline fetched from its own URL), or the diffusion
+   * checkpoint's weights file, as a path among the files.
+   */
   source: string;
   vmae: VMAE;
   denoiser: Denoiser;
@@ -284,7 +287,7 @@ export async function loadPipelineFiles(p: PipelineFiles): Promise<LoadedCheckpo
   const steps = training.steps;
   return {
     layout: 'pipeline',
-    source: where,
+    source: p.dir,
     vmae: ae,
     denoiser: pipe.denoiser,
     info: {
@@ -478,7 +481,8 @@ export function bundleFiles(b: CheckpointFiles): CheckpointFile[] {
 export function describeLoaded(c: LoadedCheckpoint): string {
   const v = c.vmae.config;
   const [lh, lw, lc] = c.info.latentShape;
-  const from = c.layout === 'pipeline' ? `pipeline folder ${c.source}` : `checkpoint ${c.source}`;
+  const from =
+    c.layout === 'pipeline' ? `pipeline folder${c.source ? ` ${c.source}` : ''}` : `checkpoint ${c.source}`;
   const norm =
     c.layout === 'pipeline'
       ? c.info.normalization
