@@ -1,28 +1,38 @@
 /**
- * Reading a checkpoint of `ldmae quickstart` (or of `train-ae` + `train-ldm`) from bytes: the files of
+ * Reading the output of `ldmae quickstart` (or of `train-ae` + `train-ldm`) from bytes: the files of
  * its output folder, picked by the user or fetched from a base URL, become a VMAE, the diffusion
  * denoiser (EMA weights) and what the denoiser was trained on (latent normalisation, shapes, classes).
  *
- * The diffusion checkpoint is a folder (`meta.json` and the weights file it names), read from bytes with core's
- * `decodeCheckpointFolderHost` (the same checks as `loadCheckpoint(folder)` in Node) and rebuilt with
- * @ldmae/diffusion's `latentDiffusionFromCheckpoint`, as `ldmae sample` rebuilds it.
+ * Two layouts are read, the first preferred:
+ *
+ * - a **pipeline folder** (`ldm/pipeline/` of a quickstart output, or any folder written by
+ *   `LatentDiffusion.save`): `pipeline.json` and the autoencoder and denoiser files it names, loaded
+ *   from memory by @ldmae/diffusion's `LatentDiffusion.load` through core's `memoryFolder`; the
+ *   normalisation, scheduler, shapes and classes are the pipeline's. Its autoencoder must be a VMAE.
+ * - the **checkpoint layout** of earlier runs: `vmae/autoencoder.safetensors` and the diffusion
+ *   checkpoint folder `ldm/checkpoint/` (`meta.json` and the weights file it names), read with core's
+ *   `decodeCheckpointFolderHost` (the same checks as `loadCheckpoint(folder)` in Node) and rebuilt
+ *   with @ldmae/diffusion's `latentDiffusionFromCheckpoint`, as `ldmae sample` rebuilds it.
  */
 import {
+  autoencoderRegistry,
   decodeCheckpointFolderHost,
   decodeCheckpointHost,
   type LatentNormalization,
+  memoryFolder,
+  PIPELINE_FILE,
   parseCheckpointMeta,
   parseSafetensorsHeader,
 } from '@ldmae/core';
 import {
-  type DiT,
-  type LatentDiffusion,
+  type Denoiser,
+  LatentDiffusion,
   type LdmCheckpointInfo,
-  type LightningDiT,
-  type LoadedLatentDiffusion,
   latentDiffusionFromCheckpoint,
+  type PipelineJson,
+  parsePipelineJson,
 } from '@ldmae/diffusion';
-import { loadVMAE, type VMAE } from '@ldmae/vmae';
+import { loadVMAE, VMAE } from '@ldmae/vmae';
 
 /** One file of a checkpoint folder: its path relative to the folder (or just its name) and bytes. */
 export interface CheckpointFile {
@@ -32,6 +42,8 @@ export interface CheckpointFile {
 
 /** Where `ldmae quickstart --out DIR` puts the files the playground reads, relative to DIR. */
 export const QUICKSTART_PATHS = {
+  /** The pipeline folder's `pipeline.json` (read first). */
+  pipeline: `ldm/pipeline/${PIPELINE_FILE}`,
   vmae: 'vmae/autoencoder.safetensors',
   ldmMeta: 'ldm/checkpoint/meta.json',
   cacheInfo: 'latents/cache-info.json',
@@ -50,20 +62,54 @@ export interface CheckpointBundle {
   config: CheckpointFile | null;
 }
 
+/** The files of a pipeline folder among picked or fetched files (see {@link findPipelineFiles}). */
+export interface PipelineFiles {
+  layout: 'pipeline';
+  /** The folder holding `pipeline.json`, as a path among the files ('' when they are bare names). */
+  dir: string;
+  /** Its `pipeline.json`. */
+  json: CheckpointFile;
+  /** The files directly in that folder, `pipeline.json` included, with the paths they were given. */
+  files: CheckpointFile[];
+}
+
+/** What {@link sortFiles} finds: a pipeline folder, else the files of the checkpoint layout. */
+export type CheckpointFiles = PipelineFiles | CheckpointBundle;
+
+/** What the diffusion model was trained on; the normalisation is null for a pipeline saved without one. */
+export interface LoadedInfo extends Omit<LdmCheckpointInfo, 'normalization'> {
+  normalization: LatentNormalization | null;
+}
+
 /** A loaded checkpoint; dispose it with {@link disposeLoaded}. */
 export interface LoadedCheckpoint {
+  /** Which layout it was read from. */
+  layout: 'pipeline' | 'checkpoint';
+  /**
+   * The pipeline folder ('' for bare names or a pipeline fetched from its own URL), or the diffusion
+   * checkpoint's weights file, as a path among the files.
+   */
+  source: string;
   vmae: VMAE;
-  denoiser: DiT | LightningDiT;
-  /** What the diffusion model was trained on (its checkpoint's info, see @ldmae/diffusion). */
-  info: LdmCheckpointInfo;
-  /** The VMAE, the denoiser and the checkpoint's normalisation with Euler, shift 0.3. */
+  denoiser: Denoiser;
+  /**
+   * What the diffusion model was trained on: the pipeline's `pipeline.json`, or the diffusion
+   * checkpoint's info (see @ldmae/diffusion) with any defaults filled in.
+   */
+  info: LoadedInfo;
+  /**
+   * The VMAE, the denoiser, the normalisation and the scheduler: the pipeline's own, or for the
+   * checkpoint layout the checkpoint's normalisation with Euler, shift 0.3.
+   */
   pipeline: LatentDiffusion;
-  /** Releases the denoiser and the pipeline's scheduler. */
-  ldm: LoadedLatentDiffusion;
-  /** Training step of the diffusion checkpoint. */
-  step: number;
+  /** Denoiser weights in use: the EMA average or the trained weights. */
+  weights: 'ema' | 'model';
+  /** Training step of the diffusion model (a pipeline's recorded `training.steps`), or null when unknown. */
+  step: number | null;
   /** Where the normalisation came from. */
-  normalizationFrom: 'ldm checkpoint' | 'cache-info.json' | 'autoencoder';
+  normalizationFrom: 'pipeline.json' | 'ldm checkpoint' | 'cache-info.json' | 'autoencoder';
+  /** Release the VMAE, the denoiser and the scheduler. */
+  dispose(): void;
 }
 
 const baseName = (p: string) => p.split(/[\\/]/).pop() ?? p;
@@ -89,6 +135,14 @@ function parseJson(f: CheckpointFile): Record<string, unknown> {
   }
 }
 
+function checkFiles(files: readonly CheckpointFile[], where: string): void {
+  if (
+    !Array.isArray(files) ||
+    files.some((f) => typeof f?.path !== 'string' || !(f.bytes instanceof Uint8Array))
+  )
+    throw new TypeError(`${where}: files must be an array of { path: string, bytes: Uint8Array }`);
+}
+
 /** Prefer files whose path ends with `suffix` (quickstart layout), then the first. */
 function prefer(files: CheckpointFile[], ...suffixes: string[]): CheckpointFile | undefined {
   for (const s of suffixes) {
@@ -105,11 +159,7 @@ function prefer(files: CheckpointFile[], ...suffixes: string[]): CheckpointFile 
  * diffusion model the one with a denoiser config. Throws naming what is missing.
  */
 export function sortCheckpointFiles(files: readonly CheckpointFile[]): CheckpointBundle {
-  if (
-    !Array.isArray(files) ||
-    files.some((f) => typeof f?.path !== 'string' || !(f.bytes instanceof Uint8Array))
-  )
-    throw new TypeError('sortCheckpointFiles: files must be an array of { path: string, bytes: Uint8Array }');
+  checkFiles(files, 'sortCheckpointFiles');
   const tensors = files.filter((f) => /\.safetensors$/i.test(f.path));
   const vmaes: CheckpointFile[] = [];
   const ldms: CheckpointFile[] = [];
@@ -156,6 +206,105 @@ export function sortCheckpointFiles(files: readonly CheckpointFile[]): Checkpoin
   );
   const config = files.find((f) => f.path === QUICKSTART_PATHS.config || f.path === 'config.json') ?? null;
   return { vmae, ldm, ldmMeta, cacheInfo: cacheInfo ?? null, config };
+}
+
+const depth = (dir: string) => (dir ? dir.split('/').length : 0);
+
+/**
+ * The folder holding the pipeline to load among file paths (folder-relative, '/' or '\\'
+ * separators, or bare names): the one of a `pipeline.json`, at any depth; a quickstart's
+ * `ldm/pipeline/` first, else the shallowest. Null when no path is a `pipeline.json`.
+ */
+export function pipelineDir(paths: readonly string[]): string | null {
+  const dirs = paths.filter((p) => baseName(p) === PIPELINE_FILE).map(dirName);
+  if (dirs.length === 0) return null;
+  const quick = dirName(QUICKSTART_PATHS.pipeline);
+  return (
+    dirs.find((d) => d === quick || d.endsWith(`/${quick}`)) ??
+    [...dirs].sort((a, b) => depth(a) - depth(b) || a.localeCompare(b))[0]
+  );
+}
+
+/** Whether `path` is a file directly in the folder `dir` (as {@link pipelineDir} gives it). */
+export function isInDir(path: string, dir: string): boolean {
+  return dirName(path) === dir;
+}
+
+/**
+ * The pipeline folder among the files (see {@link pipelineDir}): its `pipeline.json` and the other
+ * files directly beside it. Null when there is no `pipeline.json`.
+ */
+export function findPipelineFiles(files: readonly CheckpointFile[]): PipelineFiles | null {
+  checkFiles(files, 'findPipelineFiles');
+  const dir = pipelineDir(files.map((f) => f.path));
+  if (dir === null) return null;
+  const inDir = files.filter((f) => isInDir(f.path, dir));
+  const json = inDir.find((f) => baseName(f.path) === PIPELINE_FILE)!;
+  return { layout: 'pipeline', dir, json, files: inDir };
+}
+
+/**
+ * Sort picked, fetched or stored files: a pipeline folder when they hold a `pipeline.json`
+ * ({@link findPipelineFiles}), else the checkpoint layout ({@link sortCheckpointFiles}, which throws
+ * naming what is missing).
+ */
+export function sortFiles(files: readonly CheckpointFile[]): CheckpointFiles {
+  checkFiles(files, 'sortFiles');
+  return findPipelineFiles(files) ?? sortCheckpointFiles(files);
+}
+
+/** Whether sorted files are a pipeline folder. */
+export function isPipelineFiles(f: CheckpointFiles): f is PipelineFiles {
+  return (f as PipelineFiles).layout === 'pipeline';
+}
+
+/** Load sorted files: {@link loadPipelineFiles} or {@link loadCheckpointBundle}. */
+export function loadCheckpointFiles(f: CheckpointFiles): Promise<LoadedCheckpoint> {
+  return isPipelineFiles(f) ? loadPipelineFiles(f) : loadCheckpointBundle(f);
+}
+
+/**
+ * Load a pipeline folder from memory with `LatentDiffusion.load` (its default weights, EMA when
+ * saved; the VMAE clamps inputs outside [-1, 1], as uploaded images may be). The pipeline's
+ * autoencoder must be a VMAE (the playground reconstructs with it): another kind is disposed and
+ * named in the error. The caller owns the result.
+ */
+export async function loadPipelineFiles(p: PipelineFiles): Promise<LoadedCheckpoint> {
+  const where = p.dir || '.';
+  const json: PipelineJson = parsePipelineJson(p.json.bytes, p.json.path);
+  const folder = memoryFolder(Object.fromEntries(p.files.map((f) => [baseName(f.path), f.bytes])), where);
+  const pipe = await LatentDiffusion.load(folder, { autoencoder: { inputRange: 'clamp' } });
+  const ae = pipe.autoencoder;
+  if (!(ae instanceof VMAE)) {
+    const kind = autoencoderRegistry.kindOf(ae)?.description ?? 'of no registered kind';
+    pipe.dispose();
+    throw new Error(
+      `the pipeline folder '${where}' holds the autoencoder '${ae.name}' (${kind}, in ${json.parts.autoencoder}) and a denoiser of ${json.latentShape.join('x')} latents, not a VMAE: the playground reconstructs with a VMAE, so load a pipeline whose autoencoder is one (as \`ldmae quickstart\` writes in ldm/pipeline/)`,
+    );
+  }
+  const training = pipe.info?.training ?? {};
+  const str = (v: unknown) => (typeof v === 'string' ? v : null);
+  const steps = training.steps;
+  return {
+    layout: 'pipeline',
+    source: p.dir,
+    vmae: ae,
+    denoiser: pipe.denoiser,
+    info: {
+      cache: str(training['latent cache']),
+      autoencoder: str(training.autoencoder),
+      normalization: pipe.normalization,
+      latentShape: [...json.latentShape],
+      imageShape: [...json.info.imageShape],
+      numClasses: json.numClasses,
+      classes: json.info.classes ? [...json.info.classes] : null,
+    },
+    pipeline: pipe,
+    weights: json.weights,
+    step: Number.isSafeInteger(steps) && (steps as number) >= 0 ? (steps as number) : null,
+    normalizationFrom: 'pipeline.json',
+    dispose: () => pipe.dispose(),
+  };
 }
 
 /** The normalisation in `latents/cache-info.json`, or undefined when there is none. */
@@ -212,13 +361,19 @@ export async function loadCheckpointBundle(bundle: CheckpointBundle): Promise<Lo
         ? 'cache-info.json'
         : 'autoencoder';
     return {
+      layout: 'checkpoint',
+      source: bundle.ldm.path,
       vmae,
       denoiser: ldm.denoiser,
       info: ldm.info,
       pipeline: ldm.pipeline,
-      ldm,
+      weights: ldm.weights,
       step: ldm.step,
       normalizationFrom,
+      dispose: () => {
+        vmae.dispose();
+        ldm.dispose();
+      },
     };
   } catch (e) {
     vmae.dispose();
@@ -229,8 +384,7 @@ export async function loadCheckpointBundle(bundle: CheckpointBundle): Promise<Lo
 
 /** Release the models of a loaded checkpoint. */
 export function disposeLoaded(c: LoadedCheckpoint | null): void {
-  c?.vmae.dispose();
-  c?.ldm.dispose();
+  c?.dispose();
 }
 
 /** Join a base URL (a folder, with or without a trailing slash) and a relative path. */
@@ -238,10 +392,17 @@ export function joinUrl(base: string, rel: string): string {
   return `${base.replace(/\/+$/, '')}/${rel}`;
 }
 
+/** How {@link fetchCheckpointFiles} reads the pipeline folder: where it looks, in order. */
+export const PIPELINE_URLS = [QUICKSTART_PATHS.pipeline, PIPELINE_FILE] as const;
+
 /**
- * Fetch the files of a quickstart output folder served at `baseUrl`: the VMAE, the diffusion
- * checkpoint (meta.json, then the weights file it names) and, when present, cache-info.json and
- * config.json.
+ * Fetch the files of an output folder served at `baseUrl`. A pipeline folder first: the
+ * `pipeline.json` of the quickstart's `ldm/pipeline/`, else one at `baseUrl` itself (the URL of a
+ * pipeline folder), and the autoencoder and denoiser files it names. When neither exists (HTTP 404, or
+ * an HTML page, a dev server's answer for any missing path), the checkpoint layout: the VMAE, the
+ * diffusion checkpoint (meta.json, then the weights file it names) and, when present,
+ * cache-info.json and config.json. Paths are relative to `baseUrl`; other HTTP errors throw naming
+ * the URL, as does an HTML page in place of a file that is needed.
  */
 export async function fetchCheckpointFiles(
   baseUrl: string,
@@ -249,36 +410,70 @@ export async function fetchCheckpointFiles(
 ): Promise<CheckpointFile[]> {
   if (typeof baseUrl !== 'string' || !baseUrl.trim())
     throw new TypeError('fetchCheckpointFiles: baseUrl must be the URL of a quickstart output folder');
-  const get = async (rel: string, optional = false): Promise<CheckpointFile | null> => {
-    const url = joinUrl(baseUrl.trim(), rel);
+  const base = baseUrl.trim();
+  /** The file, or null when `probe` and it is absent (404, an HTML page) or optional and unreadable. */
+  const get = async (
+    rel: string,
+    how: 'needed' | 'probe' | 'optional' = 'needed',
+  ): Promise<CheckpointFile | null> => {
+    const url = joinUrl(base, rel);
     let res: Response;
     try {
       res = await fetchFn(url);
     } catch (e) {
-      if (optional) return null;
+      if (how === 'optional') return null;
       throw new Error(`cannot fetch ${url}: ${(e as Error).message}`);
     }
     if (!res.ok) {
-      if (optional) return null;
+      if (how === 'optional' || (how === 'probe' && res.status === 404)) return null;
       throw new Error(`cannot fetch ${url}: HTTP ${res.status}`);
     }
-    if (/^text\/html/i.test(res.headers.get('content-type') ?? ''))
+    if (/^text\/html/i.test(res.headers.get('content-type') ?? '')) {
+      if (how !== 'needed') return null;
       throw new Error(`${url} is an HTML page, not a checkpoint file: is the base URL right?`);
+    }
     return { path: rel, bytes: new Uint8Array(await res.arrayBuffer()) };
   };
-  const meta = (await get(QUICKSTART_PATHS.ldmMeta))!;
-  const { weights } = parseCheckpointMeta(meta.bytes, joinUrl(baseUrl.trim(), meta.path));
+  for (const rel of PIPELINE_URLS) {
+    const json = await get(rel, 'probe');
+    if (!json) continue;
+    const { parts } = parsePipelineJson(json.bytes, joinUrl(base, rel));
+    const dir = dirName(rel);
+    const files = await Promise.all(
+      [parts.autoencoder, parts.denoiser].map((name) => get(dir ? `${dir}/${name}` : name)),
+    );
+    return [json, ...(files as CheckpointFile[])];
+  }
+  const meta = await get(QUICKSTART_PATHS.ldmMeta).catch((e: Error) => {
+    throw new Error(
+      `${e.message} (and no ${PIPELINE_URLS.join(' or ')} there either: is the base URL the output folder of \`ldmae quickstart\` or a pipeline folder?)`,
+    );
+  });
+  const { weights } = parseCheckpointMeta(meta!.bytes, joinUrl(base, meta!.path));
   const [vmae, ldm, cacheInfo, config] = await Promise.all([
     get(QUICKSTART_PATHS.vmae),
     get(`${dirName(QUICKSTART_PATHS.ldmMeta)}/${weights}`),
-    get(QUICKSTART_PATHS.cacheInfo, true),
-    get(QUICKSTART_PATHS.config, true),
+    get(QUICKSTART_PATHS.cacheInfo, 'optional'),
+    get(QUICKSTART_PATHS.config, 'optional'),
   ]);
-  return [vmae!, ldm!, meta, ...(cacheInfo ? [cacheInfo] : []), ...(config ? [config] : [])];
+  return [vmae!, ldm!, meta!, ...(cacheInfo ? [cacheInfo] : []), ...(config ? [config] : [])];
 }
 
-/** Only the files a checkpoint needs (what is kept in IndexedDB). */
-export function bundleFiles(b: CheckpointBundle): CheckpointFile[] {
+/**
+ * Only the files a checkpoint needs (what is kept in IndexedDB): a pipeline's `pipeline.json` and the
+ * two files it names, or the files of the checkpoint layout.
+ */
+export function bundleFiles(b: CheckpointFiles): CheckpointFile[] {
+  if (isPipelineFiles(b)) {
+    let names: string[];
+    try {
+      const { parts } = parsePipelineJson(b.json.bytes, b.json.path);
+      names = [PIPELINE_FILE, parts.autoencoder, parts.denoiser];
+    } catch {
+      return [...b.files];
+    }
+    return b.files.filter((f) => names.includes(baseName(f.path)));
+  }
   return [b.vmae, b.ldm, b.ldmMeta, b.cacheInfo, b.config].filter((f): f is CheckpointFile => f !== null);
 }
 
@@ -286,9 +481,17 @@ export function bundleFiles(b: CheckpointBundle): CheckpointFile[] {
 export function describeLoaded(c: LoadedCheckpoint): string {
   const v = c.vmae.config;
   const [lh, lw, lc] = c.info.latentShape;
+  const from =
+    c.layout === 'pipeline' ? `pipeline folder${c.source ? ` ${c.source}` : ''}` : `checkpoint ${c.source}`;
+  const norm =
+    c.layout === 'pipeline'
+      ? c.info.normalization
+        ? 'normalisation from the pipeline (pipeline.json)'
+        : 'no latent normalisation (pipeline.json)'
+      : `normalisation from ${c.normalizationFrom}`;
   return (
-    `VMAE patch ${v.patchSize}, ${v.embedDim}-wide, latents ${lh}x${lw}x${lc}; ` +
-    `diffusion model of ${c.info.numClasses} classes at step ${c.step}; ` +
-    `normalisation from ${c.normalizationFrom}`
+    `${from}: VMAE patch ${v.patchSize}, ${v.embedDim}-wide, latents ${lh}x${lw}x${lc}; ` +
+    `diffusion model of ${c.info.numClasses} classes (${c.weights === 'ema' ? 'EMA' : 'trained'} weights)` +
+    `${c.step === null ? '' : ` at step ${c.step}`}; ${norm}`
   );
 }

@@ -7,9 +7,11 @@ import {
   describeLoaded,
   disposeLoaded,
   fetchCheckpointFiles,
+  isInDir,
   type LoadedCheckpoint,
-  loadCheckpointBundle,
-  sortCheckpointFiles,
+  loadCheckpointFiles,
+  pipelineDir,
+  sortFiles,
 } from './checkpoint.js';
 import { bundledDigits, decodeUploads, drawGrid, greyToRgb, type HostImages } from './images.js';
 import { drawLinePlot } from './plot.js';
@@ -126,10 +128,13 @@ async function refreshStored(select?: string): Promise<void> {
   el.deleteStored.disabled = list.length === 0;
 }
 
-/** Load the models from checkpoint files; keep the files in IndexedDB under `name` when `store`. */
+/**
+ * Load the models from checkpoint files (a pipeline folder among them first, else the checkpoint
+ * layout); keep the files it needs in IndexedDB under `name` when `store`.
+ */
 async function loadFiles(name: string, files: CheckpointFile[], store: boolean): Promise<string> {
-  const bundle = sortCheckpointFiles(files);
-  const next = await loadCheckpointBundle(bundle);
+  const bundle = sortFiles(files);
+  const next = await loadCheckpointFiles(bundle);
   disposeLoaded(loaded);
   loaded = next;
   loadedName = name;
@@ -144,11 +149,14 @@ async function loadFiles(name: string, files: CheckpointFile[], store: boolean):
 async function readPicked(list: FileList | null): Promise<{ name: string; files: CheckpointFile[] }> {
   const picked = Array.from(list ?? []);
   if (picked.length === 0) throw new Error('no files picked');
+  const pathOf = (f: File) => f.webkitRelativePath || f.name;
+  // With a pipeline folder among them, only its files are read (a whole output folder is large).
+  const dir = pipelineDir(picked.map(pathOf));
   const files = await Promise.all(
     picked
-      .filter((f) => /\.(safetensors|json)$/i.test(f.name))
+      .filter((f) => /\.(safetensors|json)$/i.test(f.name) && (dir === null || isInDir(pathOf(f), dir)))
       .map(async (f) => ({
-        path: f.webkitRelativePath || f.name,
+        path: pathOf(f),
         bytes: new Uint8Array(await f.arrayBuffer()),
       })),
   );
@@ -183,7 +191,7 @@ function wire(): void {
   el.loadUrl.addEventListener('click', () =>
     act(el.ckptStatus, 'loading from URL', async () => {
       const base = el.url.value.trim();
-      if (!base) throw new Error('enter the URL of a quickstart output folder');
+      if (!base) throw new Error('enter the URL of a quickstart output folder or of a pipeline folder');
       const abs = new URL(base, location.href).href;
       return loadFiles(abs, await fetchCheckpointFiles(abs), true);
     }),

@@ -1,5 +1,5 @@
 /** Sampling a grid with one row per class from the latent diffusion model (rectified flow, Euler). */
-import { type LatentDiffusion, latentDiffusionFromInfo } from '@ldmae/diffusion';
+import { FlowEulerScheduler, LatentDiffusion } from '@ldmae/diffusion';
 import type { LoadedCheckpoint } from './checkpoint.js';
 import type { HostImages } from './images.js';
 
@@ -12,20 +12,37 @@ export interface SampleGridOptions {
   seed: number;
   /** Classifier-free guidance scale (1 = none). */
   cfg: number;
-  /** Timestep shift (the paper's 0.3). */
+  /**
+   * Timestep shift of an Euler solver to use instead of the loaded one (default: the loaded pipeline's
+   * scheduler: the pipeline folder's, or Euler with the paper's shift 0.3 for the checkpoint layout).
+   */
   shift?: number;
   onProgress?: (done: number, total: number) => void;
   signal?: AbortSignal;
 }
 
 /**
- * The sampling pipeline of a loaded checkpoint: the one built when it was loaded (Euler, shift 0.3),
- * or the same with another timestep shift.
+ * The sampling pipeline of a loaded checkpoint: the one built when it was loaded, or, for a `shift`
+ * its scheduler does not have, the same models with Euler at that timestep shift (a rectified-flow
+ * model only; dispose its scheduler when done).
  */
-export function pipelineOf(c: LoadedCheckpoint, shift = 0.3): LatentDiffusion {
-  const current = c.pipeline.scheduler.toJSON();
-  if (current.type === 'flow-euler' && current.shift === shift) return c.pipeline;
-  return latentDiffusionFromInfo(c.vmae, c.denoiser, c.info, { sampler: 'euler', shift });
+export function pipelineOf(c: LoadedCheckpoint, shift?: number): LatentDiffusion {
+  const p = c.pipeline;
+  if (shift === undefined) return p;
+  const current = p.scheduler.toJSON();
+  if (current.type === 'flow-euler' && current.shift === shift) return p;
+  if (p.prediction === 'epsilon')
+    throw new Error(
+      `sampleGrid: a timestep shift needs a rectified-flow model; this one predicts epsilon (sample with its own ${current.type} scheduler)`,
+    );
+  return new LatentDiffusion({
+    autoencoder: p.autoencoder,
+    denoiser: p.denoiser,
+    normalization: p.normalization,
+    scheduler: new FlowEulerScheduler({ shift }),
+    prediction: 'velocity',
+    info: p.info,
+  });
 }
 
 const nextFrame = () => new Promise<void>((r) => setTimeout(r, 0));
@@ -49,22 +66,26 @@ export async function sampleGrid(
   const pipe = pipelineOf(c, o.shift);
   const [h, w] = c.info.imageShape;
   const data = new Float32Array(n * h * w * 3);
-  for await (const b of pipe.sampleBatches({
-    n,
-    classes,
-    steps: o.steps,
-    cfg: o.cfg > 1 && k > 1 ? o.cfg : null,
-    seed: o.seed,
-    batchSize: Math.min(n, 20),
-    signal: o.signal,
-    onProgress: (ev) => o.onProgress?.(ev.done, ev.total),
-  })) {
-    try {
-      data.set(await b.images.data(), b.start * h * w * 3);
-    } finally {
-      b.images.dispose();
+  try {
+    for await (const b of pipe.sampleBatches({
+      n,
+      classes,
+      steps: o.steps,
+      cfg: o.cfg > 1 && k > 1 ? o.cfg : null,
+      seed: o.seed,
+      batchSize: Math.min(n, 20),
+      signal: o.signal,
+      onProgress: (ev) => o.onProgress?.(ev.done, ev.total),
+    })) {
+      try {
+        data.set(await b.images.data(), b.start * h * w * 3);
+      } finally {
+        b.images.dispose();
+      }
+      await nextFrame();
     }
-    await nextFrame();
+  } finally {
+    if (pipe !== c.pipeline) pipe.scheduler.dispose();
   }
   return { images: { data, shape: [n, h, w, 3] }, rows, cols: o.perClass };
 }

@@ -1,8 +1,9 @@
 /**
  * The playground end to end in Debian's headless Chromium (driven by playwright-core; no browser is
  * downloaded): build the page with Vite, make a small checkpoint in the quickstart layout, serve both
- * on a free localhost port, load the checkpoint through the file picker, from IndexedDB after a
- * reload, and by URL; reconstruct, sample and train; check the canvases and numbers; screenshot.
+ * on a free localhost port, load the checkpoint layout through the file picker and from IndexedDB
+ * after a reload, the pipeline folder through the file picker and by URL; reconstruct, sample and
+ * train; check the canvases and numbers; screenshot.
  */
 import { spawnSync } from 'node:child_process';
 import { existsSync, readFileSync } from 'node:fs';
@@ -130,7 +131,7 @@ const tensors = async (page: Page) => Number(await page.getAttribute('body', 'da
 const num = async (page: Page, id: string) => Number((await page.textContent(`#${id}`))?.trim());
 
 describe('playground in headless Chromium', () => {
-  it('loads a checkpoint three ways, reconstructs, samples, trains', async () => {
+  it('loads a checkpoint four ways, reconstructs, samples, trains', async () => {
     const t0 = performance.now();
     // One context: its IndexedDB outlives the page.
     const context = await browser.newContext({ viewport: { width: 1100, height: 900 } });
@@ -148,7 +149,9 @@ describe('playground in headless Chromium', () => {
       join(q, 'ldm', 'checkpoint', 'meta.json'),
       join(q, 'latents', 'cache-info.json'),
     ]);
-    expect(await finished(page, 'ckpt-status')).toMatch(/^loaded files .*latents 7x7x4.*10 classes/);
+    expect(await finished(page, 'ckpt-status')).toMatch(
+      /^loaded files .*: checkpoint model-1\.safetensors: .*latents 7x7x4.*10 classes/,
+    );
 
     // 2. It stays in IndexedDB: after a reload it loads from there.
     await page.close();
@@ -158,11 +161,23 @@ describe('playground in headless Chromium', () => {
     await page.click('#load-stored');
     expect(await finished(page, 'ckpt-status')).toMatch(/^loaded files /);
 
-    // 3. By URL (the relative paths of the quickstart layout under a base URL).
+    // 3. The files of the pipeline folder (pipeline.json and the files it names), by name.
+    const pq = join(q, 'ldm', 'pipeline');
+    const pj = JSON.parse(readFileSync(join(pq, 'pipeline.json'), 'utf8'));
+    await page.setInputFiles('#ckpt-files', [
+      join(pq, 'pipeline.json'),
+      join(pq, pj.parts.autoencoder),
+      join(pq, pj.parts.denoiser),
+    ]);
+    expect(await finished(page, 'ckpt-status')).toMatch(
+      /^loaded files pipeline\.json, .*: pipeline folder: .*latents 7x7x4.*10 classes \(EMA weights\).*normalisation from the pipeline/,
+    );
+
+    // 4. By URL: the quickstart's ldm/pipeline/ under the base URL, read before the checkpoint layout.
     await page.fill('#ckpt-url', '/ckpt/quickstart/');
     await page.click('#load-url');
     expect(await finished(page, 'ckpt-status')).toMatch(
-      /^loaded http:\/\/127\.0\.0\.1:\d+\/ckpt\/quickstart\/:/,
+      /^loaded http:\/\/127\.0\.0\.1:\d+\/ckpt\/quickstart\/: pipeline folder ldm\/pipeline: .*normalisation from the pipeline/,
     );
     const afterLoad = await tensors(page);
 

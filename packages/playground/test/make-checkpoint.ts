@@ -4,12 +4,15 @@
  * saved as vmae/autoencoder.safetensors; latents/cache-info.json with the per-channel latent
  * normalisation; a class-conditional LightningDiT (Nano blocks, narrower) trained a few steps with
  * DiffusionTrainer and saved by core's saveCheckpoint as ldm/checkpoint/{meta.json, the weights it names}
- * with the LdmCheckpointInfo of `train-ldm` (@ldmae/diffusion) in its config; and config.json.
+ * with the LdmCheckpointInfo of `train-ldm` (@ldmae/diffusion) in its config; the pipeline folder
+ * ldm/pipeline/ that `train-ldm` writes beside it (LatentDiffusion.save with the EMA weights, Euler
+ * with shift 0.3, the image shape, classes and how it was made), saved into core's memoryFolder and
+ * written out; and config.json.
  */
 import { mkdir, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
-import { createRng, type LatentNormalization, saveCheckpoint } from '@ldmae/core';
-import { DiffusionTrainer, LightningDiT } from '@ldmae/diffusion';
+import { createRng, type LatentNormalization, memoryFolder, saveCheckpoint } from '@ldmae/core';
+import { DiffusionTrainer, FlowEulerScheduler, LatentDiffusion, LightningDiT } from '@ldmae/diffusion';
 import { createVMAE, saveVMAE, trainVMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { bundledDigits, greyToRgb } from '../src/images.js';
@@ -99,6 +102,29 @@ export async function makeCheckpoint(dir: string, opts: { aeSteps?: number; ldmS
       config: info,
     });
     normed.dispose();
+    // The pipeline folder, as `train-ldm` writes it (the trained weights and the EMA, EMA by default).
+    const pipe = new LatentDiffusion({
+      autoencoder: vmae,
+      denoiser,
+      normalization,
+      scheduler: new FlowEulerScheduler({ shift: 0.3 }),
+      prediction: 'velocity',
+    });
+    const folder = memoryFolder({}, 'ldm/pipeline');
+    await pipe.save(folder, {
+      ...(trainer.ema ? { ema: trainer.ema } : {}),
+      imageShape: [28, 28, 3],
+      classes: info.classes,
+      training: {
+        command: 'makeCheckpoint (playground test)',
+        'latent cache': info.cache,
+        autoencoder: info.autoencoder,
+        steps: ldmSteps,
+      },
+    });
+    await mkdir(join(dir, 'ldm', 'pipeline'), { recursive: true });
+    for (const [name, bytes] of Object.entries(folder.files()))
+      await writeFile(join(dir, 'ldm', 'pipeline', name), bytes);
     await writeFile(
       join(dir, 'config.json'),
       JSON.stringify({ command: 'quickstart', note: 'a small checkpoint made by the playground test' }),
