@@ -259,7 +259,6 @@ export async function* readImageBatches(
       images.dtype === 'float32' &&
       (o.channels === undefined || images.shape[3] === o.channels);
     if (!ok) {
-      if (owned) releaseItem(item);
       const c = o.channels ?? 'C';
       const got =
         images instanceof tf.Tensor
@@ -267,6 +266,7 @@ export async function* readImageBatches(
             ? 'a disposed tensor'
             : `${images.dtype} [${images.shape}]`
           : describe(item);
+      if (owned) releaseItem(item);
       throw new Error(
         `${o.caller}: batch ${index} of ${arg} must be a float32 tf.Tensor4D [b, H, W, ${c}] in [-1, 1] ` +
           `(or { images }), got ${got}`,
