@@ -37,11 +37,12 @@ export function isBatchLoader(x: unknown): x is BatchLoader<unknown> {
 }
 
 /**
- * One batch of images: a `tf.Tensor4D` [b, H, W, C] (float32, in [-1, 1], NHWC), or an object that
- * carries it in `images`, such as a `Batch` of @ldmae/data's `DataLoader` (its `labels`, and any other
- * tensor field, are released together with the images).
+ * One batch of images: a tensor [b, H, W, C] (float32, in [-1, 1], NHWC), or an object that carries it
+ * in `images`, such as a `Batch` of @ldmae/data's `DataLoader` (its `labels`, and any other tensor
+ * field, are released together with the images). The rank, dtype and batch size are checked when the
+ * batch is read, so the type takes any `tf.Tensor` (results of generic tfjs ops need no cast).
  */
-export type ImageBatch = tf.Tensor4D | { images: tf.Tensor4D; labels?: tf.Tensor | null };
+export type ImageBatch = tf.Tensor | { images: tf.Tensor; labels?: tf.Tensor | null };
 
 /**
  * A function of the 0-based step that returns that step's batch (or a promise of it); returning `null`
