@@ -111,7 +111,7 @@ function checkCount(v: number, where: string, name: string): number {
  * const { images, labels } = await loader.next(); // images [64, 32, 32, 3]
  * tf.dispose([images, labels]);
  * for await (const batch of loader) {
- *   // the rest of epoch 0: 937 more batches of 64 (the last one of 32), then the loop ends
+ *   // the rest of epoch 0 (156 more batches, the last of 16 of the 10,000 digits), then the loop ends
  *   tf.dispose([batch.images, batch.labels]);
  * }
  */
