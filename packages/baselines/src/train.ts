@@ -1,10 +1,15 @@
 /** Training any baseline with core's shared loop (`train`), as the VMAE is trained. */
 import {
   AdamW,
-  type BatchSource,
+  type BatchLoader,
   type CheckpointPayload,
+  checkImageBatchSource,
+  type ImageBatch,
+  type ImageBatchRead,
+  type ImageBatchSource,
   type LrSchedule,
   Module,
+  readImageBatches,
   type TrainCheckpointOptions,
   type TrainProgressEvent,
   type TrainResult,
@@ -67,14 +72,25 @@ export class BaselineTrainingModel extends Module {
   override dispose(): void {}
 }
 
-/** A batch for {@link trainBaseline}: images [B, H, W, C] in [-1, 1], or a loader batch holding them. */
-export type ImageBatch = tf.Tensor4D | { images: tf.Tensor4D };
+/** A batch for {@link trainBaseline}: images [B, H, W, C] in [-1, 1], or a loader batch holding them (core's `ImageBatch`). */
+export type { ImageBatch } from '@ldmae/core';
 
 /** Options of {@link trainBaseline}. */
 export interface TrainBaselineOptions {
   objective: BaselineObjective;
-  /** Batches (disposed after each step): tensors, or `DataLoader` batches from @ldmae/data. */
-  data: BatchSource<ImageBatch>;
+  /**
+   * The training images: any `ImageBatchSource` of @ldmae/core (a whole-set tensor, an array, an
+   * (async) iterable, a `DataLoader`, a function of the step), or any loader with `next()`.
+   *
+   * A `DataLoader` (or any loader with `next()`) is drawn from step after step across epochs, and a
+   * resumed run calls its `seek(step)`; a tensor (cut into batches of `batchSize`), an array and a
+   * function returning an iterable are cycled through; a one-shot iterable ends the run when it ends
+   * ('data-exhausted'); a function of the step is called with each step (the best for an exact resume).
+   * Batches the source produces are disposed after their step; a tensor or array you pass stays yours.
+   */
+  data: ImageBatchSource | BatchLoader<ImageBatch>;
+  /** Images per step when `data` is one tensor (the whole set); required then, unused otherwise. */
+  batchSize?: number;
   steps: number;
   /** Optimiser; default AdamW over every trainable parameter with the options below. */
   optimizer?: AdamW;
@@ -101,17 +117,30 @@ export interface TrainBaselineResult extends TrainResult {
   optimizer: AdamW;
 }
 
-const imagesOf = (b: ImageBatch): tf.Tensor4D =>
-  'images' in b && !('rank' in b) ? b.images : (b as tf.Tensor4D);
-
 /**
  * Train a baseline with core's `train`: the objective's loss each step, AdamW, checkpoints and resume
- * (model, optimiser, step and the objective's rng), JSONL logs, progress events.
+ * (model, optimiser, step and the objective's rng), JSONL logs, progress events. Images come from any
+ * `ImageBatchSource` (see {@link TrainBaselineOptions.data}). When the run fails, an optimiser made
+ * here is disposed before the error is rethrown.
+ *
+ * @example
+ * const loader = new DataLoader(await mnist(), { batchSize: 8, seed: 1, transform: toRgb() });
+ * const objective = createObjective('vae', createBaseline('vae', { preset: 'micro-f4d4' }));
+ * const run = await trainBaseline({ objective, data: loader, steps: 100, lr: 1e-3 });
+ * run.optimizer.dispose();
  */
 export async function trainBaseline(opts: TrainBaselineOptions): Promise<TrainBaselineResult> {
   const objective = opts?.objective;
   if (!objective || typeof objective.loss !== 'function')
     throw new TypeError('trainBaseline: objective must be a BaselineObjective');
+  const sourceOpts = {
+    caller: 'trainBaseline',
+    argument: 'data',
+    batchSize: opts.batchSize,
+    mode: 'train' as const,
+  };
+  checkImageBatchSource(opts.data, sourceOpts);
+  const resumeStep = opts.resume ? Number(opts.resume.metadata?.step) : 0;
   const model = new BaselineTrainingModel(objective);
   // tidy: AdamW builds its moment variables from zerosLike temporaries that it does not release.
   const optimizer =
@@ -124,23 +153,34 @@ export async function trainBaseline(opts: TrainBaselineOptions): Promise<TrainBa
           weightDecay: opts.weightDecay ?? 0.05,
         }) as unknown as tf.TensorContainer,
     ) as unknown as AdamW);
-  const result = await train<ImageBatch>({
-    model,
-    optimizer,
-    lossFn: (batch, step) => objective.loss(imagesOf(batch), step),
-    data: opts.data,
-    steps: opts.steps,
-    schedule: opts.schedule,
-    clipGradNorm: opts.clipGradNorm,
-    checkpoint: opts.checkpoint,
-    resume: opts.resume,
-    log: opts.log,
-    logEvery: opts.logEvery,
-    onProgress: opts.onProgress,
-    signal: opts.signal,
-    rng: objective.rng,
-    config: opts.config ?? { kind: objective.kind, config: objective.autoencoder.config },
-    batchSize: (b) => imagesOf(b).shape[0],
-  });
+  let result: TrainResult;
+  try {
+    result = await train<ImageBatchRead>({
+      model,
+      optimizer,
+      lossFn: (batch, step) => objective.loss(batch.images, step),
+      data: readImageBatches(opts.data, {
+        ...sourceOpts,
+        startStep: Number.isInteger(resumeStep) && resumeStep > 0 ? resumeStep : 0,
+      }),
+      disposeBatch: false, // the reader releases each batch the source produced
+      steps: opts.steps,
+      schedule: opts.schedule,
+      clipGradNorm: opts.clipGradNorm,
+      checkpoint: opts.checkpoint,
+      resume: opts.resume,
+      log: opts.log,
+      logEvery: opts.logEvery,
+      onProgress: opts.onProgress,
+      signal: opts.signal,
+      rng: objective.rng,
+      config: opts.config ?? { kind: objective.kind, config: objective.autoencoder.config },
+      batchSize: (b) => b.images.shape[0],
+    });
+  } catch (e) {
+    // A run that fails returns no optimiser: release the one made here.
+    if (!opts.optimizer) optimizer.dispose();
+    throw e;
+  }
   return { ...result, optimizer };
 }

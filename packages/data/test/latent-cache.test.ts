@@ -1,12 +1,14 @@
 import { existsSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { type Autoencoder, createRng, DiagonalGaussian, setupBackend } from '@ldmae/core';
+import { type Autoencoder, createRng, DiagonalGaussian, parseSafetensors, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import {
   BatchSchedule,
+  DataLoader,
   encodeLatents,
   fromImages,
+  type LatentBatch,
   LatentLoader,
   type LatentSource,
   MemoryLatentSource,
@@ -181,6 +183,98 @@ describe('latent cache', () => {
     close(b.latents.dataSync(), want, 1e-5);
     tf.dispose([b.latents, b.labels!]);
     expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('a LatentLoader is async iterable over one epoch', async () => {
+    const before = tf.memory().numTensors;
+    const loader = new LatentLoader(sources[0], { batchSize: 3, seed: 2 });
+    expectTypeOf(loader).toExtend<AsyncIterable<LatentBatch>>();
+    const shapes: number[][] = [];
+    for await (const b of loader) {
+      shapes.push(b.latents.shape);
+      expect(b.epoch).toBe(0);
+      tf.dispose([b.latents, b.labels!]);
+    }
+    expect(shapes).toEqual([
+      [3, 2, 3, 3],
+      [3, 2, 3, 3],
+      [1, 2, 3, 3],
+    ]);
+    expect(loader.step).toBe(3);
+    expect(loader.epoch).toBe(1);
+    expect(tf.memory().numTensors).toBe(before);
+  });
+
+  it('encodes any image batch source: a DataLoader (one epoch), a tensor, an async generator', async () => {
+    const encode = async (data: Parameters<typeof encodeLatents>[1], opts = {}) => {
+      const files = new Map<string, Uint8Array>();
+      const manifest = await encodeLatents(new PoolAutoencoder(), data, {
+        shardSize: 4,
+        write: async (f, bytes) => {
+          files.set(f, bytes);
+        },
+        ...opts,
+      });
+      const source = new MemoryLatentSource(manifest, [...files.values()]);
+      /** The data-set index stored for cache row `r`. */
+      const indexOf = (r: number) =>
+        (parseSafetensors([...files.values()][Math.floor(r / 4)]).tensors.indices.data as Int32Array)[r % 4];
+      return Object.assign(source, { indexOf });
+    };
+    const before = tf.memory().numTensors;
+    // A shuffled loader: rows keep their data-set indices and labels, the manifest its classes.
+    const loader = new DataLoader(ds, { batchSize: 3, seed: 5 });
+    const fromLoader = await encode(loader);
+    expect(loader.step).toBe(3); // one epoch of 7 items in batches of 3
+    expect(fromLoader.manifest).toMatchObject({ count: 7, labelled: true, classes: ['a', 'b', 'c'] });
+    const seen = new Set<number>();
+    for (let r = 0; r < 7; r++) {
+      const idx = fromLoader.indexOf(r);
+      seen.add(idx);
+      const item = await fromLoader.read(r, false);
+      close(item.mean, expectedMean(idx, false));
+      expect(item.label).toBe(idx % 3);
+    }
+    expect(seen.size).toBe(7);
+    expect(tf.memory().numTensors).toBe(before);
+    // One tensor holding the whole set (kept), cut into batches of batchSize: rows in order, no labels.
+    const all = tf.tidy(() =>
+      tf.concat(images.map((im) => tf.tensor4d(normalizeImage(im).data, [1, H, W, 3]))),
+    );
+    const fromTensor = await encode(all, { batchSize: 2, flip: false });
+    expect(all.isDisposed).toBe(false);
+    expect(fromTensor.manifest).toMatchObject({ count: 7, labelled: false, flip: false });
+    expect(fromTensor.manifest.classes).toBeUndefined();
+    for (let i = 0; i < 7; i++) close((await fromTensor.read(i, false)).mean, expectedMean(i, false));
+    // An async generator of { images, labels }: consumed (disposed) as it is encoded.
+    const made: tf.Tensor[] = [];
+    async function* gen() {
+      for (let i = 0; i < 7; i += 4) {
+        const n = Math.min(4, 7 - i);
+        const b = {
+          images: tf.slice(all, [i, 0, 0, 0], [n, -1, -1, -1]),
+          labels: tf.tensor1d(
+            Array.from({ length: n }, (_, k) => 10 + i + k),
+            'int32',
+          ),
+        };
+        made.push(b.images, b.labels);
+        yield b;
+      }
+    }
+    const fromGen = await encode(gen(), { classes: ['x'] });
+    expect(made.every((t) => t.isDisposed)).toBe(true);
+    expect(fromGen.manifest).toMatchObject({ count: 7, labelled: true, classes: ['x'] });
+    expect((await fromGen.read(5, true)).label).toBe(15);
+    close((await fromGen.read(5, true)).mean, expectedMean(5, true));
+    all.dispose();
+    expect(tf.memory().numTensors).toBe(before);
+    await expect(encode('images' as never)).rejects.toThrow(
+      /encodeLatents: data must be a Dataset or an ImageBatchSource: .*got string/,
+    );
+    await expect(encode([tf.zeros([2, 4, 6])] as never)).rejects.toThrow(
+      /encodeLatents: batch 0 of data must be a float32 tf.Tensor4D/,
+    );
   });
 
   it('rejects bad options, missing folders and corrupt shards', async () => {

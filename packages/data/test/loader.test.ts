@@ -1,8 +1,9 @@
-import { setupBackend } from '@ldmae/core';
+import { type ImageBatchSource, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import {
   ArrayDataset,
+  type Batch,
   compose,
   DataLoader,
   fromImages,
@@ -141,6 +142,60 @@ describe('DataLoader', () => {
     }
     expect(steps).toEqual([1, 2]);
     expect(loader.epoch).toBe(1);
+  });
+
+  it('for await runs one epoch (PyTorch-style); next() keeps going across epochs', async () => {
+    const before = tf.memory().numTensors;
+    // 23 items in batches of 10: one epoch = 3 batches (10, 10, 3), or 2 with dropLast.
+    const loader = new DataLoader(dataset(), { batchSize: 10, seed: 4 });
+    expectTypeOf(loader).toExtend<AsyncIterable<Batch>>();
+    expectTypeOf(loader).toExtend<ImageBatchSource>();
+    const epoch = async (l: DataLoader) => {
+      const got: { shape: number[]; labels: number[]; epoch: number; indices: number[] }[] = [];
+      for await (const b of l) {
+        got.push({
+          shape: b.images.shape,
+          labels: b.labels!.shape,
+          epoch: b.epoch,
+          indices: Array.from(b.indices),
+        });
+        tf.dispose([b.images, b.labels!]);
+      }
+      return got;
+    };
+    const e0 = await epoch(loader);
+    expect(e0.map((b) => b.shape)).toEqual([
+      [10, 6, 5, 3],
+      [10, 6, 5, 3],
+      [3, 6, 5, 3],
+    ]);
+    expect(e0.map((b) => b.labels)).toEqual([[10], [10], [3]]);
+    expect(e0.every((b) => b.epoch === 0)).toBe(true);
+    expect(e0.flatMap((b) => b.indices).sort((a, b) => a - b)).toEqual(
+      Array.from({ length: 23 }, (_, i) => i),
+    );
+    expect(loader.step).toBe(3);
+    const e1 = await epoch(loader); // the next loop is the next epoch, in its own order
+    expect(e1.map((b) => b.epoch)).toEqual([1, 1, 1]);
+    expect(e1.map((b) => b.indices)).not.toEqual(e0.map((b) => b.indices));
+    // Leaving early keeps the position: the next loop finishes that epoch.
+    for await (const b of loader) {
+      tf.dispose([b.images, b.labels!]);
+      break;
+    }
+    expect(loader.step).toBe(7);
+    expect((await epoch(loader)).map((b) => b.shape[0])).toEqual([10, 3]);
+    // next() is not bounded by epochs.
+    const steps: number[] = [];
+    for (let i = 0; i < 5; i++) {
+      const b = await loader.next();
+      steps.push(b.epoch);
+      tf.dispose([b.images, b.labels!]);
+    }
+    expect(steps).toEqual([3, 3, 3, 4, 4]);
+    const dl = new DataLoader(dataset(), { batchSize: 10, dropLast: true });
+    expect((await epoch(dl)).map((b) => b.shape[0])).toEqual([10, 10]);
+    expect(tf.memory().numTensors).toBe(before);
   });
 
   it('rejects bad options before any work', () => {

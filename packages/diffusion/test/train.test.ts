@@ -102,6 +102,26 @@ describe('DiffusionTrainer on a latent cache', () => {
     m.dispose();
   });
 
+  it('draws a LatentLoader across epochs (its for-await form is one epoch)', async () => {
+    const m = makeModel();
+    const tr = new DiffusionTrainer({ denoiser: m, ema: false });
+    const l = loader(cache());
+    expect(l.stepsPerEpoch).toBe(3);
+    const before = tf.memory().numTensors;
+    const r = await tr.train({ data: l, steps: 7 });
+    expect(r.stopReason).toBe('completed');
+    expect(l.step).toBe(7);
+    expect(tf.memory().numTensors).toBe(before);
+    let batches = 0;
+    for await (const b of l) {
+      batches++;
+      tf.dispose([b.latents, b.labels!]);
+    }
+    expect(batches).toBe(2); // the rest of epoch 2 (steps 7, 8)
+    tr.dispose();
+    m.dispose();
+  });
+
   it('resumes exactly from a checkpoint file (model, optimiser, EMA, generator, loader position)', async () => {
     const source = cache();
     // Straight run: 6 steps.

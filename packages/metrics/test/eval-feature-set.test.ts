@@ -245,7 +245,9 @@ describe('computeReference and labelled feature sets', () => {
   it('rejects bad input before reading any image', async () => {
     const ex = tableExtractor(rows, d);
     await expect(computeReference({} as never, indexImages(3))).rejects.toThrow(/FeatureExtractor/);
-    await expect(computeReference(ex, 'images' as never)).rejects.toThrow(/images must be a ImageSource/);
+    await expect(computeReference(ex, 'images' as never)).rejects.toThrow(
+      /computeReference: images must be an ImageBatchSource: .*got string/,
+    );
     await expect(computeReference(ex, indexImages(1))).rejects.toThrow(/at least 2 images/);
     await expect(computeReference(ex, indexImages(3), { keepFeatures: -1 })).rejects.toThrow(/keepFeatures/);
     expect(ex.calls).toBe(0);

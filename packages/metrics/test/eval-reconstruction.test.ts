@@ -145,7 +145,7 @@ describe('evaluateReconstruction', () => {
       /autoencoder must be an Autoencoder/,
     );
     await expect(evaluateReconstruction(ae, 42 as never, { extractor: ex })).rejects.toThrow(
-      /data must be a ImageSource/,
+      /evaluateReconstruction: data must be an ImageBatchSource: .*got number/,
     );
     await expect(evaluateReconstruction(ae, x, { extractor: { name: 'x' } as never })).rejects.toThrow(
       /FeatureExtractor/,

@@ -3,11 +3,11 @@
  * latents (the reference uses 10,000 training latents), accumulated batch by batch in float64 so any
  * number of latents fits in memory.
  */
-import type { Autoencoder, LatentNormalization, Rng } from '@ldmae/core';
+import type { Autoencoder, ImageBatch, LatentNormalization, Rng } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/** A batch of images: a tensor [B, H, W, 3] or a loader batch `{ images }`. */
-export type ImageBatch = tf.Tensor | { images: tf.Tensor; labels?: tf.Tensor | null };
+/** A batch of images: a tensor [B, H, W, 3] or a loader batch `{ images }` (core's `ImageBatch`). */
+export type { ImageBatch } from '@ldmae/core';
 
 /** Options of {@link fitLatentNormalization}. */
 export interface FitLatentNormalizationOptions {

@@ -5,11 +5,15 @@
  */
 import {
   AdamW,
-  type BatchSource,
+  type BatchLoader,
   type CheckpointPayload,
   canReadSync,
+  checkImageBatchSource,
   createRng,
+  type ImageBatch,
+  type ImageBatchSource,
   type Rng,
+  readImageBatches,
   type TrainCheckpointOptions,
   type TrainProgressEvent,
   type TrainResult,
@@ -23,19 +27,20 @@ import { nodeCoreIo } from './node-core.js';
 import { scaledLr, type VMAERecipe, vmaeRecipe } from './recipe.js';
 import { type LpipsLike, VMAE } from './vmae.js';
 
-/** One batch of images: a tensor [B, H, W, 3] in [-1, 1] or a loader batch `{ images, labels? }`. */
-export type VMAEBatch = tf.Tensor | { images: tf.Tensor; labels?: tf.Tensor | null };
+/** One batch of images: a tensor [B, H, W, 3] in [-1, 1] or a loader batch `{ images, labels? }` (core's `ImageBatch`). */
+export type VMAEBatch = ImageBatch;
 
 /**
- * Where training images come from: a loader with `next()` (e.g. @ldmae/data's DataLoader; resumed
- * runs call its `seek(step)`), an (async) iterable of batches, or a function of the 0-based step (the
- * best for exact resume). Batches are disposed after their step.
+ * Where training images come from: any `ImageBatchSource` of @ldmae/core (a whole-set tensor, an
+ * array, an (async) iterable, a `DataLoader`, a function of the step), or any loader with `next()`.
+ *
+ * A `DataLoader` (or any loader with `next()`) is drawn from step after step across epochs, and a
+ * resumed run calls its `seek(step)`; a tensor (cut into batches of `batchSize`), an array and a
+ * function returning an iterable are cycled through; a one-shot iterable ends the run when it ends; a
+ * function of the 0-based step is called with each step (the best for an exact resume). Batches the
+ * source produces are disposed after their step; a tensor or array you pass stays yours.
  */
-export type VMAEData =
-  | { next(): Promise<VMAEBatch>; seek?(step: number): void }
-  | AsyncIterable<VMAEBatch>
-  | Iterable<VMAEBatch>
-  | ((step: number) => VMAEBatch | Promise<VMAEBatch>);
+export type VMAEData = ImageBatchSource | BatchLoader<ImageBatch>;
 
 /** Options of {@link trainVMAE}: the run, plus any recipe field to override. */
 export interface TrainVMAEOptions extends Partial<Omit<VMAERecipe, 'stage'>> {
@@ -124,7 +129,8 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
   }
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
   const checkAsync = (opts.inputRange ?? model.inputRange) === 'throw' && !canReadSync();
-  const source = toBatchSource(data, where, checkAsync);
+  const sourceOpts = { caller: where, argument: 'data', batchSize, mode: 'train' as const };
+  checkImageBatchSource(data, sourceOpts);
   const resume = await resolveResume(opts.resume, where);
   const ownedResume = typeof opts.resume === 'string' ? resume : undefined;
 
@@ -148,11 +154,12 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
     });
   const fullRecipe = { ...recipe, lr, warmupSteps, batchSize, steps };
   try {
-    if (resume && typeof source.seek === 'function') source.seek(checkpointStep(resume, where));
+    const startStep = resume ? checkpointStep(resume, where) : 0;
     const result = await train<tf.Tensor4D>({
       model,
       optimizer,
-      data: source.data,
+      data: trainingImages(data, { ...sourceOpts, startStep }, checkAsync),
+      disposeBatch: false, // the reader releases each batch the source produced
       steps,
       schedule:
         steps > 0
@@ -189,66 +196,23 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
   } finally {
     if (!opts.optimizer) optimizer.dispose();
     if (ownedResume) tf.dispose(Object.values(ownedResume.tensors));
-    await source.close();
   }
 }
 
-interface Source {
-  data: BatchSource<tf.Tensor4D>;
-  seek?: (step: number) => void;
-  close: () => Promise<void>;
-}
-
-function batchImages(batch: VMAEBatch, where: string): tf.Tensor4D {
-  if (batch instanceof tf.Tensor) return batch as tf.Tensor4D;
-  if (batch && batch.images instanceof tf.Tensor) {
-    if (batch.labels instanceof tf.Tensor) batch.labels.dispose();
-    return batch.images as tf.Tensor4D;
+/**
+ * The images of each step, read with core's readImageBatches (which releases what the source produced
+ * once the next batch is asked for). Backends without synchronous reads skip the forward's range check:
+ * it is done here, asynchronously.
+ */
+async function* trainingImages(
+  data: VMAEData,
+  opts: Parameters<typeof readImageBatches>[1],
+  checkAsync: boolean,
+): AsyncGenerator<tf.Tensor4D, void, undefined> {
+  for await (const { images } of readImageBatches(data, opts)) {
+    if (checkAsync) await checkRangeAsync(images, opts.caller, 'images');
+    yield images;
   }
-  throw new TypeError(`${where}: each batch must be an image tensor [B, H, W, 3] or { images }`);
-}
-
-function toBatchSource(data: VMAEData, where: string, checkAsync: boolean): Source {
-  const noClose = async () => {};
-  // Backends without synchronous reads skip the forward's range check: do it here, asynchronously.
-  const imagesOf = async (b: VMAEBatch, at: string): Promise<tf.Tensor4D> => {
-    const x = batchImages(b, at);
-    if (checkAsync) {
-      try {
-        await checkRangeAsync(x, at, 'images');
-      } catch (e) {
-        x.dispose(); // the loop owns each batch it takes, and it never got this one
-        throw e;
-      }
-    }
-    return x;
-  };
-  if (typeof data === 'function') {
-    return { data: async (step: number) => imagesOf(await data(step), where), close: noClose };
-  }
-  if (data === null || typeof data !== 'object') {
-    throw new TypeError(
-      `${where}: data must be a loader with next(), an (async) iterable of batches, or a function (step) => batch`,
-    );
-  }
-  if (Symbol.asyncIterator in data || Symbol.iterator in data) {
-    const iterable = data as AsyncIterable<VMAEBatch> | Iterable<VMAEBatch>;
-    async function* gen(): AsyncGenerator<tf.Tensor4D> {
-      for await (const b of iterable) yield await imagesOf(b, where);
-    }
-    return { data: gen(), close: noClose };
-  }
-  if (typeof (data as { next?: unknown }).next === 'function') {
-    const loader = data as { next(): Promise<VMAEBatch>; seek?(step: number): void };
-    return {
-      data: async () => imagesOf(await loader.next(), where),
-      seek: typeof loader.seek === 'function' ? (s) => loader.seek!(s) : undefined,
-      close: noClose,
-    };
-  }
-  throw new TypeError(
-    `${where}: data must be a loader with next(), an (async) iterable of batches, or a function (step) => batch`,
-  );
 }
 
 async function resolveResume(

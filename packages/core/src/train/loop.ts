@@ -4,6 +4,7 @@
  * typed progress events. Tensor memory is flat across steps.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { type BatchLoader, isBatchLoader } from '../data-source.js';
 import type { Module } from '../nn/module.js';
 import type { AdamW } from '../optim/adamw.js';
 import { clipByGlobalNormAsync } from '../optim/clip.js';
@@ -27,8 +28,21 @@ export type LossOutput = tf.Scalar | { loss: tf.Scalar; logs?: Record<string, tf
  */
 export type LossFn<B> = (batch: B, step: number) => LossOutput;
 
-/** Where batches come from: an (async) iterable, or a function of the 0-based step (best for resume). */
-export type BatchSource<B> = AsyncIterable<B> | Iterable<B> | ((step: number) => B | Promise<B>);
+/**
+ * Where batches come from:
+ * - a {@link BatchLoader} (an object with `next()` and `seek()`, such as @ldmae/data's `DataLoader` or
+ *   `LatentLoader`): one `next()` per step, across epochs; a resumed run `seek`s it to its step first;
+ * - an (async) iterable (a generator): read once; when it ends the run stops with 'data-exhausted';
+ * - a function of the 0-based step (best for an exact resume).
+ *
+ * A loader or function returning `null` or `undefined` ends the data too ('data-exhausted').
+ * Image trainers (`trainVMAE`, `trainBaseline`) take the wider `ImageBatchSource`.
+ */
+export type BatchSource<B> =
+  | BatchLoader<B>
+  | AsyncIterable<B>
+  | Iterable<B>
+  | ((step: number) => B | null | undefined | Promise<B | null | undefined>);
 
 /** Checkpointing of {@link train}. */
 export interface TrainCheckpointOptions {
@@ -110,7 +124,8 @@ const RESERVED_LOG_KEYS = new Set(['step', 'loss', 'lr', 'images_per_sec', 'elap
  * loss (or gradient norm) stops the run with an Error before the model is updated and without saving;
  * optional clipping; AdamW; optional EMA; the batch is disposed; a JSONL line and a progress event are
  * emitted; a checkpoint is saved every `checkpoint.every` steps. The model is put in training mode.
- * For an exact resume the data must resume too: a function of the step, or an iterable driven by `rng`.
+ * For an exact resume the data must resume too: a function of the step, a loader with `seek` (sought to
+ * the checkpoint's step), or an iterable driven by `rng`.
  */
 export async function train<B>(opts: TrainOptions<B>): Promise<TrainResult> {
   const o = checkOptions(opts);
@@ -127,7 +142,7 @@ export async function train<B>(opts: TrainOptions<B>): Promise<TrainResult> {
   let step = 0;
   if (o.resume) step = restoreCheckpointPayload(o.resume, { model, optimizer, ema, rng }).step;
   const steps = o.steps;
-  const next = batchReader(o.data);
+  const next = batchReader(o.data, step);
   const meter = new EtaMeter({ total: steps, start: step });
   const losses: number[] = [];
   const lrs: number[] = [];
@@ -295,12 +310,18 @@ interface BatchReader<B> {
   close: () => Promise<void>;
 }
 
-function batchReader<B>(data: BatchSource<B>): BatchReader<B> {
+function batchReader<B>(data: BatchSource<B>, startStep: number): BatchReader<B> {
+  const ended = (v: B | null | undefined): IteratorResult<B> =>
+    v === null || v === undefined ? { done: true, value: undefined } : { done: false, value: v };
+  const noClose = async () => {};
   if (typeof data === 'function') {
-    const f = data as (step: number) => B | Promise<B>;
-    return Object.assign(async (step: number) => ({ done: false as const, value: await f(step) }), {
-      close: async () => {},
-    });
+    const f = data as (step: number) => B | null | undefined | Promise<B | null | undefined>;
+    return Object.assign(async (step: number) => ended(await f(step)), { close: noClose });
+  }
+  if (isBatchLoader(data)) {
+    const loader = data as BatchLoader<B>;
+    if (startStep > 0 && typeof loader.seek === 'function') loader.seek(startStep);
+    return Object.assign(async () => ended(await loader.next()), { close: noClose });
   }
   const it: AsyncIterator<B> | Iterator<B> =
     Symbol.asyncIterator in data
@@ -330,8 +351,10 @@ function checkOptions<B>(opts: TrainOptions<B>): TrainOptions<B> & { logEvery: n
     d != null &&
     (typeof d === 'object' || typeof d === 'function') &&
     (Symbol.asyncIterator in d || Symbol.iterator in d);
-  if (typeof d !== 'function' && !iterable) {
-    throw new TypeError('train: data must be an AsyncIterable, an Iterable or a function (step) => batch');
+  if (typeof d !== 'function' && !iterable && !isBatchLoader(d)) {
+    throw new TypeError(
+      'train: data must be a loader with next() (a DataLoader), an AsyncIterable, an Iterable or a function (step) => batch',
+    );
   }
   if (!opts.optimizer || typeof opts.optimizer.step !== 'function')
     throw new TypeError('train: optimizer must be an AdamW');

@@ -57,8 +57,11 @@ export interface LatentBatch {
   epoch: number;
 }
 
-/** Seeded batches of posterior samples from a {@link LatentSource}. */
-export class LatentLoader {
+/**
+ * Seeded batches of posterior samples from a {@link LatentSource}. Read like `DataLoader`:
+ * `next()` without end across epochs (what `DiffusionTrainer` does), or `for await` over one epoch.
+ */
+export class LatentLoader implements AsyncIterable<LatentBatch> {
   readonly source: LatentSource;
   private readonly schedule: BatchSchedule;
   private readonly prefetcher: Prefetcher<Omit<LatentBatchData, 'step' | 'epoch'>>;
@@ -108,6 +111,11 @@ export class LatentLoader {
   /** Global step of the next batch. */
   get step(): number {
     return this.current;
+  }
+
+  /** Epoch of the next batch. */
+  get epoch(): number {
+    return this.schedule.epochOf(this.current);
   }
 
   /** State for checkpoints; pass `step` back as `startStep`. */
@@ -176,5 +184,16 @@ export class LatentLoader {
       step: d.step,
       epoch: d.epoch,
     };
+  }
+
+  /** The remaining batches of the current epoch (the caller disposes their tensors). */
+  async *epochBatches(): AsyncGenerator<LatentBatch, void, undefined> {
+    const end = (this.epoch + 1) * this.stepsPerEpoch;
+    while (this.current < end) yield await this.next();
+  }
+
+  /** One epoch, for `for await (const batch of loader)`: the same batches as {@link epochBatches}. */
+  [Symbol.asyncIterator](): AsyncGenerator<LatentBatch, void, undefined> {
+    return this.epochBatches();
   }
 }

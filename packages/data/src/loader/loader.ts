@@ -94,11 +94,28 @@ function checkCount(v: number, where: string, name: string): number {
 /**
  * Batches of a {@link Dataset} as NHWC float32 tensors in [-1, 1].
  *
+ * Two ways to read it:
+ * - `next()` hands out batches without end, epoch after epoch (the step advances; `seek` repositions).
+ *   Trainers that take a loader (`trainVMAE`, `trainBaseline`, core's `train`) read it this way, so a
+ *   run of more steps than an epoch simply continues into the next epochs.
+ * - `for await (const batch of loader)` runs **one epoch**, as iterating a PyTorch DataLoader does:
+ *   the batches from the loader's current step to the end of its epoch (a whole epoch for a new
+ *   loader, or after a previous loop finished). The next `for await` runs the following epoch.
+ *   Evaluations and `encodeLatents` read a loader this way (one pass).
+ *
+ * Either way every batch belongs to whoever takes it: dispose `images` and `labels` (a trainer or an
+ * evaluation given the loader does so itself). A DataLoader is an `ImageBatchSource` of @ldmae/core.
+ *
  * @example
  * const loader = new DataLoader(await mnist(), { batchSize: 64, seed: 1, transform: compose(pad(2), toRgb()) });
  * const { images, labels } = await loader.next(); // images [64, 32, 32, 3]
+ * tf.dispose([images, labels]);
+ * for await (const batch of loader) {
+ *   // the rest of epoch 0 (156 more batches, the last of 16 of the 10,000 digits), then the loop ends
+ *   tf.dispose([batch.images, batch.labels]);
+ * }
  */
-export class DataLoader {
+export class DataLoader implements AsyncIterable<Batch> {
   readonly dataset: Dataset;
   readonly layout: Layout;
   readonly workers: number;
@@ -224,10 +241,22 @@ export class DataLoader {
     return { images, labels, indices: d.indices, step: d.step, epoch: d.epoch, skipped: d.skipped };
   }
 
-  /** The remaining batches of the current epoch. */
-  async *epochBatches(): AsyncGenerator<Batch> {
+  /**
+   * The remaining batches of the current epoch: from the loader's step to the end of its epoch (a
+   * whole epoch when the loader is at an epoch's start). The caller disposes each batch's tensors.
+   */
+  async *epochBatches(): AsyncGenerator<Batch, void, undefined> {
     const end = (this.epoch + 1) * this.stepsPerEpoch;
     while (this.current < end) yield await this.next();
+  }
+
+  /**
+   * One epoch, for `for await (const batch of loader)`: the same batches as {@link epochBatches}.
+   * Leaving the loop early leaves the loader at the next unread step, so a later loop finishes that
+   * epoch. To keep drawing across epochs, call {@link next} (as trainers do).
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<Batch, void, undefined> {
+    return this.epochBatches();
   }
 
   /** Stop worker threads and drop prefetched work. */

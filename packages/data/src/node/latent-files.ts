@@ -5,7 +5,7 @@
  */
 import { type FileHandle, mkdir, open, readdir, readFile, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
-import type { Autoencoder } from '@ldmae/core';
+import type { Autoencoder, ImageBatchSource } from '@ldmae/core';
 import * as core from '@ldmae/core';
 import type { Dataset } from '../dataset.js';
 import { type EncodeLatentsOptions, encodeLatents } from '../latent/encode.js';
@@ -39,7 +39,8 @@ export interface WriteLatentCacheOptions extends Omit<EncodeLatentsOptions, 'wri
 }
 
 /**
- * Encode `dataset` with `ae` into folder `dir` (created if needed) and commit it in one step. The
+ * Encode `data` (a {@link Dataset} or any `ImageBatchSource`, such as a `DataLoader`: see
+ * {@link encodeLatents}) with `ae` into folder `dir` (created if needed) and commit it in one step. The
  * shards are written (each atomically) under names of a new generation, `g<n>-shard-00000.safetensors`,
  * ...; then `opts.info` runs on them; then manifest.json, which lists the shards, is replaced
  * atomically: that is the commit. Only then are the shards of the previous cache removed. A kill, crash
@@ -49,7 +50,7 @@ export interface WriteLatentCacheOptions extends Omit<EncodeLatentsOptions, 'wri
 export async function writeLatentCache(
   dir: string,
   ae: Autoencoder,
-  dataset: Dataset,
+  data: Dataset | ImageBatchSource,
   opts: WriteLatentCacheOptions = {},
 ): Promise<LatentCacheManifest> {
   if (typeof dir !== 'string' || dir.length === 0)
@@ -71,7 +72,7 @@ export async function writeLatentCache(
   for (const name of before) generation = Math.max(generation, Number(SHARD_RE.exec(name)?.[1] ?? 0));
   generation++;
   const shardName = (file: string) => `g${generation}-${file}`;
-  const encoded = await encodeLatents(ae, dataset, {
+  const encoded = await encodeLatents(ae, data, {
     ...encodeOpts,
     write: (file, bytes) => nodeFs.writeFileAtomic(join(dir, shardName(file)), bytes, 'latent shard'),
   });

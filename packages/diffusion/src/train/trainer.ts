@@ -33,7 +33,8 @@ export interface LatentBatchLike {
 
 /**
  * A stream of batches with a position, like @ldmae/data's `LatentLoader` (which draws a fresh
- * posterior sample and a random flip per item and step, as the reference does).
+ * posterior sample and a random flip per item and step, as the reference does): a core `BatchLoader`
+ * of {@link LatentBatchLike}.
  */
 export interface LatentBatchStream {
   next(): Promise<LatentBatchLike>;
@@ -72,7 +73,12 @@ export interface DiffusionTrainerOptions {
 
 /** Options of {@link DiffusionTrainer.train}. */
 export interface DiffusionTrainOptions {
-  /** A batch stream (e.g. a LatentLoader) or any core BatchSource of {@link LatentBatchLike}. */
+  /**
+   * A batch stream (e.g. a `LatentLoader`) or any core `BatchSource` of {@link LatentBatchLike}. A
+   * loader with `next()` is drawn from step after step across epochs (its `for await` form would stop
+   * after one epoch) and `seek`s to the checkpoint's step on resume; a function is called with each
+   * step; an (async) iterable is read once. Every batch is disposed after its step.
+   */
   data: LatentBatchStream | BatchSource<LatentBatchLike>;
   /** Total optimiser steps (a resumed run continues up to it). */
   steps: number;
@@ -86,16 +92,6 @@ export interface DiffusionTrainOptions {
   signal?: AbortSignal;
   /** Extra JSON saved in checkpoint metadata beside the denoiser / objective / optimiser config. */
   config?: unknown;
-}
-
-function isStream(d: unknown): d is LatentBatchStream {
-  return (
-    d != null &&
-    typeof d === 'object' &&
-    typeof (d as LatentBatchStream).next === 'function' &&
-    !(Symbol.asyncIterator in d) &&
-    !(Symbol.iterator in d)
-  );
 }
 
 /** Trainer state: the optimiser, the EMA and the generator, around a denoiser. */
@@ -195,13 +191,8 @@ export class DiffusionTrainer {
   async train(opts: DiffusionTrainOptions): Promise<TrainResult> {
     if (!opts || typeof opts !== 'object')
       throw new TypeError('DiffusionTrainer.train: options object expected');
-    let data: BatchSource<LatentBatchLike>;
-    if (isStream(opts.data)) {
-      const stream = opts.data;
-      const resumeStep = opts.resume ? Number(opts.resume.metadata?.step) : 0;
-      if (resumeStep > 0 && typeof stream.seek === 'function') stream.seek(resumeStep);
-      data = () => stream.next();
-    } else data = opts.data as BatchSource<LatentBatchLike>;
+    // Core's train reads loaders (next(), seek on resume), functions and iterables alike.
+    const data: BatchSource<LatentBatchLike> = opts.data;
     const denoiserConfig = (this.denoiser as { toJSON?: () => unknown }).toJSON?.();
     return train<LatentBatchLike>({
       model: this.denoiser,

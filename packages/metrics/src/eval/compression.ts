@@ -3,15 +3,15 @@
  * against ground-truth segmentation maps, next to the same quantities on the raw pixels. The exact
  * definitions are in compression-stats.ts ({@link imageCompressionStats}).
  */
-import type { Autoencoder, Progress, ProgressCallback } from '@ldmae/core';
+import type { Autoencoder, ImageBatchSource, Progress, ProgressCallback } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { imageCompressionStats, patchLabels, pixelPatches } from './compression-stats.js';
 import { ProgressReporter } from './progress.js';
 import { checkAutoencoder } from './reconstruction.js';
 import {
+  checkImageSource,
   checkPositiveInt,
   checkSource,
-  type ImageSource,
   imageBatches,
   knownCount,
   sourceItems,
@@ -139,21 +139,21 @@ async function labelData(
  * latent grid by majority vote over each patch (H / h x W / w pixels, which must be integers).
  *
  * @param autoencoder - any {@link Autoencoder}.
- * @param images - images [n, H, W, 3] in [-1, 1] (see {@link ImageSource}).
+ * @param images - images [n, H, W, 3] in [-1, 1] (see `ImageBatchSource` of @ldmae/core).
  * @param segmentationMaps - labels [n, H, W] aligned with `images` (see {@link SegmentationSource}).
  */
 export async function perceptualCompression(
   autoencoder: Autoencoder,
-  images: ImageSource,
+  images: ImageBatchSource,
   segmentationMaps: SegmentationSource,
   opts: PerceptualCompressionOptions = {},
 ): Promise<PerceptualCompressionResult> {
   const fn = 'perceptualCompression';
   checkAutoencoder(fn, autoencoder);
-  checkSource(fn, 'images', images);
+  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16);
+  checkImageSource(fn, 'images', images, batchSize);
   if (!(segmentationMaps instanceof tf.Tensor))
     checkSource(fn, 'segmentationMaps', segmentationMaps, 'SegmentationSource');
-  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16);
   const minCluster = checkPositiveInt(fn, 'opts.minClusterSize', opts.minClusterSize ?? 2);
   const ignore = new Set(opts.ignoreLabels ?? []);
   const total = knownCount(images);

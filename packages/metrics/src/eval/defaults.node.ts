@@ -3,7 +3,7 @@
  * the call (and disposes it afterwards); the results name it. Plus reference files by path.
  */
 import { readFile, writeFile } from 'node:fs/promises';
-import type { Autoencoder } from '@ldmae/core';
+import type { Autoencoder, ImageBatchSource } from '@ldmae/core';
 import { loadOfflineFeatureExtractor } from '../features/load.node.js';
 import type { FeatureReference } from './feature-set.js';
 import {
@@ -23,14 +23,13 @@ import {
   type LatentSmoothnessResult,
   runLatentSmoothness,
 } from './smoothness.js';
-import type { ImageSource } from './source.js';
 
 const offline = () => loadOfflineFeatureExtractor();
 
 /** {@link evaluateReconstruction} whose extractor defaults to the offline nsfwjs one. */
 export function evaluateReconstruction(
   autoencoder: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   opts: EvaluateReconstructionOptions = {},
 ): Promise<ReconstructionResult> {
   return runReconstruction(autoencoder, data, opts, offline);
@@ -39,7 +38,7 @@ export function evaluateReconstruction(
 /** {@link latentSmoothness} whose extractor defaults to the offline nsfwjs one. */
 export function latentSmoothness(
   autoencoder: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   opts: LatentSmoothnessOptions = {},
 ): Promise<LatentSmoothnessResult> {
   return runLatentSmoothness(autoencoder, data, opts, offline);
@@ -47,8 +46,8 @@ export function latentSmoothness(
 
 /** {@link evaluateGeneration} whose extractor defaults to the offline nsfwjs one. */
 export function evaluateGeneration(
-  samples: ImageSource | GenerationSampler,
-  reference: FeatureReference | ImageSource,
+  samples: ImageBatchSource | GenerationSampler,
+  reference: FeatureReference | ImageBatchSource,
   opts: EvaluateGenerationOptions = {},
 ): Promise<GenerationResult> {
   return runGeneration(samples, reference, opts, offline);

@@ -8,7 +8,13 @@
  * is why `keepFeatures` caps them (a uniform random subsample by reservoir sampling beyond the cap);
  * the IS buffer holds one chunk of logits (5000 x 1008 float32, 20 MB).
  */
-import { createRng, type Progress, type ProgressCallback, type Rng } from '@ldmae/core';
+import {
+  createRng,
+  type ImageBatchSource,
+  type Progress,
+  type ProgressCallback,
+  type Rng,
+} from '@ldmae/core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
 import { FeatureStats } from '../stats/feature-stats.js';
@@ -16,7 +22,7 @@ import { frechetDistance } from '../stats/frechet.js';
 import { inceptionScore } from '../stats/inception-score.js';
 import { frechetDistanceFromSamples } from './frechet-samples.js';
 import { ProgressReporter } from './progress.js';
-import { checkPositiveInt, checkSource, type ImageSource, imageBatches, knownCount } from './source.js';
+import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
 
 /** Mean [dim] and covariance [dim, dim] (row-major, N - 1 denominator) of a feature set. */
 export interface GaussianStats {
@@ -40,7 +46,7 @@ export interface FeatureReference {
   /** Row-major [m, poolDim] pool features for precision / recall (a subsample when m < count), or null. */
   features: Float32Array | null;
   /** Images to compute `features` from when they are missing (the ADM file's arr_0), or null. */
-  images?: ImageSource | null;
+  images?: ImageBatchSource | null;
 }
 
 /** Options of {@link computeReference} and the feature passes of the evaluations. */
@@ -231,17 +237,17 @@ export function featurePassOptions(
  * subsample of its pool features: the reference side of {@link evaluateGeneration}, reusable across
  * evaluations (save it with {@link referenceToNpz}).
  *
- * @param images - [n, H, W, 3] in [-1, 1], see {@link ImageSource}; at least 2 images.
+ * @param images - [n, H, W, 3] in [-1, 1], see `ImageBatchSource` of @ldmae/core; at least 2 images.
  */
 export async function computeReference(
   extractor: FeatureExtractor,
-  images: ImageSource,
+  images: ImageBatchSource,
   opts: FeatureSetOptions = {},
 ): Promise<FeatureReference> {
   const fn = 'computeReference';
   assertExtractor(fn, 'extractor', extractor);
-  checkSource(fn, 'images', images);
   const o = featurePassOptions(fn, opts);
+  checkImageSource(fn, 'images', images, o.batchSize);
   const total = knownCount(images);
   if (total !== undefined && total < 2)
     throw new RangeError(`${fn}: images must hold at least 2 images, got ${total}`);

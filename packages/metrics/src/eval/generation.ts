@@ -2,7 +2,7 @@
  * Generation quality: gFID, sFID, Inception Score and improved precision / recall of generated images
  * against a reference set, as the ADM evaluator computes them (paper Tab. 2 / 3).
  */
-import { canReadSync, type Progress, type ProgressCallback } from '@ldmae/core';
+import { canReadSync, type ImageBatchSource, type Progress, type ProgressCallback } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
@@ -17,7 +17,7 @@ import {
 } from './feature-set.js';
 import { ProgressReporter } from './progress.js';
 import { withExtractor } from './reconstruction.js';
-import { checkPositiveInt, checkSource, type ImageSource, imageBatches, knownCount } from './source.js';
+import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
 
 /** Draws generated images batch by batch. */
 export interface GenerationSampler {
@@ -117,7 +117,7 @@ function samplerSource(
   total: number,
   batchSize: number,
   fn: string,
-): ImageSource {
+): ImageBatchSource {
   return async function* () {
     let done = 0;
     for (let i = 0; done < total; i++) {
@@ -137,8 +137,8 @@ function samplerSource(
 
 /** Implementation of {@link evaluateGeneration}, with the entry's default extractor. Internal. */
 export async function runGeneration(
-  samples: ImageSource | GenerationSampler,
-  reference: FeatureReference | ImageSource,
+  samples: ImageBatchSource | GenerationSampler,
+  reference: FeatureReference | ImageBatchSource,
   opts: EvaluateGenerationOptions,
   loadDefault?: () => Promise<FeatureExtractor>,
 ): Promise<GenerationResult> {
@@ -146,20 +146,21 @@ export async function runGeneration(
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: opts must be an object`);
   if (opts.extractor !== undefined) assertExtractor(fn, 'opts.extractor', opts.extractor);
   const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 32);
-  let source: ImageSource;
+  let source: ImageBatchSource;
   let total: number | undefined;
   if (isSampler(samples)) {
     total = checkPositiveInt(fn, 'opts.numSamples', opts.numSamples);
     source = samplerSource(samples, total, batchSize, fn);
   } else {
-    checkSource(fn, 'samples', samples, 'ImageSource or GenerationSampler');
+    checkImageSource(fn, 'samples', samples, batchSize, 'an ImageBatchSource or a GenerationSampler');
     source = samples;
     total = knownCount(samples);
   }
   if (total !== undefined && total < 2)
     throw new RangeError(`${fn}: FID needs at least 2 generated images, got ${total}`);
   const refIsStats = isReference(reference);
-  if (!refIsStats) checkSource(fn, 'reference', reference, 'FeatureReference or ImageSource');
+  if (!refIsStats)
+    checkImageSource(fn, 'reference', reference, batchSize, 'a FeatureReference or an ImageBatchSource');
   const pr = opts.precisionRecall ?? {};
   const maxSamples = pr === false ? 0 : (pr.maxSamples ?? 50000);
   if (pr !== false) {
@@ -188,7 +189,7 @@ export async function runGeneration(
           onProgress: opts.onProgress,
         });
     if (pr !== false && !ref.features) {
-      const r = await computeReference(ex, ref.images as ImageSource, {
+      const r = await computeReference(ex, ref.images as ImageBatchSource, {
         batchSize,
         keepFeatures: maxSamples,
         seed: seed + 1,
@@ -249,14 +250,14 @@ export async function runGeneration(
  * most `precisionRecall.maxSamples` pool features per side (a random subsample beyond it; about 400 MB
  * per side at 50k x 2048 float32).
  *
- * @param samples - generated images [n, H, W, 3] in [-1, 1] (an {@link ImageSource}), or a
+ * @param samples - generated images [n, H, W, 3] in [-1, 1] (an `ImageBatchSource` of @ldmae/core), or a
  *   {@link GenerationSampler} with `opts.numSamples`.
  * @param reference - a {@link FeatureReference} made with the same extractor (e.g. an ADM reference
  *   batch via {@link referenceFromNpz}), or reference images to compute one from.
  */
 export function evaluateGeneration(
-  samples: ImageSource | GenerationSampler,
-  reference: FeatureReference | ImageSource,
+  samples: ImageBatchSource | GenerationSampler,
+  reference: FeatureReference | ImageBatchSource,
   opts: EvaluateGenerationOptions = {},
 ): Promise<GenerationResult> {
   return runGeneration(samples, reference, opts);

@@ -1,5 +1,11 @@
 /** Reconstruction quality of an autoencoder: rFID, PSNR, SSIM, LPIPS, L1, MSE (paper Tab. 1). */
-import { type Autoencoder, createRng, type Progress, type ProgressCallback } from '@ldmae/core';
+import {
+  type Autoencoder,
+  createRng,
+  type ImageBatchSource,
+  type Progress,
+  type ProgressCallback,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
@@ -13,7 +19,7 @@ import {
   ReconAccumulator,
   type ReconstructionMetrics,
 } from './recon-metrics.js';
-import { checkPositiveInt, checkSource, type ImageSource, imageBatches, knownCount } from './source.js';
+import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */
 export interface ReconstructionOptions {
@@ -72,10 +78,15 @@ export function decodeClamped(fn: string, ae: Autoencoder, z: tf.Tensor4D, like:
 }
 
 /** Resolved common options. Internal. */
-export function reconstructionSetup(fn: string, ae: unknown, data: ImageSource, opts: ReconstructionOptions) {
+export function reconstructionSetup(
+  fn: string,
+  ae: unknown,
+  data: ImageBatchSource,
+  opts: ReconstructionOptions,
+) {
   checkAutoencoder(fn, ae);
-  checkSource(fn, 'data', data);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: opts must be an object`);
+  checkImageSource(fn, 'data', data, checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16));
   if (opts.extractor !== undefined && opts.extractor !== null)
     assertExtractor(fn, 'opts.extractor', opts.extractor);
   const lpips = checkLpips(fn, opts.lpips);
@@ -116,7 +127,7 @@ export async function withExtractor<T>(
 /** Implementation of {@link evaluateReconstruction}, with the entry's default extractor. Internal. */
 export async function runReconstruction(
   autoencoder: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   opts: EvaluateReconstructionOptions,
   loadDefault?: () => Promise<FeatureExtractor>,
 ): Promise<ReconstructionResult> {
@@ -165,12 +176,12 @@ export async function runReconstruction(
  * saves them. See {@link ReconstructionMetrics} for each metric's exact definition.
  *
  * @param autoencoder - any {@link Autoencoder}.
- * @param data - images [n, H, W, 3] in [-1, 1] (see {@link ImageSource}).
+ * @param data - images [n, H, W, 3] in [-1, 1] (see `ImageBatchSource` of @ldmae/core).
  * @returns the metrics, the extractor's name and the LPIPS network's label.
  */
 export function evaluateReconstruction(
   autoencoder: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   opts: EvaluateReconstructionOptions = {},
 ): Promise<ReconstructionResult> {
   return runReconstruction(autoencoder, data, opts);

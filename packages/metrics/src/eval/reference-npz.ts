@@ -4,11 +4,16 @@
  * VIRTUAL_imagenet256_labeled.npz) load directly; files written here add `extractor` (the extractor's
  * name as UTF-8 bytes), `count` and `features` (the kept pool features).
  */
-import { type HostTensor, type HostTensorDict, parseNpz, serializeNpz } from '@ldmae/core';
+import {
+  type HostTensor,
+  type HostTensorDict,
+  type ImageBatchSource,
+  parseNpz,
+  serializeNpz,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { fidExtractorName } from '../features/fid-extractor.js';
 import type { FeatureReference, GaussianStats } from './feature-set.js';
-import type { ImageSource } from './source.js';
 
 /** Options of {@link referenceFromNpz}. */
 export interface ReferenceNpzOptions {
@@ -48,7 +53,11 @@ function stats(tensors: HostTensorDict, mk: string, sk: string): GaussianStats |
  * floor(127.5 (x + 1))) map back to exactly v, whatever the float32 rounding; v / 127.5 - 1 would land on
  * v - 1 under 'adm' whenever rounding falls below the integer.
  */
-export function uint8ImageSource(data: Uint8Array, shape: readonly number[], batchSize = 32): ImageSource {
+export function uint8ImageSource(
+  data: Uint8Array,
+  shape: readonly number[],
+  batchSize = 32,
+): ImageBatchSource {
   if (shape.length !== 4 || shape[3] !== 3 || data.length !== shape.reduce((a, b) => a * b, 1))
     throw new Error(
       `uint8ImageSource: expected uint8 images [N, H, W, 3], got shape [${shape}] with ${data.length} values`,
@@ -88,7 +97,7 @@ export function referenceFromNpz(bytes: Uint8Array, opts: ReferenceNpzOptions = 
     extractor = named;
   }
   const arr = tensors.arr_0;
-  let images: ImageSource | null = null;
+  let images: ImageBatchSource | null = null;
   if (arr) {
     if (arr.dtype !== 'uint8')
       throw new Error(`${fn}: 'arr_0' must be uint8 images [N, H, W, 3], got ${arr.dtype}`);

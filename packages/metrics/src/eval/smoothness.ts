@@ -3,7 +3,7 @@
  * perturbed, z' = z + eps * std_c * n with z the posterior mean, std_c the per-channel standard deviation
  * of the latents and n ~ N(0, I).
  */
-import { type Autoencoder, createRng } from '@ldmae/core';
+import { type Autoencoder, createRng, type ImageBatchSource } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { FrechetAccumulator } from './frechet-samples.js';
@@ -15,7 +15,7 @@ import {
   reconstructionSetup,
   withExtractor,
 } from './reconstruction.js';
-import { type ImageSource, imageBatches, isReiterable } from './source.js';
+import { imageBatches, isReiterable } from './source.js';
 
 /** The paper's perturbation ratios. */
 export const SMOOTHNESS_EPS: readonly number[] = [0, 0.01, 0.05, 0.1, 0.2, 0.3];
@@ -56,7 +56,7 @@ export interface LatentSmoothnessResult {
 async function channelStdFromData(
   fn: string,
   ae: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   batchSize: number,
   total: number | undefined,
   opts: LatentSmoothnessOptions,
@@ -97,7 +97,7 @@ async function channelStdFromData(
 /** Implementation of {@link latentSmoothness}, with the entry's default extractor. Internal. */
 export async function runLatentSmoothness(
   autoencoder: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   opts: LatentSmoothnessOptions,
   loadDefault?: () => Promise<FeatureExtractor>,
 ): Promise<LatentSmoothnessResult> {
@@ -191,11 +191,11 @@ export async function runLatentSmoothness(
  * encoded (and its originals' features extracted) once.
  *
  * @param autoencoder - any {@link Autoencoder}.
- * @param data - images [n, H, W, 3] in [-1, 1] (see {@link ImageSource}).
+ * @param data - images [n, H, W, 3] in [-1, 1] (see `ImageBatchSource` of @ldmae/core).
  */
 export function latentSmoothness(
   autoencoder: Autoencoder,
-  data: ImageSource,
+  data: ImageBatchSource,
   opts: LatentSmoothnessOptions = {},
 ): Promise<LatentSmoothnessResult> {
   return runLatentSmoothness(autoencoder, data, opts);

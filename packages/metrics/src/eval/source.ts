@@ -1,26 +1,32 @@
 /**
- * Where the evaluations read images from, one batch at a time, so that memory stays bounded however many
- * images there are.
+ * How the evaluations read their inputs, one batch at a time, so that memory stays bounded however many
+ * images there are: images through @ldmae/core's `ImageBatchSource` contract, aligned label maps
+ * through {@link sourceItems}.
  */
+import {
+  checkImageBatchSource,
+  type ImageBatch,
+  type ImageBatchSource,
+  imageSourceCount,
+  isReiterableImageSource,
+  readImageBatches,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
-/** One batch of a stream: the images, or an object carrying them (such as an `@ldmae/data` `Batch`). */
-export type ImageBatchItem = tf.Tensor4D | { images: tf.Tensor4D };
+/**
+ * One batch of images: a `tf.Tensor4D`, or an object carrying it in `images` (such as an @ldmae/data
+ * `Batch`).
+ * @deprecated The same type as `ImageBatch` of @ldmae/core; use that name.
+ */
+export type ImageBatchItem = ImageBatch;
 
 /**
- * Images [n, H, W, 3] in [-1, 1], NHWC, as:
- * - one `tf.Tensor4D`: cut into batches of `batchSize` (the tensor stays the caller's);
- * - an array of `tf.Tensor4D` batches (they stay the caller's);
- * - an `Iterable` / `AsyncIterable` of batches (a generator, a data loader): each batch is consumed, i.e.
- *   disposed after use together with any other tensor fields of a `{images, ...}` item;
- * - a function returning such an iterable: a re-iterable source, called once per pass.
+ * Images [n, H, W, 3] in [-1, 1], NHWC, for the evaluations.
+ * @deprecated The same type as `ImageBatchSource` of @ldmae/core (a whole-set tensor, an array, an
+ * (async) iterable such as a `DataLoader`, a function of the step, a function returning an iterable);
+ * use that name.
  */
-export type ImageSource =
-  | tf.Tensor4D
-  | readonly tf.Tensor4D[]
-  | Iterable<ImageBatchItem>
-  | AsyncIterable<ImageBatchItem>
-  | (() => Iterable<ImageBatchItem> | AsyncIterable<ImageBatchItem>);
+export type ImageSource = ImageBatchSource;
 
 type AnyIterable<T> = Iterable<T> | AsyncIterable<T>;
 
@@ -33,8 +39,22 @@ function isIterable(x: unknown): x is AnyIterable<unknown> {
   );
 }
 
-/** Throws unless `src` is one of the accepted source forms (the batches themselves are checked as they come). */
-export function checkSource(fn: string, name: string, src: unknown, what = 'ImageSource'): void {
+/**
+ * Throws unless `src` is an image source (see `ImageBatchSource` of @ldmae/core); `batchSize` is what a
+ * whole-set tensor is cut into. The batches themselves are checked as they come.
+ */
+export function checkImageSource(
+  fn: string,
+  name: string,
+  src: unknown,
+  batchSize: number,
+  expected = 'an ImageBatchSource',
+): void {
+  checkImageBatchSource(src, { caller: fn, argument: name, batchSize, expected });
+}
+
+/** Throws unless `src` is a tensor, an (async) iterable or a function returning one (segmentation maps). */
+export function checkSource(fn: string, name: string, src: unknown, what: string): void {
   if (src instanceof tf.Tensor) {
     if (src.isDisposed) throw new Error(`${fn}: ${name} is a disposed tensor`);
     return;
@@ -45,18 +65,11 @@ export function checkSource(fn: string, name: string, src: unknown, what = 'Imag
   );
 }
 
-/** Whether the source can be read more than once. */
-export function isReiterable(src: unknown): boolean {
-  return src instanceof tf.Tensor || Array.isArray(src) || typeof src === 'function';
-}
+/** Whether the image source can be read more than once. */
+export const isReiterable = isReiterableImageSource;
 
 /** Number of images when it is known without reading the source. */
-export function knownCount(src: unknown): number | undefined {
-  if (src instanceof tf.Tensor) return src.shape[0];
-  if (Array.isArray(src) && src.every((t) => t instanceof tf.Tensor))
-    return src.reduce((a, t) => a + t.shape[0], 0);
-  return undefined;
-}
+export const knownCount = imageSourceCount;
 
 function disposeItem(item: unknown): void {
   if (item instanceof tf.Tensor) item.dispose();
@@ -65,8 +78,9 @@ function disposeItem(item: unknown): void {
 }
 
 /**
- * The raw items of a source and whether this code owns them (and disposes them once the consumer has
- * moved on). A single tensor is cut along its first axis.
+ * The raw items of a non-image source (segmentation maps) and whether this code owns them (and disposes
+ * them once the consumer has moved on), with the ownership rules of image sources: a single tensor is
+ * cut along its first axis, array entries stay the caller's, iterable items are consumed.
  */
 export async function* sourceItems<T>(
   src: unknown,
@@ -105,34 +119,23 @@ export async function* sourceItems<T>(
 }
 
 /**
- * Image batches of a source, each checked to be a float32 [b, H, W, 3] tensor with b >= 1.
- * A batch is valid until the consumer asks for the next one.
+ * Image batches of a source (one pass, read by core's `readImageBatches`), each checked to be a float32
+ * [b, H, W, 3] tensor with b >= 1. A batch is valid until the consumer asks for the next one; batches the
+ * source produced are then disposed.
  */
 export async function* imageBatches(
-  src: ImageSource,
+  src: ImageBatchSource,
   batchSize: number,
   fn: string,
   name: string,
 ): AsyncGenerator<tf.Tensor4D> {
-  let index = 0;
-  for await (const { item } of sourceItems<ImageBatchItem>(src, batchSize)) {
-    const x = item instanceof tf.Tensor ? item : (item as { images?: unknown })?.images;
-    if (
-      !(x instanceof tf.Tensor) ||
-      x.rank !== 4 ||
-      x.shape[3] !== 3 ||
-      x.shape[0] < 1 ||
-      x.dtype !== 'float32'
-    ) {
-      throw new Error(
-        `${fn}: batch ${index} of ${name} must be a float32 tf.Tensor4D [b, H, W, 3] in [-1, 1] (or {images}), got ${
-          x instanceof tf.Tensor ? `${x.dtype} [${x.shape}]` : typeof x
-        }`,
-      );
-    }
-    index++;
-    yield x as tf.Tensor4D;
-  }
+  for await (const { images } of readImageBatches(src, {
+    caller: fn,
+    argument: name,
+    batchSize,
+    channels: 3,
+  }))
+    yield images;
 }
 
 /** Throws unless `v` is a positive integer. */
