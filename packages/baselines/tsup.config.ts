@@ -1,7 +1,8 @@
 import { defineConfig } from 'tsup';
 
 export default defineConfig({
-  entry: ['src/index.ts', 'src/index.node.ts'],
+  // kind.ts registers the checkpoint kinds on import: its own file, the one with side effects.
+  entry: ['src/index.ts', 'src/index.node.ts', 'src/kind.ts'],
   format: ['esm'],
   dts: true,
   sourcemap: true,

@@ -9,12 +9,14 @@ import { quickstartCommand } from './quickstart.js';
 import { reconstructCommand } from './reconstruct.js';
 import { sampleCommand } from './sample.js';
 import { smoothnessCommand } from './smoothness.js';
+import { studyCommand } from './study.js';
 import { trainAeCommand } from './train-ae.js';
 import { trainLdmCommand } from './train-ldm.js';
 
 /** The subcommands of `ldmae`. */
 export const commands: readonly CommandDefinition[] = [
   quickstartCommand,
+  studyCommand,
   trainAeCommand,
   encodeCommand,
   trainLdmCommand,

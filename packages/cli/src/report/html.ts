@@ -65,7 +65,8 @@ export function pngWidth(png: Uint8Array): number {
   return new DataView(png.buffer, png.byteOffset, png.byteLength).getUint32(16);
 }
 
-function table(rows: (string | number)[][], head: string[]): string {
+/** An HTML table of `rows` under `head` (cells escaped). */
+export function table(rows: (string | number)[][], head: string[]): string {
   const h = head.map((c) => `<th>${esc(c)}</th>`).join('');
   const b = rows.map((r) => `<tr>${r.map((c) => `<td>${esc(String(c))}</td>`).join('')}</tr>`).join('\n');
   return `<table><thead><tr>${h}</tr></thead><tbody>\n${b}\n</tbody></table>`;

@@ -95,7 +95,7 @@ export interface LoadedModel<M> {
 export const PIPELINE_FILE = 'pipeline.json';
 
 /** Which registry reads which format, across all registries (for "use loadDenoiser" hints). */
-const formatHomes = new Map<string, string>();
+const formatHomes = /* @__PURE__ */ new Map<string, string>();
 /** Packages that register the formats LDMAE writes, for the "import it" hint. */
 const FORMAT_PACKAGES: Record<string, string> = {
   'ldmae-vmae': '@ldmae/vmae',
@@ -447,7 +447,10 @@ export class ModelRegistry<M> {
 }
 
 /** The autoencoder kinds: @ldmae/vmae and @ldmae/baselines register theirs when imported. */
-export const autoencoderRegistry: ModelRegistry<Autoencoder> = new ModelRegistry<Autoencoder>('autoencoder');
+// Pure: a bundle that never loads a model drops the registry and the file readers it reaches.
+export const autoencoderRegistry: ModelRegistry<Autoencoder> = /* @__PURE__ */ new ModelRegistry<Autoencoder>(
+  'autoencoder',
+);
 
 /**
  * Register an autoencoder kind, so {@link loadAutoencoder} reads its checkpoints and
