@@ -16,7 +16,7 @@ interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
-  out: { backend: string; threads: number; outputs: Record<string, string> } | null;
+  out: { backend: string; threads: number; globalWorker: string; outputs: Record<string, string> } | null;
 }
 
 /** Run the child; a child that does not exit by itself within 20 s is killed (signal SIGKILL). */
@@ -66,7 +66,7 @@ describe('wasm threads in Node', () => {
       expect(r.code, r.stderr).toBe(0);
       expect(r.signal).toBeNull(); // it exited by itself: the workers did not hold it
       expect(r.stderr).toBe('');
-      expect(r.out).toMatchObject({ backend: 'wasm', threads: n });
+      expect(r.out).toMatchObject({ backend: 'wasm', threads: n, globalWorker: 'undefined' });
     }
     const ref = runs.one.out!.outputs;
     expect(Object.keys(ref)).toEqual(['matMul', 'conv2d', 'block']);
@@ -84,7 +84,7 @@ describe('wasm threads in Node', () => {
       expect(r.stderr.trim().split('\n')).toEqual([
         `ldmae: wasm threads could not start (${why}); using the single-threaded wasm build`,
       ]);
-      expect(r.out).toMatchObject({ backend: 'wasm', threads: 1 });
+      expect(r.out).toMatchObject({ backend: 'wasm', threads: 1, globalWorker: 'undefined' });
       expect(r.out!.outputs).toEqual(runs.one.out!.outputs);
     }
   });

@@ -18,7 +18,8 @@
  *   (`min(threads, 8, cores / 2)`), reports `2 * threads` so the pool has exactly the threads asked;
  * - Emscripten starts a pool of 8 workers; the `threads - 1` that XNNPACK uses (the calling thread is
  *   the pool's thread 0) are kept and the others stopped before they load anything;
- * - once XNNPACK's threads run, their workers are `unref`ed: they never keep the process alive.
+ * - once XNNPACK's threads run, their workers are `unref`ed: they never keep the process alive, and
+ *   the `globalThis.Worker` that Emscripten's glue sets is put back as it was.
  *
  * The result is tfjs's own `BackendWasm` (all its kernels, and ours) over the threaded module, under
  * the name 'wasm'. When the threaded build cannot start (a worker fails, or none has started after a
@@ -154,10 +155,18 @@ function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.Ker
     let started = false;
     let pthread: PThread | undefined;
     let restore = () => {};
+    // The glue sets globalThis.Worker (to node:worker_threads' Worker) for the pool it creates at once;
+    // no later worker is needed (XNNPACK's threads are created once), so the global is put back.
+    const worker = Object.getOwnPropertyDescriptor(globalThis, 'Worker');
+    const restoreWorker = () => {
+      if (worker) Object.defineProperty(globalThis, 'Worker', worker);
+      else delete (globalThis as { Worker?: unknown }).Worker;
+    };
     const fail = (e: unknown) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
+      restoreWorker();
       try {
         pthread?.terminateAllThreads();
       } catch {
@@ -223,6 +232,7 @@ function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.Ker
         settled = started = true;
         clearTimeout(timer);
         restore();
+        restoreWorker();
         resolve(backend);
       }, fail);
     } catch (e) {
