@@ -6,7 +6,7 @@
  *   npx tsx tools/bench/dit.ts [--preset LightningDiT-Ti/1] [--size 8] [--channels 4] [--classes 10]
  *                              [--batch 16] [--iters 5] [--sample-steps 10] [--sample-batch 8]
  *                              [--cfg 4] [--torch-threads N] [--no-cpu] [--no-torch] [--no-install]
- *                              [--profile]
+ *                              [--profile] [--threads N]   (wasm threads; default setupBackend's)
  *
  * A training step is what DiffusionTrainer does per batch: rectified-flow loss (logit-normal t,
  * fresh noise, label dropout), gradients of every parameter, AdamW (lr 2e-4, betas 0.9 / 0.95). Sampling
@@ -16,7 +16,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { createRng, setupBackend } from '@ldmae/core';
+import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import { DiffusionTrainer, FlowEulerScheduler, LightningDiT, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { printProfile } from './profile.js';
@@ -36,6 +36,7 @@ const ITERS = Number(opt('--iters', '5'));
 const SAMPLE_STEPS = Number(opt('--sample-steps', '10'));
 const SAMPLE_BATCH = Number(opt('--sample-batch', '8'));
 const CFG = Number(opt('--cfg', '4'));
+const THREADS = Number(opt('--threads', '0')) || undefined;
 const PY = '/usr/bin/python3';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
@@ -60,7 +61,7 @@ async function timeBackend(
   sampleIters: number,
   sampleBatch: number,
 ): Promise<Timing> {
-  await setupBackend({ backend });
+  await setupBackend({ backend, threads: THREADS });
   const model = makeModel();
   const trainer = new DiffusionTrainer({ denoiser: model, ema: false, seed: 1 });
   const rng = createRng(2);
@@ -171,7 +172,7 @@ function timeTorch(config: unknown): Timing & { torch: string; threads: number }
 }
 
 async function main(): Promise<void> {
-  await setupBackend({ backend: 'wasm' });
+  await setupBackend({ backend: 'wasm', threads: THREADS });
   const probe = makeModel();
   const config = probe.toJSON();
   const params = probe.numParameters();
@@ -185,9 +186,10 @@ async function main(): Promise<void> {
     `train: batch ${BATCH}, rectified flow + AdamW; sample: Euler ${SAMPLE_STEPS} steps, CFG ${CFG} (doubled batch), ${SAMPLE_BATCH} images per batch`,
   );
   const rows: [string, Timing, string][] = [];
+  const wasmTiming = await timeBackend('wasm', ITERS, 3, SAMPLE_BATCH);
   rows.push([
-    'tfjs wasm',
-    await timeBackend('wasm', ITERS, 3, SAMPLE_BATCH),
+    `tfjs wasm, ${backendThreads()} thread(s)`,
+    wasmTiming,
     `median of ${ITERS} steps, 3 sampling runs`,
   ]);
   // The pure-JS backend is ~30-100x slower: one step, and one sampling run of a single image.

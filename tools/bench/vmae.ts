@@ -5,6 +5,7 @@
  *
  *   npx tsx tools/bench/vmae.ts [--preset f4d4-tiny] [--img 28] [--batch 32] [--steps 20] [--warmup 3]
  *                               [--cpu-steps 2] [--no-cpu] [--no-torch] [--no-install] [--torch-threads 1,2] [--profile]
+ *                               [--threads N]   (wasm threads; default setupBackend's: the CPUs, at most 8)
  *
  * PyTorch is Debian's python3-torch (1.13); when it is missing and the script runs as root it runs
  * `apt-get update && apt-get install -y python3-torch libopenblas0-pthread` first (without
@@ -15,7 +16,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { createRng, setupBackend } from '@ldmae/core';
+import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../packages/vmae/src/index.js';
 import { printProfile } from './profile.js';
@@ -32,6 +33,7 @@ const BATCH = Number(opt('--batch', '32'));
 const STEPS = Number(opt('--steps', '20'));
 const WARMUP = Number(opt('--warmup', '3'));
 const CPU_STEPS = Number(opt('--cpu-steps', '2'));
+const THREADS = Number(opt('--threads', '0')) || undefined;
 const TORCH_THREADS = opt('--torch-threads', '1,2')
   .split(',')
   .map(Number)
@@ -78,7 +80,7 @@ async function runTfjs(
   steps: number,
   warmup: number,
 ): Promise<Row & { flops: number }> {
-  await setupBackend({ backend });
+  await setupBackend({ backend, threads: THREADS });
   const model = createVMAE(PRESET, { imgSize: IMG }, { rng: createRng(0) });
   const x = createRng(1).uniform([BATCH, IMG, IMG, 3], -1, 1);
   const stamps: number[] = [];
@@ -112,7 +114,7 @@ async function runTfjs(
   model.dispose();
   const ms = median(times);
   return {
-    label: `tfjs ${backend}`,
+    label: backend === 'wasm' ? `tfjs wasm, ${backendThreads()} thread(s)` : `tfjs ${backend}`,
     msPerStep: ms,
     bestMs: Math.min(...times),
     cpuMsPerStep: median(cpuTimes),

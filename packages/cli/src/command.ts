@@ -1,5 +1,5 @@
 /**
- * What every subcommand shares: the common options (`--config`, `--json`, `--backend`), option
+ * What every subcommand shares: the common options (`--config`, `--json`, `--backend`, `--threads`), option
  * resolution, the reporter, Ctrl-C handling and error reporting. A command is a definition object;
  * {@link registerCommand} turns it into a commander command.
  */
@@ -58,6 +58,14 @@ export const COMMON_SPECS: readonly OptionSpec[] = [
     default: 'auto',
     choices: BACKENDS as readonly string[],
   },
+  {
+    key: 'threads',
+    type: 'int',
+    min: 1,
+    description:
+      'threads of the wasm backend (default: the CPUs available, at most 8; 1: single-threaded); fixed for the process once the backend starts',
+    valueName: 'n',
+  },
 ];
 
 /** Where a program writes and what it records. */
@@ -98,7 +106,8 @@ export function registerCommand(program: Command, def: CommandDefinition, state:
       const opts = await resolveOptions(command, [...def.specs, ...COMMON_SPECS]);
       await checkOutFolder(opts.out);
       clearFolderScans();
-      if (def.needsBackend !== false) await initBackend(opts.backend as string);
+      if (def.needsBackend !== false)
+        await initBackend(opts.backend as string, opts.threads as number | undefined);
       const ctx: CommandContext = {
         reporter,
         signal: interrupt.signal,

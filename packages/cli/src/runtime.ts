@@ -4,7 +4,12 @@
  */
 import { createRequire } from 'node:module';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
-import { type BackendName, backendAdapter, setupBackend } from '@ldmae/core';
+import {
+  type BackendName,
+  backendAdapter,
+  backendThreads as reportedThreads,
+  setupBackend,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from './errors.js';
 import { VERSION } from './version.js';
@@ -16,7 +21,7 @@ export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', '
 export interface RuntimeInfo {
   /** tfjs backend name in use ('wasm', 'tensorflow', 'cpu', ...). */
   backend: string;
-  /** Threads the backend computes with (1 for wasm in Node: tfjs turns its threads off there). */
+  /** Threads the backend computes with (wasm: its XNNPACK pool, as `--threads` set it; cpu: 1). */
   threads: number;
   /** The GPU adapter of a WebGPU backend ('... (software)' for a software rasteriser such as llvmpipe). */
   adapter?: string;
@@ -33,7 +38,7 @@ let chosen: string | null = null;
 
 /**
  * Set up the backend (once per process for 'auto': later commands in the same process, as in tests,
- * reuse it). Returns the tfjs name of the backend in use.
+ * reuse it), with `threads` for wasm (default: the library's). Returns the tfjs name of the backend in use.
  */
 export async function initBackend(name: string = 'auto', threads?: number): Promise<string> {
   if (!BACKENDS.includes(name as BackendName)) {
@@ -83,15 +88,13 @@ export function packageVersions(): Record<string, string> {
   return out;
 }
 
-/** Threads the current backend computes with. */
+/**
+ * Threads the current backend computes with: what the backend reports (wasm's XNNPACK pool, 1 for
+ * cpu), else the machine's CPUs (tfjs-node and the GPU backends do not say).
+ */
 export function backendThreads(backend: string): number {
-  if (backend === 'wasm') {
-    // tfjs disables wasm threads in Node (WASM_HAS_MULTITHREAD_SUPPORT is false there).
-    const flags = tf.env().getFlags() as Record<string, unknown>;
-    return flags.WASM_HAS_MULTITHREAD_SUPPORT ? Math.max(1, Math.floor(cpus().length / 2)) : 1;
-  }
   if (backend === 'cpu') return 1;
-  return availableParallelism();
+  return reportedThreads() ?? availableParallelism();
 }
 
 /** The runtime description of this process (call after {@link initBackend}). */

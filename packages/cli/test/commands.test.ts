@@ -3,6 +3,7 @@
  * checkpoint, says how to resume, and resumes.
  */
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { loadAutoencoderKL } from '@ldmae/baselines';
 import { type Autoencoder, readTensorFile, setupBackend, writeTensorFile } from '@ldmae/core';
@@ -91,7 +92,12 @@ it('info reports the backend, threads and versions (as JSON with --json)', async
   const r = await run(['info', '--json']);
   expect(r.code).toBe(0);
   const line = r.out.json().at(-1)!;
-  expect(line).toMatchObject({ event: 'result', backend: 'wasm', threads: 1 });
+  // setupBackend's default: the CPUs available, at most 8 (wasm's threaded build in Node).
+  expect(line).toMatchObject({
+    event: 'result',
+    backend: 'wasm',
+    threads: Math.min(availableParallelism(), 8),
+  });
   expect((line.versions as Record<string, string>)['@ldmae/cli']).toBe('0.1.0');
   expect((line.versions as Record<string, string>)['@tensorflow/tfjs-core']).toMatch(/^4\./);
 });

@@ -6,7 +6,8 @@ export const infoCommand: CommandDefinition = {
   name: 'info',
   summary: 'show the backend, threads, machine and package versions',
   details: `Sets up the backend as any other command would (--backend auto picks tfjs-node-gpu, WebGPU on a
-hardware GPU, tfjs-node, wasm, then cpu) and reports it, with the GPU adapter for WebGPU. wasm runs single-threaded in Node (tfjs disables its threads there).`,
+hardware GPU, tfjs-node, wasm, then cpu) and reports it, with the GPU adapter for WebGPU and the threads wasm computes with
+(--threads; default: the CPUs available, at most 8).`,
   specs: [],
   async run(_opts, ctx) {
     const rt = ctx.runtime;

@@ -2,5 +2,5 @@
 
 export { backendAdapter, type GpuAdapterSummary } from './adapter.js';
 export * from './kernels/index.js';
-export type { BackendName, SetupBackendOptions } from './setup.js';
+export { type BackendName, backendThreads, type SetupBackendOptions } from './setup.js';
 export { canReadSync } from './sync-read.js';

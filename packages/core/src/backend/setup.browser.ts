@@ -6,6 +6,8 @@ const loader = (tfName: string, pkg: string, load: () => Promise<unknown>): Back
   load: async () => void (await load()),
 });
 
+let wasmPackage: typeof import('@tensorflow/tfjs-backend-wasm') | undefined;
+
 const unavailable: BackendLoader = {
   tfName: 'tensorflow',
   install: 'The native TensorFlow backend exists only in Node (@tensorflow/tfjs-node).',
@@ -24,8 +26,23 @@ const loaders = {
     }),
   ],
   webgl: [loader('webgl', '@tensorflow/tfjs-backend-webgl', () => import('@tensorflow/tfjs-backend-webgl'))],
-  wasm: [loader('wasm', '@tensorflow/tfjs-backend-wasm', () => import('@tensorflow/tfjs-backend-wasm'))],
-  cpu: [loader('cpu', '@tensorflow/tfjs-backend-cpu', () => import('@tensorflow/tfjs-backend-cpu'))],
+  wasm: [
+    {
+      ...loader('wasm', '@tensorflow/tfjs-backend-wasm', () => import('@tensorflow/tfjs-backend-wasm')),
+      load: async (opts) => {
+        wasmPackage = await import('@tensorflow/tfjs-backend-wasm');
+        // tfjs runs threads only on cross-origin-isolated pages; it caps the count itself.
+        if (opts.threads) wasmPackage.setThreadsCount(opts.threads);
+      },
+      threads: () => wasmPackage?.getThreadsCount(),
+    },
+  ],
+  cpu: [
+    {
+      ...loader('cpu', '@tensorflow/tfjs-backend-cpu', () => import('@tensorflow/tfjs-backend-cpu')),
+      threads: () => 1,
+    },
+  ],
 } satisfies Record<string, BackendLoader[]>;
 
 /**

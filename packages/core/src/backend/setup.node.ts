@@ -1,18 +1,19 @@
 import { type BackendLoader, type SetupBackendOptions, setupBackendWith } from './setup.js';
+import { configureWasmThreads, defaultWasmThreads, type WasmBackendPackage } from './wasm-threads.node.js';
 import { webgpuNodeLoader } from './webgpu.node.js';
 
 // Specifiers held in variables so bundlers do not try to resolve optional packages.
 const importOptional = (name: string): Promise<unknown> => import(/* @vite-ignore */ name);
 
+let wasmPackage: WasmBackendPackage | undefined;
 const wasm: BackendLoader = {
   tfName: 'wasm',
   install: 'Install it with `npm install @tensorflow/tfjs-backend-wasm`.',
   load: async (opts) => {
-    const m = (await importOptional('@tensorflow/tfjs-backend-wasm')) as {
-      setThreadsCount?: (n: number) => void;
-    };
-    if (opts.threads) m.setThreadsCount?.(opts.threads);
+    wasmPackage = (await importOptional('@tensorflow/tfjs-backend-wasm')) as WasmBackendPackage;
+    configureWasmThreads(wasmPackage, opts.threads ?? defaultWasmThreads(), opts.threads !== undefined);
   },
+  threads: () => wasmPackage?.getThreadsCount(),
 };
 
 const loaders = {
@@ -34,6 +35,7 @@ const loaders = {
       tfName: 'cpu',
       install: 'Install it with `npm install @tensorflow/tfjs-backend-cpu`.',
       load: async () => void (await importOptional('@tensorflow/tfjs-backend-cpu')),
+      threads: () => 1,
     },
   ],
   webgl: [
@@ -51,12 +53,21 @@ const loaders = {
  * GPU (through the optional `webgpu` package), tfjs-node, wasm, then cpu. An explicit choice that
  * is not installed throws an error that says how to install it. An explicit 'webgpu' also accepts a
  * software adapter (Dawn's OpenGL ES backend on Mesa llvmpipe), which 'auto' skips.
- * Returns the tfjs name of the backend that was set; {@link backendAdapter} names the GPU.
+ * Returns the tfjs name of the backend that was set; {@link backendAdapter} names the GPU and
+ * {@link backendThreads} says how many threads the backend computes with.
+ *
+ * wasm runs tfjs's threaded build (XNNPACK's thread pool on worker threads), which tfjs itself turns
+ * off in Node: `threads` (default `os.availableParallelism()`, at most 8) sets the pool, 1 keeps the
+ * single-threaded build. The pool is fixed when the backend first starts in a process. If its
+ * workers cannot start, the single-threaded build is used, with a one-line warning. The workers
+ * never keep a finished process alive.
  *
  * @example
  * ```ts
  * const name = await setupBackend({ backend: 'webgpu' }); // 'webgpu'
  * console.log(backendAdapter()?.name, backendAdapter()?.software);
+ * await setupBackend({ backend: 'wasm', threads: 2 }); // in a new process
+ * console.log(backendThreads()); // 2
  * ```
  */
 export function setupBackend(opts: SetupBackendOptions = {}): Promise<string> {

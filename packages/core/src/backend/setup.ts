@@ -13,8 +13,31 @@ export type BackendName = 'auto' | 'tensorflow' | 'wasm' | 'cpu' | 'webgl' | 'we
 export interface SetupBackendOptions {
   /** Which backend; 'auto' (default) picks the fastest one that is installed. */
   backend?: BackendName;
-  /** Threads for the wasm backend where the platform allows it (ignored elsewhere). */
+  /**
+   * Threads the wasm backend computes with (XNNPACK's thread pool; ignored by the other backends).
+   * In Node the default is `os.availableParallelism()`, at most 8 (the most tfjs's threaded build
+   * runs); 1 is tfjs's single-threaded build. The count is fixed when the backend first starts in a
+   * process; {@link backendThreads} reports the count in use. In a browser tfjs decides (threads need
+   * a cross-origin-isolated page) and this is passed to tfjs's `setThreadsCount`.
+   */
   threads?: number;
+}
+
+let currentThreads: number | undefined;
+
+/**
+ * Threads the current backend computes with, as the backend reports it, when `setupBackend` set it
+ * up: the wasm backend's XNNPACK pool (1 for tfjs's single-threaded build), 1 for cpu; undefined
+ * for the others (tfjs-node and the GPU backends do not say).
+ *
+ * @example
+ * ```ts
+ * await setupBackend({ backend: 'wasm', threads: 2 });
+ * console.log(backendThreads()); // 2
+ * ```
+ */
+export function backendThreads(): number | undefined {
+  return currentThreads;
 }
 
 /** A way to make one backend available: import its package and report the tfjs name it registers. */
@@ -25,6 +48,8 @@ export interface BackendLoader {
   load: (opts: SetupBackendOptions) => Promise<void>;
   /** What to tell a user whose explicit choice is unavailable. */
   install: string;
+  /** Threads the backend computes with, read once it is ready (see {@link backendThreads}). */
+  threads?: () => number | undefined;
 }
 
 /**
@@ -55,12 +80,14 @@ export async function setupBackendWith(
     const tried = Array.isArray(step) ? [loaders[name][step[1]]] : loaders[name];
     for (const loader of tried) {
       setCurrentAdapter(undefined);
+      currentThreads = undefined;
       try {
         await loader.load({ ...opts, backend: choice });
         if (!(await tf.setBackend(loader.tfName)))
           throw new Error(`tf.setBackend('${loader.tfName}') returned false`);
         await tf.ready();
         registerMissingKernels(loader.tfName);
+        currentThreads = loader.threads?.();
         return tf.getBackend();
       } catch (e) {
         setCurrentAdapter(undefined);

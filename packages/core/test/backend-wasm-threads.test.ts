@@ -1,0 +1,96 @@
+/**
+ * Threads for the wasm backend in Node, each case in its own process (the backend, and its thread
+ * count, are set once per process): threads: 2 (and 3, more than this machine may have) give exactly
+ * that many XNNPACK threads and bitwise the same matMul, conv2d and transformer-block values as
+ * threads: 1 (tfjs's single-threaded build); a process that used the threads exits by itself; a
+ * worker that throws as it starts, or never answers, leaves the single-threaded build and one warning.
+ */
+import { spawn } from 'node:child_process';
+import { join } from 'node:path';
+import { beforeAll, describe, expect, it } from 'vitest';
+import { defaultWasmThreads, WASM_MAX_THREADS } from '../src/backend/wasm-threads.node.js';
+
+const CHILD = join(import.meta.dirname, 'fixtures', 'wasm-threads-child.ts');
+
+interface ChildResult {
+  code: number | null;
+  signal: NodeJS.Signals | null;
+  stderr: string;
+  out: { backend: string; threads: number; globalWorker: string; outputs: Record<string, string> } | null;
+}
+
+/** Run the child; a child that does not exit by itself within 20 s is killed (signal SIGKILL). */
+function child(threads: string, mode: string): Promise<ChildResult> {
+  return new Promise((resolve, reject) => {
+    const p = spawn(process.execPath, ['--import', 'tsx', CHILD, threads, mode], {
+      cwd: join(import.meta.dirname, '..'),
+    });
+    let stdout = '';
+    let stderr = '';
+    p.stdout.on('data', (d) => (stdout += d));
+    p.stderr.on('data', (d) => (stderr += d));
+    const timer = setTimeout(() => p.kill('SIGKILL'), 20_000);
+    p.on('error', reject);
+    p.on('close', (code, signal) => {
+      clearTimeout(timer);
+      const line = stdout.split('\n').find((l) => l.startsWith('{'));
+      resolve({ code, signal, stderr, out: line ? JSON.parse(line) : null });
+    });
+  });
+}
+
+const runs: Record<string, ChildResult> = {};
+
+beforeAll(async () => {
+  const cases = {
+    one: ['1', 'ok'],
+    two: ['2', 'ok'],
+    three: ['3', 'ok'],
+    fail: ['2', 'fail'],
+    hang: ['2', 'hang'],
+  };
+  const done = await Promise.all(Object.values(cases).map(([t, m]) => child(t, m)));
+  Object.keys(cases).forEach((k, i) => {
+    runs[k] = done[i];
+  });
+}, 60_000);
+
+describe('wasm threads in Node', () => {
+  it('threads: n gives exactly n threads and the single-threaded values, bit for bit', () => {
+    for (const [name, n] of [
+      ['one', 1],
+      ['two', 2],
+      ['three', 3],
+    ] as const) {
+      const r = runs[name];
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.signal).toBeNull(); // it exited by itself: the workers did not hold it
+      expect(r.stderr).toBe('');
+      expect(r.out).toMatchObject({ backend: 'wasm', threads: n, globalWorker: 'undefined' });
+    }
+    const ref = runs.one.out!.outputs;
+    expect(Object.keys(ref)).toEqual(['matMul', 'conv2d', 'block']);
+    expect(runs.two.out!.outputs).toEqual(ref);
+    expect(runs.three.out!.outputs).toEqual(ref);
+  });
+
+  it('a worker that fails to start leaves the single-threaded build and one warning', () => {
+    for (const [name, why] of [
+      ['fail', 'simulated worker failure'],
+      ['hang', 'its workers had not started after 1 s'],
+    ] as const) {
+      const r = runs[name];
+      expect(r.code, r.stderr).toBe(0);
+      expect(r.stderr.trim().split('\n')).toEqual([
+        `ldmae: wasm threads could not start (${why}); using the single-threaded wasm build`,
+      ]);
+      expect(r.out).toMatchObject({ backend: 'wasm', threads: 1, globalWorker: 'undefined' });
+      expect(r.out!.outputs).toEqual(runs.one.out!.outputs);
+    }
+  });
+
+  it('defaults to the CPUs available, at most 8', () => {
+    expect(defaultWasmThreads()).toBeGreaterThanOrEqual(1);
+    expect(defaultWasmThreads()).toBeLessThanOrEqual(WASM_MAX_THREADS);
+  });
+});
