@@ -3,9 +3,12 @@
  *
  * Every product in this package (covariance accumulation, the Fréchet matrix W^T S2 W, pairwise
  * distances) can be arranged so that both operands are read along contiguous rows, which is what
- * makes plain JavaScript reach a useful fraction of the machine here. Internal: not exported from the
- * package.
+ * makes plain JavaScript reach a useful fraction of the machine here. Where WebAssembly SIMD is
+ * available, the bulk of a product (all but the last m mod 4 rows and p mod 4 columns) runs through the
+ * float64 tile of wasm.ts on packed panels instead: the same sums in the same order, so the same bits,
+ * three to four times faster. Internal: not exported from the package.
  */
+import { arena, NO_DIAG, releaseArena } from './wasm.js';
 
 /** Rows of the inner dimension processed per pass, so the tiles of A and B stay in L2 cache. */
 const KC = 256;
@@ -39,6 +42,16 @@ export function multiplyABt(
 ): void {
   const upper = opts.upper === true;
   if (!opts.accumulate) c.fill(0, 0, m * p);
+  const m4 = m - (m % 4);
+  const p4 = p - (p % 4);
+  if (m4 > 0 && p4 > 0 && m * p * k >= WASM_MIN_WORK && wasmProduct(a, m4, b, p4, k, c, p, upper)) {
+    for (let k0 = 0; k0 < k; k0 += KC) {
+      const k1 = Math.min(k0 + KC, k);
+      if (m4 < m) tile(a, b, c, p, k, m4, m, 0, p, k0, k1, upper);
+      if (p4 < p) tile(a, b, c, p, k, 0, m4, p4, p, k0, k1, upper);
+    }
+    return;
+  }
   for (let k0 = 0; k0 < k; k0 += KC) {
     const k1 = Math.min(k0 + KC, k);
     for (let i0 = 0; i0 < m; i0 += MC) {
@@ -48,6 +61,84 @@ export function multiplyABt(
         const j1 = Math.min(j0 + NC, p);
         tile(a, b, c, p, k, i0, i1, j0, j1, k0, k1, upper);
       }
+    }
+  }
+}
+
+/** Products smaller than this many multiply-adds stay in JavaScript (packing would dominate). */
+const WASM_MIN_WORK = 1 << 15;
+/** Row panels (of 4) and column panels (of 4) per WebAssembly tile call: 64 x 128 entries. */
+const W_MC = 64;
+const W_NC = 128;
+
+/**
+ * C[0:m4, 0:p4] (+)= A[0:m4, :] B[0:p4, :]^T through the WebAssembly tile (m4, p4 multiples of 4; C
+ * row-major with `ldc` columns). Per chunk of KC columns of the inner dimension, A and B are packed into
+ * panels of 4 rows ([panel][t][4], so the tile reads both operands as contiguous streams) and every entry
+ * of C gets that chunk's sum, accumulated from zero in order, exactly as {@link tile} does.
+ *
+ * @returns false (nothing done) when the kernels are not available.
+ */
+function wasmProduct(
+  a: Float64Array,
+  m4: number,
+  b: Float64Array,
+  p4: number,
+  k: number,
+  c: Float64Array,
+  ldc: number,
+  upper: boolean,
+): boolean {
+  const kcMax = Math.min(KC, k);
+  const offA = m4 * p4;
+  const offB = offA + m4 * kcMax;
+  const ar = arena((offB + p4 * kcMax) * 8);
+  if (ar === null) return false;
+  const h = new Float64Array(ar.memory.buffer);
+  const g64 = ar.kernels.g64;
+  for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc, i * ldc + p4), i * p4);
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const kc = Math.min(KC, k - k0);
+    pack4(a, k, m4, k0, kc, h, offA);
+    pack4(b, k, p4, k0, kc, h, offB);
+    for (let i0 = 0; i0 < m4; i0 += W_MC) {
+      const mc = Math.min(W_MC, m4 - i0);
+      for (let j0 = upper ? i0 - (i0 % W_NC) : 0; j0 < p4; j0 += W_NC) {
+        const nc = Math.min(W_NC, p4 - j0);
+        g64(
+          (offA + i0 * kc) * 8,
+          (offB + j0 * kc) * 8,
+          (i0 * p4 + j0) * 8,
+          p4,
+          mc / 4,
+          nc / 4,
+          kc,
+          upper ? j0 - i0 : NO_DIAG,
+        );
+      }
+    }
+  }
+  for (let i = 0; i < m4; i++) c.set(h.subarray(i * p4, i * p4 + p4), i * ldc);
+  releaseArena();
+  return true;
+}
+
+/** dst[off + (panel * kc + t) * 4 + r] = src[(4 panel + r) * k + k0 + t] for rows < rows4, t < kc. */
+function pack4(
+  src: Float64Array,
+  k: number,
+  rows4: number,
+  k0: number,
+  kc: number,
+  dst: Float64Array,
+  off: number,
+): void {
+  for (let q = 0; q < rows4; q += 4) {
+    const base = off + q * kc;
+    for (let r = 0; r < 4; r++) {
+      const s = (q + r) * k + k0;
+      let d = base + r;
+      for (let t = 0; t < kc; t++, d += 4) dst[d] = src[s + t];
     }
   }
 }

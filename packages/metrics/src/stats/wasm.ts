@@ -1,0 +1,425 @@
+/**
+ * The WebAssembly SIMD kernels behind the statistics: a float64 and a float32 matrix-product tile and the
+ * fused sweep of the Householder tridiagonalisation. The module is assembled here from a few hundred bytes
+ * of instructions (no build step, no binary in the package) and compiled on first use; where WebAssembly
+ * or its 128-bit SIMD is missing, every caller keeps its plain JavaScript loop. Internal: not exported from
+ * the package.
+ *
+ * The float64 product tile keeps the arithmetic of the JavaScript kernel entry by entry: each C[i, j]
+ * receives, per chunk of the inner dimension, the chunk's products summed in order from zero, one lane
+ * of a SIMD register per entry (broadcast form, no horizontal sums), and WebAssembly has no fused
+ * multiply-add. So the results are the same bits, only faster.
+ */
+
+const I32 = 0x7f;
+const F64 = 0x7c;
+const V128 = 0x7b;
+
+function uleb(v: number): number[] {
+  const out: number[] = [];
+  do {
+    let b = v & 0x7f;
+    v >>>= 7;
+    if (v !== 0) b |= 0x80;
+    out.push(b);
+  } while (v !== 0);
+  return out;
+}
+
+function sleb(v: number): number[] {
+  const out: number[] = [];
+  for (;;) {
+    const b = v & 0x7f;
+    v >>= 7;
+    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
+      out.push(b);
+      return out;
+    }
+    out.push(b | 0x80);
+  }
+}
+
+const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
+const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
+const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
+
+/** Opcodes used below (core and 0xfd-prefixed SIMD). */
+const op = {
+  block: 0x02,
+  loop: 0x03,
+  if: 0x04,
+  else: 0x05,
+  end: 0x0b,
+  br: 0x0c,
+  brIf: 0x0d,
+  void: 0x40,
+  f64Load: 0x2b,
+  f64Store: 0x39,
+  f64Const: 0x44,
+  i32Eqz: 0x45,
+  i32LtS: 0x48,
+  i32GeS: 0x4e,
+  i32Add: 0x6a,
+  i32Sub: 0x6b,
+  i32Mul: 0x6c,
+  i32And: 0x71,
+  i32Shl: 0x74,
+  f64Add: 0xa0,
+  f64Sub: 0xa1,
+  f64Mul: 0xa2,
+} as const;
+const simd = {
+  load: 0x00,
+  load32Splat: 0x09,
+  load64Splat: 0x0a,
+  store: 0x0b,
+  const: 0x0c,
+  f64Splat: 0x14,
+  f64Extract: 0x21,
+  f32Add: 0xe4,
+  f32Mul: 0xe6,
+  f64Add: 0xf0,
+  f64Sub: 0xf1,
+  f64Mul: 0xf2,
+} as const;
+
+/** One function under construction: parameters are locals 0.., `local()` adds more. */
+class Fn {
+  readonly code: number[] = [];
+  private readonly locals: number[] = [];
+  constructor(
+    readonly name: string,
+    readonly params: number[],
+  ) {}
+  local(type: number): number {
+    this.locals.push(type);
+    return this.params.length + this.locals.length - 1;
+  }
+  op(...bytes: number[]): this {
+    this.code.push(...bytes);
+    return this;
+  }
+  get(i: number): this {
+    return this.op(0x20, ...uleb(i));
+  }
+  set(i: number): this {
+    return this.op(0x21, ...uleb(i));
+  }
+  tee(i: number): this {
+    return this.op(0x22, ...uleb(i));
+  }
+  i32(v: number): this {
+    return this.op(0x41, ...sleb(v));
+  }
+  v(opcode: number, ...immediates: number[]): this {
+    return this.op(0xfd, ...uleb(opcode), ...immediates);
+  }
+  /** f64 at address base + idx (two locals). */
+  ld2(base: number, idx: number): this {
+    return this.get(base).get(idx).op(0x6a, 0x2b, 3, 0);
+  }
+  /** v128 at address base + idx (two locals). */
+  vld2(base: number, idx: number): this {
+    return this.get(base).get(idx).op(0x6a).v(0x00, 3, 0);
+  }
+  /** v128 all zeros. */
+  zero(): this {
+    return this.v(simd.const, ...new Array(16).fill(0));
+  }
+  /** local += step (i32). */
+  inc(i: number, step: number): this {
+    return this.get(i).i32(step).op(op.i32Add).set(i);
+  }
+  /** `while (!exit) body`, where `exit` leaves an i32 on the stack. */
+  loop(exit: () => void, body: () => void): this {
+    this.op(op.block, op.void, op.loop, op.void);
+    exit();
+    this.op(op.brIf, 1);
+    body();
+    return this.op(op.br, 0, op.end, op.end);
+  }
+  body(): number[] {
+    const decl = vec(this.locals.map((t) => [1, t]));
+    const b = [...decl, ...this.code, op.end];
+    return [...uleb(b.length), ...b];
+  }
+}
+
+function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
+  const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
+  const imports = vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]]);
+  return new Uint8Array([
+    0x00,
+    0x61,
+    0x73,
+    0x6d,
+    1,
+    0,
+    0,
+    0,
+    ...section(1, vec(types)),
+    ...section(2, imports),
+    ...section(3, vec(fns.map((_, i) => uleb(i)))),
+    ...section(7, vec(fns.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
+    ...section(10, vec(fns.map((f) => f.body()))),
+  ]);
+}
+
+/**
+ * Product tile over packed panels: C[4 ip + r, W jp + c] += sum_t A[t][4 ip + r] B[t][W jp + c] for
+ * ip < mp, jp < np, t < kc, where W = 2 lanes x 2 registers. A is packed as [row panel][t][A_W] with
+ * A_W = 4 (f64) or 8 (f32, two row groups of 4 per panel), B as [column panel][t][W]; C is row-major
+ * with `ldc` elements per row. `diag`: micro tiles whose last column 4 jp + W - 1 + diag lies left of
+ * their first row 4 ip are skipped (the strict lower triangle in upper-triangle mode; pass a large value
+ * otherwise).
+ */
+function productTile(fname: string, f32: boolean): Fn {
+  const f = new Fn(fname, [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [pa, pb, pc, ldc, mp, np, kc, diag] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const lanes = f32 ? 4 : 2;
+  const esz = f32 ? 4 : 8;
+  const W = 2 * lanes; // columns per micro tile
+  const AW = f32 ? 8 : 4; // rows per packed A panel
+  const add = f32 ? simd.f32Add : simd.f64Add;
+  const mul = f32 ? simd.f32Mul : simd.f64Mul;
+  const splat = f32 ? simd.load32Splat : simd.load64Splat;
+  const align = f32 ? 2 : 3;
+  const ip = f.local(I32);
+  const jp = f.local(I32);
+  const a = f.local(I32);
+  const b = f.local(I32);
+  const aEnd = f.local(I32);
+  const cp = f.local(I32);
+  const acc = Array.from({ length: 8 }, () => f.local(V128));
+  const b0 = f.local(V128);
+  const b1 = f.local(V128);
+  const av = f.local(V128);
+  f.loop(
+    () => f.get(ip).get(mp).op(op.i32GeS),
+    () => {
+      f.i32(0).set(jp);
+      f.loop(
+        () => f.get(jp).get(np).op(op.i32GeS),
+        () => {
+          // Skip a micro tile strictly below the diagonal.
+          f.get(jp).i32(W).op(op.i32Mul).get(diag).op(op.i32Add).i32(W - 1).op(op.i32Add);
+          f.get(ip).i32(4).op(op.i32Mul).op(op.i32LtS, op.i32Eqz).op(op.if, op.void);
+          for (const x of acc) f.zero().set(x);
+          // a = pa + panel(ip) * kc * AW * esz (+ 4 esz for the second row group of an f32 panel)
+          if (f32) {
+            f.get(pa).get(ip).i32(1).op(0x76 /* i32.shr_u */).get(kc).op(op.i32Mul).i32(AW * esz).op(op.i32Mul);
+            f.op(op.i32Add).get(ip).i32(1).op(op.i32And).i32(4 * esz).op(op.i32Mul).op(op.i32Add).set(a);
+          } else {
+            f.get(pa).get(ip).get(kc).op(op.i32Mul).i32(AW * esz).op(op.i32Mul).op(op.i32Add).set(a);
+          }
+          f.get(a).get(kc).i32(AW * esz).op(op.i32Mul).op(op.i32Add).set(aEnd);
+          f.get(pb).get(jp).get(kc).op(op.i32Mul).i32(W * esz).op(op.i32Mul).op(op.i32Add).set(b);
+          f.loop(
+            () => f.get(a).get(aEnd).op(op.i32GeS),
+            () => {
+              f.get(b).v(simd.load, 4, 0).set(b0);
+              f.get(b).v(simd.load, 4, 16).set(b1);
+              for (let r = 0; r < 4; r++) {
+                f.get(a).v(splat, align, r * esz).set(av);
+                f.get(acc[2 * r]).get(av).get(b0).v(mul).v(add).set(acc[2 * r]);
+                f.get(acc[2 * r + 1]).get(av).get(b1).v(mul).v(add).set(acc[2 * r + 1]);
+              }
+              f.inc(a, AW * esz).inc(b, W * esz);
+            },
+          );
+          for (let r = 0; r < 4; r++) {
+            // cp = pc + ((4 ip + r) ldc + W jp) esz
+            f.get(pc).get(ip).i32(4).op(op.i32Mul).i32(r).op(op.i32Add).get(ldc).op(op.i32Mul);
+            f.get(jp).i32(W).op(op.i32Mul).op(op.i32Add).i32(align).op(op.i32Shl).op(op.i32Add).set(cp);
+            for (let h = 0; h < 2; h++) {
+              f.get(cp).get(cp).v(simd.load, 0, h * 16).get(acc[2 * r + h]).v(add).v(simd.store, 0, h * 16);
+            }
+          }
+          f.op(op.end);
+          f.inc(jp, 1);
+        },
+      );
+      f.inc(ip, 1);
+    },
+  );
+  return f;
+}
+
+/**
+ * The sweep over rows 0..l of one step of the fused Householder tridiagonalisation (eigen.ts has the
+ * JavaScript form), with byte addresses: `a` the matrix (row stride `n` elements), `e` and `p` the
+ * vectors, `ri` / `ru` the rows i (the new reflector u) and pendingRow (the previous one, whose q is in
+ * e). For each row j <= l and column k <= j: mode 0 and 1 apply the pending rank-2 update
+ * a[j, k] -= f_j e[k] + g_j a[ru, k]; mode 0 and 2 then accumulate p = A u from the updated row
+ * (p[k] += a[j, k] u_j for k < j, p[j] += sum_{k<j} a[j, k] u_k + a[j, j] u_j). Pairs of columns go
+ * through f64x2, so the sums run in two lanes.
+ */
+function tridiagonalSweep(): Fn {
+  const f = new Fn('trid', [I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [a, n, e, p, ri, ru, l, mode] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const j = f.local(I32);
+  const rj = f.local(I32);
+  const k = f.local(I32);
+  const kEnd = f.local(I32);
+  const update = f.local(I32);
+  const dot = f.local(I32);
+  const fj = f.local(F64);
+  const gj = f.local(F64);
+  const uj = f.local(F64);
+  const v = f.local(F64);
+  const s = f.local(F64);
+  const fv = f.local(V128);
+  const gv = f.local(V128);
+  const uv = f.local(V128);
+  const sv = f.local(V128);
+  const vv = f.local(V128);
+  const addr = (base: number) => f.get(base).get(k).op(op.i32Add);
+  const ld = (base: number) => addr(base).op(op.f64Load, 3, 0);
+  const vld = (base: number) => addr(base).v(simd.load, 3, 0);
+  const when = (flag: number, then: () => void) => {
+    f.get(flag).op(op.if, op.void);
+    then();
+    f.op(op.end);
+  };
+  f.get(mode).i32(2).op(0x47 /* i32.ne */).set(update);
+  f.get(mode).i32(1).op(0x47).set(dot);
+  /** One scalar column k: v = updated a[j, k]; `last`: the diagonal, else s and p[k] accumulate. */
+  const column = (last: boolean) => {
+    ld(rj).set(v);
+    when(update, () => {
+      f.get(v).get(fj).ld2(e, k).op(op.f64Mul).get(gj).ld2(ru, k).op(op.f64Mul).op(op.f64Add);
+      f.op(op.f64Sub).set(v);
+      addr(rj).get(v).op(op.f64Store, 3, 0);
+    });
+    when(dot, () => {
+      if (last) {
+        addr(p).ld2(p, k).get(s).get(v).get(uj).op(op.f64Mul).op(op.f64Add).op(op.f64Add);
+        f.op(op.f64Store, 3, 0);
+      } else {
+        f.get(s).get(v).ld2(ri, k).op(op.f64Mul).op(op.f64Add).set(s);
+        addr(p).ld2(p, k).get(v).get(uj).op(op.f64Mul).op(op.f64Add).op(op.f64Store, 3, 0);
+      }
+    });
+  };
+  f.loop(
+    () => f.get(j).get(l).op(0x4a /* i32.gt_s */),
+    () => {
+      f.get(a).get(j).get(n).op(op.i32Mul).i32(3).op(op.i32Shl).op(op.i32Add).set(rj);
+      f.get(j).i32(3).op(op.i32Shl).set(k);
+      when(update, () => {
+        ld(ru).tee(fj).v(simd.f64Splat).set(fv);
+        ld(e).tee(gj).v(simd.f64Splat).set(gv);
+      });
+      when(dot, () => {
+        ld(ri).tee(uj).v(simd.f64Splat).set(uv);
+      });
+      f.zero().set(sv);
+      f.get(j).i32(-2).op(op.i32And).i32(3).op(op.i32Shl).set(kEnd);
+      f.i32(0).set(k);
+      f.loop(
+        () => f.get(k).get(kEnd).op(op.i32GeS),
+        () => {
+          vld(rj).set(vv);
+          when(update, () => {
+            f.get(vv).get(fv).vld2(e, k).v(simd.f64Mul).get(gv).vld2(ru, k).v(simd.f64Mul).v(simd.f64Add);
+            f.v(simd.f64Sub).set(vv);
+            addr(rj).get(vv).v(simd.store, 3, 0);
+          });
+          when(dot, () => {
+            f.get(sv).get(vv).vld2(ri, k).v(simd.f64Mul).v(simd.f64Add).set(sv);
+            addr(p).vld2(p, k).get(vv).get(uv).v(simd.f64Mul).v(simd.f64Add).v(simd.store, 3, 0);
+          });
+          f.inc(k, 16);
+        },
+      );
+      f.get(sv).v(simd.f64Extract, 0).get(sv).v(simd.f64Extract, 1).op(op.f64Add).set(s);
+      f.get(j).i32(1).op(op.i32And).op(op.if, op.void);
+      column(false);
+      f.inc(k, 8);
+      f.op(op.end);
+      column(true);
+      f.inc(j, 1);
+    },
+  );
+  return f;
+}
+
+/** The exported kernels (byte addresses into the arena's memory). */
+export interface Kernels {
+  /** float64 product tile, see {@link productTile}. */
+  g64(pa: number, pb: number, pc: number, ldc: number, mp: number, np: number, kc: number, diag: number): void;
+  /** float32 product tile (A panels of 8 rows), see {@link productTile}. */
+  g32(pa: number, pb: number, pc: number, ldc: number, mp: number, np: number, kc: number, diag: number): void;
+  /** One sweep of the tridiagonalisation, see {@link tridiagonalSweep}. */
+  trid(a: number, n: number, e: number, p: number, ri: number, ru: number, l: number, mode: number): void;
+}
+
+/** A WebAssembly memory with the kernels bound to it. Views must be taken after the last {@link arena} call. */
+export interface Arena {
+  memory: WebAssembly.Memory;
+  kernels: Kernels;
+}
+
+/** `diag` value that never skips a micro tile. */
+export const NO_DIAG = 1 << 30;
+
+let compiled: WebAssembly.Module | null | undefined;
+let enabled = true;
+let cached: Arena | null = null;
+/** An arena above this size is dropped after use instead of kept for the next call. */
+const KEEP_BYTES = 64 * 1024 * 1024;
+
+/** Turns the WebAssembly kernels off (true: the plain JavaScript loops everywhere) or back on. For tests and benchmarks. */
+export function setWasmEnabled(on: boolean): void {
+  enabled = on;
+}
+
+/** Whether the kernels are available and enabled here. */
+export function wasmAvailable(): boolean {
+  return enabled && compile() !== null;
+}
+
+function compile(): WebAssembly.Module | null {
+  if (compiled !== undefined) return compiled;
+  compiled = null;
+  try {
+    if (typeof WebAssembly === 'object') {
+      const bytes = assemble([productTile('g64', false), productTile('g32', true), tridiagonalSweep()]);
+      if (WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
+    }
+  } catch {
+    compiled = null;
+  }
+  return compiled;
+}
+
+/**
+ * The shared arena grown to at least `bytes`, or null when the kernels are unavailable, disabled or the
+ * memory cannot be had (the caller then runs its JavaScript loop). Not re-entrant: one caller at a time
+ * owns the memory from this call to its {@link releaseArena}.
+ */
+export function arena(bytes: number): Arena | null {
+  if (!enabled) return null;
+  const mod = compile();
+  if (!mod) return null;
+  const pages = Math.ceil(bytes / 65536);
+  try {
+    if (cached === null) {
+      const memory = new WebAssembly.Memory({ initial: Math.max(pages, 1) });
+      const instance = new WebAssembly.Instance(mod, { env: { mem: memory } });
+      cached = { memory, kernels: instance.exports as unknown as Kernels };
+    } else {
+      const have = cached.memory.buffer.byteLength / 65536;
+      if (have < pages) cached.memory.grow(pages - have);
+    }
+  } catch {
+    cached = null;
+    return null;
+  }
+  return cached;
+}
+
+/** Lets a large arena go (so the garbage collector frees it); a small one stays for the next call. */
+export function releaseArena(): void {
+  if (cached !== null && cached.memory.buffer.byteLength > KEEP_BYTES) cached = null;
+}
