@@ -16,6 +16,7 @@ import {
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
+import { arena, releaseArena } from './wasm.js';
 
 /** Eigenvalues in ascending order and the matching orthonormal eigenvectors. */
 export interface SymmetricEigen {
@@ -90,7 +91,7 @@ export function eigenSymmetricInPlace(
 ): { values: Float64Array; rows: Float64Array | null } {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tridiagonalize(w, n, d, e, wantVectors);
+  if (wantVectors || n < WASM_MIN_ORDER || !tridiagonalizeWasm(w, n, d, e)) tridiagonalize(w, n, d, e, wantVectors);
   const rows = wantVectors ? transpose(w, n) : null;
   implicitQl(d, e, n, rows);
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[i] - d[j]);
@@ -100,6 +101,34 @@ export function eigenSymmetricInPlace(
   const sorted = new Float64Array(n * n);
   for (let k = 0; k < n; k++) sorted.set(rows.subarray(order[k] * n, order[k] * n + n), k * n);
   return { values, rows: sorted };
+}
+
+/** Orders below this reduce in JavaScript. */
+const WASM_MIN_ORDER = 32;
+
+/**
+ * {@link tridiagonalize} without vectors, the matrix copied into WebAssembly memory and each step's
+ * sweep over the trailing rows run by the SIMD kernel (the per-step O(n) work stays here). The sums of
+ * the sweep run in two lanes, so the result differs from the JavaScript loop by rounding only.
+ *
+ * @returns false when the kernels are not available (nothing done).
+ */
+function tridiagonalizeWasm(w: Float64Array, n: number, d: Float64Array, e: Float64Array): boolean {
+  const nn = n * n;
+  const ar = arena((nn + 2 * n) * 8);
+  if (ar === null) return false;
+  const h = new Float64Array(ar.memory.buffer);
+  h.set(w.subarray(0, nn));
+  const a = h.subarray(0, nn);
+  const ew = h.subarray(nn, nn + n);
+  const p = h.subarray(nn + n, nn + 2 * n);
+  const trid = ar.kernels.trid;
+  tridiagonalize(a, n, d, ew, false, p, (i, pendingRow, l, mode) =>
+    trid(0, n, nn * 8, (nn + n) * 8, i * n * 8, Math.max(pendingRow, 0) * n * 8, l, mode),
+  );
+  e.set(ew);
+  releaseArena();
+  return true;
 }
 
 /**
@@ -113,12 +142,13 @@ function tridiagonalize(
   d: Float64Array,
   e: Float64Array,
   wantVectors: boolean,
+  p: Float64Array = new Float64Array(n),
+  sweep?: (i: number, pendingRow: number, l: number, mode: number) => void,
 ): void {
   // Step i reflects row i; its symmetric rank-2 update A -= u q^T + q u^T of the leading [i, i] block is
   // applied to row i - 1 at once (the next step reads it) and to rows 0..i-2 during the next step's
   // sweep, which also accumulates p = A u of the next reflector from the freshly updated rows. One pass
   // over the trailing triangle per step instead of two; the arithmetic is that of the two-pass form.
-  const p = new Float64Array(n);
   // The pending update: u in row `pendingRow` of `a`, q in e[0..pendingRow - 1]; -1 when none.
   let pendingRow = -1;
   for (let i = n - 1; i > 0; i--) {
@@ -152,7 +182,8 @@ function tridiagonalize(
     // the updated lower triangle (each stored row used for both of its triangles).
     if (reflect) p.fill(0, 0, l + 1);
     const ru = pendingRow * n;
-    for (let j = 0; j <= l; j++) {
+    if (sweep && (pendingRow >= 0 || reflect)) sweep(i, pendingRow, l, pendingRow < 0 ? 2 : reflect ? 0 : 1);
+    for (let j = 0; j <= l && !sweep; j++) {
       const rj = j * n;
       if (pendingRow >= 0) {
         const fj = a[ru + j];

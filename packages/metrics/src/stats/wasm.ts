@@ -273,6 +273,7 @@ function tridiagonalSweep(): Fn {
   const uv = f.local(V128);
   const sv = f.local(V128);
   const vv = f.local(V128);
+  const sv2 = f.local(V128);
   const addr = (base: number) => f.get(base).get(k).op(op.i32Add);
   const ld = (base: number) => addr(base).op(op.f64Load, 3, 0);
   const vld = (base: number) => addr(base).v(simd.load, 3, 0);
@@ -314,24 +315,43 @@ function tridiagonalSweep(): Fn {
         ld(ri).tee(uj).v(simd.f64Splat).set(uv);
       });
       f.zero().set(sv);
-      f.get(j).i32(-2).op(op.i32And).i32(3).op(op.i32Shl).set(kEnd);
+      f.zero().set(sv2);
+      // Columns below 4 floor(j / 4) in two pairs per iteration, each mode its own loop (two sums).
+      f.get(j).i32(-4).op(op.i32And).i32(3).op(op.i32Shl).set(kEnd);
       f.i32(0).set(k);
-      f.loop(
-        () => f.get(k).get(kEnd).op(op.i32GeS),
-        () => {
-          vld(rj).set(vv);
-          when(update, () => {
-            f.get(vv).get(fv).vld2(e, k).v(simd.f64Mul).get(gv).vld2(ru, k).v(simd.f64Mul).v(simd.f64Add);
-            f.v(simd.f64Sub).set(vv);
-            addr(rj).get(vv).v(simd.store, 3, 0);
-          });
-          when(dot, () => {
-            f.get(sv).get(vv).vld2(ri, k).v(simd.f64Mul).v(simd.f64Add).set(sv);
-            addr(p).vld2(p, k).get(vv).get(uv).v(simd.f64Mul).v(simd.f64Add).v(simd.store, 3, 0);
-          });
-          f.inc(k, 16);
-        },
-      );
+      const pair = (m: number, off: number, acc: number) => {
+        const vl = (base: number) => addr(base).v(simd.load, 3, off);
+        vl(rj).set(vv);
+        if (m !== 2) {
+          f.get(vv).get(fv).get(e).get(k).op(op.i32Add).v(simd.load, 3, off).v(simd.f64Mul);
+          f.get(gv).get(ru).get(k).op(op.i32Add).v(simd.load, 3, off).v(simd.f64Mul).v(simd.f64Add);
+          f.v(simd.f64Sub).set(vv);
+          addr(rj).get(vv).v(simd.store, 3, off);
+        }
+        if (m !== 1) {
+          f.get(acc).get(vv).get(ri).get(k).op(op.i32Add).v(simd.load, 3, off).v(simd.f64Mul).v(simd.f64Add).set(acc);
+          addr(p).get(p).get(k).op(op.i32Add).v(simd.load, 3, off).get(vv).get(uv).v(simd.f64Mul).v(simd.f64Add);
+          f.v(simd.store, 3, off);
+        }
+      };
+      for (const m of [0, 1, 2]) {
+        f.get(mode).i32(m).op(0x46 /* i32.eq */).op(op.if, op.void);
+        f.loop(
+          () => f.get(k).get(kEnd).op(op.i32GeS),
+          () => {
+            pair(m, 0, sv);
+            pair(m, 16, sv2);
+            f.inc(k, 32);
+          },
+        );
+        // One more pair when j mod 4 >= 2.
+        f.get(j).i32(2).op(op.i32And).op(op.if, op.void);
+        pair(m, 0, sv);
+        f.inc(k, 16);
+        f.op(op.end);
+        f.op(op.end);
+      }
+      f.get(sv).get(sv2).v(simd.f64Add).set(sv);
       f.get(sv).v(simd.f64Extract, 0).get(sv).v(simd.f64Extract, 1).op(op.f64Add).set(s);
       f.get(j).i32(1).op(op.i32And).op(op.if, op.void);
       column(false);
