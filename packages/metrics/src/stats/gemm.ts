@@ -25,6 +25,12 @@ export interface MultiplyOptions {
    * also be written; callers must read the upper triangle only.
    */
   upper?: boolean;
+  /** Row stride of A (elements between A[i, 0] and A[i + 1, 0]); default k. */
+  lda?: number;
+  /** Row stride of B; default k. */
+  ldb?: number;
+  /** Row stride of C; default p. */
+  ldc?: number;
 }
 
 /**
@@ -41,14 +47,21 @@ export function multiplyABt(
   opts: MultiplyOptions = {},
 ): void {
   const upper = opts.upper === true;
-  if (!opts.accumulate) c.fill(0, 0, m * p);
+  const lda = opts.lda ?? k;
+  const ldb = opts.ldb ?? k;
+  const ldc = opts.ldc ?? p;
+  if (!opts.accumulate) {
+    if (ldc === p) c.fill(0, 0, m * p);
+    else for (let i = 0; i < m; i++) c.fill(0, i * ldc, i * ldc + p);
+  }
+  const ld: Strides = { a: lda, b: ldb, c: ldc };
   const m4 = m - (m % 4);
   const p4 = p - (p % 4);
-  if (m4 > 0 && p4 > 0 && m * p * k >= WASM_MIN_WORK && wasmProduct(a, m4, b, p4, k, c, p, upper)) {
+  if (m4 > 0 && p4 > 0 && m * p * k >= WASM_MIN_WORK && wasmProduct(a, m4, b, p4, k, c, ld, upper)) {
     for (let k0 = 0; k0 < k; k0 += KC) {
       const k1 = Math.min(k0 + KC, k);
-      if (m4 < m) tile(a, b, c, p, k, m4, m, 0, p, k0, k1, upper);
-      if (p4 < p) tile(a, b, c, p, k, 0, m4, p4, p, k0, k1, upper);
+      if (m4 < m) tile(a, b, c, ld, m4, m, 0, p, k0, k1, upper);
+      if (p4 < p) tile(a, b, c, ld, 0, m4, p4, p, k0, k1, upper);
     }
     return;
   }
@@ -59,10 +72,17 @@ export function multiplyABt(
       // In upper mode a tile strictly below the diagonal holds nothing the caller reads.
       for (let j0 = upper ? i0 - (i0 % NC) : 0; j0 < p; j0 += NC) {
         const j1 = Math.min(j0 + NC, p);
-        tile(a, b, c, p, k, i0, i1, j0, j1, k0, k1, upper);
+        tile(a, b, c, ld, i0, i1, j0, j1, k0, k1, upper);
       }
     }
   }
+}
+
+/** Row strides of the three operands. */
+interface Strides {
+  a: number;
+  b: number;
+  c: number;
 }
 
 /** Products smaller than this many multiply-adds stay in JavaScript (packing would dominate). */
@@ -86,7 +106,7 @@ function wasmProduct(
   p4: number,
   k: number,
   c: Float64Array,
-  ldc: number,
+  ld: Strides,
   upper: boolean,
 ): boolean {
   const kcMax = Math.min(KC, k);
@@ -96,11 +116,12 @@ function wasmProduct(
   if (ar === null) return false;
   const h = new Float64Array(ar.memory.buffer);
   const g64 = ar.kernels.g64;
+  const ldc = ld.c;
   for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc, i * ldc + p4), i * p4);
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kc = Math.min(KC, k - k0);
-    pack4(a, k, m4, k0, kc, h, offA);
-    pack4(b, k, p4, k0, kc, h, offB);
+    pack4(a, ld.a, m4, k0, kc, h, offA);
+    pack4(b, ld.b, p4, k0, kc, h, offB);
     for (let i0 = 0; i0 < m4; i0 += W_MC) {
       const mc = Math.min(W_MC, m4 - i0);
       for (let j0 = upper ? i0 - (i0 % W_NC) : 0; j0 < p4; j0 += W_NC) {
@@ -108,6 +129,8 @@ function wasmProduct(
         g64(
           (offA + i0 * kc) * 8,
           (offB + j0 * kc) * 8,
+          kc * 32,
+          32,
           (i0 * p4 + j0) * 8,
           p4,
           mc / 4,
@@ -123,10 +146,10 @@ function wasmProduct(
   return true;
 }
 
-/** dst[off + (panel * kc + t) * 4 + r] = src[(4 panel + r) * k + k0 + t] for rows < rows4, t < kc. */
+/** dst[off + (panel * kc + t) * 4 + r] = src[(4 panel + r) * ld + k0 + t] for rows < rows4, t < kc. */
 function pack4(
   src: Float64Array,
-  k: number,
+  ld: number,
   rows4: number,
   k0: number,
   kc: number,
@@ -136,7 +159,7 @@ function pack4(
   for (let q = 0; q < rows4; q += 4) {
     const base = off + q * kc;
     for (let r = 0; r < 4; r++) {
-      const s = (q + r) * k + k0;
+      const s = (q + r) * ld + k0;
       let d = base + r;
       for (let t = 0; t < kc; t++, d += 4) dst[d] = src[s + t];
     }
@@ -147,8 +170,7 @@ function tile(
   a: Float64Array,
   b: Float64Array,
   c: Float64Array,
-  p: number,
-  k: number,
+  ld: Strides,
   i0: number,
   i1: number,
   j0: number,
@@ -157,18 +179,21 @@ function tile(
   k1: number,
   upper: boolean,
 ): void {
+  const lda = ld.a;
+  const ldb = ld.b;
+  const p = ld.c;
   let i = i0;
   // A 4 x 2 register block: six loads feed eight multiply-adds, and the eight independent sums hide
   // the latency of the additions.
   for (; i + 3 < i1; i += 4) {
-    const r0 = i * k;
-    const r1 = r0 + k;
-    const r2 = r1 + k;
-    const r3 = r2 + k;
+    const r0 = i * lda;
+    const r1 = r0 + lda;
+    const r2 = r1 + lda;
+    const r3 = r2 + lda;
     let j = upper ? Math.max(j0, i) : j0;
     for (; j + 1 < j1; j += 2) {
-      const sa = j * k;
-      const sb = sa + k;
+      const sa = j * ldb;
+      const sb = sa + ldb;
       let c00 = 0;
       let c01 = 0;
       let c10 = 0;
@@ -204,11 +229,11 @@ function tile(
       c[o + 3 * p + 1] += c31;
     }
     if (j < j1) {
-      for (let r = i; r < i + 4; r++) dotInto(a, b, c, p, k, r, j, k0, k1);
+      for (let r = i; r < i + 4; r++) dotInto(a, b, c, ld, r, j, k0, k1);
     }
   }
   for (; i < i1; i++) {
-    for (let j = upper ? Math.max(j0, i) : j0; j < j1; j++) dotInto(a, b, c, p, k, i, j, k0, k1);
+    for (let j = upper ? Math.max(j0, i) : j0; j < j1; j++) dotInto(a, b, c, ld, i, j, k0, k1);
   }
 }
 
@@ -216,18 +241,17 @@ function dotInto(
   a: Float64Array,
   b: Float64Array,
   c: Float64Array,
-  p: number,
-  k: number,
+  ld: Strides,
   i: number,
   j: number,
   k0: number,
   k1: number,
 ): void {
-  const ra = i * k;
-  const sa = j * k;
+  const ra = i * ld.a;
+  const sa = j * ld.b;
   let s = 0;
   for (let t = k0; t < k1; t++) s += a[ra + t] * b[sa + t];
-  c[i * p + j] += s;
+  c[i * ld.c + j] += s;
 }
 
 /** Copy the upper triangle of a square row-major matrix onto its lower triangle. */

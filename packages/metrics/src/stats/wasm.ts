@@ -168,14 +168,17 @@ function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
 /**
  * Product tile over packed panels: C[4 ip + r, W jp + c] += sum_t A[t][4 ip + r] B[t][W jp + c] for
  * ip < mp, jp < np, t < kc, where W = 2 lanes x 2 registers. A is packed as [row panel][t][A_W] with
- * A_W = 4 (f64) or 8 (f32, two row groups of 4 per panel), B as [column panel][t][W]; C is row-major
- * with `ldc` elements per row. `diag`: micro tiles whose last column 4 jp + W - 1 + diag lies left of
+ * A_W = 4 (f64) or 8 (f32, two row groups of 4 per panel); B[t][W jp + c] is read at
+ * pb + jp bPanel + t bStep + c esz (packed panels: bPanel = kc W esz, bStep = W esz; or straight from a
+ * row-major matrix whose row t holds those columns: bPanel = W esz, bStep = its row stride in bytes); C
+ * is row-major with `ldc` elements per row. Column panels outermost, so a B panel is reused by every row
+ * panel while it is in cache. `diag`: micro tiles whose last column 4 jp + W - 1 + diag lies left of
  * their first row 4 ip are skipped (the strict lower triangle in upper-triangle mode; pass a large value
  * otherwise).
  */
 function productTile(fname: string, f32: boolean): Fn {
-  const f = new Fn(fname, [I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [pa, pb, pc, ldc, mp, np, kc, diag] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new Fn(fname, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [pa, pb, bPanel, bStep, pc, ldc, mp, np, kc, diag] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
   const lanes = f32 ? 4 : 2;
   const esz = f32 ? 4 : 8;
   const W = 2 * lanes; // columns per micro tile
@@ -195,11 +198,11 @@ function productTile(fname: string, f32: boolean): Fn {
   const b1 = f.local(V128);
   const av = f.local(V128);
   f.loop(
-    () => f.get(ip).get(mp).op(op.i32GeS),
+    () => f.get(jp).get(np).op(op.i32GeS),
     () => {
-      f.i32(0).set(jp);
+      f.i32(0).set(ip);
       f.loop(
-        () => f.get(jp).get(np).op(op.i32GeS),
+        () => f.get(ip).get(mp).op(op.i32GeS),
         () => {
           // Skip a micro tile strictly below the diagonal.
           f.get(jp).i32(W).op(op.i32Mul).get(diag).op(op.i32Add).i32(W - 1).op(op.i32Add);
@@ -213,7 +216,7 @@ function productTile(fname: string, f32: boolean): Fn {
             f.get(pa).get(ip).get(kc).op(op.i32Mul).i32(AW * esz).op(op.i32Mul).op(op.i32Add).set(a);
           }
           f.get(a).get(kc).i32(AW * esz).op(op.i32Mul).op(op.i32Add).set(aEnd);
-          f.get(pb).get(jp).get(kc).op(op.i32Mul).i32(W * esz).op(op.i32Mul).op(op.i32Add).set(b);
+          f.get(pb).get(jp).get(bPanel).op(op.i32Mul).op(op.i32Add).set(b);
           f.loop(
             () => f.get(a).get(aEnd).op(op.i32GeS),
             () => {
@@ -224,7 +227,8 @@ function productTile(fname: string, f32: boolean): Fn {
                 f.get(acc[2 * r]).get(av).get(b0).v(mul).v(add).set(acc[2 * r]);
                 f.get(acc[2 * r + 1]).get(av).get(b1).v(mul).v(add).set(acc[2 * r + 1]);
               }
-              f.inc(a, AW * esz).inc(b, W * esz);
+              f.inc(a, AW * esz);
+              f.get(b).get(bStep).op(op.i32Add).set(b);
             },
           );
           for (let r = 0; r < 4; r++) {
@@ -236,10 +240,10 @@ function productTile(fname: string, f32: boolean): Fn {
             }
           }
           f.op(op.end);
-          f.inc(jp, 1);
+          f.inc(ip, 1);
         },
       );
-      f.inc(ip, 1);
+      f.inc(jp, 1);
     },
   );
   return f;
@@ -367,9 +371,31 @@ function tridiagonalSweep(): Fn {
 /** The exported kernels (byte addresses into the arena's memory). */
 export interface Kernels {
   /** float64 product tile, see {@link productTile}. */
-  g64(pa: number, pb: number, pc: number, ldc: number, mp: number, np: number, kc: number, diag: number): void;
+  g64(
+    pa: number,
+    pb: number,
+    bPanel: number,
+    bStep: number,
+    pc: number,
+    ldc: number,
+    mp: number,
+    np: number,
+    kc: number,
+    diag: number,
+  ): void;
   /** float32 product tile (A panels of 8 rows), see {@link productTile}. */
-  g32(pa: number, pb: number, pc: number, ldc: number, mp: number, np: number, kc: number, diag: number): void;
+  g32(
+    pa: number,
+    pb: number,
+    bPanel: number,
+    bStep: number,
+    pc: number,
+    ldc: number,
+    mp: number,
+    np: number,
+    kc: number,
+    diag: number,
+  ): void;
   /** One sweep of the tridiagonalisation, see {@link tridiagonalSweep}. */
   trid(a: number, n: number, e: number, p: number, ri: number, ru: number, l: number, mode: number): void;
 }
