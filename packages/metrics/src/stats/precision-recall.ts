@@ -15,6 +15,7 @@
  */
 import { assertFinite, assertFloatArray, assertPositiveInt, type FloatArray } from './checks.js';
 import { multiplyABt } from './gemm.js';
+import { fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
 
 /**
  * Squared Euclidean distances between every row of `rows` ([numRows, dim]) and every row of `cols`
@@ -98,6 +99,10 @@ export function manifoldRadii(
   assertPositiveInt('manifoldRadii', 'dim', dim);
   const n = countRows('manifoldRadii', 'features', features, dim, k);
   assertFinite('manifoldRadii', 'features', features);
+  if (opts.distanceBlock === undefined) {
+    const fast = fastRadii(features, n, dim, k);
+    if (fast !== null) return fast;
+  }
   return radii(features, n, dim, k, blockSize, distanceBlock, 'features');
 }
 
@@ -124,6 +129,10 @@ export function precisionRecall(
   const nf = countRows(fn, 'fakeFeatures', fakeFeatures, dim, k);
   assertFinite(fn, 'realFeatures', realFeatures);
   assertFinite(fn, 'fakeFeatures', fakeFeatures);
+  if (opts.distanceBlock === undefined) {
+    const fast = fastPrecisionRecall(realFeatures, nr, fakeFeatures, nf, dim, k);
+    if (fast !== null) return { precision: mean(fast.fakeIn), recall: mean(fast.realIn) };
+  }
 
   const realRadii = radii(realFeatures, nr, dim, k, blockSize, distanceBlock, 'realFeatures');
   const fakeRadii = radii(fakeFeatures, nf, dim, k, blockSize, distanceBlock, 'fakeFeatures');

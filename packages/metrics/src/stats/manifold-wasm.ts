@@ -1,0 +1,310 @@
+/**
+ * The fast route of {@link precisionRecall} and {@link manifoldRadii} with the default distance kernel:
+ * exactly the float64 results of {@link pairwiseSquaredDistances}, at the speed of a float32 product.
+ *
+ * Every distance is first estimated in float32 (features centred on a common point, so that the
+ * estimate is accurate relative to the distance rather than to |x|^2, then a WebAssembly f32x4 product
+ * tile), with a rigorous bound on how far the estimate can be from the float64 value the reference kernel
+ * computes. A decision (is this distance below a point's current k-th neighbour, or inside a ball?) that
+ * the estimate settles with its bound is taken from it; the few that fall within the bound of the
+ * threshold are settled by computing that one distance exactly as the reference does (same operations,
+ * same order, so the same bits). Own-set distances are symmetric, so each pair of points is estimated once
+ * and offered to both neighbour lists, with each direction's float64 value.
+ *
+ * Memory: a packed float32 copy of each feature set ([N, dim] rounded up to 8 rows) and one
+ * [B, B] float32 block of products (B = 1024); no N x N matrix.
+ */
+import type { FloatArray } from './checks.js';
+import { arena, NO_DIAG, releaseArena } from './wasm.js';
+
+/** Columns of the inner dimension per pass of the product (the same chunking as gemm.ts). */
+const KC = 256;
+/** Rows (and columns) of one block of products. */
+const BLOCK = 1024;
+/** Rows per tile call within a block: the packed A rows of one chunk stay in cache. */
+const ROWS_PER_CALL = 128;
+const U32 = 2 ** -24;
+const U64 = 2 ** -53;
+
+/** A feature set packed for the f32 tile, with the norms the bounds and the exact distances need. */
+interface Packed {
+  x: FloatArray;
+  n: number;
+  /** n rounded up to a multiple of 8. */
+  nPad: number;
+  /** Float offset of the packed copy in the arena. */
+  off: number;
+  /** Reference squared norms (float64, in order), as pairwiseSquaredDistances computes them. */
+  norms: Float64Array;
+  /** Squared norms of the centred float32 rows. */
+  qn: Float64Array;
+  /** Their square roots. */
+  rn: Float64Array;
+}
+
+/** Work shared by the passes: the arena views and the bound's constants. */
+interface Context {
+  dim: number;
+  f32: Float32Array;
+  g32: (...args: number[]) => void;
+  /** Float offset of the product block. */
+  cOff: number;
+  /** Its row stride: BLOCK, or less for small sets. */
+  ldc: number;
+  /** Relative part of the bound, times (|a'| + |b'|)^2. */
+  rel: number;
+  /** Part of the bound times (norm_a + norm_b + qa + qb). */
+  ref: number;
+}
+
+function roundUp8(n: number): number {
+  return Math.ceil(n / 8) * 8;
+}
+
+/**
+ * Sets up the arena for feature sets of `ns` rows: returns the context and the packed sets, or null when
+ * the WebAssembly kernels are not available (or the values do not fit float32 with room to spare).
+ */
+function prepare(sets: FloatArray[], ns: number[], dim: number): { ctx: Context; packed: Packed[] } | null {
+  // Centre: the mean of the first set (any common point gives the same distances).
+  const centre = new Float64Array(dim);
+  const x0 = sets[0];
+  for (let i = 0; i < ns[0]; i++) {
+    const o = i * dim;
+    for (let t = 0; t < dim; t++) centre[t] += x0[o + t];
+  }
+  for (let t = 0; t < dim; t++) centre[t] /= ns[0];
+  const ldc = Math.min(BLOCK, roundUp8(Math.max(...ns)));
+  let total = ldc * ldc;
+  const offs: number[] = [];
+  for (const n of ns) {
+    offs.push(total);
+    total += roundUp8(n) * dim;
+  }
+  const ar = arena(total * 4);
+  if (ar === null) return null;
+  const f32 = new Float32Array(ar.memory.buffer);
+  const packed: Packed[] = [];
+  for (let s = 0; s < sets.length; s++) {
+    const x = sets[s];
+    const n = ns[s];
+    const nPad = roundUp8(n);
+    const off = offs[s];
+    const norms = new Float64Array(n);
+    const qn = new Float64Array(n);
+    const rn = new Float64Array(n);
+    f32.fill(0, off, off + nPad * dim);
+    for (let i = 0; i < n; i++) {
+      const o = i * dim;
+      let sq = 0;
+      let q = 0;
+      const panel = i >> 3;
+      const r = i & 7;
+      for (let k0 = 0; k0 < dim; k0 += KC) {
+        const kc = Math.min(KC, dim - k0);
+        let d = off + k0 * nPad + panel * kc * 8 + r;
+        for (let t = k0; t < k0 + kc; t++, d += 8) {
+          const v = x[o + t];
+          sq += v * v;
+          const c = Math.fround(v - centre[t]);
+          // Far from float32's range: dim products of such values cannot overflow.
+          if (!(Math.abs(c) < 1e15)) {
+            releaseArena();
+            return null;
+          }
+          f32[d] = c;
+          q += c * c;
+        }
+      }
+      norms[i] = sq;
+      qn[i] = q;
+      rn[i] = Math.sqrt(q);
+    }
+    packed.push({ x, n, nPad, off, norms, qn, rn });
+  }
+  // The float32 dot product of a chunk is a sum of at most KC rounded products, and the chunks add up in
+  // float32: at most L = min(dim, KC) + ceil(dim / KC) roundings along any entry's chain.
+  const L = Math.min(dim, KC) + Math.ceil(dim / KC) + 1;
+  const gamma = (L * U32) / (1 - L * U32);
+  // Centring rounds each coordinate once in float64 and once to float32 (u1), which moves a distance by
+  // at most (2 u1 + u1^2)(|a'| + |b'|)^2; the product errs by at most gamma |a'||b'| <= gamma/4 (|a'|+|b'|)^2,
+  // twice that in the distance.
+  const u1 = U32 * (1 + 2 ** -28);
+  const rel = (gamma / 2 + 2 * u1 + u1 * u1) * (1 + 1e-6) + 1e-12;
+  // The reference's own float64 rounding (chains of dim terms, then two operations), and that of the
+  // estimate's float64 operations, both far below the float32 part.
+  const ref = 4 * (dim + 8) * U64;
+  return { ctx: { dim, f32, g32: ar.kernels.g32, cOff: 0, ldc, rel, ref }, packed };
+}
+
+/** Products of rows [r0, r1) of `a` with rows [c0, c1) of `b` into the context's block (row stride ldc). */
+function products(ctx: Context, a: Packed, r0: number, r1: number, b: Packed, c0: number, c1: number): void {
+  const { dim, f32, g32, cOff, ldc } = ctx;
+  const rows = roundUp8(r1 - r0);
+  const cols = roundUp8(c1 - c0);
+  f32.fill(0, cOff, cOff + rows * ldc);
+  for (let k0 = 0; k0 < dim; k0 += KC) {
+    const kc = Math.min(KC, dim - k0);
+    const pb = (b.off + k0 * b.nPad + (c0 >> 3) * kc * 8) * 4;
+    for (let i0 = 0; i0 < rows; i0 += ROWS_PER_CALL) {
+      const mr = Math.min(ROWS_PER_CALL, rows - i0);
+      const pa = (a.off + k0 * a.nPad + ((r0 + i0) >> 3) * kc * 8) * 4;
+      g32(pa, pb, kc * 32, 32, (cOff + i0 * ldc) * 4, ldc, mr / 4, cols / 8, kc, NO_DIAG);
+    }
+  }
+}
+
+/** The reference kernel's float64 dot product: chunks of KC summed in order, added up in order. */
+function exactDot(x: FloatArray, xo: number, y: FloatArray, yo: number, dim: number): number {
+  let c = 0;
+  for (let k0 = 0; k0 < dim; k0 += KC) {
+    const k1 = Math.min(k0 + KC, dim);
+    let s = 0;
+    for (let t = k0; t < k1; t++) s += x[xo + t] * y[yo + t];
+    c += s;
+  }
+  return c;
+}
+
+/** Inserts v into the ascending `slots`-entry buffer at b when it is below the current last entry. */
+function offer(best: Float64Array, b: number, k: number, v: number): void {
+  if (!(v < best[b + k])) return;
+  let s = b + k;
+  while (s > b && best[s - 1] > v) {
+    best[s] = best[s - 1];
+    s--;
+  }
+  best[s] = v;
+}
+
+/** Squared k-NN radii within one set, equal to the reference's; null when the kernels are unavailable. */
+function radiiOf(ctx: Context, p: Packed, k: number): Float64Array {
+  const { dim, f32, cOff, ldc, rel, ref } = ctx;
+  const { x, n, norms, qn, rn } = p;
+  const abs = dim * 1e-43;
+  const slots = k + 1;
+  const best = new Float64Array(n * slots).fill(Number.POSITIVE_INFINITY);
+  // Each point's distance to itself, exactly as the reference has it.
+  for (let i = 0; i < n; i++) {
+    const c = exactDot(x, i * dim, x, i * dim, dim);
+    offer(best, i * slots, k, Math.max(norms[i] - 2 * c + norms[i], 0));
+  }
+  for (let r0 = 0; r0 < n; r0 += BLOCK) {
+    const r1 = Math.min(r0 + BLOCK, n);
+    for (let c0 = r0; c0 < n; c0 += BLOCK) {
+      const c1 = Math.min(c0 + BLOCK, n);
+      products(ctx, p, r0, r1, p, c0, c1);
+      for (let i = r0; i < r1; i++) {
+        const bi = i * slots;
+        const o = cOff + (i - r0) * ldc - c0;
+        const qi = qn[i];
+        const ri = rn[i];
+        const ni = norms[i];
+        for (let j = c0 === r0 ? i + 1 : c0; j < c1; j++) {
+          const est = qi + qn[j] - 2 * f32[o + j];
+          const s = ri + rn[j];
+          const lo = est - (rel * s * s + ref * (ni + norms[j] + qi + qn[j]) + abs * (s + 1) + 1e-36);
+          const bj = j * slots;
+          if (lo > best[bi + k] && lo > best[bj + k]) continue;
+          const c = exactDot(x, i * dim, x, j * dim, dim);
+          offer(best, bi, k, Math.max(ni - 2 * c + norms[j], 0));
+          offer(best, bj, k, Math.max(norms[j] - 2 * c + ni, 0));
+        }
+      }
+    }
+  }
+  const out = new Float64Array(n);
+  for (let i = 0; i < n; i++) out[i] = best[i * slots + k];
+  return out;
+}
+
+/**
+ * The reference's radii of `x` ([n, dim]) through the float32 estimate, or null when the WebAssembly
+ * kernels are not available here.
+ */
+export function fastRadii(x: FloatArray, n: number, dim: number, k: number): Float64Array | null {
+  const prep = prepare([x], [n], dim);
+  if (prep === null) return null;
+  try {
+    return radiiOf(prep.ctx, prep.packed[0], k);
+  } finally {
+    releaseArena();
+  }
+}
+
+/**
+ * Precision and recall as the reference computes them (radii, then every real-fake pair against both
+ * balls), or null when the WebAssembly kernels are not available here.
+ */
+export function fastPrecisionRecall(
+  real: FloatArray,
+  nr: number,
+  fake: FloatArray,
+  nf: number,
+  dim: number,
+  k: number,
+): { realIn: Uint8Array; fakeIn: Uint8Array } | null {
+  const prep = prepare([real, fake], [nr, nf], dim);
+  if (prep === null) return null;
+  try {
+    const { ctx } = prep;
+    const [pr, pf] = prep.packed;
+    const rr = radiiOf(ctx, pr, k);
+    const fr = radiiOf(ctx, pf, k);
+    const { f32, cOff, ldc, rel, ref } = ctx;
+    const abs = dim * 1e-43;
+    const fakeIn = new Uint8Array(nf);
+    const realIn = new Uint8Array(nr);
+    for (let r0 = 0; r0 < nr; r0 += BLOCK) {
+      const r1 = Math.min(r0 + BLOCK, nr);
+      for (let c0 = 0; c0 < nf; c0 += BLOCK) {
+        const c1 = Math.min(c0 + BLOCK, nf);
+        if (allSet(realIn, r0, r1) && allSet(fakeIn, c0, c1)) continue;
+        products(ctx, pr, r0, r1, pf, c0, c1);
+        for (let i = r0; i < r1; i++) {
+          const o = cOff + (i - r0) * ldc - c0;
+          const qi = pr.qn[i];
+          const ri = pr.rn[i];
+          const ni = pr.norms[i];
+          const radius = rr[i];
+          let inside = realIn[i];
+          for (let j = c0; j < c1; j++) {
+            const needFake = fakeIn[j] === 0;
+            if (!needFake && inside) continue;
+            const est = qi + pf.qn[j] - 2 * f32[o + j];
+            const s = ri + pf.rn[j];
+            const tol = rel * s * s + ref * (ni + pf.norms[j] + qi + pf.qn[j]) + abs * (s + 1) + 1e-36;
+            const fj = fr[j];
+            // Each open question: settled by the estimate, else (unknown) by the exact distance.
+            let exact = Number.NaN;
+            if (needFake) {
+              if (est + tol <= radius) fakeIn[j] = 1;
+              else if (!(est - tol > radius)) {
+                exact = Math.max(ni - 2 * exactDot(real, i * dim, fake, j * dim, dim) + pf.norms[j], 0);
+                if (exact <= radius) fakeIn[j] = 1;
+              }
+            }
+            if (!inside) {
+              if (est + tol <= fj) inside = 1;
+              else if (!(est - tol > fj)) {
+                if (Number.isNaN(exact)) {
+                  exact = Math.max(ni - 2 * exactDot(real, i * dim, fake, j * dim, dim) + pf.norms[j], 0);
+                }
+                if (exact <= fj) inside = 1;
+              }
+            }
+          }
+          realIn[i] = inside;
+        }
+      }
+    }
+    return { realIn, fakeIn };
+  } finally {
+    releaseArena();
+  }
+}
+
+function allSet(flags: Uint8Array, from: number, to: number): boolean {
+  for (let i = from; i < to; i++) if (flags[i] === 0) return false;
+  return true;
+}
