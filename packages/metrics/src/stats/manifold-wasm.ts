@@ -55,6 +55,8 @@ interface Context {
   rel: number;
   /** Part of the bound times (norm_a + norm_b + qa + qb). */
   ref: number;
+  /** Part of the bound times (|a'| + |b'| + 1): float32 underflow. */
+  abs: number;
 }
 
 function roundUp8(n: number): number {
@@ -134,7 +136,9 @@ function prepare(sets: FloatArray[], ns: number[], dim: number): { ctx: Context;
   // The reference's own float64 rounding (chains of dim terms, then two operations), and that of the
   // estimate's float64 operations, both far below the float32 part.
   const ref = 4 * (dim + 8) * U64;
-  return { ctx: { dim, f32, g32: ar.kernels.g32, cOff: 0, ldc, rel, ref }, packed };
+  // Products or coordinates below float32's normal range lose at most 2^-149 each.
+  const abs = dim * 1e-43;
+  return { ctx: { dim, f32, g32: ar.kernels.g32, cOff: 0, ldc, rel, ref, abs }, packed };
 }
 
 /** Products of rows [r0, r1) of `a` with rows [c0, c1) of `b` into the context's block (row stride ldc). */
@@ -177,44 +181,125 @@ function offer(best: Float64Array, b: number, k: number, v: number): void {
   best[s] = v;
 }
 
-/** Squared k-NN radii within one set, equal to the reference's; null when the kernels are unavailable. */
+/** Bound on |estimate - reference| for a pair: centred norms ra, rb, reference norms na, nb, centred squares qa, qb. */
+function bound(ctx: Context, ra: number, rb: number, na: number, nb: number, qa: number, qb: number): number {
+  const s = ra + rb;
+  return ctx.rel * s * s + ctx.ref * (na + nb + qa + qb) + ctx.abs * (s + 1) + 1e-36;
+}
+
+/** Largest entry of v[from:to]. */
+function maxOf(v: Float64Array, from: number, to: number): number {
+  let m = 0;
+  for (let i = from; i < to; i++) if (v[i] > m) m = v[i];
+  return m;
+}
+
+/**
+ * Squared k-NN radii within one set, equal to the reference's.
+ *
+ * Per point: `ub`, the k + 1 smallest upper bounds (estimate + bound) seen so far, whose last entry tau
+ * bounds the radius from above; and a list of candidates, the points whose lower bound was at most tau
+ * when they were seen. At the end only the candidates still within the final tau can be among the k + 1
+ * nearest, and those distances are computed exactly; the radius is the (k+1)-th smallest of them. A full
+ * candidate list is pruned by the current tau, or else settled exactly on the spot.
+ */
 function radiiOf(ctx: Context, p: Packed, k: number): Float64Array {
-  const { dim, f32, cOff, ldc, rel, ref } = ctx;
+  const { dim, f32, cOff, ldc } = ctx;
   const { x, n, norms, qn, rn } = p;
-  const abs = dim * 1e-43;
   const slots = k + 1;
   const best = new Float64Array(n * slots).fill(Number.POSITIVE_INFINITY);
+  const ub = new Float64Array(n * slots).fill(Number.POSITIVE_INFINITY);
+  const cap = 8 * slots;
+  const candIdx = new Int32Array(n * cap);
+  const candLo = new Float64Array(n * cap);
+  const candLen = new Int32Array(n);
+  const exact = (i: number, j: number) =>
+    Math.max(norms[i] - 2 * exactDot(x, i * dim, x, j * dim, dim) + norms[j], 0);
+  const addCandidate = (i: number, j: number, lo: number) => {
+    const b = i * cap;
+    let len = candLen[i];
+    if (len === cap) {
+      const tau = ub[i * slots + k];
+      let w = 0;
+      for (let q = 0; q < len; q++) {
+        if (candLo[b + q] <= tau) {
+          candIdx[b + w] = candIdx[b + q];
+          candLo[b + w] = candLo[b + q];
+          w++;
+        }
+      }
+      len = w;
+      if (len === cap) {
+        for (let q = 0; q < len; q++) offer(best, i * slots, k, exact(i, candIdx[b + q]));
+        len = 0;
+      }
+    }
+    candIdx[b + len] = j;
+    candLo[b + len] = lo;
+    candLen[i] = len + 1;
+  };
   // Each point's distance to itself, exactly as the reference has it.
   for (let i = 0; i < n; i++) {
-    const c = exactDot(x, i * dim, x, i * dim, dim);
-    offer(best, i * slots, k, Math.max(norms[i] - 2 * c + norms[i], 0));
+    const v = exact(i, i);
+    offer(best, i * slots, k, v);
+    offer(ub, i * slots, k, v);
   }
+  const colThreshold = new Float64Array(BLOCK);
+  const colBound = new Float64Array(BLOCK);
   for (let r0 = 0; r0 < n; r0 += BLOCK) {
     const r1 = Math.min(r0 + BLOCK, n);
+    const rMaxR = maxOf(rn, r0, r1);
+    const nMaxR = maxOf(norms, r0, r1);
+    const qMaxR = maxOf(qn, r0, r1);
     for (let c0 = r0; c0 < n; c0 += BLOCK) {
       const c1 = Math.min(c0 + BLOCK, n);
       products(ctx, p, r0, r1, p, c0, c1);
+      const rMaxC = maxOf(rn, c0, c1);
+      const nMaxC = maxOf(norms, c0, c1);
+      const qMaxC = maxOf(qn, c0, c1);
+      // An estimate above tau + (the largest bound in this block) settles nothing: the fast test.
+      for (let j = c0; j < c1; j++) {
+        colBound[j - c0] = bound(ctx, rMaxR, rn[j], nMaxR, norms[j], qMaxR, qn[j]);
+        colThreshold[j - c0] = ub[j * slots + k] + colBound[j - c0];
+      }
       for (let i = r0; i < r1; i++) {
         const bi = i * slots;
         const o = cOff + (i - r0) * ldc - c0;
         const qi = qn[i];
         const ri = rn[i];
         const ni = norms[i];
+        const rowBound = bound(ctx, ri, rMaxC, ni, nMaxC, qi, qMaxC);
+        let rowThreshold = ub[bi + k] + rowBound;
         for (let j = c0 === r0 ? i + 1 : c0; j < c1; j++) {
           const est = qi + qn[j] - 2 * f32[o + j];
-          const s = ri + rn[j];
-          const lo = est - (rel * s * s + ref * (ni + norms[j] + qi + qn[j]) + abs * (s + 1) + 1e-36);
+          if (est > rowThreshold && est > colThreshold[j - c0]) continue;
+          const tol = bound(ctx, ri, rn[j], ni, norms[j], qi, qn[j]);
+          const lo = est - tol;
+          const hi = est + tol;
+          if (hi < ub[bi + k]) {
+            offer(ub, bi, k, hi);
+            rowThreshold = ub[bi + k] + rowBound;
+          }
+          if (lo <= ub[bi + k]) addCandidate(i, j, lo);
           const bj = j * slots;
-          if (lo > best[bi + k] && lo > best[bj + k]) continue;
-          const c = exactDot(x, i * dim, x, j * dim, dim);
-          offer(best, bi, k, Math.max(ni - 2 * c + norms[j], 0));
-          offer(best, bj, k, Math.max(norms[j] - 2 * c + ni, 0));
+          if (hi < ub[bj + k]) {
+            offer(ub, bj, k, hi);
+            colThreshold[j - c0] = ub[bj + k] + colBound[j - c0];
+          }
+          if (lo <= ub[bj + k]) addCandidate(j, i, lo);
         }
       }
     }
   }
   const out = new Float64Array(n);
-  for (let i = 0; i < n; i++) out[i] = best[i * slots + k];
+  for (let i = 0; i < n; i++) {
+    const tau = ub[i * slots + k];
+    const b = i * cap;
+    for (let q = 0; q < candLen[i]; q++) {
+      if (candLo[b + q] <= tau) offer(best, i * slots, k, exact(i, candIdx[b + q]));
+    }
+    out[i] = best[i * slots + k];
+  }
   return out;
 }
 
@@ -251,46 +336,55 @@ export function fastPrecisionRecall(
     const [pr, pf] = prep.packed;
     const rr = radiiOf(ctx, pr, k);
     const fr = radiiOf(ctx, pf, k);
-    const { f32, cOff, ldc, rel, ref } = ctx;
-    const abs = dim * 1e-43;
+    const { dim: d, f32, cOff, ldc } = ctx;
     const fakeIn = new Uint8Array(nf);
     const realIn = new Uint8Array(nr);
+    const exact = (i: number, j: number) =>
+      Math.max(pr.norms[i] - 2 * exactDot(real, i * d, fake, j * d, d) + pf.norms[j], 0);
+    const colThreshold = new Float64Array(BLOCK);
     for (let r0 = 0; r0 < nr; r0 += BLOCK) {
       const r1 = Math.min(r0 + BLOCK, nr);
+      const rMaxR = maxOf(pr.rn, r0, r1);
+      const nMaxR = maxOf(pr.norms, r0, r1);
+      const qMaxR = maxOf(pr.qn, r0, r1);
       for (let c0 = 0; c0 < nf; c0 += BLOCK) {
         const c1 = Math.min(c0 + BLOCK, nf);
         if (allSet(realIn, r0, r1) && allSet(fakeIn, c0, c1)) continue;
         products(ctx, pr, r0, r1, pf, c0, c1);
+        const rMaxC = maxOf(pf.rn, c0, c1);
+        const nMaxC = maxOf(pf.norms, c0, c1);
+        const qMaxC = maxOf(pf.qn, c0, c1);
+        // est > radius + (the largest bound in the block): certainly outside that ball.
+        for (let j = c0; j < c1; j++) {
+          colThreshold[j - c0] = fr[j] + bound(ctx, rMaxR, pf.rn[j], nMaxR, pf.norms[j], qMaxR, pf.qn[j]);
+        }
         for (let i = r0; i < r1; i++) {
           const o = cOff + (i - r0) * ldc - c0;
           const qi = pr.qn[i];
           const ri = pr.rn[i];
           const ni = pr.norms[i];
           const radius = rr[i];
+          const rowThreshold = radius + bound(ctx, ri, rMaxC, ni, nMaxC, qi, qMaxC);
           let inside = realIn[i];
           for (let j = c0; j < c1; j++) {
-            const needFake = fakeIn[j] === 0;
-            if (!needFake && inside) continue;
             const est = qi + pf.qn[j] - 2 * f32[o + j];
-            const s = ri + pf.rn[j];
-            const tol = rel * s * s + ref * (ni + pf.norms[j] + qi + pf.qn[j]) + abs * (s + 1) + 1e-36;
+            if ((fakeIn[j] !== 0 || est > rowThreshold) && (inside !== 0 || est > colThreshold[j - c0])) continue;
+            const tol = bound(ctx, ri, pf.rn[j], ni, pf.norms[j], qi, pf.qn[j]);
             const fj = fr[j];
-            // Each open question: settled by the estimate, else (unknown) by the exact distance.
-            let exact = Number.NaN;
-            if (needFake) {
+            // Each open question: settled by the estimate, else by the exact distance.
+            let v = Number.NaN;
+            if (fakeIn[j] === 0) {
               if (est + tol <= radius) fakeIn[j] = 1;
               else if (!(est - tol > radius)) {
-                exact = Math.max(ni - 2 * exactDot(real, i * dim, fake, j * dim, dim) + pf.norms[j], 0);
-                if (exact <= radius) fakeIn[j] = 1;
+                v = exact(i, j);
+                if (v <= radius) fakeIn[j] = 1;
               }
             }
-            if (!inside) {
+            if (inside === 0) {
               if (est + tol <= fj) inside = 1;
               else if (!(est - tol > fj)) {
-                if (Number.isNaN(exact)) {
-                  exact = Math.max(ni - 2 * exactDot(real, i * dim, fake, j * dim, dim) + pf.norms[j], 0);
-                }
-                if (exact <= fj) inside = 1;
+                if (Number.isNaN(v)) v = exact(i, j);
+                if (v <= fj) inside = 1;
               }
             }
           }
