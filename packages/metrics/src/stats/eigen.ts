@@ -16,7 +16,7 @@ import {
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
-import { arena, releaseArena } from './wasm.js';
+import { arena, Batch, releaseArena, TRID } from './wasm.js';
 
 /** Eigenvalues in ascending order and the matching orthonormal eigenvectors. */
 export interface SymmetricEigen {
@@ -115,21 +115,47 @@ const WASM_MIN_ORDER = 32;
  */
 function tridiagonalizeWasm(w: Float64Array, n: number, d: Float64Array, e: Float64Array): boolean {
   const nn = n * n;
-  const ar = arena((nn + 2 * n) * 8);
+  // a, e, then GROUPS partial p vectors.
+  const ar = arena((nn + n + GROUPS * n) * 8);
   if (ar === null) return false;
   const h = new Float64Array(ar.memory.buffer);
   h.set(w.subarray(0, nn));
   const a = h.subarray(0, nn);
   const ew = h.subarray(nn, nn + n);
-  const p = h.subarray(nn + n, nn + 2 * n);
-  const trid = ar.kernels.trid;
-  tridiagonalize(a, n, d, ew, false, p, (i, pendingRow, l, mode) =>
-    trid(0, n, nn * 8, (nn + n) * 8, i * n * 8, Math.max(pendingRow, 0) * n * 8, l, mode),
-  );
+  const pOff = nn + n;
+  const p = h.subarray(pOff, pOff + n);
+  const batch = new Batch(ar);
+  const bounds = new Int32Array(GROUPS + 1);
+  tridiagonalize(a, n, d, ew, false, p, (i, pendingRow, l, mode) => {
+    // Rows 0..l in groups of about equal work (row j costs j), each accumulating into its own p, added up
+    // in a fixed order afterwards: the same sums whichever thread runs which group.
+    const groups = l < GROUP_MIN_ROWS ? 1 : GROUPS;
+    bounds[0] = 0;
+    for (let g = 1; g < groups; g++) bounds[g] = Math.round((l + 1) * Math.sqrt(g / groups));
+    bounds[groups] = l + 1;
+    for (let g = 0; g < groups; g++) {
+      const pg = pOff + g * n;
+      if (g > 0 && mode !== 1) h.fill(0, pg, pg + l + 1);
+      const ru = Math.max(pendingRow, 0) * n * 8;
+      batch.add(TRID, 0, n, nn * 8, pg * 8, i * n * 8, ru, bounds[g], bounds[g + 1] - 1, mode);
+    }
+    batch.run();
+    if (mode !== 1) {
+      for (let g = 1; g < groups; g++) {
+        const pg = pOff + g * n;
+        for (let k = 0; k <= l; k++) p[k] += h[pg + k];
+      }
+    }
+  });
   e.set(ew);
   releaseArena();
   return true;
 }
+
+/** Row groups of one sweep (fixed, so that the sums do not depend on the number of threads). */
+const GROUPS = 4;
+/** Sweeps over fewer rows run as one group. */
+const GROUP_MIN_ROWS = 256;
 
 /**
  * Householder reduction of the symmetric matrix in `a` (lower triangle used) to tridiagonal form:

@@ -18,6 +18,7 @@ import {
 import { eigenSymmetricInPlace } from './eigen.js';
 import { mirrorUpper, multiplyABt } from './gemm.js';
 import { pivotedCholeskyInPlace } from './pivoted-cholesky.js';
+import { hold, unhold } from './wasm.js';
 
 const EPS = 2.220446049250313e-16;
 
@@ -62,6 +63,22 @@ export function frechetDistance(
   mu2: FloatArray,
   sigma2: FloatArray,
   opts: FrechetOptions = {},
+): number {
+  // One WebAssembly arena (and one set of worker threads) for all the products and the eigenvalues.
+  hold();
+  try {
+    return frechet(mu1, sigma1, mu2, sigma2, opts);
+  } finally {
+    unhold();
+  }
+}
+
+function frechet(
+  mu1: FloatArray,
+  sigma1: FloatArray,
+  mu2: FloatArray,
+  sigma2: FloatArray,
+  opts: FrechetOptions,
 ): number {
   const fn = 'frechetDistance';
   if (!isFloatArray(mu1))

@@ -15,7 +15,7 @@
  * [B, B] float32 block of products (B = 1024); no N x N matrix.
  */
 import type { FloatArray } from './checks.js';
-import { arena, NO_DIAG, releaseArena } from './wasm.js';
+import { arena, Batch, G32, NO_DIAG, releaseArena } from './wasm.js';
 
 /** Columns of the inner dimension per pass of the product (the same chunking as gemm.ts). */
 const KC = 256;
@@ -46,7 +46,7 @@ interface Packed {
 interface Context {
   dim: number;
   f32: Float32Array;
-  g32: (...args: number[]) => void;
+  batch: Batch;
   /** Float offset of the product block. */
   cOff: number;
   /** Its row stride: BLOCK, or less for small sets. */
@@ -138,12 +138,12 @@ function prepare(sets: FloatArray[], ns: number[], dim: number): { ctx: Context;
   const ref = 4 * (dim + 8) * U64;
   // Products or coordinates below float32's normal range lose at most 2^-149 each.
   const abs = dim * 1e-43;
-  return { ctx: { dim, f32, g32: ar.kernels.g32, cOff: 0, ldc, rel, ref, abs }, packed };
+  return { ctx: { dim, f32, batch: new Batch(ar), cOff: 0, ldc, rel, ref, abs }, packed };
 }
 
 /** Products of rows [r0, r1) of `a` with rows [c0, c1) of `b` into the context's block (row stride ldc). */
 function products(ctx: Context, a: Packed, r0: number, r1: number, b: Packed, c0: number, c1: number): void {
-  const { dim, f32, g32, cOff, ldc } = ctx;
+  const { dim, f32, batch, cOff, ldc } = ctx;
   const rows = roundUp8(r1 - r0);
   const cols = roundUp8(c1 - c0);
   f32.fill(0, cOff, cOff + rows * ldc);
@@ -153,8 +153,9 @@ function products(ctx: Context, a: Packed, r0: number, r1: number, b: Packed, c0
     for (let i0 = 0; i0 < rows; i0 += ROWS_PER_CALL) {
       const mr = Math.min(ROWS_PER_CALL, rows - i0);
       const pa = (a.off + k0 * a.nPad + ((r0 + i0) >> 3) * kc * 8) * 4;
-      g32(pa, pb, kc * 32, 32, (cOff + i0 * ldc) * 4, ldc, mr / 4, cols / 8, kc, NO_DIAG);
+      batch.add(G32, pa, pb, kc * 32, 32, (cOff + i0 * ldc) * 4, ldc, mr / 4, cols / 8, kc, NO_DIAG);
     }
+    batch.run();
   }
 }
 

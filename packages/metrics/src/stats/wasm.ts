@@ -145,9 +145,11 @@ class Fn {
   }
 }
 
-function assemble(fns: Fn[]): Uint8Array<ArrayBuffer> {
+/** The module; `shared`: its memory import is a shared memory (for worker threads) of up to 4 GiB. */
+function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
   const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
-  const imports = vec([[...name('env'), ...name('mem'), 0x02, 0x00, 0x00]]);
+  const limits = shared ? [0x03, 0x00, ...uleb(MAX_PAGES)] : [0x00, 0x00];
+  const imports = vec([[...name('env'), ...name('mem'), 0x02, ...limits]]);
   return new Uint8Array([
     0x00,
     0x61,
@@ -250,7 +252,7 @@ function productTile(fname: string, f32: boolean): Fn {
 }
 
 /**
- * The sweep over rows 0..l of one step of the fused Householder tridiagonalisation (eigen.ts has the
+ * The sweep over rows j0..l of one step of the fused Householder tridiagonalisation (eigen.ts has the
  * JavaScript form), with byte addresses: `a` the matrix (row stride `n` elements), `e` and `p` the
  * vectors, `ri` / `ru` the rows i (the new reflector u) and pendingRow (the previous one, whose q is in
  * e). For each row j <= l and column k <= j: mode 0 and 1 apply the pending rank-2 update
@@ -259,8 +261,8 @@ function productTile(fname: string, f32: boolean): Fn {
  * through f64x2, so the sums run in two lanes.
  */
 function tridiagonalSweep(): Fn {
-  const f = new Fn('trid', [I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [a, n, e, p, ri, ru, l, mode] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const f = new Fn('trid', [I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [a, n, e, p, ri, ru, j0, l, mode] = [0, 1, 2, 3, 4, 5, 6, 7, 8];
   const j = f.local(I32);
   const rj = f.local(I32);
   const k = f.local(I32);
@@ -286,6 +288,7 @@ function tridiagonalSweep(): Fn {
     then();
     f.op(op.end);
   };
+  f.get(j0).set(j);
   f.get(mode).i32(2).op(0x47 /* i32.ne */).set(update);
   f.get(mode).i32(1).op(0x47).set(dot);
   /** One scalar column k: v = updated a[j, k]; `last`: the diagonal, else s and p[k] accumulate. */
@@ -368,50 +371,35 @@ function tridiagonalSweep(): Fn {
   return f;
 }
 
-/** The exported kernels (byte addresses into the arena's memory). */
-export interface Kernels {
-  /** float64 product tile, see {@link productTile}. */
-  g64(
-    pa: number,
-    pb: number,
-    bPanel: number,
-    bStep: number,
-    pc: number,
-    ldc: number,
-    mp: number,
-    np: number,
-    kc: number,
-    diag: number,
-  ): void;
-  /** float32 product tile (A panels of 8 rows), see {@link productTile}. */
-  g32(
-    pa: number,
-    pb: number,
-    bPanel: number,
-    bStep: number,
-    pc: number,
-    ldc: number,
-    mp: number,
-    np: number,
-    kc: number,
-    diag: number,
-  ): void;
-  /** One sweep of the tridiagonalisation, see {@link tridiagonalSweep}. */
-  trid(a: number, n: number, e: number, p: number, ri: number, ru: number, l: number, mode: number): void;
-}
+/** Largest memory (pages of 64 KiB): 4 GiB, all of wasm32. */
+const MAX_PAGES = 65536;
+/** Arguments per kernel call (the longest signature); shorter ones ignore the rest. */
+const ARGS = 10;
+/** Kernel calls one batch can hold. */
+const MAX_CALLS = 4096;
+
+/** Kernel ids for {@link Batch.add}. */
+export const G64 = 0;
+export const G32 = 1;
+export const TRID = 2;
+
+/** The exported kernels (byte addresses into the arena's memory), by id. */
+type Kernel = (...args: number[]) => void;
 
 /** A WebAssembly memory with the kernels bound to it. Views must be taken after the last {@link arena} call. */
 export interface Arena {
   memory: WebAssembly.Memory;
-  kernels: Kernels;
+  kernels: Kernel[];
+  shared: boolean;
 }
 
 /** `diag` value that never skips a micro tile. */
 export const NO_DIAG = 1 << 30;
 
-let compiled: WebAssembly.Module | null | undefined;
+let compiled: { module: WebAssembly.Module; shared: boolean } | null | undefined;
 let enabled = true;
 let cached: Arena | null = null;
+let holds = 0;
 /** An arena above this size is dropped after use instead of kept for the next call. */
 const KEEP_BYTES = 64 * 1024 * 1024;
 
@@ -425,13 +413,30 @@ export function wasmAvailable(): boolean {
   return enabled && compile() !== null;
 }
 
-function compile(): WebAssembly.Module | null {
+function kernelFunctions(): Fn[] {
+  return [productTile('g64', false), productTile('g32', true), tridiagonalSweep()];
+}
+
+function compile(): { module: WebAssembly.Module; shared: boolean } | null {
   if (compiled !== undefined) return compiled;
   compiled = null;
   try {
-    if (typeof WebAssembly === 'object') {
-      const bytes = assemble([productTile('g64', false), productTile('g32', true), tridiagonalSweep()]);
-      if (WebAssembly.validate(bytes)) compiled = new WebAssembly.Module(bytes);
+    if (typeof WebAssembly !== 'object') return null;
+    for (const shared of [true, false]) {
+      if (shared) {
+        // Shared memory needs SharedArrayBuffer (cross-origin isolation in browsers).
+        if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') continue;
+        try {
+          new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
+        } catch {
+          continue;
+        }
+      }
+      const bytes = assemble(kernelFunctions(), shared);
+      if (WebAssembly.validate(bytes)) {
+        compiled = { module: new WebAssembly.Module(bytes), shared };
+        break;
+      }
     }
   } catch {
     compiled = null;
@@ -446,26 +451,228 @@ function compile(): WebAssembly.Module | null {
  */
 export function arena(bytes: number): Arena | null {
   if (!enabled) return null;
-  const mod = compile();
-  if (!mod) return null;
+  const c = compile();
+  if (!c) return null;
   const pages = Math.ceil(bytes / 65536);
+  if (pages > MAX_PAGES) return null;
   try {
     if (cached === null) {
-      const memory = new WebAssembly.Memory({ initial: Math.max(pages, 1) });
-      const instance = new WebAssembly.Instance(mod, { env: { mem: memory } });
-      cached = { memory, kernels: instance.exports as unknown as Kernels };
+      const memory = c.shared
+        ? new WebAssembly.Memory({ initial: Math.max(pages, 1), maximum: MAX_PAGES, shared: true })
+        : new WebAssembly.Memory({ initial: Math.max(pages, 1) });
+      const ex = new WebAssembly.Instance(c.module, { env: { mem: memory } }).exports;
+      cached = { memory, kernels: [ex.g64, ex.g32, ex.trid] as Kernel[], shared: c.shared };
     } else {
       const have = cached.memory.buffer.byteLength / 65536;
       if (have < pages) cached.memory.grow(pages - have);
     }
   } catch {
-    cached = null;
+    dropArena();
     return null;
   }
   return cached;
 }
 
-/** Lets a large arena go (so the garbage collector frees it); a small one stays for the next call. */
+/**
+ * Keeps the arena (and the worker threads bound to it) across the calls that a top-level function makes
+ * until the matching {@link unhold}, whatever its size.
+ */
+export function hold(): void {
+  holds++;
+}
+
+/** Ends a {@link hold}; then lets a large arena go. */
+export function unhold(): void {
+  holds--;
+  releaseArena();
+}
+
+/** Lets a large arena go (so the garbage collector frees it) unless held; a small one stays for the next call. */
 export function releaseArena(): void {
-  if (cached !== null && cached.memory.buffer.byteLength > KEEP_BYTES) cached = null;
+  if (holds === 0 && cached !== null && cached.memory.buffer.byteLength > KEEP_BYTES) dropArena();
+}
+
+function dropArena(): void {
+  cached = null;
+  if (pool !== null) {
+    for (const w of pool.workers) w.terminate();
+    pool = null;
+  }
+}
+
+// ---------------------------------------------------------------------------------------------------
+// Worker threads (Node): the calls of a batch are claimed one at a time by the calling thread and by
+// helpers that share the arena's memory, so a busy core slows a batch down instead of stalling it.
+
+let threads = defaultThreads();
+
+interface NodeWorker {
+  terminate(): unknown;
+  unref(): void;
+}
+interface Pool {
+  memory: WebAssembly.Memory;
+  /** [0] job sequence (wakes the helpers), [1] calls done, [2] calls in the job. */
+  ctrl: Int32Array;
+  /** [0] = job sequence << 32 | next unclaimed call. */
+  next: BigInt64Array;
+  calls: Int32Array;
+  workers: NodeWorker[];
+  seq: number;
+}
+let pool: Pool | null = null;
+
+function nodeOs(): { availableParallelism?: () => number; cpus: () => unknown[] } | null {
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  return (proc?.getBuiltinModule?.('node:os') as ReturnType<typeof nodeOs>) ?? null;
+}
+
+function defaultThreads(): number {
+  const os = nodeOs();
+  if (os === null) return 1;
+  const n = os.availableParallelism ? os.availableParallelism() : os.cpus().length;
+  return Math.max(1, Math.min(8, n));
+}
+
+/**
+ * Threads the statistics kernels may use (the calling thread included): default the machine's
+ * available parallelism, at most 8. 1 keeps all work on the calling thread. Worker threads are only
+ * used in Node (they need SharedArrayBuffer and a blocking wait on the calling thread).
+ */
+export function setThreads(n: number): void {
+  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setStatsThreads: threads must be a positive integer, got ${n}`);
+  threads = n;
+  // Going to 1 leaves the helpers idle (blocked, not holding the process open); another count rebuilds them.
+  if (pool !== null && n > 1 && pool.workers.length !== n - 1) {
+    for (const w of pool.workers) w.terminate();
+    pool = null;
+  }
+}
+
+/** Threads in use now (1 when no helpers can run here). */
+export function getThreads(): number {
+  return threads;
+}
+
+const WORKER_SOURCE = `
+const { workerData } = require('node:worker_threads');
+const { memory, module, ctrl, next, calls } = workerData;
+const ex = new WebAssembly.Instance(module, { env: { mem: memory } }).exports;
+const fns = [ex.g64, ex.g32, ex.trid];
+const C = new Int32Array(ctrl);
+const N = new BigInt64Array(next);
+const A = new Int32Array(calls);
+for (;;) {
+  const seen = Atomics.load(C, 0);
+  for (;;) {
+    const cur = Atomics.load(N, 0);
+    const idx = Number(cur & 0xffffffffn);
+    if (idx >= Atomics.load(C, 2)) break;
+    if (Atomics.compareExchange(N, 0, cur, cur + 1n) !== cur) continue;
+    const o = idx * ${ARGS + 1};
+    fns[A[o]](A[o + 1], A[o + 2], A[o + 3], A[o + 4], A[o + 5], A[o + 6], A[o + 7], A[o + 8], A[o + 9], A[o + 10]);
+    if (Atomics.add(C, 1, 1) + 1 >= Atomics.load(C, 2)) Atomics.notify(C, 1);
+  }
+  Atomics.wait(C, 0, seen);
+}
+`;
+
+function getPool(ar: Arena): Pool | null {
+  if (threads <= 1 || !ar.shared) return null;
+  if (pool !== null && pool.memory === ar.memory) return pool;
+  if (pool !== null) {
+    for (const w of pool.workers) w.terminate();
+    pool = null;
+  }
+  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
+  const wt = proc?.getBuiltinModule?.('node:worker_threads') as
+    | { Worker: new (src: string, opts: object) => NodeWorker; isMainThread: boolean }
+    | undefined;
+  const c = compile();
+  if (!wt || !c) return null;
+  const ctrl = new SharedArrayBuffer(16);
+  const next = new SharedArrayBuffer(8);
+  const calls = new SharedArrayBuffer(MAX_CALLS * (ARGS + 1) * 4);
+  const workers: NodeWorker[] = [];
+  try {
+    for (let i = 1; i < threads; i++) {
+      const w = new wt.Worker(WORKER_SOURCE, {
+        eval: true,
+        workerData: { memory: ar.memory, module: c.module, ctrl, next, calls },
+      });
+      w.unref();
+      workers.push(w);
+    }
+  } catch {
+    for (const w of workers) w.terminate();
+    return null;
+  }
+  pool = {
+    memory: ar.memory,
+    ctrl: new Int32Array(ctrl),
+    next: new BigInt64Array(next),
+    calls: new Int32Array(calls),
+    workers,
+    seq: 0,
+  };
+  return pool;
+}
+
+/**
+ * A list of kernel calls that touch disjoint outputs, run together: on worker threads as well as this
+ * one when they are available, else in order here. Which thread runs which call does not change any
+ * result (each call's arithmetic is fixed).
+ */
+export class Batch {
+  private readonly buf = new Int32Array(MAX_CALLS * (ARGS + 1));
+  private count = 0;
+  constructor(private readonly ar: Arena) {}
+
+  /** Queues kernel `id` with its arguments (runs the batch first if it is full). */
+  add(id: number, ...args: number[]): void {
+    if (this.count === MAX_CALLS) this.run();
+    const o = this.count * (ARGS + 1);
+    this.buf[o] = id;
+    for (let i = 0; i < args.length; i++) this.buf[o + 1 + i] = args[i];
+    this.count++;
+  }
+
+  /** Runs the queued calls and empties the batch. */
+  run(): void {
+    const count = this.count;
+    if (count === 0) return;
+    this.count = 0;
+    const p = count > 1 ? getPool(this.ar) : null;
+    const fns = this.ar.kernels;
+    const a = this.buf;
+    const call = (idx: number) => {
+      const o = idx * (ARGS + 1);
+      fns[a[o]](a[o + 1], a[o + 2], a[o + 3], a[o + 4], a[o + 5], a[o + 6], a[o + 7], a[o + 8], a[o + 9], a[o + 10]);
+    };
+    if (p === null) {
+      for (let i = 0; i < count; i++) call(i);
+      return;
+    }
+    const { ctrl, next } = p;
+    p.calls.set(a.subarray(0, count * (ARGS + 1)));
+    p.seq = (p.seq + 1) | 0;
+    Atomics.store(ctrl, 1, 0);
+    Atomics.store(ctrl, 2, count);
+    Atomics.store(next, 0, BigInt(p.seq >>> 0) << 32n);
+    Atomics.store(ctrl, 0, p.seq);
+    Atomics.notify(ctrl, 0);
+    for (;;) {
+      const cur = Atomics.load(next, 0);
+      const idx = Number(cur & 0xffffffffn);
+      if (idx >= count) break;
+      if (Atomics.compareExchange(next, 0, cur, cur + 1n) !== cur) continue;
+      call(idx);
+      Atomics.add(ctrl, 1, 1);
+    }
+    for (;;) {
+      const done = Atomics.load(ctrl, 1);
+      if (done >= count) break;
+      Atomics.wait(ctrl, 1, done, 1000);
+    }
+  }
 }
