@@ -13,7 +13,7 @@ import {
 } from '../../../tools/bench/reference/precision-recall.js';
 import { frechetDistance, manifoldRadii, precisionRecall, symmetricEigenvalues } from '../src/index.js';
 import { multiplyABt } from '../src/stats/gemm.js';
-import { getThreads, setThreads, setWasmEnabled, wasmAvailable } from '../src/stats/wasm.js';
+import { setStatsThreads as setThreads, setWasmEnabled, statsThreads as getThreads, wasmAvailable } from '../src/stats/wasm.js';
 import { naiveABt, randomMatrix, seeded } from './stats-random.js';
 
 const defaultThreads = getThreads();

@@ -535,11 +535,17 @@ function defaultThreads(): number {
 }
 
 /**
- * Threads the statistics kernels may use (the calling thread included): default the machine's
- * available parallelism, at most 8. 1 keeps all work on the calling thread. Worker threads are only
- * used in Node (they need SharedArrayBuffer and a blocking wait on the calling thread).
+ * Sets how many threads the statistics may use (the calling thread included) for the matrix products
+ * and distance blocks of `frechetDistance`, `symmetricEigenvalues`, `FeatureStats`,
+ * `precisionRecall` and `manifoldRadii`. Default: the machine's available parallelism, at
+ * most 8; 1 keeps all the work on the calling thread. The results do not depend on it.
+ *
+ * Helper threads run only in Node (they need SharedArrayBuffer and a blocking wait on the calling
+ * thread); in a browser the work stays on the calling thread whatever is set here.
+ *
+ * @param n - a positive integer.
  */
-export function setThreads(n: number): void {
+export function setStatsThreads(n: number): void {
   if (!Number.isInteger(n) || n < 1) throw new RangeError(`setStatsThreads: threads must be a positive integer, got ${n}`);
   threads = n;
   // Going to 1 leaves the helpers idle (blocked, not holding the process open); another count rebuilds them.
@@ -549,8 +555,8 @@ export function setThreads(n: number): void {
   }
 }
 
-/** Threads in use now (1 when no helpers can run here). */
-export function getThreads(): number {
+/** The thread count set by {@link setStatsThreads} (or its default). */
+export function statsThreads(): number {
   return threads;
 }
 
