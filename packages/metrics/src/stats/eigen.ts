@@ -16,6 +16,7 @@ import {
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
+import { tridiagonalizeTwoStage } from './band.js';
 import { arena, Batch, releaseArena, TRID } from './wasm.js';
 
 /** Eigenvalues in ascending order and the matching orthonormal eigenvectors. */
@@ -91,7 +92,11 @@ export function eigenSymmetricInPlace(
 ): { values: Float64Array; rows: Float64Array | null } {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  if (wantVectors || n < WASM_MIN_ORDER || !tridiagonalizeWasm(w, n, d, e)) tridiagonalize(w, n, d, e, wantVectors);
+  const done =
+    !wantVectors &&
+    ((n >= TWO_STAGE_MIN_ORDER && tridiagonalizeTwoStage(w, n, d, e)) ||
+      (n >= WASM_MIN_ORDER && tridiagonalizeWasm(w, n, d, e)));
+  if (!done) tridiagonalize(w, n, d, e, wantVectors);
   const rows = wantVectors ? transpose(w, n) : null;
   implicitQl(d, e, n, rows);
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[i] - d[j]);
@@ -105,6 +110,8 @@ export function eigenSymmetricInPlace(
 
 /** Orders below this reduce in JavaScript. */
 const WASM_MIN_ORDER = 32;
+/** Orders from this on (values only) reduce in two stages, band then tridiagonal (band.ts). */
+const TWO_STAGE_MIN_ORDER = 192;
 
 /**
  * {@link tridiagonalize} without vectors, the matrix copied into WebAssembly memory and each step's

@@ -153,7 +153,7 @@ function products(ctx: Context, a: Packed, r0: number, r1: number, b: Packed, c0
     for (let i0 = 0; i0 < rows; i0 += ROWS_PER_CALL) {
       const mr = Math.min(ROWS_PER_CALL, rows - i0);
       const pa = (a.off + k0 * a.nPad + ((r0 + i0) >> 3) * kc * 8) * 4;
-      batch.add(G32, pa, pb, kc * 32, 32, (cOff + i0 * ldc) * 4, ldc, mr / 4, cols / 8, kc, NO_DIAG);
+      batch.add(G32, pa, pb, kc * 32, 32, (cOff + i0 * ldc) * 4, ldc * 4, 32, mr / 4, cols / 8, kc, NO_DIAG);
     }
     batch.run();
   }

@@ -173,14 +173,16 @@ function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
  * A_W = 4 (f64) or 8 (f32, two row groups of 4 per panel); B[t][W jp + c] is read at
  * pb + jp bPanel + t bStep + c esz (packed panels: bPanel = kc W esz, bStep = W esz; or straight from a
  * row-major matrix whose row t holds those columns: bPanel = W esz, bStep = its row stride in bytes); C
- * is row-major with `ldc` elements per row. Column panels outermost, so a B panel is reused by every row
+ * row 4 ip + r of column panel jp starts at pc + (4 ip + r) cRow + jp cPanel (row-major C: cRow = its
+ * row stride in bytes, cPanel = W esz; C stored in panels of W columns: cRow = W esz, cPanel = the
+ * panel's size in bytes). Column panels outermost, so a B panel is reused by every row
  * panel while it is in cache. `diag`: micro tiles whose last column 4 jp + W - 1 + diag lies left of
  * their first row 4 ip are skipped (the strict lower triangle in upper-triangle mode; pass a large value
  * otherwise).
  */
 function productTile(fname: string, f32: boolean): Fn {
-  const f = new Fn(fname, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
-  const [pa, pb, bPanel, bStep, pc, ldc, mp, np, kc, diag] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const f = new Fn(fname, [I32, I32, I32, I32, I32, I32, I32, I32, I32, I32, I32]);
+  const [pa, pb, bPanel, bStep, pc, cRow, cPanel, mp, np, kc, diag] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
   const lanes = f32 ? 4 : 2;
   const esz = f32 ? 4 : 8;
   const W = 2 * lanes; // columns per micro tile
@@ -234,9 +236,9 @@ function productTile(fname: string, f32: boolean): Fn {
             },
           );
           for (let r = 0; r < 4; r++) {
-            // cp = pc + ((4 ip + r) ldc + W jp) esz
-            f.get(pc).get(ip).i32(4).op(op.i32Mul).i32(r).op(op.i32Add).get(ldc).op(op.i32Mul);
-            f.get(jp).i32(W).op(op.i32Mul).op(op.i32Add).i32(align).op(op.i32Shl).op(op.i32Add).set(cp);
+            // cp = pc + (4 ip + r) cRow + jp cPanel
+            f.get(pc).get(ip).i32(4).op(op.i32Mul).i32(r).op(op.i32Add).get(cRow).op(op.i32Mul).op(op.i32Add);
+            f.get(jp).get(cPanel).op(op.i32Mul).op(op.i32Add).set(cp);
             for (let h = 0; h < 2; h++) {
               f.get(cp).get(cp).v(simd.load, 0, h * 16).get(acc[2 * r + h]).v(add).v(simd.store, 0, h * 16);
             }
@@ -374,7 +376,7 @@ function tridiagonalSweep(): Fn {
 /** Largest memory (pages of 64 KiB): 4 GiB, all of wasm32. */
 const MAX_PAGES = 65536;
 /** Arguments per kernel call (the longest signature); shorter ones ignore the rest. */
-const ARGS = 10;
+const ARGS = 11;
 /** Kernel calls one batch can hold. */
 const MAX_CALLS = 4096;
 
@@ -576,7 +578,7 @@ for (;;) {
     if (idx >= Atomics.load(C, 2)) break;
     if (Atomics.compareExchange(N, 0, cur, cur + 1n) !== cur) continue;
     const o = idx * ${ARGS + 1};
-    fns[A[o]](A[o + 1], A[o + 2], A[o + 3], A[o + 4], A[o + 5], A[o + 6], A[o + 7], A[o + 8], A[o + 9], A[o + 10]);
+    fns[A[o]](A[o + 1], A[o + 2], A[o + 3], A[o + 4], A[o + 5], A[o + 6], A[o + 7], A[o + 8], A[o + 9], A[o + 10], A[o + 11]);
     if (Atomics.add(C, 1, 1) + 1 >= Atomics.load(C, 2)) Atomics.notify(C, 1);
   }
   Atomics.wait(C, 0, seen);
@@ -653,7 +655,19 @@ export class Batch {
     const a = this.buf;
     const call = (idx: number) => {
       const o = idx * (ARGS + 1);
-      fns[a[o]](a[o + 1], a[o + 2], a[o + 3], a[o + 4], a[o + 5], a[o + 6], a[o + 7], a[o + 8], a[o + 9], a[o + 10]);
+      fns[a[o]](
+        a[o + 1],
+        a[o + 2],
+        a[o + 3],
+        a[o + 4],
+        a[o + 5],
+        a[o + 6],
+        a[o + 7],
+        a[o + 8],
+        a[o + 9],
+        a[o + 10],
+        a[o + 11],
+      );
     };
     if (p === null) {
       for (let i = 0; i < count; i++) call(i);
