@@ -57,7 +57,7 @@ export function multiplyABt(
   const ld: Strides = { a: lda, b: ldb, c: ldc };
   const m4 = m - (m % 4);
   const p4 = p - (p % 4);
-  if (m4 > 0 && p4 > 0 && m * p * k >= WASM_MIN_WORK && wasmProduct(a, m4, b, p4, k, c, ld, upper)) {
+  if (m4 > 0 && p4 > 0 && m * p * k >= WASM_MIN_WORK && wasmProduct(a, m4, b, p4, k, c, ld, upper, opts.accumulate === true)) {
     for (let k0 = 0; k0 < k; k0 += KC) {
       const k1 = Math.min(k0 + KC, k);
       if (m4 < m) tile(a, b, c, ld, m4, m, 0, p, k0, k1, upper);
@@ -108,6 +108,7 @@ function wasmProduct(
   c: Float64Array,
   ld: Strides,
   upper: boolean,
+  accumulate: boolean,
 ): boolean {
   const kcMax = Math.min(KC, k);
   const offA = m4 * p4;
@@ -117,7 +118,11 @@ function wasmProduct(
   const h = new Float64Array(ar.memory.buffer);
   const batch = new Batch(ar);
   const ldc = ld.c;
-  for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc, i * ldc + p4), i * p4);
+  // Row i of C is only touched from column i - i mod 4 on in upper mode (the first micro tile that is
+  // not below the diagonal), so only that part travels.
+  const from = (i: number) => (upper ? Math.min(i - (i % 4), p4) : 0);
+  if (accumulate) for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc + from(i), i * ldc + p4), i * p4 + from(i));
+  else h.fill(0, 0, m4 * p4);
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kc = Math.min(KC, k - k0);
     pack4(a, ld.a, m4, k0, kc, h, offA);
@@ -144,7 +149,7 @@ function wasmProduct(
     }
     batch.run();
   }
-  for (let i = 0; i < m4; i++) c.set(h.subarray(i * p4, i * p4 + p4), i * ldc);
+  for (let i = 0; i < m4; i++) c.set(h.subarray(i * p4 + from(i), i * p4 + p4), i * ldc + from(i));
   releaseArena();
   return true;
 }
