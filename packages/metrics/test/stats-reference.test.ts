@@ -8,12 +8,17 @@ import { afterAll, describe, expect, it } from 'vitest';
 import { frechetDistance as refFrechet } from '../../../tools/bench/reference/frechet.js';
 import { multiplyABt as refMultiply } from '../../../tools/bench/reference/gemm.js';
 import {
-  manifoldRadii as refRadii,
   precisionRecall as refPrecisionRecall,
+  manifoldRadii as refRadii,
 } from '../../../tools/bench/reference/precision-recall.js';
 import { frechetDistance, manifoldRadii, precisionRecall, symmetricEigenvalues } from '../src/index.js';
 import { multiplyABt } from '../src/stats/gemm.js';
-import { setStatsThreads as setThreads, setWasmEnabled, statsThreads as getThreads, wasmAvailable } from '../src/stats/wasm.js';
+import {
+  statsThreads as getThreads,
+  setStatsThreads as setThreads,
+  setWasmEnabled,
+  wasmAvailable,
+} from '../src/stats/wasm.js';
 import { naiveABt, randomMatrix, seeded } from './stats-random.js';
 
 const defaultThreads = getThreads();
@@ -155,7 +160,10 @@ describe('frechetDistance against the previous implementation', () => {
   const mu = (n: number, seed: number) => randomMatrix(1, n, seed).map((v) => v * 0.1);
   const cases: [string, () => [Float64Array, Float64Array, number]][] = [
     ['random full rank, 300-d', () => [sampleCovariance(900, 300, 1), sampleCovariance(700, 300, 2), 300]],
-    ['n < d: 40 and 90 samples in 260-d', () => [sampleCovariance(40, 260, 3), sampleCovariance(90, 260, 4), 260]],
+    [
+      'n < d: 40 and 90 samples in 260-d',
+      () => [sampleCovariance(40, 260, 3), sampleCovariance(90, 260, 4), 260],
+    ],
     [
       'ill-conditioned: eigenvalues 1 .. 1e-13 and 1e3 .. 1e-9',
       () => {
@@ -193,7 +201,7 @@ describe('frechetDistance against the previous implementation', () => {
 
   it('meets the closed form for commuting covariances: tr sqrt(S1 S2) = sum sqrt(a_k b_k)', () => {
     const n = 180;
-    const a = Array.from({ length: n }, (_, i) => (i < 20 ? 0 : 10 ** (-6 * ((i * 7) % n) / n)));
+    const a = Array.from({ length: n }, (_, i) => (i < 20 ? 0 : 10 ** ((-6 * ((i * 7) % n)) / n)));
     const b = Array.from({ length: n }, (_, i) => 2 + Math.sin(i));
     const s1 = withSpectrum(a, 11).s;
     const s2 = withSpectrum(b, 11).s; // the same eigenvectors
@@ -224,7 +232,13 @@ describe('frechetDistance against the previous implementation', () => {
 
 describe('precisionRecall / manifoldRadii against the previous implementation', () => {
   /** Clustered points on a coarse grid with exact duplicates (ties), as float32 or float64. */
-  function cloud(n: number, dim: number, seed: number, centre: number, f32: boolean): Float32Array | Float64Array {
+  function cloud(
+    n: number,
+    dim: number,
+    seed: number,
+    centre: number,
+    f32: boolean,
+  ): Float32Array | Float64Array {
     const { normal, uniform } = seeded(seed);
     const x = f32 ? new Float32Array(n * dim) : new Float64Array(n * dim);
     for (let i = 0; i < n; i++) {

@@ -23,7 +23,12 @@ const U_COLS = 128;
  * Tridiagonal form (d: diagonal, e[i] = T[i, i-1], e[0] = 0) of the symmetric `w` ([n, n], both triangles;
  * not modified), or false when the WebAssembly kernels are not available.
  */
-export function tridiagonalizeTwoStage(w: Float64Array, n: number, d: Float64Array, e: Float64Array): boolean {
+export function tridiagonalizeTwoStage(
+  w: Float64Array,
+  n: number,
+  d: Float64Array,
+  e: Float64Array,
+): boolean {
   const b = B;
   const panels = Math.ceil(n / 4);
   const size = panels * n * 4;
@@ -144,7 +149,20 @@ function reduceToBand(
     h.fill(0, offX, offX + b * mPad);
     for (let j0 = 0; j0 < m4; j0 += X_COLS) {
       const nc = Math.min(X_COLS, m4 - j0);
-      batch.add(G64, offP * 8, at(r0, r0 + j0) * 8, n * 32, 32, (offX + j0) * 8, mPad * 8, 32, b / 4, nc / 4, m, NO_DIAG);
+      batch.add(
+        G64,
+        offP * 8,
+        at(r0, r0 + j0) * 8,
+        n * 32,
+        32,
+        (offX + j0) * 8,
+        mPad * 8,
+        32,
+        b / 4,
+        nc / 4,
+        m,
+        NO_DIAG,
+      );
     }
     batch.run();
     for (let j = m4; j < m; j++) {
@@ -296,7 +314,15 @@ export function bandToTridiagonal(
  * Rows and columns p and q = p + 1 of the band matrix times the rotation [[c, s], [-s, c]] on both sides,
  * except the entry in column `skip` (already set by the caller).
  */
-function rotate(band: Float64Array, n: number, b: number, p: number, c: number, s: number, skip: number): void {
+function rotate(
+  band: Float64Array,
+  n: number,
+  b: number,
+  p: number,
+  c: number,
+  s: number,
+  skip: number,
+): void {
   const w = b + 2;
   const q = p + 1;
   const rp = p * w;

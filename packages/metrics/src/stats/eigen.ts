@@ -9,6 +9,8 @@
  * matrix per step (each step's rank-2 update fused with the next step's A u), and the QL convergence
  * test falls back to the absolute eps |T| when a strongly graded T stalls the relative one.
  */
+
+import { tridiagonalizeTwoStage } from './band.js';
 import {
   assertFinite,
   assertFloatArray,
@@ -16,7 +18,6 @@ import {
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
-import { tridiagonalizeTwoStage } from './band.js';
 import { arena, Batch, releaseArena, TRID } from './wasm.js';
 
 /** Eigenvalues in ascending order and the matching orthonormal eigenvectors. */

@@ -57,7 +57,12 @@ export function multiplyABt(
   const ld: Strides = { a: lda, b: ldb, c: ldc };
   const m4 = m - (m % 4);
   const p4 = p - (p % 4);
-  if (m4 > 0 && p4 > 0 && m * p * k >= WASM_MIN_WORK && wasmProduct(a, m4, b, p4, k, c, ld, upper, opts.accumulate === true)) {
+  if (
+    m4 > 0 &&
+    p4 > 0 &&
+    m * p * k >= WASM_MIN_WORK &&
+    wasmProduct(a, m4, b, p4, k, c, ld, upper, opts.accumulate === true)
+  ) {
     for (let k0 = 0; k0 < k; k0 += KC) {
       const k1 = Math.min(k0 + KC, k);
       if (m4 < m) tile(a, b, c, ld, m4, m, 0, p, k0, k1, upper);
@@ -121,7 +126,8 @@ function wasmProduct(
   // Row i of C is only touched from column i - i mod 4 on in upper mode (the first micro tile that is
   // not below the diagonal), so only that part travels.
   const from = (i: number) => (upper ? Math.min(i - (i % 4), p4) : 0);
-  if (accumulate) for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc + from(i), i * ldc + p4), i * p4 + from(i));
+  if (accumulate)
+    for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc + from(i), i * ldc + p4), i * p4 + from(i));
   else h.fill(0, 0, m4 * p4);
   for (let k0 = 0; k0 < k; k0 += KC) {
     const kc = Math.min(KC, k - k0);

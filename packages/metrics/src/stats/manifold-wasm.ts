@@ -369,7 +369,8 @@ export function fastPrecisionRecall(
           let inside = realIn[i];
           for (let j = c0; j < c1; j++) {
             const est = qi + pf.qn[j] - 2 * f32[o + j];
-            if ((fakeIn[j] !== 0 || est > rowThreshold) && (inside !== 0 || est > colThreshold[j - c0])) continue;
+            if ((fakeIn[j] !== 0 || est > rowThreshold) && (inside !== 0 || est > colThreshold[j - c0]))
+              continue;
             const tol = bound(ctx, ri, pf.rn[j], ni, pf.norms[j], qi, pf.qn[j]);
             const fj = fr[j];
             // Each open question: settled by the estimate, else by the exact distance.

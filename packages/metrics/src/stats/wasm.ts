@@ -209,17 +209,49 @@ function productTile(fname: string, f32: boolean): Fn {
         () => f.get(ip).get(mp).op(op.i32GeS),
         () => {
           // Skip a micro tile strictly below the diagonal.
-          f.get(jp).i32(W).op(op.i32Mul).get(diag).op(op.i32Add).i32(W - 1).op(op.i32Add);
+          f.get(jp)
+            .i32(W)
+            .op(op.i32Mul)
+            .get(diag)
+            .op(op.i32Add)
+            .i32(W - 1)
+            .op(op.i32Add);
           f.get(ip).i32(4).op(op.i32Mul).op(op.i32LtS, op.i32Eqz).op(op.if, op.void);
           for (const x of acc) f.zero().set(x);
           // a = pa + panel(ip) * kc * AW * esz (+ 4 esz for the second row group of an f32 panel)
           if (f32) {
-            f.get(pa).get(ip).i32(1).op(0x76 /* i32.shr_u */).get(kc).op(op.i32Mul).i32(AW * esz).op(op.i32Mul);
-            f.op(op.i32Add).get(ip).i32(1).op(op.i32And).i32(4 * esz).op(op.i32Mul).op(op.i32Add).set(a);
+            f.get(pa)
+              .get(ip)
+              .i32(1)
+              .op(0x76 /* i32.shr_u */)
+              .get(kc)
+              .op(op.i32Mul)
+              .i32(AW * esz)
+              .op(op.i32Mul);
+            f.op(op.i32Add)
+              .get(ip)
+              .i32(1)
+              .op(op.i32And)
+              .i32(4 * esz)
+              .op(op.i32Mul)
+              .op(op.i32Add)
+              .set(a);
           } else {
-            f.get(pa).get(ip).get(kc).op(op.i32Mul).i32(AW * esz).op(op.i32Mul).op(op.i32Add).set(a);
+            f.get(pa)
+              .get(ip)
+              .get(kc)
+              .op(op.i32Mul)
+              .i32(AW * esz)
+              .op(op.i32Mul)
+              .op(op.i32Add)
+              .set(a);
           }
-          f.get(a).get(kc).i32(AW * esz).op(op.i32Mul).op(op.i32Add).set(aEnd);
+          f.get(a)
+            .get(kc)
+            .i32(AW * esz)
+            .op(op.i32Mul)
+            .op(op.i32Add)
+            .set(aEnd);
           f.get(pb).get(jp).get(bPanel).op(op.i32Mul).op(op.i32Add).set(b);
           f.loop(
             () => f.get(a).get(aEnd).op(op.i32GeS),
@@ -227,9 +259,21 @@ function productTile(fname: string, f32: boolean): Fn {
               f.get(b).v(simd.load, 4, 0).set(b0);
               f.get(b).v(simd.load, 4, 16).set(b1);
               for (let r = 0; r < 4; r++) {
-                f.get(a).v(splat, align, r * esz).set(av);
-                f.get(acc[2 * r]).get(av).get(b0).v(mul).v(add).set(acc[2 * r]);
-                f.get(acc[2 * r + 1]).get(av).get(b1).v(mul).v(add).set(acc[2 * r + 1]);
+                f.get(a)
+                  .v(splat, align, r * esz)
+                  .set(av);
+                f.get(acc[2 * r])
+                  .get(av)
+                  .get(b0)
+                  .v(mul)
+                  .v(add)
+                  .set(acc[2 * r]);
+                f.get(acc[2 * r + 1])
+                  .get(av)
+                  .get(b1)
+                  .v(mul)
+                  .v(add)
+                  .set(acc[2 * r + 1]);
               }
               f.inc(a, AW * esz);
               f.get(b).get(bStep).op(op.i32Add).set(b);
@@ -240,7 +284,12 @@ function productTile(fname: string, f32: boolean): Fn {
             f.get(pc).get(ip).i32(4).op(op.i32Mul).i32(r).op(op.i32Add).get(cRow).op(op.i32Mul).op(op.i32Add);
             f.get(jp).get(cPanel).op(op.i32Mul).op(op.i32Add).set(cp);
             for (let h = 0; h < 2; h++) {
-              f.get(cp).get(cp).v(simd.load, 0, h * 16).get(acc[2 * r + h]).v(add).v(simd.store, 0, h * 16);
+              f.get(cp)
+                .get(cp)
+                .v(simd.load, 0, h * 16)
+                .get(acc[2 * r + h])
+                .v(add)
+                .v(simd.store, 0, h * 16);
             }
           }
           f.op(op.end);
@@ -284,7 +333,6 @@ function tridiagonalSweep(): Fn {
   const sv2 = f.local(V128);
   const addr = (base: number) => f.get(base).get(k).op(op.i32Add);
   const ld = (base: number) => addr(base).op(op.f64Load, 3, 0);
-  const vld = (base: number) => addr(base).v(simd.load, 3, 0);
   const when = (flag: number, then: () => void) => {
     f.get(flag).op(op.if, op.void);
     then();
@@ -338,8 +386,24 @@ function tridiagonalSweep(): Fn {
           addr(rj).get(vv).v(simd.store, 3, off);
         }
         if (m !== 1) {
-          f.get(acc).get(vv).get(ri).get(k).op(op.i32Add).v(simd.load, 3, off).v(simd.f64Mul).v(simd.f64Add).set(acc);
-          addr(p).get(p).get(k).op(op.i32Add).v(simd.load, 3, off).get(vv).get(uv).v(simd.f64Mul).v(simd.f64Add);
+          f.get(acc)
+            .get(vv)
+            .get(ri)
+            .get(k)
+            .op(op.i32Add)
+            .v(simd.load, 3, off)
+            .v(simd.f64Mul)
+            .v(simd.f64Add)
+            .set(acc);
+          addr(p)
+            .get(p)
+            .get(k)
+            .op(op.i32Add)
+            .v(simd.load, 3, off)
+            .get(vv)
+            .get(uv)
+            .v(simd.f64Mul)
+            .v(simd.f64Add);
           f.v(simd.store, 3, off);
         }
       };
@@ -548,7 +612,8 @@ function defaultThreads(): number {
  * @param n - a positive integer.
  */
 export function setStatsThreads(n: number): void {
-  if (!Number.isInteger(n) || n < 1) throw new RangeError(`setStatsThreads: threads must be a positive integer, got ${n}`);
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`setStatsThreads: threads must be a positive integer, got ${n}`);
   threads = n;
   // Going to 1 leaves the helpers idle (blocked, not holding the process open); another count rebuilds them.
   if (pool !== null && n > 1 && pool.workers.length !== n - 1) {
