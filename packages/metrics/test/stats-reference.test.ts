@@ -12,6 +12,7 @@ import {
   manifoldRadii as refRadii,
 } from '../../../tools/bench/reference/precision-recall.js';
 import { frechetDistance, manifoldRadii, precisionRecall, symmetricEigenvalues } from '../src/index.js';
+import { setTwoStageMinOrder } from '../src/stats/eigen.js';
 import { multiplyABt } from '../src/stats/gemm.js';
 import {
   statsThreads as getThreads,
@@ -153,6 +154,38 @@ describe('symmetricEigenvalues (WebAssembly sweep)', () => {
     const { one, two, js } = everyRoute(() => symmetricEigenvalues(s, n));
     expect(Array.from(two)).toEqual(Array.from(one));
     for (let i = 0; i < n; i++) expect(Math.abs(one[i] - js[i])).toBeLessThan(1e-14);
+  });
+});
+
+describe('symmetricEigenvalues, two-stage route (band, then tridiagonal)', () => {
+  it.each([
+    [301, 'random'],
+    [256, 'graded 1 .. 1e-12 with zeros'],
+    [203, 'clustered'],
+  ])('n = %i, %s: the JavaScript reduction to rounding, the same with 1 or 2 threads', (n, kind) => {
+    const values = Array.from({ length: n }, (_, i) =>
+      kind === 'random'
+        ? Math.sin(i * 1.7) * 3
+        : kind === 'clustered'
+          ? 1 + (i % 3) * 1e-9
+          : i % 4 === 0
+            ? 0
+            : 10 ** (-12 * (i / n)),
+    );
+    const { s } = withSpectrum(values, n);
+    setTwoStageMinOrder(64);
+    try {
+      const { one, two, js } = everyRoute(() => symmetricEigenvalues(s, n));
+      expect(Array.from(two)).toEqual(Array.from(one));
+      const sorted = [...values].sort((a, b) => a - b);
+      const scale = Math.max(...values.map(Math.abs));
+      for (let i = 0; i < n; i++) {
+        expect(Math.abs(one[i] - js[i])).toBeLessThan(1e-13 * scale);
+        expect(Math.abs(one[i] - sorted[i])).toBeLessThan(1e-12 * scale);
+      }
+    } finally {
+      setTwoStageMinOrder(1536);
+    }
   });
 });
 

@@ -164,7 +164,7 @@ function reduceToBand(
         NO_DIAG,
       );
     }
-    batch.run();
+    batch.run(b * m * m);
     for (let j = m4; j < m; j++) {
       const cj = at(r0, r0 + j);
       for (let c = 0; c < b; c++) {
@@ -240,7 +240,7 @@ function reduceToBand(
         );
       }
     }
-    batch.run();
+    batch.run(2 * b * m * m);
     // Fringe rows and columns (m mod 4) in plain loops.
     for (let i = 0; i < m; i++) {
       for (let j = i < m4 ? m4 : 0; j < m; j++) h[at(r0 + i, r0 + j)] -= rank2(v, y, b, i, j);

@@ -153,7 +153,7 @@ function wasmProduct(
         );
       }
     }
-    batch.run();
+    batch.run(upper ? (m4 * p4 * kc) / 2 : m4 * p4 * kc);
   }
   for (let i = 0; i < m4; i++) c.set(h.subarray(i * p4 + from(i), i * p4 + p4), i * ldc + from(i));
   releaseArena();

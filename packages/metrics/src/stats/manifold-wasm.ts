@@ -155,7 +155,7 @@ function products(ctx: Context, a: Packed, r0: number, r1: number, b: Packed, c0
       const pa = (a.off + k0 * a.nPad + ((r0 + i0) >> 3) * kc * 8) * 4;
       batch.add(G32, pa, pb, kc * 32, 32, (cOff + i0 * ldc) * 4, ldc * 4, 32, mr / 4, cols / 8, kc, NO_DIAG);
     }
-    batch.run();
+    batch.run(rows * cols * kc);
   }
 }
 

@@ -444,6 +444,9 @@ const ARGS = 11;
 /** Kernel calls one batch can hold. */
 const MAX_CALLS = 4096;
 
+/** Multiply-adds from which a batch is shared with the helper threads (tens of milliseconds). */
+const PARALLEL_MIN_WORK = 2 ** 26;
+
 /** Kernel ids for {@link Batch.add}. */
 export const G64 = 0;
 export const G32 = 1;
@@ -710,12 +713,17 @@ export class Batch {
     this.count++;
   }
 
-  /** Runs the queued calls and empties the batch. */
-  run(): void {
+  /**
+   * Runs the queued calls and empties the batch. `work` (multiply-adds, about): helper threads join only
+   * from PARALLEL_MIN_WORK on. A helper that the system pauses in the middle of a call holds the batch
+   * up until it runs again, which on a busy machine can take milliseconds: only batches much longer than
+   * that are worth sharing.
+   */
+  run(work = 0): void {
     const count = this.count;
     if (count === 0) return;
     this.count = 0;
-    const p = count > 1 ? getPool(this.ar) : null;
+    const p = count > 1 && work >= PARALLEL_MIN_WORK ? getPool(this.ar) : null;
     const fns = this.ar.kernels;
     const a = this.buf;
     const call = (idx: number) => {
