@@ -30,7 +30,10 @@ import {
   tfDistanceBlock,
 } from '@ldmae/metrics';
 import { frechetDistance as oldFrechet } from './reference/frechet.js';
-import { manifoldRadii as oldRadii, precisionRecall as oldPrecisionRecall } from './reference/precision-recall.js';
+import {
+  precisionRecall as oldPrecisionRecall,
+  manifoldRadii as oldRadii,
+} from './reference/precision-recall.js';
 
 const args = process.argv.slice(2);
 const num = (name: string, dflt: number) => {
@@ -96,6 +99,8 @@ interface Timing {
   wall: number;
   cpu: number;
   peak: string;
+  /** Resident memory when the step started. */
+  before: string;
 }
 
 /** CPU seconds of the whole process, worker threads included (Linux /proc; else the calling thread's). */
@@ -111,15 +116,17 @@ function processCpu(): number {
 }
 
 function time<T>(f: () => T): { value: T; t: Timing } {
+  const before = `${(process.memoryUsage().rss / 2 ** 20).toFixed(0)} MiB`;
   resetPeak();
   const c0 = processCpu();
   const t0 = performance.now();
   const value = f();
   const wall = (performance.now() - t0) / 1000;
-  return { value, t: { wall, cpu: processCpu() - c0, peak: peakMiB() } };
+  return { value, t: { wall, cpu: processCpu() - c0, peak: peakMiB(), before } };
 }
 
-const fmt = (t: Timing) => `${t.wall.toFixed(2)} s (CPU ${t.cpu.toFixed(2)} s, peak RSS ${t.peak})`;
+const fmt = (t: Timing) =>
+  `${t.wall.toFixed(2)} s (CPU ${t.cpu.toFixed(2)} s, peak RSS ${t.peak} from ${t.before} at the start)`;
 const load = () =>
   loadavg()
     .map((v) => v.toFixed(2))
@@ -165,7 +172,9 @@ async function main(): Promise<void> {
     const oldR = time(() => oldPrecisionRecall(subA, subB, DIM));
     const newSmall = time(() => precisionRecall(subA, subB, DIM));
     const radiiSame =
-      Array.from(manifoldRadii(subA, DIM)).join() === Array.from(oldRadii(subA, DIM)).join() ? 'identical' : 'DIFFER';
+      Array.from(manifoldRadii(subA, DIM)).join() === Array.from(oldRadii(subA, DIM)).join()
+        ? 'identical'
+        : 'DIFFER';
     const same =
       oldR.value.precision === newSmall.value.precision && oldR.value.recall === newSmall.value.recall;
     console.log(

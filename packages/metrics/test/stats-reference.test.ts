@@ -16,6 +16,7 @@ import { setTwoStageMinOrder } from '../src/stats/eigen.js';
 import { multiplyABt } from '../src/stats/gemm.js';
 import {
   statsThreads as getThreads,
+  setParallelMinWork,
   setStatsThreads as setThreads,
   setWasmEnabled,
   wasmAvailable,
@@ -28,13 +29,19 @@ afterAll(() => {
   setWasmEnabled(true);
 });
 
-/** Runs f with the kernels on (threads 1 and 2) and off, returning the three results. */
+/** Runs f with the kernels on (threads 1, and 2 sharing every batch) and off, returning the three results. */
 function everyRoute<T>(f: () => T): { one: T; two: T; js: T } {
   setWasmEnabled(true);
   setThreads(1);
   const one = f();
   setThreads(2);
-  const two = f();
+  setParallelMinWork(0);
+  let two: T;
+  try {
+    two = f();
+  } finally {
+    setParallelMinWork(2 ** 26);
+  }
   setWasmEnabled(false);
   const js = f();
   setWasmEnabled(true);

@@ -445,7 +445,12 @@ const ARGS = 11;
 const MAX_CALLS = 4096;
 
 /** Multiply-adds from which a batch is shared with the helper threads (tens of milliseconds). */
-const PARALLEL_MIN_WORK = 2 ** 26;
+let PARALLEL_MIN_WORK = 2 ** 26;
+
+/** Moves that threshold (0: every batch of two or more calls is shared). For tests. */
+export function setParallelMinWork(work: number): void {
+  PARALLEL_MIN_WORK = work;
+}
 
 /** Kernel ids for {@link Batch.add}. */
 export const G64 = 0;
