@@ -498,7 +498,9 @@ function compile(): { module: WebAssembly.Module; shared: boolean } | null {
     if (typeof WebAssembly !== 'object') return null;
     for (const shared of [true, false]) {
       if (shared) {
-        // Shared memory needs SharedArrayBuffer (cross-origin isolation in browsers).
+        // Shared memory only where helper threads can use it (Node): elsewhere an ordinary memory
+        // avoids reserving the 4 GiB maximum that a shared one declares.
+        if (nodeModule('node:worker_threads') === null) continue;
         if (typeof SharedArrayBuffer !== 'function' || typeof Atomics !== 'object') continue;
         try {
           new WebAssembly.Memory({ initial: 1, maximum: MAX_PAGES, shared: true });
@@ -596,9 +598,18 @@ interface Pool {
 }
 let pool: Pool | null = null;
 
-function nodeOs(): { availableParallelism?: () => number; cpus: () => unknown[] } | null {
+/** A Node built-in module, or null outside Node (or before Node 20.16, which lacks getBuiltinModule). */
+function nodeModule(id: string): unknown {
   const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  return (proc?.getBuiltinModule?.('node:os') as ReturnType<typeof nodeOs>) ?? null;
+  try {
+    return proc?.getBuiltinModule?.(id) ?? null;
+  } catch {
+    return null;
+  }
+}
+
+function nodeOs(): { availableParallelism?: () => number; cpus: () => unknown[] } | null {
+  return nodeModule('node:os') as ReturnType<typeof nodeOs>;
 }
 
 function defaultThreads(): number {
@@ -665,10 +676,9 @@ function getPool(ar: Arena): Pool | null {
     for (const w of pool.workers) w.terminate();
     pool = null;
   }
-  const proc = (globalThis as { process?: { getBuiltinModule?: (id: string) => unknown } }).process;
-  const wt = proc?.getBuiltinModule?.('node:worker_threads') as
-    | { Worker: new (src: string, opts: object) => NodeWorker; isMainThread: boolean }
-    | undefined;
+  const wt = nodeModule('node:worker_threads') as {
+    Worker: new (src: string, opts: object) => NodeWorker;
+  } | null;
   const c = compile();
   if (!wt || !c) return null;
   const ctrl = new SharedArrayBuffer(16);
