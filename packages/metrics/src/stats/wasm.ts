@@ -588,7 +588,7 @@ interface NodeWorker {
 }
 interface Pool {
   memory: WebAssembly.Memory;
-  /** [0] job sequence (wakes the helpers), [1] calls done, [2] calls in the job. */
+  /** [0] job sequence (wakes the helpers), [1] calls done, [2] calls in the job, [3] a helper's call failed. */
   ctrl: Int32Array;
   /** [0] = job sequence << 32 | next unclaimed call. */
   next: BigInt64Array;
@@ -662,7 +662,11 @@ for (;;) {
     if (idx >= Atomics.load(C, 2)) break;
     if (Atomics.compareExchange(N, 0, cur, cur + 1n) !== cur) continue;
     const o = idx * ${ARGS + 1};
-    fns[A[o]](A[o + 1], A[o + 2], A[o + 3], A[o + 4], A[o + 5], A[o + 6], A[o + 7], A[o + 8], A[o + 9], A[o + 10], A[o + 11]);
+    try {
+      fns[A[o]](A[o + 1], A[o + 2], A[o + 3], A[o + 4], A[o + 5], A[o + 6], A[o + 7], A[o + 8], A[o + 9], A[o + 10], A[o + 11]);
+    } catch {
+      Atomics.store(C, 3, 1);
+    }
     if (Atomics.add(C, 1, 1) + 1 >= Atomics.load(C, 2)) Atomics.notify(C, 1);
   }
   Atomics.wait(C, 0, seen);
@@ -782,5 +786,7 @@ export class Batch {
       if (done >= count) break;
       Atomics.wait(ctrl, 1, done, 1000);
     }
+    if (Atomics.exchange(ctrl, 3, 0) !== 0)
+      throw new Error('statistics: a kernel call failed on a helper thread');
   }
 }
