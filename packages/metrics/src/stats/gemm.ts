@@ -268,10 +268,16 @@ function dotInto(
   c[i * ld.c + j] += s;
 }
 
-/** Copy the upper triangle of a square row-major matrix onto its lower triangle. */
+/** Copy the upper triangle of a square row-major matrix onto its lower triangle (32 x 32 tiles). */
 export function mirrorUpper(c: Float64Array, n: number): void {
-  for (let i = 1; i < n; i++) {
-    const row = i * n;
-    for (let j = 0; j < i; j++) c[row + j] = c[j * n + i];
+  for (let i0 = 0; i0 < n; i0 += 32) {
+    const i1 = Math.min(i0 + 32, n);
+    for (let j0 = 0; j0 <= i0; j0 += 32) {
+      for (let i = i0; i < i1; i++) {
+        const row = i * n;
+        const j1 = Math.min(j0 + 32, i);
+        for (let j = j0; j < j1; j++) c[row + j] = c[j * n + i];
+      }
+    }
   }
 }
