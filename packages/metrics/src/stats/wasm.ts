@@ -1,9 +1,10 @@
 /**
  * The WebAssembly SIMD kernels behind the statistics: a float64 and a float32 matrix-product tile and the
- * fused sweep of the Householder tridiagonalisation. The module is assembled here from a few hundred bytes
- * of instructions (no build step, no binary in the package) and compiled on first use; where WebAssembly
- * or its 128-bit SIMD is missing, every caller keeps its plain JavaScript loop. Internal: not exported from
- * the package.
+ * fused sweep of the Householder tridiagonalisation. The module (under 3 KB) is assembled here from its
+ * instructions (no build step, no binary in the package) and compiled on first use; where WebAssembly or
+ * its 128-bit SIMD is missing, every caller keeps its plain JavaScript loop. In Node the memory is shared
+ * with helper threads that take calls from a {@link Batch}. Internal (only `setStatsThreads` /
+ * `statsThreads` are exported from the package).
  *
  * The float64 product tile keeps the arithmetic of the JavaScript kernel entry by entry: each C[i, j]
  * receives, per chunk of the inner dimension, the chunk's products summed in order from zero, one lane
@@ -117,10 +118,6 @@ class Fn {
   /** f64 at address base + idx (two locals). */
   ld2(base: number, idx: number): this {
     return this.get(base).get(idx).op(0x6a, 0x2b, 3, 0);
-  }
-  /** v128 at address base + idx (two locals). */
-  vld2(base: number, idx: number): this {
-    return this.get(base).get(idx).op(0x6a).v(0x00, 3, 0);
   }
   /** v128 all zeros. */
   zero(): this {
