@@ -526,8 +526,9 @@ export function arena(bytes: number): Arena | null {
   if (!enabled) return null;
   const c = compile();
   if (!c) return null;
+  // The kernels compare addresses as signed 32-bit integers: stay below 2 GiB.
+  if (!(bytes < 2 ** 31)) return null;
   const pages = Math.ceil(bytes / 65536);
-  if (pages > MAX_PAGES) return null;
   try {
     if (cached === null) {
       const memory = c.shared
