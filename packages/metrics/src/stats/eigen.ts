@@ -9,6 +9,8 @@
  * matrix per step (each step's rank-2 update fused with the next step's A u), and the QL convergence
  * test falls back to the absolute eps |T| when a strongly graded T stalls the relative one.
  */
+
+import { tridiagonalizeTwoStage } from './band.js';
 import {
   assertFinite,
   assertFloatArray,
@@ -16,6 +18,7 @@ import {
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
+import { arena, Batch, releaseArena, TRID } from './wasm.js';
 
 /** Eigenvalues in ascending order and the matching orthonormal eigenvectors. */
 export interface SymmetricEigen {
@@ -90,7 +93,11 @@ export function eigenSymmetricInPlace(
 ): { values: Float64Array; rows: Float64Array | null } {
   const d = new Float64Array(n);
   const e = new Float64Array(n);
-  tridiagonalize(w, n, d, e, wantVectors);
+  const done =
+    !wantVectors &&
+    ((n >= TWO_STAGE_MIN_ORDER && tridiagonalizeTwoStage(w, n, d, e)) ||
+      (n >= WASM_MIN_ORDER && tridiagonalizeWasm(w, n, d, e)));
+  if (!done) tridiagonalize(w, n, d, e, wantVectors);
   const rows = wantVectors ? transpose(w, n) : null;
   implicitQl(d, e, n, rows);
   const order = Array.from({ length: n }, (_, i) => i).sort((i, j) => d[i] - d[j]);
@@ -101,6 +108,70 @@ export function eigenSymmetricInPlace(
   for (let k = 0; k < n; k++) sorted.set(rows.subarray(order[k] * n, order[k] * n + n), k * n);
   return { values, rows: sorted };
 }
+
+/** Orders below this reduce in JavaScript. */
+const WASM_MIN_ORDER = 32;
+/**
+ * Orders from this on (values only) reduce in two stages, band then tridiagonal (band.ts): below it the
+ * one-stage sweep, whose matrix still fits in the cache, measured faster.
+ */
+let TWO_STAGE_MIN_ORDER = 1536;
+
+/** Moves the order from which {@link eigenSymmetricInPlace} takes the two-stage route. For tests. */
+export function setTwoStageMinOrder(n: number): void {
+  TWO_STAGE_MIN_ORDER = n;
+}
+
+/**
+ * {@link tridiagonalize} without vectors, the matrix copied into WebAssembly memory and each step's
+ * sweep over the trailing rows run by the SIMD kernel (the per-step O(n) work stays here). The sums of
+ * the sweep run in two lanes, so the result differs from the JavaScript loop by rounding only.
+ *
+ * @returns false when the kernels are not available (nothing done).
+ */
+function tridiagonalizeWasm(w: Float64Array, n: number, d: Float64Array, e: Float64Array): boolean {
+  const nn = n * n;
+  // a, e, then GROUPS partial p vectors.
+  const ar = arena((nn + n + GROUPS * n) * 8);
+  if (ar === null) return false;
+  const h = new Float64Array(ar.memory.buffer);
+  h.set(w.subarray(0, nn));
+  const a = h.subarray(0, nn);
+  const ew = h.subarray(nn, nn + n);
+  const pOff = nn + n;
+  const p = h.subarray(pOff, pOff + n);
+  const batch = new Batch(ar);
+  const bounds = new Int32Array(GROUPS + 1);
+  tridiagonalize(a, n, d, ew, false, p, (i, pendingRow, l, mode) => {
+    // Rows 0..l in groups of about equal work (row j costs j), each accumulating into its own p, added up
+    // in a fixed order afterwards: the same sums whichever thread runs which group.
+    const groups = l < GROUP_MIN_ROWS ? 1 : GROUPS;
+    bounds[0] = 0;
+    for (let g = 1; g < groups; g++) bounds[g] = Math.round((l + 1) * Math.sqrt(g / groups));
+    bounds[groups] = l + 1;
+    for (let g = 0; g < groups; g++) {
+      const pg = pOff + g * n;
+      if (g > 0 && mode !== 1) h.fill(0, pg, pg + l + 1);
+      const ru = Math.max(pendingRow, 0) * n * 8;
+      batch.add(TRID, 0, n, nn * 8, pg * 8, i * n * 8, ru, bounds[g], bounds[g + 1] - 1, mode);
+    }
+    batch.run();
+    if (mode !== 1) {
+      for (let g = 1; g < groups; g++) {
+        const pg = pOff + g * n;
+        for (let k = 0; k <= l; k++) p[k] += h[pg + k];
+      }
+    }
+  });
+  e.set(ew);
+  releaseArena();
+  return true;
+}
+
+/** Row groups of one sweep (fixed, so that the sums do not depend on the number of threads). */
+const GROUPS = 4;
+/** Sweeps over fewer rows run as one group. */
+const GROUP_MIN_ROWS = 256;
 
 /**
  * Householder reduction of the symmetric matrix in `a` (lower triangle used) to tridiagonal form:
@@ -113,12 +184,13 @@ function tridiagonalize(
   d: Float64Array,
   e: Float64Array,
   wantVectors: boolean,
+  p: Float64Array = new Float64Array(n),
+  sweep?: (i: number, pendingRow: number, l: number, mode: number) => void,
 ): void {
   // Step i reflects row i; its symmetric rank-2 update A -= u q^T + q u^T of the leading [i, i] block is
   // applied to row i - 1 at once (the next step reads it) and to rows 0..i-2 during the next step's
   // sweep, which also accumulates p = A u of the next reflector from the freshly updated rows. One pass
   // over the trailing triangle per step instead of two; the arithmetic is that of the two-pass form.
-  const p = new Float64Array(n);
   // The pending update: u in row `pendingRow` of `a`, q in e[0..pendingRow - 1]; -1 when none.
   let pendingRow = -1;
   for (let i = n - 1; i > 0; i--) {
@@ -152,7 +224,8 @@ function tridiagonalize(
     // the updated lower triangle (each stored row used for both of its triangles).
     if (reflect) p.fill(0, 0, l + 1);
     const ru = pendingRow * n;
-    for (let j = 0; j <= l; j++) {
+    if (sweep && (pendingRow >= 0 || reflect)) sweep(i, pendingRow, l, pendingRow < 0 ? 2 : reflect ? 0 : 1);
+    for (let j = 0; j <= l && !sweep; j++) {
       const rj = j * n;
       if (pendingRow >= 0) {
         const fj = a[ru + j];

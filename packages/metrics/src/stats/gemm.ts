@@ -3,9 +3,12 @@
  *
  * Every product in this package (covariance accumulation, the Fréchet matrix W^T S2 W, pairwise
  * distances) can be arranged so that both operands are read along contiguous rows, which is what
- * makes plain JavaScript reach a useful fraction of the machine here. Internal: not exported from the
- * package.
+ * makes plain JavaScript reach a useful fraction of the machine here. Where WebAssembly SIMD is
+ * available, the bulk of a product (all but the last m mod 4 rows and p mod 4 columns) runs through the
+ * float64 tile of wasm.ts on packed panels instead: the same sums in the same order, so the same bits,
+ * three to four times faster. Internal: not exported from the package.
  */
+import { arena, Batch, G64, NO_DIAG, releaseArena } from './wasm.js';
 
 /** Rows of the inner dimension processed per pass, so the tiles of A and B stay in L2 cache. */
 const KC = 256;
@@ -22,6 +25,12 @@ export interface MultiplyOptions {
    * also be written; callers must read the upper triangle only.
    */
   upper?: boolean;
+  /** Row stride of A (elements between A[i, 0] and A[i + 1, 0]); default k. */
+  lda?: number;
+  /** Row stride of B; default k. */
+  ldb?: number;
+  /** Row stride of C; default p. */
+  ldc?: number;
 }
 
 /**
@@ -38,7 +47,29 @@ export function multiplyABt(
   opts: MultiplyOptions = {},
 ): void {
   const upper = opts.upper === true;
-  if (!opts.accumulate) c.fill(0, 0, m * p);
+  const lda = opts.lda ?? k;
+  const ldb = opts.ldb ?? k;
+  const ldc = opts.ldc ?? p;
+  if (!opts.accumulate) {
+    if (ldc === p) c.fill(0, 0, m * p);
+    else for (let i = 0; i < m; i++) c.fill(0, i * ldc, i * ldc + p);
+  }
+  const ld: Strides = { a: lda, b: ldb, c: ldc };
+  const m4 = m - (m % 4);
+  const p4 = p - (p % 4);
+  if (
+    m4 > 0 &&
+    p4 > 0 &&
+    m * p * k >= WASM_MIN_WORK &&
+    wasmProduct(a, m4, b, p4, k, c, ld, upper, opts.accumulate === true)
+  ) {
+    for (let k0 = 0; k0 < k; k0 += KC) {
+      const k1 = Math.min(k0 + KC, k);
+      if (m4 < m) tile(a, b, c, ld, m4, m, 0, p, k0, k1, upper);
+      if (p4 < p) tile(a, b, c, ld, 0, m4, p4, p, k0, k1, upper);
+    }
+    return;
+  }
   for (let k0 = 0; k0 < k; k0 += KC) {
     const k1 = Math.min(k0 + KC, k);
     for (let i0 = 0; i0 < m; i0 += MC) {
@@ -46,8 +77,105 @@ export function multiplyABt(
       // In upper mode a tile strictly below the diagonal holds nothing the caller reads.
       for (let j0 = upper ? i0 - (i0 % NC) : 0; j0 < p; j0 += NC) {
         const j1 = Math.min(j0 + NC, p);
-        tile(a, b, c, p, k, i0, i1, j0, j1, k0, k1, upper);
+        tile(a, b, c, ld, i0, i1, j0, j1, k0, k1, upper);
       }
+    }
+  }
+}
+
+/** Row strides of the three operands. */
+interface Strides {
+  a: number;
+  b: number;
+  c: number;
+}
+
+/** Products smaller than this many multiply-adds stay in JavaScript (packing would dominate). */
+const WASM_MIN_WORK = 1 << 15;
+/** Row panels (of 4) and column panels (of 4) per WebAssembly tile call: 64 x 128 entries. */
+const W_MC = 64;
+const W_NC = 128;
+
+/**
+ * C[0:m4, 0:p4] (+)= A[0:m4, :] B[0:p4, :]^T through the WebAssembly tile (m4, p4 multiples of 4; C
+ * row-major with `ldc` columns). Per chunk of KC columns of the inner dimension, A and B are packed into
+ * panels of 4 rows ([panel][t][4], so the tile reads both operands as contiguous streams) and every entry
+ * of C gets that chunk's sum, accumulated from zero in order, exactly as {@link tile} does.
+ *
+ * @returns false (nothing done) when the kernels are not available.
+ */
+function wasmProduct(
+  a: Float64Array,
+  m4: number,
+  b: Float64Array,
+  p4: number,
+  k: number,
+  c: Float64Array,
+  ld: Strides,
+  upper: boolean,
+  accumulate: boolean,
+): boolean {
+  const kcMax = Math.min(KC, k);
+  const offA = m4 * p4;
+  const offB = offA + m4 * kcMax;
+  const ar = arena((offB + p4 * kcMax) * 8);
+  if (ar === null) return false;
+  const h = new Float64Array(ar.memory.buffer);
+  const batch = new Batch(ar);
+  const ldc = ld.c;
+  // Row i of C is only touched from column i - i mod 4 on in upper mode (the first micro tile that is
+  // not below the diagonal), so only that part travels.
+  const from = (i: number) => (upper ? Math.min(i - (i % 4), p4) : 0);
+  if (accumulate)
+    for (let i = 0; i < m4; i++) h.set(c.subarray(i * ldc + from(i), i * ldc + p4), i * p4 + from(i));
+  else h.fill(0, 0, m4 * p4);
+  for (let k0 = 0; k0 < k; k0 += KC) {
+    const kc = Math.min(KC, k - k0);
+    pack4(a, ld.a, m4, k0, kc, h, offA);
+    pack4(b, ld.b, p4, k0, kc, h, offB);
+    for (let i0 = 0; i0 < m4; i0 += W_MC) {
+      const mc = Math.min(W_MC, m4 - i0);
+      for (let j0 = upper ? i0 - (i0 % W_NC) : 0; j0 < p4; j0 += W_NC) {
+        const nc = Math.min(W_NC, p4 - j0);
+        batch.add(
+          G64,
+          (offA + i0 * kc) * 8,
+          (offB + j0 * kc) * 8,
+          kc * 32,
+          32,
+          (i0 * p4 + j0) * 8,
+          p4 * 8,
+          32,
+          mc / 4,
+          nc / 4,
+          kc,
+          upper ? j0 - i0 : NO_DIAG,
+        );
+      }
+    }
+    batch.run(upper ? (m4 * p4 * kc) / 2 : m4 * p4 * kc);
+  }
+  for (let i = 0; i < m4; i++) c.set(h.subarray(i * p4 + from(i), i * p4 + p4), i * ldc + from(i));
+  releaseArena();
+  return true;
+}
+
+/** dst[off + (panel * kc + t) * 4 + r] = src[(4 panel + r) * ld + k0 + t] for rows < rows4, t < kc. */
+function pack4(
+  src: Float64Array,
+  ld: number,
+  rows4: number,
+  k0: number,
+  kc: number,
+  dst: Float64Array,
+  off: number,
+): void {
+  for (let q = 0; q < rows4; q += 4) {
+    const base = off + q * kc;
+    for (let r = 0; r < 4; r++) {
+      const s = (q + r) * ld + k0;
+      let d = base + r;
+      for (let t = 0; t < kc; t++, d += 4) dst[d] = src[s + t];
     }
   }
 }
@@ -56,8 +184,7 @@ function tile(
   a: Float64Array,
   b: Float64Array,
   c: Float64Array,
-  p: number,
-  k: number,
+  ld: Strides,
   i0: number,
   i1: number,
   j0: number,
@@ -66,18 +193,21 @@ function tile(
   k1: number,
   upper: boolean,
 ): void {
+  const lda = ld.a;
+  const ldb = ld.b;
+  const p = ld.c;
   let i = i0;
   // A 4 x 2 register block: six loads feed eight multiply-adds, and the eight independent sums hide
   // the latency of the additions.
   for (; i + 3 < i1; i += 4) {
-    const r0 = i * k;
-    const r1 = r0 + k;
-    const r2 = r1 + k;
-    const r3 = r2 + k;
+    const r0 = i * lda;
+    const r1 = r0 + lda;
+    const r2 = r1 + lda;
+    const r3 = r2 + lda;
     let j = upper ? Math.max(j0, i) : j0;
     for (; j + 1 < j1; j += 2) {
-      const sa = j * k;
-      const sb = sa + k;
+      const sa = j * ldb;
+      const sb = sa + ldb;
       let c00 = 0;
       let c01 = 0;
       let c10 = 0;
@@ -113,11 +243,11 @@ function tile(
       c[o + 3 * p + 1] += c31;
     }
     if (j < j1) {
-      for (let r = i; r < i + 4; r++) dotInto(a, b, c, p, k, r, j, k0, k1);
+      for (let r = i; r < i + 4; r++) dotInto(a, b, c, ld, r, j, k0, k1);
     }
   }
   for (; i < i1; i++) {
-    for (let j = upper ? Math.max(j0, i) : j0; j < j1; j++) dotInto(a, b, c, p, k, i, j, k0, k1);
+    for (let j = upper ? Math.max(j0, i) : j0; j < j1; j++) dotInto(a, b, c, ld, i, j, k0, k1);
   }
 }
 
@@ -125,24 +255,29 @@ function dotInto(
   a: Float64Array,
   b: Float64Array,
   c: Float64Array,
-  p: number,
-  k: number,
+  ld: Strides,
   i: number,
   j: number,
   k0: number,
   k1: number,
 ): void {
-  const ra = i * k;
-  const sa = j * k;
+  const ra = i * ld.a;
+  const sa = j * ld.b;
   let s = 0;
   for (let t = k0; t < k1; t++) s += a[ra + t] * b[sa + t];
-  c[i * p + j] += s;
+  c[i * ld.c + j] += s;
 }
 
-/** Copy the upper triangle of a square row-major matrix onto its lower triangle. */
+/** Copy the upper triangle of a square row-major matrix onto its lower triangle (32 x 32 tiles). */
 export function mirrorUpper(c: Float64Array, n: number): void {
-  for (let i = 1; i < n; i++) {
-    const row = i * n;
-    for (let j = 0; j < i; j++) c[row + j] = c[j * n + i];
+  for (let i0 = 0; i0 < n; i0 += 32) {
+    const i1 = Math.min(i0 + 32, n);
+    for (let j0 = 0; j0 <= i0; j0 += 32) {
+      for (let i = i0; i < i1; i++) {
+        const row = i * n;
+        const j1 = Math.min(j0 + 32, i);
+        for (let j = j0; j < j1; j++) c[row + j] = c[j * n + i];
+      }
+    }
   }
 }

@@ -16,3 +16,4 @@ export {
   pairwiseSquaredDistances,
   precisionRecall,
 } from './precision-recall.js';
+export { setStatsThreads, statsThreads } from './wasm.js';

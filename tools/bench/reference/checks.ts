@@ -1,0 +1,73 @@
+/** Argument checks shared by the statistics functions. Internal: not exported from the package. */
+
+/** A float vector or row-major matrix. */
+export type FloatArray = Float32Array | Float64Array;
+
+export function isFloatArray(x: unknown): x is FloatArray {
+  return x instanceof Float32Array || x instanceof Float64Array;
+}
+
+export function assertPositiveInt(fn: string, name: string, v: unknown): asserts v is number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+    throw new RangeError(`${fn}: ${name} must be a positive integer, got ${String(v)}`);
+  }
+}
+
+export function assertFloatArray(
+  fn: string,
+  name: string,
+  x: unknown,
+  length?: number,
+): asserts x is FloatArray {
+  if (!isFloatArray(x)) {
+    throw new TypeError(`${fn}: ${name} must be a Float32Array or Float64Array, got ${describe(x)}`);
+  }
+  if (length !== undefined && x.length !== length) {
+    throw new RangeError(`${fn}: ${name} must have ${length} elements, got ${x.length}`);
+  }
+}
+
+/** Throws when any element is NaN or infinite, naming the first offending index. */
+export function assertFinite(fn: string, name: string, x: ArrayLike<number>): void {
+  for (let i = 0; i < x.length; i++) {
+    const v = x[i];
+    if (v - v !== 0) throw new RangeError(`${fn}: ${name}[${i}] is ${v}; all values must be finite`);
+  }
+}
+
+/**
+ * Checks that a row-major n x n matrix is symmetric up to `tol` times its largest absolute entry and
+ * returns a symmetrised float64 copy (the average of it and its transpose).
+ */
+export function symmetricCopy(fn: string, name: string, a: FloatArray, n: number, tol: number): Float64Array {
+  let scale = 0;
+  for (let i = 0; i < a.length; i++) {
+    const v = Math.abs(a[i]);
+    if (v > scale) scale = v;
+  }
+  const out = new Float64Array(n * n);
+  const limit = tol * scale;
+  for (let i = 0; i < n; i++) {
+    out[i * n + i] = a[i * n + i];
+    for (let j = 0; j < i; j++) {
+      const lo = a[i * n + j];
+      const up = a[j * n + i];
+      if (Math.abs(lo - up) > limit) {
+        throw new RangeError(
+          `${fn}: ${name} must be symmetric, but ${name}[${i},${j}] = ${lo} and ${name}[${j},${i}] = ${up} ` +
+            `(tolerance ${tol} x the largest entry)`,
+        );
+      }
+      const v = 0.5 * (lo + up);
+      out[i * n + j] = v;
+      out[j * n + i] = v;
+    }
+  }
+  return out;
+}
+
+export function describe(x: unknown): string {
+  if (x === null) return 'null';
+  if (typeof x !== 'object') return typeof x;
+  return (x as object).constructor?.name ?? 'object';
+}
