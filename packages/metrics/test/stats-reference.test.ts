@@ -313,4 +313,34 @@ describe('precisionRecall / manifoldRadii against the previous implementation', 
     expect(want.precision).toBeGreaterThan(0);
     expect(want.precision).toBeLessThan(1);
   });
+  it.each([
+    ['a large common offset with fine float64 detail', 1e4, 1e-3],
+    ['tiny values', 0, 1e-30],
+    ['huge values', 0, 1e12],
+  ])('%s: the same radii and P / R', (_, offset, scale) => {
+    const dim = 40;
+    const { normal } = seeded(99);
+    const make = (n: number, shift: number) =>
+      Float64Array.from(
+        { length: n * dim },
+        (_, i) => offset + scale * (normal() + (i % dim < 5 ? shift : 0)),
+      );
+    const real = make(150, 0);
+    const fake = make(140, 0.5);
+    // Near-ties: copies of real points nudged by one unit in the last place of one coordinate.
+    for (let i = 0; i < 20; i++) {
+      fake.set(real.subarray(i * dim, (i + 1) * dim), i * dim);
+      fake[i * dim + (i % dim)] *= 1 + 2 ** -52;
+    }
+    const want = refPrecisionRecall(real, fake, dim);
+    const wantRadii = refRadii(fake, dim);
+    const { one, two } = everyRoute(() => ({
+      pr: precisionRecall(real, fake, dim),
+      radii: manifoldRadii(fake, dim),
+    }));
+    for (const got of [one, two]) {
+      expect(got.pr).toEqual(want);
+      expect(Array.from(got.radii)).toEqual(Array.from(wantRadii));
+    }
+  });
 });

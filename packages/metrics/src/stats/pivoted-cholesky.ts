@@ -132,12 +132,13 @@ export function pivotedCholeskyInPlace(
     for (let i = 0; i < m; i++) if (taken[i] === 0) rem[m2++] = i;
     if (m2 === 0) return result('complete', 0);
     if (jb > 0) {
-      // Compact the remaining rows and columns to the front of `a`. `rem` increases, so every entry is
-      // read before its slot is overwritten.
+      // Compact the remaining rows and columns to the front of `a`, the upper triangle only (the update
+      // below reads and writes no other, and the mirror restores the lower one). `rem` increases, so
+      // every entry is read before its slot is overwritten.
       for (let r = 0; r < m2; r++) {
         const src = rem[r] * m;
         const dst = r * m2;
-        for (let c = 0; c < m2; c++) a[dst + c] = a[src + rem[c]];
+        for (let c = r; c < m2; c++) a[dst + c] = a[src + rem[c]];
         const gr = r * jb;
         const lr = rem[r] * nbMax;
         for (let t = 0; t < jb; t++) {
