@@ -6,6 +6,7 @@
  * worker that throws as it starts, or never answers, leaves the single-threaded build and one warning.
  */
 import { spawn } from 'node:child_process';
+import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { defaultWasmThreads, WASM_MAX_THREADS } from '../src/backend/wasm-threads.node.js';
@@ -92,5 +93,17 @@ describe('wasm threads in Node', () => {
   it('defaults to the CPUs available, at most 8', () => {
     expect(defaultWasmThreads()).toBeGreaterThanOrEqual(1);
     expect(defaultWasmThreads()).toBeLessThanOrEqual(WASM_MAX_THREADS);
+    const saved = process.env.LDMAE_WASM_THREADS;
+    try {
+      process.env.LDMAE_WASM_THREADS = '3';
+      expect(defaultWasmThreads()).toBe(3);
+      process.env.LDMAE_WASM_THREADS = '99';
+      expect(defaultWasmThreads()).toBe(WASM_MAX_THREADS);
+      process.env.LDMAE_WASM_THREADS = 'many';
+      expect(defaultWasmThreads()).toBe(Math.min(availableParallelism(), WASM_MAX_THREADS));
+    } finally {
+      if (saved === undefined) delete process.env.LDMAE_WASM_THREADS;
+      else process.env.LDMAE_WASM_THREADS = saved;
+    }
   });
 });

@@ -44,9 +44,15 @@ const WASM_PRIORITY = 2;
 /** How long the threaded build may take to start its workers before the single-threaded one is used. */
 const START_TIMEOUT_MS = 30_000;
 
-/** Threads `setupBackend` gives the wasm backend in Node when not told: the CPUs available, at most 8. */
+/**
+ * Threads `setupBackend` gives the wasm backend in Node when not told: the environment variable
+ * `LDMAE_WASM_THREADS` when it is a positive integer (for machines shared by several processes, where
+ * spinning threads slow each other down), else the CPUs available; at most 8.
+ */
 export function defaultWasmThreads(): number {
-  return Math.max(1, Math.min(availableParallelism(), WASM_MAX_THREADS));
+  const env = Number(process.env.LDMAE_WASM_THREADS);
+  const n = Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  return Math.max(1, Math.min(n, WASM_MAX_THREADS));
 }
 
 /** The parts of `@tensorflow/tfjs-backend-wasm` used here. */
