@@ -6,6 +6,7 @@ import { run } from './helpers.js';
 
 const NAMES = [
   'quickstart',
+  'study',
   'train-ae',
   'encode',
   'train-ldm',
