@@ -4,6 +4,7 @@
  * @packageDocumentation
  */
 
+export type { AutoencoderKind } from './autoencoders.js';
 export * from './command.js';
 export { commands } from './commands/index.js';
 export * from './config.js';
@@ -14,6 +15,7 @@ export * from './progress.js';
 export { type MetricRow, pngDataUri, type ReportData, renderReport } from './report/html.js';
 export { type ChartOptions, lineChart, type Series } from './report/svg.js';
 export * from './runtime.js';
+export type { TrainLdmSettings } from './steps/train-ldm.js';
 export type { ClaimResult, Measured, StudyRow, StudyTables, Verdict } from './study/claims.js';
 export {
   compare as compareMeasured,
