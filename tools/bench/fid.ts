@@ -11,8 +11,9 @@
  * stops after the statistics and the Fréchet distance.
  */
 
-import { createRng, setupBackend } from '@ldmae/core';
+import { setupBackend } from '@ldmae/core';
 import { featureStats, frechetDistance, precisionRecall, tfDistanceBlock } from '@ldmae/metrics';
+import { syntheticFeatures } from './synthetic-features.js';
 
 const args = process.argv.slice(2);
 const num = (name: string, dflt: number) => {
@@ -25,34 +26,6 @@ const JS_N = Math.min(num('--js-n', 2000), N);
 const BLOCK = num('--block', 1024);
 const FULL_JS = args.includes('--full-js');
 const FRECHET_ONLY = args.includes('--frechet-only');
-
-/**
- * n x dim float32 features with Inception-like structure: a rank-64 signal on a non-zero mean, plus
- * isotropic noise (so the covariance is full rank), non-negative like post-ReLU pool features. Both
- * sets share the mean and the signal basis; `shift` moves the second one a little, so that precision
- * and recall land strictly between 0 and 1 as they do for real models.
- */
-function features(n: number, dim: number, seed: number, shift: number): Float32Array {
-  const shared = createRng(0);
-  const r = 64;
-  const basis = Float32Array.from(shared.normalArray(r * dim, 0, 1 / Math.sqrt(r)));
-  const mean = Float32Array.from(shared.uniformArray(dim, 0.2, 0.6));
-  const rng = createRng(seed);
-  const out = new Float32Array(n * dim);
-  const z = new Float64Array(r);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < r; k++) z[k] = rng.nextNormal() + shift;
-    const o = i * dim;
-    for (let j = 0; j < dim; j++) out[o + j] = mean[j] + 0.1 * rng.nextNormal();
-    for (let k = 0; k < r; k++) {
-      const zk = 0.3 * z[k];
-      const b = k * dim;
-      for (let j = 0; j < dim; j++) out[o + j] += zk * basis[b + j];
-    }
-    for (let j = 0; j < dim; j++) out[o + j] = Math.max(out[o + j], 0);
-  }
-  return out;
-}
 
 const seconds = (t0: number) => (performance.now() - t0) / 1000;
 const fmt = (s: number) => `${s.toFixed(1)} s`;
@@ -67,8 +40,8 @@ async function main(): Promise<void> {
   );
 
   let t0 = performance.now();
-  const a = features(N, DIM, 1, 0);
-  const b = features(N, DIM, 2, 0.3);
+  const a = syntheticFeatures(N, DIM, 1, 0);
+  const b = syntheticFeatures(N, DIM, 2, 0.3);
   console.log(`generate 2 x ${N} x ${DIM} features: ${fmt(seconds(t0))}`);
 
   t0 = performance.now();

@@ -20,7 +20,7 @@
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg, totalmem } from 'node:os';
-import { createRng, setupBackend } from '@ldmae/core';
+import { setupBackend } from '@ldmae/core';
 import {
   featureStats,
   frechetDistance,
@@ -34,6 +34,7 @@ import {
   precisionRecall as oldPrecisionRecall,
   manifoldRadii as oldRadii,
 } from './reference/precision-recall.js';
+import { syntheticFeatures } from './synthetic-features.js';
 
 const args = process.argv.slice(2);
 const num = (name: string, dflt: number) => {
@@ -49,29 +50,6 @@ const THREADS = num('--threads', 0);
 const FRECHET = !args.includes('--pr-only');
 const PR = !args.includes('--frechet-only');
 const TF = !args.includes('--no-tf');
-
-/** Same generator as fid.ts: rank-64 signal on a positive mean, isotropic noise, ReLU. */
-function features(n: number, dim: number, seed: number, shift: number): Float32Array {
-  const shared = createRng(0);
-  const r = 64;
-  const basis = Float32Array.from(shared.normalArray(r * dim, 0, 1 / Math.sqrt(r)));
-  const mean = Float32Array.from(shared.uniformArray(dim, 0.2, 0.6));
-  const rng = createRng(seed);
-  const out = new Float32Array(n * dim);
-  const z = new Float64Array(r);
-  for (let i = 0; i < n; i++) {
-    for (let k = 0; k < r; k++) z[k] = rng.nextNormal() + shift;
-    const o = i * dim;
-    for (let j = 0; j < dim; j++) out[o + j] = mean[j] + 0.1 * rng.nextNormal();
-    for (let k = 0; k < r; k++) {
-      const zk = 0.3 * z[k];
-      const b = k * dim;
-      for (let j = 0; j < dim; j++) out[o + j] += zk * basis[b + j];
-    }
-    for (let j = 0; j < dim; j++) out[o + j] = Math.max(out[o + j], 0);
-  }
-  return out;
-}
 
 function moments(x: Float32Array, n: number): { mu: Float64Array; sigma: Float64Array } {
   const s = featureStats(DIM);
@@ -140,8 +118,8 @@ async function main(): Promise<void> {
       `Node ${process.version}; stats threads ${THREADS > 0 ? THREADS : `default (${availableParallelism()})`}`,
   );
   console.log(`n = ${N}, dim = ${DIM}; load average (1, 5, 15 min) at start: ${load()}`);
-  const a = features(N, DIM, 1, 0);
-  const b = features(N, DIM, 2, 0.3);
+  const a = syntheticFeatures(N, DIM, 1, 0);
+  const b = syntheticFeatures(N, DIM, 2, 0.3);
 
   if (FRECHET) {
     const st = time(() => [moments(a, N), moments(b, N)]);
