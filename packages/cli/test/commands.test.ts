@@ -92,11 +92,11 @@ it('info reports the backend, threads and versions (as JSON with --json)', async
   const r = await run(['info', '--json']);
   expect(r.code).toBe(0);
   const line = r.out.json().at(-1)!;
-  // setupBackend's default: the CPUs available, at most 8 (wasm's threaded build in Node).
+  // setupBackend's default: half the CPUs, 1 to 8 (wasm's threaded build in Node).
   expect(line).toMatchObject({
     event: 'result',
     backend: 'wasm',
-    threads: Math.min(availableParallelism(), 8),
+    threads: Math.max(1, Math.min(Math.floor(availableParallelism() / 2), 8)),
   });
   expect((line.versions as Record<string, string>)['@ldmae/cli']).toBe('0.1.0');
   expect((line.versions as Record<string, string>)['@tensorflow/tfjs-core']).toMatch(/^4\./);

@@ -44,9 +44,16 @@ const WASM_PRIORITY = 2;
 /** How long the threaded build may take to start its workers before the single-threaded one is used. */
 const START_TIMEOUT_MS = 30_000;
 
-/** Threads `setupBackend` gives the wasm backend in Node when not told: the CPUs available, at most 8. */
+/**
+ * Threads `setupBackend` gives the wasm backend in Node when not told: half of
+ * `os.availableParallelism()` (rounded down), between 1 and 8. Half, as tfjs's own default in
+ * browsers: logical CPUs are often pairs of hyperthreads, data-loader workers and other processes
+ * need cores too, and XNNPACK's threads spin while they wait, so a pool that competes for cores gets
+ * slower instead of faster (on a 2-CPU machine running other jobs, 2 threads made a VMAE training
+ * step several times slower than 1). A 2-CPU machine therefore keeps 1 thread unless told otherwise.
+ */
 export function defaultWasmThreads(): number {
-  return Math.max(1, Math.min(availableParallelism(), WASM_MAX_THREADS));
+  return Math.max(1, Math.min(Math.floor(availableParallelism() / 2), WASM_MAX_THREADS));
 }
 
 /** The parts of `@tensorflow/tfjs-backend-wasm` used here. */
