@@ -219,29 +219,31 @@ function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.Ker
         for (const w of watched) w.off('error', onError);
         pt.loadWasmModuleToWorker = load;
       };
-      ready.then((m) => {
-        if (settled) return;
-        const cwrap = m.cwrap;
-        if (!cwrap) throw new Error('the threaded build has no cwrap');
-        // What tfjs's init() attaches to the module it starts.
-        m.tfjs = {
-          init: cwrap('init', null, []),
-          initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
-          getThreadsCount: cwrap('get_threads_count', 'number', []),
-          registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
-          disposeData: cwrap('dispose_data', null, ['number']),
-          dispose: cwrap('dispose', null, []),
-        };
-        pkg.setThreadsCount(threads);
-        const backend = new pkg.BackendWasm(m as never); // starts XNNPACK's pool
-        // Running pthreads are ref'ed by Emscripten: they would keep a finished script alive.
-        for (const w of pt.runningWorkers) w.unref();
-        settled = started = true;
-        clearTimeout(timer);
-        restore();
-        restoreWorker();
-        resolve(backend);
-      }, fail);
+      ready
+        .then((m) => {
+          if (settled) return;
+          const cwrap = m.cwrap;
+          if (!cwrap) throw new Error('the threaded build has no cwrap');
+          // What tfjs's init() attaches to the module it starts.
+          m.tfjs = {
+            init: cwrap('init', null, []),
+            initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
+            getThreadsCount: cwrap('get_threads_count', 'number', []),
+            registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
+            disposeData: cwrap('dispose_data', null, ['number']),
+            dispose: cwrap('dispose', null, []),
+          };
+          pkg.setThreadsCount(threads);
+          const backend = new pkg.BackendWasm(m as never); // starts XNNPACK's pool
+          // Running pthreads are ref'ed by Emscripten: they would keep a finished script alive.
+          for (const w of pt.runningWorkers) w.unref();
+          settled = started = true;
+          clearTimeout(timer);
+          restore();
+          restoreWorker();
+          resolve(backend);
+        })
+        .catch(fail);
     } catch (e) {
       fail(e);
     }
