@@ -63,7 +63,7 @@ export const COMMON_SPECS: readonly OptionSpec[] = [
     type: 'int',
     min: 1,
     description:
-      'threads of the wasm backend (default: the CPUs available, at most 8; 1: single-threaded); fixed for the process once the backend starts',
+      'threads of the wasm backend (default: half the CPUs, 1 to 8; 1: single-threaded); fixed for the process once the backend starts',
     valueName: 'n',
   },
 ];

@@ -92,13 +92,14 @@ it('info reports the backend, threads and versions (as JSON with --json)', async
   const r = await run(['info', '--json']);
   expect(r.code).toBe(0);
   const line = r.out.json().at(-1)!;
-  // setupBackend's default: LDMAE_WASM_THREADS when set (the test suite sets 1), else the CPUs
-  // available, at most 8 (wasm's threaded build in Node).
+  // setupBackend's default: LDMAE_WASM_THREADS when set (the test suite sets 1), else half the
+  // CPUs; 1 to 8 (wasm's threaded build in Node).
   const env = Number(process.env.LDMAE_WASM_THREADS);
+  const n = Number.isInteger(env) && env > 0 ? env : Math.floor(availableParallelism() / 2);
   expect(line).toMatchObject({
     event: 'result',
     backend: 'wasm',
-    threads: Math.min(Number.isInteger(env) && env > 0 ? env : availableParallelism(), 8),
+    threads: Math.max(1, Math.min(n, 8)),
   });
   expect((line.versions as Record<string, string>)['@ldmae/cli']).toBe('0.1.0');
   expect((line.versions as Record<string, string>)['@tensorflow/tfjs-core']).toMatch(/^4\./);

@@ -2,7 +2,8 @@
  * Threads for the wasm backend in Node, each case in its own process (the backend, and its thread
  * count, are set once per process): threads: 2 (and 3, more than this machine may have) give exactly
  * that many XNNPACK threads and bitwise the same matMul, conv2d and transformer-block values as
- * threads: 1 (tfjs's single-threaded build); a process that used the threads exits by itself; a
+ * threads: 1 (tfjs's single-threaded build); a second setupBackend keeps the pool and warns when asked
+ * for another count; a process that used the threads exits by itself; a
  * worker that throws as it starts, or never answers, leaves the single-threaded build and one warning.
  */
 import { spawn } from 'node:child_process';
@@ -17,7 +18,13 @@ interface ChildResult {
   code: number | null;
   signal: NodeJS.Signals | null;
   stderr: string;
-  out: { backend: string; threads: number; globalWorker: string; outputs: Record<string, string> } | null;
+  out: {
+    backend: string;
+    threads: number;
+    threadsAfter: number;
+    globalWorker: string;
+    outputs: Record<string, string>;
+  } | null;
 }
 
 /** Run the child; a child that does not exit by itself within 20 s is killed (signal SIGKILL). */
@@ -45,7 +52,7 @@ const runs: Record<string, ChildResult> = {};
 beforeAll(async () => {
   const cases = {
     one: ['1', 'ok'],
-    two: ['2', 'ok'],
+    two: ['2', 'again'],
     three: ['3', 'ok'],
     fail: ['2', 'fail'],
     hang: ['2', 'hang'],
@@ -66,8 +73,18 @@ describe('wasm threads in Node', () => {
       const r = runs[name];
       expect(r.code, r.stderr).toBe(0);
       expect(r.signal).toBeNull(); // it exited by itself: the workers did not hold it
-      expect(r.stderr).toBe('');
-      expect(r.out).toMatchObject({ backend: 'wasm', threads: n, globalWorker: 'undefined' });
+      expect(r.out).toMatchObject({
+        backend: 'wasm',
+        threads: n,
+        threadsAfter: n,
+        globalWorker: 'undefined',
+      });
+      // 'two' asked for threads: 1 once the pool ran: it keeps its 2 threads and says so.
+      expect(r.stderr).toBe(
+        name === 'two'
+          ? 'ldmae: the wasm backend already runs with 2 threads in this process; threads: 1 takes effect in a new process\n'
+          : '',
+      );
     }
     const ref = runs.one.out!.outputs;
     expect(Object.keys(ref)).toEqual(['matMul', 'conv2d', 'block']);
@@ -90,17 +107,18 @@ describe('wasm threads in Node', () => {
     }
   });
 
-  it('defaults to the CPUs available, at most 8', () => {
-    expect(defaultWasmThreads()).toBeGreaterThanOrEqual(1);
-    expect(defaultWasmThreads()).toBeLessThanOrEqual(WASM_MAX_THREADS);
+  it('defaults to LDMAE_WASM_THREADS, else half the CPUs available; 1 to 8', () => {
     const saved = process.env.LDMAE_WASM_THREADS;
     try {
+      delete process.env.LDMAE_WASM_THREADS;
+      const half = Math.floor(availableParallelism() / 2);
+      expect(defaultWasmThreads()).toBe(Math.max(1, Math.min(half, WASM_MAX_THREADS)));
       process.env.LDMAE_WASM_THREADS = '3';
       expect(defaultWasmThreads()).toBe(3);
       process.env.LDMAE_WASM_THREADS = '99';
       expect(defaultWasmThreads()).toBe(WASM_MAX_THREADS);
       process.env.LDMAE_WASM_THREADS = 'many';
-      expect(defaultWasmThreads()).toBe(Math.min(availableParallelism(), WASM_MAX_THREADS));
+      expect(defaultWasmThreads()).toBe(Math.max(1, Math.min(half, WASM_MAX_THREADS)));
     } finally {
       if (saved === undefined) delete process.env.LDMAE_WASM_THREADS;
       else process.env.LDMAE_WASM_THREADS = saved;

@@ -7,7 +7,7 @@ export const infoCommand: CommandDefinition = {
   summary: 'show the backend, threads, machine and package versions',
   details: `Sets up the backend as any other command would (--backend auto picks tfjs-node-gpu, WebGPU on a
 hardware GPU, tfjs-node, wasm, then cpu) and reports it, with the GPU adapter for WebGPU and the threads wasm computes with
-(--threads; default: the CPUs available, at most 8).`,
+(--threads; default: half the CPUs, 1 to 8).`,
   specs: [],
   async run(_opts, ctx) {
     const rt = ctx.runtime;

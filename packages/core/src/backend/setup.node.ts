@@ -57,8 +57,8 @@ const loaders = {
  * {@link backendThreads} says how many threads the backend computes with.
  *
  * wasm runs tfjs's threaded build (XNNPACK's thread pool on worker threads), which tfjs itself turns
- * off in Node: `threads` (default `os.availableParallelism()`, at most 8) sets the pool, 1 keeps the
- * single-threaded build. The pool is fixed when the backend first starts in a process. If its
+ * off in Node: `threads` (default: half of `os.availableParallelism()`, between 1 and 8) sets the
+ * pool, 1 keeps the single-threaded build. The pool is fixed when the backend first starts in a process. If its
  * workers cannot start, the single-threaded build is used, with a one-line warning. The workers
  * never keep a finished process alive.
  *
@@ -66,7 +66,8 @@ const loaders = {
  * ```ts
  * const name = await setupBackend({ backend: 'webgpu' }); // 'webgpu'
  * console.log(backendAdapter()?.name, backendAdapter()?.software);
- * await setupBackend({ backend: 'wasm', threads: 2 }); // in a new process
+ * // or, in another process:
+ * await setupBackend({ backend: 'wasm', threads: 2 });
  * console.log(backendThreads()); // 2
  * ```
  */

@@ -15,8 +15,8 @@ export interface SetupBackendOptions {
   backend?: BackendName;
   /**
    * Threads the wasm backend computes with (XNNPACK's thread pool; ignored by the other backends).
-   * In Node the default is `os.availableParallelism()`, at most 8 (the most tfjs's threaded build
-   * runs); 1 is tfjs's single-threaded build. The count is fixed when the backend first starts in a
+   * In Node the default is half of `os.availableParallelism()`, between 1 and 8 (the most tfjs's
+   * threaded build runs); 1 is tfjs's single-threaded build. The count is fixed when the backend first starts in a
    * process; {@link backendThreads} reports the count in use. In a browser tfjs decides (threads need
    * a cross-origin-isolated page) and this is passed to tfjs's `setThreadsCount`.
    */

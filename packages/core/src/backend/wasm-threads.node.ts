@@ -46,12 +46,16 @@ const START_TIMEOUT_MS = 30_000;
 
 /**
  * Threads `setupBackend` gives the wasm backend in Node when not told: the environment variable
- * `LDMAE_WASM_THREADS` when it is a positive integer (for machines shared by several processes, where
- * spinning threads slow each other down), else the CPUs available; at most 8.
+ * `LDMAE_WASM_THREADS` when it is a positive integer, else half of `os.availableParallelism()`
+ * (rounded down); between 1 and 8. Half, as tfjs's own default in browsers: logical CPUs are often
+ * pairs of hyperthreads, data-loader workers and other processes need cores too, and XNNPACK's
+ * threads spin while they wait, so a pool that competes for cores gets slower instead of faster (on a
+ * 2-CPU machine running other jobs, 2 threads made a VMAE training step several times slower than 1).
+ * A 2-CPU machine therefore keeps 1 thread unless told otherwise.
  */
 export function defaultWasmThreads(): number {
   const env = Number(process.env.LDMAE_WASM_THREADS);
-  const n = Number.isInteger(env) && env > 0 ? env : availableParallelism();
+  const n = Number.isInteger(env) && env > 0 ? env : Math.floor(availableParallelism() / 2);
   return Math.max(1, Math.min(n, WASM_MAX_THREADS));
 }
 
@@ -218,29 +222,31 @@ function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.Ker
         for (const w of watched) w.off('error', onError);
         pt.loadWasmModuleToWorker = load;
       };
-      ready.then((m) => {
-        if (settled) return;
-        const cwrap = m.cwrap;
-        if (!cwrap) throw new Error('the threaded build has no cwrap');
-        // What tfjs's init() attaches to the module it starts.
-        m.tfjs = {
-          init: cwrap('init', null, []),
-          initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
-          getThreadsCount: cwrap('get_threads_count', 'number', []),
-          registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
-          disposeData: cwrap('dispose_data', null, ['number']),
-          dispose: cwrap('dispose', null, []),
-        };
-        pkg.setThreadsCount(threads);
-        const backend = new pkg.BackendWasm(m as never); // starts XNNPACK's pool
-        // Running pthreads are ref'ed by Emscripten: they would keep a finished script alive.
-        for (const w of pt.runningWorkers) w.unref();
-        settled = started = true;
-        clearTimeout(timer);
-        restore();
-        restoreWorker();
-        resolve(backend);
-      }, fail);
+      ready
+        .then((m) => {
+          if (settled) return;
+          const cwrap = m.cwrap;
+          if (!cwrap) throw new Error('the threaded build has no cwrap');
+          // What tfjs's init() attaches to the module it starts.
+          m.tfjs = {
+            init: cwrap('init', null, []),
+            initWithThreadsCount: cwrap('init_with_threads_count', null, ['number']),
+            getThreadsCount: cwrap('get_threads_count', 'number', []),
+            registerTensor: cwrap('register_tensor', null, ['number', 'number', 'number']),
+            disposeData: cwrap('dispose_data', null, ['number']),
+            dispose: cwrap('dispose', null, []),
+          };
+          pkg.setThreadsCount(threads);
+          const backend = new pkg.BackendWasm(m as never); // starts XNNPACK's pool
+          // Running pthreads are ref'ed by Emscripten: they would keep a finished script alive.
+          for (const w of pt.runningWorkers) w.unref();
+          settled = started = true;
+          clearTimeout(timer);
+          restore();
+          restoreWorker();
+          resolve(backend);
+        })
+        .catch(fail);
     } catch (e) {
       fail(e);
     }
