@@ -9,6 +9,7 @@ export {
   isFolderSource,
   memoryFolder,
 } from './folder.js';
+export * from './latent-norm.js';
 export {
   autoencoderCheckpoint,
   autoencoderRegistry,
