@@ -2,7 +2,8 @@
  * What every seeded loader shares: which items make up global step s (a pure function of the seed
  * and s) and a queue that prepares the next steps ahead of the consumer.
  */
-import { derivedRng, deriveSeed, STREAM } from '../seeds.js';
+import { derivedRng, deriveSeed } from '@ldmae/core';
+import { STREAM } from '../seeds.js';
 import type { BatchItem } from './batch.js';
 
 /** Options of {@link BatchSchedule}. */
