@@ -23,6 +23,7 @@ import {
   matMul2d,
   normal,
   type Rng,
+  reconstruct,
   resizePosEmbed,
 } from '@ldmae/core';
 import { type KlLossForm, klLoss, maskedPatchLoss } from '@ldmae/losses';
@@ -424,12 +425,7 @@ export class VMAE extends Module implements Autoencoder {
 
   /** encode(x).mode() then decode: a deterministic reconstruction [B, H, W, C]. */
   reconstruct(x: tf.Tensor4D): tf.Tensor4D {
-    const post = this.encode(x);
-    try {
-      return this.decode(post.mean as tf.Tensor4D);
-    } finally {
-      post.dispose();
-    }
+    return reconstruct(this, x);
   }
 
   /**

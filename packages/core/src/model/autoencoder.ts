@@ -22,3 +22,17 @@ export interface Autoencoder {
   latentNormalization: LatentNormalization | null;
   dispose(): void;
 }
+
+/**
+ * decode(encode(x).mode()): the deterministic reconstruction [B, H, W, 3] every evaluation uses (the
+ * reference takes `posterior.mode()` too). The posterior is released; the caller owns the result.
+ */
+export function reconstruct(ae: Autoencoder, x: tf.Tensor4D): tf.Tensor4D {
+  const post = ae.encode(x);
+  try {
+    // The mean itself rather than mode()'s copy: decode only reads it.
+    return ae.decode(post.mean as tf.Tensor4D);
+  } finally {
+    post.dispose();
+  }
+}
