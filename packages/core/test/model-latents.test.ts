@@ -35,8 +35,12 @@ describe('latent normalisation', () => {
     const m = new ChannelMoments(3);
     for (const part of tf.split(all, [1, 2, 3])) m.add(part.dataSync());
     const got = m.normalization();
-    got.shift.forEach((v, i) => expect(v).toBeCloseTo(want.shift[i], 12));
-    got.scale.forEach((v, i) => expect(v).toBeCloseTo(want.scale[i], 12));
+    got.shift.forEach((v, i) => {
+      expect(v).toBeCloseTo(want.shift[i], 12);
+    });
+    got.scale.forEach((v, i) => {
+      expect(v).toBeCloseTo(want.scale[i], 12);
+    });
     expect(m.count).toBe(6 * 16);
   });
 
