@@ -12,7 +12,7 @@ import {
 } from '../src/index.node.js';
 
 beforeAll(async () => {
-  await setupBackend('cpu');
+  await setupBackend({ backend: 'cpu' });
 });
 
 /** 2x2 average pooling in, nearest upsampling out: a deterministic autoencoder of 3 channels. */
