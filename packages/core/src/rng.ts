@@ -101,13 +101,13 @@ export class Rng {
 
   /** A float32 tensor of uniform samples in [lo, hi); the caller owns it. */
   uniform(shape: number[], lo = 0, hi = 1): tf.Tensor {
-    const n = sizeOf(shape, 'Rng.uniform');
+    const n = sizeOf(shape);
     return tf.tensor(Float32Array.from(this.uniformArray(n, lo, hi)), shape, 'float32');
   }
 
   /** A float32 tensor of normal samples; the caller owns it. */
   normal(shape: number[], mean = 0, std = 1): tf.Tensor {
-    const n = sizeOf(shape, 'Rng.normal');
+    const n = sizeOf(shape);
     return tf.tensor(Float32Array.from(this.normalArray(n, mean, std)), shape, 'float32');
   }
 
@@ -155,11 +155,9 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-function sizeOf(shape: number[], where: string): number {
+function sizeOf(shape: number[]): number {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new TypeError(
-      `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
-    );
+    throw new TypeError(`Rng: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
   return shape.reduce((a, b) => a * b, 1);
 }

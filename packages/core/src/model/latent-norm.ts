@@ -18,22 +18,20 @@ export interface LatentNormalization {
 
 /** Normalise latents for diffusion: (z - shift) * scale per channel (last axis). */
 export function normalizeLatents(z: tf.Tensor, norm: LatentNormalization): tf.Tensor {
-  checkNorm(z, norm, 'normalizeLatents');
+  checkNorm(z, norm);
   return tf.tidy(() => tf.mul(tf.sub(z, tf.tensor1d(norm.shift)), tf.tensor1d(norm.scale)));
 }
 
 /** Undo {@link normalizeLatents}: z / scale + shift. */
 export function denormalizeLatents(z: tf.Tensor, norm: LatentNormalization): tf.Tensor {
-  checkNorm(z, norm, 'denormalizeLatents');
+  checkNorm(z, norm);
   return tf.tidy(() => tf.add(tf.div(z, tf.tensor1d(norm.scale)), tf.tensor1d(norm.shift)));
 }
 
-function checkNorm(z: tf.Tensor, norm: LatentNormalization, where: string): void {
+function checkNorm(z: tf.Tensor, norm: LatentNormalization): void {
   const c = z.shape[z.rank - 1];
   if (norm.shift.length !== c || norm.scale.length !== c) {
-    throw new Error(
-      `${where}: normalisation has ${norm.shift.length} channels, latents have ${c} (last axis)`,
-    );
+    throw new Error(`latent normalisation has ${norm.shift.length} channels, latents have ${c} (last axis)`);
   }
 }
 
