@@ -1,12 +1,5 @@
 // Barrel of eval/: the end-to-end evaluations and the labelled feature sets they compare.
-export {
-  type CompressionStats,
-  type LabelArray,
-  type PerceptualCompressionOptions,
-  type PerceptualCompressionResult,
-  perceptualCompression,
-  type SegmentationSource,
-} from './compression.js';
+
 export {
   type ImageCompressionStats,
   imageCompressionStats,
@@ -14,6 +7,12 @@ export {
   pixelPatches,
 } from './compression-stats.js';
 export { tfDistanceBlock } from './distance-block.js';
+export {
+  type EvaluateReconstructionOptions,
+  evaluateReconstruction,
+  type ReconstructionOptions,
+  type ReconstructionResult,
+} from './evaluate-reconstruction.js';
 export {
   assertSameExtractor,
   computeReference,
@@ -30,13 +29,15 @@ export {
   type GenerationResult,
   type GenerationSampler,
 } from './generation.js';
-export type { LpipsLike, ReconstructionMetrics } from './recon-metrics.js';
 export {
-  type EvaluateReconstructionOptions,
-  evaluateReconstruction,
-  type ReconstructionOptions,
-  type ReconstructionResult,
-} from './reconstruction.js';
+  type CompressionStats,
+  type LabelArray,
+  type PerceptualCompressionOptions,
+  type PerceptualCompressionResult,
+  perceptualCompression,
+  type SegmentationSource,
+} from './perceptual-compression.js';
+export type { LpipsLike, ReconstructionMetrics } from './reconstruction-metrics.js';
 export {
   type ReferenceNpzOptions,
   referenceFromNpz,

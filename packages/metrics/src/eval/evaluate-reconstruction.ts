@@ -18,7 +18,7 @@ import {
   lpipsLabel,
   ReconAccumulator,
   type ReconstructionMetrics,
-} from './recon-metrics.js';
+} from './reconstruction-metrics.js';
 import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */
