@@ -1,11 +1,5 @@
 // Barrel of eval/: the end-to-end evaluations and the labelled feature sets they compare.
-
-export {
-  type ImageCompressionStats,
-  imageCompressionStats,
-  patchLabels,
-  pixelPatches,
-} from './compression-stats.js';
+export type { ImageCompressionStats } from './compression-stats.js';
 export { tfDistanceBlock } from './distance-block.js';
 export {
   type EvaluateReconstructionOptions,
@@ -14,7 +8,6 @@ export {
   type ReconstructionResult,
 } from './evaluate-reconstruction.js';
 export {
-  assertSameExtractor,
   computeReference,
   type FeatureReference,
   type FeatureSetOptions,
@@ -42,7 +35,6 @@ export {
   type ReferenceNpzOptions,
   referenceFromNpz,
   referenceToNpz,
-  uint8ImageSource,
 } from './reference-npz.js';
 export {
   type LatentSmoothnessOptions,
