@@ -5,5 +5,4 @@
 
 export { setupBackend } from './backend/setup.node.js';
 export * from './common.js';
-export * from './io/node.js';
 export { localFolder, saveAutoencoder } from './model/files.node.js';
