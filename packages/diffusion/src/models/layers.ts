@@ -1,44 +1,10 @@
 /**
- * The pieces DiT and LightningDiT share: patch embedding, label embedding, adaLN modulation and the
- * (un)patchify reshapes. Names of submodules and parameters follow the reference PyTorch modules so
- * state dicts map by name (`x_embedder.proj.weight`, `y_embedder.embedding_table.weight`,
- * `adaLN_modulation.1.weight`, ...).
+ * The pieces DiT and LightningDiT share: patch embedding, label embedding and adaLN modulation. Names
+ * of submodules and parameters follow the reference PyTorch modules so state dicts map by name
+ * (`x_embedder.proj.weight`, `y_embedder.embedding_table.weight`, `adaLN_modulation.1.weight`, ...).
  */
-import { affine2d, Linear, Module, matMul2d, normal, type Rng, xavierUniform } from '@ldmae/core';
+import { affine2d, Linear, Module, matMul2d, normal, patchify, type Rng, xavierUniform } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-
-/**
- * Cut [B, H, W, C] into non-overlapping p x p patches: [B, (H/p) * (W/p), p * p * C], tokens row-major,
- * each token's features ordered (row in patch, column in patch, channel) like a conv kernel
- * [kh, kw, in] flattened. Only 4-D transposes (5-D ones are slow on wasm).
- */
-export function patchify(x: tf.Tensor, p: number): tf.Tensor3D {
-  const [b, hh, ww, c] = x.shape as [number, number, number, number];
-  if (hh % p !== 0 || ww % p !== 0) {
-    throw new Error(`patchify: spatial size ${hh}x${ww} is not divisible by the patch size ${p}`);
-  }
-  const h = hh / p;
-  const w = ww / p;
-  return tf.tidy(() => {
-    if (p === 1) return tf.reshape(x, [b, h * w, c]) as tf.Tensor3D;
-    const rows = tf.reshape(x, [b * h, p, w, p * c]);
-    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h * w, p * p * c]) as tf.Tensor3D;
-  });
-}
-
-/** Inverse of {@link patchify}: [B, h * w, p * p * c] -> [B, h * p, w * p, c]. */
-export function unpatchify(x: tf.Tensor, grid: [number, number], p: number, c: number): tf.Tensor4D {
-  const [h, w] = grid;
-  const b = x.shape[0];
-  if (x.rank !== 3 || x.shape[1] !== h * w || x.shape[2] !== p * p * c) {
-    throw new Error(`unpatchify: x must have shape [B, ${h * w}, ${p * p * c}], got [${x.shape}]`);
-  }
-  return tf.tidy(() => {
-    if (p === 1) return tf.reshape(x, [b, h, w, c]) as tf.Tensor4D;
-    const rows = tf.reshape(x, [b * h, w, p, p * c]);
-    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h * p, w * p, c]) as tf.Tensor4D;
-  });
-}
 
 /** The conv of timm's PatchEmbed, named `proj` with `weight` [D, C, p, p] and `bias` [D] in PyTorch. */
 class PatchProjection extends Module {

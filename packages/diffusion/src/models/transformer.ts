@@ -18,12 +18,13 @@ import {
   silu,
   swigluHidden,
   TimestepEmbedder,
+  unpatchify,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { checkLatentInput, type Denoiser, labelsTensor, timesTensor } from '../denoiser.js';
 import type { PredictionType } from '../schedulers/scheduler.js';
 import type { DiTArchitecture } from './config.js';
-import { AdaLNModulation, LabelEmbedder, modulate, PatchEmbed, unpatchify } from './layers.js';
+import { AdaLNModulation, LabelEmbedder, modulate, PatchEmbed } from './layers.js';
 
 /** The architecture switches of the shared transformer (DiT: all false). */
 export interface TransformerFlags {
@@ -229,7 +230,7 @@ export class AdaLNTransformer extends Module implements Denoiser {
         const rope = this.featRope?.rope ?? null;
         for (const block of this.blocks) h = block.forward(h, sc, rope);
         const out = this.finalLayer.forward(h, sc);
-        return unpatchify(out, this.grid, this.patchSize, this.outChannels);
+        return unpatchify(out, this.patchSize, this.grid, this.outChannels);
       });
     } finally {
       tf.dispose([tt, yy]);
