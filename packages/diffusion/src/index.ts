@@ -14,8 +14,6 @@ export const VERSION = '0.1.0';
 export * from './denoiser.js';
 export * from './flow/rectified-flow.js';
 export * from './flow/timestep-shift.js';
-export * from './models/config.js';
-export * from './models/create.js';
 export * from './models/dit.js';
 export {
   DENOISER_CHECKPOINT_FORMAT,
@@ -28,8 +26,6 @@ export {
 export * from './models/layers.js';
 export * from './models/lightning-dit.js';
 export * from './models/param-count.js';
-export * from './models/presets.js';
-export * from './models/transformer.js';
 export * from './pipeline/latent-diffusion.js';
 export * from './pipeline/ldm-checkpoint.js';
 export {

@@ -19,10 +19,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { Denoiser } from '../denoiser.js';
 import type { PredictionType } from '../schedulers/scheduler.js';
-import type { DenoiserConfig } from './config.js';
-import { denoiserFromConfig } from './create.js';
-import { DiT } from './dit.js';
-import { LightningDiT } from './lightning-dit.js';
+import { type DenoiserConfig, DiT, denoiserFromConfig, type LightningDiT } from './dit.js';
 
 /** `config.format` of denoiser checkpoints. */
 export const DENOISER_CHECKPOINT_FORMAT = 'ldmae-denoiser';
@@ -113,7 +110,7 @@ export function buildTrainedDenoiser(
 export const ditDenoiserKind: ModelKind<Denoiser> = {
   format: DENOISER_CHECKPOINT_FORMAT,
   description: 'DiT / LightningDiT (@ldmae/diffusion)',
-  owns: (m) => m instanceof DiT || m instanceof LightningDiT,
+  owns: (m) => m instanceof DiT,
   toPayload: (m) => {
     const model = m as DiT | LightningDiT;
     return makeCheckpointPayload({

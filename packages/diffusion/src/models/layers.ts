@@ -1,9 +1,22 @@
 /**
- * The pieces DiT and LightningDiT share: patch embedding, label embedding and adaLN modulation. Names
+ * The layers of the DiT models around the transformer blocks: patch embedding, label embedding, adaLN
+ * modulation, the norms, the final layer and the RoPE tables. Names
  * of submodules and parameters follow the reference PyTorch modules so state dicts map by name
  * (`x_embedder.proj.weight`, `y_embedder.embedding_table.weight`, `adaLN_modulation.1.weight`, ...).
  */
-import { affine2d, Linear, Module, matMul2d, normal, patchify, type Rng, xavierUniform } from '@ldmae/core';
+import {
+  affine2d,
+  LayerNorm,
+  Linear,
+  Module,
+  matMul2d,
+  normal,
+  patchify,
+  RMSNorm,
+  type Rng,
+  RotaryEmbedding2d,
+  xavierUniform,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** The conv of timm's PatchEmbed, named `proj` with `weight` [D, C, p, p] and `bias` [D] in PyTorch. */
@@ -127,4 +140,49 @@ export function modulate(x: tf.Tensor, shift: tf.Tensor | null, scale: tf.Tensor
     const y = tf.mul(x, tf.add(scale, 1));
     return shift ? tf.add(y, shift) : y;
   });
+}
+
+/** The norm of a block or of the final layer. */
+export type Norm = LayerNorm | RMSNorm;
+
+/** Reference: RMSNorm(dim) (eps 1e-6, learnable weight) or nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6). */
+export function makeNorm(dim: number, rms: boolean): Norm {
+  return rms ? new RMSNorm(dim, { eps: 1e-6 }) : new LayerNorm(dim, { eps: 1e-6, affine: false });
+}
+
+/** The output head: `norm_final`, adaLN shift / scale, `linear` to p*p*out (zero-initialised). */
+export class FinalLayer extends Module {
+  readonly normFinal: Norm;
+  readonly linear: Linear;
+  readonly adaLN: AdaLNModulation;
+
+  constructor(dim: number, outFeatures: number, rms: boolean, rng: Rng) {
+    super();
+    this.normFinal = this.registerModule('norm_final', makeNorm(dim, rms));
+    this.linear = this.registerModule('linear', new Linear(dim, outFeatures, { rng, init: 'zeros' }));
+    this.adaLN = this.registerModule('adaLN_modulation', new AdaLNModulation(dim, 2, rng));
+  }
+
+  /** x [B, N, D], siluC [B, D] -> [B, N, outFeatures]. */
+  forward(x: tf.Tensor, siluC: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const [shift, scale] = this.adaLN.forward(siluC);
+      return this.linear.forward(modulate(this.normFinal.forward(x), shift, scale));
+    });
+  }
+}
+
+/**
+ * EVA's VisionRotaryEmbeddingFast keeps its tables as persistent buffers, so reference state dicts
+ * hold `feat_rope.freqs_cos` / `feat_rope.freqs_sin`; this module carries copies under those names so
+ * checkpoints load strictly. The rotation itself is core's {@link RotaryEmbedding2d}.
+ */
+export class FeatRope extends Module {
+  readonly rope: RotaryEmbedding2d;
+  constructor(headDim: number, grid: [number, number]) {
+    super();
+    this.rope = this.registerModule('rope', new RotaryEmbedding2d(headDim, grid));
+    this.registerBuffer('freqs_cos', this.rope.freqsCos.clone());
+    this.registerBuffer('freqs_sin', this.rope.freqsSin.clone());
+  }
 }

@@ -20,10 +20,8 @@ import {
   type LatentNormalization,
   readCheckpoint,
 } from '@ldmae/core';
-import type { DenoiserConfig } from '../models/config.js';
-import type { DiT } from '../models/dit.js';
+import type { DenoiserConfig, DiT, LightningDiT } from '../models/dit.js';
 import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
-import type { LightningDiT } from '../models/lightning-dit.js';
 import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
 import { FlowHeunScheduler } from '../schedulers/flow-heun.js';
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
