@@ -13,7 +13,7 @@ export const VERSION = '0.1.0';
 
 export * from './denoiser.js';
 export * from './flow/rectified-flow.js';
-export * from './flow/timestep-shift.js';
+export * from './flow/solvers.js';
 export * from './models/dit.js';
 export {
   DENOISER_CHECKPOINT_FORMAT,
@@ -45,8 +45,6 @@ export * from './schedulers/create.js';
 export * from './schedulers/ddim.js';
 export * from './schedulers/ddpm.js';
 export * from './schedulers/discrete.js';
-export * from './schedulers/flow-euler.js';
-export * from './schedulers/flow-heun.js';
 export * from './schedulers/scheduler.js';
 export * from './train/checkpoint.js';
 export * from './train/objective.js';

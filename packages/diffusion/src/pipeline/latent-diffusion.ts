@@ -15,9 +15,9 @@ import {
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Denoiser } from '../denoiser.js';
+import { FlowEulerScheduler } from '../flow/solvers.js';
 import { checkGuidance, type GuidanceOptions } from '../sampling/guidance.js';
 import { sampleLoop } from '../sampling/sample-loop.js';
-import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
 import type { PredictionType, Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
 import {
   type LoadPipelineOptions,

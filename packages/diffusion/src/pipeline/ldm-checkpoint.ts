@@ -20,10 +20,9 @@ import {
   type LatentNormalization,
   readCheckpoint,
 } from '@ldmae/core';
+import { FlowEulerScheduler, FlowHeunScheduler } from '../flow/solvers.js';
 import type { DenoiserConfig, DiT, LightningDiT } from '../models/dit.js';
 import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
-import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
-import { FlowHeunScheduler } from '../schedulers/flow-heun.js';
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
 import { LatentDiffusion } from './latent-diffusion.js';
 
