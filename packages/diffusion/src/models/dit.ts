@@ -21,7 +21,7 @@ import {
   unpatchify,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { checkLatentInput, type Denoiser, labelsTensor, timesTensor } from '../denoiser.js';
+import { atDoor, checkLatentInput, type Denoiser, labelsTensor, timesTensor } from '../denoiser.js';
 import type { PredictionType } from '../schedulers/scheduler.js';
 import {
   AdaLNModulation,
@@ -390,21 +390,22 @@ export class DiT extends Module implements Denoiser {
     t: tf.Tensor | ArrayLike<number>,
     y?: tf.Tensor | ArrayLike<number> | null,
   ): tf.Tensor4D {
-    const where = `${this.constructor.name}.forward`;
-    const b = checkLatentInput(x, this, where);
-    const tt = timesTensor(t, b, where);
+    let tt: tf.Tensor1D | undefined;
     let yy: tf.Tensor1D;
     try {
-      yy = labelsTensor(y, b, this.yEmbedder.rows, this.nullClass ?? 0, where);
+      const b = checkLatentInput(x, this);
+      tt = timesTensor(t, b);
+      yy = labelsTensor(y, b, this.yEmbedder.rows, this.nullClass ?? 0);
     } catch (e) {
-      tt.dispose();
-      throw e;
+      tt?.dispose();
+      throw atDoor(e, `${this.constructor.name}.forward`);
     }
+    const times = tt;
     try {
       return tf.tidy(() => {
         // Looked up each call: loadStateDict replaces buffer tensors.
         let h: tf.Tensor = tf.add(this.xEmbedder.forward(x), this.getTensor('pos_embed'));
-        const c = tf.add(this.tEmbedder.forward(tt), this.yEmbedder.forward(yy));
+        const c = tf.add(this.tEmbedder.forward(times), this.yEmbedder.forward(yy));
         const sc = silu(c);
         const rope = this.featRope?.rope ?? null;
         for (const block of this.blocks) h = block.forward(h, sc, rope);
@@ -412,7 +413,7 @@ export class DiT extends Module implements Denoiser {
         return unpatchify(out, this.patchSize, this.grid, this.outChannels);
       });
     } finally {
-      tf.dispose([tt, yy]);
+      tf.dispose([times, yy]);
     }
   }
 }
