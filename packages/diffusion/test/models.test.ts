@@ -10,8 +10,8 @@ import {
   ditConfig,
   LightningDiT,
   lightningDiTConfig,
-  PatchEmbed,
 } from '../src/index.js';
+import { PatchEmbed } from '../src/models/layers.js';
 import { maxAbsDiff, randomize } from './helpers.js';
 
 beforeAll(async () => {
