@@ -349,18 +349,9 @@ export class DiT extends Module implements Denoiser {
   }
 
   /** Rebuild from a saved config of this class's type (fresh weights; load a state dict to restore them). */
-  static fromConfig<T extends DiT>(
-    this: (new (opts: DiTOptions, init?: InitOptions) => T) & { configType: DenoiserConfig['type'] },
-    config: DenoiserConfig,
-    init: InitOptions = {},
-  ): T {
-    if (config?.type !== this.configType) {
-      throw new TypeError(
-        `${this.name}.fromConfig: config.type must be '${this.configType}', got ${show(config?.type)}`,
-      );
-    }
-    const { type: _t, ...rest } = config;
-    return new this(rest, init);
+  static fromConfig<T extends DiT>(this: DiTClass<T>, config: DenoiserConfig, init: InitOptions = {}): T {
+    // biome-ignore lint/complexity/noThisInStatic: the class called (DiT or LightningDiT) builds its own type.
+    return fromOwnConfig(this, config, init);
   }
 
   /** The serialisable config (a copy). */
@@ -426,6 +417,24 @@ export class DiT extends Module implements Denoiser {
 export class LightningDiT extends DiT {
   static override readonly configType = 'lightningdit';
   declare readonly config: LightningDiTConfig;
+}
+
+/** DiT or a subclass, as `fromConfig` sees it. */
+type DiTClass<T extends DiT> = (new (
+  opts: DiTOptions,
+  init?: InitOptions,
+) => T) & {
+  configType: DenoiserConfig['type'];
+};
+
+function fromOwnConfig<T extends DiT>(cls: DiTClass<T>, config: DenoiserConfig, init: InitOptions): T {
+  if (config?.type !== cls.configType) {
+    throw new TypeError(
+      `${cls.name}.fromConfig: config.type must be '${cls.configType}', got ${show(config?.type)}`,
+    );
+  }
+  const { type: _t, ...rest } = config;
+  return new cls(rest, init);
 }
 
 /** A DiT or LightningDiT from its config (`toJSON()` output), by `config.type`. */
