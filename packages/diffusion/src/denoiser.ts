@@ -117,10 +117,14 @@ export function checkLatentInput(x: tf.Tensor, d: Denoiser): number {
 }
 
 /**
- * An input check's error, prefixed with the public function the user called (`door: message`), so
- * the shared checks above need not know who calls them.
+ * Run a public function's input checks, prefixing the message of what they throw with its name
+ * (`door: message`), so the shared checks above need not know who calls them.
  */
-export function atDoor(e: unknown, door: string): unknown {
-  if (e instanceof Error) e.message = `${door}: ${e.message}`;
-  return e;
+export function atDoor<T>(door: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof Error) e.message = `${door}: ${e.message}`;
+    throw e;
+  }
 }

@@ -145,9 +145,6 @@ const VARIANTS = {
 const show = (v: unknown) => JSON.stringify(v);
 
 /** A complete, validated config of `type` from options (throws naming the field). */
-function denoiserConfig(type: 'dit', opts: DiTOptions): DiTConfig;
-function denoiserConfig(type: 'lightningdit', opts: DiTOptions): LightningDiTConfig;
-function denoiserConfig(type: DenoiserConfig['type'], opts: DiTOptions): DenoiserConfig;
 function denoiserConfig(type: DenoiserConfig['type'], opts: DiTOptions): DenoiserConfig {
   const v = VARIANTS[type];
   const fail = (msg: string, E = RangeError) => {
@@ -222,7 +219,7 @@ function denoiserConfig(type: DenoiserConfig['type'], opts: DiTOptions): Denoise
 
 /** A complete DiT config. Defaults as the reference: mlpRatio 4, 1000 classes, dropout 0.1, learnSigma true. */
 export function ditConfig(opts: DiTOptions): DiTConfig {
-  return denoiserConfig('dit', opts);
+  return denoiserConfig('dit', opts) as DiTConfig;
 }
 
 /**
@@ -230,7 +227,7 @@ export function ditConfig(opts: DiTOptions): DiTConfig {
  * learnSigma false, and the paper's features on (rmsNorm, rope, swiglu) with qkNorm and woShift off.
  */
 export function lightningDiTConfig(opts: LightningDiTOptions): LightningDiTConfig {
-  return denoiserConfig('lightningdit', opts);
+  return denoiserConfig('lightningdit', opts) as LightningDiTConfig;
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -381,17 +378,16 @@ export class DiT extends Module implements Denoiser {
     t: tf.Tensor | ArrayLike<number>,
     y?: tf.Tensor | ArrayLike<number> | null,
   ): tf.Tensor4D {
-    let tt: tf.Tensor1D | undefined;
-    let yy: tf.Tensor1D;
-    try {
+    const [times, yy] = atDoor(`${this.constructor.name}.forward`, () => {
       const b = checkLatentInput(x, this);
-      tt = timesTensor(t, b);
-      yy = labelsTensor(y, b, this.yEmbedder.rows, this.nullClass ?? 0);
-    } catch (e) {
-      tt?.dispose();
-      throw atDoor(e, `${this.constructor.name}.forward`);
-    }
-    const times = tt;
+      const tt = timesTensor(t, b);
+      try {
+        return [tt, labelsTensor(y, b, this.yEmbedder.rows, this.nullClass ?? 0)];
+      } catch (e) {
+        tt.dispose();
+        throw e;
+      }
+    });
     try {
       return tf.tidy(() => {
         // Looked up each call: loadStateDict replaces buffer tensors.

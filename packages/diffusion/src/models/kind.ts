@@ -59,11 +59,8 @@ export function buildTrainedDenoiser(
   weights: 'ema' | 'model' | undefined,
   where?: string,
 ): { denoiser: DiT | LightningDiT; weights: 'ema' | 'model' } {
-  try {
-    return buildDenoiser(tensors, config, weights);
-  } catch (e) {
-    throw where === undefined ? e : atDoor(e, where);
-  }
+  const build = () => buildDenoiser(tensors, config, weights);
+  return where === undefined ? build() : atDoor(where, build);
 }
 
 function buildDenoiser(

@@ -319,11 +319,7 @@ export class LatentDiffusion {
     if (!Number.isFinite(seed)) throw new RangeError(`${where}: seed must be a finite number, got ${seed}`);
     if (opts.steps === undefined) throw new TypeError(`${where}: steps is required`);
     const guidance = opts.cfg == null ? null : typeof opts.cfg === 'number' ? { scale: opts.cfg } : opts.cfg;
-    try {
-      if (guidance) checkGuidance(guidance, this.denoiser);
-    } catch (e) {
-      throw atDoor(e, where);
-    }
+    if (guidance) atDoor(where, () => checkGuidance(guidance, this.denoiser));
     if (opts.scheduler && typeof opts.scheduler.step !== 'function')
       throw new TypeError(`${where}: scheduler must be a Scheduler`);
     if (opts.scheduler) this.checkScheduler(opts.scheduler);

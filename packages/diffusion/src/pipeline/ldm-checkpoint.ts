@@ -278,11 +278,7 @@ export function parseLdmCheckpointInfo(
   metadata: Record<string, string>,
   opts: LdmCheckpointInfoOptions = {},
 ): LdmCheckpointInfo {
-  try {
-    return parseConfig(metadata, opts?.defaults).info;
-  } catch (e) {
-    throw atDoor(e, 'parseLdmCheckpointInfo');
-  }
+  return atDoor('parseLdmCheckpointInfo', () => parseConfig(metadata, opts?.defaults).info);
 }
 
 /** Host tensors and metadata of a source; tf payloads come back as they are. */
@@ -353,11 +349,7 @@ export function denoiserFromTrainingCheckpoint(
   source: LdmCheckpointSource,
   opts: TrainedDenoiserOptions = {},
 ): TrainedDenoiser {
-  try {
-    return trainedDenoiser(source, opts);
-  } catch (e) {
-    throw atDoor(e, 'denoiserFromTrainingCheckpoint');
-  }
+  return atDoor('denoiserFromTrainingCheckpoint', () => trainedDenoiser(source, opts));
 }
 
 function checkAutoencoder(autoencoder: Autoencoder, info: LdmCheckpointInfo): void {
@@ -409,9 +401,8 @@ export function latentDiffusionFromInfo(
   info: LdmCheckpointInfo,
   opts: LdmSamplingOptions = {},
 ): LatentDiffusion {
-  let scheduler: Scheduler;
   const prediction = opts.prediction ?? 'velocity';
-  try {
+  const scheduler = atDoor('latentDiffusionFromInfo', () => {
     if (!info || typeof info !== 'object' || !isShape3(info.latentShape) || !isShape3(info.imageShape))
       throw new TypeError('info must be an LdmCheckpointInfo (see parseLdmCheckpointInfo)');
     checkAutoencoder(autoencoder, info);
@@ -422,10 +413,8 @@ export function latentDiffusionFromInfo(
       );
     if (prediction !== 'velocity' && prediction !== 'epsilon')
       throw new RangeError(`prediction must be 'velocity' or 'epsilon', got ${show(prediction)}`);
-    scheduler = makeScheduler(opts, prediction);
-  } catch (e) {
-    throw atDoor(e, 'latentDiffusionFromInfo');
-  }
+    return makeScheduler(opts, prediction);
+  });
   return new LatentDiffusion({
     autoencoder,
     denoiser,
@@ -447,11 +436,7 @@ export function latentDiffusionFromCheckpoint(
   autoencoder: Autoencoder,
   opts: LatentDiffusionFromCheckpointOptions = {},
 ): LoadedLatentDiffusion {
-  try {
-    return fromCheckpoint(source, autoencoder, opts);
-  } catch (e) {
-    throw atDoor(e, 'latentDiffusionFromCheckpoint');
-  }
+  return atDoor('latentDiffusionFromCheckpoint', () => fromCheckpoint(source, autoencoder, opts));
 }
 
 /** {@link latentDiffusionFromCheckpoint}; errors name the field, the door adds its name. */
@@ -506,9 +491,5 @@ export async function loadLatentDiffusionCheckpoint(
     isPayload || isFolderFiles
       ? (source as LdmCheckpointSource)
       : await readCheckpoint(source as string | FolderSource | Uint8Array, where);
-  try {
-    return fromCheckpoint(host, autoencoder, opts);
-  } catch (e) {
-    throw atDoor(e, where);
-  }
+  return atDoor(where, () => fromCheckpoint(host, autoencoder, opts));
 }

@@ -62,14 +62,11 @@ export function guidedPrediction(
   y: tf.Tensor | ArrayLike<number> | null,
   guidance: GuidanceOptions | null,
 ): tf.Tensor4D {
-  let g: Required<GuidanceOptions> | null;
-  try {
+  const g = atDoor('guidedPrediction', () => {
     checkLatentInput(x, denoiser);
     if (!Number.isFinite(t)) throw new RangeError(`t must be a finite number, got ${t}`);
-    g = guidance ? checkGuidance(guidance, denoiser) : null;
-  } catch (e) {
-    throw atDoor(e, 'guidedPrediction');
-  }
+    return guidance ? checkGuidance(guidance, denoiser) : null;
+  });
   return guide(denoiser, x, t, y, g);
 }
 

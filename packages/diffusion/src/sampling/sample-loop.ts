@@ -64,13 +64,7 @@ function prepare(o: SampleLoopOptions): {
  * @returns [B, h, w, c] samples; the caller owns them.
  */
 export async function sampleLoop(opts: SampleLoopOptions): Promise<tf.Tensor4D> {
-  let prepared: ReturnType<typeof prepare>;
-  try {
-    prepared = prepare(opts);
-  } catch (e) {
-    throw atDoor(e, 'sampleLoop');
-  }
-  const { labels, guidance } = prepared;
+  const { labels, guidance } = atDoor('sampleLoop', () => prepare(opts));
   const { denoiser, scheduler, rng, signal } = opts;
   const ts = scheduler.timesteps;
   let x: tf.Tensor = opts.noise.clone();
