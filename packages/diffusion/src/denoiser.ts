@@ -44,10 +44,8 @@ export interface Denoiser {
 /** A denoiser that is also a {@link Module} (trainable, with a PyTorch-named state dict). */
 export type DenoiserModule = Denoiser & Module;
 
-/**
- * Input checks of denoiser calls, shared by the models and the samplers; their messages name the
- * argument, and the public function that runs them adds its name with {@link atDoor}.
- */
+// Input checks of denoiser calls, shared by the models and the samplers: their messages name the
+// argument, and the public function that runs them adds its own name with atDoor.
 
 /** Times as a float32 [B] tensor (a new tensor the caller owns). */
 export function timesTensor(t: tf.Tensor | ArrayLike<number>, batch: number): tf.Tensor1D {

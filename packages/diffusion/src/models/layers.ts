@@ -1,8 +1,8 @@
 /**
  * The layers of the DiT models around the transformer blocks: patch embedding, label embedding, adaLN
- * modulation, the norms, the final layer and the RoPE tables. Names
- * of submodules and parameters follow the reference PyTorch modules so state dicts map by name
- * (`x_embedder.proj.weight`, `y_embedder.embedding_table.weight`, `adaLN_modulation.1.weight`, ...).
+ * modulation, the norms, the final layer and the RoPE tables. Names of submodules and parameters
+ * follow the reference PyTorch modules so state dicts map by name (`x_embedder.proj.weight`,
+ * `y_embedder.embedding_table.weight`, `adaLN_modulation.1.weight`, ...).
  */
 import {
   affine2d,
