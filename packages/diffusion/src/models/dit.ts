@@ -352,7 +352,7 @@ export class DiT extends Module implements Denoiser {
   }
 
   /** The serialisable config (a copy). */
-  toJSON(): DenoiserConfig {
+  toJSON(): this['config'] {
     return { ...this.config, inputSize: [...this.config.inputSize] };
   }
 
