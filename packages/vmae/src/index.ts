@@ -25,7 +25,6 @@ export * from './inputs.js';
 export { vmaeAutoencoderKind, vmaeReferenceImporter } from './kind.js';
 export * from './latent-norm.js';
 export * from './masking.js';
-export * from './patches.js';
 export * from './recipe.js';
 export * from './train.js';
 export * from './vmae.js';
