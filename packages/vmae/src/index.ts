@@ -32,7 +32,6 @@ export type { InputRangePolicy } from './inputs.js';
 export { vmaeAutoencoderKind, vmaeReferenceImporter } from './kind.js';
 export * from './latent-norm.js';
 export { type MaskPlan, planMasking } from './masking.js';
-export * from './patches.js';
 export * from './recipe.js';
 export * from './train.js';
 export * from './vmae.js';

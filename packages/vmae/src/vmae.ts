@@ -22,8 +22,10 @@ import {
   ModuleList,
   matMul2d,
   normal,
+  patchify,
   type Rng,
   resizePosEmbed,
+  unpatchify,
 } from '@ldmae/core';
 import { type KlLossForm, klLoss, maskedPatchLoss } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
@@ -36,7 +38,6 @@ import {
 } from './config.js';
 import { applyRangePolicy, checkImageShape, type InputRangePolicy } from './inputs.js';
 import { keptRows, type MaskPlan, planMasking, restoreRows, selectRows, takeRows } from './masking.js';
-import { patchify, unpatchify } from './patches.js';
 
 /**
  * How the patch embedding is computed: 'matmul' (default; patchify, then one [B*L, p*p*C] x
