@@ -24,17 +24,9 @@ export {
   setMatMulGradMode,
 } from './linear.js';
 export { Mlp, type MlpOptions } from './mlp.js';
-export {
-  fromTorchLayout,
-  type LoadResult,
-  Module,
-  ModuleList,
-  type ParamLayout,
-  type ParamOptions,
-  torchShape,
-  toTorchLayout,
-} from './module.js';
+export { type LoadResult, Module, ModuleList, type ParamOptions } from './module.js';
 export { scaleShift, standardize } from './normalize.js';
+export { patchify, unpatchify } from './patchify.js';
 export {
   get2dSincosPosEmbed,
   type ResizePosEmbedOptions,
