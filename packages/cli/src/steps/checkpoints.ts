@@ -66,6 +66,19 @@ export interface PrepareCheckpointOptions {
   allowChanges?: boolean;
 }
 
+/** Everything a training run (train-ae, train-ldm) needs besides its settings and its inputs. */
+export interface TrainRunContext
+  extends Pick<
+    PrepareCheckpointOptions,
+    'outDir' | 'resume' | 'overwrite' | 'argv' | 'reporter' | 'options' | 'allowChanges'
+  > {
+  signal: AbortSignal;
+  /** Name of the progress phase (default the command's name). */
+  phase?: string;
+  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
+  onStart?: () => Promise<unknown>;
+}
+
 /**
  * Decide how a training run starts in `outDir`: from scratch (no checkpoint, or `overwrite`, which
  * deletes it and `logFiles`), or from the checkpoint (`resume`). Everything is checked before anything

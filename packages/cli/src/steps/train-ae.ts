@@ -29,9 +29,7 @@ import type { LoadedData } from '../data-source.js';
 import { CliError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
-import type { ResolvedOptions } from '../options.js';
-import type { Reporter } from '../progress.js';
-import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+import { checkpointDir, prepareCheckpoint, type TrainRunContext, throwIfAborted } from './checkpoints.js';
 import { checkOfflineNetworks, loadLpips } from './evaluate.js';
 
 /** Settings of one autoencoder training run. */
@@ -57,22 +55,8 @@ export interface TrainAeSettings {
 }
 
 /** Everything else a run needs. */
-export interface TrainAeContext {
+export interface TrainAeContext extends TrainRunContext {
   data: LoadedData;
-  outDir: string;
-  resume: boolean;
-  overwrite: boolean;
-  reporter: Reporter;
-  signal: AbortSignal;
-  argv: readonly string[];
-  /** Name of the progress phase (default 'train-ae'). */
-  phase?: string;
-  /** The command's options, checked against the run's config.json on resume (see prepareCheckpoint). */
-  options?: ResolvedOptions;
-  /** Accept option changes on resume (`--allow-changes`). */
-  allowChanges?: boolean;
-  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
-  onStart?: () => Promise<unknown>;
 }
 
 /** What a run leaves behind. */

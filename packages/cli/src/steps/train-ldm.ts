@@ -26,9 +26,7 @@ import { loadAutoencoder } from '../autoencoders.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
-import type { ResolvedOptions } from '../options.js';
-import type { Reporter } from '../progress.js';
-import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+import { checkpointDir, prepareCheckpoint, type TrainRunContext, throwIfAborted } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
 import { logEvery } from './train-ae.js';
 
@@ -53,21 +51,8 @@ export interface TrainLdmSettings {
 }
 
 /** Everything else a run needs. */
-export interface TrainLdmContext {
+export interface TrainLdmContext extends TrainRunContext {
   cacheDir: string;
-  outDir: string;
-  resume: boolean;
-  overwrite: boolean;
-  reporter: Reporter;
-  signal: AbortSignal;
-  argv: readonly string[];
-  phase?: string;
-  /** The command's options, checked against the run's config.json on resume (see prepareCheckpoint). */
-  options?: ResolvedOptions;
-  /** Accept option changes on resume (`--allow-changes`). */
-  allowChanges?: boolean;
-  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
-  onStart?: () => Promise<unknown>;
 }
 
 /** File names inside a train-ldm output folder. */
