@@ -7,17 +7,10 @@ import { type CommandOptions, defineCommand } from '../command.js';
 import type { OptionSpec } from '../options.js';
 import { BUDGET_SHARES } from '../quickstart/plan.js';
 import { runQuickstart } from '../quickstart/run.js';
-import { allowChangesSpec, epsSpec, OUT_ROOT, samplingSpecs, seedSpec } from './shared.js';
+import { allowChangesSpec, emaSpec, epsSpec, outSpec, samplingSpecs, seedSpec } from './shared.js';
 
 const quickstartSpecs = [
-  {
-    key: 'out',
-    short: 'o',
-    type: 'path',
-    description: 'output folder',
-    default: `${OUT_ROOT}/quickstart`,
-    valueName: 'dir',
-  },
+  { ...outSpec('quickstart'), description: 'output folder' },
   {
     key: 'minutes',
     type: 'number',
@@ -77,14 +70,7 @@ const quickstartSpecs = [
   { key: 'ldmDepth', type: 'int', description: 'LightningDiT blocks (overrides the preset)', min: 1 },
   { key: 'ldmBatchSize', type: 'int', description: 'diffusion batch size', default: 32, min: 1 },
   { key: 'ldmLr', type: 'number', description: 'diffusion peak learning rate', default: 3e-3, min: 0 },
-  {
-    key: 'ema',
-    type: 'number',
-    description: 'EMA decay of the diffusion weights used for sampling',
-    default: 0.995,
-    min: 0,
-    max: 1,
-  },
+  emaSpec('EMA decay of the diffusion weights used for sampling'),
   { key: 'perClass', type: 'int', description: 'samples per digit in samples.png', default: 10, min: 1 },
   ...samplingSpecs,
   {

@@ -118,6 +118,10 @@ export const trainingSpecs = (d: { steps: number; batchSize: number; lr: number 
     { key: 'lr', type: 'number', description: 'peak learning rate', default: d.lr, min: 0 },
   ] as const satisfies readonly OptionSpec[];
 
+/** `--ema`: the decay of the averaged diffusion weights that sample. */
+export const emaSpec = (description: string) =>
+  ({ key: 'ema', type: 'number', description, default: 0.995, min: 0, max: 1 }) as const satisfies OptionSpec;
+
 /** The autoencoder choice of train-ae / quickstart. */
 export const modelSpecs = [
   {

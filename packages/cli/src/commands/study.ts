@@ -7,17 +7,10 @@ import { type CommandOptions, defineCommand } from '../command.js';
 import type { OptionSpec } from '../options.js';
 import { STUDY_MODELS } from '../study/plan.js';
 import { runStudy } from '../study/run.js';
-import { epsSpec, OUT_ROOT } from './shared.js';
+import { emaSpec, epsSpec, outSpec } from './shared.js';
 
 const studySpecs = [
-  {
-    key: 'out',
-    short: 'o',
-    type: 'path',
-    description: 'output folder',
-    default: `${OUT_ROOT}/study`,
-    valueName: 'dir',
-  },
+  { ...outSpec('study'), description: 'output folder' },
   {
     key: 'data',
     type: 'string',
@@ -102,14 +95,7 @@ const studySpecs = [
   },
   { key: 'ldmBatchSize', type: 'int', description: 'diffusion batch size', default: 32, min: 1 },
   { key: 'ldmLr', type: 'number', description: 'diffusion peak learning rate', default: 3e-3, min: 0 },
-  {
-    key: 'ema',
-    type: 'number',
-    description: 'EMA decay of the diffusion weights (warmed up)',
-    default: 0.995,
-    min: 0,
-    max: 1,
-  },
+  emaSpec('EMA decay of the diffusion weights (warmed up)'),
   { key: 'sampleSteps', type: 'int', description: 'ODE steps per sample', default: 25, min: 1 },
   {
     key: 'cfg',

@@ -2,7 +2,7 @@
 import { LIGHTNINGDIT_PRESETS } from '@ldmae/diffusion';
 import { defineCommand } from '../command.js';
 import { trainLdm } from '../steps/train-ldm.js';
-import { OUT_ROOT, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
+import { emaSpec, OUT_ROOT, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
 import { trainRunContext } from './start.js';
 
 export const trainLdmCommand = defineCommand({
@@ -40,14 +40,7 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
     },
     { key: 'heads', type: 'int', description: 'attention heads (overrides the preset)', min: 1 },
     ...trainingSpecs({ steps: 2000, batchSize: 64, lr: 1e-3 }, 'latents'),
-    {
-      key: 'ema',
-      type: 'number',
-      description: 'EMA decay of the sampling weights',
-      default: 0.995,
-      min: 0,
-      max: 1,
-    },
+    emaSpec('EMA decay of the sampling weights'),
     {
       key: 'emaWarmup',
       type: 'boolean',

@@ -208,15 +208,7 @@ async function trainBaselineAe(
       },
       steps: s.steps,
       lr: s.lr,
-      schedule:
-        s.steps > 0
-          ? warmupCosineLr({
-              baseLr: s.lr,
-              minLr: s.lr / 10,
-              warmupSteps: Math.min(Math.round(0.05 * s.steps), s.steps - 1),
-              totalSteps: s.steps,
-            })
-          : undefined,
+      schedule: warmupCosine(s.steps, s.lr),
       checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
       resume,
       log,
@@ -233,6 +225,17 @@ async function trainBaselineAe(
     lpips?.dispose();
     await loader.close();
   }
+}
+
+/** The learning rate of the training commands: 5% linear warm-up, then cosine down to lr / 10. */
+export function warmupCosine(steps: number, lr: number): ReturnType<typeof warmupCosineLr> | undefined {
+  if (steps <= 0) return undefined;
+  return warmupCosineLr({
+    baseLr: lr,
+    minLr: lr / 10,
+    warmupSteps: Math.min(Math.round(0.05 * steps), steps - 1),
+    totalSteps: steps,
+  });
 }
 
 /** About 200 log lines per run: enough for a loss curve, small enough to read back. */

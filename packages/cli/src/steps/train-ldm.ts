@@ -10,7 +10,6 @@ import {
   loadCheckpoint,
   saveCheckpoint,
   type TrainResult,
-  warmupCosineLr,
 } from '@ldmae/core';
 import { LatentLoader, type LatentSource, openLatentCache } from '@ldmae/data';
 import {
@@ -28,7 +27,7 @@ import { jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
 import { checkpointDir, prepareCheckpoint, type TrainRunContext, throwIfAborted } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
-import { logEvery } from './train-ae.js';
+import { logEvery, warmupCosine } from './train-ae.js';
 
 /** Settings of one diffusion training run. */
 export interface TrainLdmSettings {
@@ -250,15 +249,7 @@ export async function trainLdm(
       result = await trainer.train({
         data: yieldingLoader(loader),
         steps: s.steps,
-        schedule:
-          s.steps > 0
-            ? warmupCosineLr({
-                baseLr: s.lr,
-                minLr: s.lr / 10,
-                warmupSteps: Math.min(Math.round(0.05 * s.steps), s.steps - 1),
-                totalSteps: s.steps,
-              })
-            : undefined,
+        schedule: warmupCosine(s.steps, s.lr),
         checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
         ...(resume ? { resume } : {}),
         log: jsonlWriter(logPath),
