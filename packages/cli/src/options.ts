@@ -46,7 +46,6 @@ export type OptionValue<S extends OptionSpec> = S['type'] extends 'int' | 'numbe
         ? C
         : string;
 
-type Resolved<T> = { [K in keyof T]: T[K] };
 type WithDefault = { default: NonNullable<unknown> };
 
 /**
@@ -56,11 +55,9 @@ type WithDefault = { default: NonNullable<unknown> };
  */
 export type OptionsOf<Specs extends readonly OptionSpec[]> = string extends Specs[number]['key']
   ? ResolvedOptions
-  : Resolved<
-      { [S in Specs[number] as S extends WithDefault ? S['key'] : never]: OptionValue<S> } & {
-        [S in Specs[number] as S extends WithDefault ? never : S['key']]?: OptionValue<S>;
-      }
-    >;
+  : { [S in Specs[number] as S extends WithDefault ? S['key'] : never]: OptionValue<S> } & {
+      [S in Specs[number] as S extends WithDefault ? never : S['key']]?: OptionValue<S>;
+    };
 
 /** 'batchSize' -> 'batch-size'. */
 export function kebab(key: string): string {

@@ -8,9 +8,6 @@ import type { Reporter } from '../progress.js';
 import { type EvalContext, loadExtractor, loadLpips } from '../steps/evaluate.js';
 import type { extractorSpecs } from './shared.js';
 
-/** The networks of an evaluation and how it reports progress. */
-export type EvalNetworks = EvalContext & { extractor: FeatureExtractor };
-
 /**
  * Run `work` with the extractor of the options (and LPIPS when `withLpips`), released after.
  * @param imageSize side of the evaluated images (LPIPS upsamples small ones)
@@ -20,7 +17,7 @@ export async function withEvalNetworks(
   imageSize: number,
   ctx: CommandContext,
   withLpips: boolean,
-  work: (nets: EvalNetworks) => Promise<void>,
+  work: (nets: EvalContext & { extractor: FeatureExtractor }) => Promise<void>,
 ): Promise<void> {
   const extractor = await loadExtractor(o.extractor, o.extractorSize);
   let lpips: (LpipsLike & { dispose(): void }) | null = null;

@@ -143,10 +143,15 @@ export const modelSpecs = [
   },
 ] as const satisfies readonly OptionSpec[];
 
-/** Sampling of sample / eval-gen / quickstart. */
-export const samplingSpecs = [
+/** ODE steps and guidance scale of every command that samples. */
+export const guidanceSpecs = [
   { key: 'sampleSteps', type: 'int', description: 'ODE steps per sample', default: 25, min: 1 },
   { key: 'cfg', type: 'number', description: 'classifier-free guidance scale (1 = off)', default: 4, min: 1 },
+] as const satisfies readonly OptionSpec[];
+
+/** Sampling of sample / eval-gen / quickstart. */
+export const samplingSpecs = [
+  ...guidanceSpecs,
   {
     key: 'sampler',
     type: 'string',

@@ -12,17 +12,8 @@ import type { OptionsOf, ResolvedOptions } from '../options.js';
 import type { Reporter } from '../progress.js';
 import type { TrainRunContext } from '../steps/checkpoints.js';
 import { type LoadedLdm, loadLdm } from '../steps/sample.js';
-import type {
-  aeSpec,
-  dataSpecs,
-  ldmSpec,
-  outSpec,
-  recordedAeSpec,
-  resumeSpecs,
-  weightsSpec,
-} from './shared.js';
+import type { dataSpecs } from './shared.js';
 
-type OutOptions = OptionsOf<readonly [ReturnType<typeof outSpec>]>;
 type DataOptions = OptionsOf<ReturnType<typeof dataSpecs>>;
 
 /** The images of `--data`, `--split`, `--image-size` and `--skip-bad-images` (`overrides` win). */
@@ -40,23 +31,15 @@ export function loadDataOption(
   });
 }
 
-/** What an autoencoder command works on. */
-export interface AutoencoderRun {
-  ae: Autoencoder;
-  kind: AutoencoderKind;
-  data: LoadedData;
-  outDir: string;
-}
-
 /**
  * The start of the commands that run a trained autoencoder on images: load `--ae` and the images,
  * write config.json into `--out` (as command `name`), then `work`; the autoencoder is disposed after.
  */
 export async function withAutoencoder(
   name: string,
-  o: DataOptions & OutOptions & OptionsOf<readonly [typeof aeSpec]>,
+  o: DataOptions & { ae: string; out: string },
   ctx: CommandContext,
-  work: (run: AutoencoderRun) => Promise<void>,
+  work: (run: { ae: Autoencoder; kind: AutoencoderKind; data: LoadedData; outDir: string }) => Promise<void>,
 ): Promise<void> {
   const { ae, kind } = await loadAutoencoder(o.ae);
   try {
@@ -68,22 +51,14 @@ export async function withAutoencoder(
   }
 }
 
-/** What sample and eval-gen work on: the denoiser of `--ldm` and its autoencoder. */
-export interface DiffusionRun {
-  ldm: LoadedLdm;
-  ae: Autoencoder;
-  /** `--ae`, or the autoencoder recorded with the diffusion model. */
-  aePath: string;
-}
-
 /**
  * The start of sample and eval-gen: load `--ldm` (its step and weights reported), then `--ae` or the
- * autoencoder recorded with it, then `work`; both models are disposed after.
+ * autoencoder recorded with it (`aePath`), then `work`; both models are disposed after.
  */
 export async function withDiffusionModel(
-  o: OptionsOf<readonly [typeof ldmSpec, typeof weightsSpec, typeof recordedAeSpec]>,
+  o: { ldm: string; weights?: 'ema' | 'raw'; ae?: string },
   reporter: Reporter,
-  work: (run: DiffusionRun) => Promise<void>,
+  work: (run: { ldm: LoadedLdm; ae: Autoencoder; aePath: string }) => Promise<void>,
 ): Promise<void> {
   const ldm = await loadLdm(o.ldm, o.weights);
   reporter.info(`--ldm: step ${ldm.step}, ${ldm.weights === 'ema' ? 'EMA' : 'raw (trained)'} weights`);
@@ -109,7 +84,7 @@ export async function withDiffusionModel(
  */
 export function trainRunContext(
   name: string,
-  o: OutOptions & OptionsOf<typeof resumeSpecs>,
+  o: { out: string; resume?: boolean; overwrite?: boolean; allowChanges?: boolean },
   ctx: CommandContext,
   options: ResolvedOptions,
 ): TrainRunContext {

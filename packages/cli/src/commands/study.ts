@@ -7,7 +7,7 @@ import { type CommandOptions, defineCommand } from '../command.js';
 import type { OptionSpec } from '../options.js';
 import { STUDY_MODELS } from '../study/plan.js';
 import { runStudy } from '../study/run.js';
-import { emaSpec, epsSpec, outSpec } from './shared.js';
+import { emaSpec, epsSpec, guidanceSpecs, outSpec, seedSpec } from './shared.js';
 
 const studySpecs = [
   { ...outSpec('study'), description: 'output folder' },
@@ -96,14 +96,7 @@ const studySpecs = [
   { key: 'ldmBatchSize', type: 'int', description: 'diffusion batch size', default: 32, min: 1 },
   { key: 'ldmLr', type: 'number', description: 'diffusion peak learning rate', default: 3e-3, min: 0 },
   emaSpec('EMA decay of the diffusion weights (warmed up)'),
-  { key: 'sampleSteps', type: 'int', description: 'ODE steps per sample', default: 25, min: 1 },
-  {
-    key: 'cfg',
-    type: 'number',
-    description: 'classifier-free guidance scale (1 = off)',
-    default: 4,
-    min: 1,
-  },
+  ...guidanceSpecs,
   {
     key: 'shift',
     type: 'number',
@@ -112,7 +105,7 @@ const studySpecs = [
     min: 0,
   },
   { ...epsSpec, default: [0, 0.01, 0.05, 0.1, 0.2, 0.3] },
-  { key: 'seed', type: 'int', description: 'random seed', default: 0, min: 0 },
+  seedSpec,
   { key: 'resume', type: 'boolean', description: 'continue the study in --out (finished stages are kept)' },
   { key: 'overwrite', type: 'boolean', description: 'delete an earlier study in --out first' },
 ] as const satisfies readonly OptionSpec[];
@@ -136,7 +129,5 @@ Every stage is kept in <out>/<run>/result.json: --resume skips finished stages a
 interrupted training from its checkpoint; Ctrl-C stops between steps.
 Outputs in --out: study.html, study.json, plan.json, one folder per run.`,
   specs: studySpecs,
-  async run(o, ctx) {
-    await runStudy(o, ctx);
-  },
+  run: async (o, ctx) => void (await runStudy(o, ctx)),
 });
