@@ -3,8 +3,7 @@ import { join } from 'node:path';
 import { AUTOENCODER_KL_PRESET_ALIASES, type AutoencoderKLPresetAlias } from '@ldmae/baselines';
 import { checkModelChoice, DEFAULT_PRESET } from '../autoencoders.js';
 import { defineCommand } from '../command.js';
-import { imageSource } from '../steps/evaluate.js';
-import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { writeReconstructionGrid } from '../steps/images.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { dataSpecs, modelSpecs, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
 import { loadDataOption, trainRunContext } from './start.js';
@@ -75,12 +74,7 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
       // Up to 16 test images, 8 a row: a small folder shows what it has (full rows only).
       const avail = Math.min(16, test.dataset.length);
       const n = avail > 8 ? avail - (avail % 8) : avail;
-      for await (const x of imageSource(test, n, n, 3)()) {
-        const rows = reconstructionRows(r.ae, x, Math.min(8, n));
-        await writeGrid(join(outDir, 'reconstructions.png'), rows, Math.min(8, n));
-        rows.dispose();
-        x.dispose();
-      }
+      await writeReconstructionGrid(r.ae, test, join(outDir, 'reconstructions.png'), n, Math.min(8, n));
       ctx.reporter.result(
         {
           model: r.modelPath,

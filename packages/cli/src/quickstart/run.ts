@@ -8,7 +8,6 @@ import { join } from 'node:path';
 import type { Autoencoder } from '@ldmae/core';
 import { LATENT_MANIFEST_FILE, trainTestSplit } from '@ldmae/data';
 import type { DiT, LatentDiffusion, LdmCheckpointInfo, LightningDiT } from '@ldmae/diffusion';
-import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
 import type { CommandContext } from '../command.js';
 import type { QuickstartOptions } from '../commands/quickstart.js';
@@ -26,11 +25,10 @@ import {
   evalGeneration,
   evalReconstruction,
   evalSmoothness,
-  imageSource,
   loadExtractor,
   loadLpips,
 } from '../steps/evaluate.js';
-import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { writeGrid, writeReconstructionGrid } from '../steps/images.js';
 import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { LDM_FILES, type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
@@ -84,7 +82,8 @@ export async function runQuickstart(o: QuickstartOptions, ctx: CommandContext): 
   const run = await prepare(o, ctx);
   const ae = await vmaePhase(run);
   try {
-    const reconPng = await writeReconstructions(ae, run.test, run.path(QUICKSTART_FILES.reconstructions));
+    const reconPng = await writeReconstructionGrid(ae, run.test, run.path(QUICKSTART_FILES.reconstructions));
+    if (!reconPng) throw new Error('quickstart: the test split is empty');
     await encodePhase(run, ae);
     const { denoiser, info } = await ldmPhase(run, ae);
     try {
@@ -448,17 +447,4 @@ async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sample
   } finally {
     extractor.dispose();
   }
-}
-
-/** Originals above reconstructions of 16 test digits, as reconstructions.png; returns the PNG bytes. */
-async function writeReconstructions(ae: Autoencoder, test: LoadedData, file: string): Promise<Uint8Array> {
-  for await (const x of imageSource(test, 16, 16, 3)()) {
-    const rows = reconstructionRows(ae, x, 8);
-    try {
-      return await writeGrid(file, rows, 8);
-    } finally {
-      tf.dispose([rows, x]);
-    }
-  }
-  throw new Error('quickstart: the test split is empty');
 }

@@ -40,7 +40,7 @@ import {
   loadExtractor,
   loadLpips,
 } from '../steps/evaluate.js';
-import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { writeGrid, writeReconstructionGrid } from '../steps/images.js';
 import { makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
@@ -530,17 +530,5 @@ async function compression(ae: Autoencoder, c: Ctx): Promise<StudyRunResult['com
     return { latent: r.latent, pixels: r.pixels, count: r.count, threshold: SEGMENTATION_THRESHOLD };
   } finally {
     tf.dispose([images, seg]);
-  }
-}
-
-/** Originals above reconstructions of 16 test images. */
-async function writeReconstructionGrid(ae: Autoencoder, test: LoadedData, file: string): Promise<void> {
-  for await (const x of imageSource(test, 16, 16, 3)()) {
-    const rows = reconstructionRows(ae, x, 8);
-    try {
-      await writeGrid(file, rows, 8);
-    } finally {
-      tf.dispose([rows, x]);
-    }
   }
 }
