@@ -10,8 +10,8 @@ import { type LoadDataOptions, type LoadedData, loadData } from '../data-source.
 import { UsageError } from '../errors.js';
 import type { OptionsOf, ResolvedOptions } from '../options.js';
 import type { Reporter } from '../progress.js';
-import type { TrainRunContext } from '../steps/checkpoints.js';
 import { type LoadedLdm, loadLdm } from '../steps/sample.js';
+import type { TrainRunContext } from '../steps/train-ae.js';
 import type { dataSpecs } from './shared.js';
 
 type DataOptions = OptionsOf<ReturnType<typeof dataSpecs>>;

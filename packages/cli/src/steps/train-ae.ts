@@ -14,7 +14,6 @@ import {
 import {
   type Autoencoder,
   type CheckpointPayload,
-  FileOperationError,
   loadCheckpoint,
   saveCheckpoint,
   type TrainResult,
@@ -26,10 +25,15 @@ import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { type AutoencoderKind, checkModelFits, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
-import { CliError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
-import { checkpointDir, prepareCheckpoint, type TrainRunContext, throwIfAborted } from './checkpoints.js';
+import {
+  checkpointDir,
+  finishTraining,
+  type PrepareCheckpointOptions,
+  prepareCheckpoint,
+  trainingError,
+} from './checkpoints.js';
 import { checkOfflineNetworks, loadLpips } from './evaluate.js';
 
 /** Settings of one autoencoder training run. */
@@ -52,6 +56,19 @@ export interface TrainAeSettings {
    * weights): the VMAE's lambda_P, the SD-VAE's perceptual weight. 0 (default) leaves it out.
    */
   lpipsWeight?: number;
+}
+
+/** Everything a training run (train-ae, train-ldm) needs besides its settings and its inputs. */
+export interface TrainRunContext
+  extends Pick<
+    PrepareCheckpointOptions,
+    'outDir' | 'resume' | 'overwrite' | 'argv' | 'reporter' | 'options' | 'allowChanges'
+  > {
+  signal: AbortSignal;
+  /** Name of the progress phase (default the command's name). */
+  phase?: string;
+  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
+  onStart?: () => Promise<unknown>;
 }
 
 /** Everything else a run needs. */
@@ -102,24 +119,10 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
   } catch (e) {
     phase.finish({ status: 'failed' });
     ae.dispose();
-    // A failed save names its file (FileOperationError); only a checkpoint that does not fit is blamed.
-    if (
-      resumeFrom &&
-      !(e instanceof FileOperationError) &&
-      /restoreCheckpointPayload|checkpoint/i.test((e as Error).message)
-    ) {
-      throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
-        hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
-      });
-    }
-    throw e;
+    throw trainingError(e, resumeFrom, /restoreCheckpointPayload|checkpoint/i);
   }
-  phase.finish({
-    status: result.stopReason === 'aborted' ? 'stopped' : 'done',
-    extras: { loss: result.losses.at(-1) ?? null },
-  });
   try {
-    throwIfAborted(result, 'train-ae', s.steps, ckpt, ctx.argv);
+    finishTraining(phase, result, 'train-ae', s.steps, ckpt, ctx.argv);
   } catch (e) {
     ae.dispose();
     throw e;

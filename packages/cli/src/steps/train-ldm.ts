@@ -4,13 +4,7 @@
  * the work behind `train-ldm` and the third phase of `quickstart`.
  */
 import { join } from 'node:path';
-import {
-  type CheckpointPayload,
-  FileOperationError,
-  loadCheckpoint,
-  saveCheckpoint,
-  type TrainResult,
-} from '@ldmae/core';
+import { type CheckpointPayload, loadCheckpoint, saveCheckpoint, type TrainResult } from '@ldmae/core';
 import { LatentLoader, type LatentSource, openLatentCache } from '@ldmae/data';
 import {
   DiffusionTrainer,
@@ -25,9 +19,9 @@ import { loadAutoencoder } from '../autoencoders.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
-import { checkpointDir, prepareCheckpoint, type TrainRunContext, throwIfAborted } from './checkpoints.js';
+import { checkpointDir, finishTraining, prepareCheckpoint, trainingError } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
-import { logEvery, warmupCosine } from './train-ae.js';
+import { logEvery, type TrainRunContext, warmupCosine } from './train-ae.js';
 
 /** Settings of one diffusion training run. */
 export interface TrainLdmSettings {
@@ -260,22 +254,9 @@ export async function trainLdm(
       });
     } catch (e) {
       phase.finish({ status: 'failed' });
-      if (
-        resume &&
-        !(e instanceof FileOperationError) &&
-        /restoreCheckpointPayload|checkpoint|EMA|AdamW/i.test((e as Error).message)
-      ) {
-        throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
-          hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
-        });
-      }
-      throw e;
+      throw trainingError(e, resumeFrom, /restoreCheckpointPayload|checkpoint|EMA|AdamW/i);
     }
-    phase.finish({
-      status: result.stopReason === 'aborted' ? 'stopped' : 'done',
-      extras: { loss: result.losses.at(-1) ?? null },
-    });
-    throwIfAborted(result, 'train-ldm', s.steps, ckpt, ctx.argv);
+    finishTraining(phase, result, 'train-ldm', s.steps, ckpt, ctx.argv);
     const pipelinePath = await writePipeline(denoiser, trainer, info, result, ctx);
     trainer.ema?.copyTo(denoiser);
     denoiser.eval();
