@@ -6,6 +6,7 @@ import {
   type Autoencoder,
   createRng,
   denormalizeLatents,
+  deriveStreamSeed,
   EtaMeter,
   type FolderSource,
   type FolderStore,
@@ -27,7 +28,6 @@ import {
   type SavePipelineOptions,
   savePipeline,
 } from './pipeline-folder.js';
-import { deriveSeed } from './seeds.js';
 
 /** Options of {@link LatentDiffusion}. */
 export interface LatentDiffusionOptions {
@@ -210,7 +210,7 @@ export class LatentDiffusion {
     const k = this.denoiser.numClasses;
     if (classes == null) {
       if (k === 1) return new Int32Array(n);
-      const rng = createRng(deriveSeed(seed, LABEL_STREAM, 0));
+      const rng = createRng(deriveStreamSeed(seed, LABEL_STREAM, 0));
       return Int32Array.from({ length: n }, () => rng.nextInt(k));
     }
     const out = typeof classes === 'number' ? new Int32Array(n).fill(classes) : Int32Array.from(classes);
@@ -243,13 +243,13 @@ export class LatentDiffusion {
       const noise = tf.tidy(() =>
         tf.concat(
           Array.from({ length: b }, (_, i) =>
-            createRng(deriveSeed(seed, NOISE_STREAM, start + i)).normal([1, h, w, c]),
+            createRng(deriveStreamSeed(seed, NOISE_STREAM, start + i)).normal([1, h, w, c]),
           ),
           0,
         ),
       );
       const stepRngs: Rng[] = Array.from({ length: b }, (_, i) =>
-        createRng(deriveSeed(seed, STEP_STREAM, start + i)),
+        createRng(deriveStreamSeed(seed, STEP_STREAM, start + i)),
       );
       const batchLabels = labels.subarray(start, start + b);
       let latents: tf.Tensor4D;
