@@ -26,7 +26,7 @@ import * as tf from '@tensorflow/tfjs-core';
 import { vmaeCheckpointConfig } from './checkpoint.js';
 import { checkRangeAsync, type InputRangePolicy } from './inputs.js';
 import { nodeCoreIo } from './node-core.js';
-import { scaledLr, type VMAERecipe, vmaeRecipe } from './recipe.js';
+import { scaledLr, VMAE_STAGE1, type VMAERecipe, vmaeRecipe } from './recipe.js';
 import { type LpipsLike, VMAE } from './vmae.js';
 
 /** One batch of images: a tensor [B, H, W, 3] in [-1, 1] or a loader batch `{ images, labels? }` (core's `ImageBatch`). */
@@ -101,20 +101,9 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
     throw new RangeError(`trainVMAE: steps must be an integer >= 0, got ${steps}`);
   if (!(Number.isFinite(batchSize) && batchSize > 0))
     throw new RangeError(`trainVMAE: batchSize must be a number > 0, got ${batchSize}`);
-  const recipe = vmaeRecipe(opts.stage ?? 1, {
-    maskRatio: opts.maskRatio,
-    visibleWeight: opts.visibleWeight,
-    klWeight: opts.klWeight,
-    klForm: opts.klForm,
-    lpipsWeight: opts.lpipsWeight,
-    sample: opts.sample,
-    blr: opts.blr,
-    betas: opts.betas,
-    weightDecay: opts.weightDecay,
-    warmupFraction: opts.warmupFraction,
-    minLr: opts.minLr,
-    imgSize: opts.imgSize,
-  });
+  // The recipe's fields of opts (vmaeRecipe keeps every key it is given).
+  const overrides = Object.fromEntries(Object.keys(VMAE_STAGE1).map((k) => [k, opts[k as keyof VMAERecipe]]));
+  const recipe = vmaeRecipe(opts.stage ?? 1, overrides);
   const lr = opts.lr ?? scaledLr(recipe.blr, batchSize);
   const warmupSteps = opts.warmupSteps ?? Math.round(recipe.warmupFraction * steps);
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0 || (steps > 0 && warmupSteps >= steps)) {
@@ -127,7 +116,7 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
   }
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
   const checkAsync = (opts.inputRange ?? model.inputRange) === 'throw' && !canReadSync();
-  const sourceOpts = { caller: 'trainVMAE', argument: 'data', batchSize, mode: 'train' as const };
+  const sourceOpts = { caller: 'trainVMAE', batchSize, mode: 'train' as const };
   checkImageBatchSource(data, sourceOpts);
   const resume = await resolveResume(opts.resume);
   const fullRecipe = { ...recipe, lr, warmupSteps, batchSize, steps };
@@ -159,24 +148,16 @@ export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult
   }
 }
 
-/** Options of {@link vmaeLoss}: the run's generator and perceptual distance. */
-export interface VMAELossOptions {
-  /** Masking and sampling noise. */
-  rng: Rng;
-  /** Perceptual distance for the LPIPS term (absent without it). */
-  lpips?: LpipsLike | null;
-  /** Input range policy (default the model's). */
-  inputRange?: InputRangePolicy;
-}
-
 /**
  * The VMAE's training loss for core's `train`: the forward pass of `recipe` (masking, KL, LPIPS) on a
  * batch of images [B, H, W, 3] in [-1, 1], logging every term (`masked`, `visible`, `kl`, `lpips`).
+ * `opts`: the masking / sampling generator, the perceptual distance (no LPIPS term without one) and
+ * the input range policy (default the model's).
  */
 export function vmaeLoss(
   model: VMAE,
   recipe: Pick<VMAERecipe, 'maskRatio' | 'visibleWeight' | 'klWeight' | 'klForm' | 'lpipsWeight' | 'sample'>,
-  opts: VMAELossOptions,
+  opts: { rng: Rng; lpips?: LpipsLike | null; inputRange?: InputRangePolicy },
 ): LossFn<tf.Tensor4D> {
   const { maskRatio, visibleWeight, klWeight, klForm, lpipsWeight, sample } = recipe;
   const terms = { maskRatio, visibleWeight, klWeight, klForm, lpipsWeight, sample };
