@@ -124,12 +124,7 @@ export async function trainBaseline(opts: TrainBaselineOptions): Promise<TrainBa
   const objective = opts?.objective;
   if (!objective || typeof objective.loss !== 'function')
     throw new TypeError('trainBaseline: objective must be a BaselineObjective');
-  const sourceOpts = {
-    caller: 'trainBaseline',
-    argument: 'data',
-    batchSize: opts.batchSize,
-    mode: 'train' as const,
-  };
+  const sourceOpts = { caller: 'trainBaseline', batchSize: opts.batchSize, mode: 'train' as const };
   checkImageBatchSource(opts.data, sourceOpts);
   const model = new BaselineTrainingModel(objective);
   let optimizer = opts.optimizer as AdamW;
