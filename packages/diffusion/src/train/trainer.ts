@@ -6,6 +6,7 @@
 import {
   AdamW,
   type AdamWOptions,
+  type BatchLoader,
   type BatchSource,
   createRng,
   EMA,
@@ -31,14 +32,9 @@ export interface LatentBatchLike {
 
 /**
  * A stream of batches with a position, like @ldmae/data's `LatentLoader` (which draws a fresh
- * posterior sample and a random flip per item and step, as the reference does): a core `BatchLoader`
- * of {@link LatentBatchLike}.
+ * posterior sample and a random flip per item and step, as the reference does).
  */
-export interface LatentBatchStream {
-  next(): Promise<LatentBatchLike>;
-  /** Continue at global step `step` (used on resume). */
-  seek?(step: number): void;
-}
+export type LatentBatchStream = BatchLoader<LatentBatchLike>;
 
 /** Options of {@link DiffusionTrainer}. */
 export interface DiffusionTrainerOptions {
@@ -77,7 +73,7 @@ export interface DiffusionTrainOptions extends TrainRunOptions {
    * after one epoch) and `seek`s to the checkpoint's step on resume; a function is called with each
    * step; an (async) iterable is read once. Every batch is disposed after its step.
    */
-  data: LatentBatchStream | BatchSource<LatentBatchLike>;
+  data: BatchSource<LatentBatchLike>;
   /** Extra JSON saved in checkpoint metadata beside the denoiser / objective / optimiser config. */
   config?: unknown;
 }
@@ -178,6 +174,7 @@ export function diffusionLoss(
   rng: Rng,
   labelDropout = 0,
 ): LossFn<LatentBatchLike> {
+  const classes = denoiser.numClasses;
   return (batch) => {
     const x = batch?.latents;
     if (!(x instanceof tf.Tensor) || x.rank !== 4) {
@@ -185,42 +182,28 @@ export function diffusionLoss(
         `DiffusionTrainer: batch.latents must be a [B, h, w, c] tensor, got ${x instanceof tf.Tensor ? `[${x.shape}]` : x}`,
       );
     }
-    const labels = dropLabels(denoiser, batch.labels ?? null, x.shape[0], rng, labelDropout);
+    const b = x.shape[0];
+    const given = batch.labels ?? null;
+    if (!given && classes > 1)
+      throw new Error(`DiffusionTrainer: the batch has no labels but the denoiser has ${classes} classes`);
+    if (given && (given.rank !== 1 || given.shape[0] !== b || given.dtype !== 'int32'))
+      throw new Error(
+        `DiffusionTrainer: batch.labels must be int32 [${b}], got ${given.dtype} [${given.shape}]`,
+      );
+    const y = given ? Int32Array.from(given.dataSync()) : null;
+    for (let i = 0; y && i < b; i++) {
+      if (!(y[i] >= 0 && y[i] < classes))
+        throw new RangeError(`DiffusionTrainer: labels must be in [0, ${classes}), got ${y[i]}`);
+      // One draw per label whatever the outcome, so the stream stays aligned on resume.
+      if (labelDropout > 0 && rng.nextFloat() < labelDropout) y[i] = denoiser.nullClass as number;
+    }
+    const labels = y && tf.tensor1d(y, 'int32'); // null for an unconditional model
     try {
       return objective.loss(denoiser, x, rng, { labels });
     } finally {
       labels?.dispose();
     }
   };
-}
-
-/** Labels after dropout (a new tensor), or null for an unconditional model. */
-function dropLabels(
-  d: DenoiserModule,
-  labels: tf.Tensor | null,
-  b: number,
-  rng: Rng,
-  labelDropout: number,
-): tf.Tensor1D | null {
-  if (!labels) {
-    if (d.numClasses > 1)
-      throw new Error(
-        `DiffusionTrainer: the batch has no labels but the denoiser has ${d.numClasses} classes`,
-      );
-    return null;
-  }
-  if (labels.rank !== 1 || labels.shape[0] !== b || labels.dtype !== 'int32')
-    throw new Error(
-      `DiffusionTrainer: batch.labels must be int32 [${b}], got ${labels.dtype} [${labels.shape}]`,
-    );
-  const y = Int32Array.from(labels.dataSync());
-  for (let i = 0; i < b; i++) {
-    if (!(y[i] >= 0 && y[i] < d.numClasses))
-      throw new RangeError(`DiffusionTrainer: labels must be in [0, ${d.numClasses}), got ${y[i]}`);
-    // One draw per label whatever the outcome, so the stream stays aligned on resume.
-    if (labelDropout > 0 && rng.nextFloat() < labelDropout) y[i] = d.nullClass as number;
-  }
-  return tf.tensor1d(y, 'int32');
 }
 
 /**
