@@ -29,9 +29,6 @@ import { nodeCoreIo } from './node-core.js';
 import { scaledLr, VMAE_STAGE1, type VMAERecipe, vmaeRecipe } from './recipe.js';
 import { type LpipsLike, VMAE } from './vmae.js';
 
-/** One batch of images: a tensor [B, H, W, 3] in [-1, 1] or a loader batch `{ images, labels? }` (core's `ImageBatch`). */
-export type VMAEBatch = ImageBatch;
-
 /**
  * Where training images come from: any `ImageBatchSource` of @ldmae/core (a whole-set tensor, an
  * array, an (async) iterable, a `DataLoader`, a function of the step), or any loader with `next()`.
