@@ -71,9 +71,6 @@ export class BaselineTrainingModel extends Module {
   override dispose(): void {}
 }
 
-/** A batch for {@link trainBaseline}: images [B, H, W, C] in [-1, 1], or a loader batch holding them (core's `ImageBatch`). */
-export type { ImageBatch } from '@ldmae/core';
-
 /** Options of {@link trainBaseline}: core's run options plus the objective, data and optimiser. */
 export interface TrainBaselineOptions extends TrainRunOptions {
   objective: BaselineObjective;
