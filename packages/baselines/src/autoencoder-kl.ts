@@ -69,7 +69,7 @@ const FULL_KEYS: (keyof AutoencoderKLConfig)[] = [
   'midBlockAddAttention',
 ];
 
-function resolveConfig(opts: AutoencoderKLOptions, where: string): AutoencoderKLConfig {
+function resolveConfig(opts: AutoencoderKLOptions): AutoencoderKLConfig {
   const given = opts.config ?? {};
   if (opts.preset === undefined && FULL_KEYS.every((k) => k in given)) {
     const c = {
@@ -82,7 +82,7 @@ function resolveConfig(opts: AutoencoderKLOptions, where: string): AutoencoderKL
   const preset =
     opts.preset === undefined
       ? DEFAULT_BASELINE_PRESET
-      : resolveAutoencoderKLPresetName(opts.preset, `${where}: opts.preset`);
+      : resolveAutoencoderKLPresetName(opts.preset, 'AutoencoderKL: opts.preset');
   return autoencoderKLConfig(preset, given);
 }
 
@@ -116,7 +116,7 @@ export class AutoencoderKL extends Module implements Autoencoder {
    */
   constructor(opts: AutoencoderKLOptions = {}) {
     super();
-    const config = resolveConfig(opts ?? {}, 'AutoencoderKL');
+    const config = resolveConfig(opts ?? {});
     const posterior = opts.posterior ?? 'gaussian';
     if (posterior !== 'gaussian' && posterior !== 'deterministic') {
       throw new RangeError(
@@ -152,21 +152,19 @@ export class AutoencoderKL extends Module implements Autoencoder {
       );
     }
     const [h, w, c] = imageShape;
-    this.checkImageSize(h, w, c, 'latentShape', 'imageShape');
+    this.checkImageSize(h, w, c, 'imageShape');
     return [h / this.factor, w / this.factor, this.config.latentChannels];
   }
 
-  private checkImageSize(h: number, w: number, c: number, where: string, arg: string): void {
+  private checkImageSize(h: number, w: number, c: number, arg: string): void {
     const f = this.factor;
     if (!Number.isInteger(h) || !Number.isInteger(w) || h < f || w < f || h % f !== 0 || w % f !== 0) {
       throw new Error(
-        `AutoencoderKL.${where}: ${arg} height and width must be positive multiples of ${f} (the downsampling factor), got ${h}x${w}`,
+        `AutoencoderKL: ${arg} height and width must be positive multiples of ${f} (the downsampling factor), got ${h}x${w}`,
       );
     }
     if (c !== this.config.inChannels) {
-      throw new Error(
-        `AutoencoderKL.${where}: ${arg} must have ${this.config.inChannels} channels, got ${c}`,
-      );
+      throw new Error(`AutoencoderKL: ${arg} must have ${this.config.inChannels} channels, got ${c}`);
     }
   }
 
@@ -179,7 +177,7 @@ export class AutoencoderKL extends Module implements Autoencoder {
     }
     if (x.dtype !== 'float32')
       throw new Error(`AutoencoderKL.encode: x must be float32 in [-1, 1], got ${x.dtype}`);
-    this.checkImageSize(x.shape[1], x.shape[2], x.shape[3], 'encode', 'x');
+    this.checkImageSize(x.shape[1], x.shape[2], x.shape[3], 'x');
     return tf.tidy(() => {
       const h = this.encoder.forward(x);
       return this.quantConv ? this.quantConv.forward(h) : h;
@@ -202,23 +200,23 @@ export class AutoencoderKL extends Module implements Autoencoder {
     return DiagonalGaussian.deterministic(mean);
   }
 
-  private checkLatents(z: tf.Tensor4D, where: string): void {
+  private checkLatents(z: tf.Tensor4D): void {
     const c = this.config.latentChannels;
     if (!(z instanceof tf.Tensor) || z.rank !== 4 || z.shape[3] !== c) {
-      throw new Error(`AutoencoderKL.${where}: z must be [B, h, w, ${c}] latents (NHWC), got [${z?.shape}]`);
+      throw new Error(`AutoencoderKL: z must be [B, h, w, ${c}] latents (NHWC), got [${z?.shape}]`);
     }
-    if (z.dtype !== 'float32') throw new Error(`AutoencoderKL.${where}: z must be float32, got ${z.dtype}`);
+    if (z.dtype !== 'float32') throw new Error(`AutoencoderKL: z must be float32, got ${z.dtype}`);
   }
 
   /** Images [B, h*f, w*f, out] (roughly [-1, 1], not clipped) from latents z [B, h, w, latentChannels]. */
   decode(z: tf.Tensor4D): tf.Tensor4D {
-    this.checkLatents(z, 'decode');
+    this.checkLatents(z);
     return tf.tidy(() => this.decoder.forward(this.postQuantConv ? this.postQuantConv.forward(z) : z));
   }
 
   /** {@link decode} plus the input of the decoder's last conv (taming's adaptive weight needs it). */
   decodeWithFeatures(z: tf.Tensor4D): DecoderFeatures {
-    this.checkLatents(z, 'decodeWithFeatures');
+    this.checkLatents(z);
     const [output, preOut] = tf.tidy(() => {
       const f = this.decoder.forwardWithFeatures(this.postQuantConv ? this.postQuantConv.forward(z) : z);
       return [f.output, f.preOut];

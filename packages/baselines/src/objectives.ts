@@ -24,7 +24,8 @@ export interface BaselineObjective {
   readonly rng: Rng;
   /**
    * The loss of images x [B, H, W, C] in [-1, 1] at 0-based step `step`. Synchronous, for
-   * `tf.variableGrads`; intermediate tensors are left to the caller's scope.
+   * `tf.variableGrads`; intermediate tensors are left to the caller's scope. The autoencoder's
+   * `encode` checks the images.
    */
   loss(x: tf.Tensor4D, step: number): ObjectiveOutput;
   /** Release what the objective owns (not the autoencoder, not a caller's LPIPS). */
@@ -65,17 +66,10 @@ export const DAE_DEFAULT_NOISE_STD = 0.1;
 /** The default VAE KL weight (see {@link VaeObjectiveOptions.klWeight}). */
 export const VAE_DEFAULT_KL_WEIGHT = 1;
 
-function checkImages(ae: AutoencoderKL, x: tf.Tensor4D, where: string): void {
-  if (!(x instanceof tf.Tensor) || x.rank !== 4 || x.shape[3] !== ae.config.inChannels) {
-    throw new Error(
-      `${where}: x must be images [B, H, W, ${ae.config.inChannels}] in [-1, 1], got [${x?.shape}]`,
-    );
-  }
-}
-
-function checkNonNegative(v: number, name: string, where: string): number {
+/** `v` when it is a finite number >= 0; a RangeError naming the option (`label`) otherwise. */
+function checkNonNegative(v: number, label: string): number {
   if (!(Number.isFinite(v) && v >= 0))
-    throw new RangeError(`${where}: ${name} must be a finite number >= 0, got ${v}`);
+    throw new RangeError(`${label} must be a finite number >= 0, got ${v}`);
   return v;
 }
 
@@ -98,7 +92,6 @@ export class AeObjective extends PixelObjective {
   readonly kind = 'ae' as const;
 
   loss(x: tf.Tensor4D): ObjectiveOutput {
-    checkImages(this.autoencoder, x, 'AeObjective.loss');
     const ae = this.autoencoder;
     const post = ae.encode(x);
     const mse = mseLoss(ae.decode(post.mean as tf.Tensor4D), x) as tf.Scalar;
@@ -114,11 +107,10 @@ export class DaeObjective extends PixelObjective {
 
   constructor(autoencoder: AutoencoderKL, opts: DaeObjectiveOptions = {}) {
     super(autoencoder, opts);
-    this.noiseStd = checkNonNegative(opts.noiseStd ?? DAE_DEFAULT_NOISE_STD, 'noiseStd', 'DaeObjective');
+    this.noiseStd = checkNonNegative(opts.noiseStd ?? DAE_DEFAULT_NOISE_STD, 'DaeObjective: noiseStd');
   }
 
   loss(x: tf.Tensor4D): ObjectiveOutput {
-    checkImages(this.autoencoder, x, 'DaeObjective.loss');
     const ae = this.autoencoder;
     const eps = this.rng.normal(x.shape);
     const post = ae.encode(tf.add(x, tf.mul(eps, this.noiseStd)) as tf.Tensor4D);
@@ -138,11 +130,10 @@ export class VaeObjective extends PixelObjective {
 
   constructor(autoencoder: AutoencoderKL, opts: VaeObjectiveOptions = {}) {
     super(autoencoder, opts);
-    this.klWeight = checkNonNegative(opts.klWeight ?? VAE_DEFAULT_KL_WEIGHT, 'klWeight', 'VaeObjective');
+    this.klWeight = checkNonNegative(opts.klWeight ?? VAE_DEFAULT_KL_WEIGHT, 'VaeObjective: klWeight');
   }
 
   loss(x: tf.Tensor4D): ObjectiveOutput {
-    checkImages(this.autoencoder, x, 'VaeObjective.loss');
     const ae = this.autoencoder;
     const post = ae.encode(x);
     const z = post.sample(this.rng) as tf.Tensor4D;

@@ -1,5 +1,6 @@
 import { setupBackend } from '@ldmae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { checkAutoencoderKLConfig } from '../src/config.js';
 import {
   AUTOENCODER_KL_PRESET_ALIASES,
   AUTOENCODER_KL_PRESET_NAMES,
@@ -10,7 +11,6 @@ import {
   autoencoderKLConfig,
   autoencoderKLParameterCount,
   BASELINE_KINDS,
-  checkAutoencoderKLConfig,
   createBaseline,
   DEFAULT_BASELINE_PRESET,
   resolveAutoencoderKLPresetName,

@@ -1,15 +1,10 @@
 import { createRng, LOGVAR_MIN, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import {
-  AttentionBlock,
-  type AutoencoderKL,
-  BASELINE_KINDS,
-  BASELINE_POSTERIOR,
-  createBaseline,
-  ResnetBlock2D,
-  upsampleNearest2x,
-} from '../src/index.js';
+import { AttentionBlock } from '../src/attention-block.js';
+import { type AutoencoderKL, BASELINE_KINDS, BASELINE_POSTERIOR, createBaseline } from '../src/index.js';
+import { upsampleNearest2x } from '../src/resample.js';
+import { ResnetBlock2D } from '../src/resnet-block.js';
 
 const models = new Map<string, AutoencoderKL>();
 

@@ -6,7 +6,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { readTensorFile, readZip, serializePth, setupBackend } from '@ldmae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { deflatedZeros, rawZip, stored } from '../../core/test/zip-bombs.js';
+import { deflatedZeros, rawZip, stored } from '../../io/test/zip-bombs.js';
 import { run, tempDir } from './helpers.js';
 
 beforeAll(async () => {

@@ -8,7 +8,7 @@ import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
 import { writePng } from '@ldmae/data';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { setFsStepHook } from '../../core/src/io/fs-safe.js';
+import { setFsStepHook } from '../../io/src/fs-safe.js';
 import type { CliError } from '../src/errors.js';
 import { jsonlWriter, writeOutput } from '../src/files.js';
 import { checkOfflineNetworks } from '../src/steps/evaluate.js';

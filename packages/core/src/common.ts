@@ -3,7 +3,6 @@
 export * from './backend/index.js';
 export * from './data-source.js';
 export * from './gradients.js';
-export * from './io/index.js';
 export * from './model/index.js';
 export * from './nn/index.js';
 export * from './optim/index.js';

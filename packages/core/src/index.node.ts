@@ -3,7 +3,8 @@
  * @packageDocumentation
  */
 
+// Tensor files and checkpoints, with @ldmae/io's file-system IO (its Node entry).
+export * from '@ldmae/io';
 export { setupBackend } from './backend/setup.node.js';
 export * from './common.js';
-export * from './io/node.js';
 export { localFolder, saveAutoencoder } from './model/files.node.js';

@@ -6,5 +6,8 @@
  * @packageDocumentation
  */
 
+// Tensor files and checkpoints (re-exported in the entries, not in common.ts, so bundles keep the
+// names static).
+export * from '@ldmae/io';
 export { setupBackend } from './backend/setup.browser.js';
 export * from './common.js';

@@ -44,19 +44,22 @@ export interface Denoiser {
 /** A denoiser that is also a {@link Module} (trainable, with a PyTorch-named state dict). */
 export type DenoiserModule = Denoiser & Module;
 
+// Input checks of denoiser calls, shared by the models and the samplers: their messages name the
+// argument, and the public function that runs them adds its own name with atDoor.
+
 /** Times as a float32 [B] tensor (a new tensor the caller owns). */
-export function timesTensor(t: tf.Tensor | ArrayLike<number>, batch: number, where: string): tf.Tensor1D {
+export function timesTensor(t: tf.Tensor | ArrayLike<number>, batch: number): tf.Tensor1D {
   if (t instanceof tf.Tensor) {
     if (t.rank !== 1 || t.shape[0] !== batch) {
-      throw new Error(`${where}: t must have shape [${batch}], got [${t.shape}]`);
+      throw new Error(`t must have shape [${batch}], got [${t.shape}]`);
     }
     return tf.cast(t, 'float32') as tf.Tensor1D;
   }
   if (t == null || typeof t.length !== 'number' || t.length !== batch) {
-    throw new Error(`${where}: t must hold ${batch} times (one per sample), got ${t == null ? t : t.length}`);
+    throw new Error(`t must hold ${batch} times (one per sample), got ${t == null ? t : t.length}`);
   }
   const a = Float32Array.from(t as ArrayLike<number>);
-  if (a.some((v) => !Number.isFinite(v))) throw new Error(`${where}: t must be finite numbers`);
+  if (a.some((v) => !Number.isFinite(v))) throw new Error(`t must be finite numbers`);
   return tf.tensor1d(a, 'float32');
 }
 
@@ -69,35 +72,33 @@ export function labelsTensor(
   batch: number,
   classes: number,
   fallback: number,
-  where: string,
 ): tf.Tensor1D {
   let values: Int32Array;
   if (y == null) return tf.fill([batch], fallback, 'int32') as tf.Tensor1D;
   if (y instanceof tf.Tensor) {
     if (y.rank !== 1 || y.shape[0] !== batch) {
-      throw new Error(`${where}: y must have shape [${batch}], got [${y.shape}]`);
+      throw new Error(`y must have shape [${batch}], got [${y.shape}]`);
     }
-    if (y.dtype !== 'int32') throw new Error(`${where}: y must be an int32 tensor, got ${y.dtype}`);
+    if (y.dtype !== 'int32') throw new Error(`y must be an int32 tensor, got ${y.dtype}`);
     // A label out of range would silently embed as zeros (one-hot of nothing); reading B ints is cheap.
     // WebGPU in Node cannot read synchronously: there labels given as host arrays are checked, tensors not.
     if (!canReadSync()) return y.clone() as tf.Tensor1D;
     values = y.dataSync() as Int32Array;
   } else {
     if (typeof y.length !== 'number' || y.length !== batch) {
-      throw new Error(`${where}: y must hold ${batch} labels, got ${y.length}`);
+      throw new Error(`y must hold ${batch} labels, got ${y.length}`);
     }
     values = Int32Array.from(y);
-    if (Array.from(y).some((v, i) => v !== values[i])) throw new Error(`${where}: y must be integers`);
+    if (Array.from(y).some((v, i) => v !== values[i])) throw new Error(`y must be integers`);
   }
   for (const v of values) {
-    if (!(v >= 0 && v < classes))
-      throw new RangeError(`${where}: labels must be in [0, ${classes}), got ${v}`);
+    if (!(v >= 0 && v < classes)) throw new RangeError(`labels must be in [0, ${classes}), got ${v}`);
   }
   return y instanceof tf.Tensor ? (y.clone() as tf.Tensor1D) : tf.tensor1d(values, 'int32');
 }
 
 /** Check a noisy batch against a denoiser's latent shape; returns B. */
-export function checkLatentInput(x: tf.Tensor, d: Denoiser, where: string): number {
+export function checkLatentInput(x: tf.Tensor, d: Denoiser): number {
   const [h, w] = d.inputSize;
   if (
     !(x instanceof tf.Tensor) ||
@@ -107,10 +108,21 @@ export function checkLatentInput(x: tf.Tensor, d: Denoiser, where: string): numb
     x.shape[3] !== d.inChannels
   ) {
     const got = x instanceof tf.Tensor ? `[${x.shape}]` : String(x);
-    throw new Error(
-      `${where}: x must have shape [B, ${h}, ${w}, ${d.inChannels}] (NHWC latents), got ${got}`,
-    );
+    throw new Error(`x must have shape [B, ${h}, ${w}, ${d.inChannels}] (NHWC latents), got ${got}`);
   }
-  if (x.shape[0] < 1) throw new Error(`${where}: x has an empty batch`);
+  if (x.shape[0] < 1) throw new Error(`x has an empty batch`);
   return x.shape[0];
+}
+
+/**
+ * Run a public function's input checks, prefixing the message of what they throw with its name
+ * (`door: message`), so the shared checks above need not know who calls them.
+ */
+export function atDoor<T>(door: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof Error) e.message = `${door}: ${e.message}`;
+    throw e;
+  }
 }

@@ -11,12 +11,38 @@
 /** Version of this package, kept equal to package.json by a test. */
 export const VERSION = '0.1.0';
 
-export * from './denoiser.js';
-export * from './flow/rectified-flow.js';
-export * from './flow/timestep-shift.js';
-export * from './models/config.js';
-export * from './models/create.js';
-export * from './models/dit.js';
+// Denoisers: the contract, DiT / LightningDiT, their configs, presets, sizes and checkpoints.
+export type { Denoiser, DenoiserModule } from './denoiser.js';
+// Rectified flow and its ODE solvers; DDPM / DDIM; the scheduler contract.
+export {
+  type FlowLossInputs,
+  RectifiedFlow,
+  type RectifiedFlowConfig,
+  type RectifiedFlowOptions,
+  shiftedTimeGrid,
+  shiftTimestep,
+  type TimeSampling,
+  unshiftTimestep,
+} from './flow/rectified-flow.js';
+export { FlowEulerScheduler, FlowHeunScheduler, type FlowSchedulerOptions } from './flow/solvers.js';
+export {
+  type DenoiserConfig,
+  DIT_PRESETS,
+  DiT,
+  type DiTArchitecture,
+  type DiTConfig,
+  type DiTOptions,
+  denoiserFromConfig,
+  ditConfig,
+  type InitOptions,
+  LIGHTNINGDIT_PRESETS,
+  LightningDiT,
+  type LightningDiTConfig,
+  type LightningDiTFeatures,
+  type LightningDiTOptions,
+  lightningDiTConfig,
+  type PresetShape,
+} from './models/dit.js';
 export {
   DENOISER_CHECKPOINT_FORMAT,
   denoiserRegistry,
@@ -25,13 +51,30 @@ export {
   loadDenoiser,
   registerDenoiserKind,
 } from './models/kind.js';
-export * from './models/layers.js';
-export * from './models/lightning-dit.js';
-export * from './models/param-count.js';
-export * from './models/presets.js';
-export * from './models/transformer.js';
-export * from './pipeline/latent-diffusion.js';
-export * from './pipeline/ldm-checkpoint.js';
+export { countParameters, type ParameterCount } from './models/param-count.js';
+export {
+  LatentDiffusion,
+  type LatentDiffusionOptions,
+  type SampleBatch,
+  type SampleOptions,
+  type SampleProgress,
+} from './pipeline/latent-diffusion.js';
+export {
+  denoiserFromTrainingCheckpoint,
+  type HostCheckpointPayload,
+  type LatentDiffusionFromCheckpointOptions,
+  type LdmCheckpointInfo,
+  type LdmCheckpointInfoOptions,
+  type LdmCheckpointSource,
+  type LdmSamplingOptions,
+  type LoadedLatentDiffusion,
+  latentDiffusionFromCheckpoint,
+  latentDiffusionFromInfo,
+  loadLatentDiffusionCheckpoint,
+  parseLdmCheckpointInfo,
+  type TrainedDenoiser,
+  type TrainedDenoiserOptions,
+} from './pipeline/ldm-checkpoint.js';
 export {
   type LoadPipelineOptions,
   loadPipeline,
@@ -41,17 +84,30 @@ export {
   parsePipelineJson,
   type SavePipelineOptions,
 } from './pipeline/pipeline-folder.js';
-export * from './pipeline/seeds.js';
-export * from './sampling/guidance.js';
-export * from './sampling/sample-loop.js';
-export * from './schedulers/betas.js';
-export * from './schedulers/create.js';
-export * from './schedulers/ddim.js';
-export * from './schedulers/ddpm.js';
-export * from './schedulers/discrete.js';
-export * from './schedulers/flow-euler.js';
-export * from './schedulers/flow-heun.js';
-export * from './schedulers/scheduler.js';
+// Sampling: guidance, the reverse loop and the pipeline with its folder and checkpoint loaders.
+export { type GuidanceOptions, guidedPrediction } from './sampling/guidance.js';
+export { type SampleLoopOptions, sampleLoop } from './sampling/sample-loop.js';
+export { schedulerFromConfig } from './schedulers/create.js';
+export { DDIMScheduler } from './schedulers/ddim.js';
+export { DDPMScheduler } from './schedulers/ddpm.js';
+export type { DiscreteSchedulerOptions } from './schedulers/discrete.js';
+export type {
+  BetaScheduleName,
+  DiscreteSchedulerConfig,
+  FlowSchedulerConfig,
+  PredictionType,
+  Scheduler,
+  SchedulerConfig,
+  StepOptions,
+  TimestepSpacing,
+  UserTimesteps,
+} from './schedulers/scheduler.js';
+
+// Training: the objectives and the trainer.
 export * from './train/checkpoint.js';
-export * from './train/objective.js';
+export {
+  type DiffusionObjective,
+  EpsilonObjective,
+  type EpsilonObjectiveConfig,
+} from './train/objective.js';
 export * from './train/trainer.js';

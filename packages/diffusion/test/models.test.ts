@@ -1,5 +1,5 @@
 import { fileURLToPath } from 'node:url';
-import { createRng, readTensorFileToTf, setupBackend } from '@ldmae/core';
+import { createRng, patchify, readTensorFileToTf, setupBackend, unpatchify } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -10,10 +10,8 @@ import {
   ditConfig,
   LightningDiT,
   lightningDiTConfig,
-  PatchEmbed,
-  patchify,
-  unpatchify,
 } from '../src/index.js';
+import { PatchEmbed } from '../src/models/layers.js';
 import { maxAbsDiff, randomize } from './helpers.js';
 
 beforeAll(async () => {
@@ -329,7 +327,7 @@ describe('RoPE and patches', () => {
   it('patchify / unpatchify invert each other, and PatchEmbed equals a strided conv', () => {
     const x = tf.randomNormal([2, 6, 4, 3], 0, 1, 'float32', 5);
     for (const p of [1, 2]) {
-      const back = unpatchify(patchify(x, p), [6 / p, 4 / p], p, 3);
+      const back = unpatchify(patchify(x, p), p, [6 / p, 4 / p], 3);
       expect(maxAbsDiff(back, x)).toBe(0);
       back.dispose();
     }

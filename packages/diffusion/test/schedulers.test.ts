@@ -2,8 +2,6 @@ import { createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import {
-  alphasCumprod,
-  betaSchedule,
   DDIMScheduler,
   DDPMScheduler,
   FlowEulerScheduler,
@@ -12,8 +10,8 @@ import {
   sampleLoop,
   schedulerFromConfig,
   shiftTimestep,
-  spacedTimesteps,
 } from '../src/index.js';
+import { alphasCumprod, betaSchedule, spacedTimesteps } from '../src/schedulers/betas.js';
 import { FnDenoiser, maxAbsDiff } from './helpers.js';
 
 beforeAll(async () => {

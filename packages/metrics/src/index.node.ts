@@ -12,10 +12,5 @@ export {
   readReferenceNpz,
   writeReferenceNpz,
 } from './eval/defaults.node.js';
-export {
-  loadFidInceptionExtractor,
-  loadOfflineFeatureExtractor,
-  nsfwjsModelDir,
-  readNsfwjsModel,
-} from './features/load.node.js';
+export { loadFidInceptionExtractor, loadOfflineFeatureExtractor } from './features/load.node.js';
 export * from './index.js';

@@ -1,7 +1,8 @@
 import { DiagonalGaussian, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { imageCompressionStats, patchLabels, perceptualCompression, pixelPatches } from '../src/index.js';
+import { imageCompressionStats, patchLabels, pixelPatches } from '../src/eval/compression-stats.js';
+import { perceptualCompression } from '../src/index.js';
 import { PoolAutoencoder, values } from './eval-helpers.js';
 
 beforeAll(async () => {

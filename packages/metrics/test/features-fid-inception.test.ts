@@ -1,6 +1,7 @@
 import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { fidSpatialSize } from '../src/features/fid-extractor.js';
 import {
   BasicConv2d,
   FID_BN_EPS,
@@ -8,7 +9,7 @@ import {
   InceptionC,
   InceptionE,
 } from '../src/features/fid-inception-blocks.js';
-import { FidInceptionExtractor, FidInceptionV3, fidExtractorName, fidSpatialSize } from '../src/index.js';
+import { FidInceptionExtractor, FidInceptionV3, fidExtractorName } from '../src/index.js';
 
 /**
  * pytorch-fid's FIDInceptionV3 (torchvision Inception3, num_classes=1008, aux_logits=False), transcribed

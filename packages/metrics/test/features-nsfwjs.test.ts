@@ -2,12 +2,12 @@ import { setupBackend } from '@ldmae/core';
 import { InceptionTrunk, type NsfwjsInceptionSource } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { readNsfwjsModel } from '../src/features/load.node.js';
 import {
   KerasInception,
   NSFWJS_EXTRACTOR_NAME,
   NsfwjsFeatureExtractor,
   nsfwjsPreprocess,
-  readNsfwjsModel,
 } from '../src/index.node.js';
 
 let source: NsfwjsInceptionSource;

@@ -1,9 +1,9 @@
 import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
+import { describePipeline } from '../src/features/preprocess.js';
 import {
   admPreprocess,
-  describePipeline,
   nsfwjsPreprocess,
   pytorchFidPreprocess,
   quantizeToUint8,

@@ -135,12 +135,12 @@ function parseJson(f: CheckpointFile): Record<string, unknown> {
   }
 }
 
-function checkFiles(files: readonly CheckpointFile[], where: string): void {
+function checkFiles(files: readonly CheckpointFile[]): void {
   if (
     !Array.isArray(files) ||
     files.some((f) => typeof f?.path !== 'string' || !(f.bytes instanceof Uint8Array))
   )
-    throw new TypeError(`${where}: files must be an array of { path: string, bytes: Uint8Array }`);
+    throw new TypeError(`checkpoint files must be an array of { path: string, bytes: Uint8Array }`);
 }
 
 /** Prefer files whose path ends with `suffix` (quickstart layout), then the first. */
@@ -159,7 +159,7 @@ function prefer(files: CheckpointFile[], ...suffixes: string[]): CheckpointFile 
  * diffusion model the one with a denoiser config. Throws naming what is missing.
  */
 export function sortCheckpointFiles(files: readonly CheckpointFile[]): CheckpointBundle {
-  checkFiles(files, 'sortCheckpointFiles');
+  checkFiles(files);
   const tensors = files.filter((f) => /\.safetensors$/i.test(f.path));
   const vmaes: CheckpointFile[] = [];
   const ldms: CheckpointFile[] = [];
@@ -235,7 +235,7 @@ export function isInDir(path: string, dir: string): boolean {
  * files directly beside it. Null when there is no `pipeline.json`.
  */
 export function findPipelineFiles(files: readonly CheckpointFile[]): PipelineFiles | null {
-  checkFiles(files, 'findPipelineFiles');
+  checkFiles(files);
   const dir = pipelineDir(files.map((f) => f.path));
   if (dir === null) return null;
   const inDir = files.filter((f) => isInDir(f.path, dir));
@@ -249,7 +249,7 @@ export function findPipelineFiles(files: readonly CheckpointFile[]): PipelineFil
  * naming what is missing).
  */
 export function sortFiles(files: readonly CheckpointFile[]): CheckpointFiles {
-  checkFiles(files, 'sortFiles');
+  // findPipelineFiles checks the files.
   return findPipelineFiles(files) ?? sortCheckpointFiles(files);
 }
 

@@ -116,10 +116,12 @@ export type VMAEConfigOverrides = Partial<Omit<VMAEConfig, 'imgSize'>> & {
   imgSize?: number | [number, number];
 };
 
-function sizePair(v: number | [number, number], where: string): [number, number] {
+function sizePair(v: number | [number, number]): [number, number] {
   const p: [number, number] = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p) || p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new RangeError(`${where}: imgSize must be a positive integer or [H, W], got ${JSON.stringify(v)}`);
+    throw new RangeError(
+      `VMAEConfig: imgSize must be a positive integer or [H, W], got ${JSON.stringify(v)}`,
+    );
   }
   return [p[0], p[1]];
 }
@@ -144,7 +146,9 @@ export function resolveVMAEConfig(
   } else if (preset && typeof preset === 'object') base = { ...preset };
   else throw new TypeError('resolveVMAEConfig: preset must be a preset name or a VMAEConfig');
   const merged = { ...base, ...overrides };
-  const cfg: VMAEConfig = { ...merged, imgSize: sizePair(merged.imgSize, 'resolveVMAEConfig') };
+  const { imgSize } = merged;
+  // checkVMAEConfig validates the pair.
+  const cfg: VMAEConfig = { ...merged, imgSize: typeof imgSize === 'number' ? [imgSize, imgSize] : imgSize };
   checkVMAEConfig(cfg);
   return cfg;
 }
@@ -169,7 +173,7 @@ export function checkVMAEConfig(cfg: VMAEConfig): void {
     'latentDim',
   ] as const)
     posInt(k);
-  const [h, w] = sizePair(cfg.imgSize, where);
+  const [h, w] = sizePair(cfg.imgSize);
   const p = cfg.patchSize;
   if (h % p !== 0 || w % p !== 0) {
     throw new RangeError(`${where}: imgSize [${h}, ${w}] must be divisible by patchSize ${p}`);

@@ -16,16 +16,22 @@ export {
   saveVMAE,
   VMAE_CHECKPOINT_FORMAT,
   type VMAECheckpointConfig,
-  vmaeCheckpointConfig,
-  vmaePayload,
   vmaeStateDictShapes,
 } from './checkpoint.js';
-export * from './config.js';
-export * from './inputs.js';
+export {
+  countVMAENumbers,
+  DEFAULT_VMAE_PRESET,
+  resolveVMAEConfig,
+  VMAE_PRESETS,
+  type VMAEConfig,
+  type VMAEConfigOverrides,
+  type VMAEPreset,
+  type VMAEPresetName,
+} from './config.js';
+export type { InputRangePolicy } from './inputs.js';
 export { vmaeAutoencoderKind, vmaeReferenceImporter } from './kind.js';
 export * from './latent-norm.js';
-export * from './masking.js';
-export * from './patches.js';
+export { type MaskPlan, planMasking } from './masking.js';
 export * from './recipe.js';
 export * from './train.js';
 export * from './vmae.js';

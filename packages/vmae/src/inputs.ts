@@ -11,33 +11,26 @@ export type InputRangePolicy = 'throw' | 'clamp' | 'ignore';
 /** Slack on the range check, so float rounding of a [-1, 1] normalisation never trips it. */
 export const RANGE_TOLERANCE = 1e-4;
 
-/** Checks rank, channels and divisibility; returns the token grid [H / p, W / p]. */
-export function checkImageShape(
-  x: unknown,
-  channels: number,
-  patch: number,
-  where: string,
-  name = 'x',
-): [number, number] {
+/** Checks rank, channels and divisibility at VMAE's doors; returns the token grid [H / p, W / p]. */
+export function checkImageShape(x: unknown, channels: number, patch: number): [number, number] {
   if (!(x instanceof tf.Tensor))
-    throw new TypeError(`${where}: ${name} must be a tf.Tensor [B, H, W, ${channels}]`);
-  if (x.rank !== 4)
-    throw new Error(`${where}: ${name} must be images [B, H, W, ${channels}] (NHWC), got [${x.shape}]`);
+    throw new TypeError(`VMAE: images must be a tf.Tensor [B, H, W, ${channels}]`);
+  if (x.rank !== 4) throw new Error(`VMAE: images must be [B, H, W, ${channels}] (NHWC), got [${x.shape}]`);
   const [b, h, w, c] = x.shape as number[];
   if (c !== channels) {
     throw new Error(
-      `${where}: ${name} must have ${channels} channels (NHWC, RGB in [-1, 1]), got ${c} (shape [${x.shape}])` +
+      `VMAE: images must have ${channels} channels (NHWC, RGB in [-1, 1]), got ${c} (shape [${x.shape}])` +
         (c === 1 ? '; repeat grey images to RGB first' : ''),
     );
   }
-  if (b < 1 || h < 1 || w < 1) throw new Error(`${where}: ${name} is empty (shape [${x.shape}])`);
+  if (b < 1 || h < 1 || w < 1) throw new Error(`VMAE: images are empty (shape [${x.shape}])`);
   if (h % patch !== 0 || w % patch !== 0) {
     throw new Error(
-      `${where}: ${name} is ${h}x${w}, which is not divisible by the patch size ${patch}; ` +
+      `VMAE: the image size is ${h}x${w}, which is not divisible by the patch size ${patch}; ` +
         `crop or pad to a multiple of ${patch}`,
     );
   }
-  if (x.dtype !== 'float32') throw new Error(`${where}: ${name} must be float32, got ${x.dtype}`);
+  if (x.dtype !== 'float32') throw new Error(`VMAE: images must be float32, got ${x.dtype}`);
   return [h / patch, w / patch];
 }
 
@@ -45,27 +38,25 @@ export function checkImageShape(
  * Apply the range policy to images. Returns `x` itself when nothing changes, otherwise a clipped copy
  * the caller owns (compare with `x` to know which).
  */
-export function applyRangePolicy(
-  x: tf.Tensor,
-  policy: InputRangePolicy,
-  where: string,
-  name = 'x',
-): tf.Tensor {
+export function applyRangePolicy(x: tf.Tensor, policy: InputRangePolicy): tf.Tensor {
   if (policy === 'ignore') return x;
   if (policy === 'clamp') return tf.clipByValue(x, -1, 1);
   if (policy !== 'throw')
-    throw new Error(`${where}: inputRange must be 'throw', 'clamp' or 'ignore', got '${policy}'`);
+    throw new Error(`VMAE: inputRange must be 'throw', 'clamp' or 'ignore', got '${policy}'`);
   // WebGPU in Node cannot read back synchronously: there trainVMAE checks each batch with
   // checkRangeAsync before the step, and direct calls skip the check.
   if (!canReadSync()) return x;
   const extremes = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
   const both = extremes.dataSync();
   extremes.dispose();
-  throwIfOutOfRange(both[0], both[1], where, name);
+  throwIfOutOfRange(both[0], both[1], 'VMAE', 'images');
   return x;
 }
 
-/** The 'throw' range check with an asynchronous read (for backends without synchronous reads). */
+/**
+ * The 'throw' range check with an asynchronous read (for backends without synchronous reads); `where`
+ * and `name` label the error (the public trainer and its argument).
+ */
 export async function checkRangeAsync(x: tf.Tensor, where: string, name = 'x'): Promise<void> {
   const extremes = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
   const both = await extremes.data();

@@ -3,7 +3,6 @@
  * (masked pre-training at 128 px), stage 2 (positional embeddings resized to 256 px, see
  * `VMAE.setImageSize`) and stage 3 (decoder fine-tune at 256 px without masking).
  */
-import { compose, randomHorizontalFlip, randomResizedCrop, type Transform } from '@ldmae/data';
 import type { VMAEKlForm } from './vmae.js';
 
 /** One stage's loss weights and optimiser settings. */
@@ -96,12 +95,11 @@ export function scaledLr(blr: number, batchSize: number): number {
 }
 
 /**
- * The reference's training augmentation: RandomResizedCrop(size, scale 0.75..1, bicubic) and a
- * horizontal flip with probability 0.5, from @ldmae/data (seeded per sample by the loader).
+ * The reference's training augmentation as data: RandomResizedCrop(size, scale 0.75..1, bicubic), then
+ * a horizontal flip with probability `flip`. Build it with @ldmae/data (seeded per sample by its loader):
+ * `compose(randomResizedCrop(size, VMAE_AUGMENTATION.crop), randomHorizontalFlip(VMAE_AUGMENTATION.flip))`.
  */
-export function vmaeAugmentation(size: number | [number, number]): Transform {
-  return compose(
-    randomResizedCrop(size, { scale: [0.75, 1], interpolation: 'bicubic' }),
-    randomHorizontalFlip(0.5),
-  );
-}
+export const VMAE_AUGMENTATION = Object.freeze({
+  crop: Object.freeze({ scale: [0.75, 1] as [number, number], interpolation: 'bicubic' as const }),
+  flip: 0.5,
+});

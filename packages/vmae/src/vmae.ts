@@ -22,8 +22,10 @@ import {
   ModuleList,
   matMul2d,
   normal,
+  patchify,
   type Rng,
   resizePosEmbed,
+  unpatchify,
 } from '@ldmae/core';
 import { type KlLossForm, klLoss, maskedPatchLoss } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
@@ -36,7 +38,6 @@ import {
 } from './config.js';
 import { applyRangePolicy, checkImageShape, type InputRangePolicy } from './inputs.js';
 import { keptRows, type MaskPlan, planMasking, restoreRows, selectRows, takeRows } from './masking.js';
-import { patchify, unpatchify } from './patches.js';
 
 /**
  * How the patch embedding is computed: 'matmul' (default; patchify, then one [B*L, p*p*C] x
@@ -286,8 +287,7 @@ export class VMAE extends Module implements Autoencoder {
    * values are not (see {@link VMAE.forwardEncoder}).
    */
   embed(images: tf.Tensor, plan: MaskPlan | null = null): tf.Tensor3D {
-    const grid = checkImageShape(images, this.config.inChans, this.config.patchSize, 'VMAE.embed', 'images');
-    const { embedDim: d, patchSize: p, inChans: c } = this.config;
+    const grid = checkImageShape(images, this.config.inChans, this.config.patchSize);
     const b = images.shape[0];
     const l = grid[0] * grid[1];
     if (plan && (plan.batch !== b || plan.tokens !== l)) {
@@ -295,6 +295,14 @@ export class VMAE extends Module implements Autoencoder {
         `VMAE.embed: masking plan is for [${plan.batch}, ${plan.tokens}] tokens, images give [${b}, ${l}]`,
       );
     }
+    return this.embedTokens(images, grid, plan);
+  }
+
+  /** {@link VMAE.embed} of checked images. */
+  private embedTokens(images: tf.Tensor, grid: [number, number], plan: MaskPlan | null): tf.Tensor3D {
+    const { embedDim: d, patchSize: p, inChans: c } = this.config;
+    const b = images.shape[0];
+    const l = grid[0] * grid[1];
     return tf.tidy(() => {
       const proj = this.patchEmbed.proj;
       const pos = this.posEmbedFor('pos_embed', grid);
@@ -328,18 +336,11 @@ export class VMAE extends Module implements Autoencoder {
     images: tf.Tensor,
     opts: MaskingOptions & { inputRange?: InputRangePolicy } = {},
   ): EncoderOutput {
-    const grid = checkImageShape(
-      images,
-      this.config.inChans,
-      this.config.patchSize,
-      'VMAE.forwardEncoder',
-      'images',
-    );
-    const ratio = opts.maskRatio ?? 0;
-    const plan = this.makePlan(images.shape[0], grid, ratio, opts, 'VMAE.forwardEncoder');
-    const x = applyRangePolicy(images, opts.inputRange ?? this.inputRange, 'VMAE.forwardEncoder', 'images');
+    const grid = checkImageShape(images, this.config.inChans, this.config.patchSize);
+    const plan = this.makePlan(images.shape[0], grid, opts.maskRatio ?? 0, opts);
+    const x = applyRangePolicy(images, opts.inputRange ?? this.inputRange);
     try {
-      return { tokens: this.encodeTokens(x, plan), plan, grid };
+      return { tokens: this.encodeTokens(x, grid, plan), plan, grid };
     } finally {
       if (x !== images) x.dispose();
     }
@@ -356,9 +357,8 @@ export class VMAE extends Module implements Autoencoder {
    * @returns images [B, gh * p, gw * p, C]; the caller owns it.
    */
   forwardDecoder(z: tf.Tensor, plan: MaskPlan | null, grid: [number, number]): tf.Tensor4D {
-    const { latentDim, decoderEmbedDim: dd } = this.config;
-    const [gh, gw] = grid;
-    const l = gh * gw;
+    const latentDim = this.config.latentDim;
+    const l = grid[0] * grid[1];
     if (z.rank !== 3 || z.shape[2] !== latentDim) {
       throw new Error(`VMAE.forwardDecoder: z must be latent tokens [B, K, ${latentDim}], got [${z.shape}]`);
     }
@@ -370,12 +370,16 @@ export class VMAE extends Module implements Autoencoder {
           (plan ? ` (plan: ${plan.batch} samples of ${plan.tokens} tokens)` : ''),
       );
     }
-    if (plan && plan.keep < plan.tokens && !this.maskToken) {
-      throw new Error(
-        'VMAE.forwardDecoder: masked decoding needs a mask_token, and this model has none ' +
-          "(an 'ldmae-mode' checkpoint); create the model with maskToken: true to train with masking",
-      );
-    }
+    this.checkMaskToken(plan);
+    return this.decodeTokens(z, plan, grid);
+  }
+
+  /** {@link VMAE.forwardDecoder} of checked latents. */
+  private decodeTokens(z: tf.Tensor, plan: MaskPlan | null, grid: [number, number]): tf.Tensor4D {
+    const dd = this.config.decoderEmbedDim;
+    const b = z.shape[0];
+    const l = grid[0] * grid[1];
+    const k = plan ? plan.keep : l;
     return tf.tidy(() => {
       let h: tf.Tensor = this.decoderEmbed.forward(this.fromLatent.forward(z));
       if (plan && plan.keep < plan.tokens) {
@@ -419,7 +423,7 @@ export class VMAE extends Module implements Autoencoder {
       throw new Error(`VMAE.decode: z must be latents [B, h, w, ${l}] (NHWC), got [${z?.shape}]`);
     }
     const [b, h, w] = z.shape;
-    return tf.tidy(() => this.forwardDecoder(tf.reshape(z, [b, h * w, l]), null, [h, w]));
+    return tf.tidy(() => this.decodeTokens(tf.reshape(z, [b, h * w, l]), null, [h, w]));
   }
 
   /** encode(x).mode() then decode: a deterministic reconstruction [B, H, W, C]. */
@@ -439,7 +443,7 @@ export class VMAE extends Module implements Autoencoder {
    */
   forward(x: tf.Tensor, opts: VMAEForwardOptions = {}): VMAEForwardOutput {
     const where = 'VMAE.forward';
-    const grid = checkImageShape(x, this.config.inChans, this.config.patchSize, where, 'x');
+    const grid = checkImageShape(x, this.config.inChans, this.config.patchSize);
     const v = opts.visibleWeight ?? 0.75;
     const klWeight = opts.klWeight ?? 1e-6;
     const lpWeight = opts.lpipsWeight ?? 0.5;
@@ -453,7 +457,11 @@ export class VMAE extends Module implements Autoencoder {
       if (!(Number.isFinite(w) ? w >= 0 && w <= max : false))
         throw new RangeError(`${where}: ${name} must be in [0, ${max}], got ${w}`);
     }
-    checkKlForm(klForm, where);
+    if (!isKlForm(klForm)) {
+      throw new Error(
+        `${where}: klForm must be 'unit-variance', 'standard' or { fixedStd: s > 0 }, got ${JSON.stringify(klForm)}`,
+      );
+    }
     const lpips = opts.lpips ?? null;
     if (lpips !== null && typeof lpips !== 'function' && typeof lpips?.forward !== 'function') {
       throw new TypeError(
@@ -461,19 +469,20 @@ export class VMAE extends Module implements Autoencoder {
       );
     }
     const ratio = opts.maskRatio ?? 0.25;
-    const plan = this.makePlan(x.shape[0], grid, ratio, opts, where);
+    const plan = this.makePlan(x.shape[0], grid, ratio, opts);
+    this.checkMaskToken(plan);
     if (sample && !opts.rng) throw new Error(`${where}: sampling z needs opts.rng (or pass sample: false)`);
-    const xr = applyRangePolicy(x, opts.inputRange ?? this.inputRange, where, 'x');
+    const xr = applyRangePolicy(x, opts.inputRange ?? this.inputRange);
     const [b] = x.shape;
     const l = grid[0] * grid[1];
     try {
       const out = tf.tidy(() => {
-        const tokens = this.encodeTokens(xr, plan);
+        const tokens = this.encodeTokens(xr, grid, plan);
         const post = DiagonalGaussian.fromMoments(this.toLatent.forward(tokens));
         // Over the visible tokens only (the encoder saw nothing else), per visible token.
         const kl = klLoss(post, { form: klForm, reduction: 'per-token' }) as tf.Scalar;
         const z = sample ? post.sample(opts.rng!) : post.mode();
-        const pred = this.forwardDecoder(z, plan, grid);
+        const pred = this.decodeTokens(z, plan, grid);
         const mask = plan ? tf.tensor2d(plan.mask, [b, l]) : tf.zeros([b, l]);
         const pix = maskedPatchLoss(this.patchify(pred), this.patchify(xr), mask, { visibleWeight: v });
         const { masked, visible } = pix;
@@ -571,48 +580,52 @@ export class VMAE extends Module implements Autoencoder {
     this.posCache.clear();
   }
 
+  /** The masking plan of a door's options (null without masking); checks the ratio and the noise source. */
   private makePlan(
     batch: number,
     grid: [number, number],
     ratio: number,
     opts: MaskingOptions,
-    where: string,
   ): MaskPlan | null {
     if (!(Number.isFinite(ratio) && ratio >= 0 && ratio < 1))
-      throw new RangeError(`${where}: maskRatio must be in [0, 1), got ${ratio}`);
+      throw new RangeError(`VMAE: maskRatio must be in [0, 1), got ${ratio}`);
     if (ratio === 0 && opts.noise === undefined) return null;
     const source = opts.noise ?? opts.rng;
-    if (!source) throw new Error(`${where}: masking (maskRatio ${ratio}) needs opts.rng or opts.noise`);
+    if (!source) throw new Error(`VMAE: masking (maskRatio ${ratio}) needs opts.rng or opts.noise`);
     return planMasking(batch, grid[0] * grid[1], ratio, source);
   }
 
+  private checkMaskToken(plan: MaskPlan | null): void {
+    if (plan && plan.keep < plan.tokens && !this.maskToken) {
+      throw new Error(
+        'VMAE: masked decoding needs a mask_token, and this model has none ' +
+          "(an 'ldmae-mode' checkpoint); create the model with maskToken: true to train with masking",
+      );
+    }
+  }
+
   /** Embed, mask with `plan`, encoder blocks, `norm`: [B, K, D]. Shapes and values are checked by callers. */
-  private encodeTokens(x: tf.Tensor, plan: MaskPlan | null): tf.Tensor3D {
+  private encodeTokens(x: tf.Tensor, grid: [number, number], plan: MaskPlan | null): tf.Tensor3D {
     return tf.tidy(() => {
-      let h: tf.Tensor = this.embed(x, plan);
+      let h: tf.Tensor = this.embedTokens(x, grid, plan);
       for (const blk of this.blocks) h = blk.forward(h);
       return this.norm.forward(h) as tf.Tensor3D;
     });
   }
 
+  /** The kept rows of tokens [B, L, D] that match `plan`. */
   private keepTokens(x: tf.Tensor, plan: MaskPlan): tf.Tensor3D {
     const [b, l, d] = x.shape as number[];
-    if (plan.batch !== b || plan.tokens !== l) {
-      throw new Error(`VMAE: masking plan is for [${plan.batch}, ${plan.tokens}] tokens, x is [${x.shape}]`);
-    }
     return tf.tidy(
       () => tf.reshape(takeRows(tf.reshape(x, [b * l, d]), keptRows(plan)), [b, plan.keep, d]) as tf.Tensor3D,
     );
   }
 }
 
-function checkKlForm(form: unknown, where: string): void {
-  if (form === 'unit-variance' || form === 'standard') return;
+function isKlForm(form: unknown): boolean {
+  if (form === 'unit-variance' || form === 'standard') return true;
   const s = (form as { fixedStd?: unknown } | null)?.fixedStd;
-  if (typeof s === 'number' && Number.isFinite(s) && s > 0) return;
-  throw new Error(
-    `${where}: klForm must be 'unit-variance', 'standard' or { fixedStd: s > 0 }, got ${JSON.stringify(form)}`,
-  );
+  return typeof s === 'number' && Number.isFinite(s) && s > 0;
 }
 
 /**

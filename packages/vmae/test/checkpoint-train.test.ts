@@ -8,6 +8,7 @@ import {
   loadCheckpoint,
   setupBackend,
 } from '@ldmae/core';
+import { compose, randomHorizontalFlip, randomResizedCrop } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -19,7 +20,7 @@ import {
   scaledLr,
   trainVMAE,
   type VMAE,
-  vmaeAugmentation,
+  VMAE_AUGMENTATION,
   vmaeRecipe,
 } from '../src/index.js';
 import { maxAbsDiff, microVMAE, randomImages } from './helpers.js';
@@ -229,7 +230,10 @@ describe('trainVMAE', () => {
     );
     expect(() => vmaeRecipe(2 as 1)).toThrow(/stage must be 1 or 3/);
     // The reference augmentation: RandomResizedCrop(scale 0.75..1, bicubic) + flip, to the asked size.
-    const aug = vmaeAugmentation(12);
+    const aug = compose(
+      randomResizedCrop(12, VMAE_AUGMENTATION.crop),
+      randomHorizontalFlip(VMAE_AUGMENTATION.flip),
+    );
     const img = { data: new Uint8Array(20 * 24 * 3).fill(128), height: 20, width: 24, channels: 3 };
     const out = aug.apply(img, createRng(0));
     expect([out.height, out.width, out.channels]).toEqual([12, 12, 3]);

@@ -1,15 +1,8 @@
-import { createRng, setupBackend } from '@ldmae/core';
+import { createRng, patchify, setupBackend, unpatchify } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  keptRows,
-  keptTokens,
-  patchify,
-  planMasking,
-  restoreRows,
-  takeRows,
-  unpatchify,
-} from '../src/index.js';
+import { planMasking } from '../src/index.js';
+import { keptRows, keptTokens, restoreRows, takeRows } from '../src/masking.js';
 import { maxAbsDiff, microVMAE, randomImages } from './helpers.js';
 
 beforeAll(async () => {

@@ -4,9 +4,15 @@
  */
 import { mkdir, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
+import {
+  type FileOperationError,
+  fsStep,
+  readFileBytes,
+  removeStaleTempFiles,
+  saveCheckpoint,
+  writeFileAtomic,
+} from '@ldmae/io';
 import * as tf from '@tensorflow/tfjs-core';
-import { type FileOperationError, fsStep, removeStaleTempFiles, writeFileAtomic } from '../io/fs-safe.js';
-import { readFileBytes, saveCheckpoint } from '../io/node.js';
 import type { Autoencoder } from './autoencoder.js';
 import { checkFolderEntryName, type FolderSource, type FolderStore } from './folder.js';
 import { autoencoderCheckpoint, setNodeFolders } from './registry.js';

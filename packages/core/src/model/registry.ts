@@ -5,10 +5,13 @@
  * {@link ModelRegistry.load} reads a path (Node), bytes, a {@link FolderSource} or decoded host tensors
  * and builds the right model. A user's own model class registers the same way.
  */
-import { decodeCheckpointFolderHost, decodeCheckpointHost } from '../io/checkpoint.js';
-import type { HostTensorDict } from '../io/host-tensor.js';
-import { parseSafetensorsHeader } from '../io/safetensors.js';
-import { detectTensorFormat } from '../io/tensor-file.js';
+import {
+  decodeCheckpointFolderHost,
+  decodeCheckpointHost,
+  detectTensorFormat,
+  type HostTensorDict,
+  parseSafetensorsHeader,
+} from '@ldmae/io';
 import { CHECKPOINT_FORMAT, type CheckpointPayload } from '../train/checkpoint-payload.js';
 import type { Autoencoder } from './autoencoder.js';
 import { checkFolderEntryName, type FolderSource, type FolderStore, isFolderSource } from './folder.js';

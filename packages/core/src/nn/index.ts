@@ -11,6 +11,7 @@ export * from './linear.js';
 export * from './mlp.js';
 export * from './module.js';
 export * from './normalize.js';
+export * from './patchify.js';
 export * from './posembed.js';
 export * from './rms-norm.js';
 export * from './rope.js';

@@ -6,10 +6,8 @@
  * `loadStateDict()` always speak PyTorch's layout ([out, in] and [out, in, kh, kw]) and reference
  * checkpoints map by name.
  */
+import { fromTorchLayout, type ParamLayout, torchShape, toTorchLayout } from '@ldmae/io';
 import * as tf from '@tensorflow/tfjs-core';
-
-/** How a parameter's internal layout relates to PyTorch's. */
-export type ParamLayout = 'same' | 'linear' | 'conv2d';
 
 interface Entry {
   tensor: tf.Variable | tf.Tensor;
@@ -33,27 +31,6 @@ export interface ParamOptions {
 export interface LoadResult {
   missing: string[];
   unexpected: string[];
-}
-
-/** Convert an internal-layout tensor to PyTorch layout (new tensor). */
-export function toTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
-  if (layout === 'linear') return tf.transpose(t, [1, 0]);
-  if (layout === 'conv2d') return tf.transpose(t, [3, 2, 0, 1]);
-  return t.clone();
-}
-
-/** Convert a PyTorch-layout tensor to the internal layout (new tensor). */
-export function fromTorchLayout(t: tf.Tensor, layout: ParamLayout): tf.Tensor {
-  if (layout === 'linear') return tf.transpose(t, [1, 0]);
-  if (layout === 'conv2d') return tf.transpose(t, [2, 3, 1, 0]);
-  return t.clone();
-}
-
-/** The PyTorch-layout shape of an internal-layout shape. */
-export function torchShape(shape: number[], layout: ParamLayout): number[] {
-  if (layout === 'linear') return [shape[1], shape[0]];
-  if (layout === 'conv2d') return [shape[3], shape[2], shape[0], shape[1]];
-  return shape.slice();
 }
 
 /** Base class of every model and layer. Subclasses register parameters, buffers and children. */

@@ -7,17 +7,14 @@
  * dict, PyTorch layout). Metadata: `format`, `format_version`, `step`, and JSON strings `rng`,
  * `config`, `optimizer`, `ema`.
  */
+import type { CheckpointPayload } from '@ldmae/io';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Module } from '../nn/module.js';
 import type { AdamW, AdamWState, AdamWStateJson } from '../optim/adamw.js';
 import { checkEmaStateJson, type EMA, type EMAStateJson } from '../optim/ema.js';
 import { Rng, type RngState } from '../rng.js';
 
-/** Named tensors and string metadata of one checkpoint. */
-export interface CheckpointPayload {
-  tensors: Record<string, tf.Tensor>;
-  metadata: Record<string, string>;
-}
+export type { CheckpointPayload };
 
 /** Value of the `format` metadata key. */
 export const CHECKPOINT_FORMAT = 'ldmae-checkpoint';

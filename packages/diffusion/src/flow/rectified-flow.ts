@@ -1,5 +1,6 @@
 /**
- * Rectified flow ("transport" in SiT / LightningDiT) with the linear path and velocity prediction.
+ * Rectified flow ("transport" in SiT / LightningDiT): the linear path, the velocity loss and
+ * LightningDiT's sampling-time shift. The ODE solvers that sample it are in solvers.ts.
  *
  * Time convention, used everywhere in this package's flow code: t in [0, 1], t = 0 is pure noise and
  * t = 1 is data (LightningDiT's `path_type: Linear`):
@@ -35,9 +36,26 @@ export interface FlowLossInputs {
   labels?: tf.Tensor | null;
 }
 
-/** Shape check for broadcasting a per-sample time over NHWC latents. */
-function perSample(t: tf.Tensor, rank: number): tf.Tensor {
-  return tf.reshape(t, [t.shape[0], ...new Array(rank - 1).fill(1)]);
+/**
+ * The linear path x_t = t x1 + (1 - t) x0 for data x1 and noise x0 [B, ...], at times t: a [B] tensor,
+ * host values (one per sample) or one number. Unchecked: the public doors ({@link RectifiedFlow} and the
+ * flow schedulers' `addNoise`) check their inputs. The caller owns the result.
+ */
+export function linearPath(
+  data: tf.Tensor,
+  noise: tf.Tensor,
+  t: tf.Tensor | number | ArrayLike<number>,
+): tf.Tensor {
+  return tf.tidy(() => {
+    const ones = new Array(data.rank - 1).fill(1);
+    const tt =
+      t instanceof tf.Tensor
+        ? tf.reshape(t, [t.shape[0], ...ones])
+        : typeof t === 'number'
+          ? tf.fill([1, ...ones], t)
+          : tf.tensor(Float32Array.from(t), [t.length, ...ones], 'float32');
+    return tf.add(tf.mul(data, tt), tf.mul(noise, tf.sub(1, tt)));
+  });
 }
 
 /** The rectified-flow objective: path, target and loss. */
@@ -90,16 +108,16 @@ export class RectifiedFlow {
 
   /** x_t = t * x1 + (1 - t) * x0 for data x1, noise x0 [B, ...] and times t [B]. */
   interpolate(data: tf.Tensor, noise: tf.Tensor, t: tf.Tensor | ArrayLike<number>): tf.Tensor {
-    checkPair(data, noise, 'RectifiedFlow.interpolate');
-    return tf.tidy(() => {
-      const tt = perSample(timeTensor(t, data.shape[0], 'RectifiedFlow.interpolate'), data.rank);
-      return tf.add(tf.mul(tt, data), tf.mul(tf.sub(1, tt), noise));
-    });
+    checkPair(data, noise);
+    const b = data.shape[0];
+    if (t instanceof tf.Tensor ? t.rank !== 1 || t.shape[0] !== b : t.length !== b)
+      throw new Error(`RectifiedFlow.interpolate: t must hold ${b} times (shape [${b}])`);
+    return linearPath(data, noise, t);
   }
 
   /** The velocity target u = x1 - x0 (independent of t on the linear path). */
   velocity(data: tf.Tensor, noise: tf.Tensor): tf.Tensor {
-    checkPair(data, noise, 'RectifiedFlow.velocity');
+    checkPair(data, noise);
     return tf.sub(data, noise);
   }
 
@@ -116,10 +134,10 @@ export class RectifiedFlow {
     if (t.length !== b) throw new Error(`RectifiedFlow.loss: inputs.t must hold ${b} times, got ${t.length}`);
     const noise = inputs.noise ?? rng.normal(data.shape);
     try {
-      checkPair(data, noise, 'RectifiedFlow.loss');
+      checkPair(data, noise);
       return tf.tidy(() => {
         const tt = tf.tensor1d(Float32Array.from(t), 'float32');
-        const xt = this.interpolate(data, noise, tt);
+        const xt = linearPath(data, noise, tt);
         const pred = denoiser.forward(xt, tt, inputs.labels ?? null);
         return tf.mean(tf.squaredDifference(pred, tf.sub(data, noise))) as tf.Scalar;
       });
@@ -129,24 +147,55 @@ export class RectifiedFlow {
   }
 }
 
-function checkPair(data: tf.Tensor, noise: tf.Tensor, where: string): void {
+function checkPair(data: tf.Tensor, noise: tf.Tensor): void {
   if (
     !(data instanceof tf.Tensor) ||
     !(noise instanceof tf.Tensor) ||
     !tf.util.arraysEqual(data.shape, noise.shape)
   ) {
     throw new Error(
-      `${where}: data and noise must be tensors of the same shape, got [${data?.shape}] and [${noise?.shape}]`,
+      `RectifiedFlow: data and noise must be tensors of the same shape, got [${data?.shape}] and [${noise?.shape}]`,
     );
   }
 }
 
-function timeTensor(t: tf.Tensor | ArrayLike<number>, b: number, where: string): tf.Tensor {
-  if (t instanceof tf.Tensor) {
-    if (t.rank !== 1 || t.shape[0] !== b)
-      throw new Error(`${where}: t must have shape [${b}], got [${t.shape}]`);
-    return t;
-  }
-  if (t.length !== b) throw new Error(`${where}: t must hold ${b} times, got ${t.length}`);
-  return tf.tensor1d(Float32Array.from(t), 'float32');
+// ---------------------------------------------------------------------------------------------
+// LightningDiT's sampling-time shift t' = s t / (1 + (s - 1) t). It maps [0, 1] onto itself, fixes
+// both ends and is increasing; s < 1 packs the grid towards the noise end (the paper samples with
+// s = 0.3), s = 1 is the identity.
+// ---------------------------------------------------------------------------------------------
+
+/** A shift s > 0 (throws naming the function). */
+function checkShift(s: number, fn: string): void {
+  if (!(Number.isFinite(s) && s > 0))
+    throw new RangeError(`${fn}: shift must be a finite number > 0, got ${s}`);
+}
+
+/** t' = s t / (1 + (s - 1) t) for t in [0, 1] and shift s > 0. */
+export function shiftTimestep(t: number, shift: number): number {
+  checkShift(shift, 'shiftTimestep');
+  if (!(t >= 0 && t <= 1)) throw new RangeError(`shiftTimestep: t must be in [0, 1], got ${t}`);
+  // Exact at the data end, where s / s can round below 1.
+  return t === 1 ? 1 : (shift * t) / (1 + (shift - 1) * t);
+}
+
+/** The inverse map: t = t' / (s + (1 - s) t'), i.e. {@link shiftTimestep} with 1 / s. */
+export function unshiftTimestep(tShifted: number, shift: number): number {
+  checkShift(shift, 'unshiftTimestep');
+  return shiftTimestep(tShifted, 1 / shift);
+}
+
+/**
+ * The sampling grid: n + 1 points linspace(0, 1, n + 1), each shifted. (The reference builds
+ * linspace(0, 1, num_steps) and integrates between consecutive points, so its `num_sampling_steps:
+ * 250` is n = 249 here.)
+ */
+export function shiftedTimeGrid(n: number, shift = 1): Float64Array {
+  if (!Number.isInteger(n) || n < 1)
+    throw new RangeError(`shiftedTimeGrid: n must be an integer >= 1, got ${n}`);
+  checkShift(shift, 'shiftedTimeGrid');
+  const g = new Float64Array(n + 1);
+  for (let i = 0; i <= n; i++) g[i] = shiftTimestep(i / n, shift);
+  g[n] = 1;
+  return g;
 }

@@ -17,12 +17,9 @@ import {
   toTfTensors,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Denoiser } from '../denoiser.js';
+import { atDoor, type Denoiser } from '../denoiser.js';
 import type { PredictionType } from '../schedulers/scheduler.js';
-import type { DenoiserConfig } from './config.js';
-import { denoiserFromConfig } from './create.js';
-import { DiT } from './dit.js';
-import { LightningDiT } from './lightning-dit.js';
+import { type DenoiserConfig, DiT, denoiserFromConfig, type LightningDiT } from './dit.js';
 
 /** `config.format` of denoiser checkpoints. */
 export const DENOISER_CHECKPOINT_FORMAT = 'ldmae-denoiser';
@@ -35,18 +32,19 @@ export interface LoadDenoiserOptions {
 
 const show = (v: unknown) => JSON.stringify(v) ?? 'nothing';
 
-/** What a denoiser checkpoint's config says the model predicts (velocity unless its objective is epsilon). */
-export function predictionOfConfig(config: Record<string, unknown>, where: string): PredictionType {
+/**
+ * What a denoiser checkpoint's config says the model predicts (velocity unless its objective is
+ * epsilon). Errors name the field; the public reader calling this adds its name or the file's.
+ */
+export function predictionOfConfig(config: Record<string, unknown>): PredictionType {
   if (config.prediction !== undefined) {
     if (config.prediction !== 'velocity' && config.prediction !== 'epsilon')
-      throw new Error(
-        `${where}: config.prediction must be 'velocity' or 'epsilon', got ${show(config.prediction)}`,
-      );
+      throw new Error(`config.prediction must be 'velocity' or 'epsilon', got ${show(config.prediction)}`);
     return config.prediction;
   }
   const t = (config.objective as { type?: unknown } | undefined)?.type;
   if (t !== undefined && t !== 'rectified-flow' && t !== 'epsilon')
-    throw new Error(`${where}: config.objective.type must be 'rectified-flow' or 'epsilon', got ${show(t)}`);
+    throw new Error(`config.objective.type must be 'rectified-flow' or 'epsilon', got ${show(t)}`);
   return t === 'epsilon' ? 'epsilon' : 'velocity';
 }
 
@@ -59,23 +57,32 @@ export function buildTrainedDenoiser(
   tensors: HostTensorDict | Record<string, tf.Tensor>,
   config: Record<string, unknown>,
   weights: 'ema' | 'model' | undefined,
-  where: string,
+  where?: string,
+): { denoiser: DiT | LightningDiT; weights: 'ema' | 'model' } {
+  const build = () => buildDenoiser(tensors, config, weights);
+  return where === undefined ? build() : atDoor(where, build);
+}
+
+function buildDenoiser(
+  tensors: HostTensorDict | Record<string, tf.Tensor>,
+  config: Record<string, unknown>,
+  weights: 'ema' | 'model' | undefined,
 ): { denoiser: DiT | LightningDiT; weights: 'ema' | 'model' } {
   const den = config.denoiser as DenoiserConfig | undefined;
   if (typeof den !== 'object' || den === null || (den.type !== 'lightningdit' && den.type !== 'dit'))
     throw new Error(
-      `${where}: config.denoiser must be a DiT / LightningDiT config ({ type: 'lightningdit' | 'dit', ... }), got ${show(den)}`,
+      `config.denoiser must be a DiT / LightningDiT config ({ type: 'lightningdit' | 'dit', ... }), got ${show(den)}`,
     );
   const names = Object.keys(tensors);
   const hasEma = names.some((k) => k.startsWith('ema.'));
   const chosen = weights ?? (hasEma ? 'ema' : 'model');
   if (chosen !== 'ema' && chosen !== 'model')
-    throw new TypeError(`${where}: weights must be 'ema' or 'model', got ${show(chosen)}`);
+    throw new TypeError(`weights must be 'ema' or 'model', got ${show(chosen)}`);
   const prefix = `${chosen}.`;
   const keep = names.filter((k) => k.startsWith(prefix));
   if (keep.length === 0)
     throw new Error(
-      `${where}: the checkpoint has no '${prefix}*' tensors (expected the ${chosen === 'ema' ? 'EMA' : 'trained'} weights; it has ${names.length ? `${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}` : 'no tensors'})`,
+      `the checkpoint has no '${prefix}*' tensors (expected the ${chosen === 'ema' ? 'EMA' : 'trained'} weights; it has ${names.length ? `${names.slice(0, 3).join(', ')}${names.length > 3 ? ', ...' : ''}` : 'no tensors'})`,
     );
   const first = (tensors as Record<string, unknown>)[keep[0]];
   const host = !(first instanceof tf.Tensor);
@@ -85,7 +92,7 @@ export function buildTrainedDenoiser(
     for (const k of keep) {
       const t = (tensors as HostTensorDict)[k];
       if (!isHostTensor(t))
-        throw new TypeError(`${where}: tensor '${k}' must be a host tensor or a tf.Tensor (all of one kind)`);
+        throw new TypeError(`tensor '${k}' must be a host tensor or a tf.Tensor (all of one kind)`);
       selected[k.slice(prefix.length)] = t;
     }
     Object.assign(dict, toTfTensors(selected));
@@ -98,7 +105,7 @@ export function buildTrainedDenoiser(
       model.dispose();
       throw e;
     }
-    model.prediction = predictionOfConfig(config, where);
+    model.prediction = predictionOfConfig(config);
     model.eval();
     return { denoiser: model, weights: chosen };
   } finally {
@@ -113,7 +120,7 @@ export function buildTrainedDenoiser(
 export const ditDenoiserKind: ModelKind<Denoiser> = {
   format: DENOISER_CHECKPOINT_FORMAT,
   description: 'DiT / LightningDiT (@ldmae/diffusion)',
-  owns: (m) => m instanceof DiT || m instanceof LightningDiT,
+  owns: (m) => m instanceof DiT,
   toPayload: (m) => {
     const model = m as DiT | LightningDiT;
     return makeCheckpointPayload({

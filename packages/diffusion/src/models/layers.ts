@@ -1,44 +1,23 @@
 /**
- * The pieces DiT and LightningDiT share: patch embedding, label embedding, adaLN modulation and the
- * (un)patchify reshapes. Names of submodules and parameters follow the reference PyTorch modules so
- * state dicts map by name (`x_embedder.proj.weight`, `y_embedder.embedding_table.weight`,
- * `adaLN_modulation.1.weight`, ...).
+ * The layers of the DiT models around the transformer blocks: patch embedding, label embedding, adaLN
+ * modulation, the norms, the final layer and the RoPE tables. Names of submodules and parameters
+ * follow the reference PyTorch modules so state dicts map by name (`x_embedder.proj.weight`,
+ * `y_embedder.embedding_table.weight`, `adaLN_modulation.1.weight`, ...).
  */
-import { affine2d, Linear, Module, matMul2d, normal, type Rng, xavierUniform } from '@ldmae/core';
+import {
+  affine2d,
+  LayerNorm,
+  Linear,
+  Module,
+  matMul2d,
+  normal,
+  patchify,
+  RMSNorm,
+  type Rng,
+  RotaryEmbedding2d,
+  xavierUniform,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-
-/**
- * Cut [B, H, W, C] into non-overlapping p x p patches: [B, (H/p) * (W/p), p * p * C], tokens row-major,
- * each token's features ordered (row in patch, column in patch, channel) like a conv kernel
- * [kh, kw, in] flattened. Only 4-D transposes (5-D ones are slow on wasm).
- */
-export function patchify(x: tf.Tensor, p: number): tf.Tensor3D {
-  const [b, hh, ww, c] = x.shape as [number, number, number, number];
-  if (hh % p !== 0 || ww % p !== 0) {
-    throw new Error(`patchify: spatial size ${hh}x${ww} is not divisible by the patch size ${p}`);
-  }
-  const h = hh / p;
-  const w = ww / p;
-  return tf.tidy(() => {
-    if (p === 1) return tf.reshape(x, [b, h * w, c]) as tf.Tensor3D;
-    const rows = tf.reshape(x, [b * h, p, w, p * c]);
-    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h * w, p * p * c]) as tf.Tensor3D;
-  });
-}
-
-/** Inverse of {@link patchify}: [B, h * w, p * p * c] -> [B, h * p, w * p, c]. */
-export function unpatchify(x: tf.Tensor, grid: [number, number], p: number, c: number): tf.Tensor4D {
-  const [h, w] = grid;
-  const b = x.shape[0];
-  if (x.rank !== 3 || x.shape[1] !== h * w || x.shape[2] !== p * p * c) {
-    throw new Error(`unpatchify: x must have shape [B, ${h * w}, ${p * p * c}], got [${x.shape}]`);
-  }
-  return tf.tidy(() => {
-    if (p === 1) return tf.reshape(x, [b, h, w, c]) as tf.Tensor4D;
-    const rows = tf.reshape(x, [b * h, w, p, p * c]);
-    return tf.reshape(tf.transpose(rows, [0, 2, 1, 3]), [b, h * p, w * p, c]) as tf.Tensor4D;
-  });
-}
 
 /** The conv of timm's PatchEmbed, named `proj` with `weight` [D, C, p, p] and `bias` [D] in PyTorch. */
 class PatchProjection extends Module {
@@ -161,4 +140,49 @@ export function modulate(x: tf.Tensor, shift: tf.Tensor | null, scale: tf.Tensor
     const y = tf.mul(x, tf.add(scale, 1));
     return shift ? tf.add(y, shift) : y;
   });
+}
+
+/** The norm of a block or of the final layer. */
+export type Norm = LayerNorm | RMSNorm;
+
+/** Reference: RMSNorm(dim) (eps 1e-6, learnable weight) or nn.LayerNorm(dim, elementwise_affine=False, eps=1e-6). */
+export function makeNorm(dim: number, rms: boolean): Norm {
+  return rms ? new RMSNorm(dim, { eps: 1e-6 }) : new LayerNorm(dim, { eps: 1e-6, affine: false });
+}
+
+/** The output head: `norm_final`, adaLN shift / scale, `linear` to p*p*out (zero-initialised). */
+export class FinalLayer extends Module {
+  readonly normFinal: Norm;
+  readonly linear: Linear;
+  readonly adaLN: AdaLNModulation;
+
+  constructor(dim: number, outFeatures: number, rms: boolean, rng: Rng) {
+    super();
+    this.normFinal = this.registerModule('norm_final', makeNorm(dim, rms));
+    this.linear = this.registerModule('linear', new Linear(dim, outFeatures, { rng, init: 'zeros' }));
+    this.adaLN = this.registerModule('adaLN_modulation', new AdaLNModulation(dim, 2, rng));
+  }
+
+  /** x [B, N, D], siluC [B, D] -> [B, N, outFeatures]. */
+  forward(x: tf.Tensor, siluC: tf.Tensor): tf.Tensor {
+    return tf.tidy(() => {
+      const [shift, scale] = this.adaLN.forward(siluC);
+      return this.linear.forward(modulate(this.normFinal.forward(x), shift, scale));
+    });
+  }
+}
+
+/**
+ * EVA's VisionRotaryEmbeddingFast keeps its tables as persistent buffers, so reference state dicts
+ * hold `feat_rope.freqs_cos` / `feat_rope.freqs_sin`; this module carries copies under those names so
+ * checkpoints load strictly. The rotation itself is core's {@link RotaryEmbedding2d}.
+ */
+export class FeatRope extends Module {
+  readonly rope: RotaryEmbedding2d;
+  constructor(headDim: number, grid: [number, number]) {
+    super();
+    this.rope = this.registerModule('rope', new RotaryEmbedding2d(headDim, grid));
+    this.registerBuffer('freqs_cos', this.rope.freqsCos.clone());
+    this.registerBuffer('freqs_sin', this.rope.freqsSin.clone());
+  }
 }

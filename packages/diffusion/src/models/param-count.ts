@@ -3,7 +3,7 @@
  * definitions, so a preset's size is known without allocating it (LightningDiT-XL would need 2.7 GB).
  */
 import { swigluHidden } from '@ldmae/core';
-import type { DenoiserConfig } from './config.js';
+import type { DenoiserConfig } from './dit.js';
 
 /** What {@link countParameters} returns. */
 export interface ParameterCount {

@@ -14,10 +14,10 @@ import {
   type Rng,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { Denoiser } from '../denoiser.js';
+import { atDoor, type Denoiser } from '../denoiser.js';
+import { FlowEulerScheduler } from '../flow/solvers.js';
 import { checkGuidance, type GuidanceOptions } from '../sampling/guidance.js';
 import { sampleLoop } from '../sampling/sample-loop.js';
-import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
 import type { PredictionType, Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
 import {
   type LoadPipelineOptions,
@@ -156,7 +156,7 @@ export class LatentDiffusion {
     this.prediction = prediction ?? null;
     this.info = opts.info ?? null;
     this.scheduler = opts.scheduler ?? new FlowEulerScheduler({ shift: 0.3 });
-    this.checkScheduler(this.scheduler, 'LatentDiffusion');
+    this.checkScheduler(this.scheduler);
   }
 
   /**
@@ -198,10 +198,10 @@ export class LatentDiffusion {
     this.scheduler.dispose();
   }
 
-  private checkScheduler(s: Scheduler, where: string): void {
+  private checkScheduler(s: Scheduler): void {
     if (this.prediction && s.prediction && s.prediction !== this.prediction)
       throw new Error(
-        `${where}: the scheduler expects ${s.prediction} predictions, the denoiser was trained to predict ${this.prediction}`,
+        `LatentDiffusion: the scheduler expects ${s.prediction} predictions, the denoiser was trained to predict ${this.prediction}`,
       );
   }
 
@@ -319,10 +319,10 @@ export class LatentDiffusion {
     if (!Number.isFinite(seed)) throw new RangeError(`${where}: seed must be a finite number, got ${seed}`);
     if (opts.steps === undefined) throw new TypeError(`${where}: steps is required`);
     const guidance = opts.cfg == null ? null : typeof opts.cfg === 'number' ? { scale: opts.cfg } : opts.cfg;
-    if (guidance) checkGuidance(guidance, this.denoiser, where);
+    if (guidance) atDoor(where, () => checkGuidance(guidance, this.denoiser));
     if (opts.scheduler && typeof opts.scheduler.step !== 'function')
       throw new TypeError(`${where}: scheduler must be a Scheduler`);
-    if (opts.scheduler) this.checkScheduler(opts.scheduler, where);
+    if (opts.scheduler) this.checkScheduler(opts.scheduler);
     // Fails early on bad classes rather than after the first batch.
     this.labelsFor(opts.n, opts.classes, seed);
     return { n: opts.n, batchSize, seed, guidance };

@@ -20,12 +20,10 @@ import {
   type LatentNormalization,
   readCheckpoint,
 } from '@ldmae/core';
-import type { DenoiserConfig } from '../models/config.js';
-import type { DiT } from '../models/dit.js';
+import { atDoor } from '../denoiser.js';
+import { FlowEulerScheduler, FlowHeunScheduler } from '../flow/solvers.js';
+import type { DenoiserConfig, DiT, LightningDiT } from '../models/dit.js';
 import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
-import type { LightningDiT } from '../models/lightning-dit.js';
-import { FlowEulerScheduler } from '../schedulers/flow-euler.js';
-import { FlowHeunScheduler } from '../schedulers/flow-heun.js';
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
 import { LatentDiffusion } from './latent-diffusion.js';
 
@@ -136,7 +134,6 @@ export interface LoadedLatentDiffusion extends TrainedDenoiser {
   dispose(): void;
 }
 
-const PARSE = 'parseLdmCheckpointInfo';
 const EXPECTED_USER =
   'expected the LdmCheckpointInfo { normalization, latentShape, imageShape, numClasses, classes } that `ldmae train-ldm` records (DiffusionTrainer.train({ config }))';
 const INFO_KEYS: (keyof LdmCheckpointInfo)[] = [
@@ -169,42 +166,41 @@ interface ParsedConfig {
 function parseConfig(
   metadata: Record<string, string>,
   defaults: Partial<LdmCheckpointInfo> | undefined,
-  where: string,
 ): ParsedConfig {
   if (typeof metadata !== 'object' || metadata === null)
-    throw new TypeError(`${where}: metadata must be the checkpoint's record of strings`);
+    throw new TypeError(`metadata must be the checkpoint's record of strings`);
   const raw = metadata.config;
   if (typeof raw !== 'string')
     throw new Error(
-      `${where}: the checkpoint has no metadata.config (expected the JSON config a DiffusionTrainer checkpoint carries)`,
+      `the checkpoint has no metadata.config (expected the JSON config a DiffusionTrainer checkpoint carries)`,
     );
   let cfg: unknown;
   try {
     cfg = JSON.parse(raw);
   } catch (e) {
-    throw new Error(`${where}: metadata.config is not valid JSON (${(e as Error).message})`);
+    throw new Error(`metadata.config is not valid JSON (${(e as Error).message})`);
   }
   if (typeof cfg !== 'object' || cfg === null || Array.isArray(cfg))
-    throw new Error(`${where}: metadata.config must be a JSON object, got ${show(cfg)}`);
+    throw new Error(`metadata.config must be a JSON object, got ${show(cfg)}`);
   const c = cfg as { denoiser?: unknown; objective?: unknown; user?: unknown };
   const den = c.denoiser as DenoiserConfig | undefined;
   if (typeof den !== 'object' || den === null || (den.type !== 'lightningdit' && den.type !== 'dit'))
     throw new Error(
-      `${where}: metadata.config.denoiser must be a DiT / LightningDiT config ({ type: 'lightningdit' | 'dit', ... }, as DiffusionTrainer writes), got ${show(den)}`,
+      `metadata.config.denoiser must be a DiT / LightningDiT config ({ type: 'lightningdit' | 'dit', ... }, as DiffusionTrainer writes), got ${show(den)}`,
     );
-  const prediction = predictionOfConfig(c as Record<string, unknown>, where);
+  const prediction = predictionOfConfig(c as Record<string, unknown>);
   if (defaults !== undefined && (typeof defaults !== 'object' || defaults === null))
-    throw new TypeError(`${where}: defaults must be an object of LdmCheckpointInfo fields`);
+    throw new TypeError(`defaults must be an object of LdmCheckpointInfo fields`);
   let user = c.user as Record<string, unknown> | undefined;
   if (user === undefined || user === null) {
     if (!defaults)
       throw new Error(
-        `${where}: metadata.config has no 'user' part (not written by \`ldmae train-ldm\`): ${EXPECTED_USER}`,
+        `metadata.config has no 'user' part (not written by \`ldmae train-ldm\`): ${EXPECTED_USER}`,
       );
     user = {};
   }
   if (typeof user !== 'object' || Array.isArray(user))
-    throw new Error(`${where}: metadata.config.user must be an object: ${EXPECTED_USER}`);
+    throw new Error(`metadata.config.user must be an object: ${EXPECTED_USER}`);
   const defaulted: (keyof LdmCheckpointInfo)[] = [];
   const get = (k: keyof LdmCheckpointInfo): unknown => {
     if (user[k] !== undefined) return user[k];
@@ -226,44 +222,38 @@ function parseConfig(
   ];
   if (!isShape3(latentShape))
     throw new Error(
-      `${where}: ${field('latentShape')} must be the latent shape [h, w, c] (3 positive integers), got ${show(latentShape)}`,
+      `${field('latentShape')} must be the latent shape [h, w, c] (3 positive integers), got ${show(latentShape)}`,
     );
   if (!isShape3(imageShape))
     throw new Error(
-      `${where}: ${field('imageShape')} must be the image shape [H, W, 3] (3 positive integers), got ${show(imageShape)}`,
+      `${field('imageShape')} must be the image shape [H, W, 3] (3 positive integers), got ${show(imageShape)}`,
     );
   const ch = latentShape[2];
   const n = normalization as LatentNormalization | undefined;
   const okNums = (a: unknown) => Array.isArray(a) && a.length === ch && a.every(Number.isFinite);
   if (typeof n !== 'object' || n === null || !okNums(n.shift) || !okNums(n.scale))
     throw new Error(
-      `${where}: ${field('normalization')} must be { shift, scale } with ${ch} finite numbers each (one per latent channel), got ${show(n)}`,
+      `${field('normalization')} must be { shift, scale } with ${ch} finite numbers each (one per latent channel), got ${show(n)}`,
     );
   if (!Number.isInteger(numClasses) || (numClasses as number) < 1)
-    throw new Error(`${where}: ${field('numClasses')} must be an integer >= 1, got ${show(numClasses)}`);
+    throw new Error(`${field('numClasses')} must be an integer >= 1, got ${show(numClasses)}`);
   const k = numClasses as number;
   if (
     classes != null &&
     !(Array.isArray(classes) && classes.length === k && classes.every((s) => typeof s === 'string'))
   )
-    throw new Error(
-      `${where}: ${field('classes')} must be null or ${k} class names (strings), got ${show(classes)}`,
-    );
+    throw new Error(`${field('classes')} must be null or ${k} class names (strings), got ${show(classes)}`);
   if (cache != null && typeof cache !== 'string')
-    throw new Error(`${where}: ${field('cache')} must be a path (string) or null, got ${show(cache)}`);
+    throw new Error(`${field('cache')} must be a path (string) or null, got ${show(cache)}`);
   if (autoencoder != null && typeof autoencoder !== 'string')
-    throw new Error(
-      `${where}: ${field('autoencoder')} must be a path (string) or null, got ${show(autoencoder)}`,
-    );
+    throw new Error(`${field('autoencoder')} must be a path (string) or null, got ${show(autoencoder)}`);
   const [dh, dw] = Array.isArray(den.inputSize) ? den.inputSize : [den.inputSize, den.inputSize];
   if (dh !== latentShape[0] || dw !== latentShape[1] || den.inChannels !== ch)
     throw new Error(
-      `${where}: ${field('latentShape')} ${latentShape.join('x')} does not match the denoiser config's ${dh}x${dw}x${den.inChannels}`,
+      `${field('latentShape')} ${latentShape.join('x')} does not match the denoiser config's ${dh}x${dw}x${den.inChannels}`,
     );
   if (den.numClasses !== k)
-    throw new Error(
-      `${where}: ${field('numClasses')} ${k} does not match the denoiser config's ${den.numClasses}`,
-    );
+    throw new Error(`${field('numClasses')} ${k} does not match the denoiser config's ${den.numClasses}`);
   const info: LdmCheckpointInfo = {
     cache: (cache as string | null | undefined) ?? null,
     autoencoder: (autoencoder as string | null | undefined) ?? null,
@@ -288,25 +278,24 @@ export function parseLdmCheckpointInfo(
   metadata: Record<string, string>,
   opts: LdmCheckpointInfoOptions = {},
 ): LdmCheckpointInfo {
-  return parseConfig(metadata, opts?.defaults, PARSE).info;
+  return atDoor('parseLdmCheckpointInfo', () => parseConfig(metadata, opts?.defaults).info);
 }
 
 /** Host tensors and metadata of a source; tf payloads come back as they are. */
 function decodeSource(
   source: LdmCheckpointSource,
   opts: CheckpointReadOptions,
-  where: string,
 ): HostCheckpointPayload | CheckpointPayload {
   if (source instanceof Uint8Array) {
     try {
       return decodeCheckpointHost(source, opts);
     } catch (e) {
-      throw new Error(`${where}: the checkpoint bytes are not a valid checkpoint: ${(e as Error).message}`);
+      throw new Error(`the checkpoint bytes are not a valid checkpoint: ${(e as Error).message}`);
     }
   }
   if (typeof source !== 'object' || source === null)
     throw new TypeError(
-      `${where}: source must be checkpoint bytes, { meta, weights } of a checkpoint folder, or a decoded payload { tensors, metadata }`,
+      `source must be checkpoint bytes, { meta, weights } of a checkpoint folder, or a decoded payload { tensors, metadata }`,
     );
   if ('weights' in source && 'meta' in source) return decodeCheckpointFolderHost(source, opts);
   const p = source as Partial<HostCheckpointPayload>;
@@ -317,7 +306,7 @@ function decodeSource(
     p.metadata === null
   )
     throw new TypeError(
-      `${where}: source must be checkpoint bytes, { meta, weights } of a checkpoint folder, or a decoded payload { tensors, metadata }`,
+      `source must be checkpoint bytes, { meta, weights } of a checkpoint folder, or a decoded payload { tensors, metadata }`,
     );
   return source as HostCheckpointPayload | CheckpointPayload;
 }
@@ -325,19 +314,17 @@ function decodeSource(
 function trainedDenoiser(
   source: LdmCheckpointSource,
   opts: TrainedDenoiserOptions,
-  where: string,
   check?: (info: LdmCheckpointInfo, prediction: PredictionType) => void,
 ): TrainedDenoiser {
   if (opts !== undefined && (typeof opts !== 'object' || opts === null))
-    throw new TypeError(`${where}: options must be an object`);
-  const payload = decodeSource(source, opts, where);
-  const parsed = parseConfig(payload.metadata, opts.defaults, where);
+    throw new TypeError(`options must be an object`);
+  const payload = decodeSource(source, opts);
+  const parsed = parseConfig(payload.metadata, opts.defaults);
   check?.(parsed.info, parsed.prediction);
   const { denoiser, weights } = buildTrainedDenoiser(
     payload.tensors,
     JSON.parse(payload.metadata.config as string),
     opts.weights,
-    where,
   );
   const step = Number(payload.metadata.step);
   return {
@@ -362,42 +349,42 @@ export function denoiserFromTrainingCheckpoint(
   source: LdmCheckpointSource,
   opts: TrainedDenoiserOptions = {},
 ): TrainedDenoiser {
-  return trainedDenoiser(source, opts, 'denoiserFromTrainingCheckpoint');
+  return atDoor('denoiserFromTrainingCheckpoint', () => trainedDenoiser(source, opts));
 }
 
-function checkAutoencoder(autoencoder: Autoencoder, info: LdmCheckpointInfo, where: string): void {
+function checkAutoencoder(autoencoder: Autoencoder, info: LdmCheckpointInfo): void {
   if (
     !autoencoder ||
     typeof autoencoder.decode !== 'function' ||
     typeof autoencoder.latentShape !== 'function'
   )
-    throw new TypeError(`${where}: autoencoder must be an Autoencoder (a VMAE, SD-VAE, ...)`);
+    throw new TypeError(`autoencoder must be an Autoencoder (a VMAE, SD-VAE, ...)`);
   const [h, w, c] = autoencoder.latentShape(info.imageShape);
   const [lh, lw, lc] = info.latentShape;
   if (h !== lh || w !== lw || c !== lc)
     throw new Error(
-      `${where}: the autoencoder makes ${h}x${w}x${c} latents of ${info.imageShape.join('x')} images, the diffusion model was trained on ${lh}x${lw}x${lc}: use the autoencoder that encoded its latent cache`,
+      `the autoencoder makes ${h}x${w}x${c} latents of ${info.imageShape.join('x')} images, the diffusion model was trained on ${lh}x${lw}x${lc}: use the autoencoder that encoded its latent cache`,
     );
 }
 
-function makeScheduler(opts: LdmSamplingOptions, prediction: PredictionType, where: string): Scheduler {
+function makeScheduler(opts: LdmSamplingOptions, prediction: PredictionType): Scheduler {
   if (opts.scheduler !== undefined) {
     const s = opts.scheduler;
     if (!s || typeof s.step !== 'function' || typeof s.setTimesteps !== 'function')
-      throw new TypeError(`${where}: scheduler must be a Scheduler`);
+      throw new TypeError(`scheduler must be a Scheduler`);
     if (s.prediction !== prediction)
       throw new Error(
-        `${where}: the scheduler expects ${s.prediction} predictions, the denoiser predicts ${prediction}`,
+        `the scheduler expects ${s.prediction} predictions, the denoiser predicts ${prediction}`,
       );
     return s;
   }
   if (prediction !== 'velocity')
     throw new Error(
-      `${where}: the denoiser predicts ${prediction} (objective 'epsilon'): pass a DDPMScheduler / DDIMScheduler of its training steps and beta schedule as scheduler`,
+      `the denoiser predicts ${prediction} (objective 'epsilon'): pass a DDPMScheduler / DDIMScheduler of its training steps and beta schedule as scheduler`,
     );
   const sampler = opts.sampler ?? 'euler';
   if (sampler !== 'euler' && sampler !== 'heun')
-    throw new RangeError(`${where}: sampler must be 'euler' or 'heun', got ${show(sampler)}`);
+    throw new RangeError(`sampler must be 'euler' or 'heun', got ${show(sampler)}`);
   const shift = opts.shift ?? 0.3;
   return sampler === 'heun' ? new FlowHeunScheduler({ shift }) : new FlowEulerScheduler({ shift });
 }
@@ -414,23 +401,25 @@ export function latentDiffusionFromInfo(
   info: LdmCheckpointInfo,
   opts: LdmSamplingOptions = {},
 ): LatentDiffusion {
-  const where = 'latentDiffusionFromInfo';
-  if (!info || typeof info !== 'object' || !isShape3(info.latentShape) || !isShape3(info.imageShape))
-    throw new TypeError(`${where}: info must be an LdmCheckpointInfo (see parseLdmCheckpointInfo)`);
-  checkAutoencoder(autoencoder, info, where);
-  const [lh, lw, lc] = info.latentShape;
-  if (denoiser?.inputSize?.[0] !== lh || denoiser.inputSize[1] !== lw || denoiser.inChannels !== lc)
-    throw new Error(
-      `${where}: the denoiser takes ${denoiser?.inputSize?.join('x')}x${denoiser?.inChannels} latents, info.latentShape is ${lh}x${lw}x${lc}`,
-    );
   const prediction = opts.prediction ?? 'velocity';
-  if (prediction !== 'velocity' && prediction !== 'epsilon')
-    throw new RangeError(`${where}: prediction must be 'velocity' or 'epsilon', got ${show(prediction)}`);
+  const scheduler = atDoor('latentDiffusionFromInfo', () => {
+    if (!info || typeof info !== 'object' || !isShape3(info.latentShape) || !isShape3(info.imageShape))
+      throw new TypeError('info must be an LdmCheckpointInfo (see parseLdmCheckpointInfo)');
+    checkAutoencoder(autoencoder, info);
+    const [lh, lw, lc] = info.latentShape;
+    if (denoiser?.inputSize?.[0] !== lh || denoiser.inputSize[1] !== lw || denoiser.inChannels !== lc)
+      throw new Error(
+        `the denoiser takes ${denoiser?.inputSize?.join('x')}x${denoiser?.inChannels} latents, info.latentShape is ${lh}x${lw}x${lc}`,
+      );
+    if (prediction !== 'velocity' && prediction !== 'epsilon')
+      throw new RangeError(`prediction must be 'velocity' or 'epsilon', got ${show(prediction)}`);
+    return makeScheduler(opts, prediction);
+  });
   return new LatentDiffusion({
     autoencoder,
     denoiser,
     normalization: info.normalization,
-    scheduler: makeScheduler(opts, prediction, where),
+    scheduler,
     prediction,
   });
 }
@@ -447,11 +436,20 @@ export function latentDiffusionFromCheckpoint(
   autoencoder: Autoencoder,
   opts: LatentDiffusionFromCheckpointOptions = {},
 ): LoadedLatentDiffusion {
-  const where = 'latentDiffusionFromCheckpoint';
+  return atDoor('latentDiffusionFromCheckpoint', () => fromCheckpoint(source, autoencoder, opts));
+}
+
+/** {@link latentDiffusionFromCheckpoint}; errors name the field, the door adds its name. */
+
+function fromCheckpoint(
+  source: LdmCheckpointSource,
+  autoencoder: Autoencoder,
+  opts: LatentDiffusionFromCheckpointOptions,
+): LoadedLatentDiffusion {
   let scheduler: Scheduler | undefined;
-  const t = trainedDenoiser(source, opts, where, (info, prediction) => {
-    checkAutoencoder(autoencoder, info, where);
-    scheduler = makeScheduler(opts, prediction, where);
+  const t = trainedDenoiser(source, opts, (info, prediction) => {
+    checkAutoencoder(autoencoder, info);
+    scheduler = makeScheduler(opts, prediction);
   });
   const pipeline = new LatentDiffusion({
     autoencoder,
@@ -493,9 +491,5 @@ export async function loadLatentDiffusionCheckpoint(
     isPayload || isFolderFiles
       ? (source as LdmCheckpointSource)
       : await readCheckpoint(source as string | FolderSource | Uint8Array, where);
-  try {
-    return latentDiffusionFromCheckpoint(host, autoencoder, opts);
-  } catch (e) {
-    throw new Error((e as Error).message.replace('latentDiffusionFromCheckpoint:', `${where}:`));
-  }
+  return atDoor(where, () => fromCheckpoint(host, autoencoder, opts));
 }

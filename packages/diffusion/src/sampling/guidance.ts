@@ -5,7 +5,7 @@
  * the first 3 output channels.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { checkLatentInput, type Denoiser } from '../denoiser.js';
+import { atDoor, checkLatentInput, type Denoiser } from '../denoiser.js';
 
 /** Options of classifier-free guidance. */
 export interface GuidanceOptions {
@@ -25,26 +25,23 @@ export interface GuidanceOptions {
   channels?: number;
 }
 
-/** Validate guidance options against a denoiser; returns them complete. */
-export function checkGuidance(g: GuidanceOptions, d: Denoiser, where: string): Required<GuidanceOptions> {
-  if (!g || typeof g !== 'object')
-    throw new TypeError(`${where}: guidance must be {scale, interval?, channels?}`);
+/** Validate guidance options against a denoiser; returns them complete (name the caller with `atDoor`). */
+export function checkGuidance(g: GuidanceOptions, d: Denoiser): Required<GuidanceOptions> {
+  if (!g || typeof g !== 'object') throw new TypeError(`guidance must be {scale, interval?, channels?}`);
   if (!Number.isFinite(g.scale))
-    throw new RangeError(`${where}: guidance.scale must be a finite number, got ${g.scale}`);
+    throw new RangeError(`guidance.scale must be a finite number, got ${g.scale}`);
   const interval = g.interval ?? [Number.NEGATIVE_INFINITY, Number.POSITIVE_INFINITY];
   if (!Array.isArray(interval) || interval.length !== 2 || !(interval[0] <= interval[1])) {
     throw new RangeError(
-      `${where}: guidance.interval must be [lo, hi] with lo <= hi, got ${JSON.stringify(g.interval)}`,
+      `guidance.interval must be [lo, hi] with lo <= hi, got ${JSON.stringify(g.interval)}`,
     );
   }
   const channels = g.channels ?? d.inChannels;
   if (!Number.isInteger(channels) || channels < 1 || channels > d.inChannels) {
-    throw new RangeError(
-      `${where}: guidance.channels must be an integer in [1, ${d.inChannels}], got ${g.channels}`,
-    );
+    throw new RangeError(`guidance.channels must be an integer in [1, ${d.inChannels}], got ${g.channels}`);
   }
   if (g.scale !== 1 && d.nullClass === null) {
-    throw new Error(`${where}: guidance needs a denoiser with a null class (trained with label dropout > 0)`);
+    throw new Error(`guidance needs a denoiser with a null class (trained with label dropout > 0)`);
   }
   return { scale: g.scale, interval: [interval[0], interval[1]], channels };
 }
@@ -65,15 +62,28 @@ export function guidedPrediction(
   y: tf.Tensor | ArrayLike<number> | null,
   guidance: GuidanceOptions | null,
 ): tf.Tensor4D {
-  const where = 'guidedPrediction';
-  const b = checkLatentInput(x, denoiser, where);
-  if (!Number.isFinite(t)) throw new RangeError(`${where}: t must be a finite number, got ${t}`);
-  const g = guidance ? checkGuidance(guidance, denoiser, where) : null;
+  const g = atDoor('guidedPrediction', () => {
+    checkLatentInput(x, denoiser);
+    if (!Number.isFinite(t)) throw new RangeError(`t must be a finite number, got ${t}`);
+    return guidance ? checkGuidance(guidance, denoiser) : null;
+  });
+  return guide(denoiser, x, t, y, g);
+}
+
+/** {@link guidedPrediction} with guidance already checked and completed (the sampling loop's). */
+export function guide(
+  denoiser: Denoiser,
+  x: tf.Tensor,
+  t: number,
+  y: tf.Tensor | ArrayLike<number> | null,
+  g: Required<GuidanceOptions> | null,
+): tf.Tensor4D {
+  const b = x.shape[0];
   const times = new Float32Array(b).fill(t);
   if (!g || g.scale === 1 || t < g.interval[0] || t > g.interval[1]) return denoiser.forward(x, times, y);
   const labels = y instanceof tf.Tensor ? Array.from(y.dataSync()) : y ? Array.from(y) : null;
   if (labels && labels.length !== b)
-    throw new Error(`${where}: y must hold ${b} labels, got ${labels.length}`);
+    throw new Error(`guidedPrediction: y must hold ${b} labels, got ${labels.length}`);
   const nul = denoiser.nullClass as number;
   const yy = Int32Array.from([...(labels ?? new Array(b).fill(nul)), ...new Array(b).fill(nul)]);
   const tt = new Float32Array(2 * b).fill(t);

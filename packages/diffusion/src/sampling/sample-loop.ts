@@ -4,9 +4,9 @@
  */
 import type { Rng } from '@ldmae/core';
 import type * as tf from '@tensorflow/tfjs-core';
-import { checkLatentInput, type Denoiser } from '../denoiser.js';
+import { atDoor, checkLatentInput, type Denoiser } from '../denoiser.js';
 import type { Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
-import { checkGuidance, type GuidanceOptions, guidedPrediction } from './guidance.js';
+import { checkGuidance, type GuidanceOptions, guide } from './guidance.js';
 
 /** Options of {@link sampleLoop}. */
 export interface SampleLoopOptions {
@@ -33,28 +33,30 @@ const yieldToEventLoop = (): Promise<void> =>
     typeof setImmediate === 'function' ? setImmediate(resolve) : setTimeout(resolve, 0),
   );
 
-/** Validate options and prepare labels; returns the batch size. */
-function prepare(o: SampleLoopOptions, where: string): { b: number; labels: Int32Array | null } {
-  if (!o || typeof o !== 'object') throw new TypeError(`${where}: options object expected`);
+/** Validate options once (the loop's steps trust them): the labels and the completed guidance. */
+function prepare(o: SampleLoopOptions): {
+  labels: Int32Array | null;
+  guidance: Required<GuidanceOptions> | null;
+} {
+  if (!o || typeof o !== 'object') throw new TypeError('options object expected');
   if (!o.denoiser || typeof o.denoiser.forward !== 'function')
-    throw new TypeError(`${where}: denoiser must be a Denoiser`);
+    throw new TypeError('denoiser must be a Denoiser');
   if (!o.scheduler || typeof o.scheduler.step !== 'function')
-    throw new TypeError(`${where}: scheduler must be a Scheduler`);
-  const b = checkLatentInput(o.noise, o.denoiser, where);
-  if (o.guidance) checkGuidance(o.guidance, o.denoiser, where);
+    throw new TypeError('scheduler must be a Scheduler');
+  const b = checkLatentInput(o.noise, o.denoiser);
+  const guidance = o.guidance ? checkGuidance(o.guidance, o.denoiser) : null;
   let labels: Int32Array | null = null;
   if (o.labels != null) {
     labels = Int32Array.from(o.labels);
-    if (labels.length !== b) throw new Error(`${where}: labels must hold ${b} values, got ${labels.length}`);
+    if (labels.length !== b) throw new Error(`labels must hold ${b} values, got ${labels.length}`);
     const top = o.denoiser.numClasses + (o.denoiser.nullClass === null ? 0 : 1);
     for (const v of labels)
-      if (!(v >= 0 && v < top)) throw new RangeError(`${where}: labels must be in [0, ${top}), got ${v}`);
+      if (!(v >= 0 && v < top)) throw new RangeError(`labels must be in [0, ${top}), got ${v}`);
   }
   if (o.steps !== undefined) o.scheduler.setTimesteps(o.steps);
   else o.scheduler.reset();
-  if (o.scheduler.timesteps.length === 0)
-    throw new Error(`${where}: the scheduler has no timesteps; pass steps`);
-  return { b, labels };
+  if (o.scheduler.timesteps.length === 0) throw new Error('the scheduler has no timesteps; pass steps');
+  return { labels, guidance };
 }
 
 /**
@@ -62,8 +64,8 @@ function prepare(o: SampleLoopOptions, where: string): { b: number; labels: Int3
  * @returns [B, h, w, c] samples; the caller owns them.
  */
 export async function sampleLoop(opts: SampleLoopOptions): Promise<tf.Tensor4D> {
-  const { labels } = prepare(opts, 'sampleLoop');
-  const { denoiser, scheduler, guidance = null, rng, signal } = opts;
+  const { labels, guidance } = atDoor('sampleLoop', () => prepare(opts));
+  const { denoiser, scheduler, rng, signal } = opts;
   const ts = scheduler.timesteps;
   let x: tf.Tensor = opts.noise.clone();
   try {
@@ -73,7 +75,7 @@ export async function sampleLoop(opts: SampleLoopOptions): Promise<tf.Tensor4D> 
         e.name = 'AbortError';
         throw e;
       }
-      const pred = guidedPrediction(denoiser, x, ts[i], labels, guidance);
+      const pred = guide(denoiser, x, ts[i], labels, guidance);
       let next: tf.Tensor;
       try {
         next = scheduler.step(pred, ts[i], x, rng ? { rng } : {});

@@ -1,8 +1,7 @@
 /** Rebuilding any scheduler from its serialised config. */
+import { FlowEulerScheduler, FlowHeunScheduler } from '../flow/solvers.js';
 import { DDIMScheduler } from './ddim.js';
 import { DDPMScheduler } from './ddpm.js';
-import { FlowEulerScheduler } from './flow-euler.js';
-import { FlowHeunScheduler } from './flow-heun.js';
 import type { Scheduler, SchedulerConfig } from './scheduler.js';
 
 /** A scheduler from `toJSON()` output, by `config.type`. */

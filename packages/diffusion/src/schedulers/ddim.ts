@@ -1,7 +1,7 @@
 /** DDIM sampling (Song et al.) with epsilon prediction; deterministic with eta = 0. */
 import * as tf from '@tensorflow/tfjs-core';
 import { DiscreteScheduler, type DiscreteSchedulerOptions, discreteConfig } from './discrete.js';
-import { type DiscreteSchedulerConfig, drawNormal, type Scheduler, type StepOptions } from './scheduler.js';
+import type { DiscreteSchedulerConfig, Scheduler, StepOptions } from './scheduler.js';
 
 /**
  * One step from t to the next scheduled step s (after the last: abar = 1, i.e. x0 itself):
@@ -13,7 +13,7 @@ export class DDIMScheduler extends DiscreteScheduler implements Scheduler {
   readonly name = 'ddim';
 
   constructor(opts: DiscreteSchedulerOptions = {}) {
-    super(discreteConfig('ddim', opts, 'DDIMScheduler'), 'DDIMScheduler');
+    super(discreteConfig('ddim', opts));
   }
 
   static fromConfig(config: DiscreteSchedulerConfig): DDIMScheduler {
@@ -26,14 +26,14 @@ export class DDIMScheduler extends DiscreteScheduler implements Scheduler {
   }
 
   step(modelOutput: tf.Tensor, t: number, sample: tf.Tensor, opts: StepOptions = {}): tf.Tensor {
-    const i = this.advance('DDIMScheduler.step', t, modelOutput, sample);
+    const i = this.advance(t, modelOutput, sample);
     const { abT, abPrev } = this.alphas(i);
     const sigma = this.config.eta * Math.sqrt((1 - abPrev) / (1 - abT)) * Math.sqrt(1 - abT / abPrev);
     if (sigma > 0 && !opts.rng) {
       this.index--;
       throw new Error('DDIMScheduler.step: opts.rng is required when eta > 0');
     }
-    const noise = sigma > 0 ? drawNormal(sample.shape, opts.rng!, 'DDIMScheduler.step') : null;
+    const noise = sigma > 0 ? this.drawNormal(sample.shape, opts.rng!) : null;
     try {
       return tf.tidy(() => {
         const x0 = this.x0From(modelOutput, sample, abT);

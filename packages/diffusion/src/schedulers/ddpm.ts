@@ -1,7 +1,7 @@
 /** Ancestral DDPM sampling (Ho et al.) with epsilon prediction. */
 import * as tf from '@tensorflow/tfjs-core';
 import { DiscreteScheduler, type DiscreteSchedulerOptions, discreteConfig } from './discrete.js';
-import { type DiscreteSchedulerConfig, drawNormal, type Scheduler, type StepOptions } from './scheduler.js';
+import type { DiscreteSchedulerConfig, Scheduler, StepOptions } from './scheduler.js';
 
 /**
  * One step from t to the next scheduled step s (s after the last: clean data, abar = 1), on the
@@ -14,7 +14,7 @@ export class DDPMScheduler extends DiscreteScheduler implements Scheduler {
   readonly name = 'ddpm';
 
   constructor(opts: DiscreteSchedulerOptions = {}) {
-    super(discreteConfig('ddpm', opts, 'DDPMScheduler'), 'DDPMScheduler');
+    super(discreteConfig('ddpm', opts));
   }
 
   static fromConfig(config: DiscreteSchedulerConfig): DDPMScheduler {
@@ -23,7 +23,7 @@ export class DDPMScheduler extends DiscreteScheduler implements Scheduler {
   }
 
   step(modelOutput: tf.Tensor, t: number, sample: tf.Tensor, opts: StepOptions = {}): tf.Tensor {
-    const i = this.advance('DDPMScheduler.step', t, modelOutput, sample);
+    const i = this.advance(t, modelOutput, sample);
     const { abT, abPrev, last } = this.alphas(i);
     const beta = 1 - abT / abPrev;
     const c0 = (Math.sqrt(abPrev) * beta) / (1 - abT);
@@ -35,7 +35,7 @@ export class DDPMScheduler extends DiscreteScheduler implements Scheduler {
         'DDPMScheduler.step: opts.rng is required (DDPM adds fresh noise on every step but the last)',
       );
     }
-    const noise = !last && variance > 0 ? drawNormal(sample.shape, opts.rng!, 'DDPMScheduler.step') : null;
+    const noise = !last && variance > 0 ? this.drawNormal(sample.shape, opts.rng!) : null;
     try {
       return tf.tidy(() => {
         const x0 = this.x0From(modelOutput, sample, abT);

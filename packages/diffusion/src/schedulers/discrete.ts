@@ -4,7 +4,6 @@ import { alphasCumprod, betaSchedule, spacedTimesteps } from './betas.js';
 import {
   type BetaScheduleName,
   type DiscreteSchedulerConfig,
-  perSampleTensor,
   SchedulerBase,
   type TimestepSpacing,
   type UserTimesteps,
@@ -32,8 +31,8 @@ export interface DiscreteSchedulerOptions {
 export function discreteConfig(
   type: 'ddpm' | 'ddim',
   opts: DiscreteSchedulerOptions,
-  where: string,
 ): DiscreteSchedulerConfig {
+  const where = type === 'ddpm' ? 'DDPMScheduler' : 'DDIMScheduler';
   const c: DiscreteSchedulerConfig = {
     type,
     numTrainTimesteps: opts.numTrainTimesteps ?? 1000,
@@ -75,12 +74,10 @@ export abstract class DiscreteScheduler extends SchedulerBase {
   readonly betas: Float64Array;
   /** alpha_bar_t, float64 [T]. */
   readonly alphasCumprod: Float64Array;
-  protected readonly where: string;
 
-  protected constructor(config: DiscreteSchedulerConfig, where: string) {
+  protected constructor(config: DiscreteSchedulerConfig) {
     super();
     this.config = config;
-    this.where = where;
     this.betas = betaSchedule(config.betaSchedule, config.numTrainTimesteps);
     this.alphasCumprod = alphasCumprod(this.betas);
   }
@@ -94,7 +91,7 @@ export abstract class DiscreteScheduler extends SchedulerBase {
    */
   setTimesteps(steps: number | UserTimesteps): void {
     const T = this.config.numTrainTimesteps;
-    const where = `${this.where}.setTimesteps`;
+    const where = `${this.constructor.name}.setTimesteps`;
     if (typeof steps === 'number') {
       if (!Number.isInteger(steps) || steps < 1 || steps > T)
         throw new RangeError(`${where}: steps must be an integer in [1, ${T}], got ${steps}`);
@@ -136,33 +133,37 @@ export abstract class DiscreteScheduler extends SchedulerBase {
   predictOriginal(modelOutput: tf.Tensor, t: number, sample: tf.Tensor): tf.Tensor {
     const T = this.config.numTrainTimesteps;
     if (!Number.isInteger(t) || t < 0 || t >= T)
-      throw new RangeError(`${this.where}.predictOriginal: t must be an integer in [0, ${T}), got ${t}`);
+      throw new RangeError(
+        `${this.constructor.name}.predictOriginal: t must be an integer in [0, ${T}), got ${t}`,
+      );
     return this.x0From(modelOutput, sample, this.alphasCumprod[t]);
   }
 
   /** x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, t an integer step (or one per sample). */
   addNoise(original: tf.Tensor, noise: tf.Tensor, t: number | ArrayLike<number>): tf.Tensor {
-    const where = `${this.where}.addNoise`;
-    if (
-      !(original instanceof tf.Tensor) ||
-      !(noise instanceof tf.Tensor) ||
-      !tf.util.arraysEqual(original.shape, noise.shape)
-    ) {
-      throw new Error(
-        `${where}: original [${original?.shape}] and noise [${noise?.shape}] must be tensors of one shape`,
-      );
-    }
+    const where = `${this.constructor.name}.addNoise`;
+    this.checkNoisePair(original, noise);
     const T = this.config.numTrainTimesteps;
     const ts = typeof t === 'number' ? [t] : Array.from(t);
     for (const v of ts)
       if (!Number.isInteger(v) || v < 0 || v >= T)
         throw new RangeError(`${where}: t must be integers in [0, ${T}), got ${v}`);
-    const a = ts.map((v) => Math.sqrt(this.alphasCumprod[v]));
-    const s = ts.map((v) => Math.sqrt(1 - this.alphasCumprod[v]));
+    const b = original.shape[0];
+    if (typeof t !== 'number' && ts.length !== b)
+      throw new Error(`${where}: t must be a number or hold ${b} values, got ${ts.length}`);
+    const shape = [typeof t === 'number' ? 1 : b, ...new Array(original.rank - 1).fill(1)];
     return tf.tidy(() => {
-      const ta = perSampleTensor(typeof t === 'number' ? a[0] : a, original, where);
-      const tsg = perSampleTensor(typeof t === 'number' ? s[0] : s, original, where);
-      return tf.add(tf.mul(original, ta), tf.mul(noise, tsg));
+      const a = tf.tensor(
+        Float32Array.from(ts, (v) => Math.sqrt(this.alphasCumprod[v])),
+        shape,
+        'float32',
+      );
+      const s = tf.tensor(
+        Float32Array.from(ts, (v) => Math.sqrt(1 - this.alphasCumprod[v])),
+        shape,
+        'float32',
+      );
+      return tf.add(tf.mul(original, a), tf.mul(noise, s));
     });
   }
 

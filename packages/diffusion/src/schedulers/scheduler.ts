@@ -95,18 +95,6 @@ export interface DiscreteSchedulerConfig {
 /** Any scheduler's serialised config. */
 export type SchedulerConfig = FlowSchedulerConfig | DiscreteSchedulerConfig;
 
-/** Standard normal noise of `shape` from one generator, or from one per sample along axis 0. */
-export function drawNormal(shape: number[], rng: Rng | Rng[], where: string): tf.Tensor {
-  if (!Array.isArray(rng)) return rng.normal(shape);
-  if (rng.length !== shape[0]) {
-    throw new Error(`${where}: opts.rng has ${rng.length} generators for a batch of ${shape[0]}`);
-  }
-  const per = shape.slice(1).reduce((a, b) => a * b, 1);
-  const out = new Float32Array(shape[0] * per);
-  for (let i = 0; i < rng.length; i++) out.set(Float32Array.from(rng[i].normalArray(per)), i * per);
-  return tf.tensor(out, shape, 'float32');
-}
-
 /** Shared bookkeeping: the schedule and the position in it. */
 export abstract class SchedulerBase {
   protected schedule: number[] = [];
@@ -117,7 +105,8 @@ export abstract class SchedulerBase {
   }
 
   /** Check that `t` is the next scheduled time and that shapes agree; returns its index. */
-  protected advance(where: string, t: number, modelOutput: tf.Tensor, sample: tf.Tensor): number {
+  protected advance(t: number, modelOutput: tf.Tensor, sample: tf.Tensor): number {
+    const where = `${this.constructor.name}.step`;
     if (this.schedule.length === 0) throw new Error(`${where}: call setTimesteps before step`);
     if (this.index >= this.schedule.length) {
       throw new Error(
@@ -139,21 +128,34 @@ export abstract class SchedulerBase {
     return this.index++;
   }
 
+  /** `addNoise`'s check: two tensors of one shape. */
+  protected checkNoisePair(original: tf.Tensor, noise: tf.Tensor): void {
+    if (
+      !(original instanceof tf.Tensor) ||
+      !(noise instanceof tf.Tensor) ||
+      !tf.util.arraysEqual(original.shape, noise.shape)
+    ) {
+      throw new Error(
+        `${this.constructor.name}.addNoise: original [${original?.shape}] and noise [${noise?.shape}] must be tensors of one shape`,
+      );
+    }
+  }
+
+  /** Standard normal noise of `shape` from one generator, or from one per sample along axis 0 (`step`'s). */
+  protected drawNormal(shape: number[], rng: Rng | Rng[]): tf.Tensor {
+    if (!Array.isArray(rng)) return rng.normal(shape);
+    if (rng.length !== shape[0]) {
+      throw new Error(
+        `${this.constructor.name}.step: opts.rng has ${rng.length} generators for a batch of ${shape[0]}`,
+      );
+    }
+    const per = shape.slice(1).reduce((a, b) => a * b, 1);
+    const out = new Float32Array(shape[0] * per);
+    for (let i = 0; i < rng.length; i++) out.set(Float32Array.from(rng[i].normalArray(per)), i * per);
+    return tf.tensor(out, shape, 'float32');
+  }
+
   reset(): void {
     this.index = 0;
   }
-}
-
-/** A [B, 1, ..., 1] float32 tensor of per-sample values (or one value for all) for broadcasting. */
-export function perSampleTensor(
-  values: number | ArrayLike<number>,
-  like: tf.Tensor,
-  where: string,
-): tf.Tensor {
-  const b = like.shape[0];
-  const ones = new Array(like.rank - 1).fill(1);
-  if (typeof values === 'number') return tf.fill([1, ...ones], values);
-  if (values.length !== b)
-    throw new Error(`${where}: t must be a number or hold ${b} values, got ${values.length}`);
-  return tf.tensor(Float32Array.from(values), [b, ...ones], 'float32');
 }

@@ -6,7 +6,7 @@ import type { Rng } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Denoiser } from '../denoiser.js';
 import type { RectifiedFlowConfig } from '../flow/rectified-flow.js';
-import { alphasCumprod, betaSchedule } from '../schedulers/betas.js';
+import { DDPMScheduler } from '../schedulers/ddpm.js';
 import type { BetaScheduleName, PredictionType } from '../schedulers/scheduler.js';
 
 /** A training objective. */
@@ -37,12 +37,16 @@ export class EpsilonObjective implements DiffusionObjective {
   readonly prediction = 'epsilon' as const;
   readonly numTrainTimesteps: number;
   readonly betaSchedule: BetaScheduleName;
-  private readonly abar: Float64Array;
+  /** The forward process x_t = sqrt(abar_t) x0 + sqrt(1 - abar_t) eps, as the samplers define it. */
+  private readonly process: DDPMScheduler;
 
   constructor(opts: { numTrainTimesteps?: number; betaSchedule?: BetaScheduleName } = {}) {
     this.numTrainTimesteps = opts.numTrainTimesteps ?? 1000;
     this.betaSchedule = opts.betaSchedule ?? 'linear';
-    this.abar = alphasCumprod(betaSchedule(this.betaSchedule, this.numTrainTimesteps));
+    this.process = new DDPMScheduler({
+      numTrainTimesteps: this.numTrainTimesteps,
+      betaSchedule: this.betaSchedule,
+    });
   }
 
   static fromConfig(config: EpsilonObjectiveConfig): EpsilonObjective {
@@ -64,16 +68,7 @@ export class EpsilonObjective implements DiffusionObjective {
     const noise = rng.normal(data.shape);
     try {
       return tf.tidy(() => {
-        const ones = new Array(data.rank - 1).fill(1);
-        const a = tf.tensor(
-          Float32Array.from(t, (v) => Math.sqrt(this.abar[v])),
-          [b, ...ones],
-        );
-        const s = tf.tensor(
-          Float32Array.from(t, (v) => Math.sqrt(1 - this.abar[v])),
-          [b, ...ones],
-        );
-        const xt = tf.add(tf.mul(data, a), tf.mul(noise, s));
+        const xt = this.process.addNoise(data, noise, t);
         const pred = denoiser.forward(xt, Float32Array.from(t), inputs.labels ?? null);
         return tf.mean(tf.squaredDifference(pred, noise)) as tf.Scalar;
       });

@@ -5,6 +5,11 @@
 import { readFile, writeFile } from 'node:fs/promises';
 import type { Autoencoder, ImageBatchSource } from '@ldmae/core';
 import { loadOfflineFeatureExtractor } from '../features/load.node.js';
+import {
+  type EvaluateReconstructionOptions,
+  type ReconstructionResult,
+  runReconstruction,
+} from './evaluate-reconstruction.js';
 import type { FeatureReference } from './feature-set.js';
 import {
   type EvaluateGenerationOptions,
@@ -12,11 +17,6 @@ import {
   type GenerationSampler,
   runGeneration,
 } from './generation.js';
-import {
-  type EvaluateReconstructionOptions,
-  type ReconstructionResult,
-  runReconstruction,
-} from './reconstruction.js';
 import { type ReferenceNpzOptions, referenceFromNpz, referenceToNpz } from './reference-npz.js';
 import {
   type LatentSmoothnessOptions,

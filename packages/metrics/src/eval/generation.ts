@@ -8,6 +8,7 @@ import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
 import { type DistanceBlockFn, precisionRecall } from '../stats/precision-recall.js';
 import { tfDistanceBlock } from './distance-block.js';
+import { withExtractor } from './evaluate-reconstruction.js';
 import {
   assertSameExtractor,
   computeReference,
@@ -16,7 +17,6 @@ import {
   frechetBetween,
 } from './feature-set.js';
 import { ProgressReporter } from './progress.js';
-import { withExtractor } from './reconstruction.js';
 import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
 
 /** Draws generated images batch by batch. */

@@ -1,21 +1,13 @@
 // Barrel of eval/: the end-to-end evaluations and the labelled feature sets they compare.
-export {
-  type CompressionStats,
-  type LabelArray,
-  type PerceptualCompressionOptions,
-  type PerceptualCompressionResult,
-  perceptualCompression,
-  type SegmentationSource,
-} from './compression.js';
-export {
-  type ImageCompressionStats,
-  imageCompressionStats,
-  patchLabels,
-  pixelPatches,
-} from './compression-stats.js';
+export type { ImageCompressionStats } from './compression-stats.js';
 export { tfDistanceBlock } from './distance-block.js';
 export {
-  assertSameExtractor,
+  type EvaluateReconstructionOptions,
+  evaluateReconstruction,
+  type ReconstructionOptions,
+  type ReconstructionResult,
+} from './evaluate-reconstruction.js';
+export {
   computeReference,
   type FeatureReference,
   type FeatureSetOptions,
@@ -30,18 +22,19 @@ export {
   type GenerationResult,
   type GenerationSampler,
 } from './generation.js';
-export type { LpipsLike, ReconstructionMetrics } from './recon-metrics.js';
 export {
-  type EvaluateReconstructionOptions,
-  evaluateReconstruction,
-  type ReconstructionOptions,
-  type ReconstructionResult,
-} from './reconstruction.js';
+  type CompressionStats,
+  type LabelArray,
+  type PerceptualCompressionOptions,
+  type PerceptualCompressionResult,
+  perceptualCompression,
+  type SegmentationSource,
+} from './perceptual-compression.js';
+export type { LpipsLike, ReconstructionMetrics } from './reconstruction-metrics.js';
 export {
   type ReferenceNpzOptions,
   referenceFromNpz,
   referenceToNpz,
-  uint8ImageSource,
 } from './reference-npz.js';
 export {
   type LatentSmoothnessOptions,

@@ -6,15 +6,20 @@
 import { type Autoencoder, createRng, type ImageBatchSource } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
-import { FrechetAccumulator } from './frechet-samples.js';
-import { ProgressReporter } from './progress.js';
-import { addPool, lpipsLabel, ReconAccumulator, type ReconstructionMetrics } from './recon-metrics.js';
 import {
   decodeClamped,
   type ReconstructionOptions,
   reconstructionSetup,
   withExtractor,
-} from './reconstruction.js';
+} from './evaluate-reconstruction.js';
+import { FrechetAccumulator } from './frechet-samples.js';
+import { ProgressReporter } from './progress.js';
+import {
+  addPool,
+  lpipsLabel,
+  ReconAccumulator,
+  type ReconstructionMetrics,
+} from './reconstruction-metrics.js';
 import { imageBatches, isReiterable } from './source.js';
 
 /** The paper's perturbation ratios. */

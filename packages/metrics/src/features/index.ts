@@ -4,16 +4,8 @@ export {
   type FidExtractorOptions,
   FidInceptionExtractor,
   fidExtractorName,
-  fidSpatialSize,
 } from './fid-extractor.js';
-export {
-  FID_INCEPTION_CLASSES,
-  FID_POOL_DIM,
-  FID_SPATIAL_CHANNELS,
-  type FidInceptionOutputs,
-  FidInceptionV3,
-} from './fid-inception.js';
-export { FID_BN_EPS, type InitOptions } from './fid-inception-blocks.js';
+export { type FidInceptionOutputs, FidInceptionV3 } from './fid-inception.js';
 export {
   KerasInception,
   NSFWJS_EXTRACTOR_NAME,
@@ -22,7 +14,6 @@ export {
 } from './nsfwjs-extractor.js';
 export {
   admPreprocess,
-  describePipeline,
   type FidPipeline,
   fidPreprocess,
   nsfwjsPreprocess,

@@ -55,7 +55,7 @@ export function psnrPerImage(
   opts: Omit<PsnrOptions, 'reduction'> = {},
 ): Float64Array {
   const [n] = checkPair('psnrPerImage', a, b);
-  const peak = checkPeak('psnrPerImage', opts.peak);
+  const peak = checkPeak(opts.peak);
   const errors = perImageMse(a, b, n);
   return errors.map((e) => 10 * Math.log10((peak * peak) / e));
 }
@@ -70,7 +70,7 @@ export function psnrPerImage(
 export function psnr(a: ImageBatch, b: ImageBatch, opts: PsnrOptions = {}): number {
   const fn = 'psnr';
   const [n] = checkPair(fn, a, b);
-  const peak = checkPeak(fn, opts.peak);
+  const peak = checkPeak(opts.peak);
   const reduction = opts.reduction ?? 'per-image-mean';
   if (reduction !== 'per-image-mean' && reduction !== 'pooled') {
     throw new RangeError(
@@ -104,9 +104,10 @@ function perImageMse(a: ImageBatch, b: ImageBatch, n: number): Float64Array {
   return out;
 }
 
-function checkPeak(fn: string, peak: number | undefined): number {
+/** The peak of psnr and psnrPerImage (default 255). */
+function checkPeak(peak: number | undefined): number {
   const p = peak ?? 255;
   if (!(p > 0) || !Number.isFinite(p))
-    throw new RangeError(`${fn}: opts.peak must be a positive number, got ${p}`);
+    throw new RangeError(`psnr: opts.peak must be a positive number, got ${p}`);
   return p;
 }

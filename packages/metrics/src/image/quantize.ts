@@ -20,17 +20,16 @@ import { checkBatch, type ImageBatch } from './batch.js';
 export function quantizeToUint8(x: ImageBatch): ImageBatch;
 export function quantizeToUint8(x: Float32Array | Float64Array): Uint8Array;
 export function quantizeToUint8(x: ImageBatch | Float32Array | Float64Array): ImageBatch | Uint8Array {
-  const fn = 'quantizeToUint8';
-  if (x instanceof Float32Array || x instanceof Float64Array) return quantize(fn, 'x', x);
-  const shape = checkBatch(fn, 'x', x);
-  return { data: quantize(fn, 'x.data', x.data), shape };
+  if (x instanceof Float32Array || x instanceof Float64Array) return quantize('x', x);
+  const shape = checkBatch('quantizeToUint8', 'x', x);
+  return { data: quantize('x.data', x.data), shape };
 }
 
-function quantize(fn: string, name: string, src: ArrayLike<number>): Uint8Array {
+function quantize(name: string, src: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
-    if (v - v !== 0) throw new RangeError(`${fn}: ${name}[${i}] is ${v}; values must be finite`);
+    if (v - v !== 0) throw new RangeError(`quantizeToUint8: ${name}[${i}] is ${v}; values must be finite`);
     // float32 steps, as torch evaluates the reference on float32 tensors: boundary cases match exactly.
     const s = Math.fround(Math.fround(127.5 * Math.fround(v)) + 128);
     out[i] = s <= 0 ? 0 : s >= 255 ? 255 : Math.floor(s);

@@ -40,7 +40,7 @@ export interface SsimOptions {
  * @returns [n] SSIM values in [-1, 1].
  */
 export function ssimPerImage(a: ImageBatch, b: ImageBatch, opts: SsimOptions): Float64Array {
-  return compute('ssimPerImage', a, b, opts);
+  return compute(a, b, opts);
 }
 
 /**
@@ -51,7 +51,7 @@ export function ssimPerImage(a: ImageBatch, b: ImageBatch, opts: SsimOptions): F
  * @param b - [n, h, w, c] images.
  */
 export function ssim(a: ImageBatch, b: ImageBatch, opts: SsimOptions): number {
-  const values = compute('ssim', a, b, opts);
+  const values = compute(a, b, opts);
   let s = 0;
   for (const v of values) s += v;
   return s / values.length;
@@ -70,11 +70,13 @@ export function ssimWindow(): Float64Array {
   return g;
 }
 
-function compute(fn: string, a: ImageBatch, b: ImageBatch, opts: SsimOptions): Float64Array {
+/** Per-image SSIM of ssim and ssimPerImage, whose errors are named 'ssim'. */
+function compute(a: ImageBatch, b: ImageBatch, opts: SsimOptions): Float64Array {
+  const fn = 'ssim';
   const [n, h, w, c] = checkPair(fn, a, b);
   if (opts === null || typeof opts !== 'object')
     throw new TypeError(`${fn}: opts with a dataRange is required`);
-  const { range, lo, hi } = checkRange(fn, opts.dataRange);
+  const { range, lo, hi } = checkRange(opts.dataRange);
   const border = opts.border ?? 'reflect';
   if (border !== 'reflect' && border !== 'valid') {
     throw new RangeError(`${fn}: opts.border must be 'reflect' or 'valid', got ${String(border)}`);
@@ -107,17 +109,17 @@ function compute(fn: string, a: ImageBatch, b: ImageBatch, opts: SsimOptions): F
   return out;
 }
 
-function checkRange(fn: string, r: SsimOptions['dataRange']): { range: number; lo: number; hi: number } {
+function checkRange(r: SsimOptions['dataRange']): { range: number; lo: number; hi: number } {
   if (typeof r === 'number') {
     if (!(r > 0) || !Number.isFinite(r))
-      throw new RangeError(`${fn}: opts.dataRange must be a positive number, got ${r}`);
+      throw new RangeError(`ssim: opts.dataRange must be a positive number, got ${r}`);
     return { range: r, lo: Number.NEGATIVE_INFINITY, hi: Number.POSITIVE_INFINITY };
   }
   if (Array.isArray(r) && r.length === 2 && Number.isFinite(r[0]) && Number.isFinite(r[1]) && r[1] > r[0]) {
     return { range: r[1] - r[0], lo: r[0], hi: r[1] };
   }
   throw new RangeError(
-    `${fn}: opts.dataRange must be a positive number or a [min, max] pair with min < max, got ${JSON.stringify(r)}`,
+    `ssim: opts.dataRange must be a positive number or a [min, max] pair with min < max, got ${JSON.stringify(r)}`,
   );
 }
 

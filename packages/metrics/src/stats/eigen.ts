@@ -51,7 +51,7 @@ const STALL_ITERATIONS = 30;
  * @throws TypeError / RangeError when `a` is not a float array of n * n finite values, or not symmetric.
  */
 export function symmetricEigen(a: FloatArray, n: number, opts: SymmetricEigenOptions = {}): SymmetricEigen {
-  const w = prepare('symmetricEigen', a, n, opts);
+  const w = prepare(a, n, opts);
   const { values, rows } = eigenSymmetricInPlace(w, n, true);
   return { values, vectors: transpose(rows!, n) };
 }
@@ -67,11 +67,13 @@ export function symmetricEigenvalues(
   n: number,
   opts: SymmetricEigenOptions = {},
 ): Float64Array {
-  const w = prepare('symmetricEigenvalues', a, n, opts);
+  const w = prepare(a, n, opts);
   return eigenSymmetricInPlace(w, n, false).values;
 }
 
-function prepare(fn: string, a: FloatArray, n: number, opts: SymmetricEigenOptions): Float64Array {
+/** The checked float64 copy of `a` for symmetricEigen and symmetricEigenvalues (errors name the first). */
+function prepare(a: FloatArray, n: number, opts: SymmetricEigenOptions): Float64Array {
+  const fn = 'symmetricEigen';
   assertPositiveInt(fn, 'n', n);
   assertFloatArray(fn, 'a', a, n * n);
   const tol = opts.symmetryTolerance ?? 1e-8;

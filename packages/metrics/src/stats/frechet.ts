@@ -101,8 +101,8 @@ function frechet(
   assertFinite(fn, 'sigma2', sigma2);
   const s1 = symmetricCopy(fn, 'sigma1', sigma1, n, symTol);
   const s2 = symmetricCopy(fn, 'sigma2', sigma2, n, symTol);
-  const maxVar1 = assertPsdScale(fn, 'sigma1', s1, n);
-  assertPsd(fn, 'sigma2', s2, n, psdTol);
+  const maxVar1 = assertPsdScale('sigma1', s1, n);
+  assertPsd('sigma2', s2, n, psdTol);
 
   let meanTerm = 0;
   let traces = 0;
@@ -240,14 +240,14 @@ function traceSqrtProduct(values: Float64Array, rows: Float64Array, s2: Float64A
  * Largest diagonal entry of a symmetric matrix, after rejecting a matrix whose diagonal shows it is
  * not PSD: with no positive variance, only the zero matrix is PSD.
  */
-function assertPsdScale(fn: string, name: string, s: Float64Array, n: number): number {
+function assertPsdScale(name: string, s: Float64Array, n: number): number {
   let maxDiag = Number.NEGATIVE_INFINITY;
   for (let i = 0; i < n; i++) maxDiag = Math.max(maxDiag, s[i * n + i]);
   if (maxDiag > 0) return maxDiag;
   for (let i = 0; i < s.length; i++) {
     if (s[i] !== 0) {
       throw new RangeError(
-        `${fn}: ${name} is not positive semi-definite: its largest diagonal entry is ${maxDiag} but it is not all zeros`,
+        `frechetDistance: ${name} is not positive semi-definite: its largest diagonal entry is ${maxDiag} but it is not all zeros`,
       );
     }
   }
@@ -262,8 +262,8 @@ const CB = 64;
  * factor. Works on a copy, blocked: the rows of a block are factored here (S = U^T U, U upper, row by
  * row), and the rest of the matrix receives the block's update through {@link multiplyABt}.
  */
-function assertPsd(fn: string, name: string, s: Float64Array, n: number, tol: number): void {
-  const maxDiag = assertPsdScale(fn, name, s, n);
+function assertPsd(name: string, s: Float64Array, n: number, tol: number): void {
+  const maxDiag = assertPsdScale(name, s, n);
   if (maxDiag === 0) return;
   const shift = tol * maxDiag;
   const w = s.slice(0, n * n);
@@ -283,7 +283,7 @@ function assertPsd(fn: string, name: string, s: Float64Array, n: number, tol: nu
       const d = w[ri + i] + shift;
       if (!(d > 0)) {
         throw new RangeError(
-          `${fn}: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
+          `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
             `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${i}). Pass a covariance ` +
             '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
         );

@@ -4,8 +4,8 @@
  * missing / unexpected keys and shape mismatches.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { fromTorchLayout, type ParamLayout, toTorchLayout } from '../nn/module.js';
 import { type HostTensor, isHostTensor, permuteHost, setEntry } from './host-tensor.js';
+import { FROM_TORCH, fromTorchLayout, type ParamLayout, TO_TORCH, toTorchLayout } from './layout.js';
 
 /**
  * One renaming rule:
@@ -117,8 +117,7 @@ export function transposeForLayout<T extends HostTensor | tf.Tensor>(
     return (direction === 'torchToTfjs' ? fromTorchLayout(t, layout) : toTorchLayout(t, layout)) as T;
   const h = t as HostTensor;
   if (layout === 'same') return { dtype: h.dtype, shape: h.shape.slice(), data: h.data.slice() } as T;
-  if (layout === 'linear') return permuteHost(h, [1, 0]) as T;
-  return permuteHost(h, direction === 'torchToTfjs' ? [2, 3, 1, 0] : [3, 2, 0, 1]) as T;
+  return permuteHost(h, (direction === 'torchToTfjs' ? FROM_TORCH : TO_TORCH)[layout]) as T;
 }
 
 /** Something with a shape: a shape array, a host tensor or a tf.Tensor. */

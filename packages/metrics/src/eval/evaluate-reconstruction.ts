@@ -18,7 +18,7 @@ import {
   lpipsLabel,
   ReconAccumulator,
   type ReconstructionMetrics,
-} from './recon-metrics.js';
+} from './reconstruction-metrics.js';
 import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */
@@ -86,11 +86,11 @@ export function reconstructionSetup(
 ) {
   checkAutoencoder(fn, ae);
   if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: opts must be an object`);
-  checkImageSource(fn, 'data', data, checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16));
+  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16);
+  checkImageSource(fn, 'data', data, batchSize);
   if (opts.extractor !== undefined && opts.extractor !== null)
     assertExtractor(fn, 'opts.extractor', opts.extractor);
   const lpips = checkLpips(fn, opts.lpips);
-  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16);
   const ssimBorder = opts.ssimBorder ?? 'reflect';
   if (ssimBorder !== 'reflect' && ssimBorder !== 'valid')
     throw new RangeError(`${fn}: opts.ssimBorder must be 'reflect' or 'valid', got ${String(ssimBorder)}`);

@@ -10,7 +10,7 @@ import {
   serializePth,
   TensorFormatError,
 } from '../src/index.node.js';
-import { b, f32le, get, glob, OP, put, str, u64 } from './io-fixtures.js';
+import { b, f32le, get, glob, OP, put, str, u64 } from './bytes.js';
 
 const LPIPS = '/work/shared/weights/lpips-v0.1';
 

@@ -2,7 +2,6 @@ import { readFileSync } from 'node:fs';
 import { zipSync } from 'fflate';
 import { describe, expect, it } from 'vitest';
 import {
-  createRng,
   decodeCheckpointHost,
   encodeCheckpointHost,
   type HostTensor,
@@ -18,7 +17,7 @@ import {
   type TensorFileFormat,
   TensorFormatError,
 } from '../src/index.node.js';
-import { b, f32le, get, glob, OP, put, str, u32, u64 } from './io-fixtures.js';
+import { b, f32le, get, glob, OP, put, seededInts, str, u32, u64 } from './bytes.js';
 
 const small: Record<string, HostTensor> = {
   'enc.w': { dtype: 'float32', shape: [3, 2], data: new Float32Array([1, 2, 3, 4, 5, 6]) },
@@ -70,14 +69,14 @@ describe('fuzz: truncated and bit-flipped files', () => {
   });
 
   it('survives random bit flips (accepted or rejected cleanly, never another error)', () => {
-    const rng = createRng(2024);
+    const nextInt = seededInts(2024);
     const counts: Record<string, { ok: number; rejected: number }> = {};
     for (const [name, format, bytes] of samples) {
       counts[name] = { ok: 0, rejected: 0 };
       for (let i = 0; i < 400; i++) {
         const copy = bytes.slice();
-        const flips = 1 + rng.nextInt(3);
-        for (let k = 0; k < flips; k++) copy[rng.nextInt(copy.length)] ^= 1 << rng.nextInt(8);
+        const flips = 1 + nextInt(3);
+        for (let k = 0; k < flips; k++) copy[nextInt(copy.length)] ^= 1 << nextInt(8);
         counts[name][outcome(() => parseTensorFile(copy, format))]++;
       }
     }

@@ -10,7 +10,7 @@ import {
   serializeNpz,
   TensorFormatError,
 } from '../src/index.node.js';
-import { b, f32le, f64le, u16, u32, u64 } from './io-fixtures.js';
+import { b, f32le, f64le, u16, u32, u64 } from './bytes.js';
 
 /**
  * A .npy v1.0 file as numpy.lib.format writes it: magic, version, uint16 header length, the dict

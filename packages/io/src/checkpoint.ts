@@ -7,11 +7,20 @@
  * '0', so a bit flip anywhere (header, metadata or data) or a truncation is detected, and decoding
  * validates everything before the first tensor is created: a bad file never half-loads a model.
  */
-import type { CheckpointPayload } from '../train/checkpoint-payload.js';
+import type * as tf from '@tensorflow/tfjs-core';
 import { concatBytes, crc32, TensorFormatError, typedToBytes, utf8 } from './bytes.js';
 import { type HostTensorDict, setEntry } from './host-tensor.js';
 import { parseSafetensors, safetensorsHeader } from './safetensors.js';
 import { fromTfTensors, toTfTensors } from './tf-convert.js';
+
+/**
+ * Named tensors and string metadata of one checkpoint (exactly what the file holds). Tensor names and
+ * metadata keys are the writer's choice; `@ldmae/core`'s train loop documents the ones it writes.
+ */
+export interface CheckpointPayload {
+  tensors: Record<string, tf.Tensor>;
+  metadata: Record<string, string>;
+}
 
 /** Metadata key holding the checkpoint's CRC-32 (8 lower-case hex digits). */
 export const CHECKPOINT_CRC_KEY = 'ldmae.io.crc32';

@@ -1,6 +1,7 @@
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -11,7 +12,6 @@ import {
   parseCheckpointMeta,
   saveCheckpoint,
   serializeSafetensors,
-  setupBackend,
   TensorFormatError,
   verifyCheckpointWeights,
 } from '../src/index.node.js';
@@ -36,7 +36,7 @@ function payload() {
 }
 
 beforeAll(async () => {
-  await setupBackend({ backend: 'wasm' });
+  await tf.setBackend('cpu');
   dir = await mkdtemp(join(tmpdir(), 'ldmae-folder-'));
   const p = payload();
   await saveCheckpoint(join(dir, 'ckpt'), p);

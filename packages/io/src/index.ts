@@ -1,8 +1,15 @@
-// Barrel of io/: the browser-safe tensor formats, checkpoint codec and state-dict mapping helpers.
-// File-system helpers live in ./node.js (exported from index.node.ts only).
+/**
+ * @ldmae/io: tensor files (safetensors, PyTorch `.pth`, npy/npz) read and written in pure JS, a
+ * pickle reader that only builds tensors, host tensors, PyTorch layouts, state-dict mapping and the
+ * checksummed checkpoint codec (browser / default entry).
+ *
+ * In Node the `node` export condition selects `index.node.ts`, which adds file-system IO.
+ * @packageDocumentation
+ */
 export { crc32, TensorFormatError } from './bytes.js';
 export * from './checkpoint.js';
 export * from './host-tensor.js';
+export { fromTorchLayout, type ParamLayout, torchShape, toTorchLayout } from './layout.js';
 export * from './mapping.js';
 export * from './npy.js';
 export {

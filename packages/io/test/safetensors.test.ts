@@ -7,7 +7,7 @@ import {
   serializeSafetensors,
   TensorFormatError,
 } from '../src/index.node.js';
-import { b, f32le, u64 } from './io-fixtures.js';
+import { b, f32le, u64 } from './bytes.js';
 
 /** A safetensors file assembled from the spec: u64 header length, JSON padded with spaces to 8, data. */
 function handMade(header: string, data: number[]): Uint8Array {

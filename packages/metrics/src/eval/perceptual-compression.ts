@@ -6,8 +6,8 @@
 import type { Autoencoder, ImageBatchSource, Progress, ProgressCallback } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { imageCompressionStats, patchLabels, pixelPatches } from './compression-stats.js';
+import { checkAutoencoder } from './evaluate-reconstruction.js';
 import { ProgressReporter } from './progress.js';
-import { checkAutoencoder } from './reconstruction.js';
 import {
   checkImageSource,
   checkPositiveInt,

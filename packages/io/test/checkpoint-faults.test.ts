@@ -8,9 +8,10 @@ import { spawnSync } from 'node:child_process';
 import { cp, mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import '@tensorflow/tfjs-backend-cpu';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
-import { loadCheckpointHost, saveCheckpoint, setupBackend } from '../src/index.node.js';
+import { loadCheckpointHost, saveCheckpoint } from '../src/index.node.js';
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'save-child.ts');
 let dir: string;
@@ -60,7 +61,7 @@ async function saveStep(folder: string, step: number): Promise<void> {
 }
 
 beforeAll(async () => {
-  await setupBackend({ backend: 'cpu' });
+  await tf.setBackend('cpu');
   dir = await mkdtemp(join(tmpdir(), 'ldmae-faults-'));
   template = join(dir, 'template');
   // Two saves by a child process, as in a real run.

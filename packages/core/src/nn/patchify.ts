@@ -1,9 +1,10 @@
 /**
- * Patchify / unpatchify between NHWC images and token sequences, in the reference's patch layout:
- * tokens row-major over the (h, w) grid, each patch vector ordered (p, q, c) = (row inside the patch,
- * column inside the patch, channel), MAE's 'nchpwq -> nhwpqc'.
+ * Patchify / unpatchify between NHWC images and token sequences, in the layout of the reference
+ * PyTorch models (MAE's 'nchpwq -> nhwpqc', DiT's unpatchify): tokens row-major over the (h, w) grid,
+ * each patch vector ordered (row in patch, column in patch, channel), like a conv kernel [kh, kw, in]
+ * flattened, so a p x p stride-p conv is one matrix product over the patches.
  *
- * Both directions use one 4-D transpose: 6-D (and 5-D) transposes are slow on the wasm backend.
+ * Both directions use one 4-D transpose: 5-D and 6-D transposes are slow on the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
 
@@ -29,6 +30,7 @@ export function patchify(images: tf.Tensor, p: number): tf.Tensor3D {
   const gh = h / p;
   const gw = w / p;
   return tf.tidy(() => {
+    if (p === 1) return tf.reshape(images, [b, gh * gw, c]) as tf.Tensor3D;
     // [B*gh, p, gw, p*C] -> [B*gh, gw, p, p*C]: each (row, column) patch becomes p rows of p*C values.
     const t = tf.transpose(tf.reshape(images, [b * gh, p, gw, p * c]), [0, 2, 1, 3]);
     return tf.reshape(t, [b, gh * gw, p * p * c]) as tf.Tensor3D;
@@ -67,6 +69,7 @@ export function unpatchify(
     if (gh * gw !== l) throw new Error(`unpatchify: ${l} tokens are not a square grid; pass grid [gh, gw]`);
   }
   return tf.tidy(() => {
+    if (p === 1) return tf.reshape(patches, [b, gh, gw, channels]) as tf.Tensor4D;
     const t = tf.transpose(tf.reshape(patches, [b * gh, gw, p, p * channels]), [0, 2, 1, 3]);
     return tf.reshape(t, [b, gh * p, gw * p, channels]) as tf.Tensor4D;
   });

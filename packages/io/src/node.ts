@@ -16,9 +16,9 @@ import type { FileHandle } from 'node:fs/promises';
 import { mkdir, open, readdir, readFile, stat, unlink } from 'node:fs/promises';
 import { join } from 'node:path';
 import type * as tf from '@tensorflow/tfjs-core';
-import type { CheckpointPayload } from '../train/checkpoint-payload.js';
 import { adoptBytesAsTyped, concatBytes, crc32, TensorFormatError } from './bytes.js';
 import {
+  type CheckpointPayload,
   type CheckpointReadOptions,
   checkpointHeaderCrc,
   encodeCheckpointChunks,
@@ -45,7 +45,7 @@ import {
 } from './tensor-file.js';
 import { toTfTensors } from './tf-convert.js';
 
-export { FileOperationError, removeStaleTempFiles, writeFileAtomic };
+export { FileOperationError, fsStep, removeStaleTempFiles, writeFileAtomic };
 
 const CHUNK = 1 << 30;
 const MAX_ARRAY = 2 ** 32;
