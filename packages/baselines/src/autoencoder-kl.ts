@@ -10,6 +10,7 @@ import {
   type LatentNormalization,
   Module,
   type Rng,
+  reconstruct,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import {
@@ -229,11 +230,6 @@ export class AutoencoderKL extends Module implements Autoencoder {
    * takes `posterior.mode()` for latents too). x [B, H, W, in] -> [B, H, W, out].
    */
   reconstruct(x: tf.Tensor4D): tf.Tensor4D {
-    const post = this.encode(x);
-    try {
-      return this.decode(post.mean as tf.Tensor4D);
-    } finally {
-      post.dispose();
-    }
+    return reconstruct(this, x);
   }
 }

@@ -3,7 +3,7 @@
  * returns its loss from a synchronous function that core's `train` runs inside `tf.variableGrads`.
  */
 import { createRng, type Module, type Rng } from '@ldmae/core';
-import { mseLoss } from '@ldmae/losses';
+import { klLoss, mseLoss } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderKL } from './autoencoder-kl.js';
 import type { BaselineKind } from './variants.js';
@@ -138,7 +138,7 @@ export class VaeObjective extends PixelObjective {
     const post = ae.encode(x);
     const z = post.sample(this.rng) as tf.Tensor4D;
     const mse = mseLoss(ae.decode(z), x) as tf.Scalar;
-    const kl = tf.mean(post.kl({ kind: 'standard' })) as tf.Scalar;
+    const kl = tf.mean(klLoss(post, { form: 'standard', reduction: 'none' })) as tf.Scalar;
     const d = x.shape[1] * x.shape[2] * x.shape[3];
     return { loss: tf.add(mse, tf.mul(kl, this.klWeight / d)), logs: { mse, kl } };
   }

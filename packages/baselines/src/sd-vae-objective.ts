@@ -8,6 +8,7 @@ import {
   adoptWeight,
   generatorLoss,
   hingeDLoss,
+  klLoss,
   type Lpips,
   NLayerDiscriminator,
 } from '@ldmae/losses';
@@ -184,7 +185,7 @@ export class SdVaeObjective implements BaselineObjective {
     const post = ae.encode(x);
     const z = post.sample(this.rng) as tf.Tensor4D;
     const { output: xrec, preOut } = ae.decodeWithFeatures(z);
-    const kl = tf.div(tf.sum(post.kl({ kind: 'standard' })), b) as tf.Scalar;
+    const kl = tf.div(tf.sum(klLoss(post, { form: 'standard', reduction: 'none' })), b) as tf.Scalar;
 
     const xd = detach(xrec);
     const lvd = detach(logvar as tf.Tensor);

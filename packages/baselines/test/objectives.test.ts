@@ -1,5 +1,5 @@
 import { createRng, type Rng, setupBackend } from '@ldmae/core';
-import { hingeDLoss, type Lpips } from '@ldmae/losses';
+import { hingeDLoss, klLoss, type Lpips } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
@@ -162,7 +162,7 @@ describe('SD-VAE objective (taming LPIPSWithDiscriminator)', () => {
         const post = ae.encode(x);
         const xr = ae.decode(post.sample(obj.rng) as tf.Tensor4D);
         xrFixed = tf.keep(tf.clone(xr));
-        const kl = tf.div(tf.sum(post.kl()), x.shape[0]);
+        const kl = tf.div(tf.sum(klLoss(post, { form: 'standard', reduction: 'none' })), x.shape[0]);
         const g = tf.neg(tf.mean(disc.forward(xr)));
         return tf.addN([tamingNll(xr, logvar, PW), tf.mul(kl, KL_W), tf.mul(g, logs.d_weight)]) as tf.Scalar;
       }, aeVars),

@@ -8,7 +8,13 @@ import type { Command } from 'commander';
 import { clearFolderScans } from './data-source.js';
 import { CliError, describeError, EXIT, InterruptedError, resumeCommand, UsageError } from './errors.js';
 import { installInterrupt } from './interrupt.js';
-import { addOptions, type OptionSpec, type ResolvedOptions, resolveOptions } from './options.js';
+import {
+  addOptions,
+  type OptionSpec,
+  type OptionsOf,
+  type ResolvedOptions,
+  resolveOptions,
+} from './options.js';
 import { Reporter, type TextSink } from './progress.js';
 import { BACKENDS, initBackend, type RuntimeInfo, runtimeInfo } from './runtime.js';
 
@@ -22,6 +28,11 @@ export interface CommandContext {
   /** Backend, threads and versions (after the backend was set up). */
   runtime: RuntimeInfo;
 }
+
+/** The options a command's `run` gets: those of its table and the {@link COMMON_SPECS}, typed. */
+export type CommandOptions<Specs extends readonly OptionSpec[]> = OptionsOf<
+  readonly [...Specs, ...typeof COMMON_SPECS]
+>;
 
 /** A subcommand. */
 export interface CommandDefinition {
@@ -38,8 +49,25 @@ export interface CommandDefinition {
   run(opts: ResolvedOptions, ctx: CommandContext, args: string[]): Promise<void>;
 }
 
+/** A subcommand whose `run` reads the options of its table `Specs` typed (see {@link defineCommand}). */
+export interface TypedCommandDefinition<Specs extends readonly OptionSpec[]>
+  extends Omit<CommandDefinition, 'specs' | 'run'> {
+  specs: Specs;
+  run(opts: CommandOptions<Specs>, ctx: CommandContext, args: string[]): Promise<void>;
+}
+
+/**
+ * A command whose `run` reads its options typed from its spec table (read as `as const`):
+ * `--batch-size` of type 'int' with a default is `opts.batchSize: number`.
+ */
+export function defineCommand<const Specs extends readonly OptionSpec[]>(
+  def: TypedCommandDefinition<Specs>,
+): CommandDefinition {
+  return def;
+}
+
 /** Options every command has. */
-export const COMMON_SPECS: readonly OptionSpec[] = [
+export const COMMON_SPECS = [
   {
     key: 'config',
     type: 'path',
@@ -56,7 +84,7 @@ export const COMMON_SPECS: readonly OptionSpec[] = [
     type: 'string',
     description: 'TensorFlow.js backend (auto: tfjs-node-gpu, WebGPU on a GPU, tfjs-node, wasm, cpu)',
     default: 'auto',
-    choices: BACKENDS as readonly string[],
+    choices: BACKENDS,
   },
   {
     key: 'threads',
@@ -66,7 +94,7 @@ export const COMMON_SPECS: readonly OptionSpec[] = [
       'threads of the wasm backend (default: half the CPUs, 1 to 8; 1: single-threaded); fixed for the process once the backend starts',
     valueName: 'n',
   },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** Where a program writes and what it records. */
 export interface ProgramState {
@@ -106,8 +134,8 @@ export function registerCommand(program: Command, def: CommandDefinition, state:
       const opts = await resolveOptions(command, [...def.specs, ...COMMON_SPECS]);
       await checkOutFolder(opts.out);
       clearFolderScans();
-      if (def.needsBackend !== false)
-        await initBackend(opts.backend as string, opts.threads as number | undefined);
+      const common = opts as OptionsOf<typeof COMMON_SPECS>;
+      if (def.needsBackend !== false) await initBackend(common.backend, common.threads);
       const ctx: CommandContext = {
         reporter,
         signal: interrupt.signal,

@@ -22,8 +22,6 @@ import {
   trainTestSplit,
 } from '@ldmae/data';
 import { CliError, UsageError } from './errors.js';
-import type { ResolvedOptions } from './options.js';
-import type { Reporter } from './progress.js';
 
 /** Which part of a data set: the train or test split, or all of it. */
 export type Split = 'train' | 'test' | 'all';
@@ -56,14 +54,6 @@ export interface LoadDataOptions {
   skipBadImages?: boolean;
   /** Receives the one-line result of an image folder's scan. */
   onInfo?: (message: string) => void;
-}
-
-/** The command-line flags of {@link loadData}: `--skip-bad-images`, and the scan's line on the reporter. */
-export function dataFlags(
-  o: ResolvedOptions,
-  reporter: Pick<Reporter, 'info'>,
-): Pick<LoadDataOptions, 'skipBadImages' | 'onInfo'> {
-  return { skipBadImages: o.skipBadImages === true, onInfo: (m) => reporter.info(m) };
 }
 
 /** Seconds an image folder's header scan may take before training starts. */

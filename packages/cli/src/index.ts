@@ -1,30 +1,27 @@
 /**
  * @ldmae/cli: the `ldmae` command (train, encode, sample, evaluate and the end-to-end quickstart), and
- * the pieces it is built from for programs that want to drive it.
+ * what a program needs to run it in-process or add commands of its own.
  * @packageDocumentation
  */
 
 export type { AutoencoderKind } from './autoencoders.js';
-export * from './command.js';
+export type { CommandContext, CommandDefinition, CommandOptions, TypedCommandDefinition } from './command.js';
+export { COMMON_SPECS, defineCommand } from './command.js';
 export { commands } from './commands/index.js';
-export * from './config.js';
-export * from './errors.js';
-export * from './options.js';
-export * from './program.js';
-export * from './progress.js';
-export { type MetricRow, pngDataUri, type ReportData, renderReport } from './report/html.js';
-export { type ChartOptions, lineChart, type Series } from './report/svg.js';
-export * from './runtime.js';
+export type { QuickstartOptions } from './commands/quickstart.js';
+export type { StudyOptions } from './commands/study.js';
+export { CliError, EXIT, InterruptedError, UsageError } from './errors.js';
+export type { OptionSpec, OptionsOf, ResolvedOptions } from './options.js';
+export { addOptions, resolveOptions } from './options.js';
+export { createProgram, main, type ProgramIO } from './program.js';
+export { Reporter, type ReporterOptions, type TextSink } from './progress.js';
+export { runQuickstart } from './quickstart/run.js';
+export { type MetricRow, type ReportData, renderReport } from './report/html.js';
+export type { ChartOptions, Series } from './report/svg.js';
+export { BACKENDS, initBackend, type RuntimeInfo, runtimeInfo } from './runtime.js';
 export type { TrainLdmSettings } from './steps/train-ldm.js';
 export type { ClaimResult, Measured, StudyRow, StudyTables, Verdict } from './study/claims.js';
-export {
-  compare as compareMeasured,
-  judgeClaims,
-  PAPER_TABLE1,
-  PAPER_TABLE2,
-  PAPER_TABLE3,
-  PAPER_TABLE4,
-} from './study/claims.js';
+export { judgeClaims } from './study/claims.js';
 export { type BudgetRule, planAeSteps, STUDY_MODELS, type StudyRunSpec, studyRuns } from './study/plan.js';
 export { runStudy, type StudyPlan, type StudyResult, type StudyRunResult } from './study/run.js';
 export { VERSION } from './version.js';

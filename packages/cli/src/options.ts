@@ -35,6 +35,30 @@ export interface OptionSpec {
 /** A resolved configuration: option key -> value. */
 export type ResolvedOptions = Record<string, unknown>;
 
+/** The value of an option of `S`: number, number[], boolean, one of its choices, or string. */
+export type OptionValue<S extends OptionSpec> = S['type'] extends 'int' | 'number'
+  ? number
+  : S['type'] extends 'numbers'
+    ? number[]
+    : S['type'] extends 'boolean'
+      ? boolean
+      : S extends { choices: readonly (infer C extends string)[] }
+        ? C
+        : string;
+
+type WithDefault = { default: NonNullable<unknown> };
+
+/**
+ * The resolved options of a spec table (declared `as const`): one property per key, typed by
+ * {@link OptionValue}, optional unless the option has a default. A table of plain `OptionSpec`s gives
+ * {@link ResolvedOptions}.
+ */
+export type OptionsOf<Specs extends readonly OptionSpec[]> = string extends Specs[number]['key']
+  ? ResolvedOptions
+  : { [S in Specs[number] as S extends WithDefault ? S['key'] : never]: OptionValue<S> } & {
+      [S in Specs[number] as S extends WithDefault ? never : S['key']]?: OptionValue<S>;
+    };
+
 /** 'batchSize' -> 'batch-size'. */
 export function kebab(key: string): string {
   return key.replace(/[A-Z]/g, (c) => `-${c.toLowerCase()}`);

@@ -1,7 +1,7 @@
 import { describe, expect, it } from 'vitest';
 import { COMMON_SPECS } from '../src/command.js';
 import { commands } from '../src/commands/index.js';
-import { kebab } from '../src/options.js';
+import { kebab, type OptionSpec } from '../src/options.js';
 import { run } from './helpers.js';
 
 const NAMES = [
@@ -38,7 +38,8 @@ describe('help', () => {
       const r = await run([def.name, '--help']);
       expect(r.code).toBe(0);
       expect(r.stdout).toContain(`Usage: ldmae ${def.name}`);
-      for (const spec of [...def.specs, ...COMMON_SPECS]) {
+      const specs: readonly OptionSpec[] = [...def.specs, ...COMMON_SPECS];
+      for (const spec of specs) {
         const flag =
           spec.type === 'boolean' && spec.default === true
             ? `--no-${kebab(spec.key)}`

@@ -101,13 +101,13 @@ export class Rng {
 
   /** A float32 tensor of uniform samples in [lo, hi); the caller owns it. */
   uniform(shape: number[], lo = 0, hi = 1): tf.Tensor {
-    const n = sizeOf(shape, 'Rng.uniform');
+    const n = sizeOf(shape);
     return tf.tensor(Float32Array.from(this.uniformArray(n, lo, hi)), shape, 'float32');
   }
 
   /** A float32 tensor of normal samples; the caller owns it. */
   normal(shape: number[], mean = 0, std = 1): tf.Tensor {
-    const n = sizeOf(shape, 'Rng.normal');
+    const n = sizeOf(shape);
     return tf.tensor(Float32Array.from(this.normalArray(n, mean, std)), shape, 'float32');
   }
 
@@ -155,11 +155,9 @@ function rotl(x: number, k: number): number {
   return ((x << k) | (x >>> (32 - k))) >>> 0;
 }
 
-function sizeOf(shape: number[], where: string): number {
+function sizeOf(shape: number[]): number {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
-    throw new TypeError(
-      `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
-    );
+    throw new TypeError(`Rng: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`);
   }
   return shape.reduce((a, b) => a * b, 1);
 }
@@ -167,4 +165,57 @@ function sizeOf(shape: number[], where: string): number {
 /** Create a seeded generator. The same seed gives the same numbers on every backend. */
 export function createRng(seed: number): Rng {
   return new Rng(seed);
+}
+
+function mix32(h: number, v: number): number {
+  // murmur3-style word mixing (fmix32 on the combined state)
+  h = Math.imul(h ^ (v >>> 0), 0x9e3779b1) >>> 0;
+  h ^= h >>> 16;
+  h = Math.imul(h, 0x85ebca6b) >>> 0;
+  h ^= h >>> 13;
+  h = Math.imul(h, 0xc2b2ae35) >>> 0;
+  return (h ^ (h >>> 16)) >>> 0;
+}
+
+/**
+ * A uint32 seed derived from a base seed and integer coordinates (stream id, epoch, position, ...),
+ * so a random choice is a pure function of where it is made (the data loaders' per-sample seeds).
+ */
+export function deriveSeed(seed: number, ...coords: number[]): number {
+  if (!Number.isFinite(seed)) throw new TypeError(`deriveSeed: seed must be a finite number, got ${seed}`);
+  let h = mix32(0x2545f491, Math.floor(seed) >>> 0);
+  h = mix32(h, Math.floor(seed / TWO_POW_32) >>> 0);
+  for (const c of coords) {
+    h = mix32(h, c >>> 0);
+    h = mix32(h, Math.floor(c / TWO_POW_32) >>> 0);
+  }
+  return h;
+}
+
+/** A generator seeded by {@link deriveSeed}. */
+export function derivedRng(seed: number, ...coords: number[]): Rng {
+  return createRng(deriveSeed(seed, ...coords));
+}
+
+function fmix32(x: number): number {
+  let z = x >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/**
+ * A seed for item `index` of stream `stream` under `seed` (an integer in [0, 2^53)), for createRng:
+ * the per-image seeds of diffusion sampling, so an image's noise does not depend on how images are
+ * batched. It is a different hash than {@link deriveSeed} (and a 53-bit result), kept separate
+ * because images sampled with a given seed must stay the same.
+ */
+export function deriveStreamSeed(seed: number, stream: number, index: number): number {
+  if (!Number.isFinite(seed))
+    throw new RangeError(`deriveStreamSeed: seed must be a finite number, got ${seed}`);
+  const lo = Math.floor(seed) >>> 0;
+  const hi = Math.floor(seed / TWO_POW_32) >>> 0;
+  const a = fmix32(lo ^ fmix32(hi + 0x9e3779b9) ^ fmix32(stream * 0x632be5ab + 1));
+  const b = fmix32(a ^ fmix32(index + 0x7f4a7c15));
+  return (fmix32(b ^ a) >>> 11) * TWO_POW_32 + b;
 }

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
-import { createRng, setupBackend } from '../src/index.node.js';
+import { createRng, deriveSeed, deriveStreamSeed, setupBackend } from '../src/index.node.js';
 
 describe('createRng', () => {
   it('is deterministic for a seed and differs between seeds', () => {
@@ -51,5 +51,17 @@ describe('createRng', () => {
     expect(() => createRng(Number.NaN)).toThrow(/seed/);
     expect(() => createRng(1).permutation(-1)).toThrow(/n must be/);
     expect(() => createRng(1).uniform([2, -1])).toThrow(/shape/);
+  });
+});
+
+describe('derived seeds', () => {
+  // Pinned: data order and sampled images depend on these values.
+  it('deriveSeed (the loaders) and deriveStreamSeed (diffusion sampling) keep their values', () => {
+    expect([deriveSeed(7, 1, 2, 3), deriveSeed(7)]).toEqual([1598110368, 1247926263]);
+    expect([deriveStreamSeed(7, 1, 2), deriveStreamSeed(2 ** 40, 3, 17)]).toEqual([
+      724005400443821, 7143112370398413,
+    ]);
+    expect(() => deriveSeed(Number.NaN)).toThrow(/deriveSeed: seed must be a finite number/);
+    expect(() => deriveStreamSeed(Number.POSITIVE_INFINITY, 0, 0)).toThrow(/finite number/);
   });
 });

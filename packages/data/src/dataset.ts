@@ -63,9 +63,9 @@ export class DataError extends Error {
 }
 
 /** Throw a RangeError unless `index` is a valid item index of `ds`. */
-export function checkIndex(index: number, length: number, where: string): void {
+export function checkIndex(index: number, length: number): void {
   if (!Number.isInteger(index) || index < 0 || index >= length) {
-    throw new RangeError(`${where}: index must be an integer in [0, ${length}), got ${index}`);
+    throw new RangeError(`index must be an integer in [0, ${length}), got ${index}`);
   }
 }
 
@@ -125,7 +125,7 @@ export class ArrayDataset implements Dataset {
 
   /** Item `index` synchronously (a view, not a copy). */
   getSync(index: number): Sample {
-    checkIndex(index, this.length, 'ArrayDataset.get');
+    checkIndex(index, this.length);
     const [, h, w, c] = this.shape;
     const per = h * w * c;
     const image: Image = {
@@ -162,12 +162,12 @@ export function fromImages(
   if (!Array.isArray(images) || images.length === 0)
     throw new RangeError('fromImages: images must be a non-empty array');
   const first = images[0];
-  checkImage(first, 'fromImages', 'images[0]');
+  checkImage(first, 'images[0]');
   const float = first.data instanceof Float32Array;
   const per = first.data.length;
   const data = float ? new Float32Array(per * images.length) : new Uint8Array(per * images.length);
   images.forEach((im, i) => {
-    checkImage(im, 'fromImages', `images[${i}]`);
+    checkImage(im, `images[${i}]`);
     if (im.height !== first.height || im.width !== first.width || im.channels !== first.channels) {
       throw new RangeError(
         `fromImages: images[${i}] is ${im.height}x${im.width}x${im.channels}, images[0] is ${first.height}x${first.width}x${first.channels}`,
@@ -201,7 +201,7 @@ export class SubsetDataset implements Dataset {
     indices: ArrayLike<number>,
   ) {
     const idx = Int32Array.from(indices);
-    for (const i of idx) checkIndex(i, base.length, 'subset');
+    for (const i of idx) checkIndex(i, base.length);
     this.indices = idx;
     this.length = idx.length;
     if (base.classes) this.classes = base.classes;
@@ -211,7 +211,7 @@ export class SubsetDataset implements Dataset {
 
   get(index: number): Promise<Sample> {
     try {
-      checkIndex(index, this.length, 'SubsetDataset.get');
+      checkIndex(index, this.length);
     } catch (e) {
       return Promise.reject(e);
     }

@@ -31,7 +31,7 @@ export function makeGrid(images: readonly Image[], opts: GridOptions = {}): Imag
   if (!(padValue >= 0 && padValue <= 255))
     throw new RangeError(`makeGrid: padValue must be a byte 0..255, got ${padValue}`);
   images.forEach((im, i) => {
-    checkImage(im, 'makeGrid', `images[${i}]`);
+    checkImage(im, `images[${i}]`);
   });
   const { height: h, width: w } = images[0];
   images.forEach((im, i) => {

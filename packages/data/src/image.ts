@@ -27,12 +27,12 @@ export interface Sample {
   file?: string;
 }
 
-/** Check that `image` is a well-formed {@link Image}; `where` names the caller in the error. */
-export function checkImage(image: Image, where: string, name = 'image'): void {
-  if (!image || typeof image !== 'object') throw new TypeError(`${where}: ${name} must be an Image object`);
+/** Check that `image` is a well-formed {@link Image}; `name` names it in the error. */
+export function checkImage(image: Image, name = 'image'): void {
+  if (!image || typeof image !== 'object') throw new TypeError(`${name} must be an Image object`);
   const { data, height, width, channels } = image;
   if (!(data instanceof Uint8Array || data instanceof Float32Array)) {
-    throw new TypeError(`${where}: ${name}.data must be a Uint8Array or Float32Array`);
+    throw new TypeError(`${name}.data must be a Uint8Array or Float32Array`);
   }
   for (const [k, v] of [
     ['height', height],
@@ -40,11 +40,11 @@ export function checkImage(image: Image, where: string, name = 'image'): void {
     ['channels', channels],
   ] as const) {
     if (!Number.isInteger(v) || v <= 0)
-      throw new RangeError(`${where}: ${name}.${k} must be a positive integer, got ${v}`);
+      throw new RangeError(`${name}.${k} must be a positive integer, got ${v}`);
   }
   if (data.length !== height * width * channels) {
     throw new RangeError(
-      `${where}: ${name}.data has ${data.length} values, expected height*width*channels = ${height}*${width}*${channels}`,
+      `${name}.data has ${data.length} values, expected height*width*channels = ${height}*${width}*${channels}`,
     );
   }
 }
@@ -67,7 +67,7 @@ export const BYTE_TO_UNIT: Float32Array = (() => {
  * Float images are returned unchanged (they already hold [-1, 1] values).
  */
 export function normalizeImage(image: Image): Image {
-  checkImage(image, 'normalizeImage');
+  checkImage(image);
   if (image.data instanceof Float32Array) return image;
   const src = image.data;
   const out = new Float32Array(src.length);
@@ -88,7 +88,7 @@ export function unitToByte(x: number): number {
 
 /** Float image in [-1, 1] to bytes with {@link unitToByte}; uint8 images are returned unchanged. */
 export function toUint8Image(image: Image): Image {
-  checkImage(image, 'toUint8Image');
+  checkImage(image);
   if (image.data instanceof Uint8Array) return image;
   const src = image.data;
   const out = new Uint8Array(src.length);

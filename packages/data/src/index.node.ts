@@ -7,11 +7,43 @@ import { setWorkerExecutorFactory } from './loader/loader.js';
 import { createWorkerExecutor } from './node/worker-pool.js';
 
 export * from './index.js';
-export * from './node/codecs.js';
-export * from './node/dataset-from-spec.js';
-export * from './node/files.js';
-export * from './node/image-folder.js';
 
 setWorkerExecutorFactory(createWorkerExecutor);
 
-export * from './node/latent-files.js';
+export {
+  decodeImage,
+  encodeJpeg,
+  encodePng,
+  type ImageFormat,
+  readImage,
+  saveGrid,
+  writeJpeg,
+  writePng,
+} from './node/codecs.js';
+export { datasetFromSpec } from './node/dataset-from-spec.js';
+export {
+  arraysFile,
+  FASHION_MNIST_CLASSES,
+  FASHION_MNIST_DIR,
+  fashionMnist,
+  type IdxOptions,
+  idx,
+  readArraysFile,
+  readIdxFile,
+} from './node/files.js';
+export {
+  checkImageFiles,
+  FileImageDataset,
+  IMAGE_EXTENSIONS,
+  type ImageFilesCheck,
+  type ImageFolderOptions,
+  imageFolder,
+} from './node/image-folder.js';
+export {
+  FileLatentSource,
+  type OpenLatentCacheOptions,
+  openLatentCache,
+  readLatentManifest,
+  type WriteLatentCacheOptions,
+  writeLatentCache,
+} from './node/latent-files.js';

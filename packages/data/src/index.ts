@@ -11,22 +11,80 @@
 /** Version of this package, kept equal to package.json by a test. */
 export const VERSION = '0.1.0';
 
-export * from './codecs/browser.js';
+// What a user needs; the loaders' scheduling, batch packing, shard lookup and per-step checks
+// stay internal.
+export {
+  type BrowserImageDecodeOptions,
+  decodeImageBrowser,
+  encodePngBrowser,
+  imageFromRgba,
+  imageToRgba,
+} from './codecs/browser.js';
 export {
   DEFAULT_MAX_PIXELS,
   type ImageDecodeOptions,
   type ImageHeader,
   readImageHeader,
 } from './codecs/limits.js';
-export * from './dataset.js';
-export * from './formats/idx.js';
-export * from './grid.js';
-export * from './image.js';
-export * from './latent/index.js';
-export * from './loader/batch.js';
-export * from './loader/loader.js';
-export * from './loader/schedule.js';
-export * from './seeds.js';
-export * from './sources/arrays.js';
-export * from './sources/mnist.js';
-export * from './transforms/index.js';
+export {
+  ArrayDataset,
+  type ColorMode,
+  DataError,
+  type Dataset,
+  type DatasetSpec,
+  fromImages,
+  type OnError,
+  type SplitOptions,
+  SubsetDataset,
+  subset,
+  trainTestSplit,
+} from './dataset.js';
+export { readIdx, writeIdx } from './formats/idx.js';
+export { type GridOptions, makeGrid } from './grid.js';
+export { type Image, imagesFromBatch, normalizeImage, type Sample, toUint8Image } from './image.js';
+export { type EncodeLatentsOptions, encodeLatents } from './latent/encode.js';
+export {
+  LATENT_CACHE_FORMAT,
+  LATENT_MANIFEST_FILE,
+  type LatentCacheManifest,
+  type LatentShardInfo,
+} from './latent/format.js';
+export {
+  type LatentBatch,
+  type LatentBatchData,
+  LatentLoader,
+  type LatentLoaderOptions,
+} from './latent/loader.js';
+export { type LatentItem, type LatentSource, MemoryLatentSource } from './latent/source.js';
+export type { Layout, SkippedItem } from './loader/batch.js';
+export { type Batch, DataLoader, type LoaderOptions, type LoaderState } from './loader/loader.js';
+export { type ArraysOptions, type ArraysSource, arrays } from './sources/arrays.js';
+export { MNIST_CLASSES, mnist } from './sources/mnist.js';
+export {
+  cropImage,
+  flipHorizontal,
+  greyToRgb,
+  type PadMode,
+  padImage,
+  rgbToGrey,
+} from './transforms/geometry.js';
+export { type Interpolation, resizeImage } from './transforms/resample.js';
+export {
+  admCenterCrop,
+  admCenterCropImage,
+  centerCrop,
+  centerCropImage,
+  compose,
+  lambda,
+  normalize,
+  pad,
+  type ResampleOptions,
+  randomHorizontalFlip,
+  randomResizedCrop,
+  resize,
+  roundHalfEven,
+  type Transform,
+  type TransformSpec,
+  toGrey,
+  toRgb,
+} from './transforms/transforms.js';

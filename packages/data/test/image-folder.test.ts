@@ -13,7 +13,6 @@ import {
   encodeJpeg,
   encodePng,
   imageFolder,
-  jpegComponents,
   makeGrid,
   readImage,
   resize,
@@ -21,6 +20,7 @@ import {
   writeJpeg,
   writePng,
 } from '../src/index.node.js';
+import { jpegComponents } from '../src/node/codecs.js';
 import { patternImage, tempDir } from './helpers.js';
 
 const tmp = tempDir();

@@ -4,7 +4,6 @@ import { type Autoencoder, createRng, DiagonalGaussian, parseSafetensors, setupB
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import {
-  BatchSchedule,
   DataLoader,
   encodeLatents,
   fromImages,
@@ -14,9 +13,10 @@ import {
   MemoryLatentSource,
   normalizeImage,
   openLatentCache,
-  STREAM,
   writeLatentCache,
 } from '../src/index.node.js';
+import { BatchSchedule } from '../src/loader/schedule.js';
+import { STREAM } from '../src/seeds.js';
 import { patternImage, tempDir } from './helpers.js';
 
 const tmp = tempDir();

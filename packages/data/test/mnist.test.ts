@@ -1,7 +1,8 @@
 import { existsSync, readFileSync } from 'node:fs';
 import { createRequire } from 'node:module';
 import { describe, expect, it } from 'vitest';
-import { FASHION_MNIST_DIR, fashionMnist, MNIST_CLASSES, mnist, mnistByte } from '../src/index.node.js';
+import { FASHION_MNIST_DIR, fashionMnist, MNIST_CLASSES, mnist } from '../src/index.node.js';
+import { mnistByte } from '../src/sources/mnist.js';
 
 const require = createRequire(import.meta.url);
 

@@ -1,9 +1,8 @@
 import { createRng } from '@ldmae/core';
 import { describe, expect, it } from 'vitest';
+import { BYTE_TO_UNIT, unitToByte } from '../src/image.js';
 import {
   admCenterCrop,
-  axisCoefficients,
-  BYTE_TO_UNIT,
   centerCrop,
   compose,
   cropImage,
@@ -13,17 +12,15 @@ import {
   pad,
   randomHorizontalFlip,
   randomResizedCrop,
-  randomResizedCropBox,
   resize,
   resizeImage,
-  resizeOutputSize,
   rgbToGrey,
   roundHalfEven,
   toRgb,
   toUint8Image,
-  transformFromSpec,
-  unitToByte,
 } from '../src/index.js';
+import { axisCoefficients } from '../src/transforms/resample.js';
+import { randomResizedCropBox, resizeOutputSize, transformFromSpec } from '../src/transforms/transforms.js';
 import { grey, patternImage } from './helpers.js';
 
 const rng = createRng(0);

@@ -5,5 +5,11 @@
  */
 
 export * from './index.js';
-export * from './lpips/load.node.js';
-export * from './lpips/nsfwjs-files.node.js';
+export {
+  type LoadLpipsOptions,
+  loadLpips,
+  loadOfflineLpips,
+  type OfflineLpipsOptions,
+  readTensorDict,
+} from './lpips/load.node.js';
+export { loadNsfwjsInceptionTrunk, nsfwjsInceptionDir } from './lpips/nsfwjs-files.node.js';

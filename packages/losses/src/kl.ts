@@ -1,6 +1,7 @@
 /**
  * KL regularisation of a diagonal-Gaussian posterior, in the three forms the VMAE work uses and with
- * the reference's reduction (visible tokens only, per token) or LDM's (per sample).
+ * the reference's reduction (visible tokens only, per token) or LDM's (per sample). The one KL of the
+ * library: every posterior (core's `DiagonalGaussian`) and every objective goes through `klLoss`.
  */
 import type { LatentDistribution } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -64,7 +65,8 @@ function checkForm(form: unknown): asserts form is KlLossForm {
  * @param posterior a {@link LatentDistribution} (e.g. core's `DiagonalGaussian`) with `mean` and
  *   `logvar` of shape [B, L, C] (tokens) or [B, h, w, C] (latent grid, NHWC); logvar is used as given
  *   (DiagonalGaussian already clamps it to [-30, 20]).
- * @returns a scalar for 'per-token' / 'per-sample', a [B] tensor for 'none'; the caller owns it.
+ * @returns a scalar for 'per-token' / 'per-sample', a [B] tensor for 'none' (LDM's per-sample
+ *   `posterior.kl()`, with `form: 'standard'`); the caller owns it.
  */
 export function klLoss(posterior: LatentDistribution, opts: KlLossOptions = {}): tf.Tensor {
   const { mean, logvar } = posterior ?? {};
@@ -97,8 +99,14 @@ export function klLoss(posterior: LatentDistribution, opts: KlLossOptions = {}):
     }
   }
   return tf.tidy(() => {
+    const terms = klTerms(mean, logvar, form);
+    if (!mask && reduction !== 'per-token') {
+      // [B]: one sum over every latent element of a sample, as LDM's DiagonalGaussianDistribution.kl.
+      const perSample = tf.mul(tf.sum(terms, mean.shape.map((_, i) => i).slice(1)), 0.5);
+      return reduction === 'none' ? perSample : tf.div(tf.sum(perSample), b);
+    }
     // [B, tokens]: each token's KL summed over its channels.
-    const perToken = tf.mul(tf.sum(tf.reshape(klTerms(mean, logvar, form), [b, tokens, c]), -1), 0.5);
+    const perToken = tf.mul(tf.sum(tf.reshape(terms, [b, tokens, c]), -1), 0.5);
     const counted = mask ? tf.sub(1, tf.reshape(tf.cast(mask, 'float32'), [b, tokens])) : null;
     const kept = counted ? tf.mul(perToken, counted) : perToken;
     if (reduction === 'none') return tf.sum(kept, -1);

@@ -1,13 +1,9 @@
 import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  FrozenConv2d,
-  KerasGraph,
-  type KerasLayerJson,
-  type KerasModelSource,
-  kerasModelLayers,
-} from '../src/index.js';
+import { KerasGraph, type KerasModelSource, kerasModelLayers } from '../src/index.js';
+import { FrozenConv2d } from '../src/lpips/frozen-conv.js';
+import type { KerasLayerJson } from '../src/lpips/nsfwjs-source.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'cpu' });

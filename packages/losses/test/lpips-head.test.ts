@@ -1,15 +1,9 @@
 import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import {
-  LPIPS_SCALE,
-  LPIPS_SHIFT,
-  LPIPS_UPSAMPLE_TO,
-  Lpips,
-  type LpipsTrunk,
-  vgg16Trunk,
-} from '../src/index.js';
+import { LPIPS_UPSAMPLE_TO, Lpips, type LpipsTrunk, vgg16Trunk } from '../src/index.js';
 import { loadLpips, readTensorDict } from '../src/index.node.js';
+import { LPIPS_SCALE, LPIPS_SHIFT } from '../src/lpips/lpips.js';
 
 const VGG_PTH = '/work/shared/weights/lpips-v0.1/vgg.pth';
 

@@ -2,16 +2,16 @@ import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
 import {
-  decodeManifestWeights,
-  type FrozenConv2d,
   InceptionTrunk,
   Lpips,
   loadOfflineLpips,
   NSFWJS_INCEPTION_TRUNK_NAME,
   type NsfwjsInceptionSource,
-  readNsfwjsInceptionSource,
   shardBytes,
 } from '../src/index.node.js';
+import type { FrozenConv2d } from '../src/lpips/frozen-conv.js';
+import { readNsfwjsInceptionSource } from '../src/lpips/nsfwjs-files.node.js';
+import { decodeManifestWeights } from '../src/lpips/nsfwjs-source.js';
 
 let source: NsfwjsInceptionSource;
 let trunk: InceptionTrunk;

@@ -1,4 +1,5 @@
 /** Reconstructions by the VMAE (posterior mean, decoded) and their PSNR / SSIM against the originals. */
+import { reconstruct as autoencoderReconstruct } from '@ldmae/core';
 import { psnrPerImage, quantizeToUint8, ssimPerImage } from '@ldmae/metrics';
 import type { VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
@@ -39,7 +40,7 @@ export async function reconstruct(vmae: VMAE, images: HostImages): Promise<Recon
     throw new Error(`reconstruct: the VMAE takes ${mh} x ${mw} images, got ${h} x ${w}`);
   const out = tf.tidy(() => {
     const x = toTensor(images);
-    return tf.clipByValue(vmae.reconstruct(x), -1, 1) as tf.Tensor4D;
+    return tf.clipByValue(autoencoderReconstruct(vmae, x), -1, 1) as tf.Tensor4D;
   });
   const recon = await fromTensor(out);
   const { psnr, ssim } = reconstructionMetrics(images, recon);

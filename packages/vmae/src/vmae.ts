@@ -24,6 +24,7 @@ import {
   normal,
   patchify,
   type Rng,
+  reconstruct,
   resizePosEmbed,
   unpatchify,
 } from '@ldmae/core';
@@ -428,12 +429,7 @@ export class VMAE extends Module implements Autoencoder {
 
   /** encode(x).mode() then decode: a deterministic reconstruction [B, H, W, C]. */
   reconstruct(x: tf.Tensor4D): tf.Tensor4D {
-    const post = this.encode(x);
-    try {
-      return this.decode(post.mean as tf.Tensor4D);
-    } finally {
-      post.dispose();
-    }
+    return reconstruct(this, x);
   }
 
   /**

@@ -1,10 +1,10 @@
 /** `ldmae convert IN OUT`: tensor files between safetensors, PyTorch .pth, .npz and .npy. */
 import { stat } from 'node:fs/promises';
 import { convertFile, FileOperationError, formatFromPath } from '@ldmae/core';
-import type { CommandDefinition } from '../command.js';
+import { defineCommand } from '../command.js';
 import { CliError, UsageError } from '../errors.js';
 
-export const convertCommand: CommandDefinition = {
+export const convertCommand = defineCommand({
   name: 'convert',
   summary: 'convert a tensor file between .safetensors, .pth, .npz and .npy',
   arguments: [
@@ -55,7 +55,7 @@ Example (the authors' VMAE checkpoint, weights under 'model'):
     try {
       r = await convertFile(input, output, {
         ...(opts.sniff ? { inFormat: 'auto' as const } : {}),
-        ...(opts.select ? { select: opts.select as string } : {}),
+        ...(opts.select ? { select: opts.select } : {}),
         ...(opts.stubUnknownGlobals ? { unknownGlobals: 'stub' as const } : {}),
       });
     } catch (e) {
@@ -75,4 +75,4 @@ Example (the authors' VMAE checkpoint, weights under 'model'):
       `wrote ${output}: ${r.tensors} tensors, ${r.bytes} bytes in ${seconds.toFixed(2)} s`,
     );
   },
-};
+});

@@ -1,16 +1,14 @@
 /** `ldmae encode`: encode a data set once into a latent cache for diffusion training. */
 import { join } from 'node:path';
 import { LATENT_MANIFEST_FILE, subset } from '@ldmae/data';
-import { loadAutoencoder } from '../autoencoders.js';
-import type { CommandDefinition } from '../command.js';
-import { writeResolvedConfig } from '../config.js';
-import { dataFlags, loadData, type Split } from '../data-source.js';
+import { defineCommand } from '../command.js';
 import { UsageError } from '../errors.js';
 import { exists } from '../files.js';
 import { encodeDataset } from '../steps/encode.js';
 import { aeSpec, dataSpecs, outSpec } from './shared.js';
+import { withAutoencoder } from './start.js';
 
-export const encodeCommand: CommandDefinition = {
+export const encodeCommand = defineCommand({
   name: 'encode',
   summary: 'encode a data set into a latent cache (build the cache train-ldm reads)',
   details: `Writes into --out: g<n>-shard-00000.safetensors, ... (posterior mean and log-variance of every
@@ -22,7 +20,7 @@ it only once the new one is complete.
 
 Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`,
   specs: [
-    aeSpec(),
+    aeSpec,
     ...dataSpecs('train'),
     { key: 'batchSize', type: 'int', description: 'images per encoder call', default: 64, min: 1 },
     {
@@ -47,7 +45,7 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
   ],
   async run(o, ctx) {
     if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
-    const outDir = o.out as string;
+    const outDir = o.out;
     const complete = await exists(join(outDir, LATENT_MANIFEST_FILE));
     if (complete && o.resume) {
       ctx.reporter.result(
@@ -62,14 +60,8 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
         'use --overwrite to replace it, or choose another --out',
       );
     }
-    const { ae, kind } = await loadAutoencoder(o.ae as string);
-    try {
-      const loaded = await loadData(o.data as string, {
-        ...dataFlags(o, ctx.reporter),
-        split: o.split as Split,
-        imageSize: o.imageSize as number | undefined,
-      });
-      const n = o.n as number | undefined;
+    await withAutoencoder('encode', o, ctx, async ({ ae, kind, data: loaded }) => {
+      const n = o.n;
       const data =
         n !== undefined && n < loaded.dataset.length
           ? {
@@ -81,11 +73,10 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
               description: `${loaded.description}; the first ${n} images`,
             }
           : loaded;
-      await writeResolvedConfig(outDir, 'encode', o, { runtime: ctx.runtime });
       const { manifest, info } = await encodeDataset(ae, data, {
         outDir,
-        aePath: o.ae as string,
-        batchSize: o.batchSize as number,
+        aePath: o.ae,
+        batchSize: o.batchSize,
         flip: o.flip === true,
         reporter: ctx.reporter,
         signal: ctx.signal,
@@ -102,8 +93,6 @@ Example: ldmae encode --ae runs/vmae/autoencoder.safetensors --out runs/latents`
         `encoded ${manifest.count} images into ${outDir} (latents ${manifest.latentShape.join('x')}, ${manifest.shards.length} shard${manifest.shards.length === 1 ? '' : 's'})\n` +
           `next: ldmae train-ldm --latents ${outDir}`,
       );
-    } finally {
-      ae.dispose();
-    }
+    });
   },
-};
+});

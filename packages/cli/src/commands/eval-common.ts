@@ -1,34 +1,43 @@
-/** Loading the evaluation networks of the eval commands from their options. */
+/** The evaluation networks of the eval commands, and how they report their metrics. */
+import { join } from 'node:path';
 import type { FeatureExtractor, LpipsLike } from '@ldmae/metrics';
-import type { ResolvedOptions } from '../options.js';
+import type { CommandContext } from '../command.js';
+import { writeJson } from '../files.js';
+import type { OptionsOf } from '../options.js';
 import type { Reporter } from '../progress.js';
 import { type EvalContext, loadExtractor, loadLpips } from '../steps/evaluate.js';
+import type { extractorSpecs } from './shared.js';
 
-/** The extractor (and LPIPS when `withLpips`) of the options; `dispose` releases them. */
-export async function evalNetworks(
-  o: ResolvedOptions,
+/**
+ * Run `work` with the extractor of the options (and LPIPS when `withLpips`), released after.
+ * @param imageSize side of the evaluated images (LPIPS upsamples small ones)
+ */
+export async function withEvalNetworks(
+  o: OptionsOf<typeof extractorSpecs>,
   imageSize: number,
-  reporter: Reporter,
+  ctx: CommandContext,
   withLpips: boolean,
-  signal?: AbortSignal,
-): Promise<EvalContext & { extractor: FeatureExtractor; dispose: () => void }> {
-  const extractor = await loadExtractor(o.extractor as string, o.extractorSize as number);
+  work: (nets: EvalContext & { extractor: FeatureExtractor }) => Promise<void>,
+): Promise<void> {
+  const extractor = await loadExtractor(o.extractor, o.extractorSize);
   let lpips: (LpipsLike & { dispose(): void }) | null = null;
   try {
     if (withLpips) lpips = await loadLpips(imageSize);
-  } catch (e) {
+    await work({ extractor, lpips, reporter: ctx.reporter, batchSize: o.batchSize, signal: ctx.signal });
+  } finally {
     extractor.dispose();
-    throw e;
+    lpips?.dispose();
   }
-  return {
-    extractor,
-    lpips,
-    reporter,
-    batchSize: o.batchSize as number,
-    signal,
-    dispose: () => {
-      extractor.dispose();
-      lpips?.dispose();
-    },
-  };
+}
+
+/** Write `metrics` to `<outDir>/metrics.json` and report them with `lines` and the file's path. */
+export async function reportMetrics(
+  reporter: Reporter,
+  outDir: string,
+  metrics: Record<string, unknown>,
+  lines: string[],
+): Promise<void> {
+  const file = join(outDir, 'metrics.json');
+  await writeJson(file, metrics);
+  reporter.result(metrics, [...lines, `metrics: ${file}`].join('\n'));
 }

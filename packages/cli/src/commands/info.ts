@@ -1,8 +1,8 @@
 /** `ldmae info`: the backend a run would use, its threads, the machine and the package versions. */
-import type { CommandDefinition } from '../command.js';
+import { defineCommand } from '../command.js';
 import { packageVersions } from '../runtime.js';
 
-export const infoCommand: CommandDefinition = {
+export const infoCommand = defineCommand({
   name: 'info',
   summary: 'show the backend, threads, machine and package versions',
   details: `Sets up the backend as any other command would (--backend auto picks tfjs-node-gpu, WebGPU on a
@@ -23,4 +23,4 @@ hardware GPU, tfjs-node, wasm, then cpu) and reports it, with the GPU adapter fo
     ];
     ctx.reporter.result({ ...rt, versions }, lines.join('\n'));
   },
-};
+});

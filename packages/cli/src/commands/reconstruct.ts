@@ -1,15 +1,13 @@
 /** `ldmae reconstruct`: originals beside their reconstructions, as a PNG grid. */
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
-import { loadAutoencoder } from '../autoencoders.js';
-import type { CommandDefinition } from '../command.js';
-import { writeResolvedConfig } from '../config.js';
-import { dataFlags, loadData, type Split } from '../data-source.js';
+import { defineCommand } from '../command.js';
 import { imageSource } from '../steps/evaluate.js';
 import { reconstructionRows, writeGrid } from '../steps/images.js';
 import { aeSpec, dataSpecs, outSpec, seedSpec } from './shared.js';
+import { withAutoencoder } from './start.js';
 
-export const reconstructCommand: CommandDefinition = {
+export const reconstructCommand = defineCommand({
   name: 'reconstruct',
   summary: 'reconstruct images with an autoencoder (originals above reconstructions)',
   details: `Encodes --n images (the posterior mean), decodes them and writes reconstructions.png: rows of
@@ -17,29 +15,20 @@ export const reconstructCommand: CommandDefinition = {
 
 Example: ldmae reconstruct --ae runs/vmae/autoencoder.safetensors --n 32`,
   specs: [
-    aeSpec(),
+    aeSpec,
     ...dataSpecs('test'),
     { key: 'n', type: 'int', description: 'images to reconstruct', default: 32, min: 1 },
     { key: 'perRow', type: 'int', description: 'images per grid row', default: 8, min: 1 },
     seedSpec,
     outSpec('reconstruct'),
   ],
-  async run(o, ctx) {
-    const { ae, kind } = await loadAutoencoder(o.ae as string);
-    try {
-      const data = await loadData(o.data as string, {
-        ...dataFlags(o, ctx.reporter),
-        split: o.split as Split,
-        imageSize: o.imageSize as number | undefined,
-      });
-      const outDir = o.out as string;
-      await writeResolvedConfig(outDir, 'reconstruct', o, { runtime: ctx.runtime });
-      const n = o.n as number;
-      const perRow = o.perRow as number;
+  run: (o, ctx) =>
+    withAutoencoder('reconstruct', o, ctx, async ({ ae, kind, data, outDir }) => {
+      const { n, perRow } = o;
       const phase = ctx.reporter.phase('reconstruct', n, 'images');
       const parts: tf.Tensor4D[] = [];
       let done = 0;
-      for await (const x of imageSource(data, n, perRow * 4, o.seed as number)()) {
+      for await (const x of imageSource(data, n, perRow * 4, o.seed)()) {
         parts.push(reconstructionRows(ae, x, perRow));
         done += x.shape[0];
         x.dispose();
@@ -54,8 +43,5 @@ Example: ldmae reconstruct --ae runs/vmae/autoencoder.safetensors --n 32`,
         { grid: png, count: n, autoencoder: kind },
         `wrote ${png} (${n} images; odd rows originals, even rows ${kind} reconstructions)`,
       );
-    } finally {
-      ae.dispose();
-    }
-  },
-};
+    }),
+});

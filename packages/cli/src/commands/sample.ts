@@ -2,15 +2,14 @@
 import { join } from 'node:path';
 import { writeTensorFile } from '@ldmae/core';
 import { quantizeToUint8 } from '@ldmae/metrics';
-import { loadAutoencoder } from '../autoencoders.js';
-import type { CommandDefinition } from '../command.js';
+import { defineCommand } from '../command.js';
 import { writeResolvedConfig } from '../config.js';
-import { UsageError } from '../errors.js';
 import { writeGrid } from '../steps/images.js';
-import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
-import { aeSpec, ldmSpec, outSpec, samplingSpecs, seedSpec, weightsSpec } from './shared.js';
+import { makePipeline, sampleClassGrid } from '../steps/sample.js';
+import { ldmSpec, outSpec, recordedAeSpec, samplingSpecs, seedSpec, weightsSpec } from './shared.js';
+import { withDiffusionModel } from './start.js';
 
-export const sampleCommand: CommandDefinition = {
+export const sampleCommand = defineCommand({
   name: 'sample',
   summary: 'sample images from a trained latent diffusion model (a grid per class)',
   details: `Writes into --out: samples.png (row k: --per-class samples of class k), samples.npz (images as
@@ -21,7 +20,7 @@ Example: ldmae sample --ldm runs/ldm/pipeline --cfg 3 --out runs/samples`,
   specs: [
     ldmSpec,
     weightsSpec,
-    { ...aeSpec(null), description: `${aeSpec().description} (default: the one recorded with --ldm)` },
+    recordedAeSpec,
     {
       key: 'perClass',
       type: 'int',
@@ -34,38 +33,23 @@ Example: ldmae sample --ldm runs/ldm/pipeline --cfg 3 --out runs/samples`,
     seedSpec,
     outSpec('samples'),
   ],
-  async run(o, ctx) {
-    const ldm = await loadLdm(o.ldm as string, o.weights as 'ema' | 'raw' | undefined);
-    ctx.reporter.info(`--ldm: step ${ldm.step}, ${ldm.weights === 'ema' ? 'EMA' : 'raw (trained)'} weights`);
-    if (ldm.warning) ctx.reporter.warn(ldm.warning);
-    const aePath = (o.ae as string | undefined) ?? ldm.info.autoencoder;
-    if (!aePath) {
-      ldm.denoiser.dispose();
-      throw new UsageError('--ae is required: the diffusion checkpoint does not record its autoencoder');
-    }
-    const { ae } = await loadAutoencoder(aePath).catch((e) => {
-      ldm.denoiser.dispose();
-      throw e;
-    });
-    try {
-      const outDir = o.out as string;
+  run: (o, ctx) =>
+    withDiffusionModel(o, ctx.reporter, async ({ ldm, ae, aePath }) => {
+      const outDir = o.out;
       await writeResolvedConfig(outDir, 'sample', { ...o, ae: aePath }, { runtime: ctx.runtime });
-      const pipe = makePipeline(ae, ldm.denoiser, ldm.info, {
-        sampler: o.sampler as string,
-        shift: o.shift as number,
-      });
+      const pipe = makePipeline(ae, ldm.denoiser, ldm.info, { sampler: o.sampler, shift: o.shift });
       const { images, labels } = await sampleClassGrid(pipe, ldm.info.numClasses, {
-        perClass: o.perClass as number,
-        steps: o.sampleSteps as number,
-        cfg: o.cfg as number,
-        seed: o.seed as number,
-        batchSize: o.batchSize as number,
+        perClass: o.perClass,
+        steps: o.sampleSteps,
+        cfg: o.cfg,
+        seed: o.seed,
+        batchSize: o.batchSize,
         reporter: ctx.reporter,
         signal: ctx.signal,
       });
       try {
         const png = join(outDir, 'samples.png');
-        await writeGrid(png, images, o.perClass as number);
+        await writeGrid(png, images, o.perClass);
         const u8 = quantizeToUint8((await images.data()) as Float32Array);
         await writeTensorFile(join(outDir, 'samples.npz'), {
           images: { dtype: 'uint8', shape: [...images.shape], data: u8 },
@@ -78,9 +62,5 @@ Example: ldmae sample --ldm runs/ldm/pipeline --cfg 3 --out runs/samples`,
       } finally {
         images.dispose();
       }
-    } finally {
-      ae.dispose();
-      ldm.denoiser.dispose();
-    }
-  },
-};
+    }),
+});

@@ -7,84 +7,93 @@ import type { OptionSpec } from '../options.js';
 export const OUT_ROOT = 'ldmae-out';
 
 /** `--out <dir>` with a default below ./ldmae-out. */
-export const outSpec = (name: string, what = 'output folder'): OptionSpec => ({
-  key: 'out',
-  short: 'o',
-  type: 'path',
-  description: `${what} (created if needed; config.json is written there)`,
-  default: `${OUT_ROOT}/${name}`,
-  valueName: 'dir',
-});
+export const outSpec = (name: string, what = 'output folder') =>
+  ({
+    key: 'out',
+    short: 'o',
+    type: 'path',
+    description: `${what} (created if needed; config.json is written there)`,
+    default: `${OUT_ROOT}/${name}`,
+    valueName: 'dir',
+  }) as const satisfies OptionSpec;
 
 /** Where images come from. */
-export const dataSpecs = (split: 'train' | 'test'): OptionSpec[] => [
-  {
-    key: 'data',
-    type: 'string',
-    description:
-      'data: mnist (embedded, 10,000 digits), fashion-mnist (Debian package), an image folder, or an .npz/.npy file',
-    default: 'mnist',
-    valueName: 'source',
-  },
-  {
-    key: 'split',
-    type: 'string',
-    description:
-      'which part of the data: fashion-mnist has its official 60,000 / 10,000 split; mnist, folders and array files are split 90/10 (seed 0, by class when labelled)',
-    default: split,
-    choices: ['train', 'test', 'all'],
-  },
-  {
-    key: 'imageSize',
-    type: 'int',
-    description: 'resize and centre-crop images to this side (default: as stored; must be square)',
-    min: 8,
-  },
-  {
-    key: 'skipBadImages',
-    type: 'boolean',
-    description:
-      'image folders: leave out files that cannot be read (found by the check at the start, or when decoded) instead of stopping',
-  },
-];
+export const dataSpecs = (split: 'train' | 'test') =>
+  [
+    {
+      key: 'data',
+      type: 'string',
+      description:
+        'data: mnist (embedded, 10,000 digits), fashion-mnist (Debian package), an image folder, or an .npz/.npy file',
+      default: 'mnist',
+      valueName: 'source',
+    },
+    {
+      key: 'split',
+      type: 'string',
+      description:
+        'which part of the data: fashion-mnist has its official 60,000 / 10,000 split; mnist, folders and array files are split 90/10 (seed 0, by class when labelled)',
+      default: split,
+      choices: ['train', 'test', 'all'],
+    },
+    {
+      key: 'imageSize',
+      type: 'int',
+      description: 'resize and centre-crop images to this side (default: as stored; must be square)',
+      min: 8,
+    },
+    {
+      key: 'skipBadImages',
+      type: 'boolean',
+      description:
+        'image folders: leave out files that cannot be read (found by the check at the start, or when decoded) instead of stopping',
+    },
+  ] as const satisfies readonly OptionSpec[];
 
 /** `--ae <path>`. */
-export const aeSpec = (def: string | null = `${OUT_ROOT}/train-ae/autoencoder.safetensors`): OptionSpec => ({
+export const aeSpec = {
   key: 'ae',
   type: 'path',
   description:
     'trained autoencoder: a file or folder from `ldmae train-ae`, a reference VMAE .pth, or a diffusers VAE folder',
-  ...(def ? { default: def } : {}),
-});
+  default: `${OUT_ROOT}/train-ae/autoencoder.safetensors`,
+} as const satisfies OptionSpec;
+
+/** `--ae <path>` of the diffusion commands: by default the autoencoder recorded with the model. */
+export const recordedAeSpec = {
+  key: 'ae',
+  type: 'path',
+  description: `${aeSpec.description} (default: the one recorded with --ldm)`,
+} as const satisfies OptionSpec;
 
 /** `--weights ema|raw`: which weights of a diffusion checkpoint to sample with. */
-export const weightsSpec: OptionSpec = {
+export const weightsSpec = {
   key: 'weights',
   type: 'string',
   description:
     "which weights of --ldm: 'ema' (the average, default when the checkpoint has one) or 'raw' (the trained weights)",
   choices: ['ema', 'raw'],
-};
+} as const satisfies OptionSpec;
 
 /** `--ldm <path>`. */
-export const ldmSpec: OptionSpec = {
+export const ldmSpec = {
   key: 'ldm',
   type: 'path',
   description:
     'a trained latent diffusion model: the pipeline folder `ldmae train-ldm` writes (<out>/pipeline), or its training checkpoint folder (<out>/checkpoint)',
   default: `${OUT_ROOT}/train-ldm/pipeline`,
-};
+} as const satisfies OptionSpec;
 
 /** `--allow-changes`: a resume may change the options of the run it continues. */
-export const allowChangesSpec: OptionSpec = {
+export const allowChangesSpec = {
   key: 'allowChanges',
   type: 'boolean',
   description:
     'with --resume: accept options that differ from the run (batch size, learning rate, seed, ...); the changes are recorded',
-};
+} as const satisfies OptionSpec;
 
 /** Resume / overwrite of training commands. */
-export const resumeSpecs: OptionSpec[] = [
+export const resumeSpecs = [
   {
     key: 'resume',
     type: 'boolean',
@@ -99,16 +108,28 @@ export const resumeSpecs: OptionSpec[] = [
     default: 200,
     min: 1,
   },
-];
+] as const satisfies readonly OptionSpec[];
+
+/** Steps, batch size and learning rate of a training command (`items`: what a batch holds). */
+export const trainingSpecs = (d: { steps: number; batchSize: number; lr: number }, items: string) =>
+  [
+    { key: 'steps', type: 'int', description: 'optimiser steps', default: d.steps, min: 1 },
+    { key: 'batchSize', type: 'int', description: `${items} per step`, default: d.batchSize, min: 1 },
+    { key: 'lr', type: 'number', description: 'peak learning rate', default: d.lr, min: 0 },
+  ] as const satisfies readonly OptionSpec[];
+
+/** `--ema`: the decay of the averaged diffusion weights that sample. */
+export const emaSpec = (description: string) =>
+  ({ key: 'ema', type: 'number', description, default: 0.995, min: 0, max: 1 }) as const satisfies OptionSpec;
 
 /** The autoencoder choice of train-ae / quickstart. */
-export const modelSpecs: OptionSpec[] = [
+export const modelSpecs = [
   {
     key: 'model',
     type: 'string',
     description: 'autoencoder kind',
     default: 'vmae',
-    choices: AUTOENCODER_KINDS as readonly string[],
+    choices: AUTOENCODER_KINDS,
   },
   {
     key: 'preset',
@@ -120,12 +141,17 @@ export const modelSpecs: OptionSpec[] = [
     })`,
     valueName: 'name',
   },
-];
+] as const satisfies readonly OptionSpec[];
 
-/** Sampling of sample / eval-gen / quickstart. */
-export const samplingSpecs: OptionSpec[] = [
+/** ODE steps and guidance scale of every command that samples. */
+export const guidanceSpecs = [
   { key: 'sampleSteps', type: 'int', description: 'ODE steps per sample', default: 25, min: 1 },
   { key: 'cfg', type: 'number', description: 'classifier-free guidance scale (1 = off)', default: 4, min: 1 },
+] as const satisfies readonly OptionSpec[];
+
+/** Sampling of sample / eval-gen / quickstart. */
+export const samplingSpecs = [
+  ...guidanceSpecs,
   {
     key: 'sampler',
     type: 'string',
@@ -140,10 +166,10 @@ export const samplingSpecs: OptionSpec[] = [
     default: 0.3,
     min: 1e-6,
   },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** The evaluation networks. */
-export const extractorSpecs: OptionSpec[] = [
+export const extractorSpecs = [
   {
     key: 'extractor',
     type: 'string',
@@ -160,22 +186,22 @@ export const extractorSpecs: OptionSpec[] = [
     min: 75,
   },
   { key: 'batchSize', type: 'int', description: 'images per network call', default: 32, min: 1 },
-];
+] as const satisfies readonly OptionSpec[];
 
 /** `--eps`: the perturbation ratios of the smoothness test. */
-export const epsSpec: OptionSpec = {
+export const epsSpec = {
   key: 'eps',
   type: 'numbers',
   description: 'latent perturbation ratios (z + eps * std_c * noise)',
   default: [...SMOOTHNESS_EPS],
   min: 0,
-};
+} as const satisfies OptionSpec;
 
 /** `--seed`. */
-export const seedSpec: OptionSpec = {
+export const seedSpec = {
   key: 'seed',
   type: 'int',
   description: 'random seed',
   default: 0,
   min: 0,
-};
+} as const satisfies OptionSpec;

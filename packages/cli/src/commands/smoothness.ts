@@ -1,17 +1,15 @@
 /** `ldmae smoothness`: the latent-smoothness curve of an autoencoder (paper Sec. 5.1, Fig. 6). */
 import { join } from 'node:path';
-import { loadAutoencoder } from '../autoencoders.js';
-import type { CommandDefinition } from '../command.js';
-import { writeResolvedConfig } from '../config.js';
-import { dataFlags, loadData, type Split } from '../data-source.js';
+import { defineCommand } from '../command.js';
 import { writeJson, writeOutput } from '../files.js';
 import { fmtNumber } from '../progress.js';
 import { lineChart } from '../report/svg.js';
 import { evalSmoothness } from '../steps/evaluate.js';
-import { evalNetworks } from './eval-common.js';
+import { withEvalNetworks } from './eval-common.js';
 import { aeSpec, dataSpecs, epsSpec, extractorSpecs, outSpec } from './shared.js';
+import { withAutoencoder } from './start.js';
 
-export const smoothnessCommand: CommandDefinition = {
+export const smoothnessCommand = defineCommand({
   name: 'smoothness',
   summary: 'latent smoothness: reconstruction quality under latent noise (rFID, PSNR vs eps)',
   details: `Decodes z + eps * std_c * n (z the posterior mean, std_c the per-channel std of the latents over
@@ -19,7 +17,7 @@ the images, n ~ N(0, I)) for each --eps and reports rFID (on --extractor), PSNR,
 --lpips) per eps: a smooth latent space degrades slowly. Writes smoothness.json, smoothness.svg and
 config.json into --out.`,
   specs: [
-    aeSpec(),
+    aeSpec,
     ...dataSpecs('test'),
     { key: 'n', type: 'int', description: 'images evaluated', default: 200, min: 2 },
     epsSpec,
@@ -27,19 +25,10 @@ config.json into --out.`,
     { key: 'lpips', type: 'boolean', description: 'also compute LPIPS per eps (offline trunk)' },
     outSpec('smoothness'),
   ],
-  async run(o, ctx) {
-    const { ae, kind } = await loadAutoencoder(o.ae as string);
-    try {
-      const data = await loadData(o.data as string, {
-        ...dataFlags(o, ctx.reporter),
-        split: o.split as Split,
-        imageSize: o.imageSize as number | undefined,
-      });
-      const outDir = o.out as string;
-      await writeResolvedConfig(outDir, 'smoothness', o, { runtime: ctx.runtime });
-      const nets = await evalNetworks(o, data.imageSize, ctx.reporter, o.lpips === true, ctx.signal);
-      try {
-        const r = await evalSmoothness(ae, data, o.n as number, o.eps as number[], nets);
+  run: (o, ctx) =>
+    withAutoencoder('smoothness', o, ctx, ({ ae, kind, data, outDir }) =>
+      withEvalNetworks(o, data.imageSize, ctx, o.lpips === true, async (nets) => {
+        const r = await evalSmoothness(ae, data, o.n, o.eps, nets);
         await writeJson(join(outDir, 'smoothness.json'), { autoencoder: o.ae, kind, n: o.n, ...r });
         const svg = lineChart(
           [{ name: `rFID (${kind})`, points: r.points.map((p) => [p.eps, p.rfid ?? Number.NaN] as const) }],
@@ -58,11 +47,6 @@ config.json into --out.`,
             `curve: ${join(outDir, 'smoothness.svg')}`,
           ].join('\n'),
         );
-      } finally {
-        nets.dispose();
-      }
-    } finally {
-      ae.dispose();
-    }
-  },
-};
+      }),
+    ),
+});

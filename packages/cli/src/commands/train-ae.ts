@@ -1,16 +1,14 @@
 /** `ldmae train-ae`: train a VMAE or a baseline autoencoder on a data source. */
 import { join } from 'node:path';
 import { AUTOENCODER_KL_PRESET_ALIASES, type AutoencoderKLPresetAlias } from '@ldmae/baselines';
-import { type AutoencoderKind, checkModelChoice, DEFAULT_PRESET } from '../autoencoders.js';
-import type { CommandDefinition } from '../command.js';
-import { writeResolvedConfig } from '../config.js';
-import { dataFlags, loadData, type Split } from '../data-source.js';
-import { imageSource } from '../steps/evaluate.js';
-import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { checkModelChoice, DEFAULT_PRESET } from '../autoencoders.js';
+import { defineCommand } from '../command.js';
+import { writeReconstructionGrid } from '../steps/images.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
-import { dataSpecs, modelSpecs, outSpec, resumeSpecs, seedSpec } from './shared.js';
+import { dataSpecs, modelSpecs, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
+import { loadDataOption, trainRunContext } from './start.js';
 
-export const trainAeCommand: CommandDefinition = {
+export const trainAeCommand = defineCommand({
   name: 'train-ae',
   summary: 'train an autoencoder (vmae, ae, dae, vae, sd-vae) on a data source',
   details: `Writes into --out: autoencoder.safetensors (the model, for --ae of other commands),
@@ -27,9 +25,7 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
   specs: [
     ...modelSpecs,
     ...dataSpecs('train'),
-    { key: 'steps', type: 'int', description: 'optimiser steps', default: 1000, min: 1 },
-    { key: 'batchSize', type: 'int', description: 'images per step', default: 32, min: 1 },
-    { key: 'lr', type: 'number', description: 'peak learning rate', default: 2e-3, min: 0 },
+    ...trainingSpecs({ steps: 1000, batchSize: 32, lr: 2e-3 }, 'images'),
     {
       key: 'maskRatio',
       type: 'number',
@@ -56,62 +52,29 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
     outSpec('train-ae'),
   ],
   async run(o, ctx) {
-    const kind = o.model as AutoencoderKind;
-    let preset = (o.preset as string | undefined) ?? DEFAULT_PRESET[kind];
+    const kind = o.model;
+    let preset = o.preset ?? DEFAULT_PRESET[kind];
     if (kind !== 'vmae' && Object.hasOwn(AUTOENCODER_KL_PRESET_ALIASES, preset)) {
       const current = AUTOENCODER_KL_PRESET_ALIASES[preset as AutoencoderKLPresetAlias];
       ctx.reporter.warn(`--preset '${preset}' is the former name of '${current}'; use '${current}'`);
       preset = current;
     }
     checkModelChoice(kind, preset);
-    const data = await loadData(o.data as string, {
-      ...dataFlags(o, ctx.reporter),
-      split: o.split as Split,
-      imageSize: o.imageSize as number | undefined,
-    });
-    const outDir = o.out as string;
-    const options = { ...o, preset };
+    const data = await loadDataOption(o, ctx.reporter);
+    const outDir = o.out;
+    const { steps, batchSize, lr, seed, checkpointEvery, maskRatio, klWeight, lpipsWeight } = o;
     const r = await trainAutoencoder(
-      {
-        kind,
-        preset,
-        steps: o.steps as number,
-        batchSize: o.batchSize as number,
-        lr: o.lr as number,
-        seed: o.seed as number,
-        checkpointEvery: o.checkpointEvery as number,
-        maskRatio: o.maskRatio as number | undefined,
-        klWeight: o.klWeight as number | undefined,
-        lpipsWeight: o.lpipsWeight as number,
-      },
-      {
-        data,
-        outDir,
-        resume: o.resume === true,
-        overwrite: o.overwrite === true,
-        reporter: ctx.reporter,
-        signal: ctx.signal,
-        argv: ctx.argv,
-        options,
-        allowChanges: o.allowChanges === true,
-        onStart: () => writeResolvedConfig(outDir, 'train-ae', options, { runtime: ctx.runtime }),
-      },
+      { kind, preset, steps, batchSize, lr, seed, checkpointEvery, maskRatio, klWeight, lpipsWeight },
+      { data, ...trainRunContext('train-ae', o, ctx, { ...o, preset }) },
     );
     try {
-      const test = await loadData(o.data as string, {
-        ...dataFlags(o, ctx.reporter),
-        split: 'test',
-        imageSize: data.imageSize,
-      }).catch(() => data);
+      const test = await loadDataOption(o, ctx.reporter, { split: 'test', imageSize: data.imageSize }).catch(
+        () => data,
+      );
       // Up to 16 test images, 8 a row: a small folder shows what it has (full rows only).
       const avail = Math.min(16, test.dataset.length);
       const n = avail > 8 ? avail - (avail % 8) : avail;
-      for await (const x of imageSource(test, n, n, 3)()) {
-        const rows = reconstructionRows(r.ae, x, Math.min(8, n));
-        await writeGrid(join(outDir, 'reconstructions.png'), rows, Math.min(8, n));
-        rows.dispose();
-        x.dispose();
-      }
+      await writeReconstructionGrid(r.ae, test, join(outDir, 'reconstructions.png'), n, Math.min(8, n));
       ctx.reporter.result(
         {
           model: r.modelPath,
@@ -129,4 +92,4 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
       r.ae.dispose();
     }
   },
-};
+});

@@ -1,11 +1,11 @@
 /** `ldmae train-ldm`: train a class-conditional LightningDiT on a latent cache. */
 import { LIGHTNINGDIT_PRESETS } from '@ldmae/diffusion';
-import type { CommandDefinition } from '../command.js';
-import { writeResolvedConfig } from '../config.js';
+import { defineCommand } from '../command.js';
 import { trainLdm } from '../steps/train-ldm.js';
-import { OUT_ROOT, outSpec, resumeSpecs, seedSpec } from './shared.js';
+import { emaSpec, OUT_ROOT, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
+import { trainRunContext } from './start.js';
 
-export const trainLdmCommand: CommandDefinition = {
+export const trainLdmCommand = defineCommand({
   name: 'train-ldm',
   summary: 'train a class-conditional LightningDiT on a latent cache (rectified flow)',
   details: `Rectified flow (velocity prediction, logit-normal times), AdamW, EMA of the weights (used for
@@ -39,17 +39,8 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
       min: 4,
     },
     { key: 'heads', type: 'int', description: 'attention heads (overrides the preset)', min: 1 },
-    { key: 'steps', type: 'int', description: 'optimiser steps', default: 2000, min: 1 },
-    { key: 'batchSize', type: 'int', description: 'latents per step', default: 64, min: 1 },
-    { key: 'lr', type: 'number', description: 'peak learning rate', default: 1e-3, min: 0 },
-    {
-      key: 'ema',
-      type: 'number',
-      description: 'EMA decay of the sampling weights',
-      default: 0.995,
-      min: 0,
-      max: 1,
-    },
+    ...trainingSpecs({ steps: 2000, batchSize: 64, lr: 1e-3 }, 'latents'),
+    emaSpec('EMA decay of the sampling weights'),
     {
       key: 'emaWarmup',
       type: 'boolean',
@@ -69,34 +60,23 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
     outSpec('train-ldm'),
   ],
   async run(o, ctx) {
-    const outDir = o.out as string;
+    const { preset, depth, width, heads, steps, batchSize, lr, ema, labelDropout, seed, checkpointEvery } = o;
     const r = await trainLdm(
       {
-        preset: o.preset as string,
-        depth: o.depth as number | undefined,
-        width: o.width as number | undefined,
-        heads: o.heads as number | undefined,
-        steps: o.steps as number,
-        batchSize: o.batchSize as number,
-        lr: o.lr as number,
-        ema: o.ema as number,
+        preset,
+        depth,
+        width,
+        heads,
+        steps,
+        batchSize,
+        lr,
+        ema,
         emaWarmup: o.emaWarmup === true,
-        labelDropout: o.labelDropout as number,
-        seed: o.seed as number,
-        checkpointEvery: o.checkpointEvery as number,
+        labelDropout,
+        seed,
+        checkpointEvery,
       },
-      {
-        cacheDir: o.latents as string,
-        outDir,
-        resume: o.resume === true,
-        overwrite: o.overwrite === true,
-        reporter: ctx.reporter,
-        signal: ctx.signal,
-        argv: ctx.argv,
-        options: o,
-        allowChanges: o.allowChanges === true,
-        onStart: () => writeResolvedConfig(outDir, 'train-ldm', o, { runtime: ctx.runtime }),
-      },
+      { cacheDir: o.latents, ...trainRunContext('train-ldm', o, ctx, o) },
     );
     r.denoiser.dispose();
     ctx.reporter.result(
@@ -115,4 +95,4 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
           : `next: ldmae sample --ldm ${r.checkpointPath}`),
     );
   },
-};
+});

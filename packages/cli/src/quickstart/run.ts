@@ -8,14 +8,13 @@ import { join } from 'node:path';
 import type { Autoencoder } from '@ldmae/core';
 import { LATENT_MANIFEST_FILE, trainTestSplit } from '@ldmae/data';
 import type { DiT, LatentDiffusion, LdmCheckpointInfo, LightningDiT } from '@ldmae/diffusion';
-import * as tf from '@tensorflow/tfjs-core';
 import { DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
 import type { CommandContext } from '../command.js';
+import type { QuickstartOptions } from '../commands/quickstart.js';
 import { readResolvedConfig, writeResolvedConfig } from '../config.js';
 import { type LoadedData, loadData } from '../data-source.js';
 import { InterruptedError, resumeCommand, UsageError } from '../errors.js';
 import { exists, readJson, writeJson } from '../files.js';
-import type { ResolvedOptions } from '../options.js';
 import { fmtNumber, type Reporter } from '../progress.js';
 import { writeQuickstartReport } from '../report/quickstart.js';
 import { aeStepSeconds, extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
@@ -26,11 +25,10 @@ import {
   evalGeneration,
   evalReconstruction,
   evalSmoothness,
-  imageSource,
   loadExtractor,
   loadLpips,
 } from '../steps/evaluate.js';
-import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { writeGrid, writeReconstructionGrid } from '../steps/images.js';
 import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { LDM_FILES, type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
@@ -58,7 +56,7 @@ interface QuickstartState {
 
 /** What every phase shares. */
 interface Run {
-  o: ResolvedOptions;
+  o: QuickstartOptions;
   ctx: CommandContext;
   reporter: Reporter;
   outDir: string;
@@ -80,11 +78,12 @@ interface Run {
 const QUICKSTART_FREE_ON_RESUME = ['minutes', 'stepsScale', 'evalImages', 'perClass', 'extractorSize', 'eps'];
 
 /** Run the quickstart with resolved options. */
-export async function runQuickstart(o: ResolvedOptions, ctx: CommandContext): Promise<void> {
+export async function runQuickstart(o: QuickstartOptions, ctx: CommandContext): Promise<void> {
   const run = await prepare(o, ctx);
   const ae = await vmaePhase(run);
   try {
-    const reconPng = await writeReconstructions(ae, run.test, run.path(QUICKSTART_FILES.reconstructions));
+    const reconPng = await writeReconstructionGrid(ae, run.test, run.path(QUICKSTART_FILES.reconstructions));
+    if (!reconPng) throw new Error('quickstart: the test split is empty');
     await encodePhase(run, ae);
     const { denoiser, info } = await ldmPhase(run, ae);
     try {
@@ -98,9 +97,9 @@ export async function runQuickstart(o: ResolvedOptions, ctx: CommandContext): Pr
 }
 
 /** Check the output folder against --resume / --overwrite, load the data, write the first config.json. */
-async function prepare(o: ResolvedOptions, ctx: CommandContext): Promise<Run> {
+async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> {
   const t0 = performance.now();
-  const outDir = o.out as string;
+  const outDir = o.out;
   const path = (f: string) => join(outDir, f);
   if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
   // A run counts once it saved something worth keeping: its state or the VMAE's first checkpoint.
@@ -137,9 +136,9 @@ async function prepare(o: ResolvedOptions, ctx: CommandContext): Promise<Run> {
   );
   let train = await loadData('mnist', { split: 'train' });
   const test = await loadData('mnist', { split: 'test' });
-  if (o.trainImages !== undefined && (o.trainImages as number) < train.dataset.length) {
+  if (o.trainImages !== undefined && o.trainImages < train.dataset.length) {
     const ds = trainTestSplit(train.dataset, {
-      testSize: o.trainImages as number,
+      testSize: o.trainImages,
       seed: 1,
       stratify: true,
     }).test;
@@ -150,7 +149,7 @@ async function prepare(o: ResolvedOptions, ctx: CommandContext): Promise<Run> {
     ctx,
     reporter,
     outDir,
-    budget: (o.minutes as number) * 60,
+    budget: o.minutes * 60,
     t0,
     created,
     state,
@@ -184,19 +183,13 @@ async function vmaePhase(run: Run): Promise<Autoencoder> {
   }
   if (plan.aeSteps === undefined) {
     plan.aeStepSeconds = null;
-    if (o.aeSteps !== undefined) plan.aeSteps = o.aeSteps as number;
+    if (o.aeSteps !== undefined) plan.aeSteps = o.aeSteps;
     else {
       const tc = performance.now();
-      const sec = await aeStepSeconds(
-        'vmae',
-        DEFAULT_PRESET.vmae,
-        run.train,
-        o.aeBatchSize as number,
-        o.seed as number,
-      );
+      const sec = await aeStepSeconds('vmae', DEFAULT_PRESET.vmae, run.train, o.aeBatchSize, o.seed);
       plan.aeStepSeconds = sec;
       const left = BUDGET_SHARES.ae * run.budget - (performance.now() - tc) / 1000;
-      plan.aeSteps = stepsForBudget(left, sec, o.stepsScale as number, 50_000);
+      plan.aeSteps = stepsForBudget(left, sec, o.stepsScale, 50_000);
       reporter.info(`plan: ${fmtNumber(sec)} s per VMAE step -> ${plan.aeSteps} steps`);
     }
     await run.writeConfig();
@@ -207,9 +200,9 @@ async function vmaePhase(run: Run): Promise<Autoencoder> {
       kind: 'vmae',
       preset: DEFAULT_PRESET.vmae,
       steps: plan.aeSteps,
-      batchSize: o.aeBatchSize as number,
-      lr: o.aeLr as number,
-      seed: o.seed as number,
+      batchSize: o.aeBatchSize,
+      lr: o.aeLr,
+      seed: o.seed,
       checkpointEvery: Math.max(10, Math.ceil(plan.aeSteps / 10)),
     },
     {
@@ -267,27 +260,27 @@ async function ldmPhase(
     return l;
   }
   const settings: TrainLdmSettings = {
-    preset: o.ldmPreset as string,
-    ...(o.ldmDepth ? { depth: o.ldmDepth as number } : {}),
-    ...(o.ldmWidth ? { width: o.ldmWidth as number } : {}),
-    ...(o.ldmHeads ? { heads: o.ldmHeads as number } : {}),
+    preset: o.ldmPreset,
+    ...(o.ldmDepth ? { depth: o.ldmDepth } : {}),
+    ...(o.ldmWidth ? { width: o.ldmWidth } : {}),
+    ...(o.ldmHeads ? { heads: o.ldmHeads } : {}),
     steps: 0,
-    batchSize: o.ldmBatchSize as number,
-    lr: o.ldmLr as number,
-    ema: o.ema as number,
+    batchSize: o.ldmBatchSize,
+    lr: o.ldmLr,
+    ema: o.ema,
     labelDropout: 0.1,
-    seed: o.seed as number,
+    seed: o.seed,
     checkpointEvery: 100,
   };
   if (plan.ldmSteps === undefined) {
     plan.ldmStepSeconds = null;
-    if (o.ldmSteps !== undefined) plan.ldmSteps = o.ldmSteps as number;
+    if (o.ldmSteps !== undefined) plan.ldmSteps = o.ldmSteps;
     else {
       const tc = performance.now();
       const sec = await ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10);
       plan.ldmStepSeconds = sec;
       const left = BUDGET_SHARES.ldm * run.budget - (performance.now() - tc) / 1000;
-      plan.ldmSteps = stepsForBudget(left, sec, o.stepsScale as number);
+      plan.ldmSteps = stepsForBudget(left, sec, o.stepsScale);
       reporter.info(`plan: ${fmtNumber(sec)} s per diffusion step -> ${plan.ldmSteps} steps`);
     }
     await run.writeConfig();
@@ -320,13 +313,13 @@ async function finish(
   const { o, plan, reporter, path } = run;
   const signal = run.ctx.signal;
   run.checkStop('sampling');
-  const pipe = makePipeline(ae, denoiser, info, { sampler: o.sampler as string, shift: o.shift as number });
+  const pipe = makePipeline(ae, denoiser, info, { sampler: o.sampler, shift: o.shift });
   const tS = performance.now();
   const grid = await sampleClassGrid(pipe, info.numClasses, {
-    perClass: o.perClass as number,
-    steps: o.sampleSteps as number,
-    cfg: o.cfg as number,
-    seed: o.seed as number,
+    perClass: o.perClass,
+    steps: o.sampleSteps,
+    cfg: o.cfg,
+    seed: o.seed,
     batchSize: 50,
     reporter,
     signal,
@@ -334,7 +327,7 @@ async function finish(
   const sampleSeconds = (performance.now() - tS) / 1000 / grid.images.shape[0];
   let samplesPng: Uint8Array;
   try {
-    samplesPng = await writeGrid(path(QUICKSTART_FILES.samples), grid.images, o.perClass as number);
+    samplesPng = await writeGrid(path(QUICKSTART_FILES.samples), grid.images, o.perClass);
   } finally {
     grid.images.dispose();
   }
@@ -398,13 +391,13 @@ async function finish(
 /** (5) Reconstruction, generation and smoothness metrics with the offline networks, n from the budget. */
 async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sampleSeconds: number) {
   const { o, plan, reporter } = run;
-  const extractor = await loadExtractor('offline', o.extractorSize as number);
+  const extractor = await loadExtractor('offline', o.extractorSize);
   try {
     const lpips = await loadLpips(28);
     try {
-      const eps = o.eps as number[];
+      const eps = o.eps;
       if (o.evalImages !== undefined) {
-        plan.evalImages = o.evalImages as number;
+        plan.evalImages = o.evalImages;
         plan.smoothnessImages = Math.max(2, Math.round(plan.evalImages / 2));
       } else {
         const fe = await extractorSecondsPerImage(extractor, 28);
@@ -432,7 +425,7 @@ async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sample
         pipe,
         run.test,
         plan.evalImages as number,
-        { steps: o.sampleSteps as number, cfg: o.cfg as number, seed: (o.seed as number) + 1 },
+        { steps: o.sampleSteps, cfg: o.cfg, seed: o.seed + 1 },
         ev,
       );
       run.checkStop('the smoothness curve');
@@ -454,17 +447,4 @@ async function evaluate(run: Run, ae: Autoencoder, pipe: LatentDiffusion, sample
   } finally {
     extractor.dispose();
   }
-}
-
-/** Originals above reconstructions of 16 test digits, as reconstructions.png; returns the PNG bytes. */
-async function writeReconstructions(ae: Autoencoder, test: LoadedData, file: string): Promise<Uint8Array> {
-  for await (const x of imageSource(test, 16, 16, 3)()) {
-    const rows = reconstructionRows(ae, x, 8);
-    try {
-      return await writeGrid(file, rows, 8);
-    } finally {
-      tf.dispose([rows, x]);
-    }
-  }
-  throw new Error('quickstart: the test split is empty');
 }

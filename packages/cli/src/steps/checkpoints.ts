@@ -7,12 +7,12 @@
 import { readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { resolveAutoencoderKLPresetName } from '@ldmae/baselines';
-import { parseCheckpointMeta, type TrainResult, writeFileAtomic } from '@ldmae/core';
+import { FileOperationError, parseCheckpointMeta, type TrainResult, writeFileAtomic } from '@ldmae/core';
 import { readResolvedConfig } from '../config.js';
 import { CliError, InterruptedError, resumeCommand, UsageError } from '../errors.js';
 import { exists, jsonlWriter } from '../files.js';
 import type { ResolvedOptions } from '../options.js';
-import type { Reporter } from '../progress.js';
+import type { PhaseHandle, Reporter } from '../progress.js';
 
 /** Where a training run keeps its checkpoint (a folder: model-<generation>.safetensors + meta.json). */
 export function checkpointDir(outDir: string): string {
@@ -196,14 +196,33 @@ async function truncateLog(path: string, step: number): Promise<void> {
   if (next !== text) await writeFileAtomic(path, new TextEncoder().encode(next), 'training log');
 }
 
-/** Throw the interruption error (with the resume command) when a training run was aborted. */
-export function throwIfAborted(
-  result: Pick<TrainResult, 'stopReason' | 'step' | 'lastCheckpointStep'>,
+/**
+ * The error to report for a failed training run: when it resumed from `resumeFrom` and the message
+ * matches `misfit`, the checkpoint does not fit (a failed save names its file: FileOperationError).
+ */
+export function trainingError(e: unknown, resumeFrom: string | null, misfit: RegExp): unknown {
+  if (!resumeFrom || e instanceof FileOperationError || !misfit.test((e as Error).message)) return e;
+  return new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
+    hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
+  });
+}
+
+/**
+ * End the progress phase of a training run with its last loss; when the run was aborted, throw the
+ * interruption error (with the resume command).
+ */
+export function finishTraining(
+  phase: PhaseHandle,
+  result: TrainResult,
   what: string,
   steps: number,
   ckpt: string,
   argv: readonly string[],
 ): void {
+  phase.finish({
+    status: result.stopReason === 'aborted' ? 'stopped' : 'done',
+    extras: { loss: result.losses.at(-1) ?? null },
+  });
   if (result.stopReason !== 'aborted') return;
   const saved =
     result.lastCheckpointStep !== null

@@ -4,7 +4,7 @@
  * second phase of `quickstart`.
  */
 import { join } from 'node:path';
-import type { Autoencoder, LatentNormalization } from '@ldmae/core';
+import { type Autoencoder, ChannelMoments, type LatentNormalization } from '@ldmae/core';
 import {
   type LatentCacheManifest,
   LatentLoader,
@@ -103,7 +103,7 @@ export async function encodeDataset(
 
 /**
  * Per-channel shift (mean) and scale (1 / std) of posterior samples z = mean + exp(logvar / 2) eps of up
- * to `max` items of the cache (the reference uses 10,000), in float64.
+ * to `max` items of the cache (the reference uses 10,000), with core's streaming float64 fitter.
  */
 export async function cacheNormalization(
   dir: string,
@@ -126,24 +126,15 @@ async function sourceNormalization(
   const batch = Math.min(256, n);
   const loader = new LatentLoader(source, { batchSize: batch, seed: 12345, flipProbability: 0 });
   const c = source.manifest.latentShape[2];
-  const sum = new Float64Array(c);
-  const sq = new Float64Array(c);
-  let count = 0;
+  const moments = new ChannelMoments(c);
   for (let seen = 0; seen < n; ) {
     const b = await loader.nextData();
     const take = Math.min(b.shape[0], n - seen);
-    const per = b.shape[1] * b.shape[2] * c;
-    for (let i = 0; i < take * per; i++) {
-      const v = b.latents[i];
-      sum[i % c] += v;
-      sq[i % c] += v * v;
-    }
-    count += take * b.shape[1] * b.shape[2];
+    moments.add(b.latents.subarray(0, take * b.shape[1] * b.shape[2] * c));
     seen += take;
   }
-  const shift = Array.from(sum, (s) => s / count);
-  const scale = Array.from(sq, (s, k) => 1 / Math.sqrt(Math.max(s / count - shift[k] ** 2, 1e-12)));
-  return { normalization: { shift, scale }, count: n };
+  // A constant channel gets scale 1e6 rather than an error: caches of degenerate models still train.
+  return { normalization: moments.normalization(1e-12), count: n };
 }
 
 /**

@@ -136,6 +136,24 @@ export interface EvalContext {
   signal?: AbortSignal;
 }
 
+/** Run `work` as the progress phases `phase` of n images; the phase ends 'failed' when it throws. */
+async function inPhases<T>(
+  ctx: EvalContext,
+  phase: string,
+  n: number,
+  work: (onProgress: ReturnType<Reporter['progressPhases']>['onProgress']) => Promise<T>,
+): Promise<T> {
+  const p = ctx.reporter.progressPhases(phase, n);
+  try {
+    const r = await work(p.onProgress);
+    p.end();
+    return r;
+  } catch (e) {
+    p.end('failed');
+    throw e;
+  }
+}
+
 /** Reconstruction metrics of `ae` on n images of `data` (posterior mean decoded). */
 export async function evalReconstruction(
   ae: Autoencoder,
@@ -144,20 +162,14 @@ export async function evalReconstruction(
   ctx: EvalContext,
   phase = 'eval-recon',
 ): Promise<ReconstructionResult> {
-  const p = ctx.reporter.progressPhases(phase, n);
-  try {
-    const r = await evaluateReconstruction(ae, imageSource(data, n, ctx.batchSize, 0, ctx.signal), {
+  return inPhases(ctx, phase, n, (onProgress) =>
+    evaluateReconstruction(ae, imageSource(data, n, ctx.batchSize, 0, ctx.signal), {
       extractor: ctx.extractor,
       lpips: ctx.lpips,
       batchSize: ctx.batchSize,
-      onProgress: p.onProgress,
-    });
-    p.end();
-    return r;
-  } catch (e) {
-    p.end('failed');
-    throw e;
-  }
+      onProgress,
+    }),
+  );
 }
 
 /** Latent smoothness: reconstruction metrics with the latent perturbed by eps * std_c * noise. */
@@ -169,21 +181,15 @@ export async function evalSmoothness(
   ctx: EvalContext,
   phase = 'smoothness',
 ): Promise<LatentSmoothnessResult> {
-  const p = ctx.reporter.progressPhases(phase, n);
-  try {
-    const r = await latentSmoothness(ae, imageSource(data, n, ctx.batchSize, 1, ctx.signal), {
+  return inPhases(ctx, phase, n, (onProgress) =>
+    latentSmoothness(ae, imageSource(data, n, ctx.batchSize, 1, ctx.signal), {
       extractor: ctx.extractor,
       lpips: ctx.lpips,
       batchSize: ctx.batchSize,
       eps,
-      onProgress: p.onProgress,
-    });
-    p.end();
-    return r;
-  } catch (e) {
-    p.end('failed');
-    throw e;
-  }
+      onProgress,
+    }),
+  );
 }
 
 /** Sampling settings of the generation metrics. */
@@ -202,9 +208,8 @@ export async function evalGeneration(
   ctx: EvalContext & { extractor: FeatureExtractor },
   phase = 'eval-gen',
 ): Promise<GenerationResult> {
-  const p = ctx.reporter.progressPhases(phase, n);
-  try {
-    const r = await evaluateGeneration(
+  return inPhases(ctx, phase, n, (onProgress) =>
+    evaluateGeneration(
       {
         sample: async (count, batchIndex) => {
           await yieldToEventLoop();
@@ -224,13 +229,8 @@ export async function evalGeneration(
         numSamples: n,
         batchSize: ctx.batchSize,
         inceptionScoreSplitSize: 0,
-        onProgress: p.onProgress,
+        onProgress,
       },
-    );
-    p.end();
-    return r;
-  } catch (e) {
-    p.end('failed');
-    throw e;
-  }
+    ),
+  );
 }

@@ -2,7 +2,9 @@
 import type { Autoencoder } from '@ldmae/core';
 import { encodePng, imagesFromBatch, makeGrid } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
+import type { LoadedData } from '../data-source.js';
 import { writeOutput } from '../files.js';
+import { imageSource } from './evaluate.js';
 
 /** A grid PNG of images [n, H, W, C] in [-1, 1] with `nrow` per row (the tensor stays the caller's). */
 export async function gridPng(images: tf.Tensor4D, nrow: number, padding = 2): Promise<Uint8Array> {
@@ -33,4 +35,26 @@ export function reconstructionRows(ae: Autoencoder, x: tf.Tensor4D, perRow: numb
     }
     return tf.concat(rows, 0) as tf.Tensor4D;
   });
+}
+
+/**
+ * `n` images of `test` (seed 3) above their reconstructions, `perRow` a row, written to `file`.
+ * @returns the PNG bytes, or null when `test` gave no images
+ */
+export async function writeReconstructionGrid(
+  ae: Autoencoder,
+  test: LoadedData,
+  file: string,
+  n = 16,
+  perRow = 8,
+): Promise<Uint8Array | null> {
+  for await (const x of imageSource(test, n, n, 3)()) {
+    const rows = reconstructionRows(ae, x, perRow);
+    try {
+      return await writeGrid(file, rows, perRow);
+    } finally {
+      tf.dispose([rows, x]);
+    }
+  }
+  return null;
 }

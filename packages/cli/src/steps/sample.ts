@@ -143,13 +143,10 @@ export function makePipeline(
   ae: Autoencoder,
   denoiser: DiT | LightningDiT,
   info: LdmCheckpointInfo,
-  opts: { sampler: string; shift: number },
+  opts: { sampler: (typeof SAMPLERS)[number]; shift: number },
 ): LatentDiffusion {
   try {
-    return latentDiffusionFromInfo(ae, denoiser, info, {
-      sampler: opts.sampler as (typeof SAMPLERS)[number],
-      shift: opts.shift,
-    });
+    return latentDiffusionFromInfo(ae, denoiser, info, opts);
   } catch (e) {
     throw new CliError(plain(e, 'latentDiffusionFromInfo'), {
       hint: 'use the autoencoder that encoded the latent cache (--ae)',

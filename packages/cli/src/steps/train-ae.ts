@@ -14,7 +14,6 @@ import {
 import {
   type Autoencoder,
   type CheckpointPayload,
-  FileOperationError,
   loadCheckpoint,
   saveCheckpoint,
   type TrainResult,
@@ -26,12 +25,15 @@ import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { type AutoencoderKind, checkModelFits, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
-import { CliError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
-import type { ResolvedOptions } from '../options.js';
-import type { Reporter } from '../progress.js';
-import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+import {
+  checkpointDir,
+  finishTraining,
+  type PrepareCheckpointOptions,
+  prepareCheckpoint,
+  trainingError,
+} from './checkpoints.js';
 import { checkOfflineNetworks, loadLpips } from './evaluate.js';
 
 /** Settings of one autoencoder training run. */
@@ -56,23 +58,22 @@ export interface TrainAeSettings {
   lpipsWeight?: number;
 }
 
-/** Everything else a run needs. */
-export interface TrainAeContext {
-  data: LoadedData;
-  outDir: string;
-  resume: boolean;
-  overwrite: boolean;
-  reporter: Reporter;
+/** Everything a training run (train-ae, train-ldm) needs besides its settings and its inputs. */
+export interface TrainRunContext
+  extends Pick<
+    PrepareCheckpointOptions,
+    'outDir' | 'resume' | 'overwrite' | 'argv' | 'reporter' | 'options' | 'allowChanges'
+  > {
   signal: AbortSignal;
-  argv: readonly string[];
-  /** Name of the progress phase (default 'train-ae'). */
+  /** Name of the progress phase (default the command's name). */
   phase?: string;
-  /** The command's options, checked against the run's config.json on resume (see prepareCheckpoint). */
-  options?: ResolvedOptions;
-  /** Accept option changes on resume (`--allow-changes`). */
-  allowChanges?: boolean;
   /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
   onStart?: () => Promise<unknown>;
+}
+
+/** Everything else a run needs. */
+export interface TrainAeContext extends TrainRunContext {
+  data: LoadedData;
 }
 
 /** What a run leaves behind. */
@@ -118,24 +119,10 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
   } catch (e) {
     phase.finish({ status: 'failed' });
     ae.dispose();
-    // A failed save names its file (FileOperationError); only a checkpoint that does not fit is blamed.
-    if (
-      resumeFrom &&
-      !(e instanceof FileOperationError) &&
-      /restoreCheckpointPayload|checkpoint/i.test((e as Error).message)
-    ) {
-      throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
-        hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
-      });
-    }
-    throw e;
+    throw trainingError(e, resumeFrom, /restoreCheckpointPayload|checkpoint/i);
   }
-  phase.finish({
-    status: result.stopReason === 'aborted' ? 'stopped' : 'done',
-    extras: { loss: result.losses.at(-1) ?? null },
-  });
   try {
-    throwIfAborted(result, 'train-ae', s.steps, ckpt, ctx.argv);
+    finishTraining(phase, result, 'train-ae', s.steps, ckpt, ctx.argv);
   } catch (e) {
     ae.dispose();
     throw e;
@@ -224,15 +211,7 @@ async function trainBaselineAe(
       },
       steps: s.steps,
       lr: s.lr,
-      schedule:
-        s.steps > 0
-          ? warmupCosineLr({
-              baseLr: s.lr,
-              minLr: s.lr / 10,
-              warmupSteps: Math.min(Math.round(0.05 * s.steps), s.steps - 1),
-              totalSteps: s.steps,
-            })
-          : undefined,
+      schedule: warmupCosine(s.steps, s.lr),
       checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
       resume,
       log,
@@ -249,6 +228,17 @@ async function trainBaselineAe(
     lpips?.dispose();
     await loader.close();
   }
+}
+
+/** The learning rate of the training commands: 5% linear warm-up, then cosine down to lr / 10. */
+export function warmupCosine(steps: number, lr: number): ReturnType<typeof warmupCosineLr> | undefined {
+  if (steps <= 0) return undefined;
+  return warmupCosineLr({
+    baseLr: lr,
+    minLr: lr / 10,
+    warmupSteps: Math.min(Math.round(0.05 * steps), steps - 1),
+    totalSteps: steps,
+  });
 }
 
 /** About 200 log lines per run: enough for a loss curve, small enough to read back. */

@@ -4,14 +4,7 @@
  * the work behind `train-ldm` and the third phase of `quickstart`.
  */
 import { join } from 'node:path';
-import {
-  type CheckpointPayload,
-  FileOperationError,
-  loadCheckpoint,
-  saveCheckpoint,
-  type TrainResult,
-  warmupCosineLr,
-} from '@ldmae/core';
+import { type CheckpointPayload, loadCheckpoint, saveCheckpoint, type TrainResult } from '@ldmae/core';
 import { LatentLoader, type LatentSource, openLatentCache } from '@ldmae/data';
 import {
   DiffusionTrainer,
@@ -26,11 +19,9 @@ import { loadAutoencoder } from '../autoencoders.js';
 import { CliError, UsageError } from '../errors.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
-import type { ResolvedOptions } from '../options.js';
-import type { Reporter } from '../progress.js';
-import { checkpointDir, prepareCheckpoint, throwIfAborted } from './checkpoints.js';
+import { checkpointDir, finishTraining, prepareCheckpoint, trainingError } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
-import { logEvery } from './train-ae.js';
+import { logEvery, type TrainRunContext, warmupCosine } from './train-ae.js';
 
 /** Settings of one diffusion training run. */
 export interface TrainLdmSettings {
@@ -53,21 +44,8 @@ export interface TrainLdmSettings {
 }
 
 /** Everything else a run needs. */
-export interface TrainLdmContext {
+export interface TrainLdmContext extends TrainRunContext {
   cacheDir: string;
-  outDir: string;
-  resume: boolean;
-  overwrite: boolean;
-  reporter: Reporter;
-  signal: AbortSignal;
-  argv: readonly string[];
-  phase?: string;
-  /** The command's options, checked against the run's config.json on resume (see prepareCheckpoint). */
-  options?: ResolvedOptions;
-  /** Accept option changes on resume (`--allow-changes`). */
-  allowChanges?: boolean;
-  /** Called once the output folder passed its checks, before anything is trained (writes config.json). */
-  onStart?: () => Promise<unknown>;
 }
 
 /** File names inside a train-ldm output folder. */
@@ -265,15 +243,7 @@ export async function trainLdm(
       result = await trainer.train({
         data: yieldingLoader(loader),
         steps: s.steps,
-        schedule:
-          s.steps > 0
-            ? warmupCosineLr({
-                baseLr: s.lr,
-                minLr: s.lr / 10,
-                warmupSteps: Math.min(Math.round(0.05 * s.steps), s.steps - 1),
-                totalSteps: s.steps,
-              })
-            : undefined,
+        schedule: warmupCosine(s.steps, s.lr),
         checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
         ...(resume ? { resume } : {}),
         log: jsonlWriter(logPath),
@@ -284,22 +254,9 @@ export async function trainLdm(
       });
     } catch (e) {
       phase.finish({ status: 'failed' });
-      if (
-        resume &&
-        !(e instanceof FileOperationError) &&
-        /restoreCheckpointPayload|checkpoint|EMA|AdamW/i.test((e as Error).message)
-      ) {
-        throw new CliError(`cannot resume from ${resumeFrom}: ${(e as Error).message}`, {
-          hint: 'the checkpoint is corrupt or was made with other model options; use the same options, or start over with --overwrite',
-        });
-      }
-      throw e;
+      throw trainingError(e, resumeFrom, /restoreCheckpointPayload|checkpoint|EMA|AdamW/i);
     }
-    phase.finish({
-      status: result.stopReason === 'aborted' ? 'stopped' : 'done',
-      extras: { loss: result.losses.at(-1) ?? null },
-    });
-    throwIfAborted(result, 'train-ldm', s.steps, ckpt, ctx.argv);
+    finishTraining(phase, result, 'train-ldm', s.steps, ckpt, ctx.argv);
     const pipelinePath = await writePipeline(denoiser, trainer, info, result, ctx);
     trainer.ema?.copyTo(denoiser);
     denoiser.eval();

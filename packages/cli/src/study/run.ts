@@ -21,11 +21,11 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { type AutoencoderKind, DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
 import type { CommandContext } from '../command.js';
+import type { StudyOptions } from '../commands/study.js';
 import { writeResolvedConfig } from '../config.js';
 import { type LoadedData, loadData } from '../data-source.js';
 import { InterruptedError, resumeCommand, UsageError } from '../errors.js';
 import { exists, readJson, writeJson } from '../files.js';
-import type { ResolvedOptions } from '../options.js';
 import { fmtNumber } from '../progress.js';
 import { writeStudyReport } from '../report/study.js';
 import { extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
@@ -40,7 +40,7 @@ import {
   loadExtractor,
   loadLpips,
 } from '../steps/evaluate.js';
-import { reconstructionRows, writeGrid } from '../steps/images.js';
+import { writeGrid, writeReconstructionGrid } from '../steps/images.js';
 import { makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
@@ -107,7 +107,7 @@ export interface StudyResult {
 }
 
 interface Ctx {
-  o: ResolvedOptions;
+  o: StudyOptions;
   ctx: CommandContext;
   out: string;
   train: LoadedData;
@@ -125,9 +125,9 @@ export const SEGMENTATION_THRESHOLD = 0.1;
  * Run a study with resolved `ldmae study` options (see the command's help for each). Returns the
  * tables, the verdicts and the paths of study.json / study.html.
  */
-export async function runStudy(o: ResolvedOptions, ctx: CommandContext): Promise<StudyResult> {
+export async function runStudy(o: StudyOptions, ctx: CommandContext): Promise<StudyResult> {
   const t0 = performance.now();
-  const out = o.out as string;
+  const out = o.out;
   const { reporter, signal } = ctx;
   if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
   const hadRun = await exists(join(out, STUDY_FILES.plan));
@@ -140,7 +140,7 @@ export async function runStudy(o: ResolvedOptions, ctx: CommandContext): Promise
   await mkdir(out, { recursive: true });
   parseModels(o.models);
   checkOfflineNetworks('the study (rFID, gFID, LPIPS and the perceptual terms)');
-  const dataName = o.data as string;
+  const dataName = o.data;
   const train = await loadData(dataName, { split: 'train' });
   const test = await loadData(dataName, { split: 'test' });
   if (train.imageSize % 4 !== 0)
@@ -150,7 +150,7 @@ export async function runStudy(o: ResolvedOptions, ctx: CommandContext): Promise
   reporter.info(
     `ldmae study: ${train.description}; budget ${o.minutes} min (${o.budgetRule} rule), backend ${ctx.runtime.backend}`,
   );
-  const extractor = await loadExtractor(o.extractor as string, o.extractorSize as number);
+  const extractor = await loadExtractor(o.extractor, o.extractorSize);
   const lpips = await loadLpips(train.imageSize);
   const checkStop = (what: string) => {
     if (signal.aborted)
@@ -205,7 +205,7 @@ export async function runStudy(o: ResolvedOptions, ctx: CommandContext): Promise
       { json, html, seconds, claims: claims.map((k) => ({ id: k.id, verdict: k.verdict })) },
       [
         '',
-        `study finished in ${seconds.toFixed(0)} s (budget ${(o.minutes as number) * 60} s, ${plan.rule} rule)`,
+        `study finished in ${seconds.toFixed(0)} s (budget ${o.minutes * 60} s, ${plan.rule} rule)`,
         ...claims.map((k) => `${k.verdict.padEnd(13)} ${k.claim} (${k.source})`),
         `report: ${html}`,
       ].join('\n'),
@@ -237,7 +237,7 @@ function subset(data: LoadedData, n: number): LoadedData {
 
 /** Calibrate each kind of training step, the diffusion step and the extractor, then share the budget. */
 async function makePlan(
-  o: ResolvedOptions,
+  o: StudyOptions,
   ctx: CommandContext,
   train: LoadedData,
   test: LoadedData,
@@ -245,19 +245,19 @@ async function makePlan(
 ): Promise<StudyPlan> {
   const tc = performance.now();
   const { reporter } = ctx;
-  const budget = (o.minutes as number) * 60;
+  const budget = o.minutes * 60;
   const models = parseModels(o.models);
-  const runs = studyRuns(models, o.ablation !== false, o.seeds as number);
-  const aeBatchSize = o.aeBatchSize as number;
+  const runs = studyRuns(models, o.ablation !== false, o.seeds);
+  const aeBatchSize = o.aeBatchSize;
   const ldm: TrainLdmSettings = {
-    preset: o.ldmPreset as string,
+    preset: o.ldmPreset,
     steps: 0,
-    batchSize: o.ldmBatchSize as number,
-    lr: o.ldmLr as number,
-    ema: o.ema as number,
+    batchSize: o.ldmBatchSize,
+    lr: o.ldmLr,
+    ema: o.ema,
     emaWarmup: true,
     labelDropout: 0.1,
-    seed: o.seed as number,
+    seed: o.seed,
     checkpointEvery: 100,
   };
   // One measurement per cost class: the same trainer on a scratch folder, 3 then 8 steps (setup cancels).
@@ -277,33 +277,31 @@ async function makePlan(
   const fe = await extractorSecondsPerImage(extractor, train.imageSize);
   const calibrationSeconds = (performance.now() - tc) / 1000;
   const left = budget - calibrationSeconds;
+  const fixedAeSteps = o.aeSteps;
   const aeSteps =
-    o.aeSteps !== undefined
-      ? Object.fromEntries(runs.map((r) => [r.id, o.aeSteps as number]))
-      : planAeSteps(o.budgetRule as BudgetRule, STUDY_SHARES.ae * left, aeStepSeconds);
+    fixedAeSteps !== undefined
+      ? Object.fromEntries(runs.map((r) => [r.id, fixedAeSteps]))
+      : planAeSteps(o.budgetRule, STUDY_SHARES.ae * left, aeStepSeconds);
   ldm.steps =
     o.ldmSteps !== undefined
-      ? (o.ldmSteps as number)
+      ? o.ldmSteps
       : Math.max(2, Math.floor((STUDY_SHARES.ldm * left) / runs.length / Math.max(ldmSec, 1e-6)));
   // Sampling cost: steps x 2 (guidance) denoiser forwards, about a third of a training step per image.
-  const sampleSeconds = ((o.sampleSteps as number) * 2 * ldmSec) / ldm.batchSize / 3;
+  const sampleSeconds = (o.sampleSteps * 2 * ldmSec) / ldm.batchSize / 3;
   const evalShare = 1 - STUDY_SHARES.ae - STUDY_SHARES.ldm - 0.07;
-  const encodeImages = Math.min(
-    train.dataset.length,
-    Math.max(1000, Math.round(200 * (o.minutes as number))),
-  );
+  const encodeImages = Math.min(train.dataset.length, Math.max(1000, Math.round(200 * o.minutes)));
   const evalImages =
     o.evalImages !== undefined
-      ? (o.evalImages as number)
+      ? o.evalImages
       : planEvalImages({
           seconds: (evalShare * left) / runs.length,
           extractorSeconds: fe,
           sampleSeconds,
-          epsCount: (o.eps as number[]).length,
+          epsCount: o.eps.length,
           available: test.dataset.length,
         });
   const plan: StudyPlan = {
-    rule: o.budgetRule as BudgetRule,
+    rule: o.budgetRule,
     runs,
     aeSteps,
     aeStepSeconds,
@@ -328,12 +326,12 @@ const DEFAULT_LATENT = (s: number): [number, number, number] => [s / 4, s / 4, 4
 
 async function timeAeStep(
   spec: StudyRunSpec,
-  o: ResolvedOptions,
+  o: StudyOptions,
   ctx: CommandContext,
   data: LoadedData,
   batchSize: number,
 ): Promise<number> {
-  const dir = join(o.out as string, '.calibrate', costClass(spec));
+  const dir = join(o.out, '.calibrate', costClass(spec));
   const time = async (steps: number) => {
     await rm(dir, { recursive: true, force: true });
     const t = performance.now();
@@ -355,18 +353,18 @@ async function timeAeStep(
     const b = await time(8);
     return Math.max(1e-3, (b - a) / 5);
   } finally {
-    await rm(join(o.out as string, '.calibrate'), { recursive: true, force: true });
+    await rm(join(o.out, '.calibrate'), { recursive: true, force: true });
   }
 }
 
-function aeSettings(spec: StudyRunSpec, o: ResolvedOptions, steps: number, batchSize: number) {
+function aeSettings(spec: StudyRunSpec, o: StudyOptions, steps: number, batchSize: number) {
   return {
     kind: spec.kind,
     preset: DEFAULT_PRESET[spec.kind],
     steps,
     batchSize,
-    lr: spec.kind === 'vmae' ? (o.aeLr as number) : (o.baselineLr as number),
-    seed: (o.seed as number) + 1000 * spec.seed,
+    lr: spec.kind === 'vmae' ? o.aeLr : o.baselineLr,
+    seed: o.seed + 1000 * spec.seed,
     checkpointEvery: Math.max(10, Math.ceil(steps / 10)),
     ...(spec.maskRatio !== undefined ? { maskRatio: spec.maskRatio } : {}),
     ...(spec.klWeight !== undefined ? { klWeight: spec.klWeight } : {}),
@@ -420,7 +418,7 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
         ae,
         c.test,
         c.plan.smoothnessImages,
-        c.o.eps as number[],
+        c.o.eps,
         { ...c.ev, lpips: null },
         `noise ${spec.id}`,
       );
@@ -462,12 +460,12 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
       try {
         const pipe = makePipeline(ae, l.denoiser as LightningDiT, l.info, {
           sampler: 'euler',
-          shift: c.o.shift as number,
+          shift: c.o.shift,
         });
         const sample = {
-          steps: c.o.sampleSteps as number,
-          cfg: c.o.cfg as number,
-          seed: (c.o.seed as number) + 1,
+          steps: c.o.sampleSteps,
+          cfg: c.o.cfg,
+          seed: c.o.seed + 1,
         };
         r.gen = await evalGeneration(pipe, c.test, c.plan.evalImages, sample, c.ev, `gfid ${spec.id}`);
         const grid = await sampleClassGrid(pipe, l.info.numClasses, {
@@ -532,17 +530,5 @@ async function compression(ae: Autoencoder, c: Ctx): Promise<StudyRunResult['com
     return { latent: r.latent, pixels: r.pixels, count: r.count, threshold: SEGMENTATION_THRESHOLD };
   } finally {
     tf.dispose([images, seg]);
-  }
-}
-
-/** Originals above reconstructions of 16 test images. */
-async function writeReconstructionGrid(ae: Autoencoder, test: LoadedData, file: string): Promise<void> {
-  for await (const x of imageSource(test, 16, 16, 3)()) {
-    const rows = reconstructionRows(ae, x, 8);
-    try {
-      await writeGrid(file, rows, 8);
-    } finally {
-      tf.dispose([rows, x]);
-    }
   }
 }

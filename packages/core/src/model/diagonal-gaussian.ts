@@ -2,7 +2,8 @@
  * The posterior of every autoencoder: a diagonal Gaussian over latents.
  *
  * Deterministic autoencoders (AE, DAE) return one with zero variance (logvar = -30 after clamping),
- * so the LDM and every evaluation treat all autoencoders alike.
+ * so the LDM and every evaluation treat all autoencoders alike. Its KL divergence is a loss and lives
+ * in @ldmae/losses (`klLoss`), above this package.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../rng.js';
@@ -10,9 +11,6 @@ import type { Rng } from '../rng.js';
 /** Bounds of the log-variance, as in the reference (and LDM's DiagonalGaussianDistribution). */
 export const LOGVAR_MIN = -30;
 export const LOGVAR_MAX = 20;
-
-/** Which KL divergence: see {@link DiagonalGaussian.kl}. */
-export type KlForm = { kind: 'standard' } | { kind: 'unit-variance' } | { kind: 'fixed-std'; std: number };
 
 /** Anything `encode` returns: a distribution over latents of shape [B, h, w, c] (NHWC). */
 export interface LatentDistribution {
@@ -22,8 +20,6 @@ export interface LatentDistribution {
   sample(rng: Rng): tf.Tensor;
   /** The mean. The caller owns the result (a copy). */
   mode(): tf.Tensor;
-  /** KL per sample, shape [B], summed over latent elements. */
-  kl(form?: KlForm): tf.Tensor;
   dispose(): void;
 }
 
@@ -70,29 +66,6 @@ export class DiagonalGaussian implements LatentDistribution {
 
   mode(): tf.Tensor {
     return this.mean.clone();
-  }
-
-  /**
-   * KL divergence per sample, summed over all latent elements:
-   * - 'standard': KL(N(mu, var) || N(0, 1)) = 0.5 * sum(mu^2 + var - 1 - logvar).
-   * - 'unit-variance' (the paper's form): the mean is free, only the variance is pulled to 1:
-   *   0.5 * sum(var - 1 - logvar).
-   * - 'fixed-std' (the released script, std s): 0.5 * sum(var / s^2 - 1 - logvar + log s^2).
-   */
-  kl(form: KlForm = { kind: 'standard' }): tf.Tensor {
-    return tf.tidy(() => {
-      const axes = this.mean.shape.map((_, i) => i).slice(1);
-      const v = tf.exp(this.logvar);
-      let terms: tf.Tensor;
-      if (form.kind === 'standard') terms = tf.sub(tf.add(tf.square(this.mean), v), tf.add(this.logvar, 1));
-      else if (form.kind === 'unit-variance') terms = tf.sub(v, tf.add(this.logvar, 1));
-      else {
-        if (!(form.std > 0)) throw new Error(`DiagonalGaussian.kl: fixed-std needs std > 0, got ${form.std}`);
-        const s2 = form.std * form.std;
-        terms = tf.add(tf.sub(tf.div(v, s2), tf.add(this.logvar, 1)), Math.log(s2));
-      }
-      return tf.mul(tf.sum(terms, axes), 0.5);
-    });
   }
 
   dispose(): void {

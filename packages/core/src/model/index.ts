@@ -1,6 +1,6 @@
 // Barrel of model/: the Autoencoder contract, latent distributions, and loading models by kind.
-export * from './autoencoder.js';
-export * from './diagonal-gaussian.js';
+export { type Autoencoder, reconstruct } from './autoencoder.js';
+export { DiagonalGaussian, type LatentDistribution, LOGVAR_MAX, LOGVAR_MIN } from './diagonal-gaussian.js';
 export {
   type FetchFolderOptions,
   type FolderSource,
@@ -9,6 +9,15 @@ export {
   isFolderSource,
   memoryFolder,
 } from './folder.js';
+export {
+  ChannelMoments,
+  computeLatentNormalization,
+  denormalizeLatents,
+  type FitLatentNormalizationOptions,
+  fitLatentNormalization,
+  type LatentNormalization,
+  normalizeLatents,
+} from './latent-norm.js';
 export {
   autoencoderCheckpoint,
   autoencoderRegistry,

@@ -312,6 +312,11 @@ export class ModelRegistry<M> {
     return kind.toPayload(model);
   }
 
+  /** The public door every load goes through, named in its errors ('loadAutoencoder', ...). */
+  private get door(): string {
+    return `load${cap(this.what)}`;
+  }
+
   /**
    * Load a model from `source` (see {@link ModelSource}): an LDMAE checkpoint (file or folder) of a
    * registered kind, the matching part of a pipeline folder, or a foreign file an importer detects.
@@ -319,22 +324,20 @@ export class ModelRegistry<M> {
    * expected.
    */
   async load(source: ModelSource, opts: ModelLoadOptions = {}): Promise<LoadedModel<M>> {
-    const where = `load${cap(this.what)}`;
+    const where = this.door;
     if (opts !== undefined && (typeof opts !== 'object' || opts === null))
       throw new TypeError(`${where}: options must be an object`);
     if (typeof source === 'string') {
       if (!source) throw new TypeError(`${where}: source must be a path, bytes, a folder or host tensors`);
       if (!nodeFolders) throw new Error(`${where}: ${NEEDS_NODE}`);
       const r = await nodeFolders.resolve(source);
-      return isFolderSource(r)
-        ? this.fromFolder(r, opts, where)
-        : this.fromBytes(r.bytes, r.location, opts, where);
+      return isFolderSource(r) ? this.fromFolder(r, opts) : this.fromBytes(r.bytes, r.location, opts);
     }
-    if (source instanceof Uint8Array) return this.fromBytes(source, 'bytes', opts, where);
-    if (isFolderSource(source)) return this.fromFolder(source, opts, where);
+    if (source instanceof Uint8Array) return this.fromBytes(source, 'bytes', opts);
+    if (isFolderSource(source)) return this.fromFolder(source, opts);
     const s = source as Partial<StoredModel> | null;
     if (s && typeof s === 'object' && typeof s.tensors === 'object' && typeof s.metadata === 'object')
-      return this.fromStored(s as StoredModel, 'host tensors', opts, where);
+      return this.fromStored(s as StoredModel, 'host tensors', opts);
     throw new TypeError(
       `${where}: source must be a path (Node), a Uint8Array, a FolderSource or { tensors, metadata } host tensors`,
     );
@@ -344,22 +347,17 @@ export class ModelRegistry<M> {
     bytes: Uint8Array,
     location: string,
     opts: ModelLoadOptions,
-    where: string,
   ): Promise<LoadedModel<M>> {
+    const where = this.door;
     const stored = checkpointInBytes(bytes, location, where);
-    return stored
-      ? this.fromStored(stored, location, opts, where)
-      : this.imported({ bytes, location }, opts, where);
+    return stored ? this.fromStored(stored, location, opts) : this.imported({ bytes, location }, opts);
   }
 
-  private async fromFolder(
-    folder: FolderSource,
-    opts: ModelLoadOptions,
-    where: string,
-  ): Promise<LoadedModel<M>> {
+  private async fromFolder(folder: FolderSource, opts: ModelLoadOptions): Promise<LoadedModel<M>> {
+    const where = this.door;
     const loc = folder.location;
     const stored = await checkpointInFolder(folder, where);
-    if (stored) return this.fromStored(stored, loc, opts, where);
+    if (stored) return this.fromStored(stored, loc, opts);
     const pipe = await folder.read(PIPELINE_FILE);
     if (pipe) {
       const p = parseJsonObject(pipe, `${where}: '${loc}/${PIPELINE_FILE}'`);
@@ -372,17 +370,17 @@ export class ModelRegistry<M> {
       checkFolderEntryName(file, `${where}: '${loc}/${PIPELINE_FILE}'`);
       const bytes = await folder.read(file);
       if (!bytes) throw new Error(`${where}: '${loc}/${file}', the pipeline's ${this.what}, is missing`);
-      return this.fromBytes(bytes, `${loc}/${file}`, opts, where);
+      return this.fromBytes(bytes, `${loc}/${file}`, opts);
     }
-    return this.imported({ folder, location: loc }, opts, where);
+    return this.imported({ folder, location: loc }, opts);
   }
 
   private async fromStored(
     stored: StoredModel,
     location: string,
     opts: ModelLoadOptions,
-    where: string,
   ): Promise<LoadedModel<M>> {
+    const where = this.door;
     const raw = stored.metadata?.config;
     if (typeof raw !== 'string')
       throw new Error(
@@ -417,11 +415,8 @@ export class ModelRegistry<M> {
     return { model, format: kind.format, description: kind.description, step: checkpoint.step, location };
   }
 
-  private async imported(
-    probe: ModelFileProbe,
-    opts: ModelLoadOptions,
-    where: string,
-  ): Promise<LoadedModel<M>> {
+  private async imported(probe: ModelFileProbe, opts: ModelLoadOptions): Promise<LoadedModel<M>> {
+    const where = this.door;
     for (const imp of this.foreign) {
       if (!(await imp.detect(probe))) continue;
       const model = await imp.load(probe, opts);

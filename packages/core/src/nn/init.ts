@@ -5,18 +5,18 @@
 import * as tf from '@tensorflow/tfjs-core';
 import type { Rng } from '../rng.js';
 
-function checkShape(shape: number[], where: string): number {
+function checkShape(shape: number[]): number {
   if (!Array.isArray(shape) || shape.some((d) => !Number.isInteger(d) || d < 0)) {
     throw new TypeError(
-      `${where}: shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
+      `initialiser shape must be an array of non-negative integers, got ${JSON.stringify(shape)}`,
     );
   }
   return shape.reduce((a, b) => a * b, 1);
 }
 
-function checkPositive(v: number, name: string, where: string): void {
+function checkPositive(v: number, name: string): void {
   if (!(Number.isFinite(v) && v > 0))
-    throw new RangeError(`${where}: ${name} must be a positive number, got ${v}`);
+    throw new RangeError(`initialiser ${name} must be a positive number, got ${v}`);
 }
 
 /**
@@ -25,16 +25,16 @@ function checkPositive(v: number, name: string, where: string): void {
  * @returns a float32 tensor of `shape`.
  */
 export function xavierUniform(rng: Rng, fanIn: number, fanOut: number, shape: number[], gain = 1): tf.Tensor {
-  checkShape(shape, 'xavierUniform');
-  checkPositive(fanIn, 'fanIn', 'xavierUniform');
-  checkPositive(fanOut, 'fanOut', 'xavierUniform');
+  checkShape(shape);
+  checkPositive(fanIn, 'fanIn');
+  checkPositive(fanOut, 'fanOut');
   const b = gain * Math.sqrt(6 / (fanIn + fanOut));
   return rng.uniform(shape, -b, b);
 }
 
 /** Uniform U(lo, hi) of `shape` (float32). */
 export function uniform(rng: Rng, shape: number[], lo: number, hi: number): tf.Tensor {
-  checkShape(shape, 'uniform');
+  checkShape(shape);
   if (!(hi >= lo)) throw new RangeError(`uniform: need lo <= hi, got lo=${lo}, hi=${hi}`);
   return rng.uniform(shape, lo, hi);
 }
@@ -44,14 +44,14 @@ export function uniform(rng: Rng, shape: number[], lo: number, hi: number): tf.T
  * which reduces to U(-1/sqrt(fanIn), 1/sqrt(fanIn)) (the bias uses the same bound).
  */
 export function torchDefaultUniform(rng: Rng, fanIn: number, shape: number[]): tf.Tensor {
-  checkPositive(fanIn, 'fanIn', 'torchDefaultUniform');
+  checkPositive(fanIn, 'fanIn');
   const b = 1 / Math.sqrt(fanIn);
   return uniform(rng, shape, -b, b);
 }
 
 /** Normal N(mean, std^2) of `shape` (float32). */
 export function normal(rng: Rng, shape: number[], std = 1, mean = 0): tf.Tensor {
-  checkShape(shape, 'normal');
+  checkShape(shape);
   if (!(Number.isFinite(std) && std >= 0)) throw new RangeError(`normal: std must be >= 0, got ${std}`);
   return rng.normal(shape, mean, std);
 }
@@ -72,9 +72,9 @@ export interface TruncNormalOptions {
  * @returns a float32 tensor of `shape`.
  */
 export function truncNormal(rng: Rng, shape: number[], opts: TruncNormalOptions = {}): tf.Tensor {
-  const n = checkShape(shape, 'truncNormal');
+  const n = checkShape(shape);
   const { std = 1, mean = 0, a = -2, b = 2 } = opts;
-  checkPositive(std, 'std', 'truncNormal');
+  checkPositive(std, 'std');
   if (!(a < b)) throw new RangeError(`truncNormal: need a < b, got a=${a}, b=${b}`);
   const out = new Float32Array(n);
   for (let i = 0; i < n; i++) {

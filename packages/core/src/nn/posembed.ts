@@ -3,12 +3,10 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-function gridPair(v: number | [number, number], name: string, where: string): [number, number] {
+function gridPair(v: number | [number, number], name: string): [number, number] {
   const p: [number, number] = typeof v === 'number' ? [v, v] : v;
   if (!Array.isArray(p) || p.length !== 2 || p.some((d) => !Number.isInteger(d) || d < 1)) {
-    throw new RangeError(
-      `${where}: ${name} must be a positive integer or a pair [h, w], got ${JSON.stringify(v)}`,
-    );
+    throw new RangeError(`${name} must be a positive integer or a pair [h, w], got ${JSON.stringify(v)}`);
   }
   return p;
 }
@@ -36,7 +34,7 @@ export function get2dSincosPosEmbed(
   if (!Number.isInteger(embedDim) || embedDim < 4 || embedDim % 4 !== 0) {
     throw new RangeError(`get2dSincosPosEmbed: embedDim must be a positive multiple of 4, got ${embedDim}`);
   }
-  const [gh, gw] = gridPair(gridSize, 'gridSize', 'get2dSincosPosEmbed');
+  const [gh, gw] = gridPair(gridSize, 'get2dSincosPosEmbed: gridSize');
   const q = embedDim / 4;
   const omega = Array.from({ length: q }, (_, k) => 1 / 10000 ** (k / q));
   const extra = opts.clsToken ? 1 : 0;
@@ -73,8 +71,8 @@ export function resizePosEmbed(
   to: number | [number, number],
   opts: ResizePosEmbedOptions = {},
 ): tf.Tensor {
-  const [fh, fw] = gridPair(from, 'from', 'resizePosEmbed');
-  const [th, tw] = gridPair(to, 'to', 'resizePosEmbed');
+  const [fh, fw] = gridPair(from, 'resizePosEmbed: from');
+  const [th, tw] = gridPair(to, 'resizePosEmbed: to');
   const extra = opts.extraTokens ?? 0;
   if (!Number.isInteger(extra) || extra < 0) {
     throw new RangeError(`resizePosEmbed: extraTokens must be a non-negative integer, got ${extra}`);

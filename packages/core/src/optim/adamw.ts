@@ -181,7 +181,7 @@ export class AdamW {
    * With `lr`, the learning rate is set first (as a schedule would).
    */
   step(grads: Record<string, tf.Tensor>, lr?: number): void {
-    this.checkLive('step');
+    this.checkLive();
     if (!grads || typeof grads !== 'object')
       throw new TypeError('AdamW.step: grads must be a {name: tf.Tensor} map');
     const work: [Slot, tf.Tensor][] = [];
@@ -229,7 +229,7 @@ export class AdamW {
 
   /** Copies of the moments (caller owns them) and the JSON part; see {@link AdamWState}. */
   getState(): AdamWState {
-    this.checkLive('getState');
+    this.checkLive();
     const tensors: Record<string, tf.Tensor> = {};
     for (const s of this.slots) {
       tensors[`exp_avg.${s.name}`] = s.expAvg.clone();
@@ -304,7 +304,7 @@ export class AdamW {
    * does). Everything is validated before anything is assigned; the state's tensors stay the caller's.
    */
   setState(state: AdamWState): void {
-    this.checkLive('setState');
+    this.checkLive();
     this.validateState(state);
     const j = state.json;
     for (const s of this.slots) {
@@ -329,8 +329,8 @@ export class AdamW {
     this.disposed = true;
   }
 
-  private checkLive(where: string): void {
-    if (this.disposed) throw new Error(`AdamW.${where}: the optimiser has been disposed`);
+  private checkLive(): void {
+    if (this.disposed) throw new Error('AdamW: the optimiser has been disposed');
   }
 }
 

@@ -103,8 +103,8 @@ export class EMA {
 
   /** One EMA step from `module`'s current parameters (default: the module given at construction). */
   update(module: Module = this.module): void {
-    this.checkLive('update');
-    const params = this.matchParams(module, 'EMA.update');
+    this.checkLive();
+    const params = this.matchParams(module);
     const d = this.currentDecay;
     tf.tidy(() => {
       const sd = tf.scalar(d);
@@ -119,8 +119,8 @@ export class EMA {
 
   /** Write the averaged values into `module`'s parameters (default: the module given at construction). */
   copyTo(module: Module = this.module): void {
-    this.checkLive('copyTo');
-    for (const [name, p] of this.matchParams(module, 'EMA.copyTo')) p.assign(this.shadows.get(name)!);
+    this.checkLive();
+    for (const [name, p] of this.matchParams(module)) p.assign(this.shadows.get(name)!);
   }
 
   /**
@@ -130,8 +130,8 @@ export class EMA {
    * model without a second copy of the network.
    */
   withWeights<T>(fn: () => T, module: Module = this.module): T {
-    this.checkLive('withWeights');
-    const params = this.matchParams(module, 'EMA.withWeights');
+    this.checkLive();
+    const params = this.matchParams(module);
     const saved = params.map(([, p]) => p.clone());
     let out: T;
     try {
@@ -153,18 +153,18 @@ export class EMA {
    * evaluation; {@link restore} brings them back. One store at a time.
    */
   store(module: Module = this.module): void {
-    this.checkLive('store');
+    this.checkLive();
     if (this.stored) throw new Error('EMA.store: weights are stored already; restore() them first');
-    this.stored = this.matchParams(module, 'EMA.store').map(([, p]) => p.clone());
+    this.stored = this.matchParams(module).map(([, p]) => p.clone());
   }
 
   /** Put the weights {@link store} set aside back into `module`. */
   restore(module: Module = this.module): void {
-    this.checkLive('restore');
+    this.checkLive();
     if (!this.stored) throw new Error('EMA.restore: nothing is stored; call store() first');
     const saved = this.stored;
     this.stored = null;
-    restore(this.matchParams(module, 'EMA.restore'), saved);
+    restore(this.matchParams(module), saved);
   }
 
   /**
@@ -180,7 +180,7 @@ export class EMA {
    * trainable parameter with the module's PyTorch shape, and no name the module does not know.
    */
   validateStateDict(dict: Record<string, tf.Tensor>): void {
-    this.checkLive('loadStateDict');
+    this.checkLive();
     if (!dict || typeof dict !== 'object')
       throw new TypeError('EMA.loadStateDict: dict must be a {name: tf.Tensor} map');
     const shapes = this.module.stateDictShapes();
@@ -213,7 +213,7 @@ export class EMA {
    */
   loadStateDict(dict: Record<string, tf.Tensor>): void {
     this.validateStateDict(dict);
-    const params = this.matchParams(this.module, 'EMA.loadStateDict');
+    const params = this.matchParams(this.module);
     const only: Record<string, tf.Tensor> = {};
     for (const [name] of params) only[name] = dict[name];
     const saved = params.map(([, p]) => p.clone());
@@ -249,27 +249,27 @@ export class EMA {
     this.disposed = true;
   }
 
-  private matchParams(module: Module, where: string): [string, tf.Variable][] {
+  private matchParams(module: Module): [string, tf.Variable][] {
     if (!module || typeof module.namedParameters !== 'function')
-      throw new TypeError(`${where}: module must be a Module`);
+      throw new TypeError('EMA: module must be a Module');
     const params = module.namedParameters();
     if (params.length !== this.shadows.size) {
       throw new Error(
-        `${where}: module has ${params.length} trainable parameters, the EMA tracks ${this.shadows.size}`,
+        `EMA: module has ${params.length} trainable parameters, the EMA tracks ${this.shadows.size}`,
       );
     }
     for (const [name, p] of params) {
       const s = this.shadows.get(name);
-      if (!s) throw new Error(`${where}: module parameter '${name}' is not tracked by the EMA`);
+      if (!s) throw new Error(`EMA: module parameter '${name}' is not tracked by the EMA`);
       if (!tf.util.arraysEqual(s.shape, p.shape)) {
-        throw new Error(`${where}: parameter '${name}' has shape [${p.shape}], the EMA has [${s.shape}]`);
+        throw new Error(`EMA: parameter '${name}' has shape [${p.shape}], the EMA has [${s.shape}]`);
       }
     }
     return params;
   }
 
-  private checkLive(where: string): void {
-    if (this.disposed) throw new Error(`EMA.${where}: the EMA has been disposed`);
+  private checkLive(): void {
+    if (this.disposed) throw new Error('EMA: the EMA has been disposed');
   }
 }
 

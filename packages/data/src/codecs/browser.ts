@@ -39,7 +39,7 @@ export function imageFromRgba(
 
 /** An {@link Image} as RGBA bytes for `new ImageData(...)` (float images are converted to bytes). */
 export function imageToRgba(image: Image): Uint8ClampedArray<ArrayBuffer> {
-  checkImage(image, 'imageToRgba');
+  checkImage(image);
   const im = toUint8Image(image.channels === 1 ? greyToRgb(image) : image);
   if (im.channels !== 3)
     throw new RangeError(`imageToRgba: image must have 1 or 3 channels, got ${image.channels}`);

@@ -75,7 +75,7 @@ export class LatentLoader implements AsyncIterable<LatentBatch> {
     if (!source || typeof source.read !== 'function' || !source.manifest)
       throw new TypeError('LatentLoader: source must be a LatentSource');
     const o = opts ?? ({} as LatentLoaderOptions);
-    this.schedule = new BatchSchedule(source.length, o, 'LatentLoader');
+    this.schedule = new BatchSchedule(source.length, o);
     const hasFlip = source.manifest.flip;
     const p = o.flipProbability ?? (hasFlip ? 0.5 : 0);
     if (!(p >= 0 && p <= 1))

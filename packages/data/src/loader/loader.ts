@@ -85,9 +85,9 @@ export interface LoaderState {
   seed: number;
 }
 
-function checkCount(v: number, where: string, name: string): number {
+function checkCount(v: number, name: string): number {
   if (!Number.isInteger(v) || v < 0)
-    throw new RangeError(`${where}: ${name} must be a non-negative integer, got ${v}`);
+    throw new RangeError(`DataLoader: ${name} must be a non-negative integer, got ${v}`);
   return v;
 }
 
@@ -132,13 +132,13 @@ export class DataLoader implements AsyncIterable<Batch> {
       throw new TypeError('DataLoader: dataset must be a Dataset {length, get(index)}');
     }
     const o = opts ?? ({} as LoaderOptions);
-    this.schedule = new BatchSchedule(dataset.length, o, 'DataLoader');
+    this.schedule = new BatchSchedule(dataset.length, o);
     const layout = o.layout ?? 'NHWC';
     if (layout !== 'NHWC' && layout !== 'NCHW')
       throw new RangeError(`DataLoader: layout must be 'NHWC' or 'NCHW', got '${layout}'`);
-    const prefetch = checkCount(o.prefetch ?? 2, 'DataLoader', 'prefetch');
-    const workers = checkCount(o.workers ?? 0, 'DataLoader', 'workers');
-    const startStep = checkCount(o.startStep ?? 0, 'DataLoader', 'startStep');
+    const prefetch = checkCount(o.prefetch ?? 2, 'prefetch');
+    const workers = checkCount(o.workers ?? 0, 'workers');
+    const startStep = checkCount(o.startStep ?? 0, 'startStep');
     const transform = o.transform ?? null;
     if (transform !== null && typeof transform.apply !== 'function')
       throw new TypeError('DataLoader: transform must be a Transform');
@@ -193,7 +193,7 @@ export class DataLoader implements AsyncIterable<Batch> {
 
   /** Continue from global step `step` (prefetched work is discarded). */
   seek(step: number): void {
-    checkCount(step, 'DataLoader.seek', 'step');
+    checkCount(step, 'step');
     this.prefetcher.clear();
     this.current = step;
   }

@@ -2,7 +2,8 @@
  * What every seeded loader shares: which items make up global step s (a pure function of the seed
  * and s) and a queue that prepares the next steps ahead of the consumer.
  */
-import { derivedRng, deriveSeed, STREAM } from '../seeds.js';
+import { derivedRng, deriveSeed } from '@ldmae/core';
+import { STREAM } from '../seeds.js';
 import type { BatchItem } from './batch.js';
 
 /** Options of {@link BatchSchedule}. */
@@ -27,13 +28,13 @@ export class BatchSchedule {
   readonly stepsPerEpoch: number;
   private cache: { epoch: number; perm: Int32Array } | null = null;
 
-  constructor(length: number, opts: ScheduleOptions, where = 'loader') {
-    if (!Number.isInteger(length) || length <= 0) throw new RangeError(`${where}: the data set is empty`);
+  constructor(length: number, opts: ScheduleOptions) {
+    if (!Number.isInteger(length) || length <= 0) throw new RangeError('loader: the data set is empty');
     if (!Number.isInteger(opts.batchSize) || opts.batchSize <= 0) {
-      throw new RangeError(`${where}: batchSize must be a positive integer, got ${opts.batchSize}`);
+      throw new RangeError(`loader: batchSize must be a positive integer, got ${opts.batchSize}`);
     }
     const seed = opts.seed ?? 0;
-    if (!Number.isFinite(seed)) throw new TypeError(`${where}: seed must be a finite number, got ${seed}`);
+    if (!Number.isFinite(seed)) throw new TypeError(`loader: seed must be a finite number, got ${seed}`);
     this.length = length;
     this.batchSize = opts.batchSize;
     this.shuffle = opts.shuffle ?? true;
@@ -44,7 +45,7 @@ export class BatchSchedule {
       : Math.ceil(length / this.batchSize);
     if (this.stepsPerEpoch === 0) {
       throw new RangeError(
-        `${where}: batchSize ${this.batchSize} exceeds the ${length} items and dropLast is set, so an epoch has no batch`,
+        `batchSize ${this.batchSize} exceeds the ${length} items and dropLast is set, so an epoch has no batch`,
       );
     }
   }

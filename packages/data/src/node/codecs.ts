@@ -170,7 +170,7 @@ export function decodeImage(
 
 /** Encode a byte image (float images are converted) as PNG bytes: grey (colour type 0) or RGB (2). */
 export function encodePng(image: Image): Uint8Array {
-  checkImage(image, 'encodePng');
+  checkImage(image);
   const im = toUint8Image(image);
   if (im.channels !== 1 && im.channels !== 3)
     throw new RangeError(`encodePng: image must have 1 or 3 channels, got ${im.channels}`);
@@ -189,7 +189,7 @@ export function encodePng(image: Image): Uint8Array {
 
 /** Encode an image as JPEG bytes (quality 1..100, default 90). Grey images are stored as RGB. */
 export function encodeJpeg(image: Image, quality = 90): Uint8Array {
-  checkImage(image, 'encodeJpeg');
+  checkImage(image);
   if (!(quality >= 1 && quality <= 100))
     throw new RangeError(`encodeJpeg: quality must be in 1..100, got ${quality}`);
   const im = toUint8Image(image);

@@ -8,17 +8,17 @@ import { ArrayDataset } from '../dataset.js';
 import { readIdx } from '../formats/idx.js';
 import { type ArraysOptions, arrays } from '../sources/arrays.js';
 
-async function readBytes(path: string, where: string): Promise<Uint8Array> {
+async function readBytes(path: string): Promise<Uint8Array> {
   try {
     return await readFile(path);
   } catch (e) {
-    throw new Error(`${where}: cannot read ${path} (${(e as Error).message})`);
+    throw new Error(`cannot read ${path} (${(e as Error).message})`);
   }
 }
 
 /** Read an IDX file (gzipped or plain) as an array. */
 export async function readIdxFile(path: string): Promise<HostTensor> {
-  return readIdx(await readBytes(path, 'readIdxFile'), path);
+  return readIdx(await readBytes(path), path);
 }
 
 /** Options of {@link idx}. */
@@ -95,7 +95,7 @@ export async function fashionMnist(
 
 /** Read a .npy or .npz file (told apart by content). An .npy gives one array under the key 'arr_0'. */
 export async function readArraysFile(path: string): Promise<HostTensorDict> {
-  const bytes = await readBytes(path, 'readArraysFile');
+  const bytes = await readBytes(path);
   if (bytes[0] === 0x93 && bytes[1] === 0x4e) return { arr_0: parseNpy(bytes, {}, path) };
   if (bytes[0] === 0x50 && bytes[1] === 0x4b) return parseNpz(bytes).tensors;
   throw new Error(`readArraysFile: ${path} is neither a .npy nor a .npz file`);

@@ -113,7 +113,7 @@ export class FileImageDataset implements Dataset {
   }
 
   async get(index: number): Promise<Sample> {
-    checkIndex(index, this.length, 'imageFolder.get');
+    checkIndex(index, this.length);
     const file = this.files[index];
     let bytes: Uint8Array;
     try {

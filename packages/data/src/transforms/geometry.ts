@@ -20,7 +20,7 @@ export function cropImage(
   width: number,
   fill = 0,
 ): Image {
-  checkImage(image, 'cropImage');
+  checkImage(image);
   for (const [k, v] of [
     ['top', top],
     ['left', left],
@@ -48,7 +48,7 @@ export function cropImage(
 
 /** Mirror left-right. */
 export function flipHorizontal(image: Image): Image {
-  checkImage(image, 'flipHorizontal');
+  checkImage(image);
   const { height, width, channels: c, data } = image;
   const out = like(image, data.length);
   for (let y = 0; y < height; y++) {
@@ -89,7 +89,7 @@ export function padImage(
   fill = 0,
   mode: PadMode = 'constant',
 ): Image {
-  checkImage(image, 'padImage');
+  checkImage(image);
   if (padding.length !== 4 || padding.some((p) => !Number.isInteger(p) || p < 0)) {
     throw new RangeError(
       `padImage: padding must be [left, top, right, bottom] of non-negative integers, got [${padding}]`,
@@ -121,7 +121,7 @@ export function padImage(
 
 /** Grey (1 channel) to RGB by repeating the channel; RGB images are returned unchanged. */
 export function greyToRgb(image: Image): Image {
-  checkImage(image, 'greyToRgb');
+  checkImage(image);
   if (image.channels === 3) return image;
   if (image.channels !== 1)
     throw new RangeError(`greyToRgb: image must have 1 or 3 channels, got ${image.channels}`);
@@ -141,7 +141,7 @@ export function greyToRgb(image: Image): Image {
  * + 2^15) >> 16 for bytes; 0.299 R + 0.587 G + 0.114 B for floats). Grey images are returned unchanged.
  */
 export function rgbToGrey(image: Image): Image {
-  checkImage(image, 'rgbToGrey');
+  checkImage(image);
   if (image.channels === 1) return image;
   if (image.channels !== 3)
     throw new RangeError(`rgbToGrey: image must have 1 or 3 channels, got ${image.channels}`);

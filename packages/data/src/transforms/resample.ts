@@ -209,7 +209,7 @@ export function resizeImage(
   width: number,
   interpolation: Interpolation = 'bicubic',
 ): Image {
-  checkImage(image, 'resizeImage');
+  checkImage(image);
   if (!Number.isInteger(height) || height <= 0 || !Number.isInteger(width) || width <= 0) {
     throw new RangeError(`resizeImage: height and width must be positive integers, got ${height} x ${width}`);
   }

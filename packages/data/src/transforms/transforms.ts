@@ -129,7 +129,7 @@ export function randomResizedCropBox(
 
 /** torchvision's CenterCrop: pads with black when the crop is larger, offsets rounded half-even. */
 export function centerCropImage(image: Image, height: number, width: number): Image {
-  checkImage(image, 'centerCrop');
+  checkImage(image);
   const black = image.data instanceof Float32Array ? -1 : 0;
   let top: number;
   let left: number;
@@ -146,7 +146,7 @@ export function centerCropImage(image: Image, height: number, width: number): Im
  * `size` (the other side round(side * scale)), then crop the centre (offsets floored).
  */
 export function admCenterCropImage(image: Image, size: number): Image {
-  checkImage(image, 'admCenterCrop');
+  checkImage(image);
   let im = image;
   while (Math.min(im.height, im.width) >= 2 * size) {
     im = resizeImage(im, Math.floor(im.height / 2), Math.floor(im.width / 2), 'box');
