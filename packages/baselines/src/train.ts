@@ -1,18 +1,17 @@
 /** Training any baseline with core's shared loop (`train`), as the VMAE is trained. */
 import {
   AdamW,
+  type AdamWOptions,
   type BatchLoader,
-  type CheckpointPayload,
   checkImageBatchSource,
   type ImageBatch,
   type ImageBatchRead,
   type ImageBatchSource,
-  type LrSchedule,
+  type LossFn,
   Module,
   readImageBatches,
-  type TrainCheckpointOptions,
-  type TrainProgressEvent,
   type TrainResult,
+  type TrainRunOptions,
   train,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -72,11 +71,8 @@ export class BaselineTrainingModel extends Module {
   override dispose(): void {}
 }
 
-/** A batch for {@link trainBaseline}: images [B, H, W, C] in [-1, 1], or a loader batch holding them (core's `ImageBatch`). */
-export type { ImageBatch } from '@ldmae/core';
-
-/** Options of {@link trainBaseline}. */
-export interface TrainBaselineOptions {
+/** Options of {@link trainBaseline}: core's run options plus the objective, data and optimiser. */
+export interface TrainBaselineOptions extends TrainRunOptions {
   objective: BaselineObjective;
   /**
    * The training images: any `ImageBatchSource` of @ldmae/core (a whole-set tensor, an array, an
@@ -91,8 +87,7 @@ export interface TrainBaselineOptions {
   data: ImageBatchSource | BatchLoader<ImageBatch>;
   /** Images per step when `data` is one tensor (the whole set); required then, unused otherwise. */
   batchSize?: number;
-  steps: number;
-  /** Optimiser; default AdamW over every trainable parameter with the options below. */
+  /** Optimiser; default AdamW over {@link baselineParamGroups} with the options below. */
   optimizer?: AdamW;
   /** Default 1e-4 (the VMAE recipe's base rate). */
   lr?: number;
@@ -100,14 +95,6 @@ export interface TrainBaselineOptions {
   betas?: [number, number];
   /** Default 0.05 (the VMAE recipe), not applied to biases, norms and the SD-VAE's logvar. */
   weightDecay?: number;
-  schedule?: LrSchedule;
-  clipGradNorm?: number;
-  checkpoint?: TrainCheckpointOptions;
-  resume?: CheckpointPayload;
-  log?: (line: Record<string, unknown>) => void;
-  logEvery?: number;
-  onProgress?: (ev: TrainProgressEvent) => void;
-  signal?: AbortSignal;
   /** Saved in checkpoint metadata; default `{kind, config}` of the objective's autoencoder. */
   config?: unknown;
 }
@@ -118,8 +105,9 @@ export interface TrainBaselineResult extends TrainResult {
 }
 
 /**
- * Train a baseline with core's `train`: the objective's loss each step, AdamW, checkpoints and resume
- * (model, optimiser, step and the objective's rng), JSONL logs, progress events. Images come from any
+ * Train a baseline: a convenience over core's `train` with {@link baselineLoss} and
+ * {@link baselineParamGroups} (checkpoints, resume of model, optimiser, step and the objective's rng,
+ * JSONL logs and progress events are `train`'s). Images come from any
  * `ImageBatchSource` (see {@link TrainBaselineOptions.data}). When the run fails, an optimiser made
  * here is disposed before the error is rethrown.
  *
@@ -133,54 +121,50 @@ export async function trainBaseline(opts: TrainBaselineOptions): Promise<TrainBa
   const objective = opts?.objective;
   if (!objective || typeof objective.loss !== 'function')
     throw new TypeError('trainBaseline: objective must be a BaselineObjective');
-  const sourceOpts = {
-    caller: 'trainBaseline',
-    argument: 'data',
-    batchSize: opts.batchSize,
-    mode: 'train' as const,
-  };
+  const sourceOpts = { caller: 'trainBaseline', batchSize: opts.batchSize, mode: 'train' as const };
   checkImageBatchSource(opts.data, sourceOpts);
-  const resumeStep = opts.resume ? Number(opts.resume.metadata?.step) : 0;
   const model = new BaselineTrainingModel(objective);
+  let optimizer = opts.optimizer as AdamW;
   // tidy: AdamW builds its moment variables from zerosLike temporaries that it does not release.
-  const optimizer =
-    opts.optimizer ??
-    (tf.tidy(
-      () =>
-        AdamW.forModule(model, {
-          lr: opts.lr ?? 1e-4,
-          betas: opts.betas ?? [0.9, 0.95],
-          weightDecay: opts.weightDecay ?? 0.05,
-        }) as unknown as tf.TensorContainer,
-    ) as unknown as AdamW);
-  let result: TrainResult;
+  if (!optimizer)
+    tf.tidy(() => {
+      optimizer = new AdamW({
+        ...baselineParamGroups(model),
+        lr: opts.lr ?? 1e-4,
+        betas: opts.betas ?? [0.9, 0.95],
+        weightDecay: opts.weightDecay ?? 0.05,
+      });
+    });
   try {
-    result = await train<ImageBatchRead>({
+    const result = await train<ImageBatchRead>({
+      ...opts,
       model,
       optimizer,
-      lossFn: (batch, step) => objective.loss(batch.images, step),
-      data: readImageBatches(opts.data, {
-        ...sourceOpts,
-        startStep: Number.isInteger(resumeStep) && resumeStep > 0 ? resumeStep : 0,
-      }),
+      lossFn: baselineLoss(objective),
+      data: { open: (startStep) => readImageBatches(opts.data, { ...sourceOpts, startStep }) },
       disposeBatch: false, // the reader releases each batch the source produced
-      steps: opts.steps,
-      schedule: opts.schedule,
-      clipGradNorm: opts.clipGradNorm,
-      checkpoint: opts.checkpoint,
-      resume: opts.resume,
-      log: opts.log,
-      logEvery: opts.logEvery,
-      onProgress: opts.onProgress,
-      signal: opts.signal,
       rng: objective.rng,
       config: opts.config ?? { kind: objective.kind, config: objective.autoencoder.config },
       batchSize: (b) => b.images.shape[0],
     });
+    return { ...result, optimizer };
   } catch (e) {
     // A run that fails returns no optimiser: release the one made here.
     if (!opts.optimizer) optimizer.dispose();
     throw e;
   }
-  return { ...result, optimizer };
+}
+
+/** A baseline's training loss for core's `train`: its objective's loss of each batch's images. */
+export function baselineLoss(objective: BaselineObjective): LossFn<ImageBatchRead> {
+  return (batch, step) => objective.loss(batch.images, step);
+}
+
+/**
+ * A baseline's default optimiser groups (AdamW `params` and `noDecay`): every trainable parameter of
+ * the training model (autoencoder and objective state), with weight decay on its decay parameters only.
+ */
+export function baselineParamGroups(model: BaselineTrainingModel): Pick<AdamWOptions, 'params' | 'noDecay'> {
+  const decay = model.decayParameterNames();
+  return { params: model.namedParameters(), noDecay: (name) => !decay.has(name) };
 }

@@ -273,6 +273,41 @@ describe('train', () => {
     for (const x of [a, b, c]) x.dispose();
   });
 
+  it('makes and disposes an optimiser from AdamW options, and opens an OpenAtStep source at the resumed step', async () => {
+    const a = toy(5);
+    const before = tf.memory().numTensors;
+    const opened: number[] = [];
+    let payload: CheckpointPayload | undefined;
+    const run = (steps: number, resume?: CheckpointPayload) =>
+      train({
+        model: a.model,
+        lossFn: a.lossFn,
+        data: {
+          open: (start: number) => {
+            opened.push(start);
+            return a.data;
+          },
+        },
+        optimizer: { params: a.model.namedParameters(), lr: 0.05, weightDecay: 0 },
+        steps,
+        resume,
+        checkpoint: {
+          every: 100,
+          save: async (p) => {
+            if (payload) tf.dispose(Object.values(payload.tensors)); // resume has read it by now
+            payload = copyPayload(p);
+          },
+        },
+      });
+    await run(3);
+    await run(5, payload);
+    expect(opened).toEqual([0, 3]);
+    expect(payload?.metadata.step).toBe('5');
+    tf.dispose(Object.values(payload!.tensors));
+    expect(tf.memory().numTensors).toBe(before);
+    a.dispose();
+  });
+
   it('stops between steps on abort and saves a checkpoint there', async () => {
     const t = toy(2);
     const ac = new AbortController();

@@ -4,7 +4,8 @@
  * atomic checkpoints and exact resume (model, optimiser, step, masking / sampling generator).
  */
 import {
-  AdamW,
+  type AdamW,
+  type AdamWOptions,
   type BatchLoader,
   type CheckpointPayload,
   canReadSync,
@@ -12,11 +13,12 @@ import {
   createRng,
   type ImageBatch,
   type ImageBatchSource,
+  type LossFn,
   type Rng,
   readImageBatches,
   type TrainCheckpointOptions,
-  type TrainProgressEvent,
   type TrainResult,
+  type TrainRunOptions,
   train,
   warmupCosineLr,
 } from '@ldmae/core';
@@ -24,11 +26,8 @@ import * as tf from '@tensorflow/tfjs-core';
 import { vmaeCheckpointConfig } from './checkpoint.js';
 import { checkRangeAsync, type InputRangePolicy } from './inputs.js';
 import { nodeCoreIo } from './node-core.js';
-import { scaledLr, type VMAERecipe, vmaeRecipe } from './recipe.js';
+import { scaledLr, VMAE_STAGE1, type VMAERecipe, vmaeRecipe } from './recipe.js';
 import { type LpipsLike, VMAE } from './vmae.js';
-
-/** One batch of images: a tensor [B, H, W, 3] in [-1, 1] or a loader batch `{ images, labels? }` (core's `ImageBatch`). */
-export type VMAEBatch = ImageBatch;
 
 /**
  * Where training images come from: any `ImageBatchSource` of @ldmae/core (a whole-set tensor, an
@@ -42,12 +41,12 @@ export type VMAEBatch = ImageBatch;
  */
 export type VMAEData = ImageBatchSource | BatchLoader<ImageBatch>;
 
-/** Options of {@link trainVMAE}: the run, plus any recipe field to override. */
-export interface TrainVMAEOptions extends Partial<Omit<VMAERecipe, 'stage'>> {
+/** Options of {@link trainVMAE}: core's run options, plus any recipe field to override. */
+export interface TrainVMAEOptions
+  extends Partial<Omit<VMAERecipe, 'stage'>>,
+    Omit<TrainRunOptions, 'schedule' | 'checkpoint' | 'resume' | 'config'> {
   model: VMAE;
   data: VMAEData;
-  /** Total optimiser steps (a resumed run continues up to it). */
-  steps: number;
   /** Images per step (the effective batch): scales the learning rate and gives images/s. */
   batchSize: number;
   /** 1 (masked pre-training, default) or 3 (decoder fine-tune without masking). */
@@ -63,7 +62,6 @@ export interface TrainVMAEOptions extends Partial<Omit<VMAERecipe, 'stage'>> {
   /** Masking and sampling noise; saved in checkpoints. Default createRng(seed ?? 0). */
   rng?: Rng;
   seed?: number;
-  clipGradNorm?: number;
   /** Input range policy during training (default the model's). */
   inputRange?: InputRangePolicy;
   /**
@@ -75,10 +73,6 @@ export interface TrainVMAEOptions extends Partial<Omit<VMAERecipe, 'stage'>> {
   resume?: string | CheckpointPayload;
   /** An optimiser to use instead of a new AdamW (it is not disposed). */
   optimizer?: AdamW;
-  log?: (line: Record<string, unknown>) => void;
-  logEvery?: number;
-  onProgress?: (ev: TrainProgressEvent) => void;
-  signal?: AbortSignal;
 }
 
 /** What {@link trainVMAE} returns: core's result plus the recipe that ran. */
@@ -87,7 +81,9 @@ export interface TrainVMAEResult extends TrainResult {
 }
 
 /**
- * Train a VMAE with the reference recipe of `stage`.
+ * Train a VMAE with the reference recipe of `stage`: a convenience over core's `train()` with
+ * {@link vmaeLoss}, {@link vmaeParamGroups}, the recipe's warm-up + cosine schedule, checkpoint paths
+ * and resume paths. Call `train()` with those two directly for anything the options do not cover.
  *
  * @example
  * const model = createVMAE('f4d4-tiny', { imgSize: 28 });
@@ -95,108 +91,97 @@ export interface TrainVMAEResult extends TrainResult {
  * await trainVMAE({ model, data: loader, steps: 300, batchSize: 16, blr: 0.1 });
  */
 export async function trainVMAE(opts: TrainVMAEOptions): Promise<TrainVMAEResult> {
-  const where = 'trainVMAE';
-  if (!opts || typeof opts !== 'object') throw new TypeError(`${where}: options object expected`);
+  if (!opts || typeof opts !== 'object') throw new TypeError('trainVMAE: options object expected');
   const { model, data, steps, batchSize } = opts;
-  if (!(model instanceof VMAE)) throw new TypeError(`${where}: model must be a VMAE`);
+  if (!(model instanceof VMAE)) throw new TypeError('trainVMAE: model must be a VMAE');
   if (!Number.isInteger(steps) || steps < 0)
-    throw new RangeError(`${where}: steps must be an integer >= 0, got ${steps}`);
+    throw new RangeError(`trainVMAE: steps must be an integer >= 0, got ${steps}`);
   if (!(Number.isFinite(batchSize) && batchSize > 0))
-    throw new RangeError(`${where}: batchSize must be a number > 0, got ${batchSize}`);
-  const recipe = vmaeRecipe(opts.stage ?? 1, {
-    maskRatio: opts.maskRatio,
-    visibleWeight: opts.visibleWeight,
-    klWeight: opts.klWeight,
-    klForm: opts.klForm,
-    lpipsWeight: opts.lpipsWeight,
-    sample: opts.sample,
-    blr: opts.blr,
-    betas: opts.betas,
-    weightDecay: opts.weightDecay,
-    warmupFraction: opts.warmupFraction,
-    minLr: opts.minLr,
-    imgSize: opts.imgSize,
-  });
+    throw new RangeError(`trainVMAE: batchSize must be a number > 0, got ${batchSize}`);
+  // The recipe's fields of opts (vmaeRecipe keeps every key it is given).
+  const overrides = Object.fromEntries(Object.keys(VMAE_STAGE1).map((k) => [k, opts[k as keyof VMAERecipe]]));
+  const recipe = vmaeRecipe(opts.stage ?? 1, overrides);
   const lr = opts.lr ?? scaledLr(recipe.blr, batchSize);
   const warmupSteps = opts.warmupSteps ?? Math.round(recipe.warmupFraction * steps);
   if (!Number.isInteger(warmupSteps) || warmupSteps < 0 || (steps > 0 && warmupSteps >= steps)) {
-    throw new RangeError(`${where}: warmupSteps must be an integer in [0, steps), got ${warmupSteps}`);
+    throw new RangeError(`trainVMAE: warmupSteps must be an integer in [0, steps), got ${warmupSteps}`);
   }
   if (recipe.maskRatio > 0 && !model.maskToken) {
     throw new Error(
-      `${where}: stage ${recipe.stage} masks ${recipe.maskRatio} of the tokens, but the model has no mask_token`,
+      `trainVMAE: stage ${recipe.stage} masks ${recipe.maskRatio} of the tokens, but the model has no mask_token`,
     );
   }
   const rng = opts.rng ?? createRng(opts.seed ?? 0);
   const checkAsync = (opts.inputRange ?? model.inputRange) === 'throw' && !canReadSync();
-  const sourceOpts = { caller: where, argument: 'data', batchSize, mode: 'train' as const };
+  const sourceOpts = { caller: 'trainVMAE', batchSize, mode: 'train' as const };
   checkImageBatchSource(data, sourceOpts);
-  const resume = await resolveResume(opts.resume, where);
-  const ownedResume = typeof opts.resume === 'string' ? resume : undefined;
-
-  const trainable = model.namedParameters().filter(([name]) => {
-    if (name === 'mask_token' && recipe.maskRatio === 0) return false; // unused without masking
-    if (opts.freezeEncoder) return name.startsWith('decoder') || name.startsWith('from_latent');
-    return true;
-  });
-  const decay = model.decayParameterNames();
-  let optimizer = opts.optimizer as AdamW;
-  // Inside tidy: the constructor's zerosLike moment initialisers would otherwise outlive the optimiser.
-  if (!optimizer)
-    tf.tidy(() => {
-      optimizer = new AdamW({
-        params: trainable,
+  const resume = await resolveResume(opts.resume);
+  const fullRecipe = { ...recipe, lr, warmupSteps, batchSize, steps };
+  try {
+    const result = await train<tf.Tensor4D>({
+      ...opts,
+      model,
+      optimizer: opts.optimizer ?? {
+        ...vmaeParamGroups(model, { maskRatio: recipe.maskRatio, freezeEncoder: opts.freezeEncoder }),
         lr,
         betas: recipe.betas,
         weightDecay: recipe.weightDecay,
-        noDecay: (name) => !decay.has(name),
-      });
-    });
-  const fullRecipe = { ...recipe, lr, warmupSteps, batchSize, steps };
-  try {
-    const startStep = resume ? checkpointStep(resume, where) : 0;
-    const result = await train<tf.Tensor4D>({
-      model,
-      optimizer,
-      data: trainingImages(data, { ...sourceOpts, startStep }, checkAsync),
+      },
+      data: { open: (startStep) => trainingImages(data, { ...sourceOpts, startStep }, checkAsync) },
       disposeBatch: false, // the reader releases each batch the source produced
-      steps,
       schedule:
         steps > 0
           ? warmupCosineLr({ baseLr: lr, minLr: recipe.minLr, warmupSteps, totalSteps: steps })
           : undefined,
-      lossFn: (images) => {
-        const out = model.forward(images, {
-          rng,
-          maskRatio: recipe.maskRatio,
-          visibleWeight: recipe.visibleWeight,
-          klWeight: recipe.klWeight,
-          klForm: recipe.klForm,
-          lpips: opts.lpips ?? null,
-          lpipsWeight: recipe.lpipsWeight,
-          sample: recipe.sample,
-          inputRange: opts.inputRange,
-        });
-        const logs: Record<string, tf.Scalar> = { masked: out.masked, visible: out.visible, kl: out.kl };
-        if (out.lpips) logs.lpips = out.lpips;
-        return { loss: out.loss, logs };
-      },
+      lossFn: vmaeLoss(model, recipe, { rng, lpips: opts.lpips, inputRange: opts.inputRange }),
       rng,
-      batchSize,
-      clipGradNorm: opts.clipGradNorm,
-      checkpoint: checkpointOption(opts.checkpoint, where),
+      checkpoint: checkpointOption(opts.checkpoint),
       resume,
       config: vmaeCheckpointConfig(model, { recipe: fullRecipe }),
-      log: opts.log,
-      logEvery: opts.logEvery,
-      onProgress: opts.onProgress,
-      signal: opts.signal,
     });
     return { ...result, recipe: fullRecipe };
   } finally {
-    if (!opts.optimizer) optimizer.dispose();
-    if (ownedResume) tf.dispose(Object.values(ownedResume.tensors));
+    if (typeof opts.resume === 'string' && resume) tf.dispose(Object.values(resume.tensors));
   }
+}
+
+/**
+ * The VMAE's training loss for core's `train`: the forward pass of `recipe` (masking, KL, LPIPS) on a
+ * batch of images [B, H, W, 3] in [-1, 1], logging every term (`masked`, `visible`, `kl`, `lpips`).
+ * `opts`: the masking / sampling generator, the perceptual distance (no LPIPS term without one) and
+ * the input range policy (default the model's).
+ */
+export function vmaeLoss(
+  model: VMAE,
+  recipe: Pick<VMAERecipe, 'maskRatio' | 'visibleWeight' | 'klWeight' | 'klForm' | 'lpipsWeight' | 'sample'>,
+  opts: { rng: Rng; lpips?: LpipsLike | null; inputRange?: InputRangePolicy },
+): LossFn<tf.Tensor4D> {
+  const { maskRatio, visibleWeight, klWeight, klForm, lpipsWeight, sample } = recipe;
+  const terms = { maskRatio, visibleWeight, klWeight, klForm, lpipsWeight, sample };
+  return (images) => {
+    const out = model.forward(images, { ...terms, ...opts, lpips: opts.lpips ?? null });
+    const logs: Record<string, tf.Scalar> = { masked: out.masked, visible: out.visible, kl: out.kl };
+    if (out.lpips) logs.lpips = out.lpips;
+    return { loss: out.loss, logs };
+  };
+}
+
+/**
+ * The VMAE's default optimiser groups (AdamW `params` and `noDecay`): every trainable parameter, or
+ * only the decoder side with `freezeEncoder`; `mask_token` only when tokens are masked; weight decay on
+ * the model's decay parameters (matrices) only.
+ */
+export function vmaeParamGroups(
+  model: VMAE,
+  opts: { maskRatio: number; freezeEncoder?: boolean },
+): Pick<AdamWOptions, 'params' | 'noDecay'> {
+  const decay = model.decayParameterNames();
+  const params = model.namedParameters().filter(([name]) => {
+    if (name === 'mask_token' && opts.maskRatio === 0) return false; // unused without masking
+    if (opts.freezeEncoder) return name.startsWith('decoder') || name.startsWith('from_latent');
+    return true;
+  });
+  return { params, noDecay: (name) => !decay.has(name) };
 }
 
 /**
@@ -215,32 +200,17 @@ async function* trainingImages(
   }
 }
 
-async function resolveResume(
-  resume: TrainVMAEOptions['resume'],
-  where: string,
-): Promise<CheckpointPayload | undefined> {
-  if (resume === undefined) return undefined;
-  if (typeof resume === 'string') return nodeCoreIo(where).loadCheckpoint(resume);
-  if (!resume || typeof resume !== 'object' || !resume.tensors || !resume.metadata)
-    throw new TypeError(`${where}: resume must be a checkpoint path or a payload {tensors, metadata}`);
-  return resume;
+async function resolveResume(resume: TrainVMAEOptions['resume']): Promise<CheckpointPayload | undefined> {
+  if (typeof resume !== 'string') return resume;
+  return nodeCoreIo('trainVMAE').loadCheckpoint(resume);
 }
 
-function checkpointStep(payload: CheckpointPayload, where: string): number {
-  const s = Number(payload.metadata.step);
-  if (!Number.isInteger(s) || s < 0) throw new Error(`${where}: the resume checkpoint has no valid step`);
-  return s;
-}
-
-function checkpointOption(
-  c: TrainVMAEOptions['checkpoint'],
-  where: string,
-): TrainCheckpointOptions | undefined {
-  if (c === undefined) return undefined;
-  if (c && typeof (c as TrainCheckpointOptions).save === 'function') return c as TrainCheckpointOptions;
+function checkpointOption(c: TrainVMAEOptions['checkpoint']): TrainCheckpointOptions | undefined {
+  if (c === undefined || typeof (c as TrainCheckpointOptions)?.save === 'function')
+    return c as TrainCheckpointOptions | undefined;
   const p = c as { every: number; path: string; onStop?: boolean };
   if (!p || typeof p.path !== 'string' || !p.path)
-    throw new TypeError(`${where}: checkpoint must be { every, path } or { every, save }`);
-  const io = nodeCoreIo(where);
+    throw new TypeError('trainVMAE: checkpoint must be { every, path } or { every, save }');
+  const io = nodeCoreIo('trainVMAE');
   return { every: p.every, onStop: p.onStop, save: (payload) => io.saveCheckpoint(p.path, payload) };
 }

@@ -107,28 +107,29 @@ export function restoreCheckpointPayload(
   payload: CheckpointPayload,
   opts: RestoreCheckpointOptions,
 ): RestoredCheckpoint {
-  const where = 'restoreCheckpointPayload';
   if (!payload || typeof payload !== 'object' || !payload.tensors || !payload.metadata) {
-    throw new TypeError(`${where}: payload must be {tensors, metadata}`);
+    throw new TypeError(`restoreCheckpointPayload: payload must be {tensors, metadata}`);
   }
   if (!opts?.model || typeof opts.model.loadStateDict !== 'function')
-    throw new TypeError(`${where}: opts.model must be a Module`);
+    throw new TypeError(`restoreCheckpointPayload: opts.model must be a Module`);
   const { model, optimizer, ema, rng } = opts;
   const meta = payload.metadata;
   if (meta.format !== CHECKPOINT_FORMAT) {
     throw new Error(
-      `${where}: metadata.format is ${JSON.stringify(meta.format)}, expected '${CHECKPOINT_FORMAT}'`,
+      `restoreCheckpointPayload: metadata.format is ${JSON.stringify(meta.format)}, expected '${CHECKPOINT_FORMAT}'`,
     );
   }
   const version = Number(meta.format_version);
   if (!Number.isInteger(version) || version < 1 || version > CHECKPOINT_FORMAT_VERSION) {
     throw new Error(
-      `${where}: metadata.format_version is ${JSON.stringify(meta.format_version)}, this version reads 1..${CHECKPOINT_FORMAT_VERSION}`,
+      `restoreCheckpointPayload: metadata.format_version is ${JSON.stringify(meta.format_version)}, this version reads 1..${CHECKPOINT_FORMAT_VERSION}`,
     );
   }
   const step = Number(meta.step);
   if (meta.step === undefined || !Number.isInteger(step) || step < 0) {
-    throw new Error(`${where}: metadata.step must be an integer >= 0, got ${JSON.stringify(meta.step)}`);
+    throw new Error(
+      `restoreCheckpointPayload: metadata.step must be an integer >= 0, got ${JSON.stringify(meta.step)}`,
+    );
   }
   const config = meta.config !== undefined ? parseJson(meta.config, 'config') : undefined;
 
@@ -141,9 +142,12 @@ export function restoreCheckpointPayload(
     const dot = k.indexOf('.');
     const prefix = k.slice(0, dot);
     if (dot <= 0 || !(prefix in parts)) {
-      throw new Error(`${where}: tensor '${k}' has no known prefix (model., optimizer., ema.)`);
+      throw new Error(
+        `restoreCheckpointPayload: tensor '${k}' has no known prefix (model., optimizer., ema.)`,
+      );
     }
-    if (!(t instanceof tf.Tensor)) throw new TypeError(`${where}: tensors['${k}'] must be a tf.Tensor`);
+    if (!(t instanceof tf.Tensor))
+      throw new TypeError(`restoreCheckpointPayload: tensors['${k}'] must be a tf.Tensor`);
     parts[prefix as keyof typeof parts][k.slice(dot + 1)] = t;
   }
 
@@ -151,14 +155,16 @@ export function restoreCheckpointPayload(
   let optState: AdamWState | undefined;
   if (optimizer) {
     if (meta.optimizer === undefined)
-      throw new Error(`${where}: an optimizer was given but the payload has no optimizer state`);
+      throw new Error(
+        `restoreCheckpointPayload: an optimizer was given but the payload has no optimizer state`,
+      );
     optState = { tensors: parts.optimizer, json: parseJson(meta.optimizer, 'optimizer') as AdamWStateJson };
     optimizer.validateState(optState);
   }
   let emaJson: EMAStateJson | undefined;
   if (ema) {
     if (meta.ema === undefined)
-      throw new Error(`${where}: an ema was given but the payload has no EMA state`);
+      throw new Error(`restoreCheckpointPayload: an ema was given but the payload has no EMA state`);
     emaJson = parseJson(meta.ema, 'ema') as EMAStateJson;
     checkEmaStateJson(emaJson);
     ema.validateStateDict(parts.ema);
@@ -166,7 +172,7 @@ export function restoreCheckpointPayload(
   let rngState: RngState | undefined;
   if (rng) {
     if (meta.rng === undefined)
-      throw new Error(`${where}: an rng was given but the payload has no rng state`);
+      throw new Error(`restoreCheckpointPayload: an rng was given but the payload has no rng state`);
     rngState = parseJson(meta.rng, 'rng') as RngState;
     new Rng(0).setState(rngState); // validates without touching the caller's generator
   }

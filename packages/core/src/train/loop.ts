@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { type BatchLoader, isBatchLoader } from '../data-source.js';
 import type { Module } from '../nn/module.js';
-import type { AdamW } from '../optim/adamw.js';
+import { AdamW, type AdamWOptions } from '../optim/adamw.js';
 import { clipByGlobalNormAsync } from '../optim/clip.js';
 import type { EMA } from '../optim/ema.js';
 import type { LrSchedule } from '../optim/schedule.js';
@@ -44,6 +44,14 @@ export type BatchSource<B> =
   | Iterable<B>
   | ((step: number) => B | null | undefined | Promise<B | null | undefined>);
 
+/**
+ * A source opened at the step the run starts from (0, or a resumed checkpoint's step): for sources
+ * that must skip what earlier steps read, such as core's `readImageBatches` with `startStep`.
+ */
+export interface OpenAtStep<B> {
+  open(startStep: number): BatchSource<B>;
+}
+
 /** Checkpointing of {@link train}. */
 export interface TrainCheckpointOptions {
   /** Save after every `every` completed steps. */
@@ -60,21 +68,17 @@ export interface TrainCheckpointOptions {
   onStop?: boolean;
 }
 
-/** Options of {@link train}. */
-export interface TrainOptions<B> {
-  model: Module;
-  lossFn: LossFn<B>;
-  data: BatchSource<B>;
-  /** Optimiser over (a subset of) the model's trainable parameters; its names are used for gradients. */
-  optimizer: AdamW;
-  /** Learning rate per 0-based step; without it the optimiser's current `lr` is kept. */
-  schedule?: LrSchedule;
+/**
+ * The options every trainer shares (`train`, `trainVMAE`, `trainBaseline`, `DiffusionTrainer.train`):
+ * length, schedule, clipping, checkpoints, resume, logs, progress and stopping.
+ */
+export interface TrainRunOptions {
   /** Total optimiser steps of the run (a resumed run continues up to it). */
   steps: number;
+  /** Learning rate per 0-based step; without it the optimiser's current `lr` is kept. */
+  schedule?: LrSchedule;
   /** Clip gradients to this global 2-norm (torch's clip_grad_norm_). */
   clipGradNorm?: number;
-  /** Updated after every optimiser step. */
-  ema?: EMA;
   checkpoint?: TrainCheckpointOptions;
   /** Restore model, optimiser, EMA and rng from this payload and continue at its step. */
   resume?: CheckpointPayload;
@@ -85,10 +89,25 @@ export interface TrainOptions<B> {
   onProgress?: (ev: TrainProgressEvent) => void;
   /** Stops the loop between steps; the result says 'aborted'. */
   signal?: AbortSignal;
-  /** Generator saved in checkpoints and restored on resume (the loss function's randomness). */
-  rng?: Rng;
   /** Saved in checkpoint metadata as JSON. */
   config?: unknown;
+}
+
+/** Options of {@link train}. */
+export interface TrainOptions<B> extends TrainRunOptions {
+  model: Module;
+  lossFn: LossFn<B>;
+  data: BatchSource<B> | OpenAtStep<B>;
+  /**
+   * Optimiser over (a subset of) the model's trainable parameters; its names are used for gradients.
+   * Given as AdamW options (a model package's parameter groups plus hyper-parameters), `train` makes
+   * the AdamW and disposes it when it returns.
+   */
+  optimizer: AdamW | AdamWOptions;
+  /** Updated after every optimiser step. */
+  ema?: EMA;
+  /** Generator saved in checkpoints and restored on resume (the loss function's randomness). */
+  rng?: Rng;
   /** Images per batch (or a function of the batch), for images/s. */
   batchSize?: number | ((batch: B) => number);
   /**
@@ -125,11 +144,27 @@ const RESERVED_LOG_KEYS = new Set(['step', 'loss', 'lr', 'images_per_sec', 'elap
  * optional clipping; AdamW; optional EMA; the batch is disposed; a JSONL line and a progress event are
  * emitted; a checkpoint is saved every `checkpoint.every` steps. The model is put in training mode.
  * For an exact resume the data must resume too: a function of the step, a loader with `seek` (sought to
- * the checkpoint's step), or an iterable driven by `rng`.
+ * the checkpoint's step), an {@link OpenAtStep} source, or an iterable driven by `rng`.
  */
 export async function train<B>(opts: TrainOptions<B>): Promise<TrainResult> {
   const o = checkOptions(opts);
-  const { model, optimizer, ema, rng } = o;
+  if (isAdamW(o.optimizer)) return run(o, o.optimizer);
+  let built: AdamW | undefined;
+  // Inside tidy: AdamW's zerosLike moment initialisers would otherwise outlive it.
+  tf.tidy(() => {
+    built = new AdamW(o.optimizer as AdamWOptions);
+  });
+  try {
+    return await run(o, built as AdamW);
+  } finally {
+    built?.dispose();
+  }
+}
+
+const isAdamW = (o: AdamW | AdamWOptions): o is AdamW => typeof (o as AdamW).step === 'function';
+
+async function run<B>(o: ReturnType<typeof checkOptions<B>>, optimizer: AdamW): Promise<TrainResult> {
+  const { model, ema, rng } = o;
   const varToName = new Map<string, string>();
   const modelVars = new Set(model.namedParameters().map(([, v]) => v));
   for (const [name, v] of optimizer.namedParameters()) {
@@ -310,7 +345,8 @@ interface BatchReader<B> {
   close: () => Promise<void>;
 }
 
-function batchReader<B>(data: BatchSource<B>, startStep: number): BatchReader<B> {
+function batchReader<B>(source: BatchSource<B> | OpenAtStep<B>, startStep: number): BatchReader<B> {
+  const data = isOpenAtStep(source) ? source.open(startStep) : source;
   const ended = (v: B | null | undefined): IteratorResult<B> =>
     v === null || v === undefined ? { done: true, value: undefined } : { done: false, value: v };
   const noClose = async () => {};
@@ -334,6 +370,10 @@ function batchReader<B>(data: BatchSource<B>, startStep: number): BatchReader<B>
   });
 }
 
+function isOpenAtStep<B>(d: unknown): d is OpenAtStep<B> {
+  return typeof (d as OpenAtStep<B> | null)?.open === 'function' && !isBatchLoader(d);
+}
+
 function releaseBatch<B>(batch: B, how: TrainOptions<B>['disposeBatch']): void {
   if (how === false) return;
   if (typeof how === 'function') how(batch);
@@ -351,13 +391,13 @@ function checkOptions<B>(opts: TrainOptions<B>): TrainOptions<B> & { logEvery: n
     d != null &&
     (typeof d === 'object' || typeof d === 'function') &&
     (Symbol.asyncIterator in d || Symbol.iterator in d);
-  if (typeof d !== 'function' && !iterable && !isBatchLoader(d)) {
+  if (typeof d !== 'function' && !iterable && !isBatchLoader(d) && !isOpenAtStep(d)) {
     throw new TypeError(
       'train: data must be a loader with next() (a DataLoader), an AsyncIterable, an Iterable or a function (step) => batch',
     );
   }
-  if (!opts.optimizer || typeof opts.optimizer.step !== 'function')
-    throw new TypeError('train: optimizer must be an AdamW');
+  if (!opts.optimizer || (!isAdamW(opts.optimizer) && !Array.isArray(opts.optimizer.params)))
+    throw new TypeError('train: optimizer must be an AdamW or AdamW options {params, lr, ...}');
   if (opts.schedule !== undefined && typeof opts.schedule !== 'function') {
     throw new TypeError('train: schedule must be a function (step) => lr');
   }

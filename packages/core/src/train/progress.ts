@@ -44,9 +44,6 @@ export interface TrainProgressEvent {
   logs: Record<string, number>;
 }
 
-/** Another name for {@link TrainProgressEvent} (distinct from the DOM's global `ProgressEvent`). */
-export type ProgressEvent = TrainProgressEvent;
-
 /** Options of {@link EtaMeter}. */
 export interface EtaMeterOptions {
   /** Units in all (Infinity when unknown). */

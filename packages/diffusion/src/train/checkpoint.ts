@@ -19,16 +19,17 @@ export function denoiserFromCheckpoint(
   payload: CheckpointPayload,
   opts: DenoiserFromCheckpointOptions = {},
 ): DiT | LightningDiT {
-  const where = 'denoiserFromCheckpoint';
   if (!payload?.tensors || !payload.metadata)
-    throw new TypeError(`${where}: payload must be {tensors, metadata}`);
+    throw new TypeError(`denoiserFromCheckpoint: payload must be {tensors, metadata}`);
   let config: Record<string, unknown>;
   try {
     config = JSON.parse(payload.metadata.config ?? 'null') ?? {};
   } catch (e) {
-    throw new Error(`${where}: metadata.config is not valid JSON (${(e as Error).message})`);
+    throw new Error(`denoiserFromCheckpoint: metadata.config is not valid JSON (${(e as Error).message})`);
   }
   if (!config.denoiser)
-    throw new Error(`${where}: metadata.config has no denoiser config (not a DiffusionTrainer checkpoint)`);
-  return buildTrainedDenoiser(payload.tensors, config, opts.weights, where).denoiser;
+    throw new Error(
+      `denoiserFromCheckpoint: metadata.config has no denoiser config (not a DiffusionTrainer checkpoint)`,
+    );
+  return buildTrainedDenoiser(payload.tensors, config, opts.weights, 'denoiserFromCheckpoint').denoiser;
 }

@@ -5,16 +5,15 @@
  */
 import {
   AdamW,
+  type AdamWOptions,
+  type BatchLoader,
   type BatchSource,
-  type CheckpointPayload,
   createRng,
   EMA,
-  type LossOutput,
-  type LrSchedule,
+  type LossFn,
   type Rng,
-  type TrainCheckpointOptions,
-  type TrainProgressEvent,
   type TrainResult,
+  type TrainRunOptions,
   train,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
@@ -33,14 +32,9 @@ export interface LatentBatchLike {
 
 /**
  * A stream of batches with a position, like @ldmae/data's `LatentLoader` (which draws a fresh
- * posterior sample and a random flip per item and step, as the reference does): a core `BatchLoader`
- * of {@link LatentBatchLike}.
+ * posterior sample and a random flip per item and step, as the reference does).
  */
-export interface LatentBatchStream {
-  next(): Promise<LatentBatchLike>;
-  /** Continue at global step `step` (used on resume). */
-  seek?(step: number): void;
-}
+export type LatentBatchStream = BatchLoader<LatentBatchLike>;
 
 /** Options of {@link DiffusionTrainer}. */
 export interface DiffusionTrainerOptions {
@@ -71,25 +65,15 @@ export interface DiffusionTrainerOptions {
   seed?: number;
 }
 
-/** Options of {@link DiffusionTrainer.train}. */
-export interface DiffusionTrainOptions {
+/** Options of {@link DiffusionTrainer.train}: core's run options plus the data. */
+export interface DiffusionTrainOptions extends TrainRunOptions {
   /**
    * A batch stream (e.g. a `LatentLoader`) or any core `BatchSource` of {@link LatentBatchLike}. A
    * loader with `next()` is drawn from step after step across epochs (its `for await` form would stop
    * after one epoch) and `seek`s to the checkpoint's step on resume; a function is called with each
    * step; an (async) iterable is read once. Every batch is disposed after its step.
    */
-  data: LatentBatchStream | BatchSource<LatentBatchLike>;
-  /** Total optimiser steps (a resumed run continues up to it). */
-  steps: number;
-  schedule?: LrSchedule;
-  clipGradNorm?: number;
-  checkpoint?: TrainCheckpointOptions;
-  resume?: CheckpointPayload;
-  onProgress?: (ev: TrainProgressEvent) => void;
-  log?: (line: Record<string, unknown>) => void;
-  logEvery?: number;
-  signal?: AbortSignal;
+  data: BatchSource<LatentBatchLike>;
   /** Extra JSON saved in checkpoint metadata beside the denoiser / objective / optimiser config. */
   config?: unknown;
 }
@@ -102,23 +86,24 @@ export class DiffusionTrainer {
   readonly ema: EMA | null;
   readonly rng: Rng;
   readonly labelDropout: number;
+  /** The loss of one batch ({@link diffusionLoss} with the trainer's objective, generator and dropout). */
+  readonly lossFn: LossFn<LatentBatchLike>;
   private readonly settings: Record<string, unknown>;
 
   constructor(opts: DiffusionTrainerOptions) {
-    const where = 'DiffusionTrainer';
-    if (!opts || typeof opts !== 'object') throw new TypeError(`${where}: options object expected`);
+    if (!opts || typeof opts !== 'object') throw new TypeError('DiffusionTrainer: options object expected');
     const d = opts.denoiser;
     if (!d || typeof d.forward !== 'function' || typeof d.namedParameters !== 'function')
-      throw new TypeError(`${where}: denoiser must be a Denoiser Module (DiT, LightningDiT, ...)`);
+      throw new TypeError('DiffusionTrainer: denoiser must be a Denoiser Module (DiT, LightningDiT, ...)');
     const cfgDrop = (d as { config?: { classDropoutProb?: number } }).config?.classDropoutProb;
     const drop = opts.labelDropout ?? cfgDrop ?? 0;
     if (!(drop >= 0 && drop < 1))
-      throw new RangeError(`${where}: labelDropout must be in [0, 1), got ${drop}`);
+      throw new RangeError(`DiffusionTrainer: labelDropout must be in [0, 1), got ${drop}`);
     if (drop > 0 && d.nullClass === null)
-      throw new Error(`${where}: labelDropout > 0 needs a denoiser with a null class`);
+      throw new Error('DiffusionTrainer: labelDropout > 0 needs a denoiser with a null class');
     const emaDecay = opts.ema === undefined ? 0.9999 : opts.ema;
     if (emaDecay !== false && !(emaDecay >= 0 && emaDecay <= 1))
-      throw new RangeError(`${where}: ema must be a decay in [0, 1] or false, got ${emaDecay}`);
+      throw new RangeError(`DiffusionTrainer: ema must be a decay in [0, 1] or false, got ${emaDecay}`);
     const lr = opts.lr ?? 2e-4;
     const betas = opts.betas ?? [0.9, 0.95];
     const weightDecay = opts.weightDecay ?? 0;
@@ -128,7 +113,8 @@ export class DiffusionTrainer {
     if ('prediction' in d) d.prediction = this.objective.toJSON().type === 'epsilon' ? 'epsilon' : 'velocity';
     this.labelDropout = drop;
     this.rng = createRng(opts.seed ?? 0);
-    this.optimizer = AdamW.forModule(d, { lr, betas, weightDecay, eps });
+    this.lossFn = diffusionLoss(d, this.objective, this.rng, drop);
+    this.optimizer = new AdamW({ ...diffusionParamGroups(d), lr, betas, weightDecay, eps });
     const emaWarmup = opts.emaWarmup ?? false;
     this.ema = emaDecay === false ? null : new EMA(d, { decay: emaDecay, warmup: emaWarmup });
     this.settings = {
@@ -144,72 +130,21 @@ export class DiffusionTrainer {
   }
 
   /**
-   * The loss of one batch: label dropout to the null class, then the objective (times and noise from
-   * the trainer's generator). Synchronous, for the core train loop.
+   * Train with core's `train` (a convenience: {@link diffusionLoss}, the trainer's optimiser, EMA and
+   * generator, which checkpoints save and resume restores).
    */
-  lossFn = (batch: LatentBatchLike, _step: number): LossOutput => {
-    const d = this.denoiser;
-    const x = batch?.latents;
-    if (!(x instanceof tf.Tensor) || x.rank !== 4) {
-      throw new Error(
-        `DiffusionTrainer: batch.latents must be a [B, h, w, c] tensor, got ${x instanceof tf.Tensor ? `[${x.shape}]` : x}`,
-      );
-    }
-    const labels = this.dropLabels(batch.labels ?? null, x.shape[0]);
-    try {
-      return this.objective.loss(d, x, this.rng, { labels });
-    } finally {
-      labels?.dispose();
-    }
-  };
-
-  /** Labels after dropout (a new tensor), or null for an unconditional model. */
-  private dropLabels(labels: tf.Tensor | null, b: number): tf.Tensor1D | null {
-    const d = this.denoiser;
-    if (!labels) {
-      if (d.numClasses > 1)
-        throw new Error(
-          `DiffusionTrainer: the batch has no labels but the denoiser has ${d.numClasses} classes`,
-        );
-      return null;
-    }
-    if (labels.rank !== 1 || labels.shape[0] !== b || labels.dtype !== 'int32')
-      throw new Error(
-        `DiffusionTrainer: batch.labels must be int32 [${b}], got ${labels.dtype} [${labels.shape}]`,
-      );
-    const y = Int32Array.from(labels.dataSync());
-    for (let i = 0; i < b; i++) {
-      if (!(y[i] >= 0 && y[i] < d.numClasses))
-        throw new RangeError(`DiffusionTrainer: labels must be in [0, ${d.numClasses}), got ${y[i]}`);
-      // One draw per label whatever the outcome, so the stream stays aligned on resume.
-      if (this.labelDropout > 0 && this.rng.nextFloat() < this.labelDropout) y[i] = d.nullClass as number;
-    }
-    return tf.tensor1d(y, 'int32');
-  }
-
-  /** Train with the core loop (model, optimiser, EMA and generator are saved and restored). */
   async train(opts: DiffusionTrainOptions): Promise<TrainResult> {
     if (!opts || typeof opts !== 'object')
       throw new TypeError('DiffusionTrainer.train: options object expected');
-    // Core's train reads loaders (next(), seek on resume), functions and iterables alike.
-    const data: BatchSource<LatentBatchLike> = opts.data;
     const denoiserConfig = (this.denoiser as { toJSON?: () => unknown }).toJSON?.();
+    // Core's train reads loaders (next(), seek on resume), functions and iterables alike.
     return train<LatentBatchLike>({
+      ...opts,
       model: this.denoiser,
       lossFn: this.lossFn,
-      data,
       optimizer: this.optimizer,
       ema: this.ema ?? undefined,
       rng: this.rng,
-      steps: opts.steps,
-      schedule: opts.schedule,
-      clipGradNorm: opts.clipGradNorm,
-      checkpoint: opts.checkpoint,
-      resume: opts.resume,
-      onProgress: opts.onProgress,
-      log: opts.log,
-      logEvery: opts.logEvery,
-      signal: opts.signal,
       batchSize: (b) => b.latents.shape[0],
       disposeBatch: (b) => tf.dispose([b.latents, ...(b.labels ? [b.labels] : [])]),
       config: {
@@ -227,4 +162,55 @@ export class DiffusionTrainer {
     this.optimizer.dispose();
     this.ema?.dispose();
   }
+}
+
+/**
+ * The denoiser's training loss for core's `train`: label dropout to the null class (one draw of `rng`
+ * per label), then `objective`'s loss with times and noise from `rng`. Synchronous.
+ */
+export function diffusionLoss(
+  denoiser: DenoiserModule,
+  objective: DiffusionObjective,
+  rng: Rng,
+  labelDropout = 0,
+): LossFn<LatentBatchLike> {
+  const classes = denoiser.numClasses;
+  return (batch) => {
+    const x = batch?.latents;
+    if (!(x instanceof tf.Tensor) || x.rank !== 4) {
+      throw new Error(
+        `DiffusionTrainer: batch.latents must be a [B, h, w, c] tensor, got ${x instanceof tf.Tensor ? `[${x.shape}]` : x}`,
+      );
+    }
+    const b = x.shape[0];
+    const given = batch.labels ?? null;
+    if (!given && classes > 1)
+      throw new Error(`DiffusionTrainer: the batch has no labels but the denoiser has ${classes} classes`);
+    if (given && (given.rank !== 1 || given.shape[0] !== b || given.dtype !== 'int32'))
+      throw new Error(
+        `DiffusionTrainer: batch.labels must be int32 [${b}], got ${given.dtype} [${given.shape}]`,
+      );
+    const y = given ? Int32Array.from(given.dataSync()) : null;
+    for (let i = 0; y && i < b; i++) {
+      if (!(y[i] >= 0 && y[i] < classes))
+        throw new RangeError(`DiffusionTrainer: labels must be in [0, ${classes}), got ${y[i]}`);
+      // One draw per label whatever the outcome, so the stream stays aligned on resume.
+      if (labelDropout > 0 && rng.nextFloat() < labelDropout) y[i] = denoiser.nullClass as number;
+    }
+    const labels = y && tf.tensor1d(y, 'int32'); // null for an unconditional model
+    try {
+      return objective.loss(denoiser, x, rng, { labels });
+    } finally {
+      labels?.dispose();
+    }
+  };
+}
+
+/**
+ * A denoiser's default optimiser groups (AdamW `params` and `noDecay`): every trainable parameter, with
+ * weight decay (0 in the paper's recipe) on its decay parameters only.
+ */
+export function diffusionParamGroups(denoiser: DenoiserModule): Pick<AdamWOptions, 'params' | 'noDecay'> {
+  const decay = denoiser.decayParameterNames();
+  return { params: denoiser.namedParameters(), noDecay: (name) => !decay.has(name) };
 }
