@@ -2,7 +2,7 @@
 import type { CheckpointPayload } from '@ldmae/core';
 import type { DiT } from '../models/dit.js';
 import { buildTrainedDenoiser } from '../models/kind.js';
-import type { LightningDiT } from '../models/lightning-dit.js';
+import type { LightningDiT } from '../models/dit.js';
 
 /** Options of {@link denoiserFromCheckpoint}. */
 export interface DenoiserFromCheckpointOptions {
