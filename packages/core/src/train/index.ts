@@ -1,4 +1,31 @@
-// Barrel of train/: every public name of this folder is exported here.
-export * from './checkpoint-payload.js';
-export * from './loop.js';
-export * from './progress.js';
+// Barrel of train/: what users of core's training loop need.
+export {
+  CHECKPOINT_FORMAT,
+  CHECKPOINT_FORMAT_VERSION,
+  type CheckpointPayload,
+  disposeCheckpointPayload,
+  type MakeCheckpointOptions,
+  makeCheckpointPayload,
+  type RestoreCheckpointOptions,
+  type RestoredCheckpoint,
+  restoreCheckpointPayload,
+} from './checkpoint-payload.js';
+export {
+  type BatchSource,
+  type LossFn,
+  type LossOutput,
+  type OpenAtStep,
+  type StopReason,
+  type TrainCheckpointOptions,
+  type TrainOptions,
+  type TrainResult,
+  type TrainRunOptions,
+  train,
+} from './loop.js';
+export {
+  EtaMeter,
+  type EtaMeterOptions,
+  type Progress,
+  type ProgressCallback,
+  type TrainProgressEvent,
+} from './progress.js';
