@@ -5,16 +5,30 @@
  */
 
 export type { AutoencoderKind } from './autoencoders.js';
-export type { CommandContext, CommandDefinition, CommandOptions, TypedCommandDefinition } from './command.js';
+export type {
+  CommandContext,
+  CommandDefinition,
+  CommandOptions,
+  ProgramState,
+  TypedCommandDefinition,
+} from './command.js';
 export { COMMON_SPECS, defineCommand } from './command.js';
 export { commands } from './commands/index.js';
 export type { QuickstartOptions } from './commands/quickstart.js';
 export type { StudyOptions } from './commands/study.js';
 export { CliError, EXIT, InterruptedError, UsageError } from './errors.js';
-export type { OptionSpec, OptionsOf, ResolvedOptions } from './options.js';
+export type { OptionSpec, OptionsOf, OptionType, OptionValue, ResolvedOptions } from './options.js';
 export { addOptions, resolveOptions } from './options.js';
 export { createProgram, main, type ProgramIO } from './program.js';
-export { Reporter, type ReporterOptions, type TextSink } from './progress.js';
+export {
+  type OutputMode,
+  type PhaseExtras,
+  type PhaseHandle,
+  type PhaseSummary,
+  Reporter,
+  type ReporterOptions,
+  type TextSink,
+} from './progress.js';
 export { runQuickstart } from './quickstart/run.js';
 export { type MetricRow, type ReportData, renderReport } from './report/html.js';
 export type { ChartOptions, Series } from './report/svg.js';

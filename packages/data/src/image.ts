@@ -86,7 +86,7 @@ export function unitToByte(x: number): number {
   return v >= 255 ? 255 : Math.floor(v);
 }
 
-/** Float image in [-1, 1] to bytes with {@link unitToByte}; uint8 images are returned unchanged. */
+/** Float image in [-1, 1] to bytes (floor(127.5 x + 128), clamped to [0, 255]); uint8 images are returned unchanged. */
 export function toUint8Image(image: Image): Image {
   checkImage(image);
   if (image.data instanceof Uint8Array) return image;

@@ -56,7 +56,7 @@ export {
   type LatentLoaderOptions,
 } from './latent/loader.js';
 export { type LatentItem, type LatentSource, MemoryLatentSource } from './latent/source.js';
-export type { Layout, SkippedItem } from './loader/batch.js';
+export type { BatchData, BatchItem, Layout, SkippedItem } from './loader/batch.js';
 export { type Batch, DataLoader, type LoaderOptions, type LoaderState } from './loader/loader.js';
 export { type ArraysOptions, type ArraysSource, arrays } from './sources/arrays.js';
 export { MNIST_CLASSES, mnist } from './sources/mnist.js';

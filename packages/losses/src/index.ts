@@ -35,7 +35,12 @@ export {
   type LpipsResizeOptions,
   type LpipsResult,
 } from './lpips/lpips.js';
-export { type KerasLayersModelJson, type NsfwjsInceptionSource, shardBytes } from './lpips/nsfwjs-source.js';
+export {
+  type KerasLayerJson,
+  type KerasLayersModelJson,
+  type NsfwjsInceptionSource,
+  shardBytes,
+} from './lpips/nsfwjs-source.js';
 export {
   alexnetTrunk,
   type TorchvisionLayer,

@@ -16,7 +16,7 @@ export interface Series {
   dashed?: boolean;
 }
 
-/** Options of {@link lineChart}. */
+/** Options of `lineChart`. */
 export interface ChartOptions {
   title?: string;
   xLabel?: string;

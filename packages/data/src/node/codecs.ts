@@ -26,7 +26,7 @@ import { type GridOptions, makeGrid } from '../grid.js';
 import { checkImage, type Image, imagesFromBatch, toUint8Image } from '../image.js';
 import { greyToRgb, rgbToGrey } from '../transforms/geometry.js';
 
-/** Container formats recognised by {@link sniffImageFormat}. */
+/** Container formats recognised from a file's first bytes. */
 export type ImageFormat = 'png' | 'jpeg';
 
 /** The format of encoded image bytes, from their magic number, or null. */

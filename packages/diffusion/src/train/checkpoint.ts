@@ -1,8 +1,7 @@
 /** Rebuilding a trained denoiser from a checkpoint written by {@link DiffusionTrainer}. */
 import type { CheckpointPayload } from '@ldmae/core';
-import type { DiT } from '../models/dit.js';
+import type { DiT, LightningDiT } from '../models/dit.js';
 import { buildTrainedDenoiser } from '../models/kind.js';
-import type { LightningDiT } from '../models/dit.js';
 
 /** Options of {@link denoiserFromCheckpoint}. */
 export interface DenoiserFromCheckpointOptions {

@@ -33,7 +33,7 @@ export const NSFWJS_INCEPTION_LAST_FROZEN = 'mixed5';
 
 /** Options of {@link InceptionTrunk}. */
 export interface InceptionTrunkOptions {
-  /** Layer names to tap, shallow to deep; default {@link NSFWJS_INCEPTION_DEFAULT_TAPS}. */
+  /** Layer names to tap, shallow to deep; default: the nsfwjs InceptionV3 taps used by the offline LPIPS. */
   taps?: readonly string[];
 }
 

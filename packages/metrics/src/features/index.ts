@@ -6,6 +6,7 @@ export {
   fidExtractorName,
 } from './fid-extractor.js';
 export { type FidInceptionOutputs, FidInceptionV3 } from './fid-inception.js';
+export type { InitOptions } from './fid-inception-blocks.js';
 export {
   KerasInception,
   NSFWJS_EXTRACTOR_NAME,
