@@ -10,7 +10,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
-import { atDoor } from '../stats/checks.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { FrechetAccumulator } from './frechet-samples.js';
 import { ProgressReporter } from './progress.js';
 import {
@@ -21,7 +21,7 @@ import {
   ReconAccumulator,
   type ReconstructionMetrics,
 } from './reconstruction-metrics.js';
-import { checkPositiveInt, imageBatches, knownCount } from './source.js';
+import { imageBatches, knownCount } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */
 export interface ReconstructionOptions {
@@ -93,11 +93,7 @@ export function reconstructionSetup(ae: unknown, opts: ReconstructionOptions, lo
 }
 
 /** Core's check of the images of a reconstruction metric, and their count when known. Internal. */
-export function reconstructionData(
-  door: string,
-  data: unknown,
-  opts: ReconstructionOptions,
-): number | undefined {
+export function reconstructionData(door: string, data: unknown, opts: ReconstructionOptions) {
   checkImageBatchSource(data, { caller: door, argument: 'data', batchSize: opts.batchSize ?? 16 });
   const total = knownCount(data);
   if (opts.extractor && total !== undefined && total < 2)

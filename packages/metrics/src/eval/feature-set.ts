@@ -18,13 +18,13 @@ import {
 } from '@ldmae/core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
-import { atDoor } from '../stats/checks.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 import { frechetDistance } from '../stats/frechet.js';
 import { inceptionScore } from '../stats/inception-score.js';
 import { frechetDistanceFromSamples } from './frechet-samples.js';
 import { ProgressReporter } from './progress.js';
-import { checkPositiveInt, imageBatches, knownCount } from './source.js';
+import { imageBatches, knownCount } from './source.js';
 
 /** Mean [dim] and covariance [dim, dim] (row-major, N - 1 denominator) of a feature set. */
 export interface GaussianStats {

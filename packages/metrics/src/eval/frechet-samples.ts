@@ -8,7 +8,7 @@
  * two d x d ones. At d = 2048 the covariance route takes minutes in JavaScript on this project's 2-core
  * machine; with a few hundred samples this one takes well under a second. Same value in exact arithmetic.
  */
-import { assertFinite, assertPositiveInt, atDoor, type FloatArray } from '../stats/checks.js';
+import { assertFinite, atDoor, checkPositiveInt, type FloatArray } from '../stats/checks.js';
 import { eigenSymmetricInPlace } from '../stats/eigen.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 import { frechetDistance } from '../stats/frechet.js';
@@ -51,7 +51,7 @@ export function frechetDistanceFromSamples(x1: FloatArray, x2: FloatArray, dim: 
     return n;
   };
   let [n1, n2] = atDoor('frechetDistanceFromSamples', () => {
-    assertPositiveInt('dim', dim);
+    checkPositiveInt('dim', dim);
     return [rows('x1', x1), rows('x2', x2)];
   });
   let p = centred(x1, n1, dim);

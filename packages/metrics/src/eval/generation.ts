@@ -12,7 +12,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
-import { atDoor } from '../stats/checks.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { type DistanceBlockFn, precisionRecall } from '../stats/precision-recall.js';
 import { tfDistanceBlock } from './distance-block.js';
 import { checkExtractor, withExtractor } from './evaluate-reconstruction.js';
@@ -25,7 +25,7 @@ import {
   referenceFeatures,
 } from './feature-set.js';
 import { ProgressReporter } from './progress.js';
-import { checkPositiveInt, imageBatches, knownCount } from './source.js';
+import { imageBatches, knownCount } from './source.js';
 
 /** Draws generated images batch by batch. */
 export interface GenerationSampler {

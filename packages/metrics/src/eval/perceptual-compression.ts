@@ -11,11 +11,11 @@ import {
   type ProgressCallback,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor } from '../stats/checks.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { imageCompressionStats, patchLabels, pixelPatches } from './compression-stats.js';
 import { checkAutoencoder } from './evaluate-reconstruction.js';
 import { ProgressReporter } from './progress.js';
-import { checkPositiveInt, checkSource, imageBatches, knownCount, sourceItems } from './source.js';
+import { checkSource, imageBatches, knownCount, sourceItems } from './source.js';
 
 /** Integer label storage accepted for segmentation maps. */
 export type LabelArray = Int32Array | Uint8Array | Uint16Array | Uint32Array | Int16Array | Int8Array;

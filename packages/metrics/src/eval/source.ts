@@ -122,10 +122,3 @@ export async function* imageBatches(
   }))
     yield images;
 }
-
-/** Throws unless `v` is a positive integer. */
-export function checkPositiveInt(name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
-  return v;
-}

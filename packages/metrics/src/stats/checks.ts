@@ -10,10 +10,11 @@ export function isFloatArray(x: unknown): x is FloatArray {
   return x instanceof Float32Array || x instanceof Float64Array;
 }
 
-export function assertPositiveInt(name: string, v: unknown): asserts v is number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
+/** `v`, unless it is not a positive integer. */
+export function checkPositiveInt(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
     throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
-  }
+  return v;
 }
 
 export function assertFloatArray(name: string, x: unknown, length?: number): asserts x is FloatArray {

@@ -14,8 +14,8 @@ import { tridiagonalizeTwoStage } from './band.js';
 import {
   assertFinite,
   assertFloatArray,
-  assertPositiveInt,
   atDoor,
+  checkPositiveInt,
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
@@ -75,7 +75,7 @@ export function symmetricEigenvalues(
 /** The checked float64 copy of `a` for symmetricEigen and symmetricEigenvalues (errors name the first). */
 function prepare(a: FloatArray, n: number, opts: SymmetricEigenOptions): Float64Array {
   return atDoor('symmetricEigen', () => {
-    assertPositiveInt('n', n);
+    checkPositiveInt('n', n);
     assertFloatArray('a', a, n * n);
     const tol = opts.symmetryTolerance ?? 1e-8;
     if (!(tol >= 0)) throw new RangeError(`opts.symmetryTolerance must be >= 0, got ${tol}`);

@@ -9,8 +9,8 @@
 import {
   assertFinite,
   assertFloatArray,
-  assertPositiveInt,
   atDoor,
+  checkPositiveInt,
   describe,
   type FloatArray,
 } from './checks.js';
@@ -47,7 +47,7 @@ export class FeatureStats {
   private outer: Float64Array;
 
   constructor(dim: number) {
-    atDoor('featureStats', () => assertPositiveInt('dim', dim));
+    atDoor('featureStats', () => checkPositiveInt('dim', dim));
     this.dim = dim;
     this.shift = new Float64Array(dim);
     this.sum = new Float64Array(dim);
@@ -219,7 +219,7 @@ export class FeatureStats {
       );
     }
     const dim = json.dim;
-    atDoor(fn, () => assertPositiveInt('json.dim', dim));
+    atDoor(fn, () => checkPositiveInt('json.dim', dim));
     if (!Number.isInteger(json.count) || json.count < 0) {
       throw new RangeError(`${fn}: json.count must be a non-negative integer, got ${json.count}`);
     }

@@ -5,7 +5,7 @@
  * 0 there turns into -inf and the 0 * -inf term into NaN. Here log p comes from a log-softmax and the
  * log of the chunk's mean prediction from a log-sum-exp, so nothing is ever log(0).
  */
-import { assertFinite, assertFloatArray, assertPositiveInt, atDoor, type FloatArray } from './checks.js';
+import { assertFinite, assertFloatArray, atDoor, checkPositiveInt, type FloatArray } from './checks.js';
 
 /** How the samples are grouped into chunks; give at most one of the two. */
 export interface InceptionScoreOptions {
@@ -39,7 +39,7 @@ export function inceptionScore(
   opts: InceptionScoreOptions = {},
 ): InceptionScore {
   const bounds = atDoor('inceptionScore', () => {
-    assertPositiveInt('numClasses', numClasses);
+    checkPositiveInt('numClasses', numClasses);
     assertFloatArray('logits', logits);
     const n = logits.length / numClasses;
     if (!Number.isInteger(n) || n === 0)
@@ -48,13 +48,13 @@ export function inceptionScore(
       throw new RangeError('give opts.splitSize or opts.splits, not both');
     const bounds: number[] = [0];
     if (opts.splits !== undefined) {
-      assertPositiveInt('opts.splits', opts.splits);
+      checkPositiveInt('opts.splits', opts.splits);
       if (opts.splits > n)
         throw new RangeError(`opts.splits (${opts.splits}) exceeds the number of samples ${n}`);
       for (let s = 1; s <= opts.splits; s++) bounds.push(Math.floor((s * n) / opts.splits));
     } else {
       const size = opts.splitSize ?? 5000;
-      assertPositiveInt('opts.splitSize', size);
+      checkPositiveInt('opts.splitSize', size);
       for (let b = size; b < n; b += size) bounds.push(b);
       bounds.push(n);
     }

@@ -20,7 +20,7 @@
  * falling back to float32 when a block overflows, and stores radii in float32), so points sitting
  * within float16 rounding of a ball's edge may be classified differently.
  */
-import { assertFinite, assertFloatArray, assertPositiveInt, atDoor, type FloatArray } from './checks.js';
+import { assertFinite, assertFloatArray, atDoor, checkPositiveInt, type FloatArray } from './checks.js';
 import { multiplyABt } from './gemm.js';
 import { fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
 import type { setStatsThreads } from './wasm.js';
@@ -72,7 +72,7 @@ export function pairwiseSquaredDistances(
   dim: number,
 ): Float64Array {
   atDoor('pairwiseSquaredDistances', () => {
-    assertPositiveInt('dim', dim);
+    checkPositiveInt('dim', dim);
     assertFloatArray('rows', rows, numRows * dim);
     assertFloatArray('cols', cols, numCols * dim);
   });
@@ -106,7 +106,7 @@ export function manifoldRadii(
 ): Float64Array {
   const { k, blockSize, distanceBlock, n } = atDoor('manifoldRadii', () => {
     const o = resolve(opts);
-    assertPositiveInt('dim', dim);
+    checkPositiveInt('dim', dim);
     const n = countRows('features', features, dim, o.k);
     assertFinite('features', features);
     return { ...o, n };
@@ -139,7 +139,7 @@ export function precisionRecall(
 ): PrecisionRecall {
   const { k, blockSize, distanceBlock, nr, nf } = atDoor('precisionRecall', () => {
     const o = resolve(opts);
-    assertPositiveInt('dim', dim);
+    checkPositiveInt('dim', dim);
     const nr = countRows('realFeatures', realFeatures, dim, o.k);
     const nf = countRows('fakeFeatures', fakeFeatures, dim, o.k);
     assertFinite('realFeatures', realFeatures);
@@ -182,8 +182,8 @@ export function precisionRecall(
 function resolve(opts: PrecisionRecallOptions): Required<PrecisionRecallOptions> {
   const k = opts.k ?? 3;
   const blockSize = opts.blockSize ?? 1024;
-  assertPositiveInt('opts.k', k);
-  assertPositiveInt('opts.blockSize', blockSize);
+  checkPositiveInt('opts.k', k);
+  checkPositiveInt('opts.blockSize', blockSize);
   const distanceBlock = opts.distanceBlock ?? pairwiseSquaredDistances;
   if (typeof distanceBlock !== 'function') throw new TypeError('opts.distanceBlock must be a function');
   return { k, blockSize, distanceBlock };
