@@ -1,6 +1,7 @@
 /** Reconstruction quality of an autoencoder: rFID, PSNR, SSIM, LPIPS, L1, MSE (paper Tab. 1). */
 import {
   type Autoencoder,
+  checkImageBatchSource,
   createRng,
   type ImageBatchSource,
   type Progress,
@@ -9,6 +10,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { FrechetAccumulator } from './frechet-samples.js';
 import { ProgressReporter } from './progress.js';
 import {
@@ -19,7 +21,7 @@ import {
   ReconAccumulator,
   type ReconstructionMetrics,
 } from './reconstruction-metrics.js';
-import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
+import { imageBatches, knownCount } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */
 export interface ReconstructionOptions {
@@ -54,22 +56,20 @@ export interface ReconstructionResult extends ReconstructionMetrics {
 }
 
 /** Throws unless `ae` looks like an {@link Autoencoder}. Internal. */
-export function checkAutoencoder(fn: string, ae: unknown): Autoencoder {
+export function checkAutoencoder(ae: unknown): Autoencoder {
   const a = ae as Autoencoder;
   if (a === null || typeof a !== 'object' || typeof a.encode !== 'function' || typeof a.decode !== 'function')
-    throw new TypeError(`${fn}: autoencoder must be an Autoencoder {encode, decode, latentShape, ...}`);
+    throw new TypeError('autoencoder must be an Autoencoder {encode, decode, latentShape, ...}');
   return a;
 }
 
 /** Decodes z, checks the result against the input's shape and clamps it to [-1, 1]. Internal. */
-export function decodeClamped(fn: string, ae: Autoencoder, z: tf.Tensor4D, like: tf.Tensor4D): tf.Tensor4D {
+export function decodeClamped(ae: Autoencoder, z: tf.Tensor4D, like: tf.Tensor4D): tf.Tensor4D {
   const y = ae.decode(z);
   if (!(y instanceof tf.Tensor) || !tf.util.arraysEqual(y.shape, like.shape)) {
     const got = y instanceof tf.Tensor ? `[${y.shape}]` : typeof y;
     if (y instanceof tf.Tensor) y.dispose();
-    throw new Error(
-      `${fn}: autoencoder '${ae.name}' decoded to ${got}, expected the input's shape [${like.shape}]`,
-    );
+    throw new Error(`autoencoder '${ae.name}' decoded to ${got}, expected the input's shape [${like.shape}]`);
   }
   // The reference clamps reconstructions to [-1, 1] before saving them as images.
   const c = tf.clipByValue(y, -1, 1) as tf.Tensor4D;
@@ -77,51 +77,54 @@ export function decodeClamped(fn: string, ae: Autoencoder, z: tf.Tensor4D, like:
   return c;
 }
 
-/** Resolved common options. Internal. */
-export function reconstructionSetup(
-  fn: string,
-  ae: unknown,
-  data: ImageBatchSource,
-  opts: ReconstructionOptions,
-) {
-  checkAutoencoder(fn, ae);
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: opts must be an object`);
-  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16);
-  checkImageSource(fn, 'data', data, batchSize);
+/** Resolved common options (run it with atDoor). Internal. */
+export function reconstructionSetup(ae: unknown, opts: ReconstructionOptions, loadDefault: unknown) {
+  checkAutoencoder(ae);
+  if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+  const batchSize = checkPositiveInt('opts.batchSize', opts.batchSize ?? 16);
   if (opts.extractor !== undefined && opts.extractor !== null)
-    assertExtractor(fn, 'opts.extractor', opts.extractor);
-  const lpips = checkLpips(fn, opts.lpips);
+    assertExtractor('opts.extractor', opts.extractor);
+  const lpips = checkLpips(opts.lpips);
   const ssimBorder = opts.ssimBorder ?? 'reflect';
   if (ssimBorder !== 'reflect' && ssimBorder !== 'valid')
-    throw new RangeError(`${fn}: opts.ssimBorder must be 'reflect' or 'valid', got ${String(ssimBorder)}`);
+    throw new RangeError(`opts.ssimBorder must be 'reflect' or 'valid', got ${String(ssimBorder)}`);
+  checkExtractor(opts.extractor, loadDefault);
+  return { lpips, batchSize, ssimBorder };
+}
+
+/** Core's check of the images of a reconstruction metric, and their count when known. Internal. */
+export function reconstructionData(door: string, data: unknown, opts: ReconstructionOptions) {
+  checkImageBatchSource(data, { caller: door, argument: 'data', batchSize: opts.batchSize ?? 16 });
   const total = knownCount(data);
   if (opts.extractor && total !== undefined && total < 2)
-    throw new RangeError(`${fn}: rFID needs at least 2 images, data holds ${total}`);
-  return { lpips, batchSize, ssimBorder, total };
+    throw new RangeError(`${door}: rFID needs at least 2 images, data holds ${total}`);
+  return total;
 }
 
 /**
  * Runs `body` with the extractor of the options, loading (and afterwards disposing) the default one when
- * it was left out and a loader exists. Internal.
+ * it was left out (the public function has checked with {@link checkExtractor} that it can). Internal.
  */
 export async function withExtractor<T>(
-  fn: string,
   given: FeatureExtractor | null | undefined,
   loadDefault: (() => Promise<FeatureExtractor>) | undefined,
   body: (e: FeatureExtractor | null) => Promise<T>,
 ): Promise<T> {
   if (given !== undefined) return body(given);
-  if (!loadDefault) {
-    throw new Error(
-      `${fn}: opts.extractor is required here (a FeatureExtractor, or null to skip the feature metrics); the Node entry defaults to the offline nsfwjs extractor`,
-    );
-  }
-  const e = await loadDefault();
+  const e = await (loadDefault as () => Promise<FeatureExtractor>)();
   try {
     return await body(e);
   } finally {
     e.dispose();
   }
+}
+
+/** Throws unless an extractor is given or can be loaded (the public function checks it). Internal. */
+export function checkExtractor(given: FeatureExtractor | null | undefined, loadDefault: unknown): void {
+  if (given === undefined && !loadDefault)
+    throw new Error(
+      'opts.extractor is required here (a FeatureExtractor, or null to skip the feature metrics); the Node entry defaults to the offline nsfwjs extractor',
+    );
 }
 
 /** Implementation of {@link evaluateReconstruction}, with the entry's default extractor. Internal. */
@@ -132,12 +135,16 @@ export async function runReconstruction(
   loadDefault?: () => Promise<FeatureExtractor>,
 ): Promise<ReconstructionResult> {
   const fn = 'evaluateReconstruction';
-  const { lpips, batchSize, ssimBorder, total } = reconstructionSetup(fn, autoencoder, data, opts);
-  const latent = opts.latent ?? 'mean';
-  if (latent !== 'mean' && latent !== 'sample')
-    throw new RangeError(`${fn}: opts.latent must be 'mean' or 'sample', got ${String(latent)}`);
+  const { lpips, batchSize, ssimBorder, latent } = atDoor(fn, () => {
+    const o = reconstructionSetup(autoencoder, opts, loadDefault);
+    const latent = opts.latent ?? 'mean';
+    if (latent !== 'mean' && latent !== 'sample')
+      throw new RangeError(`opts.latent must be 'mean' or 'sample', got ${String(latent)}`);
+    return { ...o, latent };
+  });
+  const total = reconstructionData(fn, data, opts);
   const rng = createRng(opts.seed ?? 0);
-  return withExtractor(fn, opts.extractor, loadDefault, async (extractor) => {
+  return withExtractor(opts.extractor, loadDefault, async (extractor) => {
     const progress = new ProgressReporter('reconstruction', total, opts.onProgress);
     const real = extractor ? new FrechetAccumulator(extractor.dims.pool) : null;
     const acc = new ReconAccumulator(lpips, extractor, ssimBorder);
@@ -147,7 +154,7 @@ export async function runReconstruction(
       try {
         const z = (latent === 'mean' ? dist.mean : dist.sample(rng)) as tf.Tensor4D;
         try {
-          y = decodeClamped(fn, autoencoder, z, x);
+          y = atDoor(fn, () => decodeClamped(autoencoder, z, x));
         } finally {
           if (latent === 'sample') z.dispose();
         }

@@ -9,6 +9,7 @@
  * the IS buffer holds one chunk of logits (5000 x 1008 float32, 20 MB).
  */
 import {
+  checkImageBatchSource,
   createRng,
   type ImageBatchSource,
   type Progress,
@@ -17,12 +18,13 @@ import {
 } from '@ldmae/core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 import { frechetDistance } from '../stats/frechet.js';
 import { inceptionScore } from '../stats/inception-score.js';
 import { frechetDistanceFromSamples } from './frechet-samples.js';
 import { ProgressReporter } from './progress.js';
-import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
+import { imageBatches, knownCount } from './source.js';
 
 /** Mean [dim] and covariance [dim, dim] (row-major, N - 1 denominator) of a feature set. */
 export interface GaussianStats {
@@ -218,20 +220,6 @@ export class FeatureCollector {
   }
 }
 
-/** Resolved options of a feature pass. Internal. */
-export function featurePassOptions(
-  fn: string,
-  opts: FeatureSetOptions,
-): Required<Omit<FeatureSetOptions, 'onProgress'>> {
-  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 32);
-  const keepFeatures = opts.keepFeatures ?? 50000;
-  if (!Number.isInteger(keepFeatures) || keepFeatures < 0)
-    throw new RangeError(`${fn}: opts.keepFeatures must be an integer >= 0, got ${keepFeatures}`);
-  const seed = opts.seed ?? 0;
-  if (!Number.isFinite(seed)) throw new RangeError(`${fn}: opts.seed must be a finite number`);
-  return { batchSize, keepFeatures, seed };
-}
-
 /**
  * Reads every image of `images` once through `extractor` and returns the set's statistics and a bounded
  * subsample of its pool features: the reference side of {@link evaluateGeneration}, reusable across
@@ -244,14 +232,51 @@ export async function computeReference(
   images: ImageBatchSource,
   opts: FeatureSetOptions = {},
 ): Promise<FeatureReference> {
-  const fn = 'computeReference';
-  assertExtractor(fn, 'extractor', extractor);
-  const o = featurePassOptions(fn, opts);
-  checkImageSource(fn, 'images', images, o.batchSize);
+  const door = 'computeReference';
+  const o = atDoor(door, () => {
+    assertExtractor('extractor', extractor);
+    const batchSize = checkPositiveInt('opts.batchSize', opts.batchSize ?? 32);
+    const keepFeatures = opts.keepFeatures ?? 50000;
+    if (!Number.isInteger(keepFeatures) || keepFeatures < 0)
+      throw new RangeError(`opts.keepFeatures must be an integer >= 0, got ${keepFeatures}`);
+    const seed = opts.seed ?? 0;
+    if (!Number.isFinite(seed)) throw new RangeError('opts.seed must be a finite number');
+    return { batchSize, keepFeatures, seed };
+  });
+  checkReferenceImages(door, 'images', images, o.batchSize);
+  return referenceFeatures(extractor, images, { ...o, onProgress: opts.onProgress }, door, 'images');
+}
+
+/**
+ * Throws unless `images` is an image source (core's check, naming `door` and `name`) of at least 2 images
+ * when its size is known. Internal.
+ */
+export function checkReferenceImages(
+  door: string,
+  name: string,
+  images: unknown,
+  batchSize: number,
+  expected?: string,
+): void {
+  checkImageBatchSource(images, { caller: door, argument: name, batchSize, expected });
   const total = knownCount(images);
   if (total !== undefined && total < 2)
-    throw new RangeError(`${fn}: images must hold at least 2 images, got ${total}`);
-  const progress = new ProgressReporter('reference-features', total, opts.onProgress);
+    throw new RangeError(`${door}: ${name} must hold at least 2 images, got ${total}`);
+}
+
+/**
+ * {@link computeReference} on checked inputs; `door` and `name` name the source in the errors of its
+ * batches, which core checks as they come. Internal.
+ */
+export async function referenceFeatures(
+  extractor: FeatureExtractor,
+  images: ImageBatchSource,
+  o: Required<Omit<FeatureSetOptions, 'onProgress'>> & Pick<FeatureSetOptions, 'onProgress'>,
+  door: string,
+  name: string,
+): Promise<FeatureReference> {
+  const total = knownCount(images);
+  const progress = new ProgressReporter('reference-features', total, o.onProgress);
   const c = new FeatureCollector(extractor, {
     keepFeatures: o.keepFeatures,
     seed: o.seed,
@@ -259,7 +284,7 @@ export async function computeReference(
     isSplitSize: 0,
     expected: total,
   });
-  for await (const x of imageBatches(images, o.batchSize, fn, 'images')) {
+  for await (const x of imageBatches(images, o.batchSize, door, name)) {
     c.add(await extractor.extract(x), x.shape[0]);
     progress.add(x.shape[0]);
   }
@@ -268,14 +293,13 @@ export async function computeReference(
 
 /** Throws unless both sides name the same extractor. */
 export function assertSameExtractor(
-  fn: string,
   a: { extractor: string },
   b: { extractor: string },
   what = 'feature sets',
 ): void {
   if (a.extractor !== b.extractor) {
     throw new Error(
-      `${fn}: refusing to compare ${what} from different feature extractors ('${a.extractor}' vs '${b.extractor}'); ` +
+      `refusing to compare ${what} from different feature extractors ('${a.extractor}' vs '${b.extractor}'); ` +
         'compute both with the same extractor (same network, weights and input pipeline)',
     );
   }
@@ -313,7 +337,7 @@ export function frechetBetween(
     if (r === null || typeof r !== 'object' || typeof r.extractor !== 'string')
       throw new TypeError(`${fn}: ${n} must be a labelled feature set {extractor, pool, spatial}`);
   }
-  assertSameExtractor(fn, a, b);
+  atDoor(fn, () => assertSameExtractor(a, b));
   const sa = a[which];
   const sb = b[which];
   if (!sa || !sb) throw new Error(`${fn}: both sets need ${which} statistics (extractor '${a.extractor}')`);

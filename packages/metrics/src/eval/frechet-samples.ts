@@ -8,7 +8,7 @@
  * two d x d ones. At d = 2048 the covariance route takes minutes in JavaScript on this project's 2-core
  * machine; with a few hundred samples this one takes well under a second. Same value in exact arithmetic.
  */
-import { assertFinite, assertPositiveInt, type FloatArray } from '../stats/checks.js';
+import { assertFinite, atDoor, checkPositiveInt, type FloatArray } from '../stats/checks.js';
 import { eigenSymmetricInPlace } from '../stats/eigen.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 import { frechetDistance } from '../stats/frechet.js';
@@ -41,19 +41,19 @@ function centred(x: FloatArray, n: number, d: number): { a: Float64Array; mu: Fl
  * @param x2 - row-major [n2, dim] samples, n2 >= 2.
  */
 export function frechetDistanceFromSamples(x1: FloatArray, x2: FloatArray, dim: number): number {
-  const fn = 'frechetDistanceFromSamples';
-  assertPositiveInt(fn, 'dim', dim);
   const rows = (name: string, x: FloatArray) => {
     if (!(x instanceof Float32Array || x instanceof Float64Array))
-      throw new TypeError(`${fn}: ${name} must be a Float32Array or Float64Array`);
+      throw new TypeError(`${name} must be a Float32Array or Float64Array`);
     const n = x.length / dim;
     if (!Number.isInteger(n) || n < 2)
-      throw new RangeError(`${fn}: ${name} must hold n x ${dim} values with n >= 2, got ${x.length}`);
-    assertFinite(fn, name, x);
+      throw new RangeError(`${name} must hold n x ${dim} values with n >= 2, got ${x.length}`);
+    assertFinite(name, x);
     return n;
   };
-  let n1 = rows('x1', x1);
-  let n2 = rows('x2', x2);
+  let [n1, n2] = atDoor('frechetDistanceFromSamples', () => {
+    checkPositiveInt('dim', dim);
+    return [rows('x1', x1), rows('x2', x2)];
+  });
   let p = centred(x1, n1, dim);
   let q = centred(x2, n2, dim);
   // The eigenproblem is n1 x n1: put the smaller set first (the trace is symmetric in the two).

@@ -2,22 +2,30 @@
  * Generation quality: gFID, sFID, Inception Score and improved precision / recall of generated images
  * against a reference set, as the ADM evaluator computes them (paper Tab. 2 / 3).
  */
-import { canReadSync, type ImageBatchSource, type Progress, type ProgressCallback } from '@ldmae/core';
+import {
+  canReadSync,
+  checkImageBatchSource,
+  type ImageBatchSource,
+  type Progress,
+  type ProgressCallback,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { type DistanceBlockFn, precisionRecall } from '../stats/precision-recall.js';
 import { tfDistanceBlock } from './distance-block.js';
-import { withExtractor } from './evaluate-reconstruction.js';
+import { checkExtractor, withExtractor } from './evaluate-reconstruction.js';
 import {
   assertSameExtractor,
-  computeReference,
+  checkReferenceImages,
   FeatureCollector,
   type FeatureReference,
   frechetBetween,
+  referenceFeatures,
 } from './feature-set.js';
 import { ProgressReporter } from './progress.js';
-import { checkImageSource, checkPositiveInt, imageBatches, knownCount } from './source.js';
+import { imageBatches, knownCount } from './source.js';
 
 /** Draws generated images batch by batch. */
 export interface GenerationSampler {
@@ -112,12 +120,7 @@ function isReference(x: unknown): x is FeatureReference {
   );
 }
 
-function samplerSource(
-  sampler: GenerationSampler,
-  total: number,
-  batchSize: number,
-  fn: string,
-): ImageBatchSource {
+function samplerSource(sampler: GenerationSampler, total: number, batchSize: number): ImageBatchSource {
   return async function* () {
     let done = 0;
     for (let i = 0; done < total; i++) {
@@ -126,7 +129,7 @@ function samplerSource(
       if (!(x instanceof tf.Tensor) || x.shape[0] !== n) {
         if (x instanceof tf.Tensor) x.dispose();
         throw new Error(
-          `${fn}: sampler.sample(${n}, ${i}) must return a tf.Tensor4D of ${n} images, got ${x instanceof tf.Tensor ? `[${x.shape}]` : typeof x}`,
+          `evaluateGeneration: sampler.sample(${n}, ${i}) must return a tf.Tensor4D of ${n} images, got ${x instanceof tf.Tensor ? `[${x.shape}]` : typeof x}`,
         );
       }
       done += n;
@@ -143,58 +146,55 @@ export async function runGeneration(
   loadDefault?: () => Promise<FeatureExtractor>,
 ): Promise<GenerationResult> {
   const fn = 'evaluateGeneration';
-  if (opts === null || typeof opts !== 'object') throw new TypeError(`${fn}: opts must be an object`);
-  if (opts.extractor !== undefined) assertExtractor(fn, 'opts.extractor', opts.extractor);
-  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 32);
+  const { batchSize, numSamples, pr, maxSamples, isSplit, seed } = atDoor(fn, () => {
+    if (opts === null || typeof opts !== 'object') throw new TypeError('opts must be an object');
+    if (opts.extractor !== undefined) assertExtractor('opts.extractor', opts.extractor);
+    checkExtractor(opts.extractor, loadDefault);
+    const batchSize = checkPositiveInt('opts.batchSize', opts.batchSize ?? 32);
+    const numSamples = isSampler(samples) ? checkPositiveInt('opts.numSamples', opts.numSamples) : undefined;
+    const pr = opts.precisionRecall ?? {};
+    const maxSamples = pr === false ? 0 : (pr.maxSamples ?? 50000);
+    if (pr !== false) checkPositiveInt('opts.precisionRecall.maxSamples', maxSamples);
+    const isSplit = opts.inceptionScoreSplitSize ?? 5000;
+    if (!Number.isInteger(isSplit) || isSplit < 0)
+      throw new RangeError(`opts.inceptionScoreSplitSize must be an integer >= 0, got ${isSplit}`);
+    const seed = opts.seed ?? 0;
+    if (!Number.isFinite(seed)) throw new RangeError('opts.seed must be a finite number');
+    return { batchSize, numSamples, pr, maxSamples, isSplit, seed };
+  });
   let source: ImageBatchSource;
-  let total: number | undefined;
-  if (isSampler(samples)) {
-    total = checkPositiveInt(fn, 'opts.numSamples', opts.numSamples);
-    source = samplerSource(samples, total, batchSize, fn);
-  } else {
-    checkImageSource(fn, 'samples', samples, batchSize, 'an ImageBatchSource or a GenerationSampler');
-    source = samples;
+  let total = numSamples;
+  if (numSamples !== undefined) source = samplerSource(samples as GenerationSampler, numSamples, batchSize);
+  else {
+    const expected = 'an ImageBatchSource or a GenerationSampler';
+    checkImageBatchSource(samples, { caller: fn, argument: 'samples', batchSize, expected });
+    source = samples as ImageBatchSource;
     total = knownCount(samples);
   }
   if (total !== undefined && total < 2)
     throw new RangeError(`${fn}: FID needs at least 2 generated images, got ${total}`);
   const refIsStats = isReference(reference);
   if (!refIsStats)
-    checkImageSource(fn, 'reference', reference, batchSize, 'a FeatureReference or an ImageBatchSource');
-  const pr = opts.precisionRecall ?? {};
-  const maxSamples = pr === false ? 0 : (pr.maxSamples ?? 50000);
-  if (pr !== false) {
-    checkPositiveInt(fn, 'opts.precisionRecall.maxSamples', maxSamples);
-    if (refIsStats && !reference.features && !reference.images)
+    checkReferenceImages(fn, 'reference', reference, batchSize, 'a FeatureReference or an ImageBatchSource');
+  else if (pr !== false && !reference.features) {
+    if (!reference.images)
       throw new Error(
         `${fn}: precision / recall need reference features, and the reference has neither features nor images; pass opts.precisionRecall: false`,
       );
+    checkReferenceImages(fn, 'reference.images', reference.images, batchSize);
   }
-  const isSplit = opts.inceptionScoreSplitSize ?? 5000;
-  if (!Number.isInteger(isSplit) || isSplit < 0)
-    throw new RangeError(`${fn}: opts.inceptionScoreSplitSize must be an integer >= 0, got ${isSplit}`);
-  const seed = opts.seed ?? 0;
+  const pass = { batchSize, keepFeatures: maxSamples, seed: seed + 1, onProgress: opts.onProgress };
 
-  return withExtractor(fn, opts.extractor, loadDefault, async (extractor) => {
+  return withExtractor(opts.extractor, loadDefault, async (extractor) => {
     const ex = extractor as FeatureExtractor;
     // Compare names before any image is generated.
     if (refIsStats)
-      assertSameExtractor(fn, { extractor: ex.name }, reference, 'the reference and the extractor');
-    let ref: FeatureReference = refIsStats
-      ? reference
-      : await computeReference(ex, reference, {
-          batchSize,
-          keepFeatures: maxSamples,
-          seed: seed + 1,
-          onProgress: opts.onProgress,
-        });
+      atDoor(fn, () =>
+        assertSameExtractor({ extractor: ex.name }, reference, 'the reference and the extractor'),
+      );
+    let ref = refIsStats ? reference : await referenceFeatures(ex, reference, pass, fn, 'reference');
     if (pr !== false && !ref.features) {
-      const r = await computeReference(ex, ref.images as ImageBatchSource, {
-        batchSize,
-        keepFeatures: maxSamples,
-        seed: seed + 1,
-        onProgress: opts.onProgress,
-      });
+      const r = await referenceFeatures(ex, ref.images as ImageBatchSource, pass, fn, 'reference.images');
       ref = { ...ref, features: r.features };
     }
     const progress = new ProgressReporter('generated-features', total, opts.onProgress);

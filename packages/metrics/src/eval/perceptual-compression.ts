@@ -3,19 +3,19 @@
  * against ground-truth segmentation maps, next to the same quantities on the raw pixels. The exact
  * definitions are in compression-stats.ts ({@link imageCompressionStats}).
  */
-import type { Autoencoder, ImageBatchSource, Progress, ProgressCallback } from '@ldmae/core';
+import {
+  type Autoencoder,
+  checkImageBatchSource,
+  type ImageBatchSource,
+  type Progress,
+  type ProgressCallback,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { atDoor, checkPositiveInt } from '../stats/checks.js';
 import { imageCompressionStats, patchLabels, pixelPatches } from './compression-stats.js';
 import { checkAutoencoder } from './evaluate-reconstruction.js';
 import { ProgressReporter } from './progress.js';
-import {
-  checkImageSource,
-  checkPositiveInt,
-  checkSource,
-  imageBatches,
-  knownCount,
-  sourceItems,
-} from './source.js';
+import { checkSource, imageBatches, knownCount, sourceItems } from './source.js';
 
 /** Integer label storage accepted for segmentation maps. */
 export type LabelArray = Int32Array | Uint8Array | Uint16Array | Uint32Array | Int16Array | Int8Array;
@@ -102,9 +102,9 @@ async function labelData(
   b: number,
   H: number,
   W: number,
-  fn: string,
   index: number,
 ): Promise<LabelArray | Float32Array> {
+  const fn = 'perceptualCompression';
   const want = b * H * W;
   let data: LabelArray | Float32Array;
   if (v instanceof tf.Tensor) {
@@ -149,12 +149,16 @@ export async function perceptualCompression(
   opts: PerceptualCompressionOptions = {},
 ): Promise<PerceptualCompressionResult> {
   const fn = 'perceptualCompression';
-  checkAutoencoder(fn, autoencoder);
-  const batchSize = checkPositiveInt(fn, 'opts.batchSize', opts.batchSize ?? 16);
-  checkImageSource(fn, 'images', images, batchSize);
-  if (!(segmentationMaps instanceof tf.Tensor))
-    checkSource(fn, 'segmentationMaps', segmentationMaps, 'SegmentationSource');
-  const minCluster = checkPositiveInt(fn, 'opts.minClusterSize', opts.minClusterSize ?? 2);
+  const batchSize = atDoor(fn, () => {
+    checkAutoencoder(autoencoder);
+    return checkPositiveInt('opts.batchSize', opts.batchSize ?? 16);
+  });
+  checkImageBatchSource(images, { caller: fn, argument: 'images', batchSize });
+  const minCluster = atDoor(fn, () => {
+    if (!(segmentationMaps instanceof tf.Tensor))
+      checkSource('segmentationMaps', segmentationMaps, 'SegmentationSource');
+    return checkPositiveInt('opts.minClusterSize', opts.minClusterSize ?? 2);
+  });
   const ignore = new Set(opts.ignoreLabels ?? []);
   const total = knownCount(images);
   if (segmentationMaps instanceof tf.Tensor) {
@@ -182,7 +186,7 @@ export async function perceptualCompression(
       if (maps) {
         const next = await maps.next();
         if (next.done) throw new Error(`${fn}: segmentationMaps ran out at image batch ${index}`);
-        labels = await labelData(next.value.item, b, H, W, fn, index);
+        labels = await labelData(next.value.item, b, H, W, index);
       } else {
         const t = segmentationMaps as tf.Tensor;
         if (count + b > t.shape[0]) throw new Error(`${fn}: segmentationMaps has only ${t.shape[0]} maps`);
@@ -192,7 +196,7 @@ export async function perceptualCompression(
           t.shape.map((_, d) => (d === 0 ? b : -1)),
         );
         try {
-          labels = await labelData(part, b, H, W, fn, index);
+          labels = await labelData(part, b, H, W, index);
         } finally {
           part.dispose();
         }

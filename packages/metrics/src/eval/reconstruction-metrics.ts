@@ -41,11 +41,11 @@ export interface ReconstructionMetrics {
 }
 
 /** Throws unless `x` is null/undefined or looks like an LPIPS network. Internal. */
-export function checkLpips(fn: string, x: unknown): LpipsLike | null {
+export function checkLpips(x: unknown): LpipsLike | null {
   if (x === undefined || x === null) return null;
   const l = x as LpipsLike;
   if (typeof l !== 'object' || typeof l.forward !== 'function')
-    throw new TypeError(`${fn}: opts.lpips must be an Lpips (from @ldmae/losses) or null`);
+    throw new TypeError('opts.lpips must be an Lpips (from @ldmae/losses) or null');
   return l;
 }
 

@@ -6,9 +6,11 @@
 import { type Autoencoder, createRng, type ImageBatchSource } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
+import { atDoor } from '../stats/checks.js';
 import {
   decodeClamped,
   type ReconstructionOptions,
+  reconstructionData,
   reconstructionSetup,
   withExtractor,
 } from './evaluate-reconstruction.js';
@@ -59,7 +61,6 @@ export interface LatentSmoothnessResult {
 }
 
 async function channelStdFromData(
-  fn: string,
   ae: Autoencoder,
   data: ImageBatchSource,
   batchSize: number,
@@ -70,6 +71,7 @@ async function channelStdFromData(
   let sum: Float64Array | null = null;
   let sq: Float64Array | null = null;
   let count = 0;
+  const fn = 'latentSmoothness';
   for await (const x of imageBatches(data, batchSize, fn, 'data')) {
     const dist = ae.encode(x);
     let m: Float32Array;
@@ -107,7 +109,10 @@ export async function runLatentSmoothness(
   loadDefault?: () => Promise<FeatureExtractor>,
 ): Promise<LatentSmoothnessResult> {
   const fn = 'latentSmoothness';
-  const { lpips, batchSize, ssimBorder, total } = reconstructionSetup(fn, autoencoder, data, opts);
+  const { lpips, batchSize, ssimBorder } = atDoor(fn, () =>
+    reconstructionSetup(autoencoder, opts, loadDefault),
+  );
+  const total = reconstructionData(fn, data, opts);
   const eps = [...(opts.eps ?? SMOOTHNESS_EPS)];
   if (eps.length === 0 || eps.some((e) => typeof e !== 'number' || !Number.isFinite(e) || e < 0))
     throw new RangeError(
@@ -138,8 +143,8 @@ export async function runLatentSmoothness(
   const seed = opts.seed ?? 0;
   if (!Number.isFinite(seed)) throw new RangeError(`${fn}: opts.seed must be a finite number`);
 
-  return withExtractor(fn, opts.extractor, loadDefault, async (extractor) => {
-    const std = given ?? (await channelStdFromData(fn, autoencoder, data, batchSize, total, opts));
+  return withExtractor(opts.extractor, loadDefault, async (extractor) => {
+    const std = given ?? (await channelStdFromData(autoencoder, data, batchSize, total, opts));
     const rng = createRng(seed);
     const progress = new ProgressReporter('latent-smoothness', total, opts.onProgress);
     const real = extractor ? new FrechetAccumulator(extractor.dims.pool) : null;
@@ -162,7 +167,7 @@ export async function runLatentSmoothness(
           ) as tf.Tensor4D;
           let y: tf.Tensor4D;
           try {
-            y = decodeClamped(fn, autoencoder, zp, x);
+            y = atDoor(fn, () => decodeClamped(autoencoder, zp, x));
           } finally {
             zp.dispose();
           }

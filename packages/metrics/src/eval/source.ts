@@ -4,7 +4,6 @@
  * through {@link sourceItems}.
  */
 import {
-  checkImageBatchSource,
   type ImageBatch,
   type ImageBatchSource,
   imageSourceCount,
@@ -39,29 +38,15 @@ function isIterable(x: unknown): x is AnyIterable<unknown> {
   );
 }
 
-/**
- * Throws unless `src` is an image source (see `ImageBatchSource` of @ldmae/core); `batchSize` is what a
- * whole-set tensor is cut into. The batches themselves are checked as they come.
- */
-export function checkImageSource(
-  fn: string,
-  name: string,
-  src: unknown,
-  batchSize: number,
-  expected = 'an ImageBatchSource',
-): void {
-  checkImageBatchSource(src, { caller: fn, argument: name, batchSize, expected });
-}
-
 /** Throws unless `src` is a tensor, an (async) iterable or a function returning one (segmentation maps). */
-export function checkSource(fn: string, name: string, src: unknown, what: string): void {
+export function checkSource(name: string, src: unknown, what: string): void {
   if (src instanceof tf.Tensor) {
-    if (src.isDisposed) throw new Error(`${fn}: ${name} is a disposed tensor`);
+    if (src.isDisposed) throw new Error(`${name} is a disposed tensor`);
     return;
   }
   if (typeof src === 'function' || isIterable(src)) return;
   throw new TypeError(
-    `${fn}: ${name} must be a ${what}: a tf.Tensor, an array or (async) iterable of batches, or a function returning one`,
+    `${name} must be a ${what}: a tf.Tensor, an array or (async) iterable of batches, or a function returning one`,
   );
 }
 
@@ -136,11 +121,4 @@ export async function* imageBatches(
     channels: 3,
   }))
     yield images;
-}
-
-/** Throws unless `v` is a positive integer. */
-export function checkPositiveInt(fn: string, name: string, v: unknown): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
-    throw new RangeError(`${fn}: ${name} must be a positive integer, got ${String(v)}`);
-  return v;
 }

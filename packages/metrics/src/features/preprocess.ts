@@ -15,6 +15,7 @@
  * Both references read images that were saved as uint8 first, so the pipelines quantise by default.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { atDoor } from '../stats/checks.js';
 
 /**
  * How [-1, 1] floats become the uint8 levels the references read:
@@ -36,18 +37,18 @@ export interface PipelineOptions {
 /** The input pipelines by name. */
 export type FidPipeline = 'adm' | 'pytorch-fid';
 
-function checkOptions(fn: string, x: tf.Tensor, opts: PipelineOptions): [number, PixelQuantization] {
+function checkOptions(x: tf.Tensor, opts: PipelineOptions): [number, PixelQuantization] {
   if (!(x instanceof tf.Tensor) || x.rank !== 4 || x.shape[3] !== 3) {
     throw new Error(
-      `${fn}: images must be a tf.Tensor4D [n, H, W, 3] (NHWC) in [-1, 1], got ${x instanceof tf.Tensor ? `[${x.shape}]` : typeof x}`,
+      `images must be a tf.Tensor4D [n, H, W, 3] (NHWC) in [-1, 1], got ${x instanceof tf.Tensor ? `[${x.shape}]` : typeof x}`,
     );
   }
   const size = opts.size ?? 299;
   if (!Number.isInteger(size) || size < 1)
-    throw new RangeError(`${fn}: opts.size must be a positive integer, got ${size}`);
+    throw new RangeError(`opts.size must be a positive integer, got ${size}`);
   const q = opts.quantize ?? 'ldmae';
   if (q !== 'ldmae' && q !== 'adm' && q !== 'none')
-    throw new RangeError(`${fn}: opts.quantize must be 'ldmae', 'adm' or 'none', got ${String(q)}`);
+    throw new RangeError(`opts.quantize must be 'ldmae', 'adm' or 'none', got ${String(q)}`);
   return [size, q];
 }
 
@@ -80,7 +81,7 @@ function resize(x: tf.Tensor4D, size: number, alignCorners: boolean, halfPixel: 
  * @returns [n, size, size, 3] roughly in [-1, 1]; the caller owns it.
  */
 export function admPreprocess(x: tf.Tensor4D, opts: PipelineOptions = {}): tf.Tensor4D {
-  const [size, q] = checkOptions('admPreprocess', x, opts);
+  const [size, q] = atDoor('admPreprocess', () => checkOptions(x, opts));
   return tf.tidy(
     () => tf.div(tf.sub(resize(toPixelLevels(x, q), size, false, false), 128), 128) as tf.Tensor4D,
   );
@@ -94,7 +95,7 @@ export function admPreprocess(x: tf.Tensor4D, opts: PipelineOptions = {}): tf.Te
  * @returns [n, size, size, 3] in [-1, 1]; the caller owns it.
  */
 export function pytorchFidPreprocess(x: tf.Tensor4D, opts: PipelineOptions = {}): tf.Tensor4D {
-  const [size, q] = checkOptions('pytorchFidPreprocess', x, opts);
+  const [size, q] = atDoor('pytorchFidPreprocess', () => checkOptions(x, opts));
   return tf.tidy(() => {
     const v = tf.div(toPixelLevels(x, q), 255) as tf.Tensor4D;
     return tf.sub(tf.mul(resize(v, size, false, true), 2), 1) as tf.Tensor4D;
@@ -109,7 +110,7 @@ export function pytorchFidPreprocess(x: tf.Tensor4D, opts: PipelineOptions = {})
  * @returns [n, size, size, 3] in [0, 1]; the caller owns it.
  */
 export function nsfwjsPreprocess(x: tf.Tensor4D, opts: PipelineOptions = {}): tf.Tensor4D {
-  const [size, q] = checkOptions('nsfwjsPreprocess', x, opts);
+  const [size, q] = atDoor('nsfwjsPreprocess', () => checkOptions(x, opts));
   return tf.tidy(() => resize(tf.div(toPixelLevels(x, q), 255) as tf.Tensor4D, size, true, false));
 }
 

@@ -43,7 +43,7 @@ export interface FeatureExtractor {
 }
 
 /** Throws unless `x` looks like a {@link FeatureExtractor}. Internal. */
-export function assertExtractor(fn: string, name: string, x: unknown): asserts x is FeatureExtractor {
+export function assertExtractor(name: string, x: unknown): asserts x is FeatureExtractor {
   const e = x as FeatureExtractor | null;
   if (
     e === null ||
@@ -56,7 +56,7 @@ export function assertExtractor(fn: string, name: string, x: unknown): asserts x
     e.dims.pool <= 0
   ) {
     throw new TypeError(
-      `${fn}: ${name} must be a FeatureExtractor {name, preprocessing, dims: {pool, spatial?, logits?}, extract, dispose}`,
+      `${name} must be a FeatureExtractor {name, preprocessing, dims: {pool, spatial?, logits?}, extract, dispose}`,
     );
   }
 }

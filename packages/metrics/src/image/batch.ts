@@ -1,4 +1,5 @@
 /** The image container of the pixel metrics: a flat typed array plus an NHWC shape. */
+import { atDoor } from '../stats/checks.js';
 
 /** Pixel storage accepted by the image metrics. */
 export type PixelArray = Float32Array | Float64Array | Uint8Array | Uint8ClampedArray;
@@ -22,14 +23,13 @@ export interface ImageBatch {
  */
 export function imageBatch(data: PixelArray, shape: readonly [number, number, number, number]): ImageBatch {
   const batch = { data, shape } as ImageBatch;
-  checkBatch('imageBatch', 'data', batch);
+  atDoor('imageBatch', () => checkBatch('data', batch));
   return batch;
 }
 
-/** Validates one batch and returns its shape. Internal. */
-export function checkBatch(fn: string, name: string, x: ImageBatch): [number, number, number, number] {
-  if (x === null || typeof x !== 'object')
-    throw new TypeError(`${fn}: ${name} must be an ImageBatch {data, shape}`);
+/** Validates one batch and returns its shape (run it with atDoor). Internal. */
+export function checkBatch(name: string, x: ImageBatch): [number, number, number, number] {
+  if (x === null || typeof x !== 'object') throw new TypeError(`${name} must be an ImageBatch {data, shape}`);
   const { data, shape } = x;
   if (
     !(
@@ -39,38 +39,34 @@ export function checkBatch(fn: string, name: string, x: ImageBatch): [number, nu
       data instanceof Uint8ClampedArray
     )
   ) {
-    throw new TypeError(
-      `${fn}: ${name}.data must be a Float32Array, Float64Array, Uint8Array or Uint8ClampedArray`,
-    );
+    throw new TypeError(`${name}.data must be a Float32Array, Float64Array, Uint8Array or Uint8ClampedArray`);
   }
   if (!Array.isArray(shape) || shape.length !== 4 || !shape.every((s) => Number.isInteger(s) && s > 0)) {
     throw new RangeError(
-      `${fn}: ${name}.shape must be [n, h, w, c] of positive integers, got ${JSON.stringify(shape)}`,
+      `${name}.shape must be [n, h, w, c] of positive integers, got ${JSON.stringify(shape)}`,
     );
   }
   const [n, h, w, c] = shape;
   if (data.length !== n * h * w * c) {
     throw new RangeError(
-      `${fn}: ${name}.data has ${data.length} values but shape [${shape.join(', ')}] needs ${n * h * w * c}`,
+      `${name}.data has ${data.length} values but shape [${shape.join(', ')}] needs ${n * h * w * c}`,
     );
   }
   if (data instanceof Float32Array || data instanceof Float64Array) {
     for (let i = 0; i < data.length; i++) {
       const v = data[i];
-      if (v - v !== 0) throw new RangeError(`${fn}: ${name}.data[${i}] is ${v}; pixels must be finite`);
+      if (v - v !== 0) throw new RangeError(`${name}.data[${i}] is ${v}; pixels must be finite`);
     }
   }
   return [n, h, w, c];
 }
 
-/** Validates a pair of batches of one shape and returns it. Internal. */
-export function checkPair(fn: string, a: ImageBatch, b: ImageBatch): [number, number, number, number] {
-  const sa = checkBatch(fn, 'a', a);
-  const sb = checkBatch(fn, 'b', b);
+/** Validates a pair of batches of one shape and returns it (run it with atDoor). Internal. */
+export function checkPair(a: ImageBatch, b: ImageBatch): [number, number, number, number] {
+  const sa = checkBatch('a', a);
+  const sb = checkBatch('b', b);
   if (sa.some((v, i) => v !== sb[i])) {
-    throw new RangeError(
-      `${fn}: a and b must have the same shape, got [${sa.join(', ')}] and [${sb.join(', ')}]`,
-    );
+    throw new RangeError(`a and b must have the same shape, got [${sa.join(', ')}] and [${sb.join(', ')}]`);
   }
   return sa;
 }

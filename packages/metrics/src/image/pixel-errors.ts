@@ -6,6 +6,7 @@
  * 20 log10(255 / sqrt(MSE)), then the plain mean of the per-image PSNRs. L1 and MSE are not in the
  * reference code; the paper's table reports them on [-1, 1] images, as the mean over all elements.
  */
+import { atDoor } from '../stats/checks.js';
 import { checkPair, type ImageBatch } from './batch.js';
 
 /** Options of {@link psnr} and {@link psnrPerImage}. */
@@ -21,7 +22,7 @@ export interface PsnrOptions {
 
 /** Mean absolute difference over all elements of two batches of one shape. */
 export function l1(a: ImageBatch, b: ImageBatch): number {
-  checkPair('l1', a, b);
+  atDoor('l1', () => checkPair(a, b));
   const x = a.data;
   const y = b.data;
   let s = 0;
@@ -31,7 +32,7 @@ export function l1(a: ImageBatch, b: ImageBatch): number {
 
 /** Mean squared difference over all elements of two batches of one shape. */
 export function mse(a: ImageBatch, b: ImageBatch): number {
-  checkPair('mse', a, b);
+  atDoor('mse', () => checkPair(a, b));
   const x = a.data;
   const y = b.data;
   let s = 0;
@@ -54,7 +55,7 @@ export function psnrPerImage(
   b: ImageBatch,
   opts: Omit<PsnrOptions, 'reduction'> = {},
 ): Float64Array {
-  const [n] = checkPair('psnrPerImage', a, b);
+  const [n] = atDoor('psnrPerImage', () => checkPair(a, b));
   const peak = checkPeak(opts.peak);
   const errors = perImageMse(a, b, n);
   return errors.map((e) => 10 * Math.log10((peak * peak) / e));
@@ -69,7 +70,7 @@ export function psnrPerImage(
  */
 export function psnr(a: ImageBatch, b: ImageBatch, opts: PsnrOptions = {}): number {
   const fn = 'psnr';
-  const [n] = checkPair(fn, a, b);
+  const [n] = atDoor(fn, () => checkPair(a, b));
   const peak = checkPeak(opts.peak);
   const reduction = opts.reduction ?? 'per-image-mean';
   if (reduction !== 'per-image-mean' && reduction !== 'pooled') {

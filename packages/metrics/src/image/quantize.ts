@@ -7,6 +7,7 @@
  * 127.5 x + 128 instead would move almost every pixel up by one level: an image decoded as v / 127.5 - 1
  * comes back as v here, but as v + 1 with rounding.
  */
+import { atDoor } from '../stats/checks.js';
 import { checkBatch, type ImageBatch } from './batch.js';
 
 /**
@@ -21,7 +22,7 @@ export function quantizeToUint8(x: ImageBatch): ImageBatch;
 export function quantizeToUint8(x: Float32Array | Float64Array): Uint8Array;
 export function quantizeToUint8(x: ImageBatch | Float32Array | Float64Array): ImageBatch | Uint8Array {
   if (x instanceof Float32Array || x instanceof Float64Array) return quantize('x', x);
-  const shape = checkBatch('quantizeToUint8', 'x', x);
+  const shape = atDoor('quantizeToUint8', () => checkBatch('x', x));
   return { data: quantize('x.data', x.data), shape };
 }
 

@@ -12,6 +12,7 @@
  *   that PR torchmetrics padded and then cropped the 5 px again, i.e. 'valid'. torchmetrics also clamps
  *   the local variances at 0 (since 1.3.2); so does this code (a rounding guard only).
  */
+import { atDoor } from '../stats/checks.js';
 import { checkPair, type ImageBatch } from './batch.js';
 
 /** Half-width of the window: int(3.5 sigma + 0.5) for sigma 1.5, as torchmetrics and scikit-image. */
@@ -73,7 +74,7 @@ export function ssimWindow(): Float64Array {
 /** Per-image SSIM of ssim and ssimPerImage, whose errors are named 'ssim'. */
 function compute(a: ImageBatch, b: ImageBatch, opts: SsimOptions): Float64Array {
   const fn = 'ssim';
-  const [n, h, w, c] = checkPair(fn, a, b);
+  const [n, h, w, c] = atDoor(fn, () => checkPair(a, b));
   if (opts === null || typeof opts !== 'object')
     throw new TypeError(`${fn}: opts with a dataRange is required`);
   const { range, lo, hi } = checkRange(opts.dataRange);

@@ -1,4 +1,7 @@
-/** Argument checks shared by the statistics functions. Internal: not exported from the package. */
+/**
+ * Argument checks shared by the statistics functions. Internal: not exported from the package. Their
+ * messages name the argument; the public function that runs them adds its own name with {@link atDoor}.
+ */
 
 /** A float vector or row-major matrix. */
 export type FloatArray = Float32Array | Float64Array;
@@ -7,31 +10,27 @@ export function isFloatArray(x: unknown): x is FloatArray {
   return x instanceof Float32Array || x instanceof Float64Array;
 }
 
-export function assertPositiveInt(fn: string, name: string, v: unknown): asserts v is number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v <= 0) {
-    throw new RangeError(`${fn}: ${name} must be a positive integer, got ${String(v)}`);
-  }
+/** `v`, unless it is not a positive integer. */
+export function checkPositiveInt(name: string, v: unknown): number {
+  if (typeof v !== 'number' || !Number.isInteger(v) || v < 1)
+    throw new RangeError(`${name} must be a positive integer, got ${String(v)}`);
+  return v;
 }
 
-export function assertFloatArray(
-  fn: string,
-  name: string,
-  x: unknown,
-  length?: number,
-): asserts x is FloatArray {
+export function assertFloatArray(name: string, x: unknown, length?: number): asserts x is FloatArray {
   if (!isFloatArray(x)) {
-    throw new TypeError(`${fn}: ${name} must be a Float32Array or Float64Array, got ${describe(x)}`);
+    throw new TypeError(`${name} must be a Float32Array or Float64Array, got ${describe(x)}`);
   }
   if (length !== undefined && x.length !== length) {
-    throw new RangeError(`${fn}: ${name} must have ${length} elements, got ${x.length}`);
+    throw new RangeError(`${name} must have ${length} elements, got ${x.length}`);
   }
 }
 
 /** Throws when any element is NaN or infinite, naming the first offending index. */
-export function assertFinite(fn: string, name: string, x: ArrayLike<number>): void {
+export function assertFinite(name: string, x: ArrayLike<number>): void {
   for (let i = 0; i < x.length; i++) {
     const v = x[i];
-    if (v - v !== 0) throw new RangeError(`${fn}: ${name}[${i}] is ${v}; all values must be finite`);
+    if (v - v !== 0) throw new RangeError(`${name}[${i}] is ${v}; all values must be finite`);
   }
 }
 
@@ -39,7 +38,7 @@ export function assertFinite(fn: string, name: string, x: ArrayLike<number>): vo
  * Checks that a row-major n x n matrix is symmetric up to `tol` times its largest absolute entry and
  * returns a symmetrised float64 copy (the average of it and its transpose).
  */
-export function symmetricCopy(fn: string, name: string, a: FloatArray, n: number, tol: number): Float64Array {
+export function symmetricCopy(name: string, a: FloatArray, n: number, tol: number): Float64Array {
   let scale = 0;
   for (let i = 0; i < a.length; i++) {
     const v = Math.abs(a[i]);
@@ -74,7 +73,7 @@ export function symmetricCopy(fn: string, name: string, a: FloatArray, n: number
         const up = a[j * n + i];
         if (Math.abs(lo - up) > limit) {
           throw new RangeError(
-            `${fn}: ${name} must be symmetric, but ${name}[${i},${j}] = ${lo} and ${name}[${j},${i}] = ${up} ` +
+            `${name} must be symmetric, but ${name}[${i},${j}] = ${lo} and ${name}[${j},${i}] = ${up} ` +
               `(tolerance ${tol} x the largest entry)`,
           );
         }
@@ -88,4 +87,17 @@ export function describe(x: unknown): string {
   if (x === null) return 'null';
   if (typeof x !== 'object') return typeof x;
   return (x as object).constructor?.name ?? 'object';
+}
+
+/**
+ * Run a public function's input checks, prefixing the message of what they throw with its name
+ * (`door: message`), so the shared checks above need not know who calls them.
+ */
+export function atDoor<T>(door: string, check: () => T): T {
+  try {
+    return check();
+  } catch (e) {
+    if (e instanceof Error) e.message = `${door}: ${e.message}`;
+    throw e;
+  }
 }

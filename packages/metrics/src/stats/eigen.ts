@@ -14,7 +14,8 @@ import { tridiagonalizeTwoStage } from './band.js';
 import {
   assertFinite,
   assertFloatArray,
-  assertPositiveInt,
+  atDoor,
+  checkPositiveInt,
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
@@ -73,13 +74,14 @@ export function symmetricEigenvalues(
 
 /** The checked float64 copy of `a` for symmetricEigen and symmetricEigenvalues (errors name the first). */
 function prepare(a: FloatArray, n: number, opts: SymmetricEigenOptions): Float64Array {
-  const fn = 'symmetricEigen';
-  assertPositiveInt(fn, 'n', n);
-  assertFloatArray(fn, 'a', a, n * n);
-  const tol = opts.symmetryTolerance ?? 1e-8;
-  if (!(tol >= 0)) throw new RangeError(`${fn}: opts.symmetryTolerance must be >= 0, got ${tol}`);
-  assertFinite(fn, 'a', a);
-  return symmetricCopy(fn, 'a', a, n, tol);
+  return atDoor('symmetricEigen', () => {
+    checkPositiveInt('n', n);
+    assertFloatArray('a', a, n * n);
+    const tol = opts.symmetryTolerance ?? 1e-8;
+    if (!(tol >= 0)) throw new RangeError(`opts.symmetryTolerance must be >= 0, got ${tol}`);
+    assertFinite('a', a);
+    return symmetricCopy('a', a, n, tol);
+  });
 }
 
 /**

@@ -6,7 +6,14 @@
  * cancel away most of the significant digits. Merging uses the pairwise (Chan et al.) update, which
  * is exact in exact arithmetic and re-centres the shift on the merged mean.
  */
-import { assertFinite, assertFloatArray, assertPositiveInt, describe, type FloatArray } from './checks.js';
+import {
+  assertFinite,
+  assertFloatArray,
+  atDoor,
+  checkPositiveInt,
+  describe,
+  type FloatArray,
+} from './checks.js';
 import { mirrorUpper, multiplyABt } from './gemm.js';
 
 /** Rows handled per pass of the covariance kernel (the transposed chunk is dim x CHUNK). */
@@ -40,7 +47,7 @@ export class FeatureStats {
   private outer: Float64Array;
 
   constructor(dim: number) {
-    assertPositiveInt('featureStats', 'dim', dim);
+    atDoor('featureStats', () => checkPositiveInt('dim', dim));
     this.dim = dim;
     this.shift = new Float64Array(dim);
     this.sum = new Float64Array(dim);
@@ -59,16 +66,18 @@ export class FeatureStats {
    * @param n - number of rows; default batch.length / dim.
    */
   add(batch: FloatArray, n?: number): this {
-    const fn = 'FeatureStats.add';
     const dim = this.dim;
-    assertFloatArray(fn, 'batch', batch);
-    const rows = n ?? batch.length / dim;
-    if (!Number.isInteger(rows) || rows < 0 || rows * dim !== batch.length) {
-      throw new RangeError(
-        `${fn}: batch must hold n x dim = ${n ?? '?'} x ${dim} values (row-major [n, ${dim}]), got ${batch.length}`,
-      );
-    }
-    assertFinite(fn, 'batch', batch);
+    const rows = atDoor('FeatureStats.add', () => {
+      assertFloatArray('batch', batch);
+      const rows = n ?? batch.length / dim;
+      if (!Number.isInteger(rows) || rows < 0 || rows * dim !== batch.length) {
+        throw new RangeError(
+          `batch must hold n x dim = ${n ?? '?'} x ${dim} values (row-major [n, ${dim}]), got ${batch.length}`,
+        );
+      }
+      assertFinite('batch', batch);
+      return rows;
+    });
     if (rows === 0) return this;
     const shift = this.shift;
     if (this.n === 0) {
@@ -210,7 +219,7 @@ export class FeatureStats {
       );
     }
     const dim = json.dim;
-    assertPositiveInt(fn, 'json.dim', dim);
+    atDoor(fn, () => checkPositiveInt('json.dim', dim));
     if (!Number.isInteger(json.count) || json.count < 0) {
       throw new RangeError(`${fn}: json.count must be a non-negative integer, got ${json.count}`);
     }

@@ -10,6 +10,7 @@
 import {
   assertFinite,
   assertFloatArray,
+  atDoor,
   describe,
   type FloatArray,
   isFloatArray,
@@ -83,24 +84,26 @@ function frechet(
   sigma2: FloatArray,
   opts: FrechetOptions,
 ): number {
-  const fn = 'frechetDistance';
-  if (!isFloatArray(mu1))
-    throw new TypeError(`${fn}: mu1 must be a Float32Array or Float64Array, got ${describe(mu1)}`);
-  const n = mu1.length;
-  if (n === 0) throw new RangeError(`${fn}: mu1 must not be empty`);
-  assertFloatArray(fn, 'mu2', mu2, n);
-  assertFloatArray(fn, 'sigma1', sigma1, n * n);
-  assertFloatArray(fn, 'sigma2', sigma2, n * n);
-  const psdTol = opts.psdTolerance ?? 1e-5;
-  const symTol = opts.symmetryTolerance ?? 1e-6;
-  if (!(psdTol >= 0)) throw new RangeError(`${fn}: opts.psdTolerance must be >= 0, got ${psdTol}`);
-  if (!(symTol >= 0)) throw new RangeError(`${fn}: opts.symmetryTolerance must be >= 0, got ${symTol}`);
-  assertFinite(fn, 'mu1', mu1);
-  assertFinite(fn, 'mu2', mu2);
-  assertFinite(fn, 'sigma1', sigma1);
-  assertFinite(fn, 'sigma2', sigma2);
-  const s1 = symmetricCopy(fn, 'sigma1', sigma1, n, symTol);
-  const s2 = symmetricCopy(fn, 'sigma2', sigma2, n, symTol);
+  const { n, psdTol, symTol, s1, s2 } = atDoor('frechetDistance', () => {
+    if (!isFloatArray(mu1))
+      throw new TypeError(`mu1 must be a Float32Array or Float64Array, got ${describe(mu1)}`);
+    const n = mu1.length;
+    if (n === 0) throw new RangeError('mu1 must not be empty');
+    assertFloatArray('mu2', mu2, n);
+    assertFloatArray('sigma1', sigma1, n * n);
+    assertFloatArray('sigma2', sigma2, n * n);
+    const psdTol = opts.psdTolerance ?? 1e-5;
+    const symTol = opts.symmetryTolerance ?? 1e-6;
+    if (!(psdTol >= 0)) throw new RangeError(`opts.psdTolerance must be >= 0, got ${psdTol}`);
+    if (!(symTol >= 0)) throw new RangeError(`opts.symmetryTolerance must be >= 0, got ${symTol}`);
+    assertFinite('mu1', mu1);
+    assertFinite('mu2', mu2);
+    assertFinite('sigma1', sigma1);
+    assertFinite('sigma2', sigma2);
+    const s1 = symmetricCopy('sigma1', sigma1, n, symTol);
+    const s2 = symmetricCopy('sigma2', sigma2, n, symTol);
+    return { n, psdTol, symTol, s1, s2 };
+  });
   const maxVar1 = assertPsdScale('sigma1', s1, n);
   assertPsd('sigma2', s2, n, psdTol);
 
@@ -120,10 +123,10 @@ function frechet(
   if (chol.status === 'negative' || chol.remainderBound < -limit) {
     // The factorisation cannot vouch for S1 (it may have a clearly negative eigenvalue): decide by the
     // eigenvalues, and if S1 passes after all, take the eigenvector route, which drops the negative part.
-    const { values, rows } = eigenSymmetricInPlace(symmetricCopy(fn, 'sigma1', sigma1, n, symTol), n, true);
+    const { values, rows } = eigenSymmetricInPlace(symmetricCopy('sigma1', sigma1, n, symTol), n, true);
     if (values[0] < -limit) {
       throw new RangeError(
-        `${fn}: sigma1 is not positive semi-definite: its smallest eigenvalue ${values[0]} is below -${psdTol} x ` +
+        `frechetDistance: sigma1 is not positive semi-definite: its smallest eigenvalue ${values[0]} is below -${psdTol} x ` +
           `its largest variance ${maxVar1}. Pass a covariance (N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.`,
       );
     }

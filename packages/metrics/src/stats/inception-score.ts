@@ -5,7 +5,7 @@
  * 0 there turns into -inf and the 0 * -inf term into NaN. Here log p comes from a log-softmax and the
  * log of the chunk's mean prediction from a log-sum-exp, so nothing is ever log(0).
  */
-import { assertFinite, assertFloatArray, assertPositiveInt, type FloatArray } from './checks.js';
+import { assertFinite, assertFloatArray, atDoor, checkPositiveInt, type FloatArray } from './checks.js';
 
 /** How the samples are grouped into chunks; give at most one of the two. */
 export interface InceptionScoreOptions {
@@ -38,31 +38,29 @@ export function inceptionScore(
   numClasses: number,
   opts: InceptionScoreOptions = {},
 ): InceptionScore {
-  const fn = 'inceptionScore';
-  assertPositiveInt(fn, 'numClasses', numClasses);
-  assertFloatArray(fn, 'logits', logits);
-  const n = logits.length / numClasses;
-  if (!Number.isInteger(n) || n === 0) {
-    throw new RangeError(
-      `${fn}: logits must hold N x ${numClasses} values with N >= 1, got ${logits.length}`,
-    );
-  }
-  if (opts.splitSize !== undefined && opts.splits !== undefined) {
-    throw new RangeError(`${fn}: give opts.splitSize or opts.splits, not both`);
-  }
-  const bounds: number[] = [0];
-  if (opts.splits !== undefined) {
-    assertPositiveInt(fn, 'opts.splits', opts.splits);
-    if (opts.splits > n)
-      throw new RangeError(`${fn}: opts.splits (${opts.splits}) exceeds the number of samples ${n}`);
-    for (let s = 1; s <= opts.splits; s++) bounds.push(Math.floor((s * n) / opts.splits));
-  } else {
-    const size = opts.splitSize ?? 5000;
-    assertPositiveInt(fn, 'opts.splitSize', size);
-    for (let b = size; b < n; b += size) bounds.push(b);
-    bounds.push(n);
-  }
-  assertFinite(fn, 'logits', logits);
+  const bounds = atDoor('inceptionScore', () => {
+    checkPositiveInt('numClasses', numClasses);
+    assertFloatArray('logits', logits);
+    const n = logits.length / numClasses;
+    if (!Number.isInteger(n) || n === 0)
+      throw new RangeError(`logits must hold N x ${numClasses} values with N >= 1, got ${logits.length}`);
+    if (opts.splitSize !== undefined && opts.splits !== undefined)
+      throw new RangeError('give opts.splitSize or opts.splits, not both');
+    const bounds: number[] = [0];
+    if (opts.splits !== undefined) {
+      checkPositiveInt('opts.splits', opts.splits);
+      if (opts.splits > n)
+        throw new RangeError(`opts.splits (${opts.splits}) exceeds the number of samples ${n}`);
+      for (let s = 1; s <= opts.splits; s++) bounds.push(Math.floor((s * n) / opts.splits));
+    } else {
+      const size = opts.splitSize ?? 5000;
+      checkPositiveInt('opts.splitSize', size);
+      for (let b = size; b < n; b += size) bounds.push(b);
+      bounds.push(n);
+    }
+    assertFinite('logits', logits);
+    return bounds;
+  });
 
   const scores = new Float64Array(bounds.length - 1);
   for (let s = 0; s + 1 < bounds.length; s++)

@@ -20,7 +20,7 @@
  * falling back to float32 when a block overflows, and stores radii in float32), so points sitting
  * within float16 rounding of a ball's edge may be classified differently.
  */
-import { assertFinite, assertFloatArray, assertPositiveInt, type FloatArray } from './checks.js';
+import { assertFinite, assertFloatArray, atDoor, checkPositiveInt, type FloatArray } from './checks.js';
 import { multiplyABt } from './gemm.js';
 import { fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
 import type { setStatsThreads } from './wasm.js';
@@ -71,10 +71,11 @@ export function pairwiseSquaredDistances(
   numCols: number,
   dim: number,
 ): Float64Array {
-  const fn = 'pairwiseSquaredDistances';
-  assertPositiveInt(fn, 'dim', dim);
-  assertFloatArray(fn, 'rows', rows, numRows * dim);
-  assertFloatArray(fn, 'cols', cols, numCols * dim);
+  atDoor('pairwiseSquaredDistances', () => {
+    checkPositiveInt('dim', dim);
+    assertFloatArray('rows', rows, numRows * dim);
+    assertFloatArray('cols', cols, numCols * dim);
+  });
   const a = rows instanceof Float64Array ? rows : Float64Array.from(rows);
   const b = cols instanceof Float64Array ? cols : Float64Array.from(cols);
   const out = new Float64Array(numRows * numCols);
@@ -103,10 +104,13 @@ export function manifoldRadii(
   dim: number,
   opts: PrecisionRecallOptions = {},
 ): Float64Array {
-  const { k, blockSize, distanceBlock } = resolve('manifoldRadii', opts);
-  assertPositiveInt('manifoldRadii', 'dim', dim);
-  const n = countRows('manifoldRadii', 'features', features, dim, k);
-  assertFinite('manifoldRadii', 'features', features);
+  const { k, blockSize, distanceBlock, n } = atDoor('manifoldRadii', () => {
+    const o = resolve(opts);
+    checkPositiveInt('dim', dim);
+    const n = countRows('features', features, dim, o.k);
+    assertFinite('features', features);
+    return { ...o, n };
+  });
   if (opts.distanceBlock === undefined) {
     const fast = fastRadii(features, n, dim, k);
     if (fast !== null) return fast;
@@ -133,13 +137,15 @@ export function precisionRecall(
   dim: number,
   opts: PrecisionRecallOptions = {},
 ): PrecisionRecall {
-  const fn = 'precisionRecall';
-  const { k, blockSize, distanceBlock } = resolve(fn, opts);
-  assertPositiveInt(fn, 'dim', dim);
-  const nr = countRows(fn, 'realFeatures', realFeatures, dim, k);
-  const nf = countRows(fn, 'fakeFeatures', fakeFeatures, dim, k);
-  assertFinite(fn, 'realFeatures', realFeatures);
-  assertFinite(fn, 'fakeFeatures', fakeFeatures);
+  const { k, blockSize, distanceBlock, nr, nf } = atDoor('precisionRecall', () => {
+    const o = resolve(opts);
+    checkPositiveInt('dim', dim);
+    const nr = countRows('realFeatures', realFeatures, dim, o.k);
+    const nf = countRows('fakeFeatures', fakeFeatures, dim, o.k);
+    assertFinite('realFeatures', realFeatures);
+    assertFinite('fakeFeatures', fakeFeatures);
+    return { ...o, nr, nf };
+  });
   if (opts.distanceBlock === undefined) {
     const fast = fastPrecisionRecall(realFeatures, nr, fakeFeatures, nf, dim, k);
     if (fast !== null) return { precision: mean(fast.fakeIn), recall: mean(fast.realIn) };
@@ -173,23 +179,21 @@ export function precisionRecall(
   return { precision: mean(fakeIn), recall: mean(realIn) };
 }
 
-function resolve(fn: string, opts: PrecisionRecallOptions): Required<PrecisionRecallOptions> {
+function resolve(opts: PrecisionRecallOptions): Required<PrecisionRecallOptions> {
   const k = opts.k ?? 3;
   const blockSize = opts.blockSize ?? 1024;
-  assertPositiveInt(fn, 'opts.k', k);
-  assertPositiveInt(fn, 'opts.blockSize', blockSize);
+  checkPositiveInt('opts.k', k);
+  checkPositiveInt('opts.blockSize', blockSize);
   const distanceBlock = opts.distanceBlock ?? pairwiseSquaredDistances;
-  if (typeof distanceBlock !== 'function')
-    throw new TypeError(`${fn}: opts.distanceBlock must be a function`);
+  if (typeof distanceBlock !== 'function') throw new TypeError('opts.distanceBlock must be a function');
   return { k, blockSize, distanceBlock };
 }
 
-function countRows(fn: string, name: string, x: FloatArray, dim: number, k: number): number {
-  assertFloatArray(fn, name, x);
+function countRows(name: string, x: FloatArray, dim: number, k: number): number {
+  assertFloatArray(name, x);
   const n = x.length / dim;
-  if (!Number.isInteger(n))
-    throw new RangeError(`${fn}: ${name} must hold N x ${dim} values, got ${x.length}`);
-  if (n < k + 1) throw new RangeError(`${fn}: ${name} has ${n} rows; k = ${k} needs at least ${k + 1}`);
+  if (!Number.isInteger(n)) throw new RangeError(`${name} must hold N x ${dim} values, got ${x.length}`);
+  if (n < k + 1) throw new RangeError(`${name} has ${n} rows; k = ${k} needs at least ${k + 1}`);
   return n;
 }
 
