@@ -1,6 +1,7 @@
 // Everything of @ldmae/core that runs the same in Node and in the browser.
 
 export * from './backend/index.js';
+export { atDoor } from './checks.js';
 export * from './data-source.js';
 export * from './gradients.js';
 export * from './model/index.js';

@@ -113,16 +113,3 @@ export function checkLatentInput(x: tf.Tensor, d: Denoiser): number {
   if (x.shape[0] < 1) throw new Error(`x has an empty batch`);
   return x.shape[0];
 }
-
-/**
- * Run a public function's input checks, prefixing the message of what they throw with its name
- * (`door: message`), so the shared checks above need not know who calls them.
- */
-export function atDoor<T>(door: string, check: () => T): T {
-  try {
-    return check();
-  } catch (e) {
-    if (e instanceof Error) e.message = `${door}: ${e.message}`;
-    throw e;
-  }
-}

@@ -7,6 +7,7 @@
  */
 import {
   Attention,
+  atDoor,
   createRng,
   get2dSincosPosEmbed,
   Mlp,
@@ -21,7 +22,7 @@ import {
   unpatchify,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor, checkLatentInput, type Denoiser, labelsTensor, timesTensor } from '../denoiser.js';
+import { checkLatentInput, type Denoiser, labelsTensor, timesTensor } from '../denoiser.js';
 import type { PredictionType } from '../schedulers/scheduler.js';
 import {
   AdaLNModulation,

@@ -5,6 +5,7 @@
  * config) and {@link loadDenoiser}. A user's own denoiser registers with {@link registerDenoiserKind}.
  */
 import {
+  atDoor,
   type HostTensorDict,
   isHostTensor,
   type LoadedModel,
@@ -17,7 +18,7 @@ import {
   toTfTensors,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor, type Denoiser } from '../denoiser.js';
+import type { Denoiser } from '../denoiser.js';
 import type { PredictionType } from '../schedulers/scheduler.js';
 import { type DenoiserConfig, DiT, denoiserFromConfig, type LightningDiT } from './dit.js';
 

@@ -4,6 +4,7 @@
  */
 import {
   type Autoencoder,
+  atDoor,
   createRng,
   denormalizeLatents,
   deriveStreamSeed,
@@ -15,10 +16,13 @@ import {
   type Rng,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor, type Denoiser } from '../denoiser.js';
+import type { Denoiser } from '../denoiser.js';
 import { FlowEulerScheduler } from '../flow/solvers.js';
+
 import { checkGuidance, type GuidanceOptions } from '../sampling/guidance.js';
+
 import { sampleLoop } from '../sampling/sample-loop.js';
+
 import type { PredictionType, Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
 import {
   type LoadPipelineOptions,

@@ -10,6 +10,7 @@
  */
 import {
   type Autoencoder,
+  atDoor,
   type CheckpointFolderFiles,
   type CheckpointPayload,
   type CheckpointReadOptions,
@@ -20,10 +21,11 @@ import {
   type LatentNormalization,
   readCheckpoint,
 } from '@ldmae/core';
-import { atDoor } from '../denoiser.js';
 import { FlowEulerScheduler, FlowHeunScheduler } from '../flow/solvers.js';
+
 import type { DenoiserConfig, DiT, LightningDiT } from '../models/dit.js';
 import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
+
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
 import { LatentDiffusion } from './latent-diffusion.js';
 

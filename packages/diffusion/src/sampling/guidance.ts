@@ -4,8 +4,9 @@
  * a guidance interval (its `cfg_interval_start`) and, as an explicit opt-in, its quirk of guiding only
  * the first 3 output channels.
  */
+import { atDoor } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor, checkLatentInput, type Denoiser } from '../denoiser.js';
+import { checkLatentInput, type Denoiser } from '../denoiser.js';
 
 /** Options of classifier-free guidance. */
 export interface GuidanceOptions {

@@ -2,9 +2,11 @@
  * The sampling loop every scheduler shares: from noise, for each scheduled time, a (guided) denoiser
  * prediction and a scheduler step. Tensor memory is flat: each step releases the previous sample.
  */
+
 import type { Rng } from '@ldmae/core';
+import { atDoor } from '@ldmae/core';
 import type * as tf from '@tensorflow/tfjs-core';
-import { atDoor, checkLatentInput, type Denoiser } from '../denoiser.js';
+import { checkLatentInput, type Denoiser } from '../denoiser.js';
 import type { Scheduler, UserTimesteps } from '../schedulers/scheduler.js';
 import { checkGuidance, type GuidanceOptions, guide } from './guidance.js';
 

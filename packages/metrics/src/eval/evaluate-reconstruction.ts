@@ -1,6 +1,7 @@
 /** Reconstruction quality of an autoencoder: rFID, PSNR, SSIM, LPIPS, L1, MSE (paper Tab. 1). */
 import {
   type Autoencoder,
+  atDoor,
   checkImageBatchSource,
   createRng,
   type ImageBatchSource,
@@ -10,9 +11,12 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
-import { atDoor, checkPositiveInt } from '../stats/checks.js';
+
+import { checkPositiveInt } from '../stats/checks.js';
 import { FrechetAccumulator } from './frechet-samples.js';
+
 import { ProgressReporter } from './progress.js';
+
 import {
   addPool,
   checkLpips,
@@ -21,6 +25,7 @@ import {
   ReconAccumulator,
   type ReconstructionMetrics,
 } from './reconstruction-metrics.js';
+
 import { imageBatches, knownCount } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */

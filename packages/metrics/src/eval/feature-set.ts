@@ -9,6 +9,7 @@
  * the IS buffer holds one chunk of logits (5000 x 1008 float32, 20 MB).
  */
 import {
+  atDoor,
   checkImageBatchSource,
   createRng,
   type ImageBatchSource,
@@ -18,12 +19,18 @@ import {
 } from '@ldmae/core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
-import { atDoor, checkPositiveInt } from '../stats/checks.js';
+
+import { checkPositiveInt } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
+
 import { frechetDistance } from '../stats/frechet.js';
+
 import { inceptionScore } from '../stats/inception-score.js';
+
 import { frechetDistanceFromSamples } from './frechet-samples.js';
+
 import { ProgressReporter } from './progress.js';
+
 import { imageBatches, knownCount } from './source.js';
 
 /** Mean [dim] and covariance [dim, dim] (row-major, N - 1 denominator) of a feature set. */

@@ -8,10 +8,14 @@
  * two d x d ones. At d = 2048 the covariance route takes minutes in JavaScript on this project's 2-core
  * machine; with a few hundred samples this one takes well under a second. Same value in exact arithmetic.
  */
-import { assertFinite, atDoor, checkPositiveInt, type FloatArray } from '../stats/checks.js';
+import { atDoor } from '@ldmae/core';
+import { assertFinite, checkPositiveInt, type FloatArray } from '../stats/checks.js';
 import { eigenSymmetricInPlace } from '../stats/eigen.js';
+
 import { FeatureStats } from '../stats/feature-stats.js';
+
 import { frechetDistance } from '../stats/frechet.js';
+
 import { mirrorUpper, multiplyABt } from '../stats/gemm.js';
 
 const EPS = 2.220446049250313e-16;

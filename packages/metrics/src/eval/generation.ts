@@ -3,6 +3,7 @@
  * against a reference set, as the ADM evaluator computes them (paper Tab. 2 / 3).
  */
 import {
+  atDoor,
   canReadSync,
   checkImageBatchSource,
   type ImageBatchSource,
@@ -12,10 +13,14 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import { assertExtractor } from '../features/types.js';
-import { atDoor, checkPositiveInt } from '../stats/checks.js';
+
+import { checkPositiveInt } from '../stats/checks.js';
 import { type DistanceBlockFn, precisionRecall } from '../stats/precision-recall.js';
+
 import { tfDistanceBlock } from './distance-block.js';
+
 import { checkExtractor, withExtractor } from './evaluate-reconstruction.js';
+
 import {
   assertSameExtractor,
   checkReferenceImages,
@@ -24,7 +29,9 @@ import {
   frechetBetween,
   referenceFeatures,
 } from './feature-set.js';
+
 import { ProgressReporter } from './progress.js';
+
 import { imageBatches, knownCount } from './source.js';
 
 /** Draws generated images batch by batch. */

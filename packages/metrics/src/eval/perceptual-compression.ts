@@ -5,16 +5,20 @@
  */
 import {
   type Autoencoder,
+  atDoor,
   checkImageBatchSource,
   type ImageBatchSource,
   type Progress,
   type ProgressCallback,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor, checkPositiveInt } from '../stats/checks.js';
+import { checkPositiveInt } from '../stats/checks.js';
 import { imageCompressionStats, patchLabels, pixelPatches } from './compression-stats.js';
+
 import { checkAutoencoder } from './evaluate-reconstruction.js';
+
 import { ProgressReporter } from './progress.js';
+
 import { checkSource, imageBatches, knownCount, sourceItems } from './source.js';
 
 /** Integer label storage accepted for segmentation maps. */

@@ -3,10 +3,9 @@
  * perturbed, z' = z + eps * std_c * n with z the posterior mean, std_c the per-channel standard deviation
  * of the latents and n ~ N(0, I).
  */
-import { type Autoencoder, createRng, type ImageBatchSource } from '@ldmae/core';
+import { type Autoencoder, atDoor, createRng, type ImageBatchSource } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
-import { atDoor } from '../stats/checks.js';
 import {
   decodeClamped,
   type ReconstructionOptions,
@@ -14,14 +13,18 @@ import {
   reconstructionSetup,
   withExtractor,
 } from './evaluate-reconstruction.js';
+
 import { FrechetAccumulator } from './frechet-samples.js';
+
 import { ProgressReporter } from './progress.js';
+
 import {
   addPool,
   lpipsLabel,
   ReconAccumulator,
   type ReconstructionMetrics,
 } from './reconstruction-metrics.js';
+
 import { imageBatches, isReiterable } from './source.js';
 
 /** The paper's perturbation ratios. */

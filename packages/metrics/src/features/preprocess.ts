@@ -14,8 +14,8 @@
  *
  * Both references read images that were saved as uint8 first, so the pipelines quantise by default.
  */
+import { atDoor } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { atDoor } from '../stats/checks.js';
 
 /**
  * How [-1, 1] floats become the uint8 levels the references read:

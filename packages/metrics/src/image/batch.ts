@@ -1,5 +1,5 @@
 /** The image container of the pixel metrics: a flat typed array plus an NHWC shape. */
-import { atDoor } from '../stats/checks.js';
+import { atDoor } from '@ldmae/core';
 
 /** Pixel storage accepted by the image metrics. */
 export type PixelArray = Float32Array | Float64Array | Uint8Array | Uint8ClampedArray;

@@ -6,7 +6,7 @@
  * 20 log10(255 / sqrt(MSE)), then the plain mean of the per-image PSNRs. L1 and MSE are not in the
  * reference code; the paper's table reports them on [-1, 1] images, as the mean over all elements.
  */
-import { atDoor } from '../stats/checks.js';
+import { atDoor } from '@ldmae/core';
 import { checkPair, type ImageBatch } from './batch.js';
 
 /** Options of {@link psnr} and {@link psnrPerImage}. */

@@ -7,7 +7,7 @@
  * 127.5 x + 128 instead would move almost every pixel up by one level: an image decoded as v / 127.5 - 1
  * comes back as v here, but as v + 1 with rounding.
  */
-import { atDoor } from '../stats/checks.js';
+import { atDoor } from '@ldmae/core';
 import { checkBatch, type ImageBatch } from './batch.js';
 
 /**

@@ -12,7 +12,7 @@
  *   that PR torchmetrics padded and then cropped the 5 px again, i.e. 'valid'. torchmetrics also clamps
  *   the local variances at 0 (since 1.3.2); so does this code (a rounding guard only).
  */
-import { atDoor } from '../stats/checks.js';
+import { atDoor } from '@ldmae/core';
 import { checkPair, type ImageBatch } from './batch.js';
 
 /** Half-width of the window: int(3.5 sigma + 0.5) for sigma 1.5, as torchmetrics and scikit-image. */

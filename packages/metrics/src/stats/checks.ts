@@ -88,16 +88,3 @@ export function describe(x: unknown): string {
   if (typeof x !== 'object') return typeof x;
   return (x as object).constructor?.name ?? 'object';
 }
-
-/**
- * Run a public function's input checks, prefixing the message of what they throw with its name
- * (`door: message`), so the shared checks above need not know who calls them.
- */
-export function atDoor<T>(door: string, check: () => T): T {
-  try {
-    return check();
-  } catch (e) {
-    if (e instanceof Error) e.message = `${door}: ${e.message}`;
-    throw e;
-  }
-}

@@ -10,11 +10,12 @@
  * test falls back to the absolute eps |T| when a strongly graded T stalls the relative one.
  */
 
+import { atDoor } from '@ldmae/core';
 import { tridiagonalizeTwoStage } from './band.js';
+
 import {
   assertFinite,
   assertFloatArray,
-  atDoor,
   checkPositiveInt,
   type FloatArray,
   symmetricCopy,

@@ -6,14 +6,8 @@
  * cancel away most of the significant digits. Merging uses the pairwise (Chan et al.) update, which
  * is exact in exact arithmetic and re-centres the shift on the merged mean.
  */
-import {
-  assertFinite,
-  assertFloatArray,
-  atDoor,
-  checkPositiveInt,
-  describe,
-  type FloatArray,
-} from './checks.js';
+import { atDoor } from '@ldmae/core';
+import { assertFinite, assertFloatArray, checkPositiveInt, describe, type FloatArray } from './checks.js';
 import { mirrorUpper, multiplyABt } from './gemm.js';
 
 /** Rows handled per pass of the covariance kernel (the transposed chunk is dim x CHUNK). */

@@ -7,18 +7,21 @@
  * pivoted Cholesky factorisation (no eigenvectors), and M needs its eigenvalues only: float64 and no
  * complex arithmetic.
  */
+import { atDoor } from '@ldmae/core';
 import {
   assertFinite,
   assertFloatArray,
-  atDoor,
   describe,
   type FloatArray,
   isFloatArray,
   symmetricCopy,
 } from './checks.js';
 import { eigenSymmetricInPlace } from './eigen.js';
+
 import { mirrorUpper, multiplyABt } from './gemm.js';
+
 import { pivotedCholeskyInPlace } from './pivoted-cholesky.js';
+
 import { hold, type setStatsThreads, unhold } from './wasm.js';
 
 const EPS = 2.220446049250313e-16;

@@ -5,7 +5,8 @@
  * 0 there turns into -inf and the 0 * -inf term into NaN. Here log p comes from a log-softmax and the
  * log of the chunk's mean prediction from a log-sum-exp, so nothing is ever log(0).
  */
-import { assertFinite, assertFloatArray, atDoor, checkPositiveInt, type FloatArray } from './checks.js';
+import { atDoor } from '@ldmae/core';
+import { assertFinite, assertFloatArray, checkPositiveInt, type FloatArray } from './checks.js';
 
 /** How the samples are grouped into chunks; give at most one of the two. */
 export interface InceptionScoreOptions {

@@ -20,9 +20,12 @@
  * falling back to float32 when a block overflows, and stores radii in float32), so points sitting
  * within float16 rounding of a ball's edge may be classified differently.
  */
-import { assertFinite, assertFloatArray, atDoor, checkPositiveInt, type FloatArray } from './checks.js';
+import { atDoor } from '@ldmae/core';
+import { assertFinite, assertFloatArray, checkPositiveInt, type FloatArray } from './checks.js';
 import { multiplyABt } from './gemm.js';
+
 import { fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
+
 import type { setStatsThreads } from './wasm.js';
 
 /**
