@@ -11,126 +11,70 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { createRng, setupBackend } from '../src/index.node.js';
+import { relErr, runOn } from './wasm-vs-cpu.js';
 
 type Op = (...xs: tf.Tensor[]) => tf.Tensor;
 type T4 = tf.Tensor4D;
 
-/** max|a-b| / max(1e-6, max|b|). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-6;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
 /** f(x) and the gradient of sum(f(x) * w) for every input, read back as arrays. */
-async function valueAndGrads(backend: 'cpu' | 'wasm', shapes: number[][], f: Op, seed: number) {
-  await setupBackend({ backend });
-  const outs = tf.tidy(() => {
+function valueAndGrads(backend: 'cpu' | 'wasm', shapes: number[][], f: Op, seed: number) {
+  return runOn(backend, () => {
     const rng = createRng(seed);
     const xs = shapes.map((s) => rng.normal(s));
     const y = f(...xs);
     const w = rng.normal(y.shape);
     return [y, ...tf.grads((...a: tf.Tensor[]) => tf.sum(tf.mul(f(...a), w)))(xs)];
   });
-  const res = { shapes: outs.map((t) => t.shape), values: outs.map((t) => Float32Array.from(t.dataSync())) };
-  tf.dispose(outs);
-  return res;
 }
 
+/** tf's padding argument: 'same', 'valid', a number or [[0, 0], [top, bottom], [left, right], [0, 0]]. */
+type Pad = Parameters<typeof tf.conv2d>[3];
 const PAD_ONE: [[number, number], [number, number], [number, number], [number, number]] = [
   [0, 0],
   [1, 1],
   [1, 1],
   [0, 0],
 ];
+const PAD_12_21: [number, number][] = [
+  [0, 0],
+  [1, 2],
+  [2, 1],
+  [0, 0],
+];
 const idx = (values: number[], shape?: number[]) => tf.tensor(values, shape ?? [values.length], 'int32');
 
-const CASES: [string, number[][], Op][] = [
+type Case = [string, number[][], Op];
+/** A conv2d case: input shape x, filter shape f. */
+const conv = (name: string, x: number[], f: number[], strides: number, pad: Pad): Case => [
+  name,
+  [x, f],
+  (a, b) => tf.conv2d(a as T4, b as T4, strides, pad),
+];
+/** A conv2dTranspose case from x [2, 4, 4, 4] to [2, 8, 8, 3], stride 2. */
+const convT = (name: string, f: number[], pad: Pad): Case => [
+  name,
+  [[2, 4, 4, 4], f],
+  (a, b) => tf.conv2dTranspose(a as T4, b as T4, [2, 8, 8, 3], 2, pad),
+];
+/** A matMul case: operand shapes a and b. */
+const matMul = (name: string, a: number[], b: number[], transposeA = false, transposeB = false): Case => [
+  name,
+  [a, b],
+  (x, y) => tf.matMul(x, y, transposeA, transposeB),
+];
+
+const CASES: Case[] = [
   // Convolutions (encoder / decoder, PatchGAN, LPIPS trunks, ViT / DiT patchify).
-  [
-    'conv2d 1x1',
-    [
-      [2, 6, 6, 3],
-      [1, 1, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 1, 'same'),
-  ],
-  [
-    'conv2d 3x3 s1 same',
-    [
-      [2, 7, 7, 3],
-      [3, 3, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 1, 'same'),
-  ],
-  [
-    'conv2d 3x3 s2 same',
-    [
-      [2, 8, 8, 3],
-      [3, 3, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 2, 'same'),
-  ],
-  [
-    'conv2d 3x3 s2 valid',
-    [
-      [2, 9, 9, 3],
-      [3, 3, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 2, 'valid'),
-  ],
-  [
-    'conv2d 3x3 explicit pad',
-    [
-      [2, 6, 6, 3],
-      [3, 3, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 1, PAD_ONE),
-  ],
-  [
-    'conv2d 4x4 s2 explicit pad',
-    [
-      [2, 8, 8, 3],
-      [4, 4, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 2, PAD_ONE),
-  ],
-  [
-    'conv2d 8x8 s8 patchify',
-    [
-      [2, 16, 16, 3],
-      [8, 8, 3, 6],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 8, 'valid'),
-  ],
-  [
-    'conv2d 11x11 s4 (AlexNet)',
-    [
-      [1, 19, 19, 3],
-      [11, 11, 3, 4],
-    ],
-    (x, f) => tf.conv2d(x as T4, f as T4, 4, 2),
-  ],
-  [
-    'conv2dTranspose 4x4 s2',
-    [
-      [2, 4, 4, 4],
-      [4, 4, 3, 4],
-    ],
-    (x, f) => tf.conv2dTranspose(x as T4, f as T4, [2, 8, 8, 3], 2, PAD_ONE),
-  ],
-  [
-    'conv2dTranspose 3x3 s2 same',
-    [
-      [2, 4, 4, 4],
-      [3, 3, 3, 4],
-    ],
-    (x, f) => tf.conv2dTranspose(x as T4, f as T4, [2, 8, 8, 3], 2, 'same'),
-  ],
+  conv('conv2d 1x1', [2, 6, 6, 3], [1, 1, 3, 4], 1, 'same'),
+  conv('conv2d 3x3 s1 same', [2, 7, 7, 3], [3, 3, 3, 4], 1, 'same'),
+  conv('conv2d 3x3 s2 same', [2, 8, 8, 3], [3, 3, 3, 4], 2, 'same'),
+  conv('conv2d 3x3 s2 valid', [2, 9, 9, 3], [3, 3, 3, 4], 2, 'valid'),
+  conv('conv2d 3x3 explicit pad', [2, 6, 6, 3], [3, 3, 3, 4], 1, PAD_ONE),
+  conv('conv2d 4x4 s2 explicit pad', [2, 8, 8, 3], [4, 4, 3, 4], 2, PAD_ONE),
+  conv('conv2d 8x8 s8 patchify', [2, 16, 16, 3], [8, 8, 3, 6], 8, 'valid'),
+  conv('conv2d 11x11 s4 (AlexNet)', [1, 19, 19, 3], [11, 11, 3, 4], 4, 2),
+  convT('conv2dTranspose 4x4 s2', [4, 4, 3, 4], PAD_ONE),
+  convT('conv2dTranspose 3x3 s2 same', [3, 3, 3, 4], 'same'),
   [
     'depthwiseConv2d 3x3 s1',
     [
@@ -163,54 +107,12 @@ const CASES: [string, number[][], Op][] = [
     (t) => tf.unsortedSegmentSum(t, tf.tensor1d([0, 2, 2, 1, 0, 3], 'int32'), 4),
   ],
   // Matmuls: attention, MLPs.
-  [
-    'matMul',
-    [
-      [5, 3],
-      [3, 4],
-    ],
-    (a, b) => tf.matMul(a, b),
-  ],
-  [
-    'matMul transposeA',
-    [
-      [3, 5],
-      [3, 4],
-    ],
-    (a, b) => tf.matMul(a, b, true, false),
-  ],
-  [
-    'matMul transposeB',
-    [
-      [5, 3],
-      [4, 3],
-    ],
-    (a, b) => tf.matMul(a, b, false, true),
-  ],
-  [
-    'matMul transposeA+B',
-    [
-      [3, 5],
-      [4, 3],
-    ],
-    (a, b) => tf.matMul(a, b, true, true),
-  ],
-  [
-    'batchMatMul rank 3',
-    [
-      [2, 5, 3],
-      [2, 3, 4],
-    ],
-    (a, b) => tf.matMul(a, b),
-  ],
-  [
-    'batchMatMul rank 4 transposeB',
-    [
-      [2, 3, 5, 6],
-      [2, 3, 4, 6],
-    ],
-    (a, b) => tf.matMul(a, b, false, true),
-  ],
+  matMul('matMul', [5, 3], [3, 4]),
+  matMul('matMul transposeA', [3, 5], [3, 4], true, false),
+  matMul('matMul transposeB', [5, 3], [4, 3], false, true),
+  matMul('matMul transposeA+B', [3, 5], [4, 3], true, true),
+  matMul('batchMatMul rank 3', [2, 5, 3], [2, 3, 4]),
+  matMul('batchMatMul rank 4 transposeB', [2, 3, 5, 6], [2, 3, 4, 6], false, true),
   ['fused matMul + bias', [[5, 3], [3, 4], [4]], (a, b, c) => tf.fused.matMul({ a, b, bias: c })],
   // Normalisation and activations.
   [
@@ -274,47 +176,9 @@ const CASES: [string, number[][], Op][] = [
     (x) => tf.image.resizeNearestNeighbor(x as T4, [10, 10]),
   ],
   // Shape ops.
-  [
-    'pad',
-    [[2, 5, 5, 3]],
-    (x) =>
-      tf.pad(x, [
-        [0, 0],
-        [1, 2],
-        [2, 1],
-        [0, 0],
-      ]),
-  ],
-  [
-    'mirrorPad reflect',
-    [[2, 5, 5, 3]],
-    (x) =>
-      tf.mirrorPad(
-        x,
-        [
-          [0, 0],
-          [1, 2],
-          [2, 1],
-          [0, 0],
-        ],
-        'reflect',
-      ),
-  ],
-  [
-    'mirrorPad symmetric',
-    [[2, 5, 5, 3]],
-    (x) =>
-      tf.mirrorPad(
-        x,
-        [
-          [0, 0],
-          [1, 1],
-          [1, 1],
-          [0, 0],
-        ],
-        'symmetric',
-      ),
-  ],
+  ['pad', [[2, 5, 5, 3]], (x) => tf.pad(x, PAD_12_21)],
+  ['mirrorPad reflect', [[2, 5, 5, 3]], (x) => tf.mirrorPad(x, PAD_12_21, 'reflect')],
+  ['mirrorPad symmetric', [[2, 5, 5, 3]], (x) => tf.mirrorPad(x, PAD_ONE, 'symmetric')],
   ['slice', [[4, 6, 5]], (x) => tf.slice(x, [1, 2, 0], [2, 3, -1])],
   [
     'concat',

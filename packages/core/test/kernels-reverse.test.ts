@@ -5,15 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, RotaryEmbedding2d, setupBackend, WASM_KERNELS } from '../src/index.node.js';
-
-/** Run `make` under tidy on one backend and read every output back. */
-async function runOn(backend: 'cpu' | 'wasm', make: () => tf.Tensor[]) {
-  await setupBackend({ backend });
-  const outs = tf.tidy(make);
-  const res = { shapes: outs.map((t) => t.shape), values: outs.map((t) => Array.from(t.dataSync())) };
-  tf.dispose(outs);
-  return res;
-}
+import { runOn } from './wasm-vs-cpu.js';
 
 async function expectSameOnWasmAndCpu(make: () => tf.Tensor[], tol = 0): Promise<void> {
   const cpu = await runOn('cpu', make);

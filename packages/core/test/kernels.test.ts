@@ -6,33 +6,9 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, registerMissingKernels, setupBackend, WASM_KERNELS } from '../src/index.node.js';
+import { relErr, runOn } from './wasm-vs-cpu.js';
 
 type Attrs = tf.NamedAttrMap;
-
-/** max|a-b| / max(1e-6, max|b|). */
-function relErr(a: ArrayLike<number>, b: ArrayLike<number>): number {
-  let diff = 0;
-  let scale = 1e-6;
-  for (let i = 0; i < b.length; i++) {
-    diff = Math.max(diff, Math.abs(a[i] - b[i]));
-    scale = Math.max(scale, Math.abs(b[i]));
-  }
-  return diff / scale;
-}
-
-interface Result {
-  shapes: number[][];
-  values: Float32Array[];
-}
-
-/** Run `make` under tidy on one backend and read every output back. */
-async function runOn(backend: 'cpu' | 'wasm', make: () => tf.Tensor[]): Promise<Result> {
-  await setupBackend({ backend });
-  const outs = tf.tidy(make);
-  const res = { shapes: outs.map((t) => t.shape), values: outs.map((t) => Float32Array.from(t.dataSync())) };
-  tf.dispose(outs);
-  return res;
-}
 
 /** Compare wasm with cpu output by output; returns the worst relative error. */
 async function expectWasmMatchesCpu(make: () => tf.Tensor[], tol = 1e-4): Promise<number> {

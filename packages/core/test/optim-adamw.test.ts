@@ -1,17 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, type AdamWState, Module, setupBackend } from '../src/index.node.js';
-
-/** y = x W + b with W stored [in, out] (PyTorch layout [out, in]). */
-class Affine extends Module {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable;
-  constructor(w: number[][], b: number[]) {
-    super();
-    this.weight = this.registerParameter('weight', tf.tensor2d(w), { layout: 'linear' });
-    this.bias = this.registerParameter('bias', tf.tensor1d(b));
-  }
-}
+import { AdamW, type AdamWState, setupBackend } from '../src/index.node.js';
+import { Affine } from './affine.js';
 
 interface Hyper {
   lr: number;

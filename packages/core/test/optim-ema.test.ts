@@ -1,17 +1,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { EMA, Module, setupBackend } from '../src/index.node.js';
-
-/** A child with a 'linear'-layout weight (internal [in, out]) and a bias. */
-class Affine extends Module {
-  readonly weight: tf.Variable;
-  readonly bias: tf.Variable;
-  constructor(w: number[][], b: number[]) {
-    super();
-    this.weight = this.registerParameter('weight', tf.tensor2d(w), { layout: 'linear' });
-    this.bias = this.registerParameter('bias', tf.tensor1d(b));
-  }
-}
+import { Affine } from './affine.js';
 
 class Net extends Module {
   readonly fc: Affine;

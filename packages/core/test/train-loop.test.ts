@@ -55,7 +55,9 @@ function toy(seed: number) {
     model.dispose();
     tf.dispose([wStar, bStar]);
   };
-  return { rng, model, data, lossFn, optimizer, dispose };
+  // The model, loss, data and optimiser of a train() call.
+  const options = { model, lossFn, data, optimizer };
+  return { rng, model, data, lossFn, optimizer, options, dispose };
 }
 
 function copyPayload(p: CheckpointPayload): CheckpointPayload {
@@ -202,10 +204,7 @@ describe('train', () => {
     const emaA = new EMA(a.model, { decay: 0.8 });
     const resA = await train({
       ...common,
-      model: a.model,
-      lossFn: a.lossFn,
-      data: a.data,
-      optimizer: a.optimizer,
+      ...a.options,
       ema: emaA,
       rng: a.rng,
     });
@@ -221,10 +220,7 @@ describe('train', () => {
     const resB = await train({
       ...common,
       steps: 10,
-      model: b.model,
-      lossFn: b.lossFn,
-      data: b.data,
-      optimizer: b.optimizer,
+      ...b.options,
       ema: emaB,
       rng: b.rng,
       checkpoint: { every: 100, save },
@@ -236,10 +232,7 @@ describe('train', () => {
     const emaC = new EMA(c.model, { decay: 0.5 });
     const resC = await train({
       ...common,
-      model: c.model,
-      lossFn: c.lossFn,
-      data: c.data,
-      optimizer: c.optimizer,
+      ...c.options,
       ema: emaC,
       rng: c.rng,
       resume: payload,
@@ -257,10 +250,7 @@ describe('train', () => {
     const resD = await train({
       ...common,
       steps: 10,
-      model: c.model,
-      lossFn: c.lossFn,
-      data: c.data,
-      optimizer: c.optimizer,
+      ...c.options,
       ema: emaC,
       rng: c.rng,
       resume: payload,
@@ -313,10 +303,7 @@ describe('train', () => {
     const ac = new AbortController();
     const saved: number[] = [];
     const res = await train({
-      model: t.model,
-      lossFn: t.lossFn,
-      data: t.data,
-      optimizer: t.optimizer,
+      ...t.options,
       steps: 50,
       signal: ac.signal,
       checkpoint: { every: 100, save: async (p) => void saved.push(Number(p.metadata.step)) },
@@ -333,10 +320,8 @@ describe('train', () => {
     const t = toy(4);
     const batches = [t.data(), t.data(), t.data()];
     const res = await train({
-      model: t.model,
-      lossFn: t.lossFn,
+      ...t.options,
       data: batches,
-      optimizer: t.optimizer,
       steps: 10,
     });
     expect(res).toMatchObject({ step: 3, stopReason: 'data-exhausted' });
@@ -351,10 +336,8 @@ describe('train', () => {
       }
     }
     const res2 = await train({
-      model: t.model,
-      lossFn: t.lossFn,
+      ...t.options,
       data: gen(),
-      optimizer: t.optimizer,
       steps: 5,
     });
     expect(res2).toMatchObject({ step: 5, stopReason: 'completed' });
@@ -363,10 +346,8 @@ describe('train', () => {
     // disposeBatch: false keeps a reused batch alive.
     const fixed = t.data();
     await train({
-      model: t.model,
-      lossFn: t.lossFn,
+      ...t.options,
       data: () => fixed,
-      optimizer: t.optimizer,
       steps: 2,
       disposeBatch: false,
     });
@@ -379,15 +360,14 @@ describe('train', () => {
     const t = toy(8);
     const stranger = new Affine(createRng(0), 2, 2);
     const foreign = AdamW.forModule(stranger, { lr: 0.1 });
-    const base = { model: t.model, lossFn: t.lossFn, data: t.data, optimizer: t.optimizer };
-    await expect(train({ ...base, optimizer: foreign, steps: 1 })).rejects.toThrow(
+    await expect(train({ ...t.options, optimizer: foreign, steps: 1 })).rejects.toThrow(
       /optimizer parameter 'weight' is not a trainable parameter of the model/,
     );
-    await expect(train({ ...base, steps: -1 })).rejects.toThrow(/steps must be an integer >= 0/);
-    await expect(train({ ...base, steps: 1, clipGradNorm: 0 })).rejects.toThrow(/clipGradNorm must be/);
-    await expect(train({ ...base, steps: 1, data: 5 as never })).rejects.toThrow(/data must be/);
+    await expect(train({ ...t.options, steps: -1 })).rejects.toThrow(/steps must be an integer >= 0/);
+    await expect(train({ ...t.options, steps: 1, clipGradNorm: 0 })).rejects.toThrow(/clipGradNorm must be/);
+    await expect(train({ ...t.options, steps: 1, data: 5 as never })).rejects.toThrow(/data must be/);
     await expect(
-      train({ ...base, steps: 1, lossFn: (b: Batch) => ({ loss: t.lossFn(b), logs: { loss: 1 } }) }),
+      train({ ...t.options, steps: 1, lossFn: (b: Batch) => ({ loss: t.lossFn(b), logs: { loss: 1 } }) }),
     ).rejects.toThrow(/log name 'loss' is reserved/);
     expect(t.optimizer.stepCount).toBe(0);
     foreign.dispose();

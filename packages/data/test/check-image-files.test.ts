@@ -1,11 +1,10 @@
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { checkImageFiles, encodePng, fromImages, imageFolder } from '../src/index.node.js';
 import { patternImage, tempDir } from './helpers.js';
 
 const tmp = tempDir();
-afterAll(tmp.cleanup);
 
 describe('checkImageFiles', () => {
   const folder = join(tmp.dir, 'imgs');

@@ -8,7 +8,7 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { setupBackend } from '@ldmae/core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import { checkImageBytes } from '../src/codecs/limits.js';
 import {
   DataError,
@@ -26,7 +26,6 @@ import {
 import { patternImage, tempDir } from './helpers.js';
 
 const tmp = tempDir();
-afterAll(tmp.cleanup);
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
 });

@@ -2,12 +2,11 @@ import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { serializeNpy, serializeNpz } from '@ldmae/core';
 import { gzipSync } from 'fflate';
-import { afterAll, describe, expect, it } from 'vitest';
+import { describe, expect, it } from 'vitest';
 import { arrays, arraysFile, idx, readIdx, readIdxFile, writeIdx } from '../src/index.node.js';
 import { tempDir } from './helpers.js';
 
 const tmp = tempDir();
-afterAll(tmp.cleanup);
 
 describe('IDX', () => {
   const images = new Uint8Array(3 * 4 * 5).map((_, i) => (i * 7) % 256);

@@ -1,12 +1,14 @@
 import { mkdtempSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { afterAll } from 'vitest';
 import type { Image } from '../src/index.js';
 
-/** A fresh temporary folder and a function that removes it. */
-export function tempDir(prefix = 'ldmae-data-'): { dir: string; cleanup: () => void } {
+/** A fresh temporary folder, removed after the tests of the file that makes it. */
+export function tempDir(prefix = 'ldmae-data-'): { dir: string } {
   const dir = mkdtempSync(join(tmpdir(), prefix));
-  return { dir, cleanup: () => rmSync(dir, { recursive: true, force: true }) };
+  afterAll(() => rmSync(dir, { recursive: true, force: true }));
+  return { dir };
 }
 
 /** A deterministic byte image whose pixels depend on (y, x, c, seed). */

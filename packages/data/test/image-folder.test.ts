@@ -3,7 +3,7 @@ import { readFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { beforeAll, describe, expect, it } from 'vitest';
 import {
   centerCrop,
   compose,
@@ -24,7 +24,6 @@ import { jpegComponents } from '../src/node/codecs.js';
 import { patternImage, tempDir } from './helpers.js';
 
 const tmp = tempDir();
-afterAll(tmp.cleanup);
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
 });

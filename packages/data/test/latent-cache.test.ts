@@ -20,7 +20,6 @@ import { STREAM } from '../src/seeds.js';
 import { patternImage, tempDir } from './helpers.js';
 
 const tmp = tempDir();
-afterAll(tmp.cleanup);
 
 /** A tiny deterministic autoencoder: mean = 2x2 average pool, logvar = 2 * mean - 1. */
 class PoolAutoencoder implements Autoencoder {

@@ -1,6 +1,7 @@
 /** Small helpers shared by this package's tests. */
 import { createRng, type Module } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { LightningDiT } from '../src/index.js';
 
 /** max |a - b| over all elements. */
 export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
@@ -46,4 +47,21 @@ export class FnDenoiser {
     const yy = y == null ? null : y instanceof tf.Tensor ? (y.dataSync() as Int32Array) : Int32Array.from(y);
     return tf.tidy(() => this.fn(x, tt, yy)) as tf.Tensor4D;
   }
+}
+
+/** The pipeline tests' denoiser: LightningDiT-Nano/1 on [2, 2, 4] latents, 3 classes, width 32, seed 0. */
+export function latentDiT(extra: { rope?: boolean } = {}): LightningDiT {
+  return new LightningDiT(
+    {
+      preset: 'LightningDiT-Nano/1',
+      inputSize: [2, 2],
+      inChannels: 4,
+      numClasses: 3,
+      classDropoutProb: 0.1,
+      hiddenSize: 32,
+      numHeads: 2,
+      ...extra,
+    },
+    { seed: 0 },
+  );
 }

@@ -29,13 +29,13 @@ import {
   type HostCheckpointPayload,
   LatentDiffusion,
   type LdmCheckpointInfo,
-  LightningDiT,
+  type LightningDiT,
   latentDiffusionFromCheckpoint,
   latentDiffusionFromInfo,
   loadLatentDiffusionCheckpoint,
   parseLdmCheckpointInfo,
 } from '../src/index.js';
-import { maxAbsDiff } from './helpers.js';
+import { latentDiT, maxAbsDiff } from './helpers.js';
 
 /** decode: 2x nearest upsampling of the first 3 channels (latents [h, w, 4] of [2h, 2w, 3] images). */
 class FakeAutoencoder implements Autoencoder {
@@ -77,20 +77,7 @@ let trainer: DiffusionTrainer;
 /** Bytes of the trained model's own tensors (what a loaded denoiser holds). */
 let modelBytes: number;
 
-const makeModel = () =>
-  new LightningDiT(
-    {
-      preset: 'LightningDiT-Nano/1',
-      inputSize: [2, 2],
-      inChannels: 4,
-      numClasses: 3,
-      classDropoutProb: 0.1,
-      hiddenSize: 32,
-      numHeads: 2,
-      rope: true,
-    },
-    { seed: 0 },
-  );
+const makeModel = () => latentDiT({ rope: true });
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });

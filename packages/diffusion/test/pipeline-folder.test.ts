@@ -14,11 +14,11 @@ import {
   DiffusionTrainer,
   FlowHeunScheduler,
   LatentDiffusion,
-  LightningDiT,
+  type LightningDiT,
   loadDenoiser,
   parsePipelineJson,
 } from '../src/index.js';
-import { maxAbsDiff } from './helpers.js';
+import { latentDiT, maxAbsDiff } from './helpers.js';
 import { PatchAE } from './patch-ae.js';
 
 const dir = mkdtempSync(join(tmpdir(), 'ldmae-pipeline-'));
@@ -35,18 +35,7 @@ let rawImages: tf.Tensor4D;
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
   ae = new PatchAE(4, 7);
-  model = new LightningDiT(
-    {
-      preset: 'LightningDiT-Nano/1',
-      inputSize: [2, 2],
-      inChannels: 4,
-      numClasses: 3,
-      classDropoutProb: 0.1,
-      hiddenSize: 32,
-      numHeads: 2,
-    },
-    { seed: 0 },
-  );
+  model = latentDiT();
   trainer = new DiffusionTrainer({ denoiser: model, lr: 1e-2, ema: 0.5, seed: 1 });
   const latents = tf.randomNormal([6, 2, 2, 4], 0, 1, 'float32', 3);
   const labels = tf.tensor1d([0, 1, 2, 0, 1, 2], 'int32');

@@ -11,7 +11,7 @@ import {
   tfDistanceBlock,
 } from '../src/index.js';
 import { fakeExtractor, fakeFeatures, values } from './eval-helpers.js';
-import { seeded } from './stats-random.js';
+import { bruteForcePrecisionRecall, cloud } from './stats-random.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
@@ -156,36 +156,6 @@ describe('evaluateGeneration', () => {
 });
 
 describe('precision / recall with the tfjs distance block', () => {
-  /** Brute force on full distance matrices: radius = k-th other neighbour, inclusive balls. */
-  function bruteForce(realF: Float32Array, fakeF: Float32Array, dim: number, k: number) {
-    const rows = (x: Float32Array) =>
-      Array.from({ length: x.length / dim }, (_, i) => x.subarray(i * dim, (i + 1) * dim));
-    const d2 = (u: Float32Array, v: Float32Array) => u.reduce((s, x, t) => s + (x - v[t]) ** 2, 0);
-    const radii = (set: Float32Array[]) => set.map((u) => set.map((v) => d2(u, v)).sort((a, b) => a - b)[k]);
-    const r = rows(realF);
-    const f = rows(fakeF);
-    const rr = radii(r);
-    const fr = radii(f);
-    return {
-      precision: f.filter((v) => r.some((u, i) => d2(u, v) <= rr[i])).length / f.length,
-      recall: r.filter((u) => f.some((v, j) => d2(u, v) <= fr[j])).length / r.length,
-    };
-  }
-
-  /** Quarter-step coordinates (exact in float32, so ties land identically) with some duplicates. */
-  function cloud(n: number, dim: number, seed: number, centre: number): Float32Array {
-    const { normal, uniform } = seeded(seed);
-    const x = new Float32Array(n * dim);
-    for (let i = 0; i < n; i++) {
-      if (i > 0 && uniform() < 0.15) {
-        x.copyWithin(i * dim, (i - 1) * dim, i * dim);
-        continue;
-      }
-      for (let t = 0; t < dim; t++) x[i * dim + t] = Math.round((centre + normal()) * 4) / 4;
-    }
-    return x;
-  }
-
   it('equals brute force for every block size, leaking no tensor', () => {
     const block = tfDistanceBlock();
     for (const [nr, nf, dim, seed] of [
@@ -193,9 +163,10 @@ describe('precision / recall with the tfjs distance block', () => {
       [20, 45, 8, 2],
       [64, 64, 3, 3],
     ]) {
-      const r = cloud(nr, dim, seed, 0);
-      const f = cloud(nf, dim, seed + 10, 0.6);
-      const want = bruteForce(r, f, dim, 3);
+      const r = Float32Array.from(cloud(nr, dim, seed, 0));
+      const f = Float32Array.from(cloud(nf, dim, seed + 10, 0.6));
+      const { precision, recall } = bruteForcePrecisionRecall(r, f, dim, 3);
+      const want = { precision, recall };
       const before = tf.memory().numTensors;
       for (const blockSize of [1, 7, 16, 1024]) {
         expect(precisionRecall(r, f, dim, { blockSize, distanceBlock: block })).toEqual(want);

@@ -101,7 +101,7 @@ export const fakeLpips: LpipsLike = {
     tf.tidy(() => tf.mean(tf.abs(tf.sub(x, y)), [1, 2, 3]) as tf.Tensor1D),
 };
 
-/** Deterministic pseudo-random values in [lo, hi). */
+/** Deterministic pseudo-random values in [lo, hi) (an LCG: test weights and inputs, not statistics). */
 export function values(n: number, seed: number, lo = -1, hi = 1): Float32Array {
   const out = new Float32Array(n);
   let s = seed >>> 0 || 1;

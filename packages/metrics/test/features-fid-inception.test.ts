@@ -10,6 +10,7 @@ import {
   InceptionE,
 } from '../src/features/fid-inception-blocks.js';
 import { FidInceptionExtractor, FidInceptionV3, fidExtractorName } from '../src/index.js';
+import { values } from './eval-helpers.js';
 
 /**
  * pytorch-fid's FIDInceptionV3 (torchvision Inception3, num_classes=1008, aux_logits=False), transcribed
@@ -78,31 +79,20 @@ function referenceConvs(): [string, number, number, number, number][] {
   return out;
 }
 
-/** Fast deterministic values in [lo, hi) (an LCG; these are weights for a shape test, not statistics). */
-function fill(n: number, seed: number, lo: number, hi: number): Float32Array {
-  const out = new Float32Array(n);
-  let s = seed >>> 0 || 1;
-  for (let i = 0; i < n; i++) {
-    s = (Math.imul(s, 1664525) + 1013904223) >>> 0;
-    out[i] = lo + ((hi - lo) * s) / 4294967296;
-  }
-  return out;
-}
-
 /** A state dict with pytorch-fid's names and shapes, random values, and torch's BN batch counters. */
 function referenceStateDict(): Record<string, tf.Tensor> {
   const d: Record<string, tf.Tensor> = {};
   referenceConvs().forEach(([n, i, o, kh, kw], k) => {
     const a = Math.sqrt(6 / (i * kh * kw));
-    d[`${n}.conv.weight`] = tf.tensor4d(fill(o * i * kh * kw, 7 * k + 1, -a, a), [o, i, kh, kw]);
-    d[`${n}.bn.weight`] = tf.tensor1d(fill(o, 7 * k + 2, 0.8, 1.2));
-    d[`${n}.bn.bias`] = tf.tensor1d(fill(o, 7 * k + 3, -0.1, 0.1));
-    d[`${n}.bn.running_mean`] = tf.tensor1d(fill(o, 7 * k + 4, -0.1, 0.1));
-    d[`${n}.bn.running_var`] = tf.tensor1d(fill(o, 7 * k + 5, 0.5, 1.5));
+    d[`${n}.conv.weight`] = tf.tensor4d(values(o * i * kh * kw, 7 * k + 1, -a, a), [o, i, kh, kw]);
+    d[`${n}.bn.weight`] = tf.tensor1d(values(o, 7 * k + 2, 0.8, 1.2));
+    d[`${n}.bn.bias`] = tf.tensor1d(values(o, 7 * k + 3, -0.1, 0.1));
+    d[`${n}.bn.running_mean`] = tf.tensor1d(values(o, 7 * k + 4, -0.1, 0.1));
+    d[`${n}.bn.running_var`] = tf.tensor1d(values(o, 7 * k + 5, 0.5, 1.5));
     d[`${n}.bn.num_batches_tracked`] = tf.scalar(0, 'int32');
   });
-  d['fc.weight'] = tf.tensor2d(fill(1008 * 2048, 99, -0.05, 0.05), [1008, 2048]);
-  d['fc.bias'] = tf.tensor1d(fill(1008, 98, -1, 1));
+  d['fc.weight'] = tf.tensor2d(values(1008 * 2048, 99, -0.05, 0.05), [1008, 2048]);
+  d['fc.bias'] = tf.tensor1d(values(1008, 98, -1, 1));
   return d;
 }
 
@@ -280,14 +270,14 @@ describe('FID-specific blocks', () => {
   it('BasicConv2d folds BatchNorm (eps 0.001) exactly: relu((conv(x) - mean) / sqrt(var + eps) * w + b)', () => {
     const m = new BasicConv2d(3, 4, { k: [1, 3], pad: [0, 1], stride: 1 });
     const d = {
-      'conv.weight': tf.tensor4d(fill(36, 3, -1, 1), [4, 3, 1, 3]),
+      'conv.weight': tf.tensor4d(values(36, 3, -1, 1), [4, 3, 1, 3]),
       'bn.weight': tf.tensor1d([1.5, 0.5, 1, 2]),
       'bn.bias': tf.tensor1d([0.1, -0.2, 0.3, 0]),
       'bn.running_mean': tf.tensor1d([0.2, -0.1, 0, 0.5]),
       'bn.running_var': tf.tensor1d([0.5, 2, 1, 0.1]),
     };
     m.loadStateDict(d);
-    const xin = tf.tensor4d(fill(2 * 4 * 5 * 3, 11, -1, 1), [2, 4, 5, 3]);
+    const xin = tf.tensor4d(values(2 * 4 * 5 * 3, 11, -1, 1), [2, 4, 5, 3]);
     const got = m.forward(xin);
     const want = tf.tidy(() => {
       const k = tf.transpose(d['conv.weight'], [2, 3, 1, 0]) as tf.Tensor4D;

@@ -5,38 +5,9 @@ import {
   pairwiseSquaredDistances,
   precisionRecall,
 } from '../src/index.js';
-import { maxAbsDiff, seeded } from './stats-random.js';
+import { bruteForcePrecisionRecall, cloud, maxAbsDiff } from './stats-random.js';
 
 const f64 = (v: number[]) => Float64Array.from(v);
-
-/** Full-matrix reference: sort each own-set distance row, radius = entry k; inclusive balls. */
-function bruteForce(real: Float64Array, fake: Float64Array, dim: number, k: number) {
-  const rows = (x: Float64Array) =>
-    Array.from({ length: x.length / dim }, (_, i) => x.subarray(i * dim, (i + 1) * dim));
-  const d2 = (u: Float64Array, v: Float64Array) => u.reduce((s, x, t) => s + (x - v[t]) ** 2, 0);
-  const radii = (set: Float64Array[]) => set.map((u) => set.map((v) => d2(u, v)).sort((a, b) => a - b)[k]);
-  const r = rows(real);
-  const f = rows(fake);
-  const rr = radii(r);
-  const fr = radii(f);
-  const precision = f.filter((v) => r.some((u, i) => d2(u, v) <= rr[i])).length / f.length;
-  const recall = r.filter((u) => f.some((v, j) => d2(u, v) <= fr[j])).length / r.length;
-  return { precision, recall, realRadii: rr };
-}
-
-/** Clustered points with some exact duplicates, so ties and duplicate neighbours occur. */
-function cloud(n: number, dim: number, seed: number, centre: number): Float64Array {
-  const { normal, uniform } = seeded(seed);
-  const x = new Float64Array(n * dim);
-  for (let i = 0; i < n; i++) {
-    if (i > 0 && uniform() < 0.15) {
-      x.copyWithin(i * dim, (i - 1) * dim, i * dim);
-      continue;
-    }
-    for (let t = 0; t < dim; t++) x[i * dim + t] = Math.round((centre + normal()) * 4) / 4;
-  }
-  return x;
-}
 
 describe('precisionRecall', () => {
   it('gives P = 0.5, R = 2/3 on the 1-D example of the spec', () => {
@@ -58,7 +29,7 @@ describe('precisionRecall', () => {
     const dim = 3;
     const real = cloud(40, dim, 1, 0);
     const fake = cloud(33, dim, 2, 0.7);
-    const want = bruteForce(real, fake, dim, 3);
+    const want = bruteForcePrecisionRecall(real, fake, dim, 3);
     const got = precisionRecall(real, fake, dim, { blockSize });
     expect(got.precision).toBe(want.precision);
     expect(got.recall).toBe(want.recall);
@@ -74,7 +45,7 @@ describe('precisionRecall', () => {
     const dim = 2;
     const a = cloud(25, dim, 3, 0);
     const b = cloud(30, dim, 4, 0.3);
-    const want = bruteForce(a, b, dim, 5);
+    const want = bruteForcePrecisionRecall(a, b, dim, 5);
     const got = precisionRecall(a, b, dim, { k: 5, blockSize: 4 });
     expect([got.precision, got.recall]).toEqual([want.precision, want.recall]);
   });

@@ -50,3 +50,45 @@ export function maxAbsDiff(a: ArrayLike<number>, b: ArrayLike<number>): number {
   for (let i = 0; i < a.length; i++) m = Math.max(m, Math.abs(a[i] - b[i]));
   return m;
 }
+
+/**
+ * Clustered points on a quarter-step grid (exact in float32, so ties land identically in either
+ * precision) with some exact duplicates, so ties and duplicate neighbours occur.
+ */
+export function cloud(n: number, dim: number, seed: number, centre: number): Float64Array {
+  const { normal, uniform } = seeded(seed);
+  const x = new Float64Array(n * dim);
+  for (let i = 0; i < n; i++) {
+    if (i > 0 && uniform() < 0.15) {
+      x.copyWithin(i * dim, (i - 1) * dim, i * dim);
+      continue;
+    }
+    for (let t = 0; t < dim; t++) x[i * dim + t] = Math.round((centre + normal()) * 4) / 4;
+  }
+  return x;
+}
+
+/**
+ * Precision / recall on full distance matrices (the reference for the tests): sort each own-set
+ * distance row, radius = entry k (the k-th other neighbour); inclusive balls.
+ */
+export function bruteForcePrecisionRecall(
+  real: ArrayLike<number>,
+  fake: ArrayLike<number>,
+  dim: number,
+  k: number,
+) {
+  const rows = (x: ArrayLike<number>) => {
+    const a = Float64Array.from(x);
+    return Array.from({ length: a.length / dim }, (_, i) => a.subarray(i * dim, (i + 1) * dim));
+  };
+  const d2 = (u: Float64Array, v: Float64Array) => u.reduce((s, x, t) => s + (x - v[t]) ** 2, 0);
+  const radii = (set: Float64Array[]) => set.map((u) => set.map((v) => d2(u, v)).sort((a, b) => a - b)[k]);
+  const r = rows(real);
+  const f = rows(fake);
+  const rr = radii(r);
+  const fr = radii(f);
+  const precision = f.filter((v) => r.some((u, i) => d2(u, v) <= rr[i])).length / f.length;
+  const recall = r.filter((u) => f.some((v, j) => d2(u, v) <= fr[j])).length / r.length;
+  return { precision, recall, realRadii: rr };
+}
