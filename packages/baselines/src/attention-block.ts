@@ -2,9 +2,9 @@
  * The self-attention of diffusers' VAE mid-block (`Attention` built with `_from_deprecated_attn_block`):
  * one head as wide as the channels, a GroupNorm in front, a residual connection.
  */
-import { GroupNorm, Linear, Module, ModuleList, matMulNT, type Rng } from '@ldmae/core';
+import { type GroupNorm, Linear, Module, ModuleList, matMulNT, type Rng } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import { VAE_NORM_EPS, type VaeInit } from './resnet-block.js';
+import { type VaeInit, vaeGroupNorm } from './resnet-block.js';
 
 /** Options of {@link AttentionBlock}. */
 export interface AttentionBlockOptions {
@@ -34,10 +34,7 @@ export class AttentionBlock extends Module {
     this.channels = channels;
     const init = opts.init ?? 'torch';
     const lin = () => new Linear(channels, channels, { rng: opts.rng, init });
-    this.groupNorm = this.registerModule(
-      'group_norm',
-      new GroupNorm(opts.groups, channels, { eps: VAE_NORM_EPS }),
-    );
+    this.groupNorm = this.registerModule('group_norm', vaeGroupNorm(channels, opts));
     this.toQ = this.registerModule('to_q', lin());
     this.toK = this.registerModule('to_k', lin());
     this.toV = this.registerModule('to_v', lin());

@@ -63,6 +63,11 @@ export interface AutoencoderKLPreset {
 
 const SD_BLOCKS = [128, 256, 512, 512];
 
+/** RGB in and out, self-attention in both mid-blocks: what every preset has, around `c`. */
+const rgbConfig = (
+  c: Omit<AutoencoderKLConfig, 'inChannels' | 'outChannels' | 'midBlockAddAttention'>,
+): AutoencoderKLConfig => ({ inChannels: 3, outChannels: 3, ...c, midBlockAddAttention: true });
+
 /**
  * The presets. 'sd3-f8d16' is the baseline of the paper (the configuration the authors' LDMAE code
  * builds for its AE, DAE, VAE and SD-VAE: SD3's VAE layout, 83,819,683 parameters = 319.7 MiB in
@@ -72,77 +77,62 @@ const SD_BLOCKS = [128, 256, 512, 512];
  */
 export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, AutoencoderKLPreset>> = {
   'sd3-f8d16': {
-    config: {
-      inChannels: 3,
-      outChannels: 3,
+    config: rgbConfig({
       blockOutChannels: SD_BLOCKS,
       layersPerBlock: 2,
       latentChannels: 16,
       normNumGroups: 32,
       useQuantConv: false,
       usePostQuantConv: false,
-      midBlockAddAttention: true,
-    },
+    }),
     factor: 8,
     description: "SD3's VAE layout, the paper's baseline (f8, 16 latent channels, no quant convs)",
   },
   'sd-f8d4': {
-    config: {
-      inChannels: 3,
-      outChannels: 3,
+    config: rgbConfig({
       blockOutChannels: SD_BLOCKS,
       layersPerBlock: 2,
       latentChannels: 4,
       normNumGroups: 32,
       useQuantConv: true,
       usePostQuantConv: true,
-      midBlockAddAttention: true,
-    },
+    }),
     factor: 8,
     description: 'SD 1.x / 2.x / XL VAE layout (f8, 4 latent channels, quant convs), for imports',
   },
   'f4d4-tiny': {
-    config: {
-      inChannels: 3,
-      outChannels: 3,
+    config: rgbConfig({
       blockOutChannels: [16, 32, 32],
       layersPerBlock: 1,
       latentChannels: 4,
       normNumGroups: 8,
       useQuantConv: false,
       usePostQuantConv: false,
-      midBlockAddAttention: true,
-    },
+    }),
     factor: 4,
     description: 'MNIST-sized (28 or 32 px -> 7x7 or 8x8x4 latents), trainable on a 2-core CPU',
   },
   'f8d4-tiny': {
-    config: {
-      inChannels: 3,
-      outChannels: 3,
+    config: rgbConfig({
       blockOutChannels: [16, 32, 32, 32],
       layersPerBlock: 1,
       latentChannels: 4,
       normNumGroups: 8,
       useQuantConv: false,
       usePostQuantConv: false,
-      midBlockAddAttention: true,
-    },
+    }),
     factor: 8,
     description: 'f8 like the paper at CPU widths (32 px -> 4x4x4, 64 px -> 8x8x4)',
   },
   'f4d4-micro': {
-    config: {
-      inChannels: 3,
-      outChannels: 3,
+    config: rgbConfig({
       blockOutChannels: [8, 16, 16],
       layersPerBlock: 1,
       latentChannels: 4,
       normNumGroups: 4,
       useQuantConv: false,
       usePostQuantConv: false,
-      midBlockAddAttention: true,
-    },
+    }),
     factor: 4,
     description: 'the smallest useful model: unit tests, benchmarks of the training step',
   },

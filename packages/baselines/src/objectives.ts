@@ -85,6 +85,14 @@ abstract class PixelObjective implements BaselineObjective {
   }
   abstract loss(x: tf.Tensor4D, step: number): ObjectiveOutput;
   dispose(): void {}
+
+  /** loss = mean((x - decode(encode(input).mode()))^2), logged as `mse` (the AE's and DAE's loss). */
+  protected modeMse(input: tf.Tensor4D, x: tf.Tensor4D): ObjectiveOutput {
+    const ae = this.autoencoder;
+    const mse = mseLoss(ae.decode(ae.encode(input).mean as tf.Tensor4D), x) as tf.Scalar;
+    // A separate handle: core's train disposes the loss before it reads the logs.
+    return { loss: mse, logs: { mse: tf.clone(mse) as tf.Scalar } };
+  }
 }
 
 /** AE: loss = mean((x - decode(encode(x).mode()))^2). Logs `mse`. */
@@ -92,11 +100,7 @@ export class AeObjective extends PixelObjective {
   readonly kind = 'ae' as const;
 
   loss(x: tf.Tensor4D): ObjectiveOutput {
-    const ae = this.autoencoder;
-    const post = ae.encode(x);
-    const mse = mseLoss(ae.decode(post.mean as tf.Tensor4D), x) as tf.Scalar;
-    // A separate handle: core's train disposes the loss before it reads the logs.
-    return { loss: mse, logs: { mse: tf.clone(mse) as tf.Scalar } };
+    return this.modeMse(x, x);
   }
 }
 
@@ -111,12 +115,8 @@ export class DaeObjective extends PixelObjective {
   }
 
   loss(x: tf.Tensor4D): ObjectiveOutput {
-    const ae = this.autoencoder;
     const eps = this.rng.normal(x.shape);
-    const post = ae.encode(tf.add(x, tf.mul(eps, this.noiseStd)) as tf.Tensor4D);
-    const mse = mseLoss(ae.decode(post.mean as tf.Tensor4D), x) as tf.Scalar;
-    // A separate handle: core's train disposes the loss before it reads the logs.
-    return { loss: mse, logs: { mse: tf.clone(mse) as tf.Scalar } };
+    return this.modeMse(tf.add(x, tf.mul(eps, this.noiseStd)) as tf.Tensor4D, x);
   }
 }
 

@@ -1,39 +1,56 @@
 /** diffusers' `Downsample2D` and `Upsample2D` as the VAE uses them (both with a conv named `conv`). */
 import { Conv2d, Module } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { VaeBlockOptions } from './resnet-block.js';
+import { type VaeBlockOptions, vaeConv3x3 } from './resnet-block.js';
+
+/** What both resamplers share: the child `conv` and the check of their NHWC input. */
+abstract class Resample2D extends Module {
+  readonly conv: Conv2d;
+
+  constructor(
+    readonly channels: number,
+    private readonly label: string,
+    conv: Conv2d,
+  ) {
+    super();
+    this.conv = this.registerModule('conv', conv);
+  }
+
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    if (x.rank !== 4 || x.shape[3] !== this.channels) {
+      throw new Error(
+        `${this.label}.forward: x must be [B, H, W, ${this.channels}] (NHWC), got [${x.shape}]`,
+      );
+    }
+    return tf.tidy(() => this.resample(x));
+  }
+
+  protected abstract resample(x: tf.Tensor4D): tf.Tensor4D;
+}
 
 /**
  * Halves H and W: one zero row at the bottom and one zero column at the right (diffusers pads
  * (0, 1, 0, 1) when `padding=0`), then a 3x3 conv with stride 2 and no padding. Child `conv`.
+ * x [B, H, W, C] -> [B, floor(H/2), floor(W/2), C] (exactly H/2 x W/2 for even sizes).
  */
-export class Downsample2D extends Module {
-  readonly channels: number;
-  readonly conv: Conv2d;
-
+export class Downsample2D extends Resample2D {
   constructor(channels: number, opts: VaeBlockOptions) {
-    super();
-    this.channels = channels;
-    this.conv = this.registerModule(
-      'conv',
-      new Conv2d(channels, channels, 3, { rng: opts.rng, stride: 2, padding: 0, init: opts.init ?? 'torch' }),
+    const init = opts.init ?? 'torch';
+    super(
+      channels,
+      'Downsample2D',
+      new Conv2d(channels, channels, 3, { rng: opts.rng, stride: 2, padding: 0, init }),
     );
   }
 
-  /** x [B, H, W, C] -> [B, floor(H/2), floor(W/2), C] (exactly H/2 x W/2 for even sizes). */
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    if (x.rank !== 4 || x.shape[3] !== this.channels) {
-      throw new Error(`Downsample2D.forward: x must be [B, H, W, ${this.channels}] (NHWC), got [${x.shape}]`);
-    }
-    return tf.tidy(() =>
-      this.conv.forward(
-        tf.pad(x, [
-          [0, 0],
-          [0, 1],
-          [0, 1],
-          [0, 0],
-        ]),
-      ),
+  protected resample(x: tf.Tensor4D): tf.Tensor4D {
+    return this.conv.forward(
+      tf.pad(x, [
+        [0, 0],
+        [0, 1],
+        [0, 1],
+        [0, 0],
+      ]),
     );
   }
 }
@@ -53,25 +70,16 @@ export function upsampleNearest2x(x: tf.Tensor4D): tf.Tensor4D {
   });
 }
 
-/** Doubles H and W: nearest-neighbour upsampling, then a 3x3 conv with padding 1. Child `conv`. */
-export class Upsample2D extends Module {
-  readonly channels: number;
-  readonly conv: Conv2d;
-
+/**
+ * Doubles H and W: nearest-neighbour upsampling, then a 3x3 conv with padding 1. Child `conv`.
+ * x [B, H, W, C] -> [B, 2H, 2W, C].
+ */
+export class Upsample2D extends Resample2D {
   constructor(channels: number, opts: VaeBlockOptions) {
-    super();
-    this.channels = channels;
-    this.conv = this.registerModule(
-      'conv',
-      new Conv2d(channels, channels, 3, { rng: opts.rng, padding: 1, init: opts.init ?? 'torch' }),
-    );
+    super(channels, 'Upsample2D', vaeConv3x3(channels, channels, opts));
   }
 
-  /** x [B, H, W, C] -> [B, 2H, 2W, C]. */
-  forward(x: tf.Tensor4D): tf.Tensor4D {
-    if (x.rank !== 4 || x.shape[3] !== this.channels) {
-      throw new Error(`Upsample2D.forward: x must be [B, H, W, ${this.channels}] (NHWC), got [${x.shape}]`);
-    }
-    return tf.tidy(() => this.conv.forward(upsampleNearest2x(x)));
+  protected resample(x: tf.Tensor4D): tf.Tensor4D {
+    return this.conv.forward(upsampleNearest2x(x));
   }
 }

@@ -1,5 +1,8 @@
-/** diffusers' `ResnetBlock2D` as the VAE uses it: no time embedding, no dropout, output scale 1. */
-import { Conv2d, GroupNorm, Module, type Rng, silu } from '@ldmae/core';
+/**
+ * diffusers' `ResnetBlock2D` as the VAE uses it (no time embedding, no dropout, output scale 1), the
+ * encoder's and decoder's levels built from it, and the convs and norms every VAE block shares.
+ */
+import { Conv2d, GroupNorm, Module, ModuleList, type Rng, silu } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /** Weight initialisation of the AutoencoderKL's layers. */
@@ -21,6 +24,14 @@ export interface VaeBlockOptions {
 /** GroupNorm eps of every norm in diffusers' AutoencoderKL (`resnet_eps`). */
 export const VAE_NORM_EPS = 1e-6;
 
+/** A 3x3 conv with padding 1 (every 3x3 conv of the VAE but the downsampler's). */
+export const vaeConv3x3 = (inChannels: number, outChannels: number, opts: VaeBlockOptions): Conv2d =>
+  new Conv2d(inChannels, outChannels, 3, { rng: opts.rng, padding: 1, init: opts.init ?? 'torch' });
+
+/** A GroupNorm over `channels` with the VAE's groups and eps. */
+export const vaeGroupNorm = (channels: number, opts: Pick<VaeBlockOptions, 'groups'>): GroupNorm =>
+  new GroupNorm(opts.groups, channels, { eps: VAE_NORM_EPS });
+
 /**
  * x -> shortcut(x) + conv2(silu(norm2(conv1(silu(norm1(x)))))). Children `norm1`, `conv1`, `norm2`,
  * `conv2` (3x3, padding 1) and, when the channel count changes, `conv_shortcut` (1x1).
@@ -38,21 +49,14 @@ export class ResnetBlock2D extends Module {
     super();
     this.inChannels = inChannels;
     this.outChannels = outChannels;
-    const { rng, groups } = opts;
-    const init = opts.init ?? 'torch';
-    this.norm1 = this.registerModule('norm1', new GroupNorm(groups, inChannels, { eps: VAE_NORM_EPS }));
-    this.conv1 = this.registerModule(
-      'conv1',
-      new Conv2d(inChannels, outChannels, 3, { rng, padding: 1, init }),
-    );
-    this.norm2 = this.registerModule('norm2', new GroupNorm(groups, outChannels, { eps: VAE_NORM_EPS }));
-    this.conv2 = this.registerModule(
-      'conv2',
-      new Conv2d(outChannels, outChannels, 3, { rng, padding: 1, init }),
-    );
+    this.norm1 = this.registerModule('norm1', vaeGroupNorm(inChannels, opts));
+    this.conv1 = this.registerModule('conv1', vaeConv3x3(inChannels, outChannels, opts));
+    this.norm2 = this.registerModule('norm2', vaeGroupNorm(outChannels, opts));
+    this.conv2 = this.registerModule('conv2', vaeConv3x3(outChannels, outChannels, opts));
+    const shortcut = { rng: opts.rng, init: opts.init ?? 'torch' };
     this.convShortcut =
       inChannels !== outChannels
-        ? this.registerModule('conv_shortcut', new Conv2d(inChannels, outChannels, 1, { rng, init }))
+        ? this.registerModule('conv_shortcut', new Conv2d(inChannels, outChannels, 1, shortcut))
         : null;
   }
 
@@ -68,6 +72,51 @@ export class ResnetBlock2D extends Module {
       h = this.conv2.forward(silu(this.norm2.forward(h)));
       const skip = this.convShortcut ? this.convShortcut.forward(x) : x;
       return tf.add(skip, h);
+    });
+  }
+}
+
+/** A level's 2x resampler: `Downsample2D` or `Upsample2D`. */
+type Resampler = Module & { forward(x: tf.Tensor4D): tf.Tensor4D };
+
+/** A level's resampler class and the name diffusers registers it under. */
+export type VaeResampler = readonly [
+  'downsamplers' | 'upsamplers',
+  new (channels: number, opts: VaeBlockOptions) => Resampler,
+];
+
+/**
+ * One encoder or decoder level (diffusers' `DownEncoderBlock2D` / `UpDecoderBlock2D`):
+ * `resnets.{0..layers-1}` (the first changes the width) and, when `resampler` is given (every level
+ * but the last), `downsamplers.0` or `upsamplers.0`, built after the resnets.
+ */
+export class VaeLevel extends Module {
+  readonly resnets: ModuleList<ResnetBlock2D>;
+  readonly resamplers: ModuleList<Resampler> | null;
+
+  constructor(
+    inChannels: number,
+    outChannels: number,
+    layers: number,
+    resampler: VaeResampler | null,
+    opts: VaeBlockOptions,
+  ) {
+    super();
+    const blocks: ResnetBlock2D[] = [];
+    for (let j = 0; j < layers; j++)
+      blocks.push(new ResnetBlock2D(j === 0 ? inChannels : outChannels, outChannels, opts));
+    this.resnets = this.registerModule('resnets', new ModuleList(blocks));
+    this.resamplers = resampler
+      ? this.registerModule(resampler[0], new ModuleList([new resampler[1](outChannels, opts)]))
+      : null;
+  }
+
+  /** x [B, H, W, in] -> [B, H', W', out]: H/2 (down), 2H (up), or H on the last level. */
+  forward(x: tf.Tensor4D): tf.Tensor4D {
+    return tf.tidy(() => {
+      let h = x;
+      for (const r of this.resnets) h = r.forward(h);
+      return this.resamplers ? this.resamplers.at(0).forward(h) : h;
     });
   }
 }

@@ -1,27 +1,13 @@
 import { createRng, type ImageBatchSource, setupBackend } from '@ldmae/core';
-import { DataLoader, fromImages } from '@ldmae/data';
+import { DataLoader } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
 import { createBaseline, createObjective, type TrainBaselineOptions, trainBaseline } from '../src/index.js';
+import { tinyDataset } from './tiny-dataset.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
 });
-
-/** Six seeded 16 x 16 RGB byte images. */
-function tinyDataset() {
-  const rng = createRng(3);
-  const ims = Array.from({ length: 6 }, () => ({
-    data: Uint8Array.from(rng.uniformArray(16 * 16 * 3, 0, 255), (v) => Math.floor(v)),
-    height: 16,
-    width: 16,
-    channels: 3,
-  }));
-  return fromImages(
-    ims,
-    ims.map((_, i) => i % 2),
-  );
-}
 
 const images = (n: number, seed: number) => createRng(seed).uniform([n, 16, 16, 3], -1, 1) as tf.Tensor4D;
 

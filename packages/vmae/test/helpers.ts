@@ -13,22 +13,20 @@ export function maxAbsDiff(a: tf.Tensor, b: tf.Tensor): number {
   return m;
 }
 
-/** A tiny model for fast tests: 16 px, patch 4 (16 tokens), width 32, one block each side. */
+/** The micro model's overrides of 'f4d4-tiny': 16 px, patch 4 (16 tokens), width 32, one block each side. */
+export const MICRO_VMAE = {
+  imgSize: 16,
+  embedDim: 32,
+  depth: 1,
+  numHeads: 2,
+  decoderEmbedDim: 32,
+  decoderDepth: 1,
+  decoderNumHeads: 2,
+} satisfies VMAEConfigOverrides;
+
+/** A tiny model for fast tests: 'f4d4-tiny' with {@link MICRO_VMAE}, then `overrides`. */
 export function microVMAE(overrides: VMAEConfigOverrides = {}, seed = 0): VMAE {
-  return createVMAE(
-    'f4d4-tiny',
-    {
-      imgSize: 16,
-      embedDim: 32,
-      depth: 1,
-      numHeads: 2,
-      decoderEmbedDim: 32,
-      decoderDepth: 1,
-      decoderNumHeads: 2,
-      ...overrides,
-    },
-    { rng: createRng(seed) },
-  );
+  return createVMAE('f4d4-tiny', { ...MICRO_VMAE, ...overrides }, { rng: createRng(seed) });
 }
 
 /** Uniform images in [-1, 1], [B, H, W, 3]. */

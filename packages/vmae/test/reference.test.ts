@@ -3,20 +3,12 @@ import { createRng, fromTfTensors, parsePth, serializePth, setupBackend, toTfTen
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { planMasking, readVMAE, resolveVMAEConfig, VMAE } from '../src/index.js';
-import { maxAbsDiff, microVMAE, randomImages } from './helpers.js';
+import { MICRO_VMAE, maxAbsDiff, microVMAE, randomImages } from './helpers.js';
 
 // Written by `python3 tools/bench/vmae_torch.py fixture` from an independent PyTorch implementation of
 // the reference (torch.save of {"model": state_dict, "epoch", "args": Namespace, "expected": {...}}).
 const FIXTURE = new URL('./fixtures/reference-tiny.pth', import.meta.url);
-const FIXTURE_CONFIG = resolveVMAEConfig('f4d4-tiny', {
-  imgSize: 16,
-  embedDim: 32,
-  depth: 1,
-  numHeads: 2,
-  decoderEmbedDim: 32,
-  decoderDepth: 1,
-  decoderNumHeads: 2,
-});
+const FIXTURE_CONFIG = resolveVMAEConfig('f4d4-tiny', MICRO_VMAE);
 const nchwToNhwc = (t: tf.Tensor) => tf.transpose(t, [0, 2, 3, 1]);
 
 beforeAll(async () => {

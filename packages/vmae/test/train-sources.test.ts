@@ -1,28 +1,14 @@
-import { createRng, type ImageBatchSource, setupBackend } from '@ldmae/core';
-import { DataLoader, fromImages } from '@ldmae/data';
+import { type ImageBatchSource, setupBackend } from '@ldmae/core';
+import { DataLoader } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, expectTypeOf, it } from 'vitest';
+import { tinyDataset } from '../../baselines/test/tiny-dataset.js';
 import { type TrainVMAEOptions, trainVMAE } from '../src/index.js';
 import { microVMAE, randomImages } from './helpers.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
 });
-
-/** Six seeded 16 x 16 RGB byte images. */
-function tinyDataset() {
-  const rng = createRng(3);
-  const ims = Array.from({ length: 6 }, () => ({
-    data: Uint8Array.from(rng.uniformArray(16 * 16 * 3, 0, 255), (v) => Math.floor(v)),
-    height: 16,
-    width: 16,
-    channels: 3,
-  }));
-  return fromImages(
-    ims,
-    ims.map((_, i) => i % 2),
-  );
-}
 
 const run = { steps: 3, batchSize: 4, lr: 1e-3, stage: 3 as const };
 
