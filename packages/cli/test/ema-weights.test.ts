@@ -4,14 +4,13 @@
  * constant; the trained weights with `--weights raw`; no warning for an EMA that warmed up), and
  * `encode --n`.
  */
-import { mkdirSync, readFileSync } from 'node:fs';
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
-import { writePng } from '@ldmae/data';
 import { LatentDiffusion } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, expect, it } from 'vitest';
-import { run, tempDir } from './helpers.js';
+import { pngFolder, run, tempDir } from './helpers.js';
 
 let dir: string;
 
@@ -34,12 +33,7 @@ const trainLdm = (out: string, ...extra: string[]) => [
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
   dir = tempDir();
-  const folder = join(dir, 'imgs');
-  mkdirSync(folder);
-  for (let i = 0; i < 16; i++) {
-    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * 3 + i * 29) % 256);
-    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
-  }
+  const folder = await pngFolder(dir, 16, 3, 29);
   const steps = [
     [
       'train-ae',

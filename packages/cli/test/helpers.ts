@@ -1,7 +1,8 @@
 /** Running `ldmae` in-process with captured output, for the tests. */
-import { mkdtempSync } from 'node:fs';
+import { mkdirSync, mkdtempSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { writePng } from '@ldmae/data';
 import { main } from '../src/program.js';
 import type { TextSink } from '../src/progress.js';
 
@@ -46,4 +47,15 @@ export async function run(
 /** A fresh temporary folder. */
 export function tempDir(prefix = 'ldmae-cli-'): string {
   return mkdtempSync(join(tmpdir(), prefix));
+}
+
+/** `dir`/imgs with `count` 16x16 RGB PNGs img-<i>.png, byte k of image i being (k * a + i * b) % 256. */
+export async function pngFolder(dir: string, count: number, a: number, b: number): Promise<string> {
+  const folder = join(dir, 'imgs');
+  mkdirSync(folder);
+  for (let i = 0; i < count; i++) {
+    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * a + i * b) % 256);
+    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
+  }
+  return folder;
 }

@@ -3,13 +3,12 @@
  * `loadAutoencoder` from its saved model and from its training checkpoint, and encodes an image to the
  * latents `ldmae encode` wrote into its cache (the CLI's own result, float for float).
  */
-import { mkdirSync } from 'node:fs';
 import { join } from 'node:path';
 import { loadAutoencoder, setupBackend } from '@ldmae/core';
-import { openLatentCache, readImage, writePng } from '@ldmae/data';
+import { openLatentCache, readImage } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { run, tempDir } from './helpers.js';
+import { pngFolder, run, tempDir } from './helpers.js';
 
 const KINDS = ['vmae', 'ae', 'dae', 'vae', 'sd-vae'] as const;
 const FORMAT = {
@@ -25,12 +24,7 @@ let image: tf.Tensor4D;
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
   dir = tempDir();
-  const folder = join(dir, 'imgs');
-  mkdirSync(folder);
-  for (let i = 0; i < 8; i++) {
-    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * 7 + i * 31) % 256);
-    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
-  }
+  const folder = await pngFolder(dir, 8, 7, 31);
   const img = await readImage(join(folder, 'img-0.png'));
   image = tf.tidy(() => tf.sub(tf.div(tf.tensor4d(Float32Array.from(img.data), [1, 16, 16, 3]), 127.5), 1));
   for (const kind of KINDS) {

@@ -13,46 +13,15 @@ describe('quickstart budget', () => {
   });
 
   it('fits the evaluation images to what is left of the budget', () => {
+    const budget = { extractorSeconds: 0.02, sampleSeconds: 0.1, epsCount: 6, available: 999 };
     // Per image: 0.02 * (4 + 7 / 2) + 0.1 + 0.01 = 0.26 s; 78 s fit 300 images.
-    expect(
-      evalImagesForBudget({
-        seconds: 78.1,
-        extractorSeconds: 0.02,
-        sampleSeconds: 0.1,
-        epsCount: 6,
-        available: 999,
-      }),
-    ).toEqual({
+    expect(evalImagesForBudget({ ...budget, seconds: 78.1 })).toEqual({
       evalImages: 300,
       smoothnessImages: 150,
     });
     // Clamped to [100, 500] and to the images there are.
-    expect(
-      evalImagesForBudget({
-        seconds: 1,
-        extractorSeconds: 0.02,
-        sampleSeconds: 0.1,
-        epsCount: 6,
-        available: 999,
-      }).evalImages,
-    ).toBe(100);
-    expect(
-      evalImagesForBudget({
-        seconds: 1e5,
-        extractorSeconds: 0.02,
-        sampleSeconds: 0.1,
-        epsCount: 6,
-        available: 999,
-      }).evalImages,
-    ).toBe(500);
-    expect(
-      evalImagesForBudget({
-        seconds: 1e5,
-        extractorSeconds: 0.02,
-        sampleSeconds: 0.1,
-        epsCount: 6,
-        available: 320,
-      }).evalImages,
-    ).toBe(320);
+    expect(evalImagesForBudget({ ...budget, seconds: 1 }).evalImages).toBe(100);
+    expect(evalImagesForBudget({ ...budget, seconds: 1e5 }).evalImages).toBe(500);
+    expect(evalImagesForBudget({ ...budget, seconds: 1e5, available: 320 }).evalImages).toBe(320);
   });
 });

@@ -6,13 +6,12 @@
 import { existsSync, mkdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
-import { writePng } from '@ldmae/data';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { setFsStepHook } from '../../io/src/fs-safe.js';
 import type { CliError } from '../src/errors.js';
 import { jsonlWriter, writeOutput } from '../src/files.js';
 import { checkOfflineNetworks } from '../src/steps/evaluate.js';
-import { run, tempDir } from './helpers.js';
+import { pngFolder, run, tempDir } from './helpers.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
@@ -130,12 +129,7 @@ describe('train-ae runs that are refused, resumed or fail', () => {
 
 it('train-ae on a folder of a dozen images trains and writes the reconstruction grid it can', async () => {
   const dir = tempDir();
-  const folder = join(dir, 'imgs');
-  mkdirSync(folder);
-  for (let i = 0; i < 12; i++) {
-    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * 7 + i * 31) % 256);
-    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
-  }
+  const folder = await pngFolder(dir, 12, 7, 31);
   const out = join(dir, 'ae');
   const r = await run(['train-ae', '--data', folder, '--steps', '2', '--batch-size', '4', '--out', out]);
   expect(r.code, r.stderr).toBe(0);
@@ -144,12 +138,7 @@ it('train-ae on a folder of a dozen images trains and writes the reconstruction 
 
 it('bad images in a folder are found before training: named, or left out with --skip-bad-images', async () => {
   const dir = tempDir();
-  const folder = join(dir, 'imgs');
-  mkdirSync(folder);
-  for (let i = 0; i < 12; i++) {
-    const data = Uint8Array.from({ length: 16 * 16 * 3 }, (_, k) => (k * 5 + i * 17) % 256);
-    await writePng(join(folder, `img-${i}.png`), { data, height: 16, width: 16, channels: 3 });
-  }
+  const folder = await pngFolder(dir, 12, 5, 17);
   writeFileSync(join(folder, 'garbage.png'), 'not an image at all');
   const good = readFileSync(join(folder, 'img-0.png'));
   writeFileSync(join(folder, 'cut.png'), good.subarray(0, good.length - 40));

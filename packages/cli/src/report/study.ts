@@ -75,12 +75,7 @@ export async function writeStudyReport(path: string, d: StudyReportInput): Promi
       const p = PAPER_TABLE1[r.id];
       return [
         r.row,
-        num(r.l1),
-        num(r.mse),
-        num(r.psnr),
-        num(r.ssim),
-        num(r.lpips),
-        num(r.rfid),
+        ...[r.l1, r.mse, r.psnr, r.ssim, r.lpips, r.rfid].map(num),
         `${paper(p?.psnr)} / ${paper(p?.lpips)} / ${paper(p?.rfid)}`,
       ];
     }),
@@ -112,9 +107,7 @@ export async function writeStudyReport(path: string, d: StudyReportInput): Promi
       const p = PAPER_TABLE3[r.id];
       return [
         r.row,
-        num(r.gfid),
-        num(r.precision),
-        num(r.recall),
+        ...[r.gfid, r.precision, r.recall].map(num),
         `${paper(p?.gfid)} / ${paper(p?.precision)} / ${paper(p?.recall)}`,
       ];
     }),

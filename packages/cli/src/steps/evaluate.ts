@@ -162,14 +162,11 @@ export async function evalReconstruction(
   ctx: EvalContext,
   phase = 'eval-recon',
 ): Promise<ReconstructionResult> {
-  return inPhases(ctx, phase, n, (onProgress) =>
-    evaluateReconstruction(ae, imageSource(data, n, ctx.batchSize, 0, ctx.signal), {
-      extractor: ctx.extractor,
-      lpips: ctx.lpips,
-      batchSize: ctx.batchSize,
-      onProgress,
-    }),
-  );
+  const { extractor, lpips, batchSize, signal } = ctx;
+  return inPhases(ctx, phase, n, (onProgress) => {
+    const images = imageSource(data, n, batchSize, 0, signal);
+    return evaluateReconstruction(ae, images, { extractor, lpips, batchSize, onProgress });
+  });
 }
 
 /** Latent smoothness: reconstruction metrics with the latent perturbed by eps * std_c * noise. */
@@ -181,15 +178,11 @@ export async function evalSmoothness(
   ctx: EvalContext,
   phase = 'smoothness',
 ): Promise<LatentSmoothnessResult> {
-  return inPhases(ctx, phase, n, (onProgress) =>
-    latentSmoothness(ae, imageSource(data, n, ctx.batchSize, 1, ctx.signal), {
-      extractor: ctx.extractor,
-      lpips: ctx.lpips,
-      batchSize: ctx.batchSize,
-      eps,
-      onProgress,
-    }),
-  );
+  const { extractor, lpips, batchSize, signal } = ctx;
+  return inPhases(ctx, phase, n, (onProgress) => {
+    const images = imageSource(data, n, batchSize, 1, signal);
+    return latentSmoothness(ae, images, { extractor, lpips, batchSize, eps, onProgress });
+  });
 }
 
 /** Sampling settings of the generation metrics. */

@@ -143,15 +143,18 @@ function loaderFor(data: LoadedData, s: TrainAeSettings, startStep: number): Dat
   });
 }
 
-async function trainVmae(
-  model: VMAE,
+/** One kind's training loop: `model` as `s` says, checkpoints in `ckpt`, resuming from `resumeFrom`. */
+type TrainLoop<M> = (
+  model: M,
   s: TrainAeSettings,
   ctx: TrainAeContext,
   ckpt: string,
   resumeFrom: string | null,
   log: (l: Record<string, unknown>) => void,
   onProgress: Parameters<typeof trainVMAE>[0]['onProgress'],
-): Promise<TrainResult> {
+) => Promise<TrainResult>;
+
+const trainVmae: TrainLoop<VMAE> = async (model, s, ctx, ckpt, resumeFrom, log, onProgress) => {
   const lpips = s.lpipsWeight ? await loadLpips(ctx.data.imageSize) : null;
   const loader = loaderFor(ctx.data, s, 0);
   try {
@@ -178,17 +181,9 @@ async function trainVmae(
     lpips?.dispose();
     await loader.close();
   }
-}
+};
 
-async function trainBaselineAe(
-  ae: AutoencoderKL,
-  s: TrainAeSettings,
-  ctx: TrainAeContext,
-  ckpt: string,
-  resumeFrom: string | null,
-  log: (l: Record<string, unknown>) => void,
-  onProgress: Parameters<typeof trainVMAE>[0]['onProgress'],
-): Promise<TrainResult> {
+const trainBaselineAe: TrainLoop<AutoencoderKL> = async (ae, s, ctx, ckpt, resumeFrom, log, onProgress) => {
   const kind = s.kind as BaselineKind;
   let resume: CheckpointPayload | undefined;
   if (resumeFrom) resume = await loadCheckpoint(resumeFrom);
@@ -228,7 +223,7 @@ async function trainBaselineAe(
     lpips?.dispose();
     await loader.close();
   }
-}
+};
 
 /** The learning rate of the training commands: 5% linear warm-up, then cosine down to lr / 10. */
 export function warmupCosine(steps: number, lr: number): ReturnType<typeof warmupCosineLr> | undefined {

@@ -122,6 +122,7 @@ const fmt = (m: Measured | null) =>
       ? `${m.mean.toPrecision(4)} ± ${m.std.toPrecision(2)}`
       : m.mean.toPrecision(4);
 type Key = 'rfid' | 'psnr' | 'gfid' | 'sigma2' | 'rho';
+type Better = 'lower' | 'higher';
 
 /** `a` is beyond each of `others` on `key` in the direction `better` ('higher': a has the largest value). */
 function beatsAll(
@@ -129,7 +130,7 @@ function beatsAll(
   a: string,
   others: string[],
   key: Key,
-  better: 'lower' | 'higher',
+  better: Better,
 ): { verdict: Verdict; detail: string } {
   const ra = t.models[a]?.[key] ?? null;
   const present = others.filter((o) => t.models[o]?.[key]);
@@ -156,13 +157,21 @@ export function judgeClaims(t: StudyTables): ClaimResult[] {
   const others = (a: string) => Object.keys(t.models).filter((k) => k !== a);
   const all = ['ae', 'dae', 'vae', 'sd-vae', 'vmae'];
   const have = (ids: string[]) => ids.every((id) => t.models[id]);
+  /** Claim that `a` beats `vs` (default: every other model, all five needed) on `key`. */
+  const beats = (
+    id: string,
+    claim: string,
+    src: string,
+    a: string,
+    key: Key,
+    better: Better,
+    vs?: string[],
+  ) => {
+    const ids = vs ? [a, ...vs] : all;
+    add(id, claim, src, have(ids) ? beatsAll(t, a, vs ?? others(a), key, better) : missing(ids));
+  };
 
-  add(
-    'vmae-best-rfid',
-    'VMAE has the lowest rFID',
-    'Table 1',
-    have(all) ? beatsAll(t, 'vmae', others('vmae'), 'rfid', 'lower') : missing(all),
-  );
+  beats('vmae-best-rfid', 'VMAE has the lowest rFID', 'Table 1', 'vmae', 'rfid', 'lower');
   add(
     'ae-dae-best-psnr',
     'AE and DAE reconstruct pixels better (PSNR) than VAE and SD-VAE',
@@ -174,12 +183,7 @@ export function judgeClaims(t: StudyTables): ClaimResult[] {
         )
       : missing(all),
   );
-  add(
-    'vae-worst-rfid',
-    'VAE has the worst rFID',
-    'Table 1',
-    have(all) ? beatsAll(t, 'vae', others('vae'), 'rfid', 'higher') : missing(all),
-  );
+  beats('vae-worst-rfid', 'VAE has the worst rFID', 'Table 1', 'vae', 'rfid', 'higher');
   const pv = t.models.vmae?.params;
   const ps = t.models['sd-vae']?.params;
   add(
@@ -226,49 +230,21 @@ export function judgeClaims(t: StudyTables): ClaimResult[] {
         }
       : missing(all),
   );
-  add(
+  beats(
     'sdvae-lowest-sigma',
     'SD-VAE compresses most (lowest sigma^2)',
     'Fig. 7',
-    have(all) ? beatsAll(t, 'sd-vae', others('sd-vae'), 'sigma2', 'lower') : missing(all),
+    'sd-vae',
+    'sigma2',
+    'lower',
   );
-  add(
-    'sdvae-lowest-rho',
-    'SD-VAE disentangles least (lowest rho)',
-    'Fig. 7',
-    have(all) ? beatsAll(t, 'sd-vae', others('sd-vae'), 'rho', 'lower') : missing(all),
-  );
-  add(
-    'vmae-highest-rho',
-    'VMAE disentangles most (highest rho)',
-    'Fig. 7',
-    have(all) ? beatsAll(t, 'vmae', others('vmae'), 'rho', 'higher') : missing(all),
-  );
+  beats('sdvae-lowest-rho', 'SD-VAE disentangles least (lowest rho)', 'Fig. 7', 'sd-vae', 'rho', 'lower');
+  beats('vmae-highest-rho', 'VMAE disentangles most (highest rho)', 'Fig. 7', 'vmae', 'rho', 'higher');
   // Table 3.
-  add(
-    'vae-worst-gfid',
-    'VAE has the worst gFID',
-    'Table 3',
-    have(all) ? beatsAll(t, 'vae', others('vae'), 'gfid', 'higher') : missing(all),
-  );
-  add(
-    'vmae-beats-sdvae',
-    "VMAE's gFID beats SD-VAE's",
-    'Table 3',
-    have(['vmae', 'sd-vae']) ? beatsAll(t, 'vmae', ['sd-vae'], 'gfid', 'lower') : missing(['vmae', 'sd-vae']),
-  );
-  add(
-    'dae-beats-ae',
-    "DAE's gFID beats AE's",
-    'Table 3',
-    have(['dae', 'ae']) ? beatsAll(t, 'dae', ['ae'], 'gfid', 'lower') : missing(['dae', 'ae']),
-  );
-  add(
-    'vmae-best-gfid',
-    'VMAE has the best gFID',
-    'Table 3',
-    have(all) ? beatsAll(t, 'vmae', others('vmae'), 'gfid', 'lower') : missing(all),
-  );
+  beats('vae-worst-gfid', 'VAE has the worst gFID', 'Table 3', 'vae', 'gfid', 'higher');
+  beats('vmae-beats-sdvae', "VMAE's gFID beats SD-VAE's", 'Table 3', 'vmae', 'gfid', 'lower', ['sd-vae']);
+  beats('dae-beats-ae', "DAE's gFID beats AE's", 'Table 3', 'dae', 'gfid', 'lower', ['ae']);
+  beats('vmae-best-gfid', 'VMAE has the best gFID', 'Table 3', 'vmae', 'gfid', 'lower');
   // Table 4.
   for (const key of ['gfid', 'rfid'] as const) {
     const rows = t.ablation;

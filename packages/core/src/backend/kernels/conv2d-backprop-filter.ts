@@ -11,10 +11,15 @@
  * A 1x1, stride-1, unpadded filter is x^T dy instead: an explicit transpose and an untransposed
  * matmul, 3-4x faster than the convolution (or than matMul with transposeA) on wasm.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { assertChannelsLast, assertShape, input, type KernelArgs, pair, withScope } from './wasm-backend.js';
-
-type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
+import type * as tf from '@tensorflow/tfjs-core';
+import {
+  assertChannelsLast,
+  convInfo,
+  input,
+  type KernelArgs,
+  type KernelScope,
+  withScope,
+} from './wasm-backend.js';
 
 /**
  * Kernel function for 'Conv2DBackpropFilter' on wasm.
@@ -31,23 +36,10 @@ export function conv2DBackpropFilterWasm({ inputs, backend, attrs = {} }: Kernel
   assertChannelsLast('Conv2DBackpropFilter', attrs.dataFormat);
   if (x.shape.length !== 4)
     throw new Error(`Conv2DBackpropFilter (wasm): x must be rank 4 NHWC, got [${x.shape}]`);
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as [number, number, number, number],
-    filterShape,
-    attrs.strides as number | [number, number],
-    pair(attrs.dilations as number | number[] | undefined),
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    false,
-    'channelsLast',
-  );
-  assertShape('Conv2DBackpropFilter', 'dy', dy.shape, info.outShape);
+  const info = convInfo('Conv2DBackpropFilter', dy, x.shape, filterShape, attrs, false);
   const { inChannels: c, inHeight: h, inWidth: w, outChannels: f, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  const { dilationHeight: dh, dilationWidth: dw } = info;
   const { top, left } = info.padInfo;
-  const bottom = Math.max(0, (fh - 1) * dh + (oh - 1) * sh + 1 - h - top);
-  const right = Math.max(0, (fw - 1) * dw + (ow - 1) * sw + 1 - w - left);
 
   return withScope(backend, (s) => {
     if (fh === 1 && fw === 1 && oh === h && ow === w && sh === 1 && sw === 1 && top === 0 && left === 0) {
@@ -61,25 +53,38 @@ export function conv2DBackpropFilterWasm({ inputs, backend, attrs = {} }: Kernel
     }
     const xT = s.run('Transpose', { x }, { perm: [3, 1, 2, 0] }); // [C, H, W, N]
     const dyT = s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }); // [outH, outW, N, F]
-    const conv = s.run(
-      'Conv2D',
-      { x: xT, filter: dyT },
-      {
-        strides: [dh, dw],
-        dilations: [sh, sw],
-        pad: [
-          [0, 0],
-          [top, bottom],
-          [left, right],
-          [0, 0],
-        ],
-        dataFormat: 'NHWC',
-      },
-    ); // [C, >=fh, >=fw, F]
-    const cropped =
-      conv.shape[1] === fh && conv.shape[2] === fw
-        ? conv
-        : s.run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [c, fh, fw, f] });
+    const cropped = swappedConv(s, 'Conv2D', xT, dyT, info, { dataFormat: 'NHWC' }); // [C, fh, fw, F]
     return s.run('Transpose', { x: cropped }, { perm: [1, 2, 0, 3] }); // [fh, fw, C, F]
   });
+}
+
+/**
+ * The filter gradient as one forward convolution `op` of `x` with `dy` as its filter (both
+ * transposed by the caller): the original dilations become strides and the original strides
+ * dilations; the output is padded at the bottom/right just enough to reach the filter size and
+ * cropped to [B, fh, fw, K] when rows the forward pass never read would make it larger.
+ */
+export function swappedConv(
+  s: KernelScope,
+  op: 'Conv2D' | 'DepthwiseConv2dNative',
+  x: tf.TensorInfo,
+  dy: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+  attrs: tf.NamedAttrMap = {},
+): tf.TensorInfo {
+  const { inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw, dilationHeight: dh, dilationWidth: dw } = info;
+  const { top, left } = info.padInfo;
+  const bottom = Math.max(0, (fh - 1) * dh + (oh - 1) * sh + 1 - h - top);
+  const right = Math.max(0, (fw - 1) * dw + (ow - 1) * sw + 1 - w - left);
+  const pad = [
+    [0, 0],
+    [top, bottom],
+    [left, right],
+    [0, 0],
+  ];
+  const conv = s.run(op, { x, filter: dy }, { strides: [dh, dw], dilations: [sh, sw], pad, ...attrs });
+  const [b, ch, cw, k] = conv.shape;
+  if (ch === fh && cw === fw) return conv;
+  return s.run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [b, fh, fw, k] });
 }

@@ -9,18 +9,15 @@
  * a stride-1 correlation with that sub-filter, written back into every s-th row and column: the same
  * FLOPs as the direct loop, with none of the zeros a dilated-dy formulation would multiply.
  */
-import * as tf from '@tensorflow/tfjs-core';
+import type * as tf from '@tensorflow/tfjs-core';
 import {
   assertChannelsLast,
-  assertShape,
+  convInfo,
   input,
   type KernelArgs,
   type KernelScope,
   withScope,
 } from './wasm-backend.js';
-
-type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-type Shape4 = [number, number, number, number];
 
 /**
  * Kernel function for 'Conv2DBackpropInput' on wasm.
@@ -35,17 +32,15 @@ export function conv2DBackpropInputWasm({ inputs, backend, attrs = {} }: KernelA
   if (filter.shape.length !== 4) {
     throw new Error(`Conv2DBackpropInput (wasm): filter must be rank 4, got [${filter.shape}]`);
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    attrs.inputShape as Shape4,
-    filter.shape as Shape4,
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  const info = convInfo(
+    'Conv2DBackpropInput',
+    dy,
+    attrs.inputShape as number[],
+    filter.shape,
+    attrs,
     false,
-    'channelsLast',
+    1,
   );
-  assertShape('Conv2DBackpropInput', 'dy', dy.shape, info.outShape);
   const { inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
   const top = fh - 1 - info.padInfo.top;
   const left = fw - 1 - info.padInfo.left;

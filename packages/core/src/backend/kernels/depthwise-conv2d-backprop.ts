@@ -10,12 +10,11 @@
  * correlated with the 180-degree-rotated filter seen as multiplier 1 over C*M channels, and the M
  * products of each input channel are summed.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { assertChannelsLast, assertShape, input, type KernelArgs, pair, withScope } from './wasm-backend.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { swappedConv } from './conv2d-backprop-filter.js';
+import { assertChannelsLast, convInfo, input, type KernelArgs, withScope } from './wasm-backend.js';
 import { spreadOnZeroGrid } from './zero-grid.js';
 
-type Pad = 'same' | 'valid' | number | tf.backend_util.ExplicitPadding;
-type Rounding = 'floor' | 'round' | 'ceil' | undefined;
 type Shape4 = [number, number, number, number];
 
 /**
@@ -36,45 +35,15 @@ export function depthwiseConv2dNativeBackpropFilterWasm({
   if (x.shape.length !== 4) {
     throw new Error(`DepthwiseConv2dNativeBackpropFilter (wasm): x must be rank 4 NHWC, got [${x.shape}]`);
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    x.shape as Shape4,
-    filterShape,
-    attrs.strides as number | [number, number],
-    pair(attrs.dilations as number | number[] | undefined),
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as Rounding,
-    true,
-  );
-  assertShape('DepthwiseConv2dNativeBackpropFilter', 'dy', dy.shape, info.outShape);
+  const info = convInfo('DepthwiseConv2dNativeBackpropFilter', dy, x.shape, filterShape, attrs, true);
   const [n, h, w, c] = x.shape;
   const m = filterShape[3];
-  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
-  const { dilationHeight: dh, dilationWidth: dw, outHeight: oh, outWidth: ow } = info;
-  const { top, left } = info.padInfo;
-  const bottom = Math.max(0, (fh - 1) * dh + (oh - 1) * sh + 1 - h - top);
-  const right = Math.max(0, (fw - 1) * dw + (ow - 1) * sw + 1 - w - left);
+  const { filterHeight: fh, filterWidth: fw, outHeight: oh, outWidth: ow } = info;
 
   return withScope(backend, (s) => {
     const xT = s.reshape(s.run('Transpose', { x }, { perm: [1, 2, 0, 3] }), [1, h, w, n * c]);
     const dyT = s.reshape(s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }), [oh, ow, n * c, m]);
-    const conv = s.run(
-      'DepthwiseConv2dNative',
-      { x: xT, filter: dyT },
-      {
-        strides: [dh, dw],
-        dilations: [sh, sw],
-        pad: [
-          [0, 0],
-          [top, bottom],
-          [left, right],
-          [0, 0],
-        ],
-      },
-    ); // [1, >=fh, >=fw, N*C*M]
-    const cropped =
-      conv.shape[1] === fh && conv.shape[2] === fw
-        ? conv
-        : s.run('Slice', { x: conv }, { begin: [0, 0, 0, 0], size: [1, fh, fw, n * c * m] });
+    const cropped = swappedConv(s, 'DepthwiseConv2dNative', xT, dyT, info); // [1, fh, fw, N*C*M]
     const perImage = s.reshape(cropped, [fh, fw, n, c * m]);
     const summed = n === 1 ? perImage : s.run('Sum', { x: perImage }, { axis: [2], keepDims: false });
     return s.reshape(summed, [fh, fw, c, m]);
@@ -101,16 +70,7 @@ export function depthwiseConv2dNativeBackpropInputWasm({
       `DepthwiseConv2dNativeBackpropInput (wasm): filter must be rank 4, got [${filter.shape}]`,
     );
   }
-  const info = tf.backend_util.computeConv2DInfo(
-    inputShape,
-    filter.shape as Shape4,
-    attrs.strides as number | [number, number],
-    pair(attrs.dilations as number | number[] | undefined),
-    attrs.pad as Pad,
-    attrs.dimRoundingMode as Rounding,
-    true,
-  );
-  assertShape('DepthwiseConv2dNativeBackpropInput', 'dy', dy.shape, info.outShape);
+  const info = convInfo('DepthwiseConv2dNativeBackpropInput', dy, inputShape, filter.shape, attrs, true);
   const [n, h, w, c] = inputShape;
   const m = filter.shape[3];
   const k = c * m;

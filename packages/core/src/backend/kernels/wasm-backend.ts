@@ -134,6 +134,33 @@ export function assertShape(
   }
 }
 
+/**
+ * tfjs's NHWC Conv2DInfo of a convolution kernel's `strides`, `pad` and `dimRoundingMode` (and
+ * `dilations`, unless given), after checking that `dy` has its output shape.
+ */
+export function convInfo(
+  kernel: string,
+  dy: tf.TensorInfo,
+  xShape: readonly number[],
+  filterShape: readonly number[],
+  attrs: tf.NamedAttrMap,
+  depthwise: boolean,
+  dilations: number | [number, number] = pair(attrs.dilations as number | number[] | undefined),
+): tf.backend_util.Conv2DInfo {
+  const info = tf.backend_util.computeConv2DInfo(
+    xShape as [number, number, number, number],
+    filterShape as [number, number, number, number],
+    attrs.strides as number | [number, number],
+    dilations,
+    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+    depthwise,
+    'channelsLast',
+  );
+  assertShape(kernel, 'dy', dy.shape, info.outShape);
+  return info;
+}
+
 /** Input `name` of a kernel call, or an error naming it. */
 export function input(kernel: string, inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
   const t = inputs[name];
