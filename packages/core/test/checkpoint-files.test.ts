@@ -5,6 +5,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import * as tf from '@tensorflow/tfjs-core';
 import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import { payload } from '../../io/test/payload.js';
 import {
   AdamW,
   createRng,
@@ -46,20 +47,6 @@ function values(m: Module): Record<string, number[]> {
   const out = Object.fromEntries(Object.entries(sd).map(([k, t]) => [k, Array.from(t.dataSync())]));
   tf.dispose(Object.values(sd));
   return out;
-}
-
-function payload() {
-  return {
-    tensors: {
-      'model.w': tf.tensor2d([
-        [1, 2],
-        [3, 4.5],
-      ]),
-      'model.n': tf.tensor1d([7, -8], 'int32'),
-      'model.mask': tf.tensor1d([true, false], 'bool'),
-    },
-    metadata: { format: 'ldmae-checkpoint', step: '12', config: JSON.stringify({ width: 8 }) },
-  };
 }
 
 describe('checkpoint files and modules', () => {

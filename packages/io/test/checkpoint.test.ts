@@ -15,6 +15,7 @@ import {
   writeFileAtomic,
   writeTensorFile,
 } from '../src/index.node.js';
+import { payload } from './payload.js';
 
 let dir: string;
 
@@ -26,20 +27,6 @@ beforeAll(async () => {
 afterAll(async () => {
   await rm(dir, { recursive: true, force: true });
 });
-
-function payload() {
-  return {
-    tensors: {
-      'model.w': tf.tensor2d([
-        [1, 2],
-        [3, 4.5],
-      ]),
-      'model.n': tf.tensor1d([7, -8], 'int32'),
-      'model.mask': tf.tensor1d([true, false], 'bool'),
-    },
-    metadata: { format: 'ldmae-checkpoint', step: '12', config: JSON.stringify({ width: 8 }) },
-  };
-}
 
 describe('checkpoints', () => {
   it('saves and loads a single .safetensors file and a folder, with metadata, without leaking tensors', async () => {
