@@ -6,6 +6,13 @@
  * @packageDocumentation
  */
 
+// The latent-normalisation fitter lives in @ldmae/core (it serves any autoencoder); re-exported here.
+export {
+  ChannelMoments,
+  type FitLatentNormalizationOptions,
+  fitLatentNormalization,
+  type ImageBatch,
+} from '@ldmae/core';
 export {
   encodeVMAE,
   inferVMAEConfig,
@@ -30,7 +37,6 @@ export {
 } from './config.js';
 export type { InputRangePolicy } from './inputs.js';
 export { vmaeAutoencoderKind, vmaeReferenceImporter } from './kind.js';
-export * from './latent-norm.js';
 export { type MaskPlan, planMasking } from './masking.js';
 export * from './recipe.js';
 export * from './train.js';
