@@ -167,14 +167,17 @@ export function createRng(seed: number): Rng {
   return new Rng(seed);
 }
 
+/** murmur3's 32-bit finaliser. */
+function fmix32(x: number): number {
+  let z = x >>> 0;
+  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
+  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
+  return (z ^ (z >>> 16)) >>> 0;
+}
+
+/** Fold word `v` into state `h`: a golden-ratio multiply, then the finaliser. */
 function mix32(h: number, v: number): number {
-  // murmur3-style word mixing (fmix32 on the combined state)
-  h = Math.imul(h ^ (v >>> 0), 0x9e3779b1) >>> 0;
-  h ^= h >>> 16;
-  h = Math.imul(h, 0x85ebca6b) >>> 0;
-  h ^= h >>> 13;
-  h = Math.imul(h, 0xc2b2ae35) >>> 0;
-  return (h ^ (h >>> 16)) >>> 0;
+  return fmix32(Math.imul(h ^ (v >>> 0), 0x9e3779b1));
 }
 
 /**
@@ -195,13 +198,6 @@ export function deriveSeed(seed: number, ...coords: number[]): number {
 /** A generator seeded by {@link deriveSeed}. */
 export function derivedRng(seed: number, ...coords: number[]): Rng {
   return createRng(deriveSeed(seed, ...coords));
-}
-
-function fmix32(x: number): number {
-  let z = x >>> 0;
-  z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-  z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-  return (z ^ (z >>> 16)) >>> 0;
 }
 
 /**
