@@ -3,6 +3,7 @@
  * ({@link ImageBatchSource}), how they read it ({@link readImageBatches}) and who disposes what.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from './checks.js';
 
 /**
  * A loader that hands out batches one at a time without end, across epochs, and can be repositioned:
@@ -186,8 +187,7 @@ export function checkImageBatchSource(src: unknown, opts: ReadImageBatchesOption
     throw new TypeError(
       `${opts.caller}: batchSize is required when ${arg} is one tensor (the whole set, read in batches of batchSize)`,
     );
-  if (!Number.isInteger(bs) || bs < 1)
-    throw new RangeError(`${opts.caller}: batchSize must be a positive integer, got ${String(bs)}`);
+  checkNumber(bs, `${opts.caller}: batchSize`, 'a positive integer');
 }
 
 /** Whether {@link readImageBatches} can read `src` more than once with the same result. */
@@ -244,8 +244,7 @@ export async function* readImageBatches(
   const arg = o.argument ?? 'data';
   const train = o.mode === 'train';
   const start = train ? (o.startStep ?? 0) : 0;
-  if (!Number.isInteger(start) || start < 0)
-    throw new RangeError(`${o.caller}: startStep must be an integer >= 0, got ${start}`);
+  checkNumber(start, `${o.caller}: startStep`, 'an integer >= 0');
   const kind = kindOf(src, o);
   let index = start;
 

@@ -7,10 +7,10 @@
  * Both directions use one 4-D transpose: 5-D and 6-D transposes are slow on the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 
 function checkPatch(p: number, where: string): void {
-  if (!Number.isInteger(p) || p < 1)
-    throw new RangeError(`${where}: patchSize must be a positive integer, got ${p}`);
+  checkNumber(p, `${where}: patchSize`, 'a positive integer');
 }
 
 /**
