@@ -16,3 +16,21 @@ export function atDoor<T>(door: string, check: () => T): T {
     throw e;
   }
 }
+
+/** The rules of {@link checkNumber}, named by the words of its message. */
+const NUMBER_RULES = {
+  'a finite number >= 0': (v: number) => Number.isFinite(v) && v >= 0,
+  'a finite number > 0': (v: number) => Number.isFinite(v) && v > 0,
+  'an integer >= 0': (v: number) => Number.isInteger(v) && v >= 0,
+  'a positive integer': (v: number) => Number.isInteger(v) && v >= 1,
+};
+
+/**
+ * `v` when it is a number that follows `rule`, else a RangeError "`what` must be `rule`, got `v`",
+ * e.g. `checkNumber(dim, 'LayerNorm: dim', 'a positive integer')`.
+ */
+export function checkNumber(v: unknown, what: string, rule: keyof typeof NUMBER_RULES): number {
+  if (typeof v !== 'number' || !NUMBER_RULES[rule](v))
+    throw new RangeError(`${what} must be ${rule}, got ${v}`);
+  return v;
+}

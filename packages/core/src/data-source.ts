@@ -3,6 +3,7 @@
  * ({@link ImageBatchSource}), how they read it ({@link readImageBatches}) and who disposes what.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from './checks.js';
 
 /**
  * A loader that hands out batches one at a time without end, across epochs, and can be repositioned:
@@ -186,8 +187,7 @@ export function checkImageBatchSource(src: unknown, opts: ReadImageBatchesOption
     throw new TypeError(
       `${opts.caller}: batchSize is required when ${arg} is one tensor (the whole set, read in batches of batchSize)`,
     );
-  if (!Number.isInteger(bs) || bs < 1)
-    throw new RangeError(`${opts.caller}: batchSize must be a positive integer, got ${String(bs)}`);
+  checkNumber(bs, `${opts.caller}: batchSize`, 'a positive integer');
 }
 
 /** Whether {@link readImageBatches} can read `src` more than once with the same result. */
@@ -244,8 +244,7 @@ export async function* readImageBatches(
   const arg = o.argument ?? 'data';
   const train = o.mode === 'train';
   const start = train ? (o.startStep ?? 0) : 0;
-  if (!Number.isInteger(start) || start < 0)
-    throw new RangeError(`${o.caller}: startStep must be an integer >= 0, got ${start}`);
+  checkNumber(start, `${o.caller}: startStep`, 'an integer >= 0');
   const kind = kindOf(src, o);
   let index = start;
 
@@ -281,42 +280,33 @@ export async function* readImageBatches(
     };
   };
 
-  if (kind === 'tensor') {
+  /** Hand out one batch; one the consumer owns is released when it moves on (or stops). */
+  async function* give(item: unknown, owned: boolean): AsyncGenerator<ImageBatchRead, void> {
+    const read = take(item, owned);
+    try {
+      yield read;
+    } finally {
+      if (owned) releaseItem(item);
+    }
+    index++;
+  }
+
+  if (kind === 'tensor' || kind === 'array') {
+    // A whole-set tensor is cut into slices of batchSize (one batch is the tensor itself).
     const t = src as tf.Tensor4D;
-    const n = t.shape[0];
+    const a = src as readonly ImageBatch[];
     const bs = o.batchSize as number;
-    const per = Math.ceil(n / bs);
-    for (let k = train ? start % per : 0; ; ) {
-      if (per === 1) {
-        yield take(t, false);
-      } else {
-        const b0 = k * bs;
-        const part = tf.slice(t, [b0, 0, 0, 0], [Math.min(bs, n - b0), -1, -1, -1]);
-        try {
-          yield take(part, true);
-        } finally {
-          part.dispose();
-        }
-      }
-      index++;
+    const per = kind === 'array' ? a.length : Math.ceil(t.shape[0] / bs);
+    for (let k = train ? start % per : 0; k < per; ) {
+      if (kind === 'array') yield* give(a[k], false);
+      else if (per === 1) yield* give(t, false);
+      else yield* give(tf.slice(t, [k * bs, 0, 0, 0], [Math.min(bs, t.shape[0] - k * bs), -1, -1, -1]), true);
       if (++k === per) {
         if (!train) return;
         k = 0;
       }
     }
-  }
-
-  if (kind === 'array') {
-    const a = src as readonly ImageBatch[];
-    if (a.length === 0) return;
-    for (let k = train ? start % a.length : 0; ; ) {
-      yield take(a[k], false);
-      index++;
-      if (++k === a.length) {
-        if (!train) return;
-        k = 0;
-      }
-    }
+    return;
   }
 
   /** One pass over an (async) iterable; its batches are owned unless it is an array. Returns the count. */
@@ -326,13 +316,7 @@ export async function* readImageBatches(
     const owned = !Array.isArray(it);
     let count = 0;
     for await (const item of it as AsyncIterable<unknown>) {
-      const read = take(item, owned);
-      try {
-        yield read;
-      } finally {
-        if (owned) releaseItem(item);
-      }
-      index++;
+      yield* give(item, owned);
       count++;
     }
     return count;
@@ -346,17 +330,9 @@ export async function* readImageBatches(
   if (kind === 'loader') {
     const loader = src as BatchLoader<ImageBatch>;
     if (start > 0 && typeof loader.seek === 'function') loader.seek(start);
-    for (;;) {
-      const item = await loader.next();
-      if (item === null || item === undefined) return;
-      const read = take(item, true);
-      try {
-        yield read;
-      } finally {
-        releaseItem(item);
-      }
-      index++;
-    }
+    for (let item = await loader.next(); item !== null && item !== undefined; item = await loader.next())
+      yield* give(item, true);
+    return;
   }
 
   // A function: a step function or a factory, told apart by what its first call returns.
@@ -378,15 +354,5 @@ export async function* readImageBatches(
       }
     }
   }
-  for (;;) {
-    const read = take(r, true);
-    try {
-      yield read;
-    } finally {
-      releaseItem(r);
-    }
-    index++;
-    r = await f(index);
-    if (r === null || r === undefined) return;
-  }
+  for (; r !== null && r !== undefined; r = await f(index)) yield* give(r, true);
 }

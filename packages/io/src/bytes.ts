@@ -66,49 +66,40 @@ export class ByteReader {
     return this.bytes[this.pos++];
   }
 
-  u16(what = 'uint16'): number {
-    this.need(2, what);
-    const v = this.view.getUint16(this.pos, true);
-    this.pos += 2;
+  /** Read `n` bytes at the position with `get` (a DataView getter) and move past them. */
+  private fixed<T>(n: number, what: string, get: (view: DataView, pos: number) => T): T {
+    this.need(n, what);
+    const v = get(this.view, this.pos);
+    this.pos += n;
     return v;
+  }
+
+  u16(what = 'uint16'): number {
+    return this.fixed(2, what, (d, p) => d.getUint16(p, true));
   }
 
   u32(what = 'uint32'): number {
-    this.need(4, what);
-    const v = this.view.getUint32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.fixed(4, what, (d, p) => d.getUint32(p, true));
   }
 
   i32(what = 'int32'): number {
-    this.need(4, what);
-    const v = this.view.getInt32(this.pos, true);
-    this.pos += 4;
-    return v;
+    return this.fixed(4, what, (d, p) => d.getInt32(p, true));
   }
 
   /** Unsigned 64-bit little-endian length; throws when it exceeds 2^53 (no file is that large). */
   u64(what = 'uint64'): number {
-    this.need(8, what);
-    const v = this.view.getBigUint64(this.pos, true);
-    this.pos += 8;
+    const v = this.fixed(8, what, (d, p) => d.getBigUint64(p, true));
     if (v > BigInt(Number.MAX_SAFE_INTEGER))
       throw new TensorFormatError(this.format, `${what} ${v} is impossibly large`);
     return Number(v);
   }
 
   i64(what = 'int64'): bigint {
-    this.need(8, what);
-    const v = this.view.getBigInt64(this.pos, true);
-    this.pos += 8;
-    return v;
+    return this.fixed(8, what, (d, p) => d.getBigInt64(p, true));
   }
 
   f64be(what = 'float64'): number {
-    this.need(8, what);
-    const v = this.view.getFloat64(this.pos, false);
-    this.pos += 8;
-    return v;
+    return this.fixed(8, what, (d, p) => d.getFloat64(p, false));
   }
 
   /** A view (not a copy) of the next `n` bytes. */

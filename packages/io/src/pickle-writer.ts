@@ -6,6 +6,9 @@
  */
 import { concatBytes, latin1, utf8 } from './bytes.js';
 
+/** The 4 little-endian bytes of a 32-bit integer (signed or not). */
+const u32le = (n: number) => [n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff];
+
 /** Builds a pickle byte stream opcode by opcode. */
 export class PickleWriter {
   private readonly chunks: Uint8Array[] = [];
@@ -24,14 +27,14 @@ export class PickleWriter {
     const i = this.next++;
     if (key) this.memo.set(key, i);
     if (i < 256) this.raw(0x71, i);
-    else this.raw(0x72, i & 0xff, (i >>> 8) & 0xff, (i >>> 16) & 0xff, i >>> 24);
+    else this.raw(0x72, ...u32le(i));
   }
 
   private get(key: string): boolean {
     const i = this.memo.get(key);
     if (i === undefined) return false;
     if (i < 256) this.raw(0x68, i);
-    else this.raw(0x6a, i & 0xff, (i >>> 8) & 0xff, (i >>> 16) & 0xff, i >>> 24);
+    else this.raw(0x6a, ...u32le(i));
     return true;
   }
 
@@ -52,8 +55,7 @@ export class PickleWriter {
     if (!Number.isSafeInteger(n)) throw new RangeError(`PickleWriter.int: ${n} is not a safe integer`);
     if (n >= 0 && n < 256) this.raw(0x4b, n);
     else if (n >= 0 && n < 65536) this.raw(0x4d, n & 0xff, n >> 8);
-    else if (n >= -0x80000000 && n <= 0x7fffffff)
-      this.raw(0x4a, n & 0xff, (n >>> 8) & 0xff, (n >>> 16) & 0xff, (n >>> 24) & 0xff);
+    else if (n >= -0x80000000 && n <= 0x7fffffff) this.raw(0x4a, ...u32le(n));
     else {
       let v = BigInt(n);
       const bytes: number[] = [];
@@ -74,11 +76,6 @@ export class PickleWriter {
     return this;
   }
 
-  none(): this {
-    this.raw(0x4e);
-    return this;
-  }
-
   /** A module-level global (GLOBAL opcode), memoised. */
   global(module: string, name: string): this {
     const key = `g:${module}.${name}`;
@@ -96,18 +93,13 @@ export class PickleWriter {
     const start = this.chunks.length;
     this.raw(0x28);
     const n = items();
-    if (n === 0) {
+    if (n > 3) this.raw(0x74);
+    else {
       this.chunks.splice(start, 1);
-      this.raw(0x29);
-      return this;
+      this.raw(n === 0 ? 0x29 : 0x84 + n);
     }
-    if (n <= 3) {
-      this.chunks.splice(start, 1);
-      this.raw(0x84 + n);
-    } else {
-      this.raw(0x74);
-    }
-    this.put('');
+    // CPython memoises every tuple but the empty one.
+    if (n > 0) this.put('');
     return this;
   }
 

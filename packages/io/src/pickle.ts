@@ -261,13 +261,9 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
       case 0x6c: // LIST
         stack.push(popMark());
         break;
-      case 0x61: {
-        const v = pop();
-        appendTo(top(), [v]);
-        break;
-      }
+      case 0x61: // APPEND
       case 0x65: {
-        const items = popMark();
+        const items = op === 0x61 ? [pop()] : popMark();
         appendTo(top(), items);
         break;
       }
@@ -295,14 +291,9 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         stack.push(d);
         break;
       }
-      case 0x73: {
-        const v = pop();
-        const k = pop();
-        setItems(top(), [k, v]);
-        break;
-      }
+      case 0x73: // SETITEM
       case 0x75: {
-        const kv = popMark();
+        const kv = op === 0x73 ? [pop(), pop()].reverse() : popMark(); // SETITEM pops the value, then the key
         setItems(top(), kv);
         break;
       }
@@ -365,24 +356,16 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         stack.push(call(fn as PyGlobal, args as unknown[]));
         break;
       }
-      case 0x81: {
-        // NEWOBJ: cls.__new__(cls, *args); only meaningful for stubbed classes.
-        const args = pop();
-        const cls = pop();
-        if (!(cls instanceof PyGlobal) || !cls.stub)
-          fail(
-            `pickle NEWOBJ on ${cls instanceof PyGlobal ? `'${cls.qualifiedName}'` : describe(cls)} is not supported`,
-          );
-        stack.push(new PyObject((cls as PyGlobal).qualifiedName, Array.isArray(args) ? args : [args]));
-        break;
-      }
+      case 0x81:
       case 0x92: {
-        pop();
+        // NEWOBJ: cls.__new__(cls, *args); NEWOBJ_EX also has kwargs (dropped). Only meaningful for
+        // stubbed classes.
+        if (op === 0x92) pop();
         const args = pop();
         const cls = pop();
         if (!(cls instanceof PyGlobal) || !cls.stub)
           fail(
-            `pickle NEWOBJ_EX on ${cls instanceof PyGlobal ? `'${cls.qualifiedName}'` : describe(cls)} is not supported`,
+            `pickle ${op === 0x81 ? 'NEWOBJ' : 'NEWOBJ_EX'} on ${cls instanceof PyGlobal ? `'${cls.qualifiedName}'` : describe(cls)} is not supported`,
           );
         stack.push(new PyObject((cls as PyGlobal).qualifiedName, Array.isArray(args) ? args : [args]));
         break;
@@ -399,15 +382,9 @@ export function unpickle(bytes: Uint8Array, start: number, opts: UnpickleOptions
         }
         break;
       }
-      case 0x50: {
-        // PERSID (text id)
-        const pid = decodeLatin1(r.line('PERSID'));
-        if (!opts.persistentLoad) fail('pickle uses persistent ids but none are expected in this file');
-        stack.push(opts.persistentLoad!(pid));
-        break;
-      }
+      case 0x50: // PERSID (text id)
       case 0x51: {
-        const pid = pop();
+        const pid = op === 0x50 ? decodeLatin1(r.line('PERSID')) : pop();
         if (!opts.persistentLoad) fail('pickle uses persistent ids but none are expected in this file');
         stack.push(opts.persistentLoad!(pid));
         break;

@@ -194,6 +194,23 @@ function storageDType(t: unknown): HostDType {
   return STORAGE_DTYPES[t.name];
 }
 
+/**
+ * The key, dtype, element count and (legacy files) view of the storage a persistent id names, recorded
+ * in `declared` (`isNew` at its first reference); a key referenced with another type or size is refused.
+ */
+function declareStorage(pid: unknown, declared: Map<string, { dtype: HostDType; numel: number }>) {
+  const [kind, type, key, , numel, view] = Array.isArray(pid) ? pid : [];
+  if (kind !== 'storage' || typeof key !== 'string')
+    throw new TensorFormatError(FORMAT, `unsupported persistent id ${describe(pid)}`);
+  const dtype = storageDType(type);
+  const n = toInt(numel, `storage '${key}' size`);
+  const prev = declared.get(key);
+  if (prev && (prev.dtype !== dtype || prev.numel !== n))
+    throw new TensorFormatError(FORMAT, `storage '${key}' is referenced with two different types or sizes`);
+  declared.set(key, { dtype, numel: n });
+  return { key, dtype, n, view: view as unknown, isNew: !prev };
+}
+
 /** Whether `bytes` starts like a zip archive (torch >= 1.6 files). */
 export function isZipBytes(bytes: Uint8Array): boolean {
   return (
@@ -251,25 +268,13 @@ function parseZipPth(
   const order = orderEntry ? zip.read(orderEntry.name) : undefined;
   const little = order ? decodeLatin1(order).trim() !== 'big' : true;
   const declared = new Map<string, { dtype: HostDType; numel: number }>();
-  const globals = storageGlobals();
   const { value } = unpickle(zip.read(pkl[0]), 0, {
-    globals,
+    globals: storageGlobals(),
     unknownGlobals: opts.unknownGlobals,
     format: FORMAT,
     persistentLoad: (pid) => {
-      const [kind, type, key, , numel] = Array.isArray(pid) ? pid : [];
-      if (kind !== 'storage' || typeof key !== 'string')
-        throw new TensorFormatError(FORMAT, `unsupported persistent id ${describe(pid)}`);
-      const dtype = storageDType(type);
-      const n = toInt(numel, `storage '${key}' size`);
-      const prev = declared.get(key);
-      if (prev && (prev.dtype !== dtype || prev.numel !== n)) {
-        throw new TensorFormatError(
-          FORMAT,
-          `storage '${key}' is referenced with two different types or sizes`,
-        );
-      }
-      if (!prev) {
+      const { key, dtype, n, isNew } = declareStorage(pid, declared);
+      if (isNew) {
         // Checked from the directory alone; the bytes are read when a tensor needs them.
         const entry = zip.entries.get(`${prefix}data/${key}`);
         if (!entry)
@@ -285,7 +290,6 @@ function parseZipPth(
           );
         }
       }
-      declared.set(key, { dtype, numel: n });
       return new StorageRef(key, dtype, n, 0, n);
     },
   });
@@ -336,15 +340,7 @@ function parseLegacyPth(
     unknownGlobals: opts.unknownGlobals,
     format: FORMAT,
     persistentLoad: (pid) => {
-      const [kind, type, key, , numel, view] = Array.isArray(pid) ? pid : [];
-      if (kind !== 'storage' || typeof key !== 'string')
-        throw new TensorFormatError(FORMAT, `unsupported persistent id ${describe(pid)}`);
-      const dtype = storageDType(type);
-      const n = toInt(numel, `storage '${key}' size`);
-      const prev = roots.get(key);
-      if (prev && (prev.dtype !== dtype || prev.numel !== n))
-        throw new TensorFormatError(FORMAT, `storage '${key}' is declared twice with different types`);
-      roots.set(key, { dtype, numel: n });
+      const { key, dtype, n, view } = declareStorage(pid, roots);
       if (view === null || view === undefined) return new StorageRef(key, dtype, n, 0, n);
       const [, off, len] = toIntArray(
         Array.isArray(view) ? [0, ...view.slice(1)] : view,
@@ -384,17 +380,8 @@ function parseLegacyPth(
       throw new TensorFormatError(FORMAT, `storage '${key}' has no data (truncated file?)`);
   if (r.remaining !== 0)
     throw new TensorFormatError(FORMAT, `${r.remaining} unexpected trailing bytes after the last storage`);
-  return materialize(
-    main.value,
-    (ref) => {
-      const data = storages.get(ref.key);
-      if (!data) throw new TensorFormatError(FORMAT, `storage '${ref.key}': data missing`);
-      return data;
-    },
-    opts,
-    budget,
-    skipped,
-  );
+  // Every referenced storage was read above.
+  return materialize(main.value, (ref) => storages.get(ref.key)!, opts, budget, skipped);
 }
 
 function byteSwap64(v: bigint): bigint {
@@ -611,9 +598,7 @@ export function serializePth(tensors: HostTensorDict): Uint8Array {
   const entries = [
     { name: 'archive/data.pkl', data: pkl },
     { name: 'archive/byteorder', data: new TextEncoder().encode('little') },
-    ...keys.map((k) => {
-      return { name: `archive/data/${k}`, data: typedToBytes(items[Number(k)][1].data) };
-    }),
+    ...keys.map((k) => ({ name: `archive/data/${k}`, data: typedToBytes(items[Number(k)][1].data) })),
     { name: 'archive/version', data: new TextEncoder().encode('3\n') },
   ];
   return writeZip(entries, { align: 64 });

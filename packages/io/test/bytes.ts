@@ -67,36 +67,13 @@ export const glob = (m: string, n: string) => b(OP.GLOBAL, `${m}\n${n}\n`);
 export const put = (i: number) => b(OP.BINPUT, i);
 export const get = (i: number) => b(OP.BINGET, i);
 
-/**
- * `nextInt(n)` of a seeded generator: the same sequence as `createRng(seed).nextInt` of @ldmae/core
- * (xoshiro128** seeded through splitmix32), which io cannot import, so fuzz cases stay what they were.
- */
+/** `nextInt(n)`, an integer in [0, n), of a small seeded generator (mulberry32): reproducible fuzz cases. */
 export function seededInts(seed: number): (n: number) => number {
   let a = seed >>> 0;
-  const sm = () => {
-    a = (a + 0x9e3779b9) >>> 0;
-    let z = a;
-    z = Math.imul(z ^ (z >>> 16), 0x85ebca6b) >>> 0;
-    z = Math.imul(z ^ (z >>> 13), 0xc2b2ae35) >>> 0;
-    return (z ^ (z >>> 16)) >>> 0;
-  };
-  const s = new Uint32Array([sm(), sm(), sm(), sm()]);
-  const rotl = (x: number, k: number) => ((x << k) | (x >>> (32 - k))) >>> 0;
-  const next = () => {
-    const result = Math.imul(rotl(Math.imul(s[1], 5) >>> 0, 7), 9) >>> 0;
-    const t = (s[1] << 9) >>> 0;
-    s[2] ^= s[0];
-    s[3] ^= s[1];
-    s[1] ^= s[2];
-    s[0] ^= s[3];
-    s[2] ^= t;
-    s[3] = rotl(s[3], 11);
-    return result;
-  };
   return (n) => {
-    const limit = 2 ** 32 - (2 ** 32 % n);
-    let x = next();
-    while (x >= limit) x = next();
-    return x % n;
+    a = (a + 0x6d2b79f5) >>> 0;
+    let t = Math.imul(a ^ (a >>> 15), a | 1);
+    t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
+    return Math.floor((((t ^ (t >>> 14)) >>> 0) / 2 ** 32) * n);
   };
 }

@@ -4,6 +4,7 @@
  * caller (a tensor at once, an autoencoder over image batches, a latent cache) gets the same numbers.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { ImageBatch } from '../data-source.js';
 import type { Rng } from '../rng.js';
 import type { Autoencoder } from './autoencoder.js';
@@ -46,8 +47,7 @@ export class ChannelMoments {
   private readonly m2: Float64Array;
 
   constructor(channels: number) {
-    if (!Number.isInteger(channels) || channels < 1)
-      throw new RangeError(`ChannelMoments: channels must be a positive integer, got ${channels}`);
+    checkNumber(channels, 'ChannelMoments: channels', 'a positive integer');
     this.channels = channels;
     this.mean = new Float64Array(channels);
     this.m2 = new Float64Array(channels);
@@ -136,8 +136,7 @@ export async function fitLatentNormalization(
   if (!opts?.rng && !opts?.useMode)
     throw new Error('fitLatentNormalization: opts.rng is required to sample latents');
   const max = opts.maxLatents ?? 10_000;
-  if (!Number.isInteger(max) || max < 1)
-    throw new RangeError(`fitLatentNormalization: maxLatents must be a positive integer, got ${max}`);
+  checkNumber(max, 'fitLatentNormalization: maxLatents', 'a positive integer');
   let moments: ChannelMoments | null = null;
   let seen = 0;
   for await (const batch of batches as AsyncIterable<ImageBatch>) {

@@ -202,6 +202,23 @@ async function checkpointInFolder(folder: FolderSource, where: string): Promise<
   }
 }
 
+/** `source` as bytes, a folder or host tensors (a path resolved through Node); `where` names the caller. */
+async function resolveSource(source: ModelSource, where: string): Promise<ResolvedPath | StoredModel> {
+  if (typeof source === 'string') {
+    if (!source) throw new TypeError(`${where}: source must be a path, bytes, a folder or host tensors`);
+    if (!nodeFolders) throw new Error(`${where}: ${NEEDS_NODE}`);
+    return nodeFolders.resolve(source);
+  }
+  if (source instanceof Uint8Array) return { bytes: source, location: 'bytes' };
+  if (isFolderSource(source)) return source;
+  const s = source as Partial<StoredModel> | null;
+  if (s && typeof s === 'object' && typeof s.tensors === 'object' && typeof s.metadata === 'object')
+    return s as StoredModel;
+  throw new TypeError(
+    `${where}: source must be a path (Node), a Uint8Array, a FolderSource or { tensors, metadata } host tensors`,
+  );
+}
+
 /**
  * Read an LDMAE checkpoint (a `.safetensors` checkpoint file or a checkpoint folder) from any source:
  * a path (Node), bytes, a {@link FolderSource} or host tensors (returned as they are). Everything is
@@ -212,35 +229,20 @@ export async function readCheckpoint(
   source: ModelSource,
   where = 'readCheckpoint',
 ): Promise<StoredModel & { location: string }> {
-  let src: ModelSource | ResolvedPath = source;
-  if (typeof src === 'string') {
-    if (!src) throw new TypeError(`${where}: source must be a path, bytes, a folder or host tensors`);
-    if (!nodeFolders) throw new Error(`${where}: ${NEEDS_NODE}`);
-    src = await nodeFolders.resolve(src);
-  }
+  const src = await resolveSource(source, where);
   const not = (loc: string, what: string) =>
     new Error(`${where}: '${loc}' is not an LDMAE checkpoint (expected ${what})`);
-  if (src instanceof Uint8Array || (typeof src === 'object' && src !== null && 'bytes' in src)) {
-    const { bytes, location } = src instanceof Uint8Array ? { bytes: src, location: 'bytes' } : src;
-    const s = checkpointInBytes(bytes, location, where);
-    if (!s) throw not(location, 'a .safetensors file saved by saveCheckpoint');
-    return { ...s, location };
-  }
   if (isFolderSource(src)) {
     const s = await checkpointInFolder(src, where);
     if (!s) throw not(src.location, 'a checkpoint folder with meta.json');
     return { ...s, location: src.location };
   }
-  const h = src as Partial<StoredModel> | null;
-  if (h && typeof h === 'object' && typeof h.tensors === 'object' && typeof h.metadata === 'object')
-    return {
-      tensors: h.tensors as StoredModel['tensors'],
-      metadata: h.metadata as StoredModel['metadata'],
-      location: 'host tensors',
-    };
-  throw new TypeError(
-    `${where}: source must be a path (Node), a Uint8Array, a FolderSource or { tensors, metadata }`,
-  );
+  if ('bytes' in src) {
+    const s = checkpointInBytes(src.bytes, src.location, where);
+    if (!s) throw not(src.location, 'a .safetensors file saved by saveCheckpoint');
+    return { ...s, location: src.location };
+  }
+  return { tensors: src.tensors, metadata: src.metadata, location: 'host tensors' };
 }
 
 /**
@@ -327,20 +329,10 @@ export class ModelRegistry<M> {
     const where = this.door;
     if (opts !== undefined && (typeof opts !== 'object' || opts === null))
       throw new TypeError(`${where}: options must be an object`);
-    if (typeof source === 'string') {
-      if (!source) throw new TypeError(`${where}: source must be a path, bytes, a folder or host tensors`);
-      if (!nodeFolders) throw new Error(`${where}: ${NEEDS_NODE}`);
-      const r = await nodeFolders.resolve(source);
-      return isFolderSource(r) ? this.fromFolder(r, opts) : this.fromBytes(r.bytes, r.location, opts);
-    }
-    if (source instanceof Uint8Array) return this.fromBytes(source, 'bytes', opts);
-    if (isFolderSource(source)) return this.fromFolder(source, opts);
-    const s = source as Partial<StoredModel> | null;
-    if (s && typeof s === 'object' && typeof s.tensors === 'object' && typeof s.metadata === 'object')
-      return this.fromStored(s as StoredModel, 'host tensors', opts);
-    throw new TypeError(
-      `${where}: source must be a path (Node), a Uint8Array, a FolderSource or { tensors, metadata } host tensors`,
-    );
+    const src = await resolveSource(source, where);
+    if (isFolderSource(src)) return this.fromFolder(src, opts);
+    if ('bytes' in src) return this.fromBytes(src.bytes, src.location, opts);
+    return this.fromStored(src, 'host tensors', opts);
   }
 
   private async fromBytes(
@@ -348,8 +340,7 @@ export class ModelRegistry<M> {
     location: string,
     opts: ModelLoadOptions,
   ): Promise<LoadedModel<M>> {
-    const where = this.door;
-    const stored = checkpointInBytes(bytes, location, where);
+    const stored = checkpointInBytes(bytes, location, this.door);
     return stored ? this.fromStored(stored, location, opts) : this.imported({ bytes, location }, opts);
   }
 
@@ -416,7 +407,6 @@ export class ModelRegistry<M> {
   }
 
   private async imported(probe: ModelFileProbe, opts: ModelLoadOptions): Promise<LoadedModel<M>> {
-    const where = this.door;
     for (const imp of this.foreign) {
       if (!(await imp.detect(probe))) continue;
       const model = await imp.load(probe, opts);
@@ -434,7 +424,7 @@ export class ModelRegistry<M> {
       ...this.foreign.map((i) => i.description),
     ];
     throw new Error(
-      `${where}: '${probe.location}' is not ${article(this.what)} checkpoint this package set reads (the ${what} is neither an LDMAE checkpoint nor a format an importer detects); readers: ${readers.join('; ')}`,
+      `${this.door}: '${probe.location}' is not ${article(this.what)} checkpoint this package set reads (the ${what} is neither an LDMAE checkpoint nor a format an importer detects); readers: ${readers.join('; ')}`,
     );
   }
 

@@ -4,6 +4,7 @@
  * slices and 4-D transposes (5-D transposes are slow there).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { customGrad2 } from './custom-grad.js';
 import { LayerNorm } from './layer-norm.js';
@@ -93,8 +94,7 @@ export class Attention extends Module {
 
   constructor(dim: number, heads: number, opts: AttentionOptions) {
     super();
-    if (!Number.isInteger(dim) || dim < 1)
-      throw new RangeError(`Attention: dim must be a positive integer, got ${dim}`);
+    checkNumber(dim, 'Attention: dim', 'a positive integer');
     if (!Number.isInteger(heads) || heads < 1 || dim % heads !== 0) {
       throw new RangeError(`Attention: heads must be a positive divisor of dim (${dim}), got ${heads}`);
     }

@@ -1,5 +1,6 @@
 /** 2-D convolution on NHWC feature maps with PyTorch's padding and output-size rules. */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { torchDefaultUniform, xavierUniform } from './init.js';
 import { Module } from './module.js';
@@ -64,12 +65,8 @@ export class Conv2d extends Module {
     opts: Conv2dOptions,
   ) {
     super();
-    if (!Number.isInteger(inChannels) || inChannels < 1) {
-      throw new RangeError(`Conv2d: inChannels must be a positive integer, got ${inChannels}`);
-    }
-    if (!Number.isInteger(outChannels) || outChannels < 1) {
-      throw new RangeError(`Conv2d: outChannels must be a positive integer, got ${outChannels}`);
-    }
+    checkNumber(inChannels, 'Conv2d: inChannels', 'a positive integer');
+    checkNumber(outChannels, 'Conv2d: outChannels', 'a positive integer');
     if (!opts?.rng) throw new TypeError('Conv2d: opts.rng (an Rng from createRng) is required');
     this.inChannels = inChannels;
     this.outChannels = outChannels;

@@ -1,5 +1,6 @@
 /** Group normalisation of NHWC feature maps, as torch.nn.GroupNorm on NCHW. */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import { Module } from './module.js';
 import { scaleShift, standardize } from './normalize.js';
 
@@ -26,9 +27,7 @@ export class GroupNorm extends Module {
 
   constructor(groups: number, channels: number, opts: GroupNormOptions = {}) {
     super();
-    if (!Number.isInteger(groups) || groups < 1) {
-      throw new RangeError(`GroupNorm: groups must be a positive integer, got ${groups}`);
-    }
+    checkNumber(groups, 'GroupNorm: groups', 'a positive integer');
     if (!Number.isInteger(channels) || channels < 1 || channels % groups !== 0) {
       throw new RangeError(
         `GroupNorm: channels must be a positive multiple of groups (${groups}), got ${channels}`,

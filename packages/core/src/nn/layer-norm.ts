@@ -1,5 +1,6 @@
 /** Layer normalisation over the last axis, as torch.nn.LayerNorm(dim). */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import { Module } from './module.js';
 import { scaleShift, standardize } from './normalize.js';
 
@@ -22,8 +23,7 @@ export class LayerNorm extends Module {
 
   constructor(dim: number, opts: LayerNormOptions = {}) {
     super();
-    if (!Number.isInteger(dim) || dim < 1)
-      throw new RangeError(`LayerNorm: dim must be a positive integer, got ${dim}`);
+    checkNumber(dim, 'LayerNorm: dim', 'a positive integer');
     const eps = opts.eps ?? 1e-5;
     if (!(eps >= 0)) throw new RangeError(`LayerNorm: eps must be >= 0, got ${eps}`);
     this.dim = dim;

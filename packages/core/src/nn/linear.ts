@@ -7,6 +7,7 @@
  * {@link matMul2d} transposes explicitly and then multiplies plainly, in both directions.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { customGrad2, customGrad3 } from './custom-grad.js';
 import { normal, torchDefaultUniform, xavierUniform } from './init.js';
@@ -135,13 +136,8 @@ export class Linear extends Module {
 
   constructor(inFeatures: number, outFeatures: number, opts: LinearOptions) {
     super();
-    for (const [n, v] of [
-      ['inFeatures', inFeatures],
-      ['outFeatures', outFeatures],
-    ] as const) {
-      if (!Number.isInteger(v) || v < 1)
-        throw new RangeError(`Linear: ${n} must be a positive integer, got ${v}`);
-    }
+    checkNumber(inFeatures, 'Linear: inFeatures', 'a positive integer');
+    checkNumber(outFeatures, 'Linear: outFeatures', 'a positive integer');
     if (!opts?.rng) throw new TypeError('Linear: opts.rng (an Rng from createRng) is required');
     this.inFeatures = inFeatures;
     this.outFeatures = outFeatures;

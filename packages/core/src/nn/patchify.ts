@@ -7,11 +7,7 @@
  * Both directions use one 4-D transpose: 5-D and 6-D transposes are slow on the wasm backend.
  */
 import * as tf from '@tensorflow/tfjs-core';
-
-function checkPatch(p: number, where: string): void {
-  if (!Number.isInteger(p) || p < 1)
-    throw new RangeError(`${where}: patchSize must be a positive integer, got ${p}`);
-}
+import { checkNumber } from '../checks.js';
 
 /**
  * Split images into non-overlapping p x p patches.
@@ -20,7 +16,7 @@ function checkPatch(p: number, where: string): void {
  * @returns [B, (H/p) * (W/p), p * p * C]; the caller owns it.
  */
 export function patchify(images: tf.Tensor, p: number): tf.Tensor3D {
-  checkPatch(p, 'patchify');
+  checkNumber(p, 'patchify: patchSize', 'a positive integer');
   if (images.rank !== 4)
     throw new Error(`patchify: images must be [B, H, W, C] (NHWC), got [${images.shape}]`);
   const [b, h, w, c] = images.shape as number[];
@@ -51,7 +47,7 @@ export function unpatchify(
   grid?: [number, number],
   channels = 3,
 ): tf.Tensor4D {
-  checkPatch(p, 'unpatchify');
+  checkNumber(p, 'unpatchify: patchSize', 'a positive integer');
   if (patches.rank !== 3)
     throw new Error(`unpatchify: patches must be [B, L, p*p*C], got [${patches.shape}]`);
   const [b, l, d] = patches.shape as number[];

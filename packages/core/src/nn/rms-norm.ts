@@ -1,5 +1,6 @@
 /** Root-mean-square normalisation over the last axis, as LightningDiT's / LLaMA's RMSNorm. */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import { Module } from './module.js';
 import { scaleShift, standardize } from './normalize.js';
 
@@ -18,8 +19,7 @@ export class RMSNorm extends Module {
 
   constructor(dim: number, opts: RMSNormOptions = {}) {
     super();
-    if (!Number.isInteger(dim) || dim < 1)
-      throw new RangeError(`RMSNorm: dim must be a positive integer, got ${dim}`);
+    checkNumber(dim, 'RMSNorm: dim', 'a positive integer');
     const eps = opts.eps ?? 1e-6;
     if (!(eps >= 0)) throw new RangeError(`RMSNorm: eps must be >= 0, got ${eps}`);
     this.dim = dim;

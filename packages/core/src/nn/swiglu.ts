@@ -1,5 +1,6 @@
 /** The gated feed-forward network of LightningDiT (SwiGLUFFN). */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { silu } from './activations.js';
 import { Linear, type LinearInit } from './linear.js';
@@ -37,9 +38,7 @@ export class SwiGLU extends Module {
   constructor(dim: number, hidden: number, opts: SwiGLUOptions) {
     super();
     if (!opts?.rng) throw new TypeError('SwiGLU: opts.rng (an Rng from createRng) is required');
-    if (!Number.isInteger(hidden) || hidden < 1) {
-      throw new RangeError(`SwiGLU: hidden must be a positive integer, got ${hidden}`);
-    }
+    checkNumber(hidden, 'SwiGLU: hidden', 'a positive integer');
     this.hidden = hidden;
     const lin = { rng: opts.rng, bias: opts.bias, init: opts.init };
     this.w12 = this.registerModule('w12', new Linear(dim, 2 * hidden, lin));

@@ -1,5 +1,6 @@
 /** Sinusoidal timestep features and DiT's TimestepEmbedder. */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { silu } from './activations.js';
 import { Linear, type LinearInit } from './linear.js';
@@ -16,8 +17,7 @@ export function timestepEmbedding(
   dim: number,
   maxPeriod = 10000,
 ): tf.Tensor2D {
-  if (!Number.isInteger(dim) || dim < 1)
-    throw new RangeError(`timestepEmbedding: dim must be a positive integer, got ${dim}`);
+  checkNumber(dim, 'timestepEmbedding: dim', 'a positive integer');
   if (!(maxPeriod > 0)) throw new RangeError(`timestepEmbedding: maxPeriod must be > 0, got ${maxPeriod}`);
   if (t instanceof tf.Tensor && t.rank !== 1) {
     throw new Error(`timestepEmbedding: t must have shape [B], got [${t.shape}]`);

@@ -5,6 +5,7 @@
  * the model's state dict and checked by name and shape on load.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Module } from '../nn/module.js';
 
 /** Which parameters skip weight decay: a set of names or a predicate on (name, variable). */
@@ -108,10 +109,10 @@ export class AdamW {
     } else if (noDecay !== undefined && typeof noDecay !== 'function') {
       throw new TypeError('AdamW: noDecay must be a Set of names or a (name, variable) => boolean predicate');
     }
-    this._lr = checkLr(opts.lr, 'AdamW: lr');
+    this._lr = checkNumber(opts.lr, 'AdamW: lr', 'a finite number >= 0');
     this._betas = checkBetas(opts.betas ?? [0.9, 0.999], 'AdamW: betas');
-    this._eps = checkPositive(opts.eps ?? 1e-8, 'AdamW: eps');
-    this._weightDecay = checkNonNegative(opts.weightDecay ?? 0.01, 'AdamW: weightDecay');
+    this._eps = checkNumber(opts.eps ?? 1e-8, 'AdamW: eps', 'a finite number > 0');
+    this._weightDecay = checkNumber(opts.weightDecay ?? 0.01, 'AdamW: weightDecay', 'a finite number >= 0');
     this.slots = params.map(([name, param]) => {
       const skip = noDecay instanceof Set ? noDecay.has(name) : noDecay ? noDecay(name, param) : false;
       const slot: Slot = {
@@ -144,7 +145,7 @@ export class AdamW {
   }
 
   set lr(value: number) {
-    this._lr = checkLr(value, 'AdamW.lr');
+    this._lr = checkNumber(value, 'AdamW.lr', 'a finite number >= 0');
   }
 
   /** Moment decay rates [b1, b2]. */
@@ -282,17 +283,17 @@ export class AdamW {
         throw new Error(`AdamW.setState: '${k}' has dtype ${t.dtype}, expected float32`);
     }
     const j = state.json;
-    checkCount(j.step, 'AdamW.setState: json.step');
-    checkLr(j.lr, 'AdamW.setState: json.lr');
+    checkNumber(j.step, 'AdamW.setState: json.step', 'an integer >= 0');
+    checkNumber(j.lr, 'AdamW.setState: json.lr', 'a finite number >= 0');
     checkBetas(j.betas, 'AdamW.setState: json.betas');
-    checkPositive(j.eps, 'AdamW.setState: json.eps');
-    checkNonNegative(j.weightDecay, 'AdamW.setState: json.weightDecay');
+    checkNumber(j.eps, 'AdamW.setState: json.eps', 'a finite number > 0');
+    checkNumber(j.weightDecay, 'AdamW.setState: json.weightDecay', 'a finite number >= 0');
     if (j.paramSteps !== undefined) {
       if (!j.paramSteps || typeof j.paramSteps !== 'object') {
         throw new TypeError('AdamW.setState: json.paramSteps must be a {name: count} object');
       }
       for (const s of this.slots)
-        checkCount(j.paramSteps[s.name], `AdamW.setState: json.paramSteps['${s.name}']`);
+        checkNumber(j.paramSteps[s.name], `AdamW.setState: json.paramSteps['${s.name}']`, 'an integer >= 0');
       const extra = Object.keys(j.paramSteps).filter((k) => !this.byName.has(k));
       if (extra.length)
         throw new Error(`AdamW.setState: json.paramSteps has unknown params: ${preview(extra)}`);
@@ -332,34 +333,6 @@ export class AdamW {
   private checkLive(): void {
     if (this.disposed) throw new Error('AdamW: the optimiser has been disposed');
   }
-}
-
-function checkLr(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${where} must be a finite number >= 0, got ${v}`);
-  }
-  return v;
-}
-
-function checkPositive(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v <= 0) {
-    throw new RangeError(`${where} must be a finite number > 0, got ${v}`);
-  }
-  return v;
-}
-
-function checkNonNegative(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${where} must be a finite number >= 0, got ${v}`);
-  }
-  return v;
-}
-
-function checkCount(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isInteger(v) || v < 0) {
-    throw new RangeError(`${where} must be an integer >= 0, got ${v}`);
-  }
-  return v;
 }
 
 function checkBetas(v: unknown, where: string): [number, number] {

@@ -1,5 +1,6 @@
 /** Gradient clipping by global norm, as `torch.nn.utils.clip_grad_norm_` (2-norm). */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 
 /** Result of {@link clipByGlobalNorm}. */
 export interface ClipResult {
@@ -48,9 +49,7 @@ function checkClipArgs(
 ): [string, tf.Tensor][] {
   if (!grads || typeof grads !== 'object')
     throw new TypeError(`${fn}: grads must be a {name: tf.Tensor} map`);
-  if (typeof maxNorm !== 'number' || !Number.isFinite(maxNorm) || maxNorm <= 0) {
-    throw new RangeError(`${fn}: maxNorm must be a finite number > 0, got ${maxNorm}`);
-  }
+  checkNumber(maxNorm, `${fn}: maxNorm`, 'a finite number > 0');
   const entries: [string, tf.Tensor][] = [];
   for (const [k, g] of Object.entries(grads)) {
     if (g == null) continue;

@@ -8,6 +8,7 @@
  * and always restored, so no other code can observe it.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Module } from '../nn/module.js';
 
 /** Options of {@link EMA}. */
@@ -282,9 +283,7 @@ function restore(params: [string, tf.Variable][], saved: tf.Tensor[]): void {
 export function checkEmaStateJson(json: EMAStateJson): void {
   if (!json || typeof json !== 'object') throw new TypeError('EMA.setStateJson: {decay, updates} expected');
   checkDecay(json.decay, 'EMA.setStateJson: decay');
-  if (!Number.isInteger(json.updates) || json.updates < 0) {
-    throw new RangeError(`EMA.setStateJson: updates must be an integer >= 0, got ${json.updates}`);
-  }
+  checkNumber(json.updates, 'EMA.setStateJson: updates', 'an integer >= 0');
   if (json.warmup !== undefined && typeof json.warmup !== 'boolean')
     throw new TypeError(`EMA.setStateJson: warmup must be a boolean, got ${typeof json.warmup}`);
 }

@@ -2,6 +2,7 @@
  * Learning-rate schedules as pure functions of the 0-based iteration (the number of optimiser steps
  * already taken), so a resumed run gets the same rate for the same step.
  */
+import { checkNumber } from '../checks.js';
 
 /** A learning-rate schedule: 0-based iteration -> learning rate. */
 export type LrSchedule = (step: number) => number;
@@ -27,7 +28,7 @@ export interface WarmupCosineOptions {
  */
 export function warmupCosineLrAt(step: number, opts: WarmupCosineOptions): number {
   const { baseLr, minLr, warmupSteps, totalSteps } = checkWarmupCosine(opts);
-  checkStep(step, 'warmupCosineLrAt: step');
+  checkNumber(step, 'warmupCosineLrAt: step', 'a finite number >= 0');
   if (step < warmupSteps) return (baseLr * step) / warmupSteps;
   if (step >= totalSteps) return minLr;
   const progress = (step - warmupSteps) / (totalSteps - warmupSteps);
@@ -50,38 +51,28 @@ export interface ConstantLrOptions {
 /** A constant learning rate (DiT's 1e-4), optionally after a linear warm-up. Accepts a bare number. */
 export function constantLr(opts: ConstantLrOptions | number): LrSchedule {
   const o = typeof opts === 'number' ? { lr: opts } : opts;
-  const lr = checkRate(o?.lr, 'constantLr: lr');
-  const warmupSteps = checkStep(o.warmupSteps ?? 0, 'constantLr: warmupSteps');
+  const lr = checkNumber(o?.lr, 'constantLr: lr', 'a finite number >= 0');
+  const warmupSteps = checkNumber(o.warmupSteps ?? 0, 'constantLr: warmupSteps', 'a finite number >= 0');
   return (step) => {
-    checkStep(step, 'constantLr schedule: step');
+    checkNumber(step, 'constantLr schedule: step', 'a finite number >= 0');
     return step < warmupSteps ? (lr * step) / warmupSteps : lr;
   };
 }
 
 function checkWarmupCosine(opts: WarmupCosineOptions): Required<WarmupCosineOptions> {
   if (!opts || typeof opts !== 'object') throw new TypeError('warmupCosineLr: options object expected');
-  const baseLr = checkRate(opts.baseLr, 'warmupCosineLr: baseLr');
-  const minLr = checkRate(opts.minLr ?? 0, 'warmupCosineLr: minLr');
-  const warmupSteps = checkStep(opts.warmupSteps ?? 0, 'warmupCosineLr: warmupSteps');
-  const totalSteps = checkStep(opts.totalSteps, 'warmupCosineLr: totalSteps');
+  const baseLr = checkNumber(opts.baseLr, 'warmupCosineLr: baseLr', 'a finite number >= 0');
+  const minLr = checkNumber(opts.minLr ?? 0, 'warmupCosineLr: minLr', 'a finite number >= 0');
+  const warmupSteps = checkNumber(
+    opts.warmupSteps ?? 0,
+    'warmupCosineLr: warmupSteps',
+    'a finite number >= 0',
+  );
+  const totalSteps = checkNumber(opts.totalSteps, 'warmupCosineLr: totalSteps', 'a finite number >= 0');
   if (!(totalSteps > warmupSteps)) {
     throw new RangeError(
       `warmupCosineLr: totalSteps (${totalSteps}) must exceed warmupSteps (${warmupSteps})`,
     );
   }
   return { baseLr, minLr, warmupSteps, totalSteps };
-}
-
-function checkRate(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${where} must be a finite number >= 0, got ${v}`);
-  }
-  return v;
-}
-
-function checkStep(v: unknown, where: string): number {
-  if (typeof v !== 'number' || !Number.isFinite(v) || v < 0) {
-    throw new RangeError(`${where} must be a finite number >= 0, got ${v}`);
-  }
-  return v;
 }

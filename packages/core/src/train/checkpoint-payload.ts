@@ -9,6 +9,7 @@
  */
 import type { CheckpointPayload } from '@ldmae/io';
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import type { Module } from '../nn/module.js';
 import type { AdamW, AdamWState, AdamWStateJson } from '../optim/adamw.js';
 import { checkEmaStateJson, type EMA, type EMAStateJson } from '../optim/ema.js';
@@ -41,8 +42,7 @@ export function makeCheckpointPayload(opts: MakeCheckpointOptions): CheckpointPa
   const { model, optimizer, ema, step, rng, config } = opts;
   if (!model || typeof model.stateDict !== 'function')
     throw new TypeError('makeCheckpointPayload: model must be a Module');
-  if (!Number.isInteger(step) || step < 0)
-    throw new RangeError(`makeCheckpointPayload: step must be an integer >= 0, got ${step}`);
+  checkNumber(step, 'makeCheckpointPayload: step', 'an integer >= 0');
   const metadata: Record<string, string> = {
     format: CHECKPOINT_FORMAT,
     format_version: String(CHECKPOINT_FORMAT_VERSION),

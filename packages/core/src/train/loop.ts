@@ -4,6 +4,7 @@
  * typed progress events. Tensor memory is flat across steps.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { checkNumber } from '../checks.js';
 import { type BatchLoader, isBatchLoader } from '../data-source.js';
 import type { Module } from '../nn/module.js';
 import { AdamW, type AdamWOptions } from '../optim/adamw.js';
@@ -401,11 +402,9 @@ function checkOptions<B>(opts: TrainOptions<B>): TrainOptions<B> & { logEvery: n
   if (opts.schedule !== undefined && typeof opts.schedule !== 'function') {
     throw new TypeError('train: schedule must be a function (step) => lr');
   }
-  if (!Number.isInteger(opts.steps) || opts.steps < 0)
-    throw new RangeError(`train: steps must be an integer >= 0, got ${opts.steps}`);
-  if (opts.clipGradNorm !== undefined && !(Number.isFinite(opts.clipGradNorm) && opts.clipGradNorm > 0)) {
-    throw new RangeError(`train: clipGradNorm must be a finite number > 0, got ${opts.clipGradNorm}`);
-  }
+  checkNumber(opts.steps, 'train: steps', 'an integer >= 0');
+  if (opts.clipGradNorm !== undefined)
+    checkNumber(opts.clipGradNorm, 'train: clipGradNorm', 'a finite number > 0');
   if (opts.checkpoint !== undefined) {
     const c = opts.checkpoint;
     if (!c || !Number.isInteger(c.every) || c.every < 1 || typeof c.save !== 'function') {

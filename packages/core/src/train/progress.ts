@@ -2,6 +2,7 @@
  * Typed progress of long work (training, encoding a data set, sampling, evaluation) and the smoothed
  * rate / ETA meter that produces it.
  */
+import { checkNumber } from '../checks.js';
 
 /** Progress of any long job, in its own units (images, batches, steps). */
 export interface Progress {
@@ -77,8 +78,7 @@ export class EtaMeter {
       throw new RangeError(`EtaMeter: total must be a number >= 0 (or Infinity), got ${opts.total}`);
     }
     const start = opts.start ?? 0;
-    if (!Number.isFinite(start) || start < 0)
-      throw new RangeError(`EtaMeter: start must be a finite number >= 0, got ${start}`);
+    checkNumber(start, 'EtaMeter: start', 'a finite number >= 0');
     const smoothing = opts.smoothing ?? 0.1;
     if (!(smoothing > 0 && smoothing <= 1))
       throw new RangeError(`EtaMeter: smoothing must be in (0, 1], got ${smoothing}`);

@@ -12,14 +12,7 @@
  * matmul, 3-4x faster than the convolution (or than matMul with transposeA) on wasm.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  assertChannelsLast,
-  convInfo,
-  input,
-  type KernelArgs,
-  type KernelScope,
-  withScope,
-} from './wasm-backend.js';
+import { convGradient, type KernelArgs, type KernelScope, withScope } from './wasm-backend.js';
 
 /**
  * Kernel function for 'Conv2DBackpropFilter' on wasm.
@@ -29,19 +22,13 @@ import {
  * `dataFormat` ('NHWC' only), `dimRoundingMode`, and optionally `dilations` (tfjs's own gradient
  * never sends them; supported for direct callers). Returns dW [fh, fw, C, F] float32.
  */
-export function conv2DBackpropFilterWasm({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
-  const x = input('Conv2DBackpropFilter', inputs, 'x');
-  const dy = input('Conv2DBackpropFilter', inputs, 'dy');
-  const filterShape = attrs.filterShape as [number, number, number, number];
-  assertChannelsLast('Conv2DBackpropFilter', attrs.dataFormat);
-  if (x.shape.length !== 4)
-    throw new Error(`Conv2DBackpropFilter (wasm): x must be rank 4 NHWC, got [${x.shape}]`);
-  const info = convInfo('Conv2DBackpropFilter', dy, x.shape, filterShape, attrs, false);
+export function conv2DBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
+  const { dy, operand: x, info } = convGradient('Conv2DBackpropFilter', args, false);
   const { inChannels: c, inHeight: h, inWidth: w, outChannels: f, outHeight: oh, outWidth: ow } = info;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
   const { top, left } = info.padInfo;
 
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     if (fh === 1 && fw === 1 && oh === h && ow === w && sh === 1 && sw === 1 && top === 0 && left === 0) {
       // A 1x1 stride-1 unpadded conv is a matmul; XNNPACK's matmul only runs untransposed operands.
       const rows = x.shape[0] * h * w;

@@ -10,14 +10,7 @@
  * FLOPs as the direct loop, with none of the zeros a dilated-dy formulation would multiply.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import {
-  assertChannelsLast,
-  convInfo,
-  input,
-  type KernelArgs,
-  type KernelScope,
-  withScope,
-} from './wasm-backend.js';
+import { convGradient, type KernelArgs, type KernelScope, withScope } from './wasm-backend.js';
 
 /**
  * Kernel function for 'Conv2DBackpropInput' on wasm.
@@ -25,29 +18,15 @@ import {
  * Inputs: `dy` [N, outH, outW, F], `filter` [fh, fw, C, F]. Attributes: `inputShape` [N, H, W, C],
  * `strides`, `pad`, `dataFormat` ('NHWC' only), `dimRoundingMode`. Returns dx [N, H, W, C] float32.
  */
-export function conv2DBackpropInputWasm({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
-  const dy = input('Conv2DBackpropInput', inputs, 'dy');
-  const filter = input('Conv2DBackpropInput', inputs, 'filter');
-  assertChannelsLast('Conv2DBackpropInput', attrs.dataFormat);
-  if (filter.shape.length !== 4) {
-    throw new Error(`Conv2DBackpropInput (wasm): filter must be rank 4, got [${filter.shape}]`);
-  }
-  const info = convInfo(
-    'Conv2DBackpropInput',
-    dy,
-    attrs.inputShape as number[],
-    filter.shape,
-    attrs,
-    false,
-    1,
-  );
+export function conv2DBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
+  const { dy, operand: filter, info } = convGradient('Conv2DBackpropInput', args, false, 1);
   const { inHeight: h, inWidth: w, outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
   const top = fh - 1 - info.padInfo.top;
   const left = fw - 1 - info.padInfo.left;
   const bottom = h - 1 + info.padInfo.top - (oh - 1);
   const right = w - 1 + info.padInfo.left - (ow - 1);
 
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     if (
       info.strideHeight === 1 &&
       info.strideWidth === 1 &&

@@ -12,10 +12,8 @@
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { swappedConv } from './conv2d-backprop-filter.js';
-import { assertChannelsLast, convInfo, input, type KernelArgs, withScope } from './wasm-backend.js';
+import { convGradient, type KernelArgs, withScope } from './wasm-backend.js';
 import { spreadOnZeroGrid } from './zero-grid.js';
-
-type Shape4 = [number, number, number, number];
 
 /**
  * Kernel function for 'DepthwiseConv2dNativeBackpropFilter' on wasm.
@@ -23,24 +21,13 @@ type Shape4 = [number, number, number, number];
  * Inputs: `x` [N, H, W, C], `dy` [N, outH, outW, C*M]. Attributes: `filterShape` [fh, fw, C, M],
  * `strides`, `pad`, `dilations`, `dimRoundingMode`. Returns dW [fh, fw, C, M] float32.
  */
-export function depthwiseConv2dNativeBackpropFilterWasm({
-  inputs,
-  backend,
-  attrs = {},
-}: KernelArgs): tf.TensorInfo {
-  const x = input('DepthwiseConv2dNativeBackpropFilter', inputs, 'x');
-  const dy = input('DepthwiseConv2dNativeBackpropFilter', inputs, 'dy');
-  const filterShape = attrs.filterShape as Shape4;
-  assertChannelsLast('DepthwiseConv2dNativeBackpropFilter', attrs.dataFormat);
-  if (x.shape.length !== 4) {
-    throw new Error(`DepthwiseConv2dNativeBackpropFilter (wasm): x must be rank 4 NHWC, got [${x.shape}]`);
-  }
-  const info = convInfo('DepthwiseConv2dNativeBackpropFilter', dy, x.shape, filterShape, attrs, true);
+export function depthwiseConv2dNativeBackpropFilterWasm(args: KernelArgs): tf.TensorInfo {
+  const { dy, operand: x, info } = convGradient('DepthwiseConv2dNativeBackpropFilter', args, true);
   const [n, h, w, c] = x.shape;
-  const m = filterShape[3];
+  const m = (args.attrs!.filterShape as number[])[3];
   const { filterHeight: fh, filterWidth: fw, outHeight: oh, outWidth: ow } = info;
 
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     const xT = s.reshape(s.run('Transpose', { x }, { perm: [1, 2, 0, 3] }), [1, h, w, n * c]);
     const dyT = s.reshape(s.run('Transpose', { x: dy }, { perm: [1, 2, 0, 3] }), [oh, ow, n * c, m]);
     const cropped = swappedConv(s, 'DepthwiseConv2dNative', xT, dyT, info); // [1, fh, fw, N*C*M]
@@ -56,22 +43,9 @@ export function depthwiseConv2dNativeBackpropFilterWasm({
  * Inputs: `dy` [N, outH, outW, C*M], `filter` [fh, fw, C, M]. Attributes: `inputShape`
  * [N, H, W, C], `strides`, `pad`, `dilations`, `dimRoundingMode`. Returns dx [N, H, W, C] float32.
  */
-export function depthwiseConv2dNativeBackpropInputWasm({
-  inputs,
-  backend,
-  attrs = {},
-}: KernelArgs): tf.TensorInfo {
-  const dy = input('DepthwiseConv2dNativeBackpropInput', inputs, 'dy');
-  const filter = input('DepthwiseConv2dNativeBackpropInput', inputs, 'filter');
-  const inputShape = attrs.inputShape as Shape4;
-  assertChannelsLast('DepthwiseConv2dNativeBackpropInput', attrs.dataFormat);
-  if (filter.shape.length !== 4) {
-    throw new Error(
-      `DepthwiseConv2dNativeBackpropInput (wasm): filter must be rank 4, got [${filter.shape}]`,
-    );
-  }
-  const info = convInfo('DepthwiseConv2dNativeBackpropInput', dy, inputShape, filter.shape, attrs, true);
-  const [n, h, w, c] = inputShape;
+export function depthwiseConv2dNativeBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
+  const { dy, operand: filter, info } = convGradient('DepthwiseConv2dNativeBackpropInput', args, true);
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c } = info;
   const m = filter.shape[3];
   const k = c * m;
   const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
@@ -82,7 +56,7 @@ export function depthwiseConv2dNativeBackpropInputWasm({
   const top = (fh - 1) * dh - info.padInfo.top;
   const left = (fw - 1) * dw - info.padInfo.left;
 
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     const grid = spreadOnZeroGrid(s, dy, {
       height: hd,
       width: wd,

@@ -161,6 +161,31 @@ export function convInfo(
   return info;
 }
 
+/**
+ * The inputs and Conv2DInfo of a convolution gradient kernel, checked: a filter gradient (`kernel`
+ * ending in 'Filter') takes `x` and `dy` and the attribute `filterShape`; an input gradient takes
+ * `dy` and `filter` and the attribute `inputShape`. `operand` is `x` or `filter`.
+ */
+export function convGradient(
+  kernel: string,
+  { inputs, attrs = {} }: KernelArgs,
+  depthwise: boolean,
+  dilations?: number,
+): { dy: tf.TensorInfo; operand: tf.TensorInfo; info: tf.backend_util.Conv2DInfo } {
+  const ofFilter = kernel.endsWith('Filter');
+  const first = input(kernel, inputs, ofFilter ? 'x' : 'dy');
+  const second = input(kernel, inputs, ofFilter ? 'dy' : 'filter');
+  const [operand, dy] = ofFilter ? [first, second] : [second, first];
+  assertChannelsLast(kernel, attrs.dataFormat);
+  if (operand.shape.length !== 4) {
+    const what = ofFilter ? 'x must be rank 4 NHWC' : 'filter must be rank 4';
+    throw new Error(`${kernel} (wasm): ${what}, got [${operand.shape}]`);
+  }
+  const xShape = ofFilter ? operand.shape : (attrs.inputShape as number[]);
+  const filterShape = ofFilter ? (attrs.filterShape as number[]) : operand.shape;
+  return { dy, operand, info: convInfo(kernel, dy, xShape, filterShape, attrs, depthwise, dilations) };
+}
+
 /** Input `name` of a kernel call, or an error naming it. */
 export function input(kernel: string, inputs: tf.NamedTensorInfoMap, name: string): tf.TensorInfo {
   const t = inputs[name];
