@@ -49,16 +49,11 @@ export const DEFAULT_PRESET: Readonly<Record<AutoencoderKind, string>> = {
   'sd-vae': DEFAULT_BASELINE_PRESET,
 };
 
-/** Names of the presets of `kind`. */
-export function presetNames(kind: AutoencoderKind): string[] {
-  return Object.keys(kind === 'vmae' ? VMAE_PRESETS : AUTOENCODER_KL_PRESETS);
-}
-
 /** Check `kind` and `preset` (UsageError listing the choices). */
 export function checkModelChoice(kind: string, preset: string): asserts kind is AutoencoderKind {
   if (!AUTOENCODER_KINDS.includes(kind as AutoencoderKind))
     throw new UsageError(`--model must be one of ${AUTOENCODER_KINDS.join(', ')}, got '${kind}'`);
-  const names = presetNames(kind as AutoencoderKind);
+  const names = Object.keys(kind === 'vmae' ? VMAE_PRESETS : AUTOENCODER_KL_PRESETS);
   if (!names.includes(preset)) {
     throw new UsageError(
       `--preset '${preset}' is not a ${kind} preset`,
