@@ -97,17 +97,7 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
   if (s.lpipsWeight) checkOfflineNetworks('--lpips-weight (the perceptual term)');
   const ckpt = checkpointDir(outDir);
   const logPath = join(outDir, AE_FILES.log);
-  const resumeFrom = await prepareCheckpoint({
-    outDir,
-    resume: ctx.resume,
-    overwrite: ctx.overwrite,
-    argv: ctx.argv,
-    reporter,
-    logFiles: [logPath],
-    what: 'train-ae',
-    options: ctx.options,
-    allowChanges: ctx.allowChanges,
-  });
+  const resumeFrom = await prepareCheckpoint({ ...ctx, logFiles: [logPath], what: 'train-ae' });
   await ctx.onStart?.();
   const ae = createAutoencoder(s.kind, s.preset, data.imageSize, s.seed);
   const log = jsonlWriter(logPath);
