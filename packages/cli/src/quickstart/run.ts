@@ -6,19 +6,18 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Autoencoder } from '@ldmae/core';
-import { LATENT_MANIFEST_FILE, trainTestSplit } from '@ldmae/data';
+import { LATENT_MANIFEST_FILE } from '@ldmae/data';
 import type { DiT, LatentDiffusion, LdmCheckpointInfo, LightningDiT } from '@ldmae/diffusion';
 import { DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
 import type { CommandContext } from '../command.js';
 import type { QuickstartOptions } from '../commands/quickstart.js';
 import { readResolvedConfig, writeResolvedConfig } from '../config.js';
-import { type LoadedData, loadData } from '../data-source.js';
-import { InterruptedError, resumeCommand, UsageError } from '../errors.js';
+import { type LoadedData, loadData, subsetData } from '../data-source.js';
 import { exists, readJson, writeJson } from '../files.js';
 import { fmtNumber, type Reporter } from '../progress.js';
 import { writeQuickstartReport } from '../report/quickstart.js';
-import { aeStepSeconds, extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
-import { checkResumeOptions } from '../steps/checkpoints.js';
+import { extractorSecondsPerImage, ldmStepSeconds, vmaeStepSeconds } from '../steps/calibrate.js';
+import { checkEarlierRun, checkResumeOptions, stopCheck } from '../steps/checkpoints.js';
 import { encodeDataset, readCacheInfo } from '../steps/encode.js';
 import {
   checkOfflineNetworks,
@@ -101,17 +100,11 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
   const t0 = performance.now();
   const outDir = o.out;
   const path = (f: string) => join(outDir, f);
-  if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
   // A run counts once it saved something worth keeping: its state or the VMAE's first checkpoint.
   const hadRun =
     (await exists(path(QUICKSTART_FILES.state))) ||
     (await exists(join(path(QUICKSTART_FILES.ae), 'checkpoint', 'meta.json')));
-  if (hadRun && !o.resume && !o.overwrite) {
-    throw new UsageError(
-      `${outDir} holds an earlier quickstart run; not overwriting it`,
-      `continue it with: ${resumeCommand(ctx.argv)}\nor start over with --overwrite, or choose another --out`,
-    );
-  }
+  checkEarlierRun(o, hadRun, `${outDir} holds an earlier quickstart run`, ctx.argv);
   if (hadRun && o.resume) {
     // The plan was fixed by the first run; evaluation options only change the evaluation.
     const changes = await checkResumeOptions(outDir, o, o.allowChanges === true, QUICKSTART_FREE_ON_RESUME);
@@ -129,21 +122,14 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
     (o.resume ? await readJson<QuickstartState>(path(QUICKSTART_FILES.state)) : null) ?? {};
   const plan: Partial<QuickstartPlan> = prev?.derived ? { ...(prev.derived as Partial<QuickstartPlan>) } : {};
   const created = new Date().toISOString();
-  const { reporter, signal } = ctx;
+  const { reporter } = ctx;
   reporter.info(
     `ldmae quickstart: MNIST -> VMAE -> latent cache -> LightningDiT -> samples, metrics, report ` +
       `(budget ${o.minutes} min, backend ${ctx.runtime.backend}, ${ctx.runtime.threads} thread(s))`,
   );
-  let train = await loadData('mnist', { split: 'train' });
+  const all = await loadData('mnist', { split: 'train' });
+  const train = subsetData(all, o.trainImages ?? all.dataset.length, 'training digits used');
   const test = await loadData('mnist', { split: 'test' });
-  if (o.trainImages !== undefined && o.trainImages < train.dataset.length) {
-    const ds = trainTestSplit(train.dataset, {
-      testSize: o.trainImages,
-      seed: 1,
-      stratify: true,
-    }).test;
-    train = { ...train, dataset: ds, description: `${train.description}; ${ds.length} training digits used` };
-  }
   const run: Run = {
     o,
     ctx,
@@ -160,13 +146,7 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
     saveState: () => writeJson(path(QUICKSTART_FILES.state), state),
     writeConfig: () =>
       writeResolvedConfig(outDir, 'quickstart', o, { derived: plan, runtime: ctx.runtime, created }),
-    checkStop: (what) => {
-      if (signal.aborted)
-        throw new InterruptedError(
-          `quickstart interrupted before ${what}; finished phases are kept in ${outDir}`,
-          `resume with: ${resumeCommand(ctx.argv)}`,
-        );
-    },
+    checkStop: stopCheck(ctx, 'quickstart', `finished phases are kept in ${outDir}`),
   };
   await run.writeConfig();
   return run;
@@ -186,7 +166,7 @@ async function vmaePhase(run: Run): Promise<Autoencoder> {
     if (o.aeSteps !== undefined) plan.aeSteps = o.aeSteps;
     else {
       const tc = performance.now();
-      const sec = await aeStepSeconds('vmae', DEFAULT_PRESET.vmae, run.train, o.aeBatchSize, o.seed);
+      const sec = await vmaeStepSeconds(run.train, o.aeBatchSize, o.seed);
       plan.aeStepSeconds = sec;
       const left = BUDGET_SHARES.ae * run.budget - (performance.now() - tc) / 1000;
       plan.aeSteps = stepsForBudget(left, sec, o.stepsScale, 50_000);
