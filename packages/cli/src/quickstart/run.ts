@@ -152,49 +152,54 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
   return run;
 }
 
+/** The two trainings of the quickstart in messages, and the most steps the budget gives each. */
+const TRAININGS = { ae: { what: 'VMAE', max: 50_000 }, ldm: { what: 'diffusion', max: 100_000 } } as const;
+
+/**
+ * The step count of training `key` (planned once: a resumed run keeps it, from config.json): as given,
+ * else what fits its share of the budget at the seconds per step `measure` gives.
+ */
+async function planSteps(run: Run, key: 'ae' | 'ldm', measure: () => Promise<number>): Promise<number> {
+  const { o, plan } = run;
+  const steps = `${key}Steps` as const;
+  if (plan[steps] === undefined) {
+    plan[`${key}StepSeconds`] = null;
+    if (o[steps] !== undefined) plan[steps] = o[steps];
+    else {
+      const tc = performance.now();
+      const sec = await measure();
+      plan[`${key}StepSeconds`] = sec;
+      const left = BUDGET_SHARES[key] * run.budget - (performance.now() - tc) / 1000;
+      plan[steps] = stepsForBudget(left, sec, o.stepsScale, TRAININGS[key].max);
+      run.reporter.info(`plan: ${fmtNumber(sec)} s per ${TRAININGS[key].what} step -> ${plan[steps]} steps`);
+    }
+    await run.writeConfig();
+  }
+  return plan[steps] as number;
+}
+
 /** (1) Train the VMAE, or load the one an earlier run finished. */
 async function vmaePhase(run: Run): Promise<Autoencoder> {
-  const { o, plan, reporter } = run;
+  const { o, reporter } = run;
   const aeDir = run.path(QUICKSTART_FILES.ae);
   const aePath = join(aeDir, AE_FILES.model);
   if (run.state.ae && (await exists(aePath))) {
     reporter.info(`train-vmae: done in an earlier run, loaded ${aePath}`);
     return (await loadAutoencoder(aePath)).ae;
   }
-  if (plan.aeSteps === undefined) {
-    plan.aeStepSeconds = null;
-    if (o.aeSteps !== undefined) plan.aeSteps = o.aeSteps;
-    else {
-      const tc = performance.now();
-      const sec = await vmaeStepSeconds(run.train, o.aeBatchSize, o.seed);
-      plan.aeStepSeconds = sec;
-      const left = BUDGET_SHARES.ae * run.budget - (performance.now() - tc) / 1000;
-      plan.aeSteps = stepsForBudget(left, sec, o.stepsScale, 50_000);
-      reporter.info(`plan: ${fmtNumber(sec)} s per VMAE step -> ${plan.aeSteps} steps`);
-    }
-    await run.writeConfig();
-  }
+  const steps = await planSteps(run, 'ae', () => vmaeStepSeconds(run.train, o.aeBatchSize, o.seed));
   run.checkStop('training the VMAE');
   const r = await trainAutoencoder(
     {
       kind: 'vmae',
       preset: DEFAULT_PRESET.vmae,
-      steps: plan.aeSteps,
+      steps,
       batchSize: o.aeBatchSize,
       lr: o.aeLr,
       seed: o.seed,
-      checkpointEvery: Math.max(10, Math.ceil(plan.aeSteps / 10)),
+      checkpointEvery: Math.max(10, Math.ceil(steps / 10)),
     },
-    {
-      data: run.train,
-      outDir: aeDir,
-      resume: o.resume === true,
-      overwrite: false,
-      reporter,
-      signal: run.ctx.signal,
-      argv: run.ctx.argv,
-      phase: 'train-vmae',
-    },
+    { ...run.ctx, data: run.train, outDir: aeDir, resume: o.resume === true, phase: 'train-vmae' },
   );
   run.state.ae = true;
   await run.saveState();
@@ -214,13 +219,11 @@ async function encodePhase(run: Run, ae: Autoencoder): Promise<void> {
     return;
   }
   await encodeDataset(ae, run.train, {
+    ...run.ctx,
     outDir: cacheDir,
     aePath: join(run.path(QUICKSTART_FILES.ae), AE_FILES.model),
     batchSize: 64,
     flip: false,
-    reporter: run.reporter,
-    signal: run.ctx.signal,
-    argv: run.ctx.argv,
   });
   run.state.encode = true;
   await run.saveState();
@@ -231,7 +234,7 @@ async function ldmPhase(
   run: Run,
   ae: Autoencoder,
 ): Promise<{ denoiser: DiT | LightningDiT; info: LdmCheckpointInfo }> {
-  const { o, plan, reporter } = run;
+  const { o, reporter } = run;
   run.checkStop('training the diffusion model');
   const ldmDir = run.path(QUICKSTART_FILES.ldm);
   if (run.state.ldm && (await exists(join(ldmDir, 'checkpoint')))) {
@@ -252,30 +255,10 @@ async function ldmPhase(
     seed: o.seed,
     checkpointEvery: 100,
   };
-  if (plan.ldmSteps === undefined) {
-    plan.ldmStepSeconds = null;
-    if (o.ldmSteps !== undefined) plan.ldmSteps = o.ldmSteps;
-    else {
-      const tc = performance.now();
-      const sec = await ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10);
-      plan.ldmStepSeconds = sec;
-      const left = BUDGET_SHARES.ldm * run.budget - (performance.now() - tc) / 1000;
-      plan.ldmSteps = stepsForBudget(left, sec, o.stepsScale);
-      reporter.info(`plan: ${fmtNumber(sec)} s per diffusion step -> ${plan.ldmSteps} steps`);
-    }
-    await run.writeConfig();
-  }
+  const steps = await planSteps(run, 'ldm', () => ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10));
   const r = await trainLdm(
-    { ...settings, steps: plan.ldmSteps, checkpointEvery: Math.max(10, Math.ceil(plan.ldmSteps / 10)) },
-    {
-      cacheDir: run.path(QUICKSTART_FILES.latents),
-      outDir: ldmDir,
-      resume: o.resume === true,
-      overwrite: false,
-      reporter,
-      signal: run.ctx.signal,
-      argv: run.ctx.argv,
-    },
+    { ...settings, steps, checkpointEvery: Math.max(10, Math.ceil(steps / 10)) },
+    { ...run.ctx, cacheDir: run.path(QUICKSTART_FILES.latents), outDir: ldmDir, resume: o.resume === true },
   );
   run.state.ldm = true;
   await run.saveState();

@@ -51,7 +51,8 @@ const RESUME_NEUTRAL = new Set([
 export interface PrepareCheckpointOptions {
   outDir: string;
   resume: boolean;
-  overwrite: boolean;
+  /** Delete an earlier run's checkpoint and start over (default false). */
+  overwrite?: boolean;
   argv: readonly string[];
   reporter: Reporter;
   /** Files of the run deleted when it starts over; the first is its JSON-lines training log. */

@@ -317,13 +317,11 @@ async function timeAeStep(
     await rm(dir, { recursive: true, force: true });
     const t = performance.now();
     const r = await trainAutoencoder(aeSettings(spec, o, steps, batchSize), {
+      ...ctx,
       data,
       outDir: dir,
       resume: false,
       overwrite: true,
-      reporter: ctx.reporter,
-      signal: ctx.signal,
-      argv: ctx.argv,
       phase: `calibrate ${costClass(spec)}`,
     });
     r.ae.dispose();
@@ -371,13 +369,10 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
     const steps = c.plan.aeSteps[spec.id];
     const t = performance.now();
     const out = await trainAutoencoder(aeSettings(spec, c.o, steps, c.plan.aeBatchSize), {
+      ...c.ctx,
       data: c.train,
       outDir: aeDir,
       resume: await exists(join(aeDir, 'checkpoint', 'meta.json')),
-      overwrite: false,
-      reporter,
-      signal: c.ctx.signal,
-      argv: c.ctx.argv,
       phase: `train ${spec.id}`,
     });
     ae = out.ae;
@@ -412,13 +407,11 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
       c.checkStop(`the diffusion model of ${spec.id}`);
       const cache = join(dir, 'latents');
       await encodeDataset(ae, c.encodeData, {
+        ...c.ctx,
         outDir: cache,
         aePath,
         batchSize: 64,
         flip: false,
-        reporter,
-        signal: c.ctx.signal,
-        argv: c.ctx.argv,
         phase: `encode ${spec.id}`,
       });
       const l = await trainLdm(
@@ -428,13 +421,10 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
           checkpointEvery: Math.max(10, Math.ceil(c.plan.ldm.steps / 10)),
         },
         {
+          ...c.ctx,
           cacheDir: cache,
           outDir: join(dir, 'ldm'),
           resume: await exists(join(dir, 'ldm', 'checkpoint', 'meta.json')),
-          overwrite: false,
-          reporter,
-          signal: c.ctx.signal,
-          argv: c.ctx.argv,
           phase: `diffusion ${spec.id}`,
         },
       );
@@ -450,13 +440,10 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
         };
         r.gen = await evalGeneration(pipe, c.test, c.plan.evalImages, sample, c.ev, `gfid ${spec.id}`);
         const grid = await sampleClassGrid(pipe, l.info.numClasses, {
+          ...c.ctx,
+          ...sample,
           perClass: 8,
-          steps: sample.steps,
-          cfg: sample.cfg,
-          seed: sample.seed,
           batchSize: 40,
-          reporter,
-          signal: c.ctx.signal,
         });
         await writeGrid(join(dir, 'samples.png'), grid.images, 8);
         grid.images.dispose();
