@@ -15,12 +15,7 @@ import {
   DEFAULT_BASELINE_PRESET,
   downsamplingFactor,
 } from '@ldmae/baselines';
-import {
-  type Autoencoder,
-  createRng,
-  loadAutoencoder as loadAnyAutoencoder,
-  saveAutoencoder as saveAnyAutoencoder,
-} from '@ldmae/core';
+import { type Autoencoder, createRng, loadAutoencoder as loadAnyAutoencoder } from '@ldmae/core';
 import {
   createVMAE,
   DEFAULT_VMAE_PRESET,
@@ -113,12 +108,6 @@ export function kindOf(ae: Autoencoder): AutoencoderKind {
   const k = ae.name as AutoencoderKind;
   return AUTOENCODER_KINDS.includes(k) ? k : 'vae';
 }
-
-/**
- * Save an autoencoder with its configuration and latent normalisation (atomically, as its registered
- * kind): a `.safetensors` file, or a checkpoint folder.
- */
-export const saveAutoencoder = saveAnyAutoencoder;
 
 /** What {@link loadAutoencoder} returns. */
 export interface LoadedAutoencoder {

@@ -15,6 +15,7 @@ import {
   type Autoencoder,
   type CheckpointPayload,
   loadCheckpoint,
+  saveAutoencoder,
   saveCheckpoint,
   type TrainResult,
   warmupCosineLr,
@@ -23,7 +24,7 @@ import { DataLoader } from '@ldmae/data';
 import { loadOfflineLpips } from '@ldmae/losses';
 import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AutoencoderKind, checkModelFits, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
+import { type AutoencoderKind, checkModelFits, createAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
