@@ -345,8 +345,8 @@ function aeSettings(spec: StudyRunSpec, o: StudyOptions, steps: number, batchSiz
     lr: spec.kind === 'vmae' ? o.aeLr : o.baselineLr,
     seed: o.seed + 1000 * spec.seed,
     checkpointEvery: Math.max(10, Math.ceil(steps / 10)),
-    ...(spec.maskRatio !== undefined ? { maskRatio: spec.maskRatio } : {}),
-    ...(spec.klWeight !== undefined ? { klWeight: spec.klWeight } : {}),
+    maskRatio: spec.maskRatio,
+    klWeight: spec.klWeight,
     lpipsWeight: spec.lpipsWeight,
   };
 }
