@@ -16,9 +16,10 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { backendThreads, createRng, setupBackend } from '@ldmae/core';
-import { DiffusionTrainer, FlowEulerScheduler, LightningDiT, sampleLoop } from '@ldmae/diffusion';
+import { backendThreads, setupBackend } from '@ldmae/core';
+import { FlowEulerScheduler, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
+import { type DitBench, ditTraining, makeDit } from './dit-train.js';
 import { printProfile } from './profile.js';
 
 const args = process.argv.slice(2);
@@ -48,12 +49,7 @@ interface Timing {
   sampleBestMsPerImage: number;
 }
 
-function makeModel(): LightningDiT {
-  return new LightningDiT(
-    { preset: PRESET, inputSize: SIZE, inChannels: CHANNELS, numClasses: CLASSES, qkNorm: true },
-    { seed: 0 },
-  );
-}
+const SHAPE: DitBench = { preset: PRESET, size: SIZE, channels: CHANNELS, classes: CLASSES, batch: BATCH };
 
 async function timeBackend(
   backend: 'wasm' | 'cpu',
@@ -62,23 +58,7 @@ async function timeBackend(
   sampleBatch: number,
 ): Promise<Timing> {
   await setupBackend({ backend, threads: THREADS });
-  const model = makeModel();
-  const trainer = new DiffusionTrainer({ denoiser: model, ema: false, seed: 1 });
-  const rng = createRng(2);
-  const latents = rng.normal([BATCH, SIZE, SIZE, CHANNELS]);
-  const labels = tf.tensor1d(
-    Int32Array.from({ length: BATCH }, () => rng.nextInt(CLASSES)),
-    'int32',
-  );
-  const named = new Map(model.namedParameters().map(([n, v]) => [v.name, n]));
-  const step = () => {
-    const { value, grads } = tf.variableGrads(() => trainer.lossFn({ latents, labels }, 0) as tf.Scalar);
-    const byName: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(grads)) byName[named.get(k)!] = g;
-    trainer.optimizer.step(byName);
-    value.dataSync();
-    tf.dispose([value, ...Object.values(grads)]);
-  };
+  const { model, rng, step, dispose } = ditTraining(SHAPE);
   step(); // warm-up (kernel set-up, first allocations)
   const before = tf.memory().numTensors;
   const train: number[] = [];
@@ -111,9 +91,7 @@ async function timeBackend(
   };
   const samples: number[] = [];
   for (let i = 0; i < sampleIters; i++) samples.push(await sample());
-  tf.dispose([latents, labels]);
-  trainer.dispose();
-  model.dispose();
+  dispose();
   return {
     trainMs: median(train),
     trainBestMs: Math.min(...train),
@@ -122,7 +100,7 @@ async function timeBackend(
   };
 }
 
-async function profile(step: () => void): Promise<void> {
+async function profile(step: () => number): Promise<void> {
   printProfile(await tf.profile(step), 'kernel time of one wasm training step');
 }
 
@@ -173,7 +151,7 @@ function timeTorch(config: unknown): Timing & { torch: string; threads: number }
 
 async function main(): Promise<void> {
   await setupBackend({ backend: 'wasm', threads: THREADS });
-  const probe = makeModel();
+  const probe = makeDit(SHAPE);
   const config = probe.toJSON();
   const params = probe.numParameters();
   probe.dispose();

@@ -17,9 +17,8 @@ import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { backendThreads, createRng, setupBackend } from '@ldmae/core';
-import { DiffusionTrainer, LightningDiT } from '@ldmae/diffusion';
-import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE } from '../../packages/vmae/src/index.js';
+import { ditTraining } from './dit-train.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -95,31 +94,9 @@ async function vmae(steps: number) {
 }
 
 async function dit(steps: number) {
-  const model = new LightningDiT(
-    { preset: 'LightningDiT-Ti/1', inputSize: 8, inChannels: 4, numClasses: 10, qkNorm: true },
-    { seed: 0 },
-  );
-  const trainer = new DiffusionTrainer({ denoiser: model, ema: false, seed: 1 });
-  const rng = createRng(2);
-  const latents = rng.normal([16, 8, 8, 4]);
-  const labels = tf.tensor1d(
-    Int32Array.from({ length: 16 }, () => rng.nextInt(10)),
-    'int32',
-  );
-  const named = new Map(model.namedParameters().map(([n, v]) => [v.name, n]));
-  const step = () => {
-    const { value, grads } = tf.variableGrads(() => trainer.lossFn({ latents, labels }, 0) as tf.Scalar);
-    const byName: Record<string, tf.Tensor> = {};
-    for (const [k, g] of Object.entries(grads)) byName[named.get(k)!] = g;
-    trainer.optimizer.step(byName);
-    const loss = value.dataSync()[0];
-    tf.dispose([value, ...Object.values(grads)]);
-    return loss;
-  };
-  const r = await timeSteps(step, steps);
-  tf.dispose([latents, labels]);
-  trainer.dispose();
-  model.dispose();
+  const t = ditTraining({ preset: 'LightningDiT-Ti/1', size: 8, channels: 4, classes: 10, batch: 16 });
+  const r = await timeSteps(t.step, steps);
+  t.dispose();
   return r;
 }
 

@@ -15,12 +15,7 @@ import {
   DEFAULT_BASELINE_PRESET,
   downsamplingFactor,
 } from '@ldmae/baselines';
-import {
-  type Autoencoder,
-  createRng,
-  loadAutoencoder as loadAnyAutoencoder,
-  saveAutoencoder as saveAnyAutoencoder,
-} from '@ldmae/core';
+import { type Autoencoder, createRng, loadAutoencoder as loadAnyAutoencoder } from '@ldmae/core';
 import {
   createVMAE,
   DEFAULT_VMAE_PRESET,
@@ -49,16 +44,11 @@ export const DEFAULT_PRESET: Readonly<Record<AutoencoderKind, string>> = {
   'sd-vae': DEFAULT_BASELINE_PRESET,
 };
 
-/** Names of the presets of `kind`. */
-export function presetNames(kind: AutoencoderKind): string[] {
-  return Object.keys(kind === 'vmae' ? VMAE_PRESETS : AUTOENCODER_KL_PRESETS);
-}
-
 /** Check `kind` and `preset` (UsageError listing the choices). */
 export function checkModelChoice(kind: string, preset: string): asserts kind is AutoencoderKind {
   if (!AUTOENCODER_KINDS.includes(kind as AutoencoderKind))
     throw new UsageError(`--model must be one of ${AUTOENCODER_KINDS.join(', ')}, got '${kind}'`);
-  const names = presetNames(kind as AutoencoderKind);
+  const names = Object.keys(kind === 'vmae' ? VMAE_PRESETS : AUTOENCODER_KL_PRESETS);
   if (!names.includes(preset)) {
     throw new UsageError(
       `--preset '${preset}' is not a ${kind} preset`,
@@ -118,12 +108,6 @@ export function kindOf(ae: Autoencoder): AutoencoderKind {
   const k = ae.name as AutoencoderKind;
   return AUTOENCODER_KINDS.includes(k) ? k : 'vae';
 }
-
-/**
- * Save an autoencoder with its configuration and latent normalisation (atomically, as its registered
- * kind): a `.safetensors` file, or a checkpoint folder.
- */
-export const saveAutoencoder = saveAnyAutoencoder;
 
 /** What {@link loadAutoencoder} returns. */
 export interface LoadedAutoencoder {

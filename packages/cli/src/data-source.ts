@@ -183,3 +183,13 @@ export async function loadData(name: string, opts: LoadDataOptions = {}): Promis
     description,
   };
 }
+
+/**
+ * `n` images of `data` (a seeded choice, stratified when labelled), with what they are in its
+ * description (`what`: '; 900 images encoded'); `data` itself when it holds no more.
+ */
+export function subsetData(data: LoadedData, n: number, what: string): LoadedData {
+  if (n >= data.dataset.length) return data;
+  const ds = trainTestSplit(data.dataset, { testSize: n, seed: 1, stratify: data.classes !== null }).test;
+  return { ...data, dataset: ds, description: `${data.description}; ${ds.length} ${what}` };
+}

@@ -44,13 +44,10 @@ export function describeError(e: unknown): { exitCode: number; message: string; 
   return { exitCode: EXIT.failure, message: String(e) };
 }
 
-/** The `--resume` command line that continues `argv` (adds the flag once). */
+/** The `--resume` command line that continues `argv` (adds the flag once), quoted for a POSIX shell. */
 export function resumeCommand(argv: readonly string[]): string {
   const args = argv.filter((a) => a !== '--resume');
-  return ['ldmae', ...args, '--resume'].map(shellQuote).join(' ');
-}
-
-/** Quote an argument for a POSIX shell when it needs it. */
-export function shellQuote(s: string): string {
-  return /^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`;
+  return ['ldmae', ...args, '--resume']
+    .map((s) => (/^[\w@%+=:,./-]+$/.test(s) ? s : `'${s.replace(/'/g, `'\\''`)}'`))
+    .join(' ');
 }

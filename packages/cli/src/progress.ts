@@ -8,6 +8,7 @@
  */
 import { EtaMeter, type Progress, type TrainProgressEvent } from '@ldmae/core';
 import cliProgress from 'cli-progress';
+import { jsonReplacer } from './files.js';
 
 /** Where output goes: bars ('tty'), a line per phase ('plain'), or JSON lines ('json'). */
 export type OutputMode = 'tty' | 'plain' | 'json';
@@ -349,9 +350,7 @@ export class Reporter {
 
   /** @internal */
   jsonLine(obj: Record<string, unknown>): void {
-    this.stdout.write(
-      `${JSON.stringify(obj, (_k, v) => (typeof v === 'number' && !Number.isFinite(v) ? null : v))}\n`,
-    );
+    this.stdout.write(`${JSON.stringify(obj, jsonReplacer)}\n`);
   }
 
   /** @internal */

@@ -4,12 +4,7 @@
  */
 import { createRequire } from 'node:module';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
-import {
-  type BackendName,
-  backendAdapter,
-  backendThreads as reportedThreads,
-  setupBackend,
-} from '@ldmae/core';
+import { type BackendName, backendAdapter, backendThreads, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from './errors.js';
 import { VERSION } from './version.js';
@@ -88,15 +83,6 @@ export function packageVersions(): Record<string, string> {
   return out;
 }
 
-/**
- * Threads the current backend computes with: what the backend reports (wasm's XNNPACK pool, 1 for
- * cpu), else the machine's CPUs (tfjs-node and the GPU backends do not say).
- */
-export function backendThreads(backend: string): number {
-  if (backend === 'cpu') return 1;
-  return reportedThreads() ?? availableParallelism();
-}
-
 /** The runtime description of this process (call after {@link initBackend}). */
 export function runtimeInfo(): RuntimeInfo {
   const backend = tf.getBackend() ?? 'none';
@@ -104,7 +90,9 @@ export function runtimeInfo(): RuntimeInfo {
   const gpu = backendAdapter();
   return {
     backend,
-    threads: backendThreads(backend),
+    // What the backend reports (wasm's XNNPACK pool), else the machine's CPUs (tfjs-node and the GPU
+    // backends do not say).
+    threads: backend === 'cpu' ? 1 : (backendThreads() ?? availableParallelism()),
     ...(gpu ? { adapter: `${gpu.name}${gpu.software ? ' (software)' : ''}` } : {}),
     cpus: availableParallelism(),
     cpuModel: c[0]?.model?.trim() ?? 'unknown',

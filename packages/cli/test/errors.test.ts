@@ -13,31 +13,28 @@ beforeAll(async () => {
 });
 
 describe('bad options', () => {
-  it('an unknown option exits 2 and names it', async () => {
-    const r = await run(['train-ae', '--bogus', '3']);
+  it.each([
+    ['an unknown option exits 2 and names it', ['train-ae', '--bogus', '3'], "unknown option '--bogus'"],
+    [
+      'a value of the wrong type exits 2 and says what was expected',
+      ['train-ae', '--steps', 'many'],
+      /--steps <n>.*expected an integer, got "many"/s,
+    ],
+    [
+      'a value below the minimum exits 2 and says what was expected',
+      ['train-ldm', '--lr', '-1'],
+      'expected a value >= 0, got -1',
+    ],
+    [
+      'a value outside the choices exits 2 and lists them',
+      ['train-ae', '--model', 'gan'],
+      "expected one of vmae, ae, dae, vae, sd-vae, got 'gan'",
+    ],
+    ['an unknown command exits 2', ['trian-ae'], "unknown command 'trian-ae'"],
+  ] as const)('%s', async (_, argv, expected) => {
+    const r = await run([...argv]);
     expect(r.code).toBe(2);
-    expect(r.stderr).toContain("unknown option '--bogus'");
-  });
-
-  it('a value of the wrong type exits 2 and says what was expected', async () => {
-    const r = await run(['train-ae', '--steps', 'many']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toMatch(/--steps <n>.*expected an integer, got "many"/s);
-    const r2 = await run(['train-ldm', '--lr', '-1']);
-    expect(r2.code).toBe(2);
-    expect(r2.stderr).toContain('expected a value >= 0, got -1');
-  });
-
-  it('a value outside the choices exits 2 and lists them', async () => {
-    const r = await run(['train-ae', '--model', 'gan']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("expected one of vmae, ae, dae, vae, sd-vae, got 'gan'");
-  });
-
-  it('an unknown command exits 2', async () => {
-    const r = await run(['trian-ae']);
-    expect(r.code).toBe(2);
-    expect(r.stderr).toContain("unknown command 'trian-ae'");
+    expect(r.stderr).toMatch(expected);
   });
 
   it('an impossible combination exits 2 before any work', async () => {

@@ -81,7 +81,7 @@ export interface LoadedInfo extends Omit<LdmCheckpointInfo, 'normalization'> {
   normalization: LatentNormalization | null;
 }
 
-/** A loaded checkpoint; dispose it with {@link disposeLoaded}. */
+/** A loaded checkpoint; release it with its `dispose()`. */
 export interface LoadedCheckpoint {
   /** Which layout it was read from. */
   layout: 'pipeline' | 'checkpoint';
@@ -380,11 +380,6 @@ export async function loadCheckpointBundle(bundle: CheckpointBundle): Promise<Lo
     const msg = (e as Error).message.replace('latentDiffusionFromCheckpoint: ', '');
     throw new Error(`'${bundle.ldm.path}': ${msg}`);
   }
-}
-
-/** Release the models of a loaded checkpoint. */
-export function disposeLoaded(c: LoadedCheckpoint | null): void {
-  c?.dispose();
 }
 
 /** Join a base URL (a folder, with or without a trailing slash) and a relative path. */

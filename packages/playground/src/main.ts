@@ -5,7 +5,6 @@ import {
   bundleFiles,
   type CheckpointFile,
   describeLoaded,
-  disposeLoaded,
   fetchCheckpointFiles,
   isInDir,
   type LoadedCheckpoint,
@@ -135,7 +134,7 @@ async function refreshStored(select?: string): Promise<void> {
 async function loadFiles(name: string, files: CheckpointFile[], store: boolean): Promise<string> {
   const bundle = sortFiles(files);
   const next = await loadCheckpointFiles(bundle);
-  disposeLoaded(loaded);
+  loaded?.dispose();
   loaded = next;
   loadedName = name;
   if (store) {

@@ -10,7 +10,6 @@ import {
   type CheckpointFile,
   type CheckpointFiles,
   describeLoaded,
-  disposeLoaded,
   fetchCheckpointFiles,
   isPipelineFiles,
   type LoadedCheckpoint,
@@ -144,7 +143,7 @@ describe('checkpoint files from bytes', () => {
       expect(again.images.data).toEqual(g.images.data);
       expect(tf.memory().numTensors).toBe(inBetween);
     } finally {
-      disposeLoaded(loaded);
+      loaded.dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -172,7 +171,7 @@ describe('checkpoint files from bytes', () => {
       });
       expect(loaded.step).toBe(2);
     } finally {
-      disposeLoaded(loaded);
+      loaded.dispose();
     }
     // Neither the checkpoint nor cache-info.json nor the VMAE gives a normalisation: named.
     expect(loaded.vmae.latentNormalization).toBeNull();
@@ -246,7 +245,7 @@ describe('pipeline folders', () => {
     old = await loadCheckpointBundle(sortCheckpointFiles(files));
     oldSamples = (await grid(old)).images.data;
   });
-  afterAll(() => disposeLoaded(old));
+  afterAll(() => old?.dispose());
 
   it('finds the folder holding pipeline.json at any depth, the quickstart one first', () => {
     expect(pipelineDir(['a/b/pipeline.json', 'c/pipeline.json', 'vmae/autoencoder.safetensors'])).toBe('c');
@@ -316,7 +315,7 @@ describe('pipeline folders', () => {
       expect(maxDiff(a.recon.data, b.recon.data)).toBeLessThanOrEqual(1e-6);
       expect(tf.memory().numTensors).toBe(inBetween);
     } finally {
-      disposeLoaded(loaded);
+      loaded.dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -345,7 +344,7 @@ describe('pipeline folders', () => {
       const shifted = await sampleGrid(loaded, { perClass: 1, steps: 2, seed: 3, cfg: 2, shift: 1 });
       expect(shifted.images.data.every(Number.isFinite)).toBe(true);
     } finally {
-      disposeLoaded(loaded);
+      loaded.dispose();
     }
     // What IndexedDB keeps loads again.
     const stored: CheckpointFiles = sortFiles(bundleFiles(sorted).map((f) => ({ ...f })));
@@ -353,7 +352,7 @@ describe('pipeline folders', () => {
     try {
       expect(maxDiff((await grid(again)).images.data, oldSamples)).toBeLessThanOrEqual(1e-6);
     } finally {
-      disposeLoaded(again);
+      again.dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
   });
@@ -374,7 +373,7 @@ describe('pipeline folders', () => {
       expect(loaded.layout).toBe('pipeline');
       expect(maxDiff((await grid(loaded)).images.data, oldSamples)).toBeLessThanOrEqual(1e-6);
     } finally {
-      disposeLoaded(loaded);
+      loaded.dispose();
     }
     expect(tf.memory().numTensors).toBe(before);
 

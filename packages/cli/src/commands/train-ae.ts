@@ -62,9 +62,8 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
     checkModelChoice(kind, preset);
     const data = await loadDataOption(o, ctx.reporter);
     const outDir = o.out;
-    const { steps, batchSize, lr, seed, checkpointEvery, maskRatio, klWeight, lpipsWeight } = o;
     const r = await trainAutoencoder(
-      { kind, preset, steps, batchSize, lr, seed, checkpointEvery, maskRatio, klWeight, lpipsWeight },
+      { ...o, kind, preset },
       { data, ...trainRunContext('train-ae', o, ctx, { ...o, preset }) },
     );
     try {

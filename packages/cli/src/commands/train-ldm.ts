@@ -60,22 +60,9 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
     outSpec('train-ldm'),
   ],
   async run(o, ctx) {
-    const { preset, depth, width, heads, steps, batchSize, lr, ema, labelDropout, seed, checkpointEvery } = o;
+    // The options hold the settings (preset, depth, width, heads, steps, batch size, lr, ema, ...).
     const r = await trainLdm(
-      {
-        preset,
-        depth,
-        width,
-        heads,
-        steps,
-        batchSize,
-        lr,
-        ema,
-        emaWarmup: o.emaWarmup === true,
-        labelDropout,
-        seed,
-        checkpointEvery,
-      },
+      { ...o, emaWarmup: o.emaWarmup === true },
       { cacheDir: o.latents, ...trainRunContext('train-ldm', o, ctx, o) },
     );
     r.denoiser.dispose();

@@ -6,19 +6,18 @@
 import { rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Autoencoder } from '@ldmae/core';
-import { LATENT_MANIFEST_FILE, trainTestSplit } from '@ldmae/data';
+import { LATENT_MANIFEST_FILE } from '@ldmae/data';
 import type { DiT, LatentDiffusion, LdmCheckpointInfo, LightningDiT } from '@ldmae/diffusion';
 import { DEFAULT_PRESET, loadAutoencoder } from '../autoencoders.js';
 import type { CommandContext } from '../command.js';
 import type { QuickstartOptions } from '../commands/quickstart.js';
 import { readResolvedConfig, writeResolvedConfig } from '../config.js';
-import { type LoadedData, loadData } from '../data-source.js';
-import { InterruptedError, resumeCommand, UsageError } from '../errors.js';
+import { type LoadedData, loadData, subsetData } from '../data-source.js';
 import { exists, readJson, writeJson } from '../files.js';
 import { fmtNumber, type Reporter } from '../progress.js';
 import { writeQuickstartReport } from '../report/quickstart.js';
-import { aeStepSeconds, extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
-import { checkResumeOptions } from '../steps/checkpoints.js';
+import { extractorSecondsPerImage, ldmStepSeconds, vmaeStepSeconds } from '../steps/calibrate.js';
+import { checkEarlierRun, checkResumeOptions, stopCheck } from '../steps/checkpoints.js';
 import { encodeDataset, readCacheInfo } from '../steps/encode.js';
 import {
   checkOfflineNetworks,
@@ -101,17 +100,11 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
   const t0 = performance.now();
   const outDir = o.out;
   const path = (f: string) => join(outDir, f);
-  if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
   // A run counts once it saved something worth keeping: its state or the VMAE's first checkpoint.
   const hadRun =
     (await exists(path(QUICKSTART_FILES.state))) ||
     (await exists(join(path(QUICKSTART_FILES.ae), 'checkpoint', 'meta.json')));
-  if (hadRun && !o.resume && !o.overwrite) {
-    throw new UsageError(
-      `${outDir} holds an earlier quickstart run; not overwriting it`,
-      `continue it with: ${resumeCommand(ctx.argv)}\nor start over with --overwrite, or choose another --out`,
-    );
-  }
+  checkEarlierRun(o, hadRun, `${outDir} holds an earlier quickstart run`, ctx.argv);
   if (hadRun && o.resume) {
     // The plan was fixed by the first run; evaluation options only change the evaluation.
     const changes = await checkResumeOptions(outDir, o, o.allowChanges === true, QUICKSTART_FREE_ON_RESUME);
@@ -129,21 +122,14 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
     (o.resume ? await readJson<QuickstartState>(path(QUICKSTART_FILES.state)) : null) ?? {};
   const plan: Partial<QuickstartPlan> = prev?.derived ? { ...(prev.derived as Partial<QuickstartPlan>) } : {};
   const created = new Date().toISOString();
-  const { reporter, signal } = ctx;
+  const { reporter } = ctx;
   reporter.info(
     `ldmae quickstart: MNIST -> VMAE -> latent cache -> LightningDiT -> samples, metrics, report ` +
       `(budget ${o.minutes} min, backend ${ctx.runtime.backend}, ${ctx.runtime.threads} thread(s))`,
   );
-  let train = await loadData('mnist', { split: 'train' });
+  const all = await loadData('mnist', { split: 'train' });
+  const train = subsetData(all, o.trainImages ?? all.dataset.length, 'training digits used');
   const test = await loadData('mnist', { split: 'test' });
-  if (o.trainImages !== undefined && o.trainImages < train.dataset.length) {
-    const ds = trainTestSplit(train.dataset, {
-      testSize: o.trainImages,
-      seed: 1,
-      stratify: true,
-    }).test;
-    train = { ...train, dataset: ds, description: `${train.description}; ${ds.length} training digits used` };
-  }
   const run: Run = {
     o,
     ctx,
@@ -160,61 +146,60 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
     saveState: () => writeJson(path(QUICKSTART_FILES.state), state),
     writeConfig: () =>
       writeResolvedConfig(outDir, 'quickstart', o, { derived: plan, runtime: ctx.runtime, created }),
-    checkStop: (what) => {
-      if (signal.aborted)
-        throw new InterruptedError(
-          `quickstart interrupted before ${what}; finished phases are kept in ${outDir}`,
-          `resume with: ${resumeCommand(ctx.argv)}`,
-        );
-    },
+    checkStop: stopCheck(ctx, 'quickstart', `finished phases are kept in ${outDir}`),
   };
   await run.writeConfig();
   return run;
 }
 
+/** The two trainings of the quickstart in messages, and the most steps the budget gives each. */
+const TRAININGS = { ae: { what: 'VMAE', max: 50_000 }, ldm: { what: 'diffusion', max: 100_000 } } as const;
+
+/**
+ * The step count of training `key` (planned once: a resumed run keeps it, from config.json): as given,
+ * else what fits its share of the budget at the seconds per step `measure` gives.
+ */
+async function planSteps(run: Run, key: 'ae' | 'ldm', measure: () => Promise<number>): Promise<number> {
+  const { o, plan } = run;
+  const steps = `${key}Steps` as const;
+  if (plan[steps] === undefined) {
+    plan[`${key}StepSeconds`] = null;
+    if (o[steps] !== undefined) plan[steps] = o[steps];
+    else {
+      const tc = performance.now();
+      const sec = await measure();
+      plan[`${key}StepSeconds`] = sec;
+      const left = BUDGET_SHARES[key] * run.budget - (performance.now() - tc) / 1000;
+      plan[steps] = stepsForBudget(left, sec, o.stepsScale, TRAININGS[key].max);
+      run.reporter.info(`plan: ${fmtNumber(sec)} s per ${TRAININGS[key].what} step -> ${plan[steps]} steps`);
+    }
+    await run.writeConfig();
+  }
+  return plan[steps] as number;
+}
+
 /** (1) Train the VMAE, or load the one an earlier run finished. */
 async function vmaePhase(run: Run): Promise<Autoencoder> {
-  const { o, plan, reporter } = run;
+  const { o, reporter } = run;
   const aeDir = run.path(QUICKSTART_FILES.ae);
   const aePath = join(aeDir, AE_FILES.model);
   if (run.state.ae && (await exists(aePath))) {
     reporter.info(`train-vmae: done in an earlier run, loaded ${aePath}`);
     return (await loadAutoencoder(aePath)).ae;
   }
-  if (plan.aeSteps === undefined) {
-    plan.aeStepSeconds = null;
-    if (o.aeSteps !== undefined) plan.aeSteps = o.aeSteps;
-    else {
-      const tc = performance.now();
-      const sec = await aeStepSeconds('vmae', DEFAULT_PRESET.vmae, run.train, o.aeBatchSize, o.seed);
-      plan.aeStepSeconds = sec;
-      const left = BUDGET_SHARES.ae * run.budget - (performance.now() - tc) / 1000;
-      plan.aeSteps = stepsForBudget(left, sec, o.stepsScale, 50_000);
-      reporter.info(`plan: ${fmtNumber(sec)} s per VMAE step -> ${plan.aeSteps} steps`);
-    }
-    await run.writeConfig();
-  }
+  const steps = await planSteps(run, 'ae', () => vmaeStepSeconds(run.train, o.aeBatchSize, o.seed));
   run.checkStop('training the VMAE');
   const r = await trainAutoencoder(
     {
       kind: 'vmae',
       preset: DEFAULT_PRESET.vmae,
-      steps: plan.aeSteps,
+      steps,
       batchSize: o.aeBatchSize,
       lr: o.aeLr,
       seed: o.seed,
-      checkpointEvery: Math.max(10, Math.ceil(plan.aeSteps / 10)),
+      checkpointEvery: Math.max(10, Math.ceil(steps / 10)),
     },
-    {
-      data: run.train,
-      outDir: aeDir,
-      resume: o.resume === true,
-      overwrite: false,
-      reporter,
-      signal: run.ctx.signal,
-      argv: run.ctx.argv,
-      phase: 'train-vmae',
-    },
+    { ...run.ctx, data: run.train, outDir: aeDir, resume: o.resume === true, phase: 'train-vmae' },
   );
   run.state.ae = true;
   await run.saveState();
@@ -234,13 +219,11 @@ async function encodePhase(run: Run, ae: Autoencoder): Promise<void> {
     return;
   }
   await encodeDataset(ae, run.train, {
+    ...run.ctx,
     outDir: cacheDir,
     aePath: join(run.path(QUICKSTART_FILES.ae), AE_FILES.model),
     batchSize: 64,
     flip: false,
-    reporter: run.reporter,
-    signal: run.ctx.signal,
-    argv: run.ctx.argv,
   });
   run.state.encode = true;
   await run.saveState();
@@ -251,7 +234,7 @@ async function ldmPhase(
   run: Run,
   ae: Autoencoder,
 ): Promise<{ denoiser: DiT | LightningDiT; info: LdmCheckpointInfo }> {
-  const { o, plan, reporter } = run;
+  const { o, reporter } = run;
   run.checkStop('training the diffusion model');
   const ldmDir = run.path(QUICKSTART_FILES.ldm);
   if (run.state.ldm && (await exists(join(ldmDir, 'checkpoint')))) {
@@ -272,30 +255,10 @@ async function ldmPhase(
     seed: o.seed,
     checkpointEvery: 100,
   };
-  if (plan.ldmSteps === undefined) {
-    plan.ldmStepSeconds = null;
-    if (o.ldmSteps !== undefined) plan.ldmSteps = o.ldmSteps;
-    else {
-      const tc = performance.now();
-      const sec = await ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10);
-      plan.ldmStepSeconds = sec;
-      const left = BUDGET_SHARES.ldm * run.budget - (performance.now() - tc) / 1000;
-      plan.ldmSteps = stepsForBudget(left, sec, o.stepsScale);
-      reporter.info(`plan: ${fmtNumber(sec)} s per diffusion step -> ${plan.ldmSteps} steps`);
-    }
-    await run.writeConfig();
-  }
+  const steps = await planSteps(run, 'ldm', () => ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10));
   const r = await trainLdm(
-    { ...settings, steps: plan.ldmSteps, checkpointEvery: Math.max(10, Math.ceil(plan.ldmSteps / 10)) },
-    {
-      cacheDir: run.path(QUICKSTART_FILES.latents),
-      outDir: ldmDir,
-      resume: o.resume === true,
-      overwrite: false,
-      reporter,
-      signal: run.ctx.signal,
-      argv: run.ctx.argv,
-    },
+    { ...settings, steps, checkpointEvery: Math.max(10, Math.ceil(steps / 10)) },
+    { ...run.ctx, cacheDir: run.path(QUICKSTART_FILES.latents), outDir: ldmDir, resume: o.resume === true },
   );
   run.state.ldm = true;
   await run.saveState();

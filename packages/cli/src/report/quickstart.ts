@@ -52,71 +52,34 @@ async function lossSeries(log: string, keys: string[]): Promise<ReportChart['ser
 export async function writeQuickstartReport(path: string, d: QuickstartReportInput): Promise<void> {
   const { recon, gen, smooth: sm } = d;
   const ext = recon.extractor ?? gen.extractor;
-  const metrics: MetricRow[] = [
-    {
-      group: 'reconstruction',
-      name: 'PSNR (dB)',
-      value: recon.psnr,
-      network: '- (uint8 pixels)',
-      n: recon.count,
-      better: 'higher',
-    },
-    {
-      group: 'reconstruction',
-      name: 'SSIM',
-      value: recon.ssim,
-      network: '- (Gaussian window 11, sigma 1.5)',
-      n: recon.count,
-      better: 'higher',
-    },
-    {
-      group: 'reconstruction',
-      name: 'LPIPS',
-      value: recon.lpips,
-      network: recon.lpipsNet ?? '-',
-      n: recon.count,
-      better: 'lower',
-    },
-    {
-      group: 'reconstruction',
-      name: 'rFID',
-      value: recon.rfid,
-      network: ext,
-      n: recon.count,
-      better: 'lower',
-    },
-    {
-      group: 'reconstruction',
-      name: 'MSE',
-      value: recon.mse,
-      network: '- ([-1, 1] floats)',
-      n: recon.count,
-      better: 'lower',
-    },
-    {
-      group: 'generation',
-      name: 'FID',
-      value: gen.fid,
-      network: gen.extractor,
-      n: gen.count,
-      better: 'lower',
-    },
-    {
-      group: 'generation',
-      name: 'precision (k = 3)',
-      value: gen.precision,
-      network: gen.extractor,
-      n: gen.count,
-      better: 'higher',
-    },
-    {
-      group: 'generation',
-      name: 'recall (k = 3)',
-      value: gen.recall,
-      network: gen.extractor,
-      n: gen.count,
-      better: 'higher',
-    },
+  // One row per metric: the reconstruction ones on recon.count test digits, the generation ones on
+  // gen.count samples with the feature network.
+  type Better = MetricRow['better'];
+  const r = (name: string, value: number | null, network: string, better: Better): MetricRow => ({
+    group: 'reconstruction',
+    name,
+    value,
+    network,
+    n: recon.count,
+    better,
+  });
+  const g = (name: string, value: number | null, better: Better): MetricRow => ({
+    group: 'generation',
+    name,
+    value,
+    network: gen.extractor,
+    n: gen.count,
+    better,
+  });
+  const metrics = [
+    r('PSNR (dB)', recon.psnr, '- (uint8 pixels)', 'higher'),
+    r('SSIM', recon.ssim, '- (Gaussian window 11, sigma 1.5)', 'higher'),
+    r('LPIPS', recon.lpips, recon.lpipsNet ?? '-', 'lower'),
+    r('rFID', recon.rfid, ext, 'lower'),
+    r('MSE', recon.mse, '- ([-1, 1] floats)', 'lower'),
+    g('FID', gen.fid, 'lower'),
+    g('precision (k = 3)', gen.precision, 'higher'),
+    g('recall (k = 3)', gen.recall, 'higher'),
   ];
   const aeSeries = await lossSeries(d.aeLog, ['loss', 'masked', 'visible']);
   const ldmSeries = await lossSeries(d.ldmLog, ['loss']);

@@ -118,11 +118,7 @@ export async function writeStudyReport(path: string, d: StudyReportInput): Promi
       const p = PAPER_TABLE4[i];
       return [
         r.row,
-        num(r.psnr),
-        num(r.ssim),
-        num(r.rfid),
-        num(r.lpips),
-        num(r.gfid),
+        ...[r.psnr, r.ssim, r.rfid, r.lpips, r.gfid].map(num),
         p ? `${p.psnr} / ${p.ssim} / ${p.rfid} / ${p.lpips} / ${p.gfid}` : '-',
       ];
     }),

@@ -7,7 +7,7 @@ import { DataLoader } from '@ldmae/data';
 import type { FeatureExtractor } from '@ldmae/metrics';
 import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AutoencoderKind, createAutoencoder } from '../autoencoders.js';
+import { createAutoencoder, DEFAULT_PRESET } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
 import { buildDenoiser, newTrainer, type TrainLdmSettings } from './train-ldm.js';
 
@@ -22,8 +22,7 @@ export const CALIBRATION_STEPS = { ae: { warmup: 12, measure: 6 }, ldm: { warmup
 /** Seconds per step from the timestamps of `warmup + measure` progress events. */
 async function timeSteps(
   run: (steps: number, onProgress: (ev: TrainProgressEvent) => void) => Promise<unknown>,
-  warmup: number,
-  measure: number,
+  { warmup, measure }: { warmup: number; measure: number },
 ): Promise<number> {
   let t0 = 0;
   let t1 = 0;
@@ -34,39 +33,15 @@ async function timeSteps(
   return (t1 - t0) / 1000 / measure;
 }
 
-/** Seconds per VMAE training step at this batch size on this machine (baselines: use a VMAE-like guess). */
-export async function aeStepSeconds(
-  kind: AutoencoderKind,
-  preset: string,
-  data: LoadedData,
-  batchSize: number,
-  seed: number,
-): Promise<number> {
-  const ae = createAutoencoder(kind, preset, data.imageSize, seed);
+/** Seconds per VMAE training step (the default preset) at this batch size on this machine. */
+export async function vmaeStepSeconds(data: LoadedData, batchSize: number, seed: number): Promise<number> {
+  const ae = createAutoencoder('vmae', DEFAULT_PRESET.vmae, data.imageSize, seed) as VMAE;
   const loader = new DataLoader(data.dataset, { batchSize, seed, transform: data.transform });
   try {
-    if (kind !== 'vmae') {
-      // Baselines train through @ldmae/baselines; time their forward + backward the same way.
-      const { createObjective, trainBaseline } = await import('@ldmae/baselines');
-      const objective = createObjective(kind, ae as never, { seed });
-      try {
-        return await timeSteps(
-          async (steps, onProgress) => {
-            const r = await trainBaseline({ objective, data: () => loader.next(), steps, onProgress });
-            r.optimizer.dispose();
-          },
-          CALIBRATION_STEPS.ae.warmup,
-          CALIBRATION_STEPS.ae.measure,
-        );
-      } finally {
-        objective.dispose();
-      }
-    }
     return await timeSteps(
       (steps, onProgress) =>
-        trainVMAE({ model: ae as VMAE, data: loader, steps, batchSize, lr: 1e-4, seed, onProgress }),
-      CALIBRATION_STEPS.ae.warmup,
-      CALIBRATION_STEPS.ae.measure,
+        trainVMAE({ model: ae, data: loader, steps, batchSize, lr: 1e-4, seed, onProgress }),
+      CALIBRATION_STEPS.ae,
     );
   } finally {
     await loader.close();
@@ -97,8 +72,7 @@ export async function ldmStepSeconds(
           steps,
           onProgress,
         }),
-      CALIBRATION_STEPS.ldm.warmup,
-      CALIBRATION_STEPS.ldm.measure,
+      CALIBRATION_STEPS.ldm,
     );
   } finally {
     trainer.dispose();

@@ -51,7 +51,8 @@ const RESUME_NEUTRAL = new Set([
 export interface PrepareCheckpointOptions {
   outDir: string;
   resume: boolean;
-  overwrite: boolean;
+  /** Delete an earlier run's checkpoint and start over (default false). */
+  overwrite?: boolean;
   argv: readonly string[];
   reporter: Reporter;
   /** Files of the run deleted when it starts over; the first is its JSON-lines training log. */
@@ -77,13 +78,7 @@ export interface PrepareCheckpointOptions {
 export async function prepareCheckpoint(opts: PrepareCheckpointOptions): Promise<string | null> {
   const dir = checkpointDir(opts.outDir);
   const has = await exists(join(dir, 'meta.json'));
-  if (opts.resume && opts.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
-  if (has && !opts.resume && !opts.overwrite) {
-    throw new UsageError(
-      `${dir} holds the checkpoint of an earlier ${opts.what} run; not overwriting it`,
-      `continue it with: ${resumeCommand(opts.argv)}\nor start over with --overwrite, or choose another --out`,
-    );
-  }
+  checkEarlierRun(opts, has, `${dir} holds the checkpoint of an earlier ${opts.what} run`, opts.argv);
   if (has && opts.resume) {
     const step = await checkpointStep(dir);
     const changes = opts.options
@@ -109,6 +104,42 @@ export async function prepareCheckpoint(opts: PrepareCheckpointOptions): Promise
   }
   for (const f of opts.logFiles ?? []) await rm(f, { force: true });
   return null;
+}
+
+/**
+ * Refuse `--resume` with `--overwrite`, and an earlier run (`had`; `earlier` says what the output
+ * folder holds) that the options neither continue nor replace.
+ */
+export function checkEarlierRun(
+  o: { resume?: boolean; overwrite?: boolean },
+  had: boolean,
+  earlier: string,
+  argv: readonly string[],
+): void {
+  if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
+  if (had && !o.resume && !o.overwrite)
+    throw new UsageError(
+      `${earlier}; not overwriting it`,
+      `continue it with: ${resumeCommand(argv)}\nor start over with --overwrite, or choose another --out`,
+    );
+}
+
+/**
+ * The check of a multi-stage run (`name`: 'study', 'quickstart') between its stages: once Ctrl-C
+ * aborted `ctx.signal`, throw the interruption before `what`, saying what is `kept` and how to resume.
+ */
+export function stopCheck(
+  ctx: { signal: AbortSignal; argv: readonly string[] },
+  name: string,
+  kept: string,
+): (what: string) => void {
+  return (what) => {
+    if (ctx.signal.aborted)
+      throw new InterruptedError(
+        `${name} interrupted before ${what}; ${kept}`,
+        `resume with: ${resumeCommand(ctx.argv)}`,
+      );
+  };
 }
 
 /** The step a checkpoint folder holds, from the metadata copy in its meta.json. */

@@ -6,15 +6,13 @@ import type { LoadedData } from '../data-source.js';
 import { writeOutput } from '../files.js';
 import { imageSource } from './evaluate.js';
 
-/** A grid PNG of images [n, H, W, C] in [-1, 1] with `nrow` per row (the tensor stays the caller's). */
-export async function gridPng(images: tf.Tensor4D, nrow: number, padding = 2): Promise<Uint8Array> {
-  const list = imagesFromBatch(await images.data(), images.shape);
-  return encodePng(makeGrid(list, { nrow, padding }));
-}
-
-/** Write a grid PNG to `path` and return its bytes. */
+/**
+ * Write a grid PNG of images [n, H, W, C] in [-1, 1] with `nrow` per row to `path` and return its bytes
+ * (the tensor stays the caller's).
+ */
 export async function writeGrid(path: string, images: tf.Tensor4D, nrow: number): Promise<Uint8Array> {
-  const png = await gridPng(images, nrow);
+  const list = imagesFromBatch(await images.data(), images.shape);
+  const png = encodePng(makeGrid(list, { nrow, padding: 2 }));
   await writeOutput(path, png, 'image');
   return png;
 }

@@ -39,9 +39,6 @@ export interface LoadedLdm {
   warning: string | null;
 }
 
-/** `--weights`: the EMA average (the default when the checkpoint has one) or the trained weights. */
-export const WEIGHTS = ['ema', 'raw'] as const;
-
 /** An error's message without its leading `name: ` (a library function's name, noise in a CLI message). */
 const plain = (e: unknown, name: string) => (e as Error).message.replace(`${name}: `, '');
 

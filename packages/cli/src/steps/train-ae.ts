@@ -15,6 +15,7 @@ import {
   type Autoencoder,
   type CheckpointPayload,
   loadCheckpoint,
+  saveAutoencoder,
   saveCheckpoint,
   type TrainResult,
   warmupCosineLr,
@@ -23,7 +24,7 @@ import { DataLoader } from '@ldmae/data';
 import { loadOfflineLpips } from '@ldmae/losses';
 import { trainVMAE, type VMAE } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
-import { type AutoencoderKind, checkModelFits, createAutoencoder, saveAutoencoder } from '../autoencoders.js';
+import { type AutoencoderKind, checkModelFits, createAutoencoder } from '../autoencoders.js';
 import type { LoadedData } from '../data-source.js';
 import { jsonlWriter } from '../files.js';
 import { yieldingLoader, yieldToEventLoop } from '../interrupt.js';
@@ -97,17 +98,7 @@ export async function trainAutoencoder(s: TrainAeSettings, ctx: TrainAeContext):
   if (s.lpipsWeight) checkOfflineNetworks('--lpips-weight (the perceptual term)');
   const ckpt = checkpointDir(outDir);
   const logPath = join(outDir, AE_FILES.log);
-  const resumeFrom = await prepareCheckpoint({
-    outDir,
-    resume: ctx.resume,
-    overwrite: ctx.overwrite,
-    argv: ctx.argv,
-    reporter,
-    logFiles: [logPath],
-    what: 'train-ae',
-    options: ctx.options,
-    allowChanges: ctx.allowChanges,
-  });
+  const resumeFrom = await prepareCheckpoint({ ...ctx, logFiles: [logPath], what: 'train-ae' });
   await ctx.onStart?.();
   const ae = createAutoencoder(s.kind, s.preset, data.imageSize, s.seed);
   const log = jsonlWriter(logPath);

@@ -215,17 +215,7 @@ export async function trainLdm(
       numClasses,
       classes,
     };
-    const resumeFrom = await prepareCheckpoint({
-      outDir: ctx.outDir,
-      resume: ctx.resume,
-      overwrite: ctx.overwrite,
-      argv: ctx.argv,
-      reporter: ctx.reporter,
-      logFiles: [logPath],
-      what: 'train-ldm',
-      options: ctx.options,
-      allowChanges: ctx.allowChanges,
-    });
+    const resumeFrom = await prepareCheckpoint({ ...ctx, logFiles: [logPath], what: 'train-ldm' });
     await ctx.onStart?.();
     denoiser = buildDenoiser(s, m.latentShape, numClasses);
     trainer = newTrainer(denoiser, s, numClasses);

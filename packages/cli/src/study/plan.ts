@@ -132,7 +132,7 @@ export function planAeSteps(
 /**
  * Evaluation images per metric: what fits `seconds` per run given the feature extractor's and the
  * sampler's seconds per image (reconstruction pairs, the six-point noise curve on half as many, the
- * generated samples), within [lo, min(hi, available)].
+ * generated samples), within [50, min(500, available)].
  */
 export function planEvalImages(o: {
   seconds: number;
@@ -140,11 +140,9 @@ export function planEvalImages(o: {
   sampleSeconds: number;
   epsCount: number;
   available: number;
-  lo?: number;
-  hi?: number;
 }): number {
   const perImage =
     2 * o.extractorSeconds + (o.epsCount / 2) * o.extractorSeconds + o.sampleSeconds + o.extractorSeconds;
   const n = Math.floor(o.seconds / Math.max(perImage, 1e-9));
-  return Math.max(o.lo ?? 50, Math.min(n, o.hi ?? 500, o.available));
+  return Math.max(50, Math.min(n, 500, o.available));
 }

@@ -10,7 +10,6 @@
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Autoencoder, Module } from '@ldmae/core';
-import { trainTestSplit } from '@ldmae/data';
 import type { LightningDiT } from '@ldmae/diffusion';
 import {
   type CompressionStats,
@@ -23,12 +22,13 @@ import { type AutoencoderKind, DEFAULT_PRESET, loadAutoencoder } from '../autoen
 import type { CommandContext } from '../command.js';
 import type { StudyOptions } from '../commands/study.js';
 import { writeResolvedConfig } from '../config.js';
-import { type LoadedData, loadData } from '../data-source.js';
-import { InterruptedError, resumeCommand, UsageError } from '../errors.js';
+import { type LoadedData, loadData, subsetData } from '../data-source.js';
+import { UsageError } from '../errors.js';
 import { exists, readJson, writeJson } from '../files.js';
 import { fmtNumber } from '../progress.js';
 import { writeStudyReport } from '../report/study.js';
 import { extractorSecondsPerImage, ldmStepSeconds } from '../steps/calibrate.js';
+import { checkEarlierRun, stopCheck } from '../steps/checkpoints.js';
 import { encodeDataset } from '../steps/encode.js';
 import {
   checkOfflineNetworks,
@@ -129,13 +129,8 @@ export async function runStudy(o: StudyOptions, ctx: CommandContext): Promise<St
   const t0 = performance.now();
   const out = o.out;
   const { reporter, signal } = ctx;
-  if (o.resume && o.overwrite) throw new UsageError('--resume and --overwrite cannot be used together');
   const hadRun = await exists(join(out, STUDY_FILES.plan));
-  if (hadRun && !o.resume && !o.overwrite)
-    throw new UsageError(
-      `${out} holds an earlier study; not overwriting it`,
-      `continue it with: ${resumeCommand(ctx.argv)}\nor start over with --overwrite, or choose another --out`,
-    );
+  checkEarlierRun(o, hadRun, `${out} holds an earlier study`, ctx.argv);
   if (o.overwrite) await rm(out, { recursive: true, force: true });
   await mkdir(out, { recursive: true });
   parseModels(o.models);
@@ -152,20 +147,13 @@ export async function runStudy(o: StudyOptions, ctx: CommandContext): Promise<St
   );
   const extractor = await loadExtractor(o.extractor, o.extractorSize);
   const lpips = await loadLpips(train.imageSize);
-  const checkStop = (what: string) => {
-    if (signal.aborted)
-      throw new InterruptedError(
-        `study interrupted before ${what}; finished stages are kept in ${out}`,
-        `resume with: ${resumeCommand(ctx.argv)}`,
-      );
-  };
   try {
     const plan =
       (hadRun && o.resume ? await readJson<StudyPlan>(join(out, STUDY_FILES.plan)) : null) ??
       (await makePlan(o, ctx, train, test, extractor));
     await writeJson(join(out, STUDY_FILES.plan), plan);
     await writeResolvedConfig(out, 'study', o, { derived: { plan: out }, runtime: ctx.runtime });
-    const encodeData = subset(train, plan.encodeImages);
+    const encodeData = subsetData(train, plan.encodeImages, 'images encoded');
     const c: Ctx = {
       o,
       ctx,
@@ -175,7 +163,7 @@ export async function runStudy(o: StudyOptions, ctx: CommandContext): Promise<St
       test,
       plan,
       ev: { extractor, lpips, reporter, batchSize: 32, signal },
-      checkStop,
+      checkStop: stopCheck(ctx, 'study', `finished stages are kept in ${out}`),
     };
     const results: StudyRunResult[] = [];
     for (const spec of plan.runs) results.push(await studyOne(c, spec));
@@ -226,13 +214,6 @@ export function parseModels(v: unknown): AutoencoderKind[] {
       `--models must list autoencoders of ${STUDY_MODELS.join(', ')}, got ${JSON.stringify(String(v))}`,
     );
   return STUDY_MODELS.filter((m) => list.includes(m));
-}
-
-/** The first `n` images of a split (stratified when labelled), for encoding. */
-function subset(data: LoadedData, n: number): LoadedData {
-  if (n >= data.dataset.length) return data;
-  const ds = trainTestSplit(data.dataset, { testSize: n, seed: 1, stratify: data.classes !== null }).test;
-  return { ...data, dataset: ds, description: `${data.description}; ${ds.length} images encoded` };
 }
 
 /** Calibrate each kind of training step, the diffusion step and the extractor, then share the budget. */
@@ -336,13 +317,11 @@ async function timeAeStep(
     await rm(dir, { recursive: true, force: true });
     const t = performance.now();
     const r = await trainAutoencoder(aeSettings(spec, o, steps, batchSize), {
+      ...ctx,
       data,
       outDir: dir,
       resume: false,
       overwrite: true,
-      reporter: ctx.reporter,
-      signal: ctx.signal,
-      argv: ctx.argv,
       phase: `calibrate ${costClass(spec)}`,
     });
     r.ae.dispose();
@@ -366,8 +345,8 @@ function aeSettings(spec: StudyRunSpec, o: StudyOptions, steps: number, batchSiz
     lr: spec.kind === 'vmae' ? o.aeLr : o.baselineLr,
     seed: o.seed + 1000 * spec.seed,
     checkpointEvery: Math.max(10, Math.ceil(steps / 10)),
-    ...(spec.maskRatio !== undefined ? { maskRatio: spec.maskRatio } : {}),
-    ...(spec.klWeight !== undefined ? { klWeight: spec.klWeight } : {}),
+    maskRatio: spec.maskRatio,
+    klWeight: spec.klWeight,
     lpipsWeight: spec.lpipsWeight,
   };
 }
@@ -390,13 +369,10 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
     const steps = c.plan.aeSteps[spec.id];
     const t = performance.now();
     const out = await trainAutoencoder(aeSettings(spec, c.o, steps, c.plan.aeBatchSize), {
+      ...c.ctx,
       data: c.train,
       outDir: aeDir,
       resume: await exists(join(aeDir, 'checkpoint', 'meta.json')),
-      overwrite: false,
-      reporter,
-      signal: c.ctx.signal,
-      argv: c.ctx.argv,
       phase: `train ${spec.id}`,
     });
     ae = out.ae;
@@ -431,13 +407,11 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
       c.checkStop(`the diffusion model of ${spec.id}`);
       const cache = join(dir, 'latents');
       await encodeDataset(ae, c.encodeData, {
+        ...c.ctx,
         outDir: cache,
         aePath,
         batchSize: 64,
         flip: false,
-        reporter,
-        signal: c.ctx.signal,
-        argv: c.ctx.argv,
         phase: `encode ${spec.id}`,
       });
       const l = await trainLdm(
@@ -447,13 +421,10 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
           checkpointEvery: Math.max(10, Math.ceil(c.plan.ldm.steps / 10)),
         },
         {
+          ...c.ctx,
           cacheDir: cache,
           outDir: join(dir, 'ldm'),
           resume: await exists(join(dir, 'ldm', 'checkpoint', 'meta.json')),
-          overwrite: false,
-          reporter,
-          signal: c.ctx.signal,
-          argv: c.ctx.argv,
           phase: `diffusion ${spec.id}`,
         },
       );
@@ -469,13 +440,10 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
         };
         r.gen = await evalGeneration(pipe, c.test, c.plan.evalImages, sample, c.ev, `gfid ${spec.id}`);
         const grid = await sampleClassGrid(pipe, l.info.numClasses, {
+          ...c.ctx,
+          ...sample,
           perClass: 8,
-          steps: sample.steps,
-          cfg: sample.cfg,
-          seed: sample.seed,
           batchSize: 40,
-          reporter,
-          signal: c.ctx.signal,
         });
         await writeGrid(join(dir, 'samples.png'), grid.images, 8);
         grid.images.dispose();
