@@ -400,7 +400,8 @@ export function fastPrecisionRecall(
   }
 }
 
-function allSet(flags: Uint8Array, from: number, to: number): boolean {
+/** Whether flags[from..to) are all non-zero (a block whose rows are all settled can be skipped). */
+export function allSet(flags: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (flags[i] === 0) return false;
   return true;
 }

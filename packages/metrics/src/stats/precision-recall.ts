@@ -24,7 +24,7 @@ import { atDoor } from '@ldmae/core';
 import { assertFinite, assertFloatArray, checkPositiveInt, type FloatArray } from './checks.js';
 import { multiplyABt } from './gemm.js';
 
-import { fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
+import { allSet, fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
 
 import type { setStatsThreads } from './wasm.js';
 
@@ -267,11 +267,6 @@ function block(
     );
   }
   return d;
-}
-
-function allSet(flags: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (flags[i] === 0) return false;
-  return true;
 }
 
 function mean(flags: Uint8Array): number {
