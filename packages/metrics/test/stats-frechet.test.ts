@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
 import { frechetDistance } from '../src/index.js';
 import { pivotedCholeskyInPlace } from '../src/stats/pivoted-cholesky.js';
-import { maxAbsDiff, naiveABt, randomCovariance, randomMatrix, seeded } from './stats-random.js';
+import {
+  maxAbsDiff,
+  naiveABt,
+  randomCovariance,
+  randomMatrix,
+  randomOrthogonal,
+  seeded,
+} from './stats-random.js';
 
 const f64 = (v: number[]) => Float64Array.from(v);
 
@@ -167,24 +174,6 @@ function covarianceWithZeros(n: number, k: number, zero: number[], seed: number)
   for (let i = 0; i < n * k; i++) b[i] *= 10 ** ((-3 * (i % k)) / k);
   for (const i of zero) b.fill(0, i * k, i * k + k);
   return naiveABt(b, n, b, n, k).map((v) => v / (k - 1));
-}
-
-/** A random orthogonal [m, m] matrix: Gram-Schmidt (twice) on the rows of a normal matrix. */
-function randomOrthogonal(m: number, seed: number): Float64Array {
-  const q = randomMatrix(m, m, seed);
-  for (let pass = 0; pass < 2; pass++) {
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < i; j++) {
-        let dot = 0;
-        for (let k = 0; k < m; k++) dot += q[i * m + k] * q[j * m + k];
-        for (let k = 0; k < m; k++) q[i * m + k] -= dot * q[j * m + k];
-      }
-      let norm = 0;
-      for (let k = 0; k < m; k++) norm += q[i * m + k] ** 2;
-      for (let k = 0; k < m; k++) q[i * m + k] /= Math.sqrt(norm);
-    }
-  }
-  return q;
 }
 
 describe('pivotedCholeskyInPlace', () => {
