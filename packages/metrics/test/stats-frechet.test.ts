@@ -113,24 +113,16 @@ function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vector
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
         const c = 1 / Math.sqrt(t * t + 1);
         const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const mkp = m[k * n + p];
-          const mkq = m[k * n + q];
-          m[k * n + p] = c * mkp - s * mkq;
-          m[k * n + q] = s * mkp + c * mkq;
-        }
-        for (let k = 0; k < n; k++) {
-          const mpk = m[p * n + k];
-          const mqk = m[q * n + k];
-          m[p * n + k] = c * mpk - s * mqk;
-          m[q * n + k] = s * mpk + c * mqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = v[k * n + p];
-          const vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
+        // Columns p, q of m, then its rows p, q, then the columns of v.
+        const rotate = (x: Float64Array, i: number, j: number) => {
+          const xi = x[i];
+          const xj = x[j];
+          x[i] = c * xi - s * xj;
+          x[j] = s * xi + c * xj;
+        };
+        for (let k = 0; k < n; k++) rotate(m, k * n + p, k * n + q);
+        for (let k = 0; k < n; k++) rotate(m, p * n + k, q * n + k);
+        for (let k = 0; k < n; k++) rotate(v, k * n + p, k * n + q);
       }
     }
   }
