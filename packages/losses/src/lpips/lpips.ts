@@ -245,15 +245,11 @@ export class Lpips extends Module {
    * is 'none', or when no upsampling makes the trunk take them.
    */
   trunkInputSize(h: number, w: number): [number, number] {
-    if (this.resize === 'none') {
-      this.trunk.checkInputSize(h, w);
-      return [h, w];
-    }
     try {
       this.trunk.checkInputSize(h, w);
       return [h, w];
     } catch (e) {
-      const m = this.trunkMinSide();
+      const m = this.resize === 'none' ? null : this.trunkMinSide();
       if (m === null) throw e;
       const side = Math.max(this.upsampleTo, m);
       const size: [number, number] = [h < m ? side : h, w < m ? side : w];
