@@ -18,14 +18,14 @@ import {
   type Rng,
 } from '@ldmae/core';
 import type { FeatureExtractor } from '../features/types.js';
-import { assertExtractor } from '../features/types.js';
+import { assertExtractor, checkExtracted } from '../features/types.js';
 
 import { checkPositiveInt } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 
 import { frechetDistance } from '../stats/frechet.js';
 
-import { inceptionScore } from '../stats/inception-score.js';
+import { type InceptionScore, inceptionScore, summarizeChunks } from '../stats/inception-score.js';
 
 import { frechetDistanceFromSamples } from './frechet-samples.js';
 
@@ -70,13 +70,6 @@ export interface FeatureSetOptions {
   /** Seed of the subsample. Default 0. */
   seed?: number;
   onProgress?: ProgressCallback<Progress>;
-}
-
-/** Inception Score as the ADM evaluator computes it, plus the chunk scores. */
-export interface StreamedInceptionScore {
-  mean: number;
-  std: number;
-  scores: Float64Array;
 }
 
 /** Accumulates the features of one image set. Internal. */
@@ -126,22 +119,15 @@ export class FeatureCollector {
 
   /** Adds the features of n images, checking their sizes against the extractor's dims. */
   add(f: { pool: Float32Array; spatial?: Float32Array; logits?: Float32Array }, n: number): void {
-    const who = `extractor '${this.extractor.name}'`;
-    const check = (name: string, a: Float32Array | undefined, dim: number) => {
-      if (!(a instanceof Float32Array) || a.length !== n * dim)
-        throw new Error(
-          `${who} returned ${name} with ${a instanceof Float32Array ? a.length : 'no'} values for ${n} images x ${dim}`,
-        );
-    };
-    check('pool', f.pool, this.poolDim);
+    checkExtracted(this.extractor, 'pool', f.pool, n, this.poolDim);
     this.pool.add(f.pool, n);
     if (this.spatial) {
-      check('spatial', f.spatial, this.spatial.dim);
-      this.spatial.add(f.spatial as Float32Array, n);
+      checkExtracted(this.extractor, 'spatial', f.spatial, n, this.spatial.dim);
+      this.spatial.add(f.spatial, n);
     }
     if (this.isChunk) {
-      check('logits', f.logits, this.logitDim);
-      this.addLogits(f.logits as Float32Array, n);
+      checkExtracted(this.extractor, 'logits', f.logits, n, this.logitDim);
+      this.addLogits(f.logits, n);
     }
     if (this.keepCap > 0) this.keep(f.pool, n);
     this.seen += n;
@@ -196,16 +182,10 @@ export class FeatureCollector {
   }
 
   /** Inception Score over the chunks so far (the last one possibly shorter), or null without logits. */
-  inceptionScore(): StreamedInceptionScore | null {
+  inceptionScore(): InceptionScore | null {
     if (!this.isChunk || this.seen === 0) return null;
     this.flushLogits();
-    const scores = Float64Array.from(this.isScores);
-    let mean = 0;
-    for (const v of scores) mean += v;
-    mean /= scores.length;
-    let v2 = 0;
-    for (const v of scores) v2 += (v - mean) * (v - mean);
-    return { mean, std: Math.sqrt(v2 / scores.length), scores };
+    return summarizeChunks(Float64Array.from(this.isScores));
   }
 
   /** The kept pool features, [min(count, keepFeatures), poolDim]. */

@@ -61,6 +61,20 @@ export function assertExtractor(name: string, x: unknown): asserts x is FeatureE
   }
 }
 
+/** Throws unless `extractor` returned `dim` values of `what` per image for n images. Internal. */
+export function checkExtracted(
+  extractor: FeatureExtractor,
+  what: string,
+  a: Float32Array | undefined,
+  n: number,
+  dim: number,
+): asserts a is Float32Array {
+  if (!(a instanceof Float32Array) || a.length !== n * dim)
+    throw new Error(
+      `extractor '${extractor.name}' returned ${what} with ${a instanceof Float32Array ? a.length : 'no'} values for ${n} images x ${dim}`,
+    );
+}
+
 /**
  * The extract loop of the extractors here: checks `images`, runs `forward` on slices of at most `maxBatch`
  * images and gathers its k-th output (`widths[k]` values per image) into the k-th array. Internal.
