@@ -194,7 +194,7 @@ function traceSqrtFactor(
 }
 
 /** sum_k sqrt(mu_k) over the eigenvalues of the symmetric PSD [r, r] `m` (overwritten) above rounding. */
-function sumSqrtEigenvalues(m: Float64Array, r: number): number {
+export function sumSqrtEigenvalues(m: Float64Array, r: number): number {
   const mu = eigenSymmetricInPlace(m, r, false).values;
   const floor = r * EPS * Math.max(Math.abs(mu[0]), Math.abs(mu[r - 1]));
   let tr = 0;
