@@ -13,12 +13,12 @@ import {
   checkImageBatchSource,
   createRng,
   type ImageBatchSource,
+  imageSourceCount,
   type Progress,
   type ProgressCallback,
   type Rng,
 } from '@ldmae/core';
-import type { FeatureExtractor } from '../features/types.js';
-import { assertExtractor, checkExtracted } from '../features/types.js';
+import { assertExtractor, checkExtracted, type FeatureExtractor } from '../features/types.js';
 
 import { checkPositiveInt } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
@@ -31,7 +31,7 @@ import { frechetDistanceFromSamples } from './frechet-samples.js';
 
 import { ProgressReporter } from './progress.js';
 
-import { imageBatches, knownCount } from './source.js';
+import { imageBatches } from './source.js';
 
 /** Mean [dim] and covariance [dim, dim] (row-major, N - 1 denominator) of a feature set. */
 export interface GaussianStats {
@@ -246,7 +246,7 @@ export function checkReferenceImages(
   expected?: string,
 ): void {
   checkImageBatchSource(images, { caller: door, argument: name, batchSize, expected });
-  const total = knownCount(images);
+  const total = imageSourceCount(images);
   if (total !== undefined && total < 2)
     throw new RangeError(`${door}: ${name} must hold at least 2 images, got ${total}`);
 }
@@ -262,7 +262,7 @@ export async function referenceFeatures(
   door: string,
   name: string,
 ): Promise<FeatureReference> {
-  const total = knownCount(images);
+  const total = imageSourceCount(images);
   const progress = new ProgressReporter('reference-features', total, o.onProgress);
   const c = new FeatureCollector(extractor, {
     keepFeatures: o.keepFeatures,
