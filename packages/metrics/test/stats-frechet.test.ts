@@ -1,5 +1,5 @@
 import { describe, expect, it } from 'vitest';
-import { frechetDistance } from '../src/index.js';
+import { type FrechetOptions, frechetDistance } from '../src/index.js';
 import { pivotedCholeskyInPlace } from '../src/stats/pivoted-cholesky.js';
 import {
   maxAbsDiff,
@@ -340,43 +340,30 @@ describe('frechetDistance', () => {
   it('rejects bad input with errors naming the argument', () => {
     const i2 = identity(2);
     const z2 = new Float64Array(2);
-    expect(() => frechetDistance(z2, i2, new Float64Array(3), i2)).toThrow(/mu2 must have 2 elements/);
-    expect(() => frechetDistance(z2, new Float64Array(3), z2, i2)).toThrow(/sigma1 must have 4 elements/);
-    expect(() => frechetDistance(z2, i2, z2, new Float64Array(9))).toThrow(/sigma2 must have 4 elements/);
-    expect(() => frechetDistance(new Float64Array(0), i2, z2, i2)).toThrow(/mu1 must not be empty/);
-    expect(() => frechetDistance(z2, f64([1, 0.5, 0, 1]), z2, i2)).toThrow(/sigma1 must be symmetric/);
-    expect(() => frechetDistance(z2, i2, z2, f64([1, 2, 2, 1]))).toThrow(
-      /sigma2 is not positive semi-definite/,
-    );
-    expect(() => frechetDistance(z2, f64([-1, 0, 0, -1]), z2, i2)).toThrow(
-      /sigma1 is not positive semi-definite/,
-    );
-    expect(() => frechetDistance(z2, f64([0, 1, 1, 0]), z2, i2)).toThrow(
-      /sigma1 is not positive semi-definite/,
-    );
-    expect(() => frechetDistance(z2, f64([1, 2, 2, 1]), z2, i2)).toThrow(
-      /sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/,
-    );
     // Eigenvalues 2 and -1e-7 (relative -5e-8): fine by default, rejected with a tighter tolerance.
     const nearly = f64([1 - 0.5e-7, 1 + 0.5e-7, 1 + 0.5e-7, 1 - 0.5e-7]);
+    const eig = /sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/;
+    // [mu1, sigma1, mu2, sigma2, error, opts].
+    const cases: [Float64Array, Float64Array, Float64Array, Float64Array, RegExp, FrechetOptions?][] = [
+      [z2, i2, new Float64Array(3), i2, /mu2 must have 2 elements/],
+      [z2, new Float64Array(3), z2, i2, /sigma1 must have 4 elements/],
+      [z2, i2, z2, new Float64Array(9), /sigma2 must have 4 elements/],
+      [new Float64Array(0), i2, z2, i2, /mu1 must not be empty/],
+      [z2, f64([1, 0.5, 0, 1]), z2, i2, /sigma1 must be symmetric/],
+      [z2, i2, z2, f64([1, 2, 2, 1]), /sigma2 is not positive semi-definite/],
+      [z2, f64([-1, 0, 0, -1]), z2, i2, /sigma1 is not positive semi-definite/],
+      [z2, f64([0, 1, 1, 0]), z2, i2, /sigma1 is not positive semi-definite/],
+      [z2, f64([1, 2, 2, 1]), z2, i2, eig],
+      [z2, nearly, z2, i2, /sigma1 is not positive/, { psdTolerance: 1e-9 }],
+      [z2, i2, z2, nearly, /sigma2 is not positive/, { psdTolerance: 1e-9 }],
+      // A zero diagonal block that is indefinite: the factorisation stops at rank 1 and its remainder
+      // [[0, 1], [1, 0]] sends the check to the eigenvalues.
+      [new Float64Array(3), f64([1, 0, 0, 0, 0, 1, 0, 1, 0]), new Float64Array(3), identity(3), eig],
+      [f64([0, NaN]), i2, z2, i2, /mu1\[1\] is NaN/],
+      [z2, i2, z2, f64([1, 0, 0, Infinity]), /sigma2\[3\] is Infinity/],
+    ];
+    for (const [m1, s1, m2, s2, error, opts] of cases)
+      expect(() => frechetDistance(m1, s1, m2, s2, opts)).toThrow(error);
     expect(frechetDistance(z2, nearly, z2, nearly)).toBeCloseTo(0, 6);
-    expect(() => frechetDistance(z2, nearly, z2, i2, { psdTolerance: 1e-9 })).toThrow(
-      /sigma1 is not positive/,
-    );
-    expect(() => frechetDistance(z2, i2, z2, nearly, { psdTolerance: 1e-9 })).toThrow(
-      /sigma2 is not positive/,
-    );
-    // A zero diagonal block that is indefinite: the factorisation stops at rank 1 and its remainder
-    // [[0, 1], [1, 0]] sends the check to the eigenvalues.
-    expect(() =>
-      frechetDistance(
-        new Float64Array(3),
-        f64([1, 0, 0, 0, 0, 1, 0, 1, 0]),
-        new Float64Array(3),
-        identity(3),
-      ),
-    ).toThrow(/sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/);
-    expect(() => frechetDistance(f64([0, NaN]), i2, z2, i2)).toThrow(/mu1\[1\] is NaN/);
-    expect(() => frechetDistance(z2, i2, z2, f64([1, 0, 0, Infinity]))).toThrow(/sigma2\[3\] is Infinity/);
   });
 });
