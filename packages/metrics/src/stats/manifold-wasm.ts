@@ -172,7 +172,7 @@ function exactDot(x: FloatArray, xo: number, y: FloatArray, yo: number, dim: num
 }
 
 /** Inserts v into the ascending `slots`-entry buffer at b when it is below the current last entry. */
-function offer(best: Float64Array, b: number, k: number, v: number): void {
+export function offer(best: Float64Array, b: number, k: number, v: number): void {
   if (!(v < best[b + k])) return;
   let s = b + k;
   while (s > b && best[s - 1] > v) {
