@@ -72,6 +72,14 @@ export interface FeatureSetOptions {
   onProgress?: ProgressCallback<Progress>;
 }
 
+/** `buf` (rows of `width` values) when it holds `rows` rows, else a copy grown to twice, at most `cap` rows. */
+function withRows(buf: Float32Array, rows: number, width: number, cap: number): Float32Array {
+  if (rows * width <= buf.length) return buf;
+  const grown = new Float32Array(Math.min(cap, Math.max(2 * (buf.length / width), rows)) * width);
+  grown.set(buf);
+  return grown;
+}
+
 /** Accumulates the features of one image set. Internal. */
 export class FeatureCollector {
   readonly pool: FeatureStats;
@@ -142,30 +150,17 @@ export class FeatureCollector {
         slot = this.rng.nextInt(i + 1);
         if (slot >= this.keepCap) continue;
       }
-      if ((slot + 1) * d > this.kept.length) {
-        const grown = new Float32Array(
-          Math.min(this.keepCap, Math.max(2 * (this.kept.length / d), slot + 1)) * d,
-        );
-        grown.set(this.kept);
-        this.kept = grown;
-      }
+      this.kept = withRows(this.kept, slot + 1, d, this.keepCap);
       this.kept.set(pool.subarray(r * d, (r + 1) * d), slot * d);
     }
   }
 
   private addLogits(logits: Float32Array, n: number): void {
     const L = this.logitDim;
-    let buf = this.logitBuf as Float32Array;
     for (let r = 0; r < n; ) {
       const take = Math.min(n - r, this.isChunk - this.logitRows);
-      if ((this.logitRows + take) * L > buf.length) {
-        const grown = new Float32Array(
-          Math.min(this.isChunk, Math.max(2 * (buf.length / L), this.logitRows + take)) * L,
-        );
-        grown.set(buf);
-        buf = grown;
-        this.logitBuf = buf;
-      }
+      const buf = withRows(this.logitBuf as Float32Array, this.logitRows + take, L, this.isChunk);
+      this.logitBuf = buf;
       buf.set(logits.subarray(r * L, (r + take) * L), this.logitRows * L);
       this.logitRows += take;
       r += take;
