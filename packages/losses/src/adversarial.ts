@@ -4,10 +4,18 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 
-function checkLogits(name: string, real: tf.Tensor, fake: tf.Tensor): void {
+/** 0.5 * (mean(onReal(real)) + mean(onFake(fake))) after checking the logits: the two discriminator losses. */
+function discriminatorLoss(
+  name: string,
+  real: tf.Tensor,
+  fake: tf.Tensor,
+  onReal: (t: tf.Tensor) => tf.Tensor,
+  onFake: (t: tf.Tensor) => tf.Tensor,
+): tf.Scalar {
   if (!(real instanceof tf.Tensor) || !(fake instanceof tf.Tensor))
     throw new TypeError(`${name}: logitsReal and logitsFake must be tensors`);
   if (real.size === 0 || fake.size === 0) throw new Error(`${name}: logits must not be empty`);
+  return tf.tidy(() => tf.mul(tf.add(tf.mean(onReal(real)), tf.mean(onFake(fake))), 0.5) as tf.Scalar);
 }
 
 /**
@@ -17,14 +25,8 @@ function checkLogits(name: string, real: tf.Tensor, fake: tf.Tensor): void {
  * @returns a scalar the caller owns.
  */
 export function hingeDLoss(logitsReal: tf.Tensor, logitsFake: tf.Tensor): tf.Scalar {
-  checkLogits('hingeDLoss', logitsReal, logitsFake);
-  return tf.tidy(
-    () =>
-      tf.mul(
-        tf.add(tf.mean(tf.relu(tf.sub(1, logitsReal))), tf.mean(tf.relu(tf.add(1, logitsFake)))),
-        0.5,
-      ) as tf.Scalar,
-  );
+  const onReal = (r: tf.Tensor) => tf.relu(tf.sub(1, r));
+  return discriminatorLoss('hingeDLoss', logitsReal, logitsFake, onReal, (f) => tf.relu(tf.add(1, f)));
 }
 
 /**
@@ -33,14 +35,8 @@ export function hingeDLoss(logitsReal: tf.Tensor, logitsFake: tf.Tensor): tf.Sca
  * @returns a scalar the caller owns.
  */
 export function vanillaDLoss(logitsReal: tf.Tensor, logitsFake: tf.Tensor): tf.Scalar {
-  checkLogits('vanillaDLoss', logitsReal, logitsFake);
-  return tf.tidy(
-    () =>
-      tf.mul(
-        tf.add(tf.mean(tf.softplus(tf.neg(logitsReal))), tf.mean(tf.softplus(logitsFake))),
-        0.5,
-      ) as tf.Scalar,
-  );
+  const onReal = (r: tf.Tensor) => tf.softplus(tf.neg(r));
+  return discriminatorLoss('vanillaDLoss', logitsReal, logitsFake, onReal, tf.softplus);
 }
 
 /**

@@ -72,18 +72,14 @@ export class NLayerDiscriminator extends Module {
     conv(inCh, ndf, 2, true);
     lrelu();
     let mult = 1;
-    for (let n = 1; n < nLayers; n++) {
+    // Stride 2 for n < nLayers, then the stride-1 stage n = nLayers (n = 0 alone when nLayers = 0).
+    for (let n = Math.min(1, nLayers); n <= nLayers; n++) {
       const prev = mult;
       mult = Math.min(2 ** n, 8);
-      conv(ndf * prev, ndf * mult, 2, false);
+      conv(ndf * prev, ndf * mult, n < nLayers ? 2 : 1, false);
       norm(ndf * mult);
       lrelu();
     }
-    const prev = mult;
-    mult = Math.min(2 ** nLayers, 8);
-    conv(ndf * prev, ndf * mult, 1, false);
-    norm(ndf * mult);
-    lrelu();
     conv(ndf * mult, 1, 1, true);
   }
 

@@ -141,27 +141,20 @@ describe('evaluateReconstruction', () => {
     const ae = new PoolAutoencoder();
     const x = tf.tensor4d(data, [5, 8, 8, 3]);
     const ex = fakeExtractor();
-    await expect(evaluateReconstruction({} as never, x, { extractor: ex })).rejects.toThrow(
-      /autoencoder must be an Autoencoder/,
-    );
-    await expect(evaluateReconstruction(ae, 42 as never, { extractor: ex })).rejects.toThrow(
-      /evaluateReconstruction: data must be an ImageBatchSource: .*got number/,
-    );
-    await expect(evaluateReconstruction(ae, x, { extractor: { name: 'x' } as never })).rejects.toThrow(
-      /FeatureExtractor/,
-    );
-    await expect(evaluateReconstruction(ae, x, { extractor: ex, batchSize: 0 })).rejects.toThrow(
-      /opts.batchSize/,
-    );
-    await expect(evaluateReconstruction(ae, x, { extractor: ex, lpips: {} as never })).rejects.toThrow(
-      /opts.lpips/,
-    );
-    await expect(evaluateReconstruction(ae, x, { extractor: ex, latent: 'mode' as 'mean' })).rejects.toThrow(
-      /opts.latent/,
-    );
-    await expect(
-      evaluateReconstruction(ae, tf.tensor4d(data.subarray(0, 192), [1, 8, 8, 3]), { extractor: ex }),
-    ).rejects.toThrow(/at least 2 images/);
+    const one = tf.tensor4d(data.subarray(0, 192), [1, 8, 8, 3]);
+    const bad: [Parameters<typeof evaluateReconstruction>, RegExp][] = [
+      [[{} as never, x, { extractor: ex }], /autoencoder must be an Autoencoder/],
+      [
+        [ae, 42 as never, { extractor: ex }],
+        /evaluateReconstruction: data must be an ImageBatchSource: .*got number/,
+      ],
+      [[ae, x, { extractor: { name: 'x' } as never }], /FeatureExtractor/],
+      [[ae, x, { extractor: ex, batchSize: 0 }], /opts.batchSize/],
+      [[ae, x, { extractor: ex, lpips: {} as never }], /opts.lpips/],
+      [[ae, x, { extractor: ex, latent: 'mode' as 'mean' }], /opts.latent/],
+      [[ae, one, { extractor: ex }], /at least 2 images/],
+    ];
+    for (const [args, error] of bad) await expect(evaluateReconstruction(...args)).rejects.toThrow(error);
     expect(ex.calls).toBe(0);
     expect(ae.decodeCalls).toBe(0);
     await expect(

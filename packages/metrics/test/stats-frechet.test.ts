@@ -1,7 +1,14 @@
 import { describe, expect, it } from 'vitest';
-import { frechetDistance } from '../src/index.js';
+import { type FrechetOptions, frechetDistance } from '../src/index.js';
 import { pivotedCholeskyInPlace } from '../src/stats/pivoted-cholesky.js';
-import { maxAbsDiff, naiveABt, randomCovariance, randomMatrix, seeded } from './stats-random.js';
+import {
+  maxAbsDiff,
+  naiveABt,
+  randomCovariance,
+  randomMatrix,
+  randomOrthogonal,
+  seeded,
+} from './stats-random.js';
 
 const f64 = (v: number[]) => Float64Array.from(v);
 
@@ -106,24 +113,16 @@ function jacobiEigen(a: Float64Array, n: number): { values: Float64Array; vector
         const t = Math.sign(theta || 1) / (Math.abs(theta) + Math.sqrt(theta * theta + 1));
         const c = 1 / Math.sqrt(t * t + 1);
         const s = t * c;
-        for (let k = 0; k < n; k++) {
-          const mkp = m[k * n + p];
-          const mkq = m[k * n + q];
-          m[k * n + p] = c * mkp - s * mkq;
-          m[k * n + q] = s * mkp + c * mkq;
-        }
-        for (let k = 0; k < n; k++) {
-          const mpk = m[p * n + k];
-          const mqk = m[q * n + k];
-          m[p * n + k] = c * mpk - s * mqk;
-          m[q * n + k] = s * mpk + c * mqk;
-        }
-        for (let k = 0; k < n; k++) {
-          const vkp = v[k * n + p];
-          const vkq = v[k * n + q];
-          v[k * n + p] = c * vkp - s * vkq;
-          v[k * n + q] = s * vkp + c * vkq;
-        }
+        // Columns p, q of m, then its rows p, q, then the columns of v.
+        const rotate = (x: Float64Array, i: number, j: number) => {
+          const xi = x[i];
+          const xj = x[j];
+          x[i] = c * xi - s * xj;
+          x[j] = s * xi + c * xj;
+        };
+        for (let k = 0; k < n; k++) rotate(m, k * n + p, k * n + q);
+        for (let k = 0; k < n; k++) rotate(m, p * n + k, q * n + k);
+        for (let k = 0; k < n; k++) rotate(v, k * n + p, k * n + q);
       }
     }
   }
@@ -167,24 +166,6 @@ function covarianceWithZeros(n: number, k: number, zero: number[], seed: number)
   for (let i = 0; i < n * k; i++) b[i] *= 10 ** ((-3 * (i % k)) / k);
   for (const i of zero) b.fill(0, i * k, i * k + k);
   return naiveABt(b, n, b, n, k).map((v) => v / (k - 1));
-}
-
-/** A random orthogonal [m, m] matrix: Gram-Schmidt (twice) on the rows of a normal matrix. */
-function randomOrthogonal(m: number, seed: number): Float64Array {
-  const q = randomMatrix(m, m, seed);
-  for (let pass = 0; pass < 2; pass++) {
-    for (let i = 0; i < m; i++) {
-      for (let j = 0; j < i; j++) {
-        let dot = 0;
-        for (let k = 0; k < m; k++) dot += q[i * m + k] * q[j * m + k];
-        for (let k = 0; k < m; k++) q[i * m + k] -= dot * q[j * m + k];
-      }
-      let norm = 0;
-      for (let k = 0; k < m; k++) norm += q[i * m + k] ** 2;
-      for (let k = 0; k < m; k++) q[i * m + k] /= Math.sqrt(norm);
-    }
-  }
-  return q;
 }
 
 describe('pivotedCholeskyInPlace', () => {
@@ -359,43 +340,30 @@ describe('frechetDistance', () => {
   it('rejects bad input with errors naming the argument', () => {
     const i2 = identity(2);
     const z2 = new Float64Array(2);
-    expect(() => frechetDistance(z2, i2, new Float64Array(3), i2)).toThrow(/mu2 must have 2 elements/);
-    expect(() => frechetDistance(z2, new Float64Array(3), z2, i2)).toThrow(/sigma1 must have 4 elements/);
-    expect(() => frechetDistance(z2, i2, z2, new Float64Array(9))).toThrow(/sigma2 must have 4 elements/);
-    expect(() => frechetDistance(new Float64Array(0), i2, z2, i2)).toThrow(/mu1 must not be empty/);
-    expect(() => frechetDistance(z2, f64([1, 0.5, 0, 1]), z2, i2)).toThrow(/sigma1 must be symmetric/);
-    expect(() => frechetDistance(z2, i2, z2, f64([1, 2, 2, 1]))).toThrow(
-      /sigma2 is not positive semi-definite/,
-    );
-    expect(() => frechetDistance(z2, f64([-1, 0, 0, -1]), z2, i2)).toThrow(
-      /sigma1 is not positive semi-definite/,
-    );
-    expect(() => frechetDistance(z2, f64([0, 1, 1, 0]), z2, i2)).toThrow(
-      /sigma1 is not positive semi-definite/,
-    );
-    expect(() => frechetDistance(z2, f64([1, 2, 2, 1]), z2, i2)).toThrow(
-      /sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/,
-    );
     // Eigenvalues 2 and -1e-7 (relative -5e-8): fine by default, rejected with a tighter tolerance.
     const nearly = f64([1 - 0.5e-7, 1 + 0.5e-7, 1 + 0.5e-7, 1 - 0.5e-7]);
+    const eig = /sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/;
+    // [mu1, sigma1, mu2, sigma2, error, opts].
+    const cases: [Float64Array, Float64Array, Float64Array, Float64Array, RegExp, FrechetOptions?][] = [
+      [z2, i2, new Float64Array(3), i2, /mu2 must have 2 elements/],
+      [z2, new Float64Array(3), z2, i2, /sigma1 must have 4 elements/],
+      [z2, i2, z2, new Float64Array(9), /sigma2 must have 4 elements/],
+      [new Float64Array(0), i2, z2, i2, /mu1 must not be empty/],
+      [z2, f64([1, 0.5, 0, 1]), z2, i2, /sigma1 must be symmetric/],
+      [z2, i2, z2, f64([1, 2, 2, 1]), /sigma2 is not positive semi-definite/],
+      [z2, f64([-1, 0, 0, -1]), z2, i2, /sigma1 is not positive semi-definite/],
+      [z2, f64([0, 1, 1, 0]), z2, i2, /sigma1 is not positive semi-definite/],
+      [z2, f64([1, 2, 2, 1]), z2, i2, eig],
+      [z2, nearly, z2, i2, /sigma1 is not positive/, { psdTolerance: 1e-9 }],
+      [z2, i2, z2, nearly, /sigma2 is not positive/, { psdTolerance: 1e-9 }],
+      // A zero diagonal block that is indefinite: the factorisation stops at rank 1 and its remainder
+      // [[0, 1], [1, 0]] sends the check to the eigenvalues.
+      [new Float64Array(3), f64([1, 0, 0, 0, 0, 1, 0, 1, 0]), new Float64Array(3), identity(3), eig],
+      [f64([0, NaN]), i2, z2, i2, /mu1\[1\] is NaN/],
+      [z2, i2, z2, f64([1, 0, 0, Infinity]), /sigma2\[3\] is Infinity/],
+    ];
+    for (const [m1, s1, m2, s2, error, opts] of cases)
+      expect(() => frechetDistance(m1, s1, m2, s2, opts)).toThrow(error);
     expect(frechetDistance(z2, nearly, z2, nearly)).toBeCloseTo(0, 6);
-    expect(() => frechetDistance(z2, nearly, z2, i2, { psdTolerance: 1e-9 })).toThrow(
-      /sigma1 is not positive/,
-    );
-    expect(() => frechetDistance(z2, i2, z2, nearly, { psdTolerance: 1e-9 })).toThrow(
-      /sigma2 is not positive/,
-    );
-    // A zero diagonal block that is indefinite: the factorisation stops at rank 1 and its remainder
-    // [[0, 1], [1, 0]] sends the check to the eigenvalues.
-    expect(() =>
-      frechetDistance(
-        new Float64Array(3),
-        f64([1, 0, 0, 0, 0, 1, 0, 1, 0]),
-        new Float64Array(3),
-        identity(3),
-      ),
-    ).toThrow(/sigma1 is not positive semi-definite: its smallest eigenvalue -(1|0\.99+\d*) is below/);
-    expect(() => frechetDistance(f64([0, NaN]), i2, z2, i2)).toThrow(/mu1\[1\] is NaN/);
-    expect(() => frechetDistance(z2, i2, z2, f64([1, 0, 0, Infinity]))).toThrow(/sigma2\[3\] is Infinity/);
   });
 });

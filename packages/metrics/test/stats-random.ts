@@ -25,6 +25,24 @@ export function randomMatrix(rows: number, cols: number, seed: number): Float64A
   return Float64Array.from({ length: rows * cols }, normal);
 }
 
+/** A random orthogonal [m, m] matrix: Gram-Schmidt (twice) on the rows of a normal matrix. */
+export function randomOrthogonal(m: number, seed: number): Float64Array {
+  const q = randomMatrix(m, m, seed);
+  for (let pass = 0; pass < 2; pass++) {
+    for (let i = 0; i < m; i++) {
+      for (let j = 0; j < i; j++) {
+        let dot = 0;
+        for (let k = 0; k < m; k++) dot += q[i * m + k] * q[j * m + k];
+        for (let k = 0; k < m; k++) q[i * m + k] -= dot * q[j * m + k];
+      }
+      let norm = 0;
+      for (let k = 0; k < m; k++) norm += q[i * m + k] ** 2;
+      for (let k = 0; k < m; k++) q[i * m + k] /= Math.sqrt(norm);
+    }
+  }
+  return q;
+}
+
 /** A B^T for row-major A [m, k] and B [p, k], the plain triple loop (reference for the tests). */
 export function naiveABt(a: Float64Array, m: number, b: Float64Array, p: number, k: number): Float64Array {
   const c = new Float64Array(m * p);

@@ -21,7 +21,7 @@ import {
   setWasmEnabled,
   wasmAvailable,
 } from '../src/stats/wasm.js';
-import { naiveABt, randomMatrix, seeded } from './stats-random.js';
+import { naiveABt, randomMatrix, randomOrthogonal, seeded } from './stats-random.js';
 
 const defaultThreads = getThreads();
 afterAll(() => {
@@ -52,20 +52,7 @@ function everyRoute<T>(f: () => T): { one: T; two: T; js: T } {
 /** S = Q diag(values) Q^T for a random orthogonal Q (QR of a normal matrix by Gram-Schmidt, twice). */
 function withSpectrum(values: number[], seed: number): { s: Float64Array; q: Float64Array } {
   const n = values.length;
-  const q = randomMatrix(n, n, seed);
-  for (let pass = 0; pass < 2; pass++) {
-    for (let i = 0; i < n; i++) {
-      for (let j = 0; j < i; j++) {
-        let d = 0;
-        for (let t = 0; t < n; t++) d += q[i * n + t] * q[j * n + t];
-        for (let t = 0; t < n; t++) q[i * n + t] -= d * q[j * n + t];
-      }
-      let norm = 0;
-      for (let t = 0; t < n; t++) norm += q[i * n + t] ** 2;
-      norm = Math.sqrt(norm);
-      for (let t = 0; t < n; t++) q[i * n + t] /= norm;
-    }
-  }
+  const q = randomOrthogonal(n, seed);
   // Rows of q are orthonormal: S = Q^T diag Q.
   const scaled = new Float64Array(n * n);
   for (let k = 0; k < n; k++) for (let t = 0; t < n; t++) scaled[t * n + k] = q[k * n + t] * values[k];

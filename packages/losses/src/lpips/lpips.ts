@@ -245,15 +245,11 @@ export class Lpips extends Module {
    * is 'none', or when no upsampling makes the trunk take them.
    */
   trunkInputSize(h: number, w: number): [number, number] {
-    if (this.resize === 'none') {
-      this.trunk.checkInputSize(h, w);
-      return [h, w];
-    }
     try {
       this.trunk.checkInputSize(h, w);
       return [h, w];
     } catch (e) {
-      const m = this.trunkMinSide();
+      const m = this.resize === 'none' ? null : this.trunkMinSide();
       if (m === null) throw e;
       const side = Math.max(this.upsampleTo, m);
       const size: [number, number] = [h < m ? side : h, w < m ? side : w];
@@ -284,11 +280,6 @@ export class Lpips extends Module {
     return size[0] === h && size[1] === w ? null : size;
   }
 
-  // The images at the size the trunk takes (inside the caller's tidy).
-  private sized(x: tf.Tensor4D, size: [number, number] | null): tf.Tensor4D {
-    return size ? tf.image.resizeBilinear(x, size) : x;
-  }
-
   private features(x: tf.Tensor4D): tf.Tensor4D[] {
     const input =
       this.trunk.inputScaling === 'lpips'
@@ -313,10 +304,10 @@ export class Lpips extends Module {
     });
   }
 
-  private perTapDistances(x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor1D[] {
+  // Per-tap distances of x and y brought to `size` (when not null), inside the caller's tidy.
+  private perTapDistances(x: tf.Tensor4D, y: tf.Tensor4D, size: [number, number] | null): tf.Tensor1D[] {
     // Two passes rather than one on the concatenated batch: the backward pass then runs only for x.
-    const fx = this.features(x);
-    const fy = this.features(y);
+    const [fx, fy] = [x, y].map((t) => this.features(size ? tf.image.resizeBilinear(t, size) : t));
     return fx.map(
       (a, k) =>
         tf.mean(this.lins[k].forward(tf.square(tf.sub(a, fy[k])) as tf.Tensor4D), [1, 2, 3]) as tf.Tensor1D,
@@ -334,9 +325,7 @@ export class Lpips extends Module {
    */
   forward(x: tf.Tensor4D, y: tf.Tensor4D): tf.Tensor1D {
     const size = this.check(x, y);
-    return tf.tidy(
-      () => tf.addN(this.perTapDistances(this.sized(x, size), this.sized(y, size))) as tf.Tensor1D,
-    );
+    return tf.tidy(() => tf.addN(this.perTapDistances(x, y, size)) as tf.Tensor1D);
   }
 
   /**
@@ -346,7 +335,7 @@ export class Lpips extends Module {
   compute(x: tf.Tensor4D, y: tf.Tensor4D, opts: { perTap?: boolean } = {}): LpipsResult {
     const size = this.check(x, y);
     const { distance, perTap } = tf.tidy(() => {
-      const parts = this.perTapDistances(this.sized(x, size), this.sized(y, size));
+      const parts = this.perTapDistances(x, y, size);
       return { distance: tf.addN(parts) as tf.Tensor1D, perTap: opts.perTap ? parts : undefined };
     });
     return {

@@ -37,7 +37,8 @@ export interface ImageCompressionStats {
 }
 
 /**
- * sigma^2 per cluster and rho of one image (see the module notes).
+ * sigma^2 per cluster and rho of one image (see the module notes). Internal: perceptualCompression
+ * passes consistent sizes.
  *
  * @param features - row-major [m, c]: the feature vector of each grid position.
  * @param labels - [m] integer labels; negative = no label (left out).
@@ -50,10 +51,6 @@ export function imageCompressionStats(
   labels: Int32Array,
   minClusterSize = 2,
 ): ImageCompressionStats {
-  const fn = 'imageCompressionStats';
-  if (features.length !== m * c)
-    throw new RangeError(`${fn}: features must hold m x c = ${m} x ${c} values, got ${features.length}`);
-  if (labels.length !== m) throw new RangeError(`${fn}: labels must hold ${m} values, got ${labels.length}`);
   const rows: number[] = [];
   for (let i = 0; i < m; i++) if (labels[i] >= 0) rows.push(i);
   const n = rows.length;

@@ -19,13 +19,7 @@ function asF32(x: FloatArray): Float32Array {
  * It reads each block back synchronously (dataSync) and leaves no tensor behind.
  */
 export function tfDistanceBlock(): DistanceBlockFn {
-  return (
-    rows: FloatArray,
-    numRows: number,
-    cols: FloatArray,
-    numCols: number,
-    dim: number,
-  ): Float32Array => {
+  return (rows, numRows, cols, numCols, dim): Float32Array => {
     const out = tf.tidy(() => {
       const a = tf.tensor2d(asF32(rows), [numRows, dim]);
       const b = tf.tensor2d(asF32(cols), [numCols, dim]);

@@ -5,12 +5,12 @@ import {
   checkImageBatchSource,
   createRng,
   type ImageBatchSource,
+  imageSourceCount,
   type Progress,
   type ProgressCallback,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { FeatureExtractor } from '../features/types.js';
-import { assertExtractor } from '../features/types.js';
+import { assertExtractor, type FeatureExtractor } from '../features/types.js';
 
 import { checkPositiveInt } from '../stats/checks.js';
 import { FrechetAccumulator } from './frechet-samples.js';
@@ -26,7 +26,7 @@ import {
   type ReconstructionMetrics,
 } from './reconstruction-metrics.js';
 
-import { imageBatches, knownCount } from './source.js';
+import { imageBatches } from './source.js';
 
 /** Options shared by {@link evaluateReconstruction} and {@link latentSmoothness}. */
 export interface ReconstructionOptions {
@@ -100,7 +100,7 @@ export function reconstructionSetup(ae: unknown, opts: ReconstructionOptions, lo
 /** Core's check of the images of a reconstruction metric, and their count when known. Internal. */
 export function reconstructionData(door: string, data: unknown, opts: ReconstructionOptions) {
   checkImageBatchSource(data, { caller: door, argument: 'data', batchSize: opts.batchSize ?? 16 });
-  const total = knownCount(data);
+  const total = imageSourceCount(data);
   if (opts.extractor && total !== undefined && total < 2)
     throw new RangeError(`${door}: rFID needs at least 2 images, data holds ${total}`);
   return total;

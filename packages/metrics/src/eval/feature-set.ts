@@ -13,25 +13,25 @@ import {
   checkImageBatchSource,
   createRng,
   type ImageBatchSource,
+  imageSourceCount,
   type Progress,
   type ProgressCallback,
   type Rng,
 } from '@ldmae/core';
-import type { FeatureExtractor } from '../features/types.js';
-import { assertExtractor } from '../features/types.js';
+import { assertExtractor, checkExtracted, type FeatureExtractor } from '../features/types.js';
 
 import { checkPositiveInt } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 
 import { frechetDistance } from '../stats/frechet.js';
 
-import { inceptionScore } from '../stats/inception-score.js';
+import { type InceptionScore, inceptionScore, summarizeChunks } from '../stats/inception-score.js';
 
 import { frechetDistanceFromSamples } from './frechet-samples.js';
 
 import { ProgressReporter } from './progress.js';
 
-import { imageBatches, knownCount } from './source.js';
+import { imageBatches } from './source.js';
 
 /** Mean [dim] and covariance [dim, dim] (row-major, N - 1 denominator) of a feature set. */
 export interface GaussianStats {
@@ -72,11 +72,12 @@ export interface FeatureSetOptions {
   onProgress?: ProgressCallback<Progress>;
 }
 
-/** Inception Score as the ADM evaluator computes it, plus the chunk scores. */
-export interface StreamedInceptionScore {
-  mean: number;
-  std: number;
-  scores: Float64Array;
+/** `buf` (rows of `width` values) when it holds `rows` rows, else a copy grown to twice, at most `cap` rows. */
+function withRows(buf: Float32Array, rows: number, width: number, cap: number): Float32Array {
+  if (rows * width <= buf.length) return buf;
+  const grown = new Float32Array(Math.min(cap, Math.max(2 * (buf.length / width), rows)) * width);
+  grown.set(buf);
+  return grown;
 }
 
 /** Accumulates the features of one image set. Internal. */
@@ -126,22 +127,15 @@ export class FeatureCollector {
 
   /** Adds the features of n images, checking their sizes against the extractor's dims. */
   add(f: { pool: Float32Array; spatial?: Float32Array; logits?: Float32Array }, n: number): void {
-    const who = `extractor '${this.extractor.name}'`;
-    const check = (name: string, a: Float32Array | undefined, dim: number) => {
-      if (!(a instanceof Float32Array) || a.length !== n * dim)
-        throw new Error(
-          `${who} returned ${name} with ${a instanceof Float32Array ? a.length : 'no'} values for ${n} images x ${dim}`,
-        );
-    };
-    check('pool', f.pool, this.poolDim);
+    checkExtracted(this.extractor, 'pool', f.pool, n, this.poolDim);
     this.pool.add(f.pool, n);
     if (this.spatial) {
-      check('spatial', f.spatial, this.spatial.dim);
-      this.spatial.add(f.spatial as Float32Array, n);
+      checkExtracted(this.extractor, 'spatial', f.spatial, n, this.spatial.dim);
+      this.spatial.add(f.spatial, n);
     }
     if (this.isChunk) {
-      check('logits', f.logits, this.logitDim);
-      this.addLogits(f.logits as Float32Array, n);
+      checkExtracted(this.extractor, 'logits', f.logits, n, this.logitDim);
+      this.addLogits(f.logits, n);
     }
     if (this.keepCap > 0) this.keep(f.pool, n);
     this.seen += n;
@@ -156,30 +150,17 @@ export class FeatureCollector {
         slot = this.rng.nextInt(i + 1);
         if (slot >= this.keepCap) continue;
       }
-      if ((slot + 1) * d > this.kept.length) {
-        const grown = new Float32Array(
-          Math.min(this.keepCap, Math.max(2 * (this.kept.length / d), slot + 1)) * d,
-        );
-        grown.set(this.kept);
-        this.kept = grown;
-      }
+      this.kept = withRows(this.kept, slot + 1, d, this.keepCap);
       this.kept.set(pool.subarray(r * d, (r + 1) * d), slot * d);
     }
   }
 
   private addLogits(logits: Float32Array, n: number): void {
     const L = this.logitDim;
-    let buf = this.logitBuf as Float32Array;
     for (let r = 0; r < n; ) {
       const take = Math.min(n - r, this.isChunk - this.logitRows);
-      if ((this.logitRows + take) * L > buf.length) {
-        const grown = new Float32Array(
-          Math.min(this.isChunk, Math.max(2 * (buf.length / L), this.logitRows + take)) * L,
-        );
-        grown.set(buf);
-        buf = grown;
-        this.logitBuf = buf;
-      }
+      const buf = withRows(this.logitBuf as Float32Array, this.logitRows + take, L, this.isChunk);
+      this.logitBuf = buf;
       buf.set(logits.subarray(r * L, (r + take) * L), this.logitRows * L);
       this.logitRows += take;
       r += take;
@@ -196,16 +177,10 @@ export class FeatureCollector {
   }
 
   /** Inception Score over the chunks so far (the last one possibly shorter), or null without logits. */
-  inceptionScore(): StreamedInceptionScore | null {
+  inceptionScore(): InceptionScore | null {
     if (!this.isChunk || this.seen === 0) return null;
     this.flushLogits();
-    const scores = Float64Array.from(this.isScores);
-    let mean = 0;
-    for (const v of scores) mean += v;
-    mean /= scores.length;
-    let v2 = 0;
-    for (const v of scores) v2 += (v - mean) * (v - mean);
-    return { mean, std: Math.sqrt(v2 / scores.length), scores };
+    return summarizeChunks(Float64Array.from(this.isScores));
   }
 
   /** The kept pool features, [min(count, keepFeatures), poolDim]. */
@@ -266,7 +241,7 @@ export function checkReferenceImages(
   expected?: string,
 ): void {
   checkImageBatchSource(images, { caller: door, argument: name, batchSize, expected });
-  const total = knownCount(images);
+  const total = imageSourceCount(images);
   if (total !== undefined && total < 2)
     throw new RangeError(`${door}: ${name} must hold at least 2 images, got ${total}`);
 }
@@ -282,7 +257,7 @@ export async function referenceFeatures(
   door: string,
   name: string,
 ): Promise<FeatureReference> {
-  const total = knownCount(images);
+  const total = imageSourceCount(images);
   const progress = new ProgressReporter('reference-features', total, o.onProgress);
   const c = new FeatureCollector(extractor, {
     keepFeatures: o.keepFeatures,

@@ -9,16 +9,12 @@
  * machine; with a few hundred samples this one takes well under a second. Same value in exact arithmetic.
  */
 import { atDoor } from '@ldmae/core';
-import { assertFinite, checkPositiveInt, type FloatArray } from '../stats/checks.js';
-import { eigenSymmetricInPlace } from '../stats/eigen.js';
-
+import { assertFinite, assertFloatArray, checkPositiveInt, type FloatArray } from '../stats/checks.js';
 import { FeatureStats } from '../stats/feature-stats.js';
 
-import { frechetDistance } from '../stats/frechet.js';
+import { frechetDistance, sumSqrtEigenvalues } from '../stats/frechet.js';
 
 import { mirrorUpper, multiplyABt } from '../stats/gemm.js';
-
-const EPS = 2.220446049250313e-16;
 
 function centred(x: FloatArray, n: number, d: number): { a: Float64Array; mu: Float64Array; trace: number } {
   const mu = new Float64Array(d);
@@ -46,8 +42,7 @@ function centred(x: FloatArray, n: number, d: number): { a: Float64Array; mu: Fl
  */
 export function frechetDistanceFromSamples(x1: FloatArray, x2: FloatArray, dim: number): number {
   const rows = (name: string, x: FloatArray) => {
-    if (!(x instanceof Float32Array || x instanceof Float64Array))
-      throw new TypeError(`${name} must be a Float32Array or Float64Array`);
+    assertFloatArray(name, x);
     const n = x.length / dim;
     if (!Number.isInteger(n) || n < 2)
       throw new RangeError(`${name} must hold n x ${dim} values with n >= 2, got ${x.length}`);
@@ -72,12 +67,8 @@ export function frechetDistanceFromSamples(x1: FloatArray, x2: FloatArray, dim: 
   const m = new Float64Array(n1 * n1);
   multiplyABt(c, n1, c, n1, n2, m, { upper: true });
   mirrorUpper(m, n1);
-  const values = eigenSymmetricInPlace(m, n1, false).values;
   // As in frechetDistance: eigenvalues within rounding of zero are zero.
-  const floor = n1 * EPS * Math.max(Math.abs(values[0]), Math.abs(values[n1 - 1]));
-  let tr = 0;
-  for (let k = 0; k < n1; k++) if (values[k] > floor) tr += Math.sqrt(values[k]);
-  return meanTerm + p.trace + q.trace - 2 * tr;
+  return meanTerm + p.trace + q.trace - 2 * sumSqrtEigenvalues(m, n1);
 }
 
 /**

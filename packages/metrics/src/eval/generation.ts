@@ -7,12 +7,12 @@ import {
   canReadSync,
   checkImageBatchSource,
   type ImageBatchSource,
+  imageSourceCount,
   type Progress,
   type ProgressCallback,
 } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { FeatureExtractor } from '../features/types.js';
-import { assertExtractor } from '../features/types.js';
+import { assertExtractor, type FeatureExtractor } from '../features/types.js';
 
 import { checkPositiveInt } from '../stats/checks.js';
 import { type DistanceBlockFn, precisionRecall } from '../stats/precision-recall.js';
@@ -32,7 +32,7 @@ import {
 
 import { ProgressReporter } from './progress.js';
 
-import { imageBatches, knownCount } from './source.js';
+import { imageBatches } from './source.js';
 
 /** Draws generated images batch by batch. */
 export interface GenerationSampler {
@@ -176,7 +176,7 @@ export async function runGeneration(
     const expected = 'an ImageBatchSource or a GenerationSampler';
     checkImageBatchSource(samples, { caller: fn, argument: 'samples', batchSize, expected });
     source = samples as ImageBatchSource;
-    total = knownCount(samples);
+    total = imageSourceCount(samples);
   }
   if (total !== undefined && total < 2)
     throw new RangeError(`${fn}: FID needs at least 2 generated images, got ${total}`);

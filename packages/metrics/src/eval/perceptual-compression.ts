@@ -8,6 +8,7 @@ import {
   atDoor,
   checkImageBatchSource,
   type ImageBatchSource,
+  imageSourceCount,
   type Progress,
   type ProgressCallback,
 } from '@ldmae/core';
@@ -19,7 +20,7 @@ import { checkAutoencoder } from './evaluate-reconstruction.js';
 
 import { ProgressReporter } from './progress.js';
 
-import { checkSource, imageBatches, knownCount, sourceItems } from './source.js';
+import { checkSource, imageBatches, sourceItems } from './source.js';
 
 /** Integer label storage accepted for segmentation maps. */
 export type LabelArray = Int32Array | Uint8Array | Uint16Array | Uint32Array | Int16Array | Int8Array;
@@ -164,7 +165,7 @@ export async function perceptualCompression(
     return checkPositiveInt('opts.minClusterSize', opts.minClusterSize ?? 2);
   });
   const ignore = new Set(opts.ignoreLabels ?? []);
-  const total = knownCount(images);
+  const total = imageSourceCount(images);
   if (segmentationMaps instanceof tf.Tensor) {
     const s = segmentationMaps.shape;
     if (!(s.length === 3 || (s.length === 4 && s[3] === 1)))

@@ -8,7 +8,7 @@
  * - rFID: Fréchet distance between the extractor's pool features of originals and reconstructions.
  */
 import type * as tf from '@tensorflow/tfjs-core';
-import type { FeatureExtractor } from '../features/types.js';
+import { checkExtracted, type FeatureExtractor } from '../features/types.js';
 import { imageBatch } from '../image/batch.js';
 import { psnrPerImage } from '../image/pixel-errors.js';
 import { quantizeToUint8 } from '../image/quantize.js';
@@ -138,10 +138,6 @@ export function addPool(
   pool: Float32Array,
   n: number,
 ): void {
-  if (!(pool instanceof Float32Array) || pool.length !== n * extractor.dims.pool) {
-    throw new Error(
-      `extractor '${extractor.name}' returned ${pool instanceof Float32Array ? pool.length : 'no'} pool values for ${n} images x ${extractor.dims.pool}`,
-    );
-  }
+  checkExtracted(extractor, 'pool', pool, n, extractor.dims.pool);
   stats.add(pool, n);
 }

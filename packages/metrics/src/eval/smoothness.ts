@@ -3,7 +3,13 @@
  * perturbed, z' = z + eps * std_c * n with z the posterior mean, std_c the per-channel standard deviation
  * of the latents and n ~ N(0, I).
  */
-import { type Autoencoder, atDoor, createRng, type ImageBatchSource } from '@ldmae/core';
+import {
+  type Autoencoder,
+  atDoor,
+  createRng,
+  type ImageBatchSource,
+  isReiterableImageSource,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { FeatureExtractor } from '../features/types.js';
 import {
@@ -25,7 +31,7 @@ import {
   type ReconstructionMetrics,
 } from './reconstruction-metrics.js';
 
-import { imageBatches, isReiterable } from './source.js';
+import { imageBatches } from './source.js';
 
 /** The paper's perturbation ratios. */
 export const SMOOTHNESS_EPS: readonly number[] = [0, 0.01, 0.05, 0.1, 0.2, 0.3];
@@ -135,7 +141,7 @@ export async function runLatentSmoothness(
       );
     given = norm.scale.map((s) => 1 / s);
   } else if (mode === 'data') {
-    if (!isReiterable(data))
+    if (!isReiterableImageSource(data))
       throw new Error(
         `${fn}: opts.channelStd 'data' reads data twice; pass a tensor, an array or a function returning a fresh iterable, or give opts.channelStd`,
       );

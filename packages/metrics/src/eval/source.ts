@@ -3,13 +3,7 @@
  * images there are: images through @ldmae/core's `ImageBatchSource` contract, aligned label maps
  * through {@link sourceItems}.
  */
-import {
-  type ImageBatch,
-  type ImageBatchSource,
-  imageSourceCount,
-  isReiterableImageSource,
-  readImageBatches,
-} from '@ldmae/core';
+import { type ImageBatch, type ImageBatchSource, readImageBatches } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 
 /**
@@ -49,12 +43,6 @@ export function checkSource(name: string, src: unknown, what: string): void {
     `${name} must be a ${what}: a tf.Tensor, an array or (async) iterable of batches, or a function returning one`,
   );
 }
-
-/** Whether the image source can be read more than once. */
-export const isReiterable = isReiterableImageSource;
-
-/** Number of images when it is known without reading the source. */
-export const knownCount = imageSourceCount;
 
 function disposeItem(item: unknown): void {
   if (item instanceof tf.Tensor) item.dispose();

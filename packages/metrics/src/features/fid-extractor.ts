@@ -7,7 +7,7 @@ import {
   FidInceptionV3,
 } from './fid-inception.js';
 import { describePipeline, type FidPipeline, fidPreprocess, type PipelineOptions } from './preprocess.js';
-import type { ExtractedFeatures, FeatureDims, FeatureExtractor } from './types.js';
+import { type ExtractedFeatures, extractInSlices, type FeatureDims, type FeatureExtractor } from './types.js';
 
 /** The label of the 2015-12-05 TensorFlow Inception weights as pytorch-fid ports them. */
 export const FID_INCEPTION_WEIGHTS = 'pt_inception-2015-12-05';
@@ -95,40 +95,17 @@ export class FidInceptionExtractor implements FeatureExtractor {
   }
 
   async extract(images: tf.Tensor4D): Promise<ExtractedFeatures> {
-    if (!(images instanceof tf.Tensor) || images.rank !== 4 || images.shape[3] !== 3) {
-      throw new Error(
-        `${this.name}.extract: images must be a tf.Tensor4D [n, H, W, 3] in [-1, 1], got ${images instanceof tf.Tensor ? `[${images.shape}]` : typeof images}`,
-      );
-    }
-    const n = images.shape[0];
-    const pool = new Float32Array(n * this.dims.pool);
-    const spatial = new Float32Array(n * this.dims.spatial);
-    const logits = new Float32Array(n * this.dims.logits);
     const prep = fidPreprocess(this.pipeline);
-    for (let b0 = 0; b0 < n; b0 += this.maxBatch) {
-      const b1 = Math.min(n, b0 + this.maxBatch);
-      const outs = tf.tidy(() => {
-        const x = b0 === 0 && b1 === n ? images : tf.slice(images, [b0, 0, 0, 0], [b1 - b0, -1, -1, -1]);
-        const o = this.net.forward(prep(x, this.opts), {
-          spatial: true,
-          logits: true,
-          logitsBias: this.logitsBias,
-        });
-        const sp = tf.reshape(
-          tf.slice(o.spatial as tf.Tensor4D, [0, 0, 0, 0], [-1, -1, -1, FID_SPATIAL_CHANNELS]),
-          [b1 - b0, -1],
-        );
-        return [o.pool, sp, o.logits as tf.Tensor2D];
+    const widths = [this.dims.pool, this.dims.spatial, this.dims.logits];
+    const [pool, spatial, logits] = await extractInSlices(this.name, images, this.maxBatch, widths, (x) => {
+      const o = this.net.forward(prep(x, this.opts), {
+        spatial: true,
+        logits: true,
+        logitsBias: this.logitsBias,
       });
-      try {
-        const [p, s, l] = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
-        pool.set(p, b0 * this.dims.pool);
-        spatial.set(s, b0 * this.dims.spatial);
-        logits.set(l, b0 * this.dims.logits);
-      } finally {
-        tf.dispose(outs);
-      }
-    }
+      const sp = tf.slice(o.spatial as tf.Tensor4D, [0, 0, 0, 0], [-1, -1, -1, FID_SPATIAL_CHANNELS]);
+      return [o.pool, tf.reshape(sp, [x.shape[0], -1]), o.logits as tf.Tensor2D];
+    });
     return { pool, spatial, logits };
   }
 

@@ -16,7 +16,7 @@
 import { KerasGraph, kerasModelLayers, type NsfwjsInceptionSource } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import { describePipeline, nsfwjsPreprocess, type PipelineOptions } from './preprocess.js';
-import type { ExtractedFeatures, FeatureExtractor } from './types.js';
+import { type ExtractedFeatures, extractInSlices, type FeatureExtractor } from './types.js';
 
 /** Name of the offline extractor at its native 299 x 299 input. */
 export const NSFWJS_EXTRACTOR_NAME = 'nsfwjs-4.4.0-inceptionv3:flatten_1';
@@ -104,25 +104,9 @@ export class NsfwjsFeatureExtractor implements FeatureExtractor {
   }
 
   async extract(images: tf.Tensor4D): Promise<ExtractedFeatures> {
-    if (!(images instanceof tf.Tensor) || images.rank !== 4 || images.shape[3] !== 3) {
-      throw new Error(
-        `${this.name}.extract: images must be a tf.Tensor4D [n, H, W, 3] in [-1, 1], got ${images instanceof tf.Tensor ? `[${images.shape}]` : typeof images}`,
-      );
-    }
-    const n = images.shape[0];
-    const pool = new Float32Array(n * 2048);
-    for (let b0 = 0; b0 < n; b0 += this.maxBatch) {
-      const b1 = Math.min(n, b0 + this.maxBatch);
-      const p = tf.tidy(() => {
-        const x = b0 === 0 && b1 === n ? images : tf.slice(images, [b0, 0, 0, 0], [b1 - b0, -1, -1, -1]);
-        return this.net.forward(nsfwjsPreprocess(x, this.opts)).pool;
-      });
-      try {
-        pool.set((await p.data()) as Float32Array, b0 * 2048);
-      } finally {
-        p.dispose();
-      }
-    }
+    const [pool] = await extractInSlices(this.name, images, this.maxBatch, [2048], (x) => [
+      this.net.forward(nsfwjsPreprocess(x, this.opts)).pool,
+    ]);
     return { pool };
   }
 

@@ -1,5 +1,5 @@
 /** The contract between the evaluations and the networks whose features they compare. */
-import type * as tf from '@tensorflow/tfjs-core';
+import * as tf from '@tensorflow/tfjs-core';
 
 /** Feature sizes per image of a {@link FeatureExtractor}. */
 export interface FeatureDims {
@@ -59,4 +59,51 @@ export function assertExtractor(name: string, x: unknown): asserts x is FeatureE
       `${name} must be a FeatureExtractor {name, preprocessing, dims: {pool, spatial?, logits?}, extract, dispose}`,
     );
   }
+}
+
+/** Throws unless `extractor` returned `dim` values of `what` per image for n images. Internal. */
+export function checkExtracted(
+  extractor: FeatureExtractor,
+  what: string,
+  a: Float32Array | undefined,
+  n: number,
+  dim: number,
+): asserts a is Float32Array {
+  if (!(a instanceof Float32Array) || a.length !== n * dim)
+    throw new Error(
+      `extractor '${extractor.name}' returned ${what} with ${a instanceof Float32Array ? a.length : 'no'} values for ${n} images x ${dim}`,
+    );
+}
+
+/**
+ * The extract loop of the extractors here: checks `images`, runs `forward` on slices of at most `maxBatch`
+ * images and gathers its k-th output (`widths[k]` values per image) into the k-th array. Internal.
+ */
+export async function extractInSlices(
+  owner: string,
+  images: tf.Tensor4D,
+  maxBatch: number,
+  widths: number[],
+  forward: (x: tf.Tensor4D) => tf.Tensor[],
+): Promise<Float32Array[]> {
+  if (!(images instanceof tf.Tensor) || images.rank !== 4 || images.shape[3] !== 3) {
+    throw new Error(
+      `${owner}.extract: images must be a tf.Tensor4D [n, H, W, 3] in [-1, 1], got ${images instanceof tf.Tensor ? `[${images.shape}]` : typeof images}`,
+    );
+  }
+  const n = images.shape[0];
+  const out = widths.map((w) => new Float32Array(n * w));
+  for (let b0 = 0; b0 < n; b0 += maxBatch) {
+    const b1 = Math.min(n, b0 + maxBatch);
+    const outs = tf.tidy(() =>
+      forward(b0 === 0 && b1 === n ? images : tf.slice(images, [b0, 0, 0, 0], [b1 - b0, -1, -1, -1])),
+    );
+    try {
+      const data = await Promise.all(outs.map((t) => t.data() as Promise<Float32Array>));
+      for (const [k, d] of data.entries()) out[k].set(d, b0 * widths[k]);
+    } finally {
+      tf.dispose(outs);
+    }
+  }
+  return out;
 }

@@ -21,16 +21,17 @@ import { checkBatch, type ImageBatch } from './batch.js';
 export function quantizeToUint8(x: ImageBatch): ImageBatch;
 export function quantizeToUint8(x: Float32Array | Float64Array): Uint8Array;
 export function quantizeToUint8(x: ImageBatch | Float32Array | Float64Array): ImageBatch | Uint8Array {
-  if (x instanceof Float32Array || x instanceof Float64Array) return quantize('x', x);
+  if (x instanceof Float32Array || x instanceof Float64Array) return quantize(x);
   const shape = atDoor('quantizeToUint8', () => checkBatch('x', x));
-  return { data: quantize('x.data', x.data), shape };
+  return { data: quantize(x.data), shape };
 }
 
-function quantize(name: string, src: ArrayLike<number>): Uint8Array {
+// Only a plain array can hold a non-finite value here: checkBatch has checked a batch's pixels.
+function quantize(src: ArrayLike<number>): Uint8Array {
   const out = new Uint8Array(src.length);
   for (let i = 0; i < src.length; i++) {
     const v = src[i];
-    if (v - v !== 0) throw new RangeError(`quantizeToUint8: ${name}[${i}] is ${v}; values must be finite`);
+    if (v - v !== 0) throw new RangeError(`quantizeToUint8: x[${i}] is ${v}; values must be finite`);
     // float32 steps, as torch evaluates the reference on float32 tensors: boundary cases match exactly.
     const s = Math.fround(Math.fround(127.5 * Math.fround(v)) + 128);
     out[i] = s <= 0 ? 0 : s >= 255 ? 255 : Math.floor(s);

@@ -8,14 +8,7 @@
  * complex arithmetic.
  */
 import { atDoor } from '@ldmae/core';
-import {
-  assertFinite,
-  assertFloatArray,
-  describe,
-  type FloatArray,
-  isFloatArray,
-  symmetricCopy,
-} from './checks.js';
+import { assertFinite, assertFloatArray, type FloatArray, symmetricCopy } from './checks.js';
 import { eigenSymmetricInPlace } from './eigen.js';
 
 import { mirrorUpper, multiplyABt } from './gemm.js';
@@ -88,8 +81,7 @@ function frechet(
   opts: FrechetOptions,
 ): number {
   const { n, psdTol, symTol, s1, s2 } = atDoor('frechetDistance', () => {
-    if (!isFloatArray(mu1))
-      throw new TypeError(`mu1 must be a Float32Array or Float64Array, got ${describe(mu1)}`);
+    assertFloatArray('mu1', mu1);
     const n = mu1.length;
     if (n === 0) throw new RangeError('mu1 must not be empty');
     assertFloatArray('mu2', mu2, n);
@@ -202,7 +194,7 @@ function traceSqrtFactor(
 }
 
 /** sum_k sqrt(mu_k) over the eigenvalues of the symmetric PSD [r, r] `m` (overwritten) above rounding. */
-function sumSqrtEigenvalues(m: Float64Array, r: number): number {
+export function sumSqrtEigenvalues(m: Float64Array, r: number): number {
   const mu = eigenSymmetricInPlace(m, r, false).values;
   const floor = r * EPS * Math.max(Math.abs(mu[0]), Math.abs(mu[r - 1]));
   let tr = 0;

@@ -66,6 +66,11 @@ export function inceptionScore(
   const scores = new Float64Array(bounds.length - 1);
   for (let s = 0; s + 1 < bounds.length; s++)
     scores[s] = chunkScore(logits, numClasses, bounds[s], bounds[s + 1]);
+  return summarizeChunks(scores);
+}
+
+/** The chunk scores with their mean and population standard deviation. Internal. */
+export function summarizeChunks(scores: Float64Array): InceptionScore {
   let mean = 0;
   for (const v of scores) mean += v;
   mean /= scores.length;

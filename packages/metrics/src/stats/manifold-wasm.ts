@@ -172,7 +172,7 @@ function exactDot(x: FloatArray, xo: number, y: FloatArray, yo: number, dim: num
 }
 
 /** Inserts v into the ascending `slots`-entry buffer at b when it is below the current last entry. */
-function offer(best: Float64Array, b: number, k: number, v: number): void {
+export function offer(best: Float64Array, b: number, k: number, v: number): void {
   if (!(v < best[b + k])) return;
   let s = b + k;
   while (s > b && best[s - 1] > v) {
@@ -400,7 +400,8 @@ export function fastPrecisionRecall(
   }
 }
 
-function allSet(flags: Uint8Array, from: number, to: number): boolean {
+/** Whether flags[from..to) are all non-zero (a block whose rows are all settled can be skipped). */
+export function allSet(flags: Uint8Array, from: number, to: number): boolean {
   for (let i = from; i < to; i++) if (flags[i] === 0) return false;
   return true;
 }

@@ -24,7 +24,7 @@ import { atDoor } from '@ldmae/core';
 import { assertFinite, assertFloatArray, checkPositiveInt, type FloatArray } from './checks.js';
 import { multiplyABt } from './gemm.js';
 
-import { fastPrecisionRecall, fastRadii } from './manifold-wasm.js';
+import { allSet, fastPrecisionRecall, fastRadii, offer } from './manifold-wasm.js';
 
 import type { setStatsThreads } from './wasm.js';
 
@@ -221,18 +221,7 @@ function radii(
       for (let i = 0; i < r1 - r0; i++) {
         const b = (r0 + i) * slots;
         const o = i * nc;
-        let worst = best[b + k];
-        for (let j = 0; j < nc; j++) {
-          const v = d[o + j];
-          if (!(v < worst)) continue;
-          let s = b + k;
-          while (s > b && best[s - 1] > v) {
-            best[s] = best[s - 1];
-            s--;
-          }
-          best[s] = v;
-          worst = best[b + k];
-        }
+        for (let j = 0; j < nc; j++) offer(best, b, k, d[o + j]);
       }
     }
   }
@@ -267,11 +256,6 @@ function block(
     );
   }
   return d;
-}
-
-function allSet(flags: Uint8Array, from: number, to: number): boolean {
-  for (let i = from; i < to; i++) if (flags[i] === 0) return false;
-  return true;
 }
 
 function mean(flags: Uint8Array): number {

@@ -49,19 +49,16 @@ const op = {
   block: 0x02,
   loop: 0x03,
   if: 0x04,
-  else: 0x05,
   end: 0x0b,
   br: 0x0c,
   brIf: 0x0d,
   void: 0x40,
   f64Load: 0x2b,
   f64Store: 0x39,
-  f64Const: 0x44,
   i32Eqz: 0x45,
   i32LtS: 0x48,
   i32GeS: 0x4e,
   i32Add: 0x6a,
-  i32Sub: 0x6b,
   i32Mul: 0x6c,
   i32And: 0x71,
   i32Shl: 0x74,
@@ -147,15 +144,9 @@ function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
   const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
   const limits = shared ? [0x03, 0x00, ...uleb(MAX_PAGES)] : [0x00, 0x00];
   const imports = vec([[...name('env'), ...name('mem'), 0x02, ...limits]]);
+  const magicAndVersion = [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
   return new Uint8Array([
-    0x00,
-    0x61,
-    0x73,
-    0x6d,
-    1,
-    0,
-    0,
-    0,
+    ...magicAndVersion,
     ...section(1, vec(types)),
     ...section(2, imports),
     ...section(3, vec(fns.map((_, i) => uleb(i)))),
@@ -568,10 +559,12 @@ export function releaseArena(): void {
 
 function dropArena(): void {
   cached = null;
-  if (pool !== null) {
-    for (const w of pool.workers) w.terminate();
-    pool = null;
-  }
+  dropPool();
+}
+
+function dropPool(): void {
+  for (const w of pool?.workers ?? []) w.terminate();
+  pool = null;
 }
 
 // ---------------------------------------------------------------------------------------------------
@@ -633,10 +626,7 @@ export function setStatsThreads(n: number): void {
     throw new RangeError(`setStatsThreads: threads must be a positive integer, got ${n}`);
   threads = n;
   // Going to 1 leaves the helpers idle (blocked, not holding the process open); another count rebuilds them.
-  if (pool !== null && n > 1 && pool.workers.length !== n - 1) {
-    for (const w of pool.workers) w.terminate();
-    pool = null;
-  }
+  if (pool !== null && n > 1 && pool.workers.length !== n - 1) dropPool();
 }
 
 /** The thread count set by {@link setStatsThreads} (or its default). */
@@ -674,10 +664,7 @@ for (;;) {
 function getPool(ar: Arena): Pool | null {
   if (threads <= 1 || !ar.shared) return null;
   if (pool !== null && pool.memory === ar.memory) return pool;
-  if (pool !== null) {
-    for (const w of pool.workers) w.terminate();
-    pool = null;
-  }
+  dropPool();
   const wt = nodeModule('node:worker_threads') as {
     Worker: new (src: string, opts: object) => NodeWorker;
   } | null;
@@ -745,19 +732,7 @@ export class Batch {
     const a = this.buf;
     const call = (idx: number) => {
       const o = idx * (ARGS + 1);
-      fns[a[o]](
-        a[o + 1],
-        a[o + 2],
-        a[o + 3],
-        a[o + 4],
-        a[o + 5],
-        a[o + 6],
-        a[o + 7],
-        a[o + 8],
-        a[o + 9],
-        a[o + 10],
-        a[o + 11],
-      );
+      fns[a[o]](...a.subarray(o + 1, o + 1 + ARGS));
     };
     if (p === null) {
       for (let i = 0; i < count; i++) call(i);
