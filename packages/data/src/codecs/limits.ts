@@ -164,7 +164,8 @@ export interface PngPixelData {
   expected: number;
 }
 
-const ADAM7: readonly [number, number, number, number][] = [
+/** The Adam7 passes as [x0, y0, dx, dy]: the first column and row, and the steps between them. */
+export const ADAM7: readonly [number, number, number, number][] = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
