@@ -45,11 +45,11 @@ export function roundHalfEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-function pair(size: number | readonly number[], where: string, name = 'size'): [number, number] {
+function pair(size: number | readonly number[], where: string): [number, number] {
   const s = typeof size === 'number' ? [size, size] : [...size];
   if (s.length !== 2 || s.some((v) => !Number.isInteger(v) || v <= 0)) {
     throw new RangeError(
-      `${where}: ${name} must be a positive integer or [height, width], got ${JSON.stringify(size)}`,
+      `${where}: size must be a positive integer or [height, width], got ${JSON.stringify(size)}`,
     );
   }
   return [s[0], s[1]];
@@ -131,13 +131,9 @@ export function randomResizedCropBox(
 export function centerCropImage(image: Image, height: number, width: number): Image {
   checkImage(image);
   const black = image.data instanceof Float32Array ? -1 : 0;
-  let top: number;
-  let left: number;
-  if (height > image.height) top = -Math.floor((height - image.height) / 2);
-  else top = roundHalfEven((image.height - height) / 2);
-  if (width > image.width) left = -Math.floor((width - image.width) / 2);
-  else left = roundHalfEven((image.width - width) / 2);
-  return cropImage(image, top, left, height, width, black);
+  const offset = (want: number, have: number) =>
+    want > have ? -Math.floor((want - have) / 2) : roundHalfEven((have - want) / 2);
+  return cropImage(image, offset(height, image.height), offset(width, image.width), height, width, black);
 }
 
 /**
