@@ -28,6 +28,7 @@ import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
 
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
 import { LatentDiffusion } from './latent-diffusion.js';
+import { isShape3, show } from './pipeline-folder.js';
 
 /**
  * What a trained LDM checkpoint records about the data its denoiser learned: the `user` part of the
@@ -147,16 +148,6 @@ const INFO_KEYS: (keyof LdmCheckpointInfo)[] = [
   'numClasses',
   'classes',
 ];
-
-const show = (v: unknown): string => {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-};
-
-function isShape3(v: unknown): v is [number, number, number] {
-  return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x > 0);
-}
 
 interface ParsedConfig {
   info: LdmCheckpointInfo;
