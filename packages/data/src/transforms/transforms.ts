@@ -111,19 +111,12 @@ export function randomResizedCropBox(
       return [i, j, h, w];
     }
   }
+  // The whole image, cut to the nearest end of the ratio range when its own ratio is outside.
   const inRatio = width / height;
-  let w: number;
-  let h: number;
-  if (inRatio < ratio[0]) {
-    w = width;
-    h = roundHalfEven(w / ratio[0]);
-  } else if (inRatio > ratio[1]) {
-    h = height;
-    w = roundHalfEven(h * ratio[1]);
-  } else {
-    w = width;
-    h = height;
-  }
+  let w = width;
+  let h = height;
+  if (inRatio < ratio[0]) h = roundHalfEven(w / ratio[0]);
+  else if (inRatio > ratio[1]) w = roundHalfEven(h * ratio[1]);
   return [Math.floor((height - h) / 2), Math.floor((width - w) / 2), h, w];
 }
 
