@@ -261,14 +261,12 @@ export function randomHorizontalFlip(p = 0.5): Transform {
  */
 export function pad(padding: number | number[], opts: { fill?: number; mode?: PadMode } = {}): Transform {
   const p = typeof padding === 'number' ? [padding] : padding;
-  let ltrb: [number, number, number, number];
-  if (p.length === 1) ltrb = [p[0], p[0], p[0], p[0]];
-  else if (p.length === 2) ltrb = [p[0], p[1], p[0], p[1]];
-  else if (p.length === 4) ltrb = [p[0], p[1], p[2], p[3]];
-  else
+  if (![1, 2, 4].includes(p.length))
     throw new RangeError(
       `pad: padding must be an int, [lr, tb] or [l, t, r, b], got ${JSON.stringify(padding)}`,
     );
+  // Side i (left, top, right, bottom) of p[i mod length]: one value, [lr, tb] or [l, t, r, b].
+  const ltrb = [0, 1, 2, 3].map((i) => p[i % p.length]) as [number, number, number, number];
   if (ltrb.some((v) => !Number.isInteger(v) || v < 0))
     throw new RangeError(`pad: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
   return transformFromSpec({
