@@ -63,10 +63,30 @@ export interface AutoencoderKLPreset {
 
 const SD_BLOCKS = [128, 256, 512, 512];
 
-/** RGB in and out, self-attention in both mid-blocks: what every preset has, around `c`. */
-const rgbConfig = (
-  c: Omit<AutoencoderKLConfig, 'inChannels' | 'outChannels' | 'midBlockAddAttention'>,
-): AutoencoderKLConfig => ({ inChannels: 3, outChannels: 3, ...c, midBlockAddAttention: true });
+/**
+ * A preset around `c`, with what every preset has: RGB in and out, self-attention in both mid-blocks,
+ * quant convs only when `quantConvs` is set, and the factor its levels give.
+ */
+const preset = (
+  description: string,
+  c: Pick<AutoencoderKLConfig, 'blockOutChannels' | 'layersPerBlock' | 'latentChannels' | 'normNumGroups'> & {
+    quantConvs?: boolean;
+  },
+): AutoencoderKLPreset => {
+  const { quantConvs = false, ...rest } = c;
+  return {
+    config: {
+      inChannels: 3,
+      outChannels: 3,
+      ...rest,
+      useQuantConv: quantConvs,
+      usePostQuantConv: quantConvs,
+      midBlockAddAttention: true,
+    },
+    factor: 2 ** (c.blockOutChannels.length - 1),
+    description,
+  };
+};
 
 /**
  * The presets. 'sd3-f8d16' is the baseline of the paper (the configuration the authors' LDMAE code
@@ -76,66 +96,37 @@ const rgbConfig = (
  * keep the structure at widths a 2-core CPU can train.
  */
 export const AUTOENCODER_KL_PRESETS: Readonly<Record<AutoencoderKLPresetName, AutoencoderKLPreset>> = {
-  'sd3-f8d16': {
-    config: rgbConfig({
-      blockOutChannels: SD_BLOCKS,
-      layersPerBlock: 2,
-      latentChannels: 16,
-      normNumGroups: 32,
-      useQuantConv: false,
-      usePostQuantConv: false,
-    }),
-    factor: 8,
-    description: "SD3's VAE layout, the paper's baseline (f8, 16 latent channels, no quant convs)",
-  },
-  'sd-f8d4': {
-    config: rgbConfig({
-      blockOutChannels: SD_BLOCKS,
-      layersPerBlock: 2,
-      latentChannels: 4,
-      normNumGroups: 32,
-      useQuantConv: true,
-      usePostQuantConv: true,
-    }),
-    factor: 8,
-    description: 'SD 1.x / 2.x / XL VAE layout (f8, 4 latent channels, quant convs), for imports',
-  },
-  'f4d4-tiny': {
-    config: rgbConfig({
-      blockOutChannels: [16, 32, 32],
-      layersPerBlock: 1,
-      latentChannels: 4,
-      normNumGroups: 8,
-      useQuantConv: false,
-      usePostQuantConv: false,
-    }),
-    factor: 4,
-    description: 'MNIST-sized (28 or 32 px -> 7x7 or 8x8x4 latents), trainable on a 2-core CPU',
-  },
-  'f8d4-tiny': {
-    config: rgbConfig({
-      blockOutChannels: [16, 32, 32, 32],
-      layersPerBlock: 1,
-      latentChannels: 4,
-      normNumGroups: 8,
-      useQuantConv: false,
-      usePostQuantConv: false,
-    }),
-    factor: 8,
-    description: 'f8 like the paper at CPU widths (32 px -> 4x4x4, 64 px -> 8x8x4)',
-  },
-  'f4d4-micro': {
-    config: rgbConfig({
-      blockOutChannels: [8, 16, 16],
-      layersPerBlock: 1,
-      latentChannels: 4,
-      normNumGroups: 4,
-      useQuantConv: false,
-      usePostQuantConv: false,
-    }),
-    factor: 4,
-    description: 'the smallest useful model: unit tests, benchmarks of the training step',
-  },
+  'sd3-f8d16': preset("SD3's VAE layout, the paper's baseline (f8, 16 latent channels, no quant convs)", {
+    blockOutChannels: SD_BLOCKS,
+    layersPerBlock: 2,
+    latentChannels: 16,
+    normNumGroups: 32,
+  }),
+  'sd-f8d4': preset('SD 1.x / 2.x / XL VAE layout (f8, 4 latent channels, quant convs), for imports', {
+    blockOutChannels: SD_BLOCKS,
+    layersPerBlock: 2,
+    latentChannels: 4,
+    normNumGroups: 32,
+    quantConvs: true,
+  }),
+  'f4d4-tiny': preset('MNIST-sized (28 or 32 px -> 7x7 or 8x8x4 latents), trainable on a 2-core CPU', {
+    blockOutChannels: [16, 32, 32],
+    layersPerBlock: 1,
+    latentChannels: 4,
+    normNumGroups: 8,
+  }),
+  'f8d4-tiny': preset('f8 like the paper at CPU widths (32 px -> 4x4x4, 64 px -> 8x8x4)', {
+    blockOutChannels: [16, 32, 32, 32],
+    layersPerBlock: 1,
+    latentChannels: 4,
+    normNumGroups: 8,
+  }),
+  'f4d4-micro': preset('the smallest useful model: unit tests, benchmarks of the training step', {
+    blockOutChannels: [8, 16, 16],
+    layersPerBlock: 1,
+    latentChannels: 4,
+    normNumGroups: 4,
+  }),
 };
 
 /** The names of {@link AUTOENCODER_KL_PRESETS} (the canonical names; aliases are not listed). */

@@ -41,30 +41,28 @@ const LDM_ATTENTION: Record<string, string> = {
   proj_out: 'to_out.0',
 };
 
+/** diffusers' name of an LDM resnet part (LDM's `nin_shortcut` is diffusers' `conv_shortcut`). */
+const resnetPart = (part: string) => (part === 'nin_shortcut' ? 'conv_shortcut' : part);
+
 /** The diffusers name of one LDM-layout key (without prefix), or null when it is not a VAE weight. */
 function ldmKey(key: string, levels: number): string | null {
-  let m = /^(encoder|decoder)\.(conv_in|conv_out)\.(weight|bias)$/.exec(key);
-  if (m) return key;
-  m = /^(encoder|decoder)\.norm_out\.(weight|bias)$/.exec(key);
+  if (/^((encoder|decoder)\.(conv_in|conv_out)|quant_conv|post_quant_conv)\.(weight|bias)$/.test(key))
+    return key;
+  let m = /^(encoder|decoder)\.norm_out\.(weight|bias)$/.exec(key);
   if (m) return `${m[1]}.conv_norm_out.${m[2]}`;
-  m = /^(quant_conv|post_quant_conv)\.(weight|bias)$/.exec(key);
-  if (m) return key;
   m = /^(encoder|decoder)\.mid\.block_([12])\.(norm1|conv1|norm2|conv2|nin_shortcut)\.(weight|bias)$/.exec(
     key,
   );
-  if (m)
-    return `${m[1]}.mid_block.resnets.${Number(m[2]) - 1}.${m[3] === 'nin_shortcut' ? 'conv_shortcut' : m[3]}.${m[4]}`;
+  if (m) return `${m[1]}.mid_block.resnets.${Number(m[2]) - 1}.${resnetPart(m[3])}.${m[4]}`;
   m = /^(encoder|decoder)\.mid\.attn_1\.(norm|q|k|v|proj_out)\.(weight|bias)$/.exec(key);
   if (m) return `${m[1]}.mid_block.attentions.0.${LDM_ATTENTION[m[2]]}.${m[3]}`;
   m = /^encoder\.down\.(\d+)\.block\.(\d+)\.(norm1|conv1|norm2|conv2|nin_shortcut)\.(weight|bias)$/.exec(key);
-  if (m)
-    return `encoder.down_blocks.${m[1]}.resnets.${m[2]}.${m[3] === 'nin_shortcut' ? 'conv_shortcut' : m[3]}.${m[4]}`;
+  if (m) return `encoder.down_blocks.${m[1]}.resnets.${m[2]}.${resnetPart(m[3])}.${m[4]}`;
   m = /^encoder\.down\.(\d+)\.downsample\.conv\.(weight|bias)$/.exec(key);
   if (m) return `encoder.down_blocks.${m[1]}.downsamplers.0.conv.${m[2]}`;
   // LDM numbers the decoder's levels from the highest resolution; diffusers from the lowest.
   m = /^decoder\.up\.(\d+)\.block\.(\d+)\.(norm1|conv1|norm2|conv2|nin_shortcut)\.(weight|bias)$/.exec(key);
-  if (m)
-    return `decoder.up_blocks.${levels - 1 - Number(m[1])}.resnets.${m[2]}.${m[3] === 'nin_shortcut' ? 'conv_shortcut' : m[3]}.${m[4]}`;
+  if (m) return `decoder.up_blocks.${levels - 1 - Number(m[1])}.resnets.${m[2]}.${resnetPart(m[3])}.${m[4]}`;
   m = /^decoder\.up\.(\d+)\.upsample\.conv\.(weight|bias)$/.exec(key);
   if (m) return `decoder.up_blocks.${levels - 1 - Number(m[1])}.upsamplers.0.conv.${m[2]}`;
   return null;
@@ -79,9 +77,7 @@ const DIFFUSERS_VAE_KEY = /^(encoder|decoder)\.|^(quant_conv|post_quant_conv)\.(
  */
 export function vaeKeyMapping(keys: Iterable<string>): VaeKeyMapping {
   const all = [...keys];
-  const anchor = all.filter(
-    (k) => k.endsWith('encoder.conv_in.weight') && /(^|\.)encoder\.conv_in\.weight$/.test(k),
-  );
+  const anchor = all.filter((k) => /(^|\.)encoder\.conv_in\.weight$/.test(k));
   if (anchor.length === 0) {
     throw new Error(
       `vaeKeyMapping: no 'encoder.conv_in.weight' among ${all.length} keys; not an AutoencoderKL state dict (first keys: ${all.slice(0, 5).join(', ')})`,
@@ -97,17 +93,12 @@ export function vaeKeyMapping(keys: Iterable<string>): VaeKeyMapping {
     : own.some((k) => /\.attentions\.\d+\.(query|key|value|proj_attn)\./.test(k))
       ? 'diffusers-legacy'
       : 'diffusers';
-  const levels =
-    layout === 'ldm'
-      ? 1 +
-        Math.max(
-          -1,
-          ...own
-            .map((k) => /^decoder\.up\.(\d+)\./.exec(k))
-            .filter((m) => m !== null)
-            .map((m) => Number(m[1])),
-        )
-      : 0;
+  // LDM's decoder levels (only the 'ldm' layout uses them): one more than the highest `decoder.up.<i>`.
+  let levels = 0;
+  for (const k of own) {
+    const m = /^decoder\.up\.(\d+)\./.exec(k);
+    if (m) levels = Math.max(levels, Number(m[1]) + 1);
+  }
   const map = new Map<string, string>();
   const ignored: string[] = [];
   for (const full of all) {

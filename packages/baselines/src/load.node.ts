@@ -42,7 +42,6 @@ export async function loadAutoencoderKL(
 ): Promise<{ model: AutoencoderKL; report: VaeLoadReport; file: string }> {
   if (typeof path !== 'string' || !path)
     throw new TypeError('loadAutoencoderKL: path must be a file or folder path');
-  const file = path;
   const dir = await isDir(path);
   if (dir && (await stat(join(path, 'meta.json')).catch(() => null))) {
     // An LDMAE checkpoint folder (meta.json and the weights it names).
@@ -52,19 +51,15 @@ export async function loadAutoencoderKL(
     const r = await autoencoderKLFromFolder(localFolder(path), opts);
     return { ...r, file: join(path, r.file.slice(path.length + 1)) };
   }
-  const contents = await readTensorFile(file, opts.select === undefined ? {} : { select: opts.select });
-  if (
-    opts.select === undefined &&
-    parseBaselineCheckpointConfig(contents.metadata ?? {}, `loadAutoencoderKL: '${file}'`)
-  )
-    return fromLdmaeCheckpoint(file, {
-      tensors: toTfTensors(contents.tensors),
-      metadata: contents.metadata ?? {},
-    });
+  const contents = await readTensorFile(path, opts.select === undefined ? {} : { select: opts.select });
+  const metadata = contents.metadata ?? {};
+  const baseline =
+    opts.select === undefined && parseBaselineCheckpointConfig(metadata, `loadAutoencoderKL: '${path}'`);
   const tensors = toTfTensors(contents.tensors);
+  if (baseline) return fromLdmaeCheckpoint(path, { tensors, metadata });
   try {
     const { model, report } = autoencoderKLFromStateDict(tensors, opts);
-    return { model, report, file };
+    return { model, report, file: path };
   } finally {
     tf.dispose(Object.values(tensors));
   }

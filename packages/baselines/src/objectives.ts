@@ -6,7 +6,7 @@ import { createRng, type Module, type Rng } from '@ldmae/core';
 import { klLoss, mseLoss } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderKL } from './autoencoder-kl.js';
-import type { BaselineKind } from './variants.js';
+import { type BaselineKind, finiteAtLeast } from './variants.js';
 
 /** One step's loss and the scalars to log with it. */
 export interface ObjectiveOutput {
@@ -66,13 +66,6 @@ export const DAE_DEFAULT_NOISE_STD = 0.1;
 /** The default VAE KL weight (see {@link VaeObjectiveOptions.klWeight}). */
 export const VAE_DEFAULT_KL_WEIGHT = 1;
 
-/** `v` when it is a finite number >= 0; a RangeError naming the option (`label`) otherwise. */
-function checkNonNegative(v: number, label: string): number {
-  if (!(Number.isFinite(v) && v >= 0))
-    throw new RangeError(`${label} must be a finite number >= 0, got ${v}`);
-  return v;
-}
-
 abstract class PixelObjective implements BaselineObjective {
   abstract readonly kind: BaselineKind;
   readonly module = null;
@@ -111,7 +104,7 @@ export class DaeObjective extends PixelObjective {
 
   constructor(autoencoder: AutoencoderKL, opts: DaeObjectiveOptions = {}) {
     super(autoencoder, opts);
-    this.noiseStd = checkNonNegative(opts.noiseStd ?? DAE_DEFAULT_NOISE_STD, 'DaeObjective: noiseStd');
+    this.noiseStd = finiteAtLeast(opts.noiseStd ?? DAE_DEFAULT_NOISE_STD, 'DaeObjective: noiseStd');
   }
 
   loss(x: tf.Tensor4D): ObjectiveOutput {
@@ -130,7 +123,7 @@ export class VaeObjective extends PixelObjective {
 
   constructor(autoencoder: AutoencoderKL, opts: VaeObjectiveOptions = {}) {
     super(autoencoder, opts);
-    this.klWeight = checkNonNegative(opts.klWeight ?? VAE_DEFAULT_KL_WEIGHT, 'VaeObjective: klWeight');
+    this.klWeight = finiteAtLeast(opts.klWeight ?? VAE_DEFAULT_KL_WEIGHT, 'VaeObjective: klWeight');
   }
 
   loss(x: tf.Tensor4D): ObjectiveOutput {

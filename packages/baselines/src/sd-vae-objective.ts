@@ -15,6 +15,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import type { AutoencoderKL } from './autoencoder-kl.js';
 import type { BaselineObjective, ObjectiveBaseOptions, ObjectiveOutput } from './objectives.js';
+import { finiteAtLeast } from './variants.js';
 
 /** Options of {@link SdVaeObjective}; defaults are LDM's kl-f8 autoencoder config and taming's. */
 export interface SdVaeObjectiveOptions extends ObjectiveBaseOptions {
@@ -56,13 +57,6 @@ export class SdVaeLossModule extends Module {
   }
 }
 
-function option(v: number | undefined, fallback: number, name: string, min = 0): number {
-  const x = v ?? fallback;
-  if (!(Number.isFinite(x) && x >= min))
-    throw new RangeError(`SdVaeObjective: ${name} must be a finite number >= ${min}, got ${x}`);
-  return x;
-}
-
 // A copy that no recorded op produced, so gradients of the outer tape cannot flow through it.
 const detach = <T extends tf.Tensor>(t: T): T => tf.tensor(t.dataSync(), t.shape, t.dtype) as T;
 
@@ -102,12 +96,12 @@ export class SdVaeObjective implements BaselineObjective {
   constructor(autoencoder: AutoencoderKL, opts: SdVaeObjectiveOptions = {}) {
     this.autoencoder = autoencoder;
     this.rng = opts.rng ?? createRng(opts.seed ?? 0);
-    this.perceptualWeight = option(opts.perceptualWeight, 1, 'perceptualWeight');
-    this.klWeight = option(opts.klWeight, 1e-6, 'klWeight');
-    this.discStart = option(opts.discStart, 50001, 'discStart');
-    this.discWeight = option(opts.discWeight, 0.5, 'discWeight');
-    this.discFactor = option(opts.discFactor, 1, 'discFactor');
-    const logvarInit = option(opts.logvarInit, 0, 'logvarInit', -Infinity);
+    this.perceptualWeight = finiteAtLeast(opts.perceptualWeight ?? 1, 'SdVaeObjective: perceptualWeight');
+    this.klWeight = finiteAtLeast(opts.klWeight ?? 1e-6, 'SdVaeObjective: klWeight');
+    this.discStart = finiteAtLeast(opts.discStart ?? 50001, 'SdVaeObjective: discStart');
+    this.discWeight = finiteAtLeast(opts.discWeight ?? 0.5, 'SdVaeObjective: discWeight');
+    this.discFactor = finiteAtLeast(opts.discFactor ?? 1, 'SdVaeObjective: discFactor');
+    const logvarInit = finiteAtLeast(opts.logvarInit ?? 0, 'SdVaeObjective: logvarInit', -Infinity);
     this.pixelLoss = opts.pixelLoss ?? 'l1';
     if (this.pixelLoss !== 'l1' && this.pixelLoss !== 'mse') {
       throw new RangeError(`SdVaeObjective: pixelLoss must be 'l1' or 'mse', got '${this.pixelLoss}'`);

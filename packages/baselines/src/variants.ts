@@ -23,6 +23,13 @@ export function checkBaselineKind(kind: unknown, where: string): asserts kind is
   }
 }
 
+/** `v` when it is a finite number >= `min`; a RangeError naming the option (`label`) otherwise. */
+export function finiteAtLeast(v: number, label: string, min = 0): number {
+  if (!(Number.isFinite(v) && v >= min))
+    throw new RangeError(`${label} must be a finite number >= ${min}, got ${v}`);
+  return v;
+}
+
 /**
  * A baseline autoencoder: the same AutoencoderKL for all four, named after the kind, with a
  * zero-variance posterior for 'ae' and 'dae'. What makes them differ is the training objective

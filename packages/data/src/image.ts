@@ -49,12 +49,6 @@ export function checkImage(image: Image, name = 'image'): void {
   }
 }
 
-/** A zero-filled image of the same array type as `like` (or uint8). */
-export function emptyImage(height: number, width: number, channels: number, float = false): Image {
-  const n = height * width * channels;
-  return { data: float ? new Float32Array(n) : new Uint8Array(n), height, width, channels };
-}
-
 /** Lookup table byte -> [-1, 1] with torchvision's float32 arithmetic: ((b / 255) - 0.5) / 0.5. */
 export const BYTE_TO_UNIT: Float32Array = (() => {
   const t = new Float32Array(256);

@@ -9,7 +9,7 @@ import { join } from 'node:path';
 import { crc32, deflateSync } from 'node:zlib';
 import { setupBackend } from '@ldmae/core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { checkImageBytes } from '../src/codecs/limits.js';
+import { ADAM7, checkImageBytes } from '../src/codecs/limits.js';
 import {
   DataError,
   DataLoader,
@@ -243,17 +243,8 @@ function adam7(
   depth: number,
   sample: (x: number, y: number, c: number) => number,
 ): Uint8Array {
-  const passes = [
-    [0, 0, 8, 8],
-    [4, 0, 8, 8],
-    [0, 4, 4, 8],
-    [2, 0, 4, 4],
-    [0, 2, 2, 4],
-    [1, 0, 2, 2],
-    [0, 1, 1, 2],
-  ];
   const parts: Uint8Array[] = [];
-  for (const [x0, y0, dx, dy] of passes) {
+  for (const [x0, y0, dx, dy] of ADAM7) {
     const rows: number[][] = [];
     for (let y = y0; y < height; y += dy) {
       const row: number[] = [];

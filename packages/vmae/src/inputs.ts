@@ -49,25 +49,25 @@ export function applyRangePolicy(x: tf.Tensor, policy: InputRangePolicy): tf.Ten
   const extremes = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
   const both = extremes.dataSync();
   extremes.dispose();
-  throwIfOutOfRange(both[0], both[1], 'VMAE', 'images');
+  throwIfOutOfRange(both[0], both[1], 'VMAE');
   return x;
 }
 
 /**
- * The 'throw' range check with an asynchronous read (for backends without synchronous reads); `where`
- * and `name` label the error (the public trainer and its argument).
+ * The 'throw' range check of images with an asynchronous read (for backends without synchronous
+ * reads); `where` names the public trainer in the error.
  */
-export async function checkRangeAsync(x: tf.Tensor, where: string, name = 'x'): Promise<void> {
+export async function checkRangeAsync(x: tf.Tensor, where: string): Promise<void> {
   const extremes = tf.tidy(() => tf.stack([tf.min(x), tf.max(x)]));
   const both = await extremes.data();
   extremes.dispose();
-  throwIfOutOfRange(both[0], both[1], where, name);
+  throwIfOutOfRange(both[0], both[1], where);
 }
 
-function throwIfOutOfRange(lo: number, hi: number, where: string, name: string): void {
+function throwIfOutOfRange(lo: number, hi: number, where: string): void {
   if (!(lo >= -1 - RANGE_TOLERANCE && hi <= 1 + RANGE_TOLERANCE)) {
     throw new RangeError(
-      `${where}: ${name} values must lie in [-1, 1] (images scaled as 2 * byte / 255 - 1), got [${lo}, ${hi}]; ` +
+      `${where}: images values must lie in [-1, 1] (images scaled as 2 * byte / 255 - 1), got [${lo}, ${hi}]; ` +
         `set inputRange: 'clamp' to clip them`,
     );
   }

@@ -131,10 +131,6 @@ export type TakeRowsImpl = 'auto' | 'gather' | 'host';
  * @returns [M, D]; the caller owns it.
  */
 export function takeRows(x: tf.Tensor, rows: Int32Array, impl: TakeRowsImpl = 'auto'): tf.Tensor2D {
-  if (x.rank !== 2) throw new Error(`takeRows: x must be [N, D], got [${x.shape}]`);
-  if (!(rows instanceof Int32Array)) throw new TypeError('takeRows: rows must be an Int32Array');
-  if (impl !== 'auto' && impl !== 'gather' && impl !== 'host')
-    throw new Error(`takeRows: impl must be 'auto', 'gather' or 'host', got '${impl}'`);
   const n = x.shape[0] as number;
   const m = rows.length;
   // inverse[i] = the output row that reads x's row i, or -1 when none does.
@@ -163,17 +159,12 @@ const HOST_BACKENDS = new Set(['wasm', 'cpu']);
 
 /**
  * out[j] = x[idx[j]] for a tensor that needs no gradient (e.g. a fixed positional embedding); rows
- * may repeat. Uses the same host / gather choice as {@link takeRows}.
+ * may repeat. Uses {@link takeRows}' 'auto' choice of host copy or gather. The caller (the VMAE, with
+ * rows of a checked masking plan) passes valid rows.
  * @param x [N, D]. @returns [M, D]; the caller owns it.
  */
-export function selectRows(x: tf.Tensor, idx: Int32Array, impl: TakeRowsImpl = 'auto'): tf.Tensor2D {
-  if (x.rank !== 2) throw new Error(`selectRows: x must be [N, D], got [${x.shape}]`);
-  const n = x.shape[0];
-  for (let j = 0; j < idx.length; j++) {
-    if (!(idx[j] >= -1 && idx[j] < n))
-      throw new RangeError(`selectRows: idx[${j}] = ${idx[j]} is outside [-1, ${n})`);
-  }
-  const host = impl === 'host' || (impl === 'auto' && HOST_BACKENDS.has(tf.getBackend()));
+export function selectRows(x: tf.Tensor, idx: Int32Array): tf.Tensor2D {
+  const host = HOST_BACKENDS.has(tf.getBackend());
   return tf.tidy(() => (host ? copyRowsHost(x, idx) : copyRowsGather(x, idx)));
 }
 

@@ -195,7 +195,7 @@ async function* trainingImages(
   checkAsync: boolean,
 ): AsyncGenerator<tf.Tensor4D, void, undefined> {
   for await (const { images } of readImageBatches(data, opts)) {
-    if (checkAsync) await checkRangeAsync(images, opts.caller, 'images');
+    if (checkAsync) await checkRangeAsync(images, opts.caller);
     yield images;
   }
 }

@@ -483,7 +483,7 @@ export class VMAE extends Module implements Autoencoder {
         const pix = maskedPatchLoss(this.patchify(pred), this.patchify(xr), mask, { visibleWeight: v });
         const { masked, visible } = pix;
         let loss: tf.Tensor = pix.total;
-        let lp: tf.Scalar | null = null;
+        let lp: tf.Scalar | undefined;
         if (lpips) {
           const dist =
             typeof lpips === 'function'
@@ -493,26 +493,12 @@ export class VMAE extends Module implements Autoencoder {
           if (lpWeight > 0) loss = tf.add(loss, tf.mul(lp, lpWeight));
         }
         if (klWeight > 0) loss = tf.add(loss, tf.mul(kl, klWeight));
-        return {
-          loss: loss as tf.Scalar,
-          masked,
-          visible,
-          kl,
-          pred,
-          mask: mask as tf.Tensor2D,
-          lp: lp ?? tf.scalar(0),
-        };
+        return { loss: loss as tf.Scalar, masked, visible, lp, kl, pred, mask: mask as tf.Tensor2D };
       });
-      const lpipsOut = lpips ? out.lp : null;
-      if (!lpips) out.lp.dispose();
+      const { lp, ...terms } = out;
       return {
-        loss: out.loss,
-        masked: out.masked,
-        visible: out.visible,
-        lpips: lpipsOut,
-        kl: out.kl,
-        pred: out.pred,
-        mask: out.mask,
+        ...terms,
+        lpips: lp ?? null,
         weights: { visible: v, lpips: lpips ? lpWeight : 0, kl: klWeight },
       };
     } finally {

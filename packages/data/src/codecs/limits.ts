@@ -164,7 +164,8 @@ export interface PngPixelData {
   expected: number;
 }
 
-const ADAM7: readonly [number, number, number, number][] = [
+/** The Adam7 passes as [x0, y0, dx, dy]: the first column and row, and the steps between them. */
+export const ADAM7: readonly [number, number, number, number][] = [
   [0, 0, 8, 8],
   [4, 0, 8, 8],
   [0, 4, 4, 8],
@@ -261,13 +262,37 @@ export function checkPngPixelBytes(
 }
 
 /**
- * The checks `decodeImageBrowser` makes before decoding, on encoded bytes: a PNG / JPEG header
- * over `maxPixels`, and PNG pixel data that does not inflate to the size its header needs (inflated
- * with fflate into a buffer of that size + 1). Bytes of other formats pass.
+ * The bytes a PNG's zlib stream inflates to, stopping at `limit` (then `limit`), or -1 when the stream
+ * ends early and the count is unknown; throws when the data does not inflate.
+ */
+export type InflatedLength = (idat: Uint8Array, limit: number) => number;
+
+/** {@link InflatedLength} with fflate, into a buffer of `limit` bytes (browser-safe). */
+function fflateInflatedLength(idat: Uint8Array, limit: number): number {
+  try {
+    return unzlibSync(idat, { out: new Uint8Array(limit) }).length;
+  } catch (e) {
+    // fflate writes no further than `out`: a stored block that does not fit throws a RangeError.
+    if (e instanceof RangeError) return limit;
+    if (/unexpected EOF/.test((e as Error).message)) return -1;
+    throw e;
+  }
+}
+
+/**
+ * The checks the decoders make before decoding, on encoded bytes: a PNG / JPEG header over
+ * `maxPixels`, and PNG pixel data that does not inflate to the size its header needs (inflated by
+ * `inflatedLength`, fflate by default, up to that size + 1). Bytes of other formats pass.
  * @param fn the function named in errors
  * @throws DataError naming the file
  */
-export function checkImageBytes(bytes: Uint8Array, maxPixels: number, name: string, fn: string): void {
+export function checkImageBytes(
+  bytes: Uint8Array,
+  maxPixels: number,
+  name: string,
+  fn: string,
+  inflatedLength: InflatedLength = fflateInflatedLength,
+): void {
   const header = headerToCheck(bytes, name, fn);
   if (!header) return;
   checkImageSize(header, maxPixels, name, fn);
@@ -275,17 +300,12 @@ export function checkImageBytes(bytes: Uint8Array, maxPixels: number, name: stri
   const { idat, expected } = pngPixelData(bytes, header, name, fn);
   let got: number;
   try {
-    got = unzlibSync(idat, { out: new Uint8Array(expected + 1) }).length;
+    got = inflatedLength(idat, expected + 1);
   } catch (e) {
-    const msg = (e as Error).message;
-    // fflate writes no further than `out`: a stored block that does not fit throws a RangeError.
-    if (e instanceof RangeError) got = expected + 1;
-    else if (/unexpected EOF/.test(msg)) got = -1;
-    else
-      throw new DataError(`${fn}: '${name}': PNG pixel data does not inflate (${msg})`, {
-        file: name,
-        cause: e,
-      });
+    throw new DataError(`${fn}: '${name}': PNG pixel data does not inflate (${(e as Error).message})`, {
+      file: name,
+      cause: e,
+    });
   }
   checkPngPixelBytes(header, expected, got, name, fn);
 }

@@ -58,10 +58,13 @@ interface ShardBuffer {
   n: number;
 }
 
+/** The posterior of images x (of their mirror images with `mirror`) as host arrays. */
 async function posterior(
   ae: Autoencoder,
-  x: tf.Tensor4D,
+  images: tf.Tensor4D,
+  mirror = false,
 ): Promise<{ mean: Float32Array; logvar: Float32Array; shape: number[] }> {
+  const x = mirror ? tf.reverse(images, 2) : images;
   const dist = ae.encode(x);
   try {
     const shape = dist.mean.shape;
@@ -74,6 +77,7 @@ async function posterior(
     return { mean: mean as Float32Array, logvar: logvar as Float32Array, shape };
   } finally {
     dist.dispose();
+    if (x !== images) x.dispose();
   }
 }
 
@@ -231,15 +235,7 @@ export async function encodeLatents(
     seen += d.seen;
     const x = d.x;
     const main = await posterior(ae, x);
-    let mirrored: Awaited<ReturnType<typeof posterior>> | null = null;
-    if (flip) {
-      const xf = tf.reverse(x, 2);
-      try {
-        mirrored = await posterior(ae, xf);
-      } finally {
-        xf.dispose();
-      }
-    }
+    const mirrored = flip ? await posterior(ae, x, true) : null;
     if (!latentShape) {
       imageShape = [x.shape[1], x.shape[2], x.shape[3]];
       latentShape = [main.shape[1], main.shape[2], main.shape[3]];

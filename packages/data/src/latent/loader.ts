@@ -6,8 +6,7 @@
 import type { LatentNormalization } from '@ldmae/core';
 import { createRng } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
-import type { LoaderState } from '../loader/loader.js';
-import { BatchSchedule, Prefetcher } from '../loader/schedule.js';
+import { BatchSchedule, Prefetcher, SeededLoader } from '../loader/schedule.js';
 import { STREAM } from '../seeds.js';
 import type { LatentSource } from './source.js';
 
@@ -61,21 +60,19 @@ export interface LatentBatch {
  * Seeded batches of posterior samples from a {@link LatentSource}. Read like `DataLoader`:
  * `next()` without end across epochs (what `DiffusionTrainer` does), or `for await` over one epoch.
  */
-export class LatentLoader implements AsyncIterable<LatentBatch> {
+export class LatentLoader extends SeededLoader<LatentBatch> {
   readonly source: LatentSource;
-  private readonly schedule: BatchSchedule;
   private readonly prefetcher: Prefetcher<Omit<LatentBatchData, 'step' | 'epoch'>>;
   private readonly flipP: number;
   private readonly sample: boolean;
   private readonly shift: Float32Array | null;
   private readonly scale: Float32Array | null;
-  private current: number;
 
   constructor(source: LatentSource, opts: LatentLoaderOptions) {
     if (!source || typeof source.read !== 'function' || !source.manifest)
       throw new TypeError('LatentLoader: source must be a LatentSource');
     const o = opts ?? ({} as LatentLoaderOptions);
-    this.schedule = new BatchSchedule(source.length, o);
+    const schedule = new BatchSchedule(source.length, o);
     const hasFlip = source.manifest.flip;
     const p = o.flipProbability ?? (hasFlip ? 0.5 : 0);
     if (!(p >= 0 && p <= 1))
@@ -95,32 +92,13 @@ export class LatentLoader implements AsyncIterable<LatentBatch> {
     const prefetch = o.prefetch ?? 2;
     if (!Number.isInteger(prefetch) || prefetch < 0)
       throw new RangeError(`LatentLoader: prefetch must be a non-negative integer, got ${prefetch}`);
+    super(schedule, startStep);
     this.source = source;
     this.flipP = p;
     this.sample = o.sample ?? true;
     this.shift = norm ? Float32Array.from(norm.shift) : null;
     this.scale = norm ? Float32Array.from(norm.scale) : null;
-    this.current = startStep;
     this.prefetcher = new Prefetcher((step) => this.build(step), prefetch);
-  }
-
-  get stepsPerEpoch(): number {
-    return this.schedule.stepsPerEpoch;
-  }
-
-  /** Global step of the next batch. */
-  get step(): number {
-    return this.current;
-  }
-
-  /** Epoch of the next batch. */
-  get epoch(): number {
-    return this.schedule.epochOf(this.current);
-  }
-
-  /** State for checkpoints; pass `step` back as `startStep`. */
-  state(): LoaderState {
-    return { step: this.current, seed: this.schedule.seed };
   }
 
   /** Continue from global step `step`. */
@@ -184,16 +162,5 @@ export class LatentLoader implements AsyncIterable<LatentBatch> {
       step: d.step,
       epoch: d.epoch,
     };
-  }
-
-  /** The remaining batches of the current epoch (the caller disposes their tensors). */
-  async *epochBatches(): AsyncGenerator<LatentBatch, void, undefined> {
-    const end = (this.epoch + 1) * this.stepsPerEpoch;
-    while (this.current < end) yield await this.next();
-  }
-
-  /** One epoch, for `for await (const batch of loader)`: the same batches as {@link epochBatches}. */
-  [Symbol.asyncIterator](): AsyncGenerator<LatentBatch, void, undefined> {
-    return this.epochBatches();
   }
 }

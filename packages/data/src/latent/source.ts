@@ -48,6 +48,14 @@ export function latentTensorNames(flip: boolean): [string, string] {
   return flip ? ['mean_flip', 'logvar_flip'] : ['mean', 'logvar'];
 }
 
+/** The check of `read`'s arguments every {@link LatentSource} makes. */
+export function checkRead(source: LatentSource, index: number, flip: boolean): void {
+  if (!Number.isInteger(index) || index < 0 || index >= source.length)
+    throw new RangeError(`latent cache: index must be an integer in [0, ${source.length}), got ${index}`);
+  if (flip && !source.manifest.flip)
+    throw new Error('latent cache: flip requested but the cache has no flipped latents');
+}
+
 /** Check one parsed shard against the manifest; returns its tensors. */
 export function checkShard(
   tensors: Record<string, HostTensor>,
@@ -109,14 +117,8 @@ export class MemoryLatentSource implements LatentSource {
     this.per = h * w * c;
   }
 
-  read(index: number, flip: boolean): Promise<LatentItem> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
-      return Promise.reject(
-        new RangeError(`latent cache: index must be an integer in [0, ${this.length}), got ${index}`),
-      );
-    }
-    if (flip && !this.manifest.flip)
-      return Promise.reject(new Error('latent cache: flip requested but the cache has no flipped latents'));
+  async read(index: number, flip: boolean): Promise<LatentItem> {
+    checkRead(this, index, flip);
     const k = findShard(this.starts, index);
     const row = index - this.starts[k];
     const t = this.shards[k];
@@ -125,7 +127,7 @@ export class MemoryLatentSource implements LatentSource {
       (t[name].data as Float32Array).subarray(row * this.per, (row + 1) * this.per);
     const item: LatentItem = { mean: at(m), logvar: at(lv) };
     if (this.manifest.labelled) item.label = (t.labels.data as Int32Array)[row];
-    return Promise.resolve(item);
+    return item;
   }
 
   async close(): Promise<void> {}

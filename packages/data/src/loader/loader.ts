@@ -12,7 +12,7 @@ import type { Dataset } from '../dataset.js';
 import { STREAM } from '../seeds.js';
 import type { Transform } from '../transforms/transforms.js';
 import { type BatchData, type BatchItem, buildBatch, type Layout, type SkippedItem } from './batch.js';
-import { BatchSchedule, Prefetcher } from './schedule.js';
+import { BatchSchedule, Prefetcher, SeededLoader } from './schedule.js';
 
 /** Something that turns planned items into packed batches (the main thread, or a worker pool). */
 export interface BatchExecutor {
@@ -115,15 +115,13 @@ function checkCount(v: number, name: string): number {
  *   tf.dispose([batch.images, batch.labels]);
  * }
  */
-export class DataLoader implements AsyncIterable<Batch> {
+export class DataLoader extends SeededLoader<Batch> {
   readonly dataset: Dataset;
   readonly layout: Layout;
   readonly workers: number;
-  private readonly schedule: BatchSchedule;
   private readonly transform: Transform | null;
   private readonly onSkip?: (skipped: SkippedItem[], step: number) => void;
   private readonly prefetcher: Prefetcher<BatchData>;
-  private current: number;
   private executor: BatchExecutor | null = null;
   private closed = false;
 
@@ -132,7 +130,7 @@ export class DataLoader implements AsyncIterable<Batch> {
       throw new TypeError('DataLoader: dataset must be a Dataset {length, get(index)}');
     }
     const o = opts ?? ({} as LoaderOptions);
-    this.schedule = new BatchSchedule(dataset.length, o);
+    const schedule = new BatchSchedule(dataset.length, o);
     const layout = o.layout ?? 'NHWC';
     if (layout !== 'NHWC' && layout !== 'NCHW')
       throw new RangeError(`DataLoader: layout must be 'NHWC' or 'NCHW', got '${layout}'`);
@@ -155,12 +153,12 @@ export class DataLoader implements AsyncIterable<Batch> {
           'DataLoader: workers cannot run lambda transforms; use built-in transforms or workers: 0',
         );
     }
+    super(schedule, startStep);
     this.dataset = dataset;
     this.layout = layout;
     this.workers = workers;
     this.transform = transform;
     this.onSkip = o.onSkip;
-    this.current = startStep;
     this.prefetcher = new Prefetcher((step) => this.getExecutor().run(this.plan(step)), prefetch);
   }
 
@@ -168,27 +166,8 @@ export class DataLoader implements AsyncIterable<Batch> {
     return this.schedule.batchSize;
   }
 
-  get stepsPerEpoch(): number {
-    return this.schedule.stepsPerEpoch;
-  }
-
   get seed(): number {
     return this.schedule.seed;
-  }
-
-  /** Global step of the next batch. */
-  get step(): number {
-    return this.current;
-  }
-
-  /** Epoch of the next batch. */
-  get epoch(): number {
-    return this.schedule.epochOf(this.current);
-  }
-
-  /** State to store in a checkpoint; pass `step` back as `startStep` (or to {@link seek}). */
-  state(): LoaderState {
-    return { step: this.current, seed: this.seed };
   }
 
   /** Continue from global step `step` (prefetched work is discarded). */
@@ -239,24 +218,6 @@ export class DataLoader implements AsyncIterable<Batch> {
     const images = tf.tensor4d(d.images, d.shape, 'float32');
     const labels = d.labels ? tf.tensor1d(d.labels, 'int32') : null;
     return { images, labels, indices: d.indices, step: d.step, epoch: d.epoch, skipped: d.skipped };
-  }
-
-  /**
-   * The remaining batches of the current epoch: from the loader's step to the end of its epoch (a
-   * whole epoch when the loader is at an epoch's start). The caller disposes each batch's tensors.
-   */
-  async *epochBatches(): AsyncGenerator<Batch, void, undefined> {
-    const end = (this.epoch + 1) * this.stepsPerEpoch;
-    while (this.current < end) yield await this.next();
-  }
-
-  /**
-   * One epoch, for `for await (const batch of loader)`: the same batches as {@link epochBatches}.
-   * Leaving the loop early leaves the loader at the next unread step, so a later loop finishes that
-   * epoch. To keep drawing across epochs, call {@link next} (as trainers do).
-   */
-  [Symbol.asyncIterator](): AsyncGenerator<Batch, void, undefined> {
-    return this.epochBatches();
   }
 
   /** Stop worker threads and drop prefetched work. */

@@ -5,6 +5,7 @@
 import { derivedRng, deriveSeed } from '@ldmae/core';
 import { STREAM } from '../seeds.js';
 import type { BatchItem } from './batch.js';
+import type { LoaderState } from './loader.js';
 
 /** Options of {@link BatchSchedule}. */
 export interface ScheduleOptions {
@@ -114,5 +115,64 @@ export class Prefetcher<T> {
   /** Forget everything in flight (after a seek). */
   clear(): void {
     this.queue.clear();
+  }
+}
+
+/**
+ * What a seeded loader is beside its batches: the global step of the next batch in a
+ * {@link BatchSchedule}, its resume state, and reading one epoch. `DataLoader` and `LatentLoader` add
+ * how a batch is made.
+ */
+export abstract class SeededLoader<B> implements AsyncIterable<B> {
+  protected current: number;
+
+  protected constructor(
+    protected readonly schedule: BatchSchedule,
+    startStep: number,
+  ) {
+    this.current = startStep;
+  }
+
+  get stepsPerEpoch(): number {
+    return this.schedule.stepsPerEpoch;
+  }
+
+  /** Global step of the next batch. */
+  get step(): number {
+    return this.current;
+  }
+
+  /** Epoch of the next batch. */
+  get epoch(): number {
+    return this.schedule.epochOf(this.current);
+  }
+
+  /** State to store in a checkpoint; pass `step` back as `startStep` (or to {@link seek}). */
+  state(): LoaderState {
+    return { step: this.current, seed: this.schedule.seed };
+  }
+
+  /** Continue from global step `step` (prefetched work is discarded). */
+  abstract seek(step: number): void;
+
+  /** The next batch as tensors (the caller disposes them), advancing the step. */
+  abstract next(): Promise<B>;
+
+  /**
+   * The remaining batches of the current epoch: from the loader's step to the end of its epoch (a
+   * whole epoch when the loader is at an epoch's start). The caller disposes each batch's tensors.
+   */
+  async *epochBatches(): AsyncGenerator<B, void, undefined> {
+    const end = (this.epoch + 1) * this.stepsPerEpoch;
+    while (this.current < end) yield await this.next();
+  }
+
+  /**
+   * One epoch, for `for await (const batch of loader)`: the same batches as {@link epochBatches}.
+   * Leaving the loop early leaves the loader at the next unread step, so a later loop finishes that
+   * epoch. To keep drawing across epochs, call {@link next} (as trainers do).
+   */
+  [Symbol.asyncIterator](): AsyncGenerator<B, void, undefined> {
+    return this.epochBatches();
   }
 }

@@ -12,15 +12,7 @@ import { inflateSync, constants as zlibConstants } from 'node:zlib';
 import type * as tf from '@tensorflow/tfjs-core';
 import jpeg from 'jpeg-js';
 import { PNG } from 'pngjs';
-import {
-  checkImageSize,
-  checkPngPixelBytes,
-  headerToCheck,
-  type ImageDecodeOptions,
-  type ImageHeader,
-  maxPixelsOption,
-  pngPixelData,
-} from '../codecs/limits.js';
+import { checkImageBytes, type ImageDecodeOptions, maxPixelsOption } from '../codecs/limits.js';
 import { type ColorMode, DataError } from '../dataset.js';
 import { type GridOptions, makeGrid } from '../grid.js';
 import { checkImage, type Image, imagesFromBatch, toUint8Image } from '../image.js';
@@ -61,41 +53,18 @@ function applyMode(image: Image, mode: ColorMode): Image {
   return image;
 }
 
-/**
- * Check what can be checked before decoding: the size the header states against `maxPixels`, and for a
- * PNG that its pixel data inflates to exactly what the header needs (inflating at most one byte more).
- * @returns the header, or null when there is none to read (the decoder then reports the problem)
- * @throws DataError naming the file
- */
-function checkBeforeDecode(
-  bytes: Uint8Array,
-  maxPixels: number,
-  name: string,
-  fn: string,
-): ImageHeader | null {
-  const header = headerToCheck(bytes, name, fn);
-  if (!header) return null;
-  checkImageSize(header, maxPixels, name, fn);
-  if (header.format === 'png') {
-    const { idat, expected } = pngPixelData(bytes, header, name, fn);
-    let got: number;
-    try {
-      got = inflateSync(idat, {
-        finishFlush: zlibConstants.Z_SYNC_FLUSH,
-        maxOutputLength: Math.min(expected + 1, kMaxLength),
-        chunkSize: Math.max(64, Math.min(expected + 1, 1 << 24)),
-      }).length;
-    } catch (e) {
-      if ((e as { code?: string }).code !== 'ERR_BUFFER_TOO_LARGE')
-        throw new DataError(`${fn}: '${name}': PNG pixel data does not inflate (${(e as Error).message})`, {
-          file: name,
-          cause: e,
-        });
-      got = expected + 1;
-    }
-    checkPngPixelBytes(header, expected, got, name, fn);
+/** The bytes a PNG's zlib stream inflates to with node:zlib, stopping at `limit` (see checkImageBytes). */
+function zlibInflatedLength(idat: Uint8Array, limit: number): number {
+  try {
+    return inflateSync(idat, {
+      finishFlush: zlibConstants.Z_SYNC_FLUSH,
+      maxOutputLength: Math.min(limit, kMaxLength),
+      chunkSize: Math.max(64, Math.min(limit, 1 << 24)),
+    }).length;
+  } catch (e) {
+    if ((e as { code?: string }).code === 'ERR_BUFFER_TOO_LARGE') return limit;
+    throw e;
   }
-  return header;
 }
 
 /**
@@ -120,7 +89,7 @@ export function decodeImage(
   const maxPixels = maxPixelsOption(opts, 'decodeImage');
   const format = sniffImageFormat(bytes);
   if (!format) throw new DataError(`decodeImage: ${name} is not a PNG or JPEG file`, { file: name });
-  checkBeforeDecode(bytes, maxPixels, name, 'decodeImage');
+  checkImageBytes(bytes, maxPixels, name, 'decodeImage', zlibInflatedLength);
   try {
     if (format === 'png') {
       const png = PNG.sync.read(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.length));

@@ -11,6 +11,7 @@ import type { Dataset } from '../dataset.js';
 import { type EncodeLatentsOptions, encodeLatents } from '../latent/encode.js';
 import { checkLatentManifest, LATENT_MANIFEST_FILE, type LatentCacheManifest } from '../latent/format.js';
 import {
+  checkRead,
   findShard,
   type LatentItem,
   type LatentSource,
@@ -233,11 +234,7 @@ export class FileLatentSource implements LatentSource {
   }
 
   async read(index: number, flip: boolean): Promise<LatentItem> {
-    if (!Number.isInteger(index) || index < 0 || index >= this.length) {
-      throw new RangeError(`latent cache: index must be an integer in [0, ${this.length}), got ${index}`);
-    }
-    if (flip && !this.manifest.flip)
-      throw new Error('latent cache: flip requested but the cache has no flipped latents');
+    checkRead(this, index, flip);
     const k = findShard(this.starts, index);
     const row = index - this.starts[k];
     const idx = await this.shardIndex(k);

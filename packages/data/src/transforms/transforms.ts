@@ -45,11 +45,11 @@ export function roundHalfEven(x: number): number {
   return f % 2 === 0 ? f : f + 1;
 }
 
-function pair(size: number | readonly number[], where: string, name = 'size'): [number, number] {
+function pair(size: number | readonly number[], where: string): [number, number] {
   const s = typeof size === 'number' ? [size, size] : [...size];
   if (s.length !== 2 || s.some((v) => !Number.isInteger(v) || v <= 0)) {
     throw new RangeError(
-      `${where}: ${name} must be a positive integer or [height, width], got ${JSON.stringify(size)}`,
+      `${where}: size must be a positive integer or [height, width], got ${JSON.stringify(size)}`,
     );
   }
   return [s[0], s[1]];
@@ -111,19 +111,12 @@ export function randomResizedCropBox(
       return [i, j, h, w];
     }
   }
+  // The whole image, cut to the nearest end of the ratio range when its own ratio is outside.
   const inRatio = width / height;
-  let w: number;
-  let h: number;
-  if (inRatio < ratio[0]) {
-    w = width;
-    h = roundHalfEven(w / ratio[0]);
-  } else if (inRatio > ratio[1]) {
-    h = height;
-    w = roundHalfEven(h * ratio[1]);
-  } else {
-    w = width;
-    h = height;
-  }
+  let w = width;
+  let h = height;
+  if (inRatio < ratio[0]) h = roundHalfEven(w / ratio[0]);
+  else if (inRatio > ratio[1]) w = roundHalfEven(h * ratio[1]);
   return [Math.floor((height - h) / 2), Math.floor((width - w) / 2), h, w];
 }
 
@@ -131,13 +124,9 @@ export function randomResizedCropBox(
 export function centerCropImage(image: Image, height: number, width: number): Image {
   checkImage(image);
   const black = image.data instanceof Float32Array ? -1 : 0;
-  let top: number;
-  let left: number;
-  if (height > image.height) top = -Math.floor((height - image.height) / 2);
-  else top = roundHalfEven((image.height - height) / 2);
-  if (width > image.width) left = -Math.floor((width - image.width) / 2);
-  else left = roundHalfEven((image.width - width) / 2);
-  return cropImage(image, top, left, height, width, black);
+  const offset = (want: number, have: number) =>
+    want > have ? -Math.floor((want - have) / 2) : roundHalfEven((have - want) / 2);
+  return cropImage(image, offset(height, image.height), offset(width, image.width), height, width, black);
 }
 
 /**
@@ -272,14 +261,12 @@ export function randomHorizontalFlip(p = 0.5): Transform {
  */
 export function pad(padding: number | number[], opts: { fill?: number; mode?: PadMode } = {}): Transform {
   const p = typeof padding === 'number' ? [padding] : padding;
-  let ltrb: [number, number, number, number];
-  if (p.length === 1) ltrb = [p[0], p[0], p[0], p[0]];
-  else if (p.length === 2) ltrb = [p[0], p[1], p[0], p[1]];
-  else if (p.length === 4) ltrb = [p[0], p[1], p[2], p[3]];
-  else
+  if (![1, 2, 4].includes(p.length))
     throw new RangeError(
       `pad: padding must be an int, [lr, tb] or [l, t, r, b], got ${JSON.stringify(padding)}`,
     );
+  // Side i (left, top, right, bottom) of p[i mod length]: one value, [lr, tb] or [l, t, r, b].
+  const ltrb = [0, 1, 2, 3].map((i) => p[i % p.length]) as [number, number, number, number];
   if (ltrb.some((v) => !Number.isInteger(v) || v < 0))
     throw new RangeError(`pad: padding must be non-negative integers, got ${JSON.stringify(padding)}`);
   return transformFromSpec({

@@ -10,6 +10,7 @@
 import type { Rng } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import type { Denoiser } from '../denoiser.js';
+import { sameShapeTensors } from '../schedulers/scheduler.js';
 
 /** How training times are drawn: logit-normal (sigmoid of N(mu, sigma^2)) or uniform on [0, 1). */
 export type TimeSampling = { kind: 'logit-normal'; mu?: number; sigma?: number } | { kind: 'uniform' };
@@ -148,11 +149,7 @@ export class RectifiedFlow {
 }
 
 function checkPair(data: tf.Tensor, noise: tf.Tensor): void {
-  if (
-    !(data instanceof tf.Tensor) ||
-    !(noise instanceof tf.Tensor) ||
-    !tf.util.arraysEqual(data.shape, noise.shape)
-  ) {
+  if (!sameShapeTensors(data, noise)) {
     throw new Error(
       `RectifiedFlow: data and noise must be tensors of the same shape, got [${data?.shape}] and [${noise?.shape}]`,
     );

@@ -58,16 +58,6 @@ export function buildTrainedDenoiser(
   tensors: HostTensorDict | Record<string, tf.Tensor>,
   config: Record<string, unknown>,
   weights: 'ema' | 'model' | undefined,
-  where?: string,
-): { denoiser: DiT | LightningDiT; weights: 'ema' | 'model' } {
-  const build = () => buildDenoiser(tensors, config, weights);
-  return where === undefined ? build() : atDoor(where, build);
-}
-
-function buildDenoiser(
-  tensors: HostTensorDict | Record<string, tf.Tensor>,
-  config: Record<string, unknown>,
-  weights: 'ema' | 'model' | undefined,
 ): { denoiser: DiT | LightningDiT; weights: 'ema' | 'model' } {
   const den = config.denoiser as DenoiserConfig | undefined;
   if (typeof den !== 'object' || den === null || (den.type !== 'lightningdit' && den.type !== 'dit'))
@@ -135,8 +125,9 @@ export const ditDenoiserKind: ModelKind<Denoiser> = {
     });
   },
   fromCheckpoint: (c: StoredCheckpoint, opts: ModelLoadOptions) =>
-    buildTrainedDenoiser(c.tensors, c.config, (opts as LoadDenoiserOptions).weights, `'${c.location}'`)
-      .denoiser,
+    atDoor(`'${c.location}'`, () =>
+      buildTrainedDenoiser(c.tensors, c.config, (opts as LoadDenoiserOptions).weights),
+    ).denoiser,
 };
 
 /** The denoiser kinds; @ldmae/diffusion registers DiT / LightningDiT. */

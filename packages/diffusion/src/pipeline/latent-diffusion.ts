@@ -233,10 +233,8 @@ export class LatentDiffusion {
    * Validation happens before the first batch is computed.
    */
   async *sampleBatches(opts: SampleOptions): AsyncGenerator<SampleBatch> {
-    const o = this.check(opts);
-    const { n, batchSize, seed, guidance } = o;
+    const { n, batchSize, seed, guidance, labels } = this.check(opts);
     const scheduler = opts.scheduler ?? this.scheduler;
-    const labels = this.labelsFor(n, opts.classes, seed);
     const [h, w] = this.denoiser.inputSize;
     const c = this.denoiser.inChannels;
     const batches = Math.ceil(n / batchSize);
@@ -305,12 +303,8 @@ export class LatentDiffusion {
     }
   }
 
-  private check(opts: SampleOptions): {
-    n: number;
-    batchSize: number;
-    seed: number;
-    guidance: GuidanceOptions | null;
-  } {
+  /** The sampling options checked and completed, and the labels (so bad classes fail before the first batch). */
+  private check(opts: SampleOptions) {
     const where = 'LatentDiffusion.sample';
     if (this.disposed) throw new Error(`${where}: the pipeline has been disposed`);
     if (!opts || typeof opts !== 'object') throw new TypeError(`${where}: options object expected`);
@@ -327,8 +321,6 @@ export class LatentDiffusion {
     if (opts.scheduler && typeof opts.scheduler.step !== 'function')
       throw new TypeError(`${where}: scheduler must be a Scheduler`);
     if (opts.scheduler) this.checkScheduler(opts.scheduler);
-    // Fails early on bad classes rather than after the first batch.
-    this.labelsFor(opts.n, opts.classes, seed);
-    return { n: opts.n, batchSize, seed, guidance };
+    return { n: opts.n, batchSize, seed, guidance, labels: this.labelsFor(opts.n, opts.classes, seed) };
   }
 }

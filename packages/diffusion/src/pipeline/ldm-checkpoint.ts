@@ -28,6 +28,7 @@ import { buildTrainedDenoiser, predictionOfConfig } from '../models/kind.js';
 
 import type { PredictionType, Scheduler } from '../schedulers/scheduler.js';
 import { LatentDiffusion } from './latent-diffusion.js';
+import { isShape3, show } from './pipeline-folder.js';
 
 /**
  * What a trained LDM checkpoint records about the data its denoiser learned: the `user` part of the
@@ -148,16 +149,6 @@ const INFO_KEYS: (keyof LdmCheckpointInfo)[] = [
   'classes',
 ];
 
-const show = (v: unknown): string => {
-  if (v === undefined) return 'nothing';
-  const s = JSON.stringify(v);
-  return s.length > 80 ? `${s.slice(0, 77)}...` : s;
-};
-
-function isShape3(v: unknown): v is [number, number, number] {
-  return Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x > 0);
-}
-
 interface ParsedConfig {
   info: LdmCheckpointInfo;
   defaulted: (keyof LdmCheckpointInfo)[];
@@ -213,15 +204,13 @@ function parseConfig(
     return undefined;
   };
   const field = (k: string) => `metadata.config.user.${k}`;
-  const [latentShape, imageShape, normalization, numClasses, classes, cache, autoencoder] = [
-    get('latentShape'),
-    get('imageShape'),
-    get('normalization'),
-    get('numClasses'),
-    get('classes'),
-    get('cache'),
-    get('autoencoder'),
-  ];
+  const latentShape = get('latentShape');
+  const imageShape = get('imageShape');
+  const normalization = get('normalization');
+  const numClasses = get('numClasses');
+  const classes = get('classes');
+  const cache = get('cache');
+  const autoencoder = get('autoencoder');
   if (!isShape3(latentShape))
     throw new Error(
       `${field('latentShape')} must be the latent shape [h, w, c] (3 positive integers), got ${show(latentShape)}`,
@@ -295,22 +284,18 @@ function decodeSource(
       throw new Error(`the checkpoint bytes are not a valid checkpoint: ${(e as Error).message}`);
     }
   }
-  if (typeof source !== 'object' || source === null)
-    throw new TypeError(
-      `source must be checkpoint bytes, { meta, weights } of a checkpoint folder, or a decoded payload { tensors, metadata }`,
-    );
-  if ('weights' in source && 'meta' in source) return decodeCheckpointFolderHost(source, opts);
-  const p = source as Partial<HostCheckpointPayload>;
-  if (
-    typeof p.tensors !== 'object' ||
-    p.tensors === null ||
-    typeof p.metadata !== 'object' ||
-    p.metadata === null
-  )
+  if (isFolderFiles(source)) return decodeCheckpointFolderHost(source, opts);
+  const p = source as Partial<HostCheckpointPayload> | null;
+  if (typeof p?.tensors !== 'object' || p.tensors === null || typeof p.metadata !== 'object' || !p.metadata)
     throw new TypeError(
       `source must be checkpoint bytes, { meta, weights } of a checkpoint folder, or a decoded payload { tensors, metadata }`,
     );
   return source as HostCheckpointPayload | CheckpointPayload;
+}
+
+/** The two files of a checkpoint folder, `{ meta, weights }`. */
+function isFolderFiles(source: unknown): source is CheckpointFolderFiles {
+  return typeof source === 'object' && source !== null && 'weights' in source && 'meta' in source;
 }
 
 function trainedDenoiser(
@@ -487,10 +472,8 @@ export async function loadLatentDiffusionCheckpoint(
 ): Promise<LoadedLatentDiffusion> {
   const where = 'loadLatentDiffusionCheckpoint';
   const isPayload = typeof source === 'object' && source !== null && 'tensors' in source;
-  const isFolderFiles =
-    typeof source === 'object' && source !== null && 'weights' in source && 'meta' in source;
   const host: LdmCheckpointSource =
-    isPayload || isFolderFiles
+    isPayload || isFolderFiles(source)
       ? (source as LdmCheckpointSource)
       : await readCheckpoint(source as string | FolderSource | Uint8Array, where);
   return atDoor(where, () => fromCheckpoint(host, autoencoder, opts));

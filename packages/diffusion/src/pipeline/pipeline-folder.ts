@@ -95,11 +95,13 @@ export interface LoadPipelineOptions {
   autoencoder?: Record<string, unknown>;
 }
 
-const show = (v: unknown) => {
+/** A value for an error message: its JSON ('nothing' for undefined), cut at 80 characters. */
+export const show = (v: unknown): string => {
   const s = JSON.stringify(v) ?? 'nothing';
   return s.length > 80 ? `${s.slice(0, 77)}...` : s;
 };
-const isShape3 = (v: unknown): v is [number, number, number] =>
+/** Whether `v` is a shape of 3 positive integers. */
+export const isShape3 = (v: unknown): v is [number, number, number] =>
   Array.isArray(v) && v.length === 3 && v.every((x) => Number.isInteger(x) && x > 0);
 const PART_RE = /^(autoencoder|denoiser)-(\d+)\.safetensors$/;
 

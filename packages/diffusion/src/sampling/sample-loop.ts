@@ -36,10 +36,7 @@ const yieldToEventLoop = (): Promise<void> =>
   );
 
 /** Validate options once (the loop's steps trust them): the labels and the completed guidance. */
-function prepare(o: SampleLoopOptions): {
-  labels: Int32Array | null;
-  guidance: Required<GuidanceOptions> | null;
-} {
+function prepare(o: SampleLoopOptions) {
   if (!o || typeof o !== 'object') throw new TypeError('options object expected');
   if (!o.denoiser || typeof o.denoiser.forward !== 'function')
     throw new TypeError('denoiser must be a Denoiser');

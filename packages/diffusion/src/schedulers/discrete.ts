@@ -152,17 +152,12 @@ export abstract class DiscreteScheduler extends SchedulerBase {
     if (typeof t !== 'number' && ts.length !== b)
       throw new Error(`${where}: t must be a number or hold ${b} values, got ${ts.length}`);
     const shape = [typeof t === 'number' ? 1 : b, ...new Array(original.rank - 1).fill(1)];
+    const abar = ts.map((v) => this.alphasCumprod[v]);
+    // f(abar_t) of each t, shaped to broadcast over the samples.
+    const per = (f: (ab: number) => number) => tf.tensor(Float32Array.from(abar, f), shape, 'float32');
     return tf.tidy(() => {
-      const a = tf.tensor(
-        Float32Array.from(ts, (v) => Math.sqrt(this.alphasCumprod[v])),
-        shape,
-        'float32',
-      );
-      const s = tf.tensor(
-        Float32Array.from(ts, (v) => Math.sqrt(1 - this.alphasCumprod[v])),
-        shape,
-        'float32',
-      );
+      const a = per(Math.sqrt);
+      const s = per((ab) => Math.sqrt(1 - ab));
       return tf.add(tf.mul(original, a), tf.mul(noise, s));
     });
   }

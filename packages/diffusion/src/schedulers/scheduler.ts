@@ -95,6 +95,11 @@ export interface DiscreteSchedulerConfig {
 /** Any scheduler's serialised config. */
 export type SchedulerConfig = FlowSchedulerConfig | DiscreteSchedulerConfig;
 
+/** Whether `a` and `b` are tensors of one shape (what `step`, `addNoise` and the flow objective check). */
+export function sameShapeTensors(a: unknown, b: unknown): boolean {
+  return a instanceof tf.Tensor && b instanceof tf.Tensor && tf.util.arraysEqual(a.shape, b.shape);
+}
+
 /** Shared bookkeeping: the schedule and the position in it. */
 export abstract class SchedulerBase {
   protected schedule: number[] = [];
@@ -116,11 +121,7 @@ export abstract class SchedulerBase {
     const want = this.schedule[this.index];
     if (t !== want)
       throw new Error(`${where}: expected timestep ${want} (entry ${this.index} of timesteps), got ${t}`);
-    if (
-      !(modelOutput instanceof tf.Tensor) ||
-      !(sample instanceof tf.Tensor) ||
-      !tf.util.arraysEqual(modelOutput.shape, sample.shape)
-    ) {
+    if (!sameShapeTensors(modelOutput, sample)) {
       throw new Error(
         `${where}: modelOutput [${modelOutput?.shape}] and sample [${sample?.shape}] must be tensors of one shape`,
       );
@@ -130,11 +131,7 @@ export abstract class SchedulerBase {
 
   /** `addNoise`'s check: two tensors of one shape. */
   protected checkNoisePair(original: tf.Tensor, noise: tf.Tensor): void {
-    if (
-      !(original instanceof tf.Tensor) ||
-      !(noise instanceof tf.Tensor) ||
-      !tf.util.arraysEqual(original.shape, noise.shape)
-    ) {
+    if (!sameShapeTensors(original, noise)) {
       throw new Error(
         `${this.constructor.name}.addNoise: original [${original?.shape}] and noise [${noise?.shape}] must be tensors of one shape`,
       );

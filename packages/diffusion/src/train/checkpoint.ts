@@ -1,5 +1,5 @@
 /** Rebuilding a trained denoiser from a checkpoint written by {@link DiffusionTrainer}. */
-import type { CheckpointPayload } from '@ldmae/core';
+import { atDoor, type CheckpointPayload } from '@ldmae/core';
 import type { DiT, LightningDiT } from '../models/dit.js';
 import { buildTrainedDenoiser } from '../models/kind.js';
 
@@ -30,5 +30,6 @@ export function denoiserFromCheckpoint(
     throw new Error(
       `denoiserFromCheckpoint: metadata.config has no denoiser config (not a DiffusionTrainer checkpoint)`,
     );
-  return buildTrainedDenoiser(payload.tensors, config, opts.weights, 'denoiserFromCheckpoint').denoiser;
+  return atDoor('denoiserFromCheckpoint', () => buildTrainedDenoiser(payload.tensors, config, opts.weights))
+    .denoiser;
 }
