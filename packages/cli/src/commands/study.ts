@@ -24,6 +24,12 @@ const studySpecs = [
     description: `autoencoders to compare, comma-separated (of ${STUDY_MODELS.join(', ')})`,
     default: STUDY_MODELS.join(','),
   },
+  {
+    key: 'masks',
+    type: 'string',
+    description:
+      'Fig. 7 segmentation: a folder of label images mirroring an image-folder --data (default: bright pixels are the object)',
+  },
   { key: 'ablation', type: 'boolean', description: 'also the VMAE ablation of Table 4', default: true },
   {
     key: 'seeds',
@@ -120,8 +126,8 @@ export const studyCommand = defineCommand({
   details: `For each autoencoder (and, with --ablation, the VMAE without its perceptual term, KL term and
 masking): train it with its own objective (AE: MSE; DAE: denoising MSE; VAE: MSE + KL; SD-VAE: L1 + LPIPS
 + KL + GAN; VMAE: the stage-1 recipe with the perceptual term), measure reconstruction (Table 1), size and
-speed (Table 2), rFID under latent noise (Fig. 6) and sigma^2 / rho against a foreground / background
-segmentation (Fig. 7); encode the training images and train one LightningDiT per autoencoder, identical
+speed (Table 2), rFID under latent noise (Fig. 6) and sigma^2 / rho against a segmentation (Fig. 7:
+foreground / background by brightness, or the label images of --masks); encode the training images and train one LightningDiT per autoencoder, identical
 configuration and steps, and measure gFID, precision and recall against the test split (Table 3).
 --budget-rule time (default) gives every autoencoder the same training wall time; images gives them
 the same number of steps. A short calibration turns --minutes into step counts.

@@ -23,6 +23,8 @@ export interface StudyReportInput {
   seconds: number;
   extractor: string;
   lpips: string | null;
+  /** What Fig. 7's segments are. */
+  segmentation: string;
   plan: StudyPlan;
   tables: StudyTables;
   claims: ClaimResult[];
@@ -151,7 +153,7 @@ export async function writeStudyReport(path: string, d: StudyReportInput): Promi
     `Data: ${d.data}. The paper measures ImageNet-1K at 256 px (Tables 1-4) and ADE20K / CelebAMask-HQ segmentations (Fig. 7); the numbers beside ours are the paper's and are not expected to match in value, only in order.`,
     `Budget rule: ${d.rule === 'time' ? 'equal training wall time for every autoencoder' : 'equal images seen (the same steps and batch) for every autoencoder'}; diffusion models: the same configuration and ${plan.ldm.steps} steps for every autoencoder.`,
     `Feature network of rFID / gFID / precision / recall: ${d.extractor}; LPIPS: ${d.lpips ?? 'n/a'}; ${plan.evalImages} images per metric (${plan.smoothnessImages} for the noise curve and Fig. 7).`,
-    `Fig. 7 segmentation: object = pixels brighter than 10% of full scale, background = the rest (the data has no segmentation maps).`,
+    `Fig. 7 segmentation: ${d.segmentation}.`,
     seeds > 1
       ? `${seeds} seeds: values are mean ± population std over seeds; a verdict is 'within noise' when the difference is below the larger std.`
       : 'One seed: the verdicts have no error bar (any difference decides them); run with --seeds 3 for a spread.',

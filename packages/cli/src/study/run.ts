@@ -7,7 +7,7 @@
  * in `<id>/result.json` when it finishes, so `--resume` skips it; an interrupted training continues
  * from its checkpoint. Then study.json and study.html.
  */
-import { mkdir, rm } from 'node:fs/promises';
+import { mkdir, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Autoencoder, Module } from '@ldmae/core';
 import type { LightningDiT } from '@ldmae/diffusion';
@@ -45,6 +45,7 @@ import { makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
 import { judgeClaims, type StudyTables } from './claims.js';
+import { maskedTestImages } from './masks.js';
 import {
   type BudgetRule,
   costClass,
@@ -91,7 +92,13 @@ export interface StudyRunResult {
   train?: { steps: number; seconds: number; imagesPerSecond: number; params: number; msPerImage: number };
   recon?: ReconstructionResult;
   smoothness?: { eps: number; rfid: number | null; psnr: number | null; count: number }[];
-  compression?: { latent: CompressionStats; pixels: CompressionStats; count: number; threshold: number };
+  /** Fig. 7; `threshold` is null when the segments came from `--masks`. */
+  compression?: {
+    latent: CompressionStats;
+    pixels: CompressionStats;
+    count: number;
+    threshold: number | null;
+  };
   gen?: GenerationResult;
 }
 
@@ -136,6 +143,7 @@ export async function runStudy(o: StudyOptions, ctx: CommandContext): Promise<St
   parseModels(o.models);
   checkOfflineNetworks('the study (rFID, gFID, LPIPS and the perceptual terms)');
   const dataName = o.data;
+  if (o.masks !== undefined) await checkMasks(o.masks, dataName);
   const train = await loadData(dataName, { split: 'train' });
   const test = await loadData(dataName, { split: 'test' });
   if (train.imageSize % 4 !== 0)
@@ -182,6 +190,10 @@ export async function runStudy(o: StudyOptions, ctx: CommandContext): Promise<St
       seconds,
       extractor: extractor.name,
       lpips: results.find((r) => r.recon)?.recon?.lpipsNet ?? null,
+      segmentation:
+        o.masks === undefined
+          ? `object = pixels brighter than ${100 * SEGMENTATION_THRESHOLD}% of full scale, background = the rest`
+          : `the label images of ${o.masks} (each grey level or colour one segment)`,
       plan,
       tables,
       claims,
@@ -483,20 +495,38 @@ async function msPerImage(ae: Autoencoder, test: LoadedData): Promise<number> {
   return Number.NaN;
 }
 
-/** Fig. 7 on test images with foreground / background as the segmentation (pixel > threshold). */
+/**
+ * Fig. 7 on test images: against the label images of `--masks`, else with foreground / background as
+ * the segmentation (pixel > threshold).
+ */
 async function compression(ae: Autoencoder, c: Ctx): Promise<StudyRunResult['compression']> {
   const n = Math.min(c.plan.smoothnessImages, c.test.dataset.length);
-  const parts: tf.Tensor4D[] = [];
-  for await (const x of imageSource(c.test, n, 32, 6, c.ctx.signal)()) parts.push(x);
-  const images = tf.concat(parts, 0) as tf.Tensor4D;
-  tf.dispose(parts);
-  // [-1, 1] images: grey level above the threshold of full scale is the object.
-  const cut = -1 + 2 * SEGMENTATION_THRESHOLD;
-  const seg = tf.tidy(() => tf.cast(tf.greater(tf.mean(images, 3), cut), 'int32'));
+  let images: tf.Tensor4D;
+  let seg: tf.Tensor;
+  if (c.o.masks !== undefined) {
+    ({ images, segmentation: seg } = await maskedTestImages(c.test, c.o.data, c.o.masks, n, c.ctx.signal));
+  } else {
+    const parts: tf.Tensor4D[] = [];
+    for await (const x of imageSource(c.test, n, 32, 6, c.ctx.signal)()) parts.push(x);
+    images = tf.concat(parts, 0) as tf.Tensor4D;
+    tf.dispose(parts);
+    // [-1, 1] images: grey level above the threshold of full scale is the object.
+    const cut = -1 + 2 * SEGMENTATION_THRESHOLD;
+    seg = tf.tidy(() => tf.cast(tf.greater(tf.mean(images, 3), cut), 'int32'));
+  }
   try {
     const r = await perceptualCompression(ae, images, seg, { batchSize: 32 });
-    return { latent: r.latent, pixels: r.pixels, count: r.count, threshold: SEGMENTATION_THRESHOLD };
+    const threshold = c.o.masks === undefined ? SEGMENTATION_THRESHOLD : null;
+    return { latent: r.latent, pixels: r.pixels, count: r.count, threshold };
   } finally {
     tf.dispose([images, seg]);
   }
+}
+
+/** `--masks` needs an image folder as `--data` and an existing folder of label images. */
+async function checkMasks(masks: string, data: string): Promise<void> {
+  if (!(await stat(data).catch(() => null))?.isDirectory())
+    throw new UsageError(`--masks needs an image folder as --data, got '${data}'`);
+  if (!(await stat(masks).catch(() => null))?.isDirectory())
+    throw new UsageError(`--masks: '${masks}' is not a folder`);
 }
