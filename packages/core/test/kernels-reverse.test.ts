@@ -5,20 +5,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, RotaryEmbedding2d, setupBackend, WASM_KERNELS } from '../src/index.node.js';
-import { runOn } from './wasm-vs-cpu.js';
-
-async function expectSameOnWasmAndCpu(make: () => tf.Tensor[], tol = 0): Promise<void> {
-  const cpu = await runOn('cpu', make);
-  const wasm = await runOn('wasm', make);
-  expect(wasm.shapes).toEqual(cpu.shapes);
-  cpu.values.forEach((ref, i) => {
-    const got = wasm.values[i];
-    expect(got.length).toBe(ref.length);
-    let worst = 0;
-    for (let j = 0; j < ref.length; j++) worst = Math.max(worst, Math.abs(got[j] - ref[j]));
-    expect(worst).toBeLessThanOrEqual(tol);
-  });
-}
+import { expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });

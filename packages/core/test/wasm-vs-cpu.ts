@@ -1,5 +1,6 @@
 /** Helpers of the wasm kernel tests, which run the same ops on wasm and on cpu and compare the outputs. */
 import * as tf from '@tensorflow/tfjs-core';
+import { expect } from 'vitest';
 import { setupBackend } from '../src/index.node.js';
 
 /** max|a-b| / max(1e-6, max|b|). */
@@ -24,4 +25,19 @@ export async function runOn(backend: 'cpu' | 'wasm', make: () => tf.Tensor[]) {
   };
   tf.dispose(outs);
   return res;
+}
+
+/** Expect `make` to give the same shapes, dtypes, and values within `tol`, on wasm as on cpu. */
+export async function expectSameOnWasmAndCpu(make: () => tf.Tensor[], tol = 0): Promise<void> {
+  const cpu = await runOn('cpu', make);
+  const wasm = await runOn('wasm', make);
+  expect(wasm.shapes).toEqual(cpu.shapes);
+  expect(wasm.dtypes).toEqual(cpu.dtypes);
+  cpu.values.forEach((ref, i) => {
+    const got = wasm.values[i];
+    expect(got.length).toBe(ref.length);
+    let worst = 0;
+    for (let j = 0; j < ref.length; j++) worst = Math.max(worst, Math.abs(got[j] - ref[j]));
+    expect(worst).toBeLessThanOrEqual(tol);
+  });
 }

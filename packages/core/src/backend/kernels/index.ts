@@ -16,6 +16,7 @@ import {
 } from './depthwise-conv2d-backprop.js';
 import { einsumWasm } from './einsum.js';
 import { gatherV2WithBatchDims } from './gather-v2.js';
+import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
 import { reverseWasm } from './reverse.js';
 import { sliceWasm, splitVWasm } from './slice.js';
@@ -83,6 +84,14 @@ const ENTRIES: readonly Entry[] = [
       if (!native) throw new Error('registerMissingKernels: the wasm backend has no SplitV kernel to wrap');
       const split = splitVWasm(native as unknown as (args: KernelArgs) => tf.TensorInfo[]);
       return split as unknown as KernelFunc;
+    },
+  },
+  {
+    name: 'Identity',
+    mode: 'replace',
+    make: (native) => {
+      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Identity kernel to wrap');
+      return identityWasm(native);
     },
   },
   {
