@@ -1,0 +1,184 @@
+/**
+ * What each of our wasm kernels gains over the tfjs-backend-wasm kernel it replaces, inside real
+ * training steps: the VMAE `f4d4-tiny` step of tools/bench/vmae.ts (28 px, batch 32, stage 1) and the
+ * LightningDiT-Ti/1 step of tools/bench/dit.ts (8 x 8 x 4 latents, batch 16).
+ *
+ *   npx tsx tools/bench/kernels.ts [--kernels Identity,BatchMatMul] [--rounds 6] [--steps 2]
+ *                                  [--only vmae|dit] [--json PATH]
+ *
+ * For each replaced kernel, one process runs the step with tfjs's kernel and with ours alternately
+ * (`--rounds` rounds of `--steps` steps each, after one untimed step per switch), every other kernel
+ * being ours, so a change in the machine's load hits both alike. It prints the median ms per step of
+ * each and the ratio tfjs / ours (above 1: ours is faster). Kernels that tfjs-backend-wasm lacks
+ * (Conv2DBackpropFilter and the like) have nothing to compare against and are left out. Build first
+ * (`npm run build`): the script imports the built packages.
+ */
+import { writeFileSync } from 'node:fs';
+import { loadavg } from 'node:os';
+import '@tensorflow/tfjs-backend-wasm';
+import { AdamW, createRng, setupBackend, WASM_KERNELS } from '@ldmae/core';
+import * as tf from '@tensorflow/tfjs-core';
+import { createVMAE } from '../../packages/vmae/src/index.js';
+import { ditTraining } from './dit-train.js';
+
+const args = process.argv.slice(2);
+const opt = (name: string, fallback: string): string => {
+  const i = args.indexOf(name);
+  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
+};
+const ROUNDS = Number(opt('--rounds', '6'));
+const STEPS = Number(opt('--steps', '2'));
+const ONLY = opt('--only', '');
+const JSON_PATH = opt('--json', '');
+
+// tfjs-backend-wasm registers its kernels when imported; setupBackend then replaces some of them.
+const tfjsKernels = new Map(WASM_KERNELS.map((name) => [name, tf.getKernel(name, 'wasm')]));
+await setupBackend({ backend: 'wasm', threads: 1 });
+const compared = opt('--kernels', '')
+  ? opt('--kernels', '').split(',')
+  : WASM_KERNELS.filter((name) => tfjsKernels.get(name));
+
+function use(config: tf.KernelConfig): void {
+  tf.unregisterKernel(config.kernelName, 'wasm');
+  tf.registerKernel(config);
+}
+
+const median = (v: number[]) => {
+  const s = [...v].sort((a, b) => a - b);
+  const m = Math.floor(s.length / 2);
+  return s.length % 2 ? s[m] : (s[m - 1] + s[m]) / 2;
+};
+
+/** A workload: one training step (returns the loss) and its disposal. */
+interface Workload {
+  name: string;
+  step: () => number;
+  dispose: () => void;
+}
+
+function vmaeWorkload(): Workload {
+  const model = createVMAE('f4d4-tiny', { imgSize: 28 }, { rng: createRng(0) });
+  const optimizer = AdamW.forModule(model, { lr: 1e-4 });
+  const x = createRng(1).uniform([32, 28, 28, 3], -1, 1);
+  const rng = createRng(2);
+  const named = new Map(model.namedParameters().map(([n, v]) => [v.name, n]));
+  const step = () =>
+    tf.tidy(() => {
+      const { value, grads } = tf.variableGrads(() => model.forward(x, { rng }).loss as tf.Scalar);
+      const byName: Record<string, tf.Tensor> = {};
+      for (const [k, g] of Object.entries(grads)) byName[named.get(k) as string] = g;
+      optimizer.step(byName);
+      return value.dataSync()[0];
+    });
+  const dispose = () => {
+    x.dispose();
+    optimizer.dispose();
+    model.dispose();
+  };
+  return { name: 'VMAE f4d4-tiny, 28 px, batch 32', step, dispose };
+}
+
+function ditWorkload(): Workload {
+  const run = ditTraining({ preset: 'LightningDiT-Ti/1', size: 8, channels: 4, classes: 10, batch: 16 });
+  return { name: 'LightningDiT-Ti/1, 8 x 8 x 4, batch 16', step: run.step, dispose: run.dispose };
+}
+
+interface Row {
+  workload: string;
+  kernel: string;
+  tfjsMs: number;
+  oursMs: number;
+  ratio: number;
+  /** Why the step failed with tfjs's kernel, if it did. */
+  failed?: string;
+}
+
+/** Median ms per step with tfjs's `kernel` and with ours, alternating. */
+function compare(w: Workload, kernel: string): Row {
+  const theirs = tfjsKernels.get(kernel) as tf.KernelConfig;
+  const ours = tf.getKernel(kernel, 'wasm') as tf.KernelConfig;
+  const times = { tfjs: [] as number[], ours: [] as number[] };
+  try {
+    use(theirs);
+    w.step();
+  } catch (e) {
+    use(ours);
+    return {
+      workload: w.name,
+      kernel,
+      tfjsMs: Number.NaN,
+      oursMs: Number.NaN,
+      ratio: Number.NaN,
+      failed: String(e),
+    };
+  }
+  try {
+    for (let r = 0; r < ROUNDS; r++) {
+      // The order flips every round.
+      const order = r % 2 ? (['ours', 'tfjs'] as const) : (['tfjs', 'ours'] as const);
+      for (const which of order) {
+        use(which === 'tfjs' ? theirs : ours);
+        w.step();
+        for (let i = 0; i < STEPS; i++) {
+          const t0 = performance.now();
+          w.step();
+          times[which].push(performance.now() - t0);
+        }
+      }
+    }
+  } finally {
+    use(ours);
+  }
+  const tfjsMs = median(times.tfjs);
+  const oursMs = median(times.ours);
+  return { workload: w.name, kernel, tfjsMs, oursMs, ratio: tfjsMs / oursMs };
+}
+
+const load0 = loadavg()[0];
+console.log(
+  `our wasm kernels against tfjs-backend-wasm's, inside training steps (median of ${ROUNDS} x ${STEPS} steps each, alternating); load average ${load0.toFixed(1)}`,
+);
+console.log('| workload | kernel | tfjs kernel ms / step | ours ms / step | tfjs / ours |');
+console.log('| --- | --- | --- | --- | --- |');
+const rows: Row[] = [];
+for (const make of [vmaeWorkload, ditWorkload]) {
+  if (ONLY && !make.name.startsWith(ONLY)) continue;
+  const w = make();
+  const tensors = tf.memory().numTensors;
+  // Only the kernels the step calls.
+  const called = new Set((await tf.profile(() => w.step())).kernelNames);
+  for (const kernel of compared.filter((k) => called.has(k))) {
+    const row = compare(w, kernel);
+    rows.push(row);
+    console.log(
+      row.failed
+        ? `| ${row.workload} | ${kernel} | fails: ${row.failed.split('\n')[0].slice(0, 80)} | | |`
+        : `| ${row.workload} | ${kernel} | ${row.tfjsMs.toFixed(1)} | ${row.oursMs.toFixed(1)} | ${row.ratio.toFixed(2)}x |`,
+    );
+  }
+  if (tf.memory().numTensors !== tensors) throw new Error(`bench: ${w.name} leaked tensors`);
+  w.dispose();
+}
+if (JSON_PATH) {
+  const result = {
+    name: 'kernels',
+    rows: rows
+      .filter((r) => !r.failed)
+      .flatMap((r) => [
+        { label: `${r.workload}: step with tfjs's ${r.kernel}`, value: r.tfjsMs, unit: 'ms' },
+        { label: `${r.workload}: step with our ${r.kernel}`, value: r.oursMs, unit: 'ms' },
+      ]),
+    ratios: rows
+      .filter((r) => !r.failed)
+      .map((r) => ({
+        label: `${r.workload}: our ${r.kernel}`,
+        value: r.ratio,
+        against: `tfjs-backend-wasm's ${r.kernel} (step time, same run)`,
+      })),
+    notes: [
+      ...rows.filter((r) => r.failed).map((r) => `${r.workload}: the step fails with tfjs's ${r.kernel}`),
+      `load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`,
+    ],
+  };
+  writeFileSync(JSON_PATH, `${JSON.stringify(result, null, 2)}\n`);
+}
