@@ -9,3 +9,4 @@ export * from './nn/index.js';
 export * from './optim/index.js';
 export * from './rng.js';
 export * from './train/index.js';
+export * from './wasm/assembler.js';

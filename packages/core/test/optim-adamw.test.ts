@@ -1,7 +1,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { AdamW, type AdamWState, setupBackend } from '../src/index.node.js';
+import { AdamW, type AdamWState, createRng, setupBackend } from '../src/index.node.js';
 import { Affine } from './affine.js';
+import { expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
 
 interface Hyper {
   lr: number;
@@ -262,5 +263,44 @@ describe('AdamW memory', () => {
     opt.dispose();
     expect(tf.memory().numTensors).toBe(before);
     p.dispose();
+  });
+});
+
+describe('AdamW on wasm (one kernel per parameter)', () => {
+  it('runs our kernel there', async () => {
+    await setupBackend({ backend: 'wasm' });
+    expect(tf.getKernel('LdmaeAdamW', 'wasm')).toBeDefined();
+    expect(tf.getKernel('LdmaeAdamW', 'cpu')).toBeUndefined();
+  });
+
+  it('gives the same bits as the tensor ops on cpu over several steps, with and without decay', async () => {
+    await expectSameOnWasmAndCpu(() => {
+      const rng = createRng(11);
+      // 33 x 17 = 561 numbers: 140 blocks of four lanes and a tail of one.
+      const w = tf.variable(rng.normal([33, 17]));
+      const b = tf.variable(tf.concat([rng.normal([5]), tf.zeros([3]), tf.fill([2], 1e30)]));
+      const opt = new AdamW({
+        params: [
+          ['w', w],
+          ['b', b],
+        ],
+        lr: 3e-3,
+        betas: [0.9, 0.95],
+        weightDecay: 0.05,
+        noDecay: new Set(['b']),
+      });
+      for (let s = 0; s < 4; s++) {
+        tf.tidy(() => {
+          // Zero, tiny and huge gradients as well as ordinary ones.
+          const gb = tf.concat([rng.normal([5]), tf.zeros([3]), tf.tensor1d([1e-30, -1e20])]);
+          opt.step({ w: tf.mul(rng.normal([33, 17]), s + 1), b: gb }, 3e-3 * (s + 1));
+        });
+      }
+      const { tensors } = opt.getState();
+      const out = [w.clone(), b.clone(), ...Object.values(tensors)];
+      opt.dispose();
+      tf.dispose([w, b]);
+      return out;
+    });
   });
 });

@@ -27,7 +27,7 @@ export async function runOn(backend: 'cpu' | 'wasm', make: () => tf.Tensor[]) {
   return res;
 }
 
-/** Expect `make` to give the same shapes, dtypes, and values within `tol`, on wasm as on cpu. */
+/** Expect `make` to give the same shapes, dtypes, and values within `tol` (NaN where NaN), on wasm as on cpu. */
 export async function expectSameOnWasmAndCpu(make: () => tf.Tensor[], tol = 0): Promise<void> {
   const cpu = await runOn('cpu', make);
   const wasm = await runOn('wasm', make);
@@ -37,7 +37,11 @@ export async function expectSameOnWasmAndCpu(make: () => tf.Tensor[], tol = 0): 
     const got = wasm.values[i];
     expect(got.length).toBe(ref.length);
     let worst = 0;
-    for (let j = 0; j < ref.length; j++) worst = Math.max(worst, Math.abs(got[j] - ref[j]));
+    for (let j = 0; j < ref.length; j++) {
+      // Equal infinities, and NaN against NaN, count as equal.
+      const same = got[j] === ref[j] || (Number.isNaN(got[j]) && Number.isNaN(ref[j]));
+      worst = Math.max(worst, same ? 0 : Math.abs(got[j] - ref[j]));
+    }
     expect(worst).toBeLessThanOrEqual(tol);
   });
 }

@@ -3,6 +3,7 @@
  * slow transcendental ops on wasm; these save what the backward pass needs in the forward pass.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { GELU, GELU_GRAD, hasKernel } from '../backend/kernels/fused.js';
 import { customGrad1 } from './custom-grad.js';
 
 const SQRT1_2 = Math.SQRT1_2;
@@ -12,6 +13,16 @@ const TANH_GELU_K = 2 * Math.sqrt(2 / Math.PI);
 const TANH_GELU_C = 0.044715;
 
 const geluExact = customGrad1((x: tf.Tensor, save: tf.GradSaveFunc) => {
+  if (x.dtype === 'float32' && hasKernel(GELU)) {
+    // One pass over the wasm heap each way instead of five and seven kernels.
+    save([x]);
+    return {
+      value: tf.engine().runKernel(GELU, { x }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor, [sx]: tf.Tensor[]) => [
+        tf.engine().runKernel(GELU_GRAD, { x: sx, dy }) as tf.Tensor,
+      ],
+    };
+  }
   const cdf = tf.mul(0.5, tf.add(1, tf.erf(tf.mul(x, SQRT1_2))));
   save([x, cdf]);
   return {

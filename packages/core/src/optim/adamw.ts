@@ -7,6 +7,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkNumber } from '../checks.js';
 import type { Module } from '../nn/module.js';
+import { type AdamWFactors, adamwUpdate } from './adamw-update.js';
 
 /** Which parameters skip weight decay: a set of names or a predicate on (name, variable). */
 export type NoDecay = Set<string> | ((name: string, variable: tf.Variable) => boolean);
@@ -202,30 +203,35 @@ export class AdamW {
     }
     if (lr !== undefined) this.lr = lr;
     this.stepCountValue++;
-    const [b1, b2] = this._betas;
     const lrNow = this._lr;
     tf.tidy(() => {
-      const oneMinusB1 = tf.scalar(1 - b1);
-      const sB2 = tf.scalar(b2);
-      const oneMinusB2 = tf.scalar(1 - b2);
-      const eps = tf.scalar(this._eps);
-      const decayFactor = tf.scalar(1 - lrNow * this._weightDecay);
       for (const [slot, g] of work) {
         slot.step++;
-        // Bias corrections in float64 on the JS side; only the final factors go to the device.
-        const bc1 = 1 - b1 ** slot.step;
-        const bc2Sqrt = Math.sqrt(1 - b2 ** slot.step);
-        const p0 = slot.decay && this._weightDecay !== 0 ? tf.mul(slot.param, decayFactor) : slot.param;
-        // torch uses lerp for the first moment: m + (1-b1) * (g - m).
-        const m = tf.add(slot.expAvg, tf.mul(tf.sub(g, slot.expAvg), oneMinusB1));
-        const v = tf.add(tf.mul(slot.expAvgSq, sB2), tf.mul(tf.square(g), oneMinusB2));
-        const denom = tf.add(tf.div(tf.sqrt(v), tf.scalar(bc2Sqrt)), eps);
-        const p = tf.sub(p0, tf.mul(tf.div(m, denom), tf.scalar(lrNow / bc1)));
+        const [p, m, v] = adamwUpdate(slot.param, g, slot.expAvg, slot.expAvgSq, {
+          ...this.factors(slot.step, lrNow),
+          decay: slot.decay && this._weightDecay !== 0 ? 1 - lrNow * this._weightDecay : 1,
+        });
         slot.expAvg.assign(m);
         slot.expAvgSq.assign(v);
         slot.param.assign(p);
       }
     });
+  }
+
+  /**
+   * The factors of a parameter's `step`-th update at learning rate `lr`: the bias corrections are
+   * computed in float64 here, and only the final factors go to the device.
+   */
+  private factors(step: number, lr: number): Omit<AdamWFactors, 'decay'> {
+    const [b1, b2] = this._betas;
+    return {
+      oneMinusB1: 1 - b1,
+      b2,
+      oneMinusB2: 1 - b2,
+      bc2Sqrt: Math.sqrt(1 - b2 ** step),
+      eps: this._eps,
+      stepSize: lr / (1 - b1 ** step),
+    };
   }
 
   /** Copies of the moments (caller owns them) and the JSON part; see {@link AdamWState}. */

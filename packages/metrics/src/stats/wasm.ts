@@ -11,149 +11,18 @@
  * of a SIMD register per entry (broadcast form, no horizontal sums), and WebAssembly has no fused
  * multiply-add. So the results are the same bits, only faster.
  */
+import {
+  assembleWasmModule,
+  WasmFunction as Fn,
+  WASM_MAX_PAGES as MAX_PAGES,
+  WASM_OP as op,
+  WASM_SIMD_OP as simd,
+  WASM_TYPE,
+} from '@ldmae/core';
 
-const I32 = 0x7f;
-const F64 = 0x7c;
-const V128 = 0x7b;
-
-function uleb(v: number): number[] {
-  const out: number[] = [];
-  do {
-    let b = v & 0x7f;
-    v >>>= 7;
-    if (v !== 0) b |= 0x80;
-    out.push(b);
-  } while (v !== 0);
-  return out;
-}
-
-function sleb(v: number): number[] {
-  const out: number[] = [];
-  for (;;) {
-    const b = v & 0x7f;
-    v >>= 7;
-    if ((v === 0 && (b & 0x40) === 0) || (v === -1 && (b & 0x40) !== 0)) {
-      out.push(b);
-      return out;
-    }
-    out.push(b | 0x80);
-  }
-}
-
-const name = (s: string) => [...uleb(s.length), ...Array.from(s, (c) => c.charCodeAt(0))];
-const vec = (items: number[][]) => [...uleb(items.length), ...items.flat()];
-const section = (id: number, body: number[]) => [id, ...uleb(body.length), ...body];
-
-/** Opcodes used below (core and 0xfd-prefixed SIMD). */
-const op = {
-  block: 0x02,
-  loop: 0x03,
-  if: 0x04,
-  end: 0x0b,
-  br: 0x0c,
-  brIf: 0x0d,
-  void: 0x40,
-  f64Load: 0x2b,
-  f64Store: 0x39,
-  i32Eqz: 0x45,
-  i32LtS: 0x48,
-  i32GeS: 0x4e,
-  i32Add: 0x6a,
-  i32Mul: 0x6c,
-  i32And: 0x71,
-  i32Shl: 0x74,
-  f64Add: 0xa0,
-  f64Sub: 0xa1,
-  f64Mul: 0xa2,
-} as const;
-const simd = {
-  load: 0x00,
-  load32Splat: 0x09,
-  load64Splat: 0x0a,
-  store: 0x0b,
-  const: 0x0c,
-  f64Splat: 0x14,
-  f64Extract: 0x21,
-  f32Add: 0xe4,
-  f32Mul: 0xe6,
-  f64Add: 0xf0,
-  f64Sub: 0xf1,
-  f64Mul: 0xf2,
-} as const;
-
-/** One function under construction: parameters are locals 0.., `local()` adds more. */
-class Fn {
-  readonly code: number[] = [];
-  private readonly locals: number[] = [];
-  constructor(
-    readonly name: string,
-    readonly params: number[],
-  ) {}
-  local(type: number): number {
-    this.locals.push(type);
-    return this.params.length + this.locals.length - 1;
-  }
-  op(...bytes: number[]): this {
-    this.code.push(...bytes);
-    return this;
-  }
-  get(i: number): this {
-    return this.op(0x20, ...uleb(i));
-  }
-  set(i: number): this {
-    return this.op(0x21, ...uleb(i));
-  }
-  tee(i: number): this {
-    return this.op(0x22, ...uleb(i));
-  }
-  i32(v: number): this {
-    return this.op(0x41, ...sleb(v));
-  }
-  v(opcode: number, ...immediates: number[]): this {
-    return this.op(0xfd, ...uleb(opcode), ...immediates);
-  }
-  /** f64 at address base + idx (two locals). */
-  ld2(base: number, idx: number): this {
-    return this.get(base).get(idx).op(0x6a, 0x2b, 3, 0);
-  }
-  /** v128 all zeros. */
-  zero(): this {
-    return this.v(simd.const, ...new Array(16).fill(0));
-  }
-  /** local += step (i32). */
-  inc(i: number, step: number): this {
-    return this.get(i).i32(step).op(op.i32Add).set(i);
-  }
-  /** `while (!exit) body`, where `exit` leaves an i32 on the stack. */
-  loop(exit: () => void, body: () => void): this {
-    this.op(op.block, op.void, op.loop, op.void);
-    exit();
-    this.op(op.brIf, 1);
-    body();
-    return this.op(op.br, 0, op.end, op.end);
-  }
-  body(): number[] {
-    const decl = vec(this.locals.map((t) => [1, t]));
-    const b = [...decl, ...this.code, op.end];
-    return [...uleb(b.length), ...b];
-  }
-}
-
-/** The module; `shared`: its memory import is a shared memory (for worker threads) of up to 4 GiB. */
-function assemble(fns: Fn[], shared: boolean): Uint8Array<ArrayBuffer> {
-  const types = fns.map((f) => [0x60, ...vec(f.params.map((t) => [t])), 0]);
-  const limits = shared ? [0x03, 0x00, ...uleb(MAX_PAGES)] : [0x00, 0x00];
-  const imports = vec([[...name('env'), ...name('mem'), 0x02, ...limits]]);
-  const magicAndVersion = [0x00, 0x61, 0x73, 0x6d, 1, 0, 0, 0];
-  return new Uint8Array([
-    ...magicAndVersion,
-    ...section(1, vec(types)),
-    ...section(2, imports),
-    ...section(3, vec(fns.map((_, i) => uleb(i)))),
-    ...section(7, vec(fns.map((f, i) => [...name(f.name), 0x00, ...uleb(i)]))),
-    ...section(10, vec(fns.map((f) => f.body()))),
-  ]);
-}
+const I32 = WASM_TYPE.i32;
+const F64 = WASM_TYPE.f64;
+const V128 = WASM_TYPE.v128;
 
 /**
  * Product tile over packed panels: C[4 ip + r, W jp + c] += sum_t A[t][4 ip + r] B[t][W jp + c] for
@@ -425,8 +294,6 @@ function tridiagonalSweep(): Fn {
   return f;
 }
 
-/** Largest memory (pages of 64 KiB): 4 GiB, all of wasm32. */
-const MAX_PAGES = 65536;
 /** Arguments per kernel call (the longest signature); shorter ones ignore the rest. */
 const ARGS = 11;
 /** Kernel calls one batch can hold. */
@@ -496,7 +363,7 @@ function compile(): { module: WebAssembly.Module; shared: boolean } | null {
           continue;
         }
       }
-      const bytes = assemble(kernelFunctions(), shared);
+      const bytes = assembleWasmModule(kernelFunctions(), shared);
       if (WebAssembly.validate(bytes)) {
         compiled = { module: new WebAssembly.Module(bytes), shared };
         break;

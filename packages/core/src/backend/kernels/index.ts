@@ -15,6 +15,7 @@ import {
   depthwiseConv2dNativeBackpropInputWasm,
 } from './depthwise-conv2d-backprop.js';
 import { einsumWasm } from './einsum.js';
+import { ADAMW, adamwWasm, fusedAvailable, GELU, GELU_GRAD, geluGradWasm, geluWasm } from './fused.js';
 import { gatherV2WithBatchDims } from './gather-v2.js';
 import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
@@ -34,6 +35,8 @@ interface Entry {
   /** 'missing': register only when wasm has none. 'replace': wrap or replace wasm's buggy or slow kernel. */
   mode: 'missing' | 'replace';
   make: (native: KernelFunc | undefined) => KernelFunc;
+  /** Register only where this holds for the backend instance (default: always). */
+  available?: (backend: unknown) => boolean;
 }
 
 const ENTRIES: readonly Entry[] = [
@@ -50,6 +53,14 @@ const ENTRIES: readonly Entry[] = [
   },
   { name: 'UnsortedSegmentSum', mode: 'missing', make: () => unsortedSegmentSumWasm },
   { name: 'Einsum', mode: 'missing', make: () => einsumWasm },
+  { name: GELU, mode: 'missing', make: () => geluWasm, available: fusedAvailable },
+  { name: GELU_GRAD, mode: 'missing', make: () => geluGradWasm, available: fusedAvailable },
+  {
+    name: ADAMW,
+    mode: 'missing',
+    make: () => adamwWasm as unknown as KernelFunc,
+    available: fusedAvailable,
+  },
   {
     name: 'GatherV2',
     mode: 'replace',
@@ -151,6 +162,7 @@ export function registerMissingKernels(backendName: string): string[] {
   for (const entry of ENTRIES) {
     const existing = tf.getKernel(entry.name, 'wasm');
     if (existing && (entry.mode === 'missing' || isOurs(existing.kernelFunc))) continue;
+    if (entry.available && !entry.available(tf.findBackend('wasm'))) continue;
     const kernelFunc = entry.make(existing?.kernelFunc as KernelFunc | undefined);
     Object.defineProperty(kernelFunc, OURS, { value: true });
     if (existing) tf.unregisterKernel(entry.name, 'wasm');

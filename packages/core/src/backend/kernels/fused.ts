@@ -1,0 +1,90 @@
+/**
+ * Kernels of our own, with no tfjs counterpart: one pass over the wasm heap each (see simd.ts) where
+ * the tensor-op form runs a chain of tfjs kernels. They are registered for the wasm backend only, and
+ * only where the SIMD module runs; callers check {@link hasKernel} and otherwise run the tensor ops.
+ * Registered kernels show up in `tf.profile` under these names.
+ */
+import * as tf from '@tensorflow/tfjs-core';
+import { heapKernels } from './simd.js';
+import { input, type KernelArgs, type WasmBackend } from './wasm-backend.js';
+
+/** Exact GELU: inputs `x` (float32). */
+export const GELU = 'LdmaeGelu';
+/** Its gradient: inputs `x`, `dy` (float32, one shape). */
+export const GELU_GRAD = 'LdmaeGeluGrad';
+/**
+ * One AdamW update: inputs `param`, `grad`, `expAvg`, `expAvgSq` (float32, one shape); attributes
+ * `oneMinusB1`, `b2`, `oneMinusB2`, `bc2Sqrt`, `eps`, `stepSize`, `decay` (1 for none); outputs the new
+ * param, expAvg and expAvgSq.
+ */
+export const ADAMW = 'LdmaeAdamW';
+
+/** Whether the active backend has our kernel `name`. */
+export function hasKernel(name: string): boolean {
+  return tf.getKernel(name, tf.getBackend()) !== undefined;
+}
+
+/** Whether the kernels can run on `backend` (tfjs-backend-wasm with WebAssembly SIMD). */
+export function fusedAvailable(backend: unknown): boolean {
+  return heapKernels(backend) !== null;
+}
+
+const address = (be: WasmBackend, t: tf.TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
+
+function kernelsOf(be: WasmBackend, name: string) {
+  const k = heapKernels(be);
+  if (!k) throw new Error(`${name} (wasm): the WebAssembly SIMD kernels cannot run on this backend`);
+  return k;
+}
+
+export function geluWasm(args: KernelArgs): tf.TensorInfo {
+  const x = input(GELU, args.inputs, 'x');
+  const be = args.backend as WasmBackend;
+  const y = be.makeOutput(x.shape, 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  if (n > 0) kernelsOf(be, GELU).gelu(address(be, x), address(be, y), n);
+  return y;
+}
+
+export function geluGradWasm(args: KernelArgs): tf.TensorInfo {
+  const x = input(GELU_GRAD, args.inputs, 'x');
+  const dy = input(GELU_GRAD, args.inputs, 'dy');
+  const be = args.backend as WasmBackend;
+  const dx = be.makeOutput(x.shape, 'float32');
+  const n = tf.util.sizeFromShape(x.shape);
+  if (n > 0) kernelsOf(be, GELU_GRAD).geluGrad(address(be, x), address(be, dy), address(be, dx), n);
+  return dx;
+}
+
+export function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
+  const [param, grad, expAvg, expAvgSq] = ['param', 'grad', 'expAvg', 'expAvgSq'].map((k) =>
+    input(ADAMW, args.inputs, k),
+  );
+  const a = (args.attrs ?? {}) as Record<string, number>;
+  const be = args.backend as WasmBackend;
+  const outs = [0, 1, 2].map(() => be.makeOutput(param.shape, 'float32'));
+  const n = tf.util.sizeFromShape(param.shape);
+  if (n > 0) {
+    const [p, g, m, v, pOut, mOut, vOut] = [param, grad, expAvg, expAvgSq, ...outs].map((t) =>
+      address(be, t),
+    );
+    kernelsOf(be, ADAMW).adamw(
+      p,
+      g,
+      m,
+      v,
+      pOut,
+      mOut,
+      vOut,
+      n,
+      a.oneMinusB1,
+      a.b2,
+      a.oneMinusB2,
+      a.bc2Sqrt,
+      a.eps,
+      a.stepSize,
+      a.decay,
+    );
+  }
+  return outs;
+}

@@ -1,0 +1,313 @@
+/**
+ * Our WebAssembly SIMD kernels, run on tfjs-backend-wasm's own heap: the module imports the backend's
+ * memory, so a kernel reads its inputs and writes its outputs where tfjs keeps them, without copies.
+ * Each is one pass over the data where tfjs runs a chain of kernels, each a full read and write:
+ *
+ * - `adamw`: one AdamW update (13 tfjs kernels per parameter). Every operation is an IEEE float32
+ *   operation in the order of the tensor-op form, so both give the same bits.
+ * - `gelu` / `geluGrad`: the exact (erf) GELU and its gradient. tfjs-backend-wasm computes erf and exp
+ *   one element at a time with the C library; here a rational erf (Eigen's float approximation, within
+ *   2e-7 of erf) and a Cody-Waite exp (cephes' polynomial, within 2 ulp) run four lanes at a time.
+ *
+ * Every function takes byte addresses and an element count, runs four lanes at a time and finishes
+ * the last n mod 4 elements one lane at a time (writing past an output would corrupt its neighbour).
+ */
+import {
+  assembleWasmModule,
+  WASM_OP as op,
+  WASM_SIMD_OP as simd,
+  WASM_TYPE as T,
+  WasmFunction,
+} from '../../wasm/assembler.js';
+
+/** The kernels, bound to one backend's memory; addresses are byte offsets into it. */
+export interface HeapKernels {
+  /** The AdamW update; see {@link adamwFunction} for the arguments. */
+  adamw(
+    p: number,
+    g: number,
+    m: number,
+    v: number,
+    pOut: number,
+    mOut: number,
+    vOut: number,
+    n: number,
+    oneMinusB1: number,
+    b2: number,
+    oneMinusB2: number,
+    bc2Sqrt: number,
+    eps: number,
+    stepSize: number,
+    decay: number,
+  ): void;
+  /** y = x * 0.5 * (1 + erf(x / sqrt 2)). */
+  gelu(x: number, y: number, n: number): void;
+  /** dx = dy * (cdf(x) + x * pdf(x)). */
+  geluGrad(x: number, dy: number, dx: number, n: number): void;
+}
+
+type Emit = () => void;
+
+/** How an elementwise body reads and writes: four lanes at a time, or one lane (the tail). */
+interface Lanes {
+  /** Push the value at base address local `base` + byte index local `i`. */
+  load(f: WasmFunction, base: number, i: number): void;
+  /** Store the value `value` pushes at `base` + `i`. */
+  store(f: WasmFunction, base: number, i: number, value: Emit): void;
+}
+
+const MEMARG = [2, 0]; // 4-byte alignment hint, offset 0
+
+const FOUR: Lanes = {
+  load: (f, base, i) =>
+    f
+      .get(base)
+      .get(i)
+      .op(op.i32Add)
+      .v(simd.load, ...MEMARG),
+  store: (f, base, i, value) => {
+    f.get(base).get(i).op(op.i32Add);
+    value();
+    f.v(simd.store, ...MEMARG);
+  },
+};
+
+const ONE: Lanes = {
+  load: (f, base, i) =>
+    f
+      .get(base)
+      .get(i)
+      .op(op.i32Add)
+      .v(simd.load32Splat, ...MEMARG),
+  store: (f, base, i, value) => {
+    f.get(base).get(i).op(op.i32Add);
+    value();
+    f.v(simd.store32Lane, ...MEMARG, 0);
+  },
+};
+
+/**
+ * `body(lanes, i)` over byte index local `i` for `n` (parameter index) floats: blocks of four lanes,
+ * then one lane at a time.
+ */
+function elementwise(f: WasmFunction, n: number, body: (lanes: Lanes, i: number) => void): void {
+  const i = f.local(T.i32);
+  const end4 = f.local(T.i32);
+  const end = f.local(T.i32);
+  f.get(n).i32(2).op(op.i32Shl).set(end);
+  f.get(end).i32(~15).op(op.i32And).set(end4);
+  f.i32(0).set(i);
+  f.loop(
+    () => f.get(i).get(end4).op(op.i32GeU),
+    () => {
+      body(FOUR, i);
+      f.inc(i, 16);
+    },
+  );
+  f.loop(
+    () => f.get(i).get(end).op(op.i32GeU),
+    () => {
+      body(ONE, i);
+      f.inc(i, 4);
+    },
+  );
+}
+
+/** Small expression helpers: each pushes one v128. */
+function exprs(f: WasmFunction) {
+  const bin = (opcode: number) => (a: Emit, b: Emit) => () => {
+    a();
+    b();
+    f.v(opcode);
+  };
+  return {
+    get: (l: number) => () => void f.get(l),
+    c: (v: number) => () => void f.f32x4(v),
+    add: bin(simd.f32Add),
+    sub: bin(simd.f32Sub),
+    mul: bin(simd.f32Mul),
+    div: bin(simd.f32Div),
+    min: bin(simd.f32Min),
+    max: bin(simd.f32Max),
+    sqrt: (a: Emit) => () => {
+      a();
+      f.v(simd.f32Sqrt);
+    },
+    /** Evaluate `e` into a new v128 local and return a getter. */
+    let: (e: Emit) => {
+      const l = f.local(T.v128);
+      e();
+      f.set(l);
+      return () => void f.get(l);
+    },
+  };
+}
+
+/** A v128 local holding scalar parameter `param` (f32) in every lane. */
+function splat(f: WasmFunction, param: number): Emit {
+  const l = f.local(T.v128);
+  f.get(param).v(simd.f32Splat).set(l);
+  return () => void f.get(l);
+}
+
+/**
+ * adamw(p, g, m, v, pOut, mOut, vOut, n, 1 - b1, b2, 1 - b2, sqrt(1 - b2^t), eps, lr / (1 - b1^t),
+ * decay): decay is 1 - lr * weightDecay, or 1 for no decay (x * 1 is x, bit for bit).
+ */
+function adamwFunction(): WasmFunction {
+  const I = T.i32;
+  const F = T.f32;
+  const f = new WasmFunction('adamw', [I, I, I, I, I, I, I, I, F, F, F, F, F, F, F]);
+  const [p, g, m, v, pOut, mOut, vOut, n] = [0, 1, 2, 3, 4, 5, 6, 7];
+  const e = exprs(f);
+  const [c1, b2, c2, s2, eps, step, decay] = [8, 9, 10, 11, 12, 13, 14].map((k) => splat(f, k));
+  elementwise(f, n, (lanes, i) => {
+    const G = e.let(() => lanes.load(f, g, i));
+    const M = e.let(() => lanes.load(f, m, i));
+    // torch's lerp form of the first moment: m + (1 - b1) (g - m).
+    const mi = e.let(e.add(M, e.mul(e.sub(G, M), c1)));
+    const vi = e.let(
+      e.add(
+        e.mul(() => lanes.load(f, v, i), b2),
+        e.mul(e.mul(G, G), c2),
+      ),
+    );
+    const denom = e.add(e.div(e.sqrt(vi), s2), eps);
+    const p0 = e.mul(() => lanes.load(f, p, i), decay);
+    lanes.store(f, pOut, i, e.sub(p0, e.mul(e.div(mi, denom), step)));
+    lanes.store(f, mOut, i, mi);
+    lanes.store(f, vOut, i, vi);
+  });
+  return f;
+}
+
+// Eigen's rational approximation of erf on [-4, 4] (erf is +-1 in float32 beyond): x P(x^2) / Q(x^2).
+const ERF_P = [
+  -2.72614225801306e-10, 2.77068142495902e-8, -2.10102402082508e-6, -5.69250639462346e-5,
+  -7.34990630326855e-4, -2.95459980854025e-3, -1.60960333262415e-2,
+];
+const ERF_Q = [
+  -1.45660718464996e-5, -2.13374055278905e-4, -1.68282697438203e-3, -7.37332916720468e-3,
+  -1.42647390514189e-2,
+];
+
+// cephes' expf: exp(r) = 1 + r + r^2 P(r) on [-ln2 / 2, ln2 / 2], after exp(x) = 2^n exp(r).
+const EXP_P = [1.98756915e-4, 1.39819995e-3, 8.33345191e-3, 4.16657959e-2, 1.66666655e-1, 5.00000012e-1];
+const LN2_HI = 0.693359375;
+const LN2_LO = -2.1219444e-4;
+
+/** Horner: coefficients from the highest power down. */
+function horner(e: ReturnType<typeof exprs>, x: Emit, coeffs: number[]): Emit {
+  let acc: Emit = e.c(coeffs[0]);
+  for (const k of coeffs.slice(1)) acc = e.add(e.mul(acc, x), e.c(k));
+  return acc;
+}
+
+/** erf(z), four lanes. */
+function erf(e: ReturnType<typeof exprs>, zIn: Emit): Emit {
+  const z = e.let(e.max(e.min(zIn, e.c(4)), e.c(-4)));
+  const z2 = e.let(e.mul(z, z));
+  return e.div(e.mul(z, horner(e, z2, ERF_P)), horner(e, z2, ERF_Q));
+}
+
+/** exp(t), four lanes, for t <= 0 (below ln of the smallest normal float, the smallest normal float). */
+function exp(f: WasmFunction, e: ReturnType<typeof exprs>, tIn: Emit): Emit {
+  const t = e.let(e.max(tIn, e.c(-87.3365478515625)));
+  const nf = e.let(() => {
+    e.mul(t, e.c(Math.LOG2E))();
+    f.v(simd.f32Nearest);
+  });
+  const r = e.let(e.sub(e.sub(t, e.mul(nf, e.c(LN2_HI))), e.mul(nf, e.c(LN2_LO))));
+  const poly = e.add(e.add(e.mul(e.mul(horner(e, r, EXP_P), r), r), r), e.c(1));
+  // 2^n from its bits: (n + 127) << 23.
+  const scale: Emit = () => {
+    nf();
+    f.v(simd.i32TruncSatF32);
+    f.i32(127).v(simd.i32Splat);
+    f.v(simd.i32Add);
+    f.i32(23).v(simd.i32Shl);
+  };
+  return e.mul(poly, scale);
+}
+
+/** 0.5 (1 + erf(x / sqrt 2)), in the order of the tensor-op form. */
+const cdf = (e: ReturnType<typeof exprs>, x: Emit) =>
+  e.mul(e.c(0.5), e.add(e.c(1), erf(e, e.mul(x, e.c(Math.SQRT1_2)))));
+
+function geluFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('gelu', [I, I, I]);
+  const [x, y, n] = [0, 1, 2];
+  const e = exprs(f);
+  elementwise(f, n, (lanes, i) => {
+    const X = e.let(() => lanes.load(f, x, i));
+    lanes.store(f, y, i, e.mul(X, cdf(e, X)));
+  });
+  return f;
+}
+
+function geluGradFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('geluGrad', [I, I, I, I]);
+  const [x, dy, dx, n] = [0, 1, 2, 3];
+  const e = exprs(f);
+  elementwise(f, n, (lanes, i) => {
+    const X = e.let(() => lanes.load(f, x, i));
+    const pdf = e.mul(e.c(1 / Math.sqrt(2 * Math.PI)), exp(f, e, e.mul(e.c(-0.5), e.mul(X, X))));
+    lanes.store(
+      f,
+      dx,
+      i,
+      e.mul(() => lanes.load(f, dy, i), e.add(cdf(e, X), e.mul(X, pdf))),
+    );
+  });
+  return f;
+}
+
+const compiled = new Map<boolean, WebAssembly.Module | null>();
+const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();
+
+function compile(shared: boolean): WebAssembly.Module | null {
+  if (!compiled.has(shared)) {
+    let mod: WebAssembly.Module | null = null;
+    try {
+      const bytes = assembleWasmModule([adamwFunction(), geluFunction(), geluGradFunction()], shared);
+      if (WebAssembly.validate(bytes)) mod = new WebAssembly.Module(bytes);
+    } catch {
+      mod = null;
+    }
+    compiled.set(shared, mod);
+  }
+  return compiled.get(shared) ?? null;
+}
+
+/** The memory of a tfjs-backend-wasm backend (its emscripten module's), or null. */
+function backendMemory(backend: unknown): WebAssembly.Memory | null {
+  if (typeof WebAssembly !== 'object') return null;
+  const wasm = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } } | null)?.wasm;
+  const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
+  return memory instanceof WebAssembly.Memory ? memory : null;
+}
+
+/**
+ * The kernels on `backend`'s heap, or null where they cannot run (not tfjs-backend-wasm, no
+ * WebAssembly SIMD): callers then run tensor ops.
+ */
+export function heapKernels(backend: unknown): HeapKernels | null {
+  const memory = backendMemory(backend);
+  if (!memory) return null;
+  if (!bound.has(memory)) {
+    const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
+    const mod = compile(shared);
+    let kernels: HeapKernels | null = null;
+    if (mod) {
+      try {
+        kernels = new WebAssembly.Instance(mod, { env: { mem: memory } }).exports as unknown as HeapKernels;
+      } catch {
+        kernels = null;
+      }
+    }
+    bound.set(memory, kernels);
+  }
+  return bound.get(memory) ?? null;
+}
