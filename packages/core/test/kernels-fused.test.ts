@@ -1,12 +1,14 @@
 /**
  * Our one-pass WebAssembly SIMD kernels on the wasm heap: the exact GELU and its gradient against a
  * float64 reference (erf to 1e-15), against the tensor-op form on cpu, at every tail length, at special
- * values, and for leaks. (The AdamW kernel is checked bit for bit in optim-adamw.test.ts.)
+ * values, and for leaks; the column sums against float64 sums. (The AdamW kernel is checked bit for
+ * bit in optim-adamw.test.ts.)
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { heapKernels } from '../src/backend/kernels/simd.js';
 import { createRng, gelu, setupBackend } from '../src/index.node.js';
+import { sumRows } from '../src/nn/linear.js';
 import { expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
 
 /** erf in float64: its Maclaurin series below 3, a continued fraction for erfc above. */
@@ -111,5 +113,50 @@ describe('GELU kernels on the wasm heap', () => {
     expect(k).not.toBeNull();
     expect(heapKernels(tf.backend())).toBe(k);
     expect(heapKernels(tf.findBackend('cpu'))).toBeNull();
+  });
+});
+
+describe('sumRows on the wasm heap', () => {
+  it('is registered on wasm', () => {
+    expect(tf.getKernel('LdmaeSumRows', 'wasm')).toBeDefined();
+  });
+
+  it('sums the columns within float32 rounding for every tail length and for no rows', async () => {
+    await setupBackend({ backend: 'wasm' });
+    for (const [m, n] of [
+      [1, 1],
+      [7, 3],
+      [1568, 64],
+      [33, 9],
+      [0, 5],
+      [4, 0],
+    ]) {
+      const x = createRng(m + n).normal([m, n]);
+      const got = sumRows(x);
+      expect(got.shape).toEqual([n]);
+      const xv = x.dataSync();
+      const gv = got.dataSync();
+      for (let j = 0; j < n; j++) {
+        let ref = 0;
+        let abs = 0;
+        for (let i = 0; i < m; i++) {
+          ref += xv[i * n + j];
+          abs += Math.abs(xv[i * n + j]);
+        }
+        // Sequential float32 addition: at most m rounding errors of 2^-24 relative to the running sum.
+        expect(Math.abs(gv[j] - ref)).toBeLessThanOrEqual(m * 2 ** -24 * abs + 1e-30);
+      }
+      tf.dispose([x, got]);
+    }
+  });
+
+  it('matches cpu, and its gradient broadcasts dy', async () => {
+    await expectSameOnWasmAndCpu(() => {
+      const rng = createRng(4);
+      const x = rng.normal([10, 6]);
+      const w = rng.normal([6]);
+      return [tf.grad((t: tf.Tensor) => tf.sum(tf.mul(sumRows(t), w)))(x)];
+    }, 0);
+    await expectSameOnWasmAndCpu(() => [sumRows(createRng(5).normal([50, 7]))], 1e-5);
   });
 });

@@ -7,6 +7,7 @@
  * {@link matMul2d} transposes explicitly and then multiplies plainly, in both directions.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hasKernel, SUM_ROWS } from '../backend/kernels/fused.js';
 import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { customGrad2, customGrad3 } from './custom-grad.js';
@@ -38,11 +39,13 @@ export function getMatMulGradMode(): MatMulGradMode {
 }
 
 /**
- * Column sums of a [M, N] matrix as [N], taken as a ones-row product: a reduction over the leading
- * axis transposes first on wasm and is ~20x slower.
+ * Column sums of a [M, N] matrix as [N]: on wasm one SIMD pass over the rows in order, elsewhere a
+ * ones-row product (a reduction over the leading axis transposes first on most backends).
  */
 export function sumRows(t: tf.Tensor): tf.Tensor1D {
   if (t.rank !== 2) throw new Error(`sumRows: expected a [M, N] matrix, got [${t.shape}]`);
+  if (t.dtype === 'float32' && hasKernel(SUM_ROWS))
+    return tf.engine().runKernel(SUM_ROWS, { x: t }) as tf.Tensor1D;
   const [m, n] = t.shape as [number, number];
   return tf.reshape(tf.matMul(tf.ones([1, m]), t as tf.Tensor2D), [n]);
 }

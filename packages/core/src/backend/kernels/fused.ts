@@ -12,6 +12,8 @@ import { input, type KernelArgs, type WasmBackend } from './wasm-backend.js';
 export const GELU = 'LdmaeGelu';
 /** Its gradient: inputs `x`, `dy` (float32, one shape). */
 export const GELU_GRAD = 'LdmaeGeluGrad';
+/** Column sums: input `x` [M, N] (float32), output [N]. Differentiable (its gradient broadcasts dy). */
+export const SUM_ROWS = 'LdmaeSumRows';
 /**
  * One AdamW update: inputs `param`, `grad`, `expAvg`, `expAvgSq` (float32, one shape); attributes
  * `oneMinusB1`, `b2`, `oneMinusB2`, `bc2Sqrt`, `eps`, `stepSize`, `decay` (1 for none); outputs the new
@@ -88,3 +90,21 @@ export function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
   }
   return outs;
 }
+
+export function sumRowsWasm(args: KernelArgs): tf.TensorInfo {
+  const x = input(SUM_ROWS, args.inputs, 'x');
+  const [m, n] = x.shape;
+  const be = args.backend as WasmBackend;
+  const out = be.makeOutput([n], 'float32');
+  if (n > 0) kernelsOf(be, SUM_ROWS).sumRows(address(be, x), address(be, out), m, n);
+  return out;
+}
+
+tf.registerGradient({
+  kernelName: SUM_ROWS,
+  inputsToSave: ['x'],
+  gradFunc: (dy, saved) => {
+    const [x] = saved;
+    return { x: () => tf.mul(tf.onesLike(x), dy as tf.Tensor) };
+  },
+});

@@ -8,6 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { batchMatMulWasm } from './batch-matmul.js';
+import { concatWasm } from './concat.js';
 import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
 import {
@@ -15,7 +16,17 @@ import {
   depthwiseConv2dNativeBackpropInputWasm,
 } from './depthwise-conv2d-backprop.js';
 import { einsumWasm } from './einsum.js';
-import { ADAMW, adamwWasm, fusedAvailable, GELU, GELU_GRAD, geluGradWasm, geluWasm } from './fused.js';
+import {
+  ADAMW,
+  adamwWasm,
+  fusedAvailable,
+  GELU,
+  GELU_GRAD,
+  geluGradWasm,
+  geluWasm,
+  SUM_ROWS,
+  sumRowsWasm,
+} from './fused.js';
 import { gatherV2WithBatchDims } from './gather-v2.js';
 import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
@@ -55,6 +66,7 @@ const ENTRIES: readonly Entry[] = [
   { name: 'Einsum', mode: 'missing', make: () => einsumWasm },
   { name: GELU, mode: 'missing', make: () => geluWasm, available: fusedAvailable },
   { name: GELU_GRAD, mode: 'missing', make: () => geluGradWasm, available: fusedAvailable },
+  { name: SUM_ROWS, mode: 'missing', make: () => sumRowsWasm, available: fusedAvailable },
   {
     name: ADAMW,
     mode: 'missing',
@@ -95,6 +107,14 @@ const ENTRIES: readonly Entry[] = [
       if (!native) throw new Error('registerMissingKernels: the wasm backend has no SplitV kernel to wrap');
       const split = splitVWasm(native as unknown as (args: KernelArgs) => tf.TensorInfo[]);
       return split as unknown as KernelFunc;
+    },
+  },
+  {
+    name: 'Concat',
+    mode: 'replace',
+    make: (native) => {
+      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Concat kernel to wrap');
+      return concatWasm(native);
     },
   },
   {

@@ -5,6 +5,8 @@
  *
  * - `adamw`: one AdamW update (13 tfjs kernels per parameter). Every operation is an IEEE float32
  *   operation in the order of the tensor-op form, so both give the same bits.
+ * - `sumRows`: the column sums of a matrix (bias gradients), where tfjs would multiply by a row of
+ *   ones through XNNPACK, packing the matrix first.
  * - `gelu` / `geluGrad`: the exact (erf) GELU and its gradient. tfjs-backend-wasm computes erf and exp
  *   one element at a time with the C library; here a rational erf (Eigen's float approximation, within
  *   2e-7 of erf) and a Cody-Waite exp (cephes' polynomial, within 2 ulp) run four lanes at a time.
@@ -44,6 +46,8 @@ export interface HeapKernels {
   gelu(x: number, y: number, n: number): void;
   /** dx = dy * (cdf(x) + x * pdf(x)). */
   geluGrad(x: number, dy: number, dx: number, n: number): void;
+  /** out[j] = sum over i of x[i, j], for x [m, n], adding the rows in order. */
+  sumRows(x: number, out: number, m: number, n: number): void;
 }
 
 type Emit = () => void;
@@ -264,6 +268,38 @@ function geluGradFunction(): WasmFunction {
   return f;
 }
 
+/** sumRows(x, out, m, n): out[j] = sum over rows i in order of x[i, j], for x [m, n] row-major. */
+function sumRowsFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('sumRows', [I, I, I, I]);
+  const [x, out, m, n] = [0, 1, 2, 3];
+  const e = exprs(f);
+  const row = f.local(I);
+  const base = f.local(I);
+  elementwise(f, n, (lanes, i) => lanes.store(f, out, i, e.c(0)));
+  f.get(x).set(base);
+  f.loop(
+    () => f.get(row).get(m).op(op.i32GeU),
+    () => {
+      // The output row stays in cache while each input row streams past it.
+      elementwise(f, n, (lanes, i) =>
+        lanes.store(
+          f,
+          out,
+          i,
+          e.add(
+            () => lanes.load(f, out, i),
+            () => lanes.load(f, base, i),
+          ),
+        ),
+      );
+      f.get(base).get(n).i32(2).op(op.i32Shl).op(op.i32Add).set(base);
+      f.inc(row, 1);
+    },
+  );
+  return f;
+}
+
 const compiled = new Map<boolean, WebAssembly.Module | null>();
 const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();
 
@@ -271,7 +307,10 @@ function compile(shared: boolean): WebAssembly.Module | null {
   if (!compiled.has(shared)) {
     let mod: WebAssembly.Module | null = null;
     try {
-      const bytes = assembleWasmModule([adamwFunction(), geluFunction(), geluGradFunction()], shared);
+      const bytes = assembleWasmModule(
+        [adamwFunction(), geluFunction(), geluGradFunction(), sumRowsFunction()],
+        shared,
+      );
       if (WebAssembly.validate(bytes)) mod = new WebAssembly.Module(bytes);
     } catch {
       mod = null;
