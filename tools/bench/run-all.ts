@@ -51,21 +51,21 @@ const BENCHES: Bench[] = [
     id: 'vmae-1t',
     group: 'vmae',
     script: 'vmae.ts',
-    args: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--steps', '20'],
+    args: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--steps', '30'],
     quickArgs: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--steps', '2', '--warmup', '1'],
   },
   {
     id: 'vmae-2t',
     group: 'vmae',
     script: 'vmae.ts',
-    args: ['--no-cpu', '--threads', '2', '--torch-threads', '2', '--steps', '20'],
+    args: ['--no-cpu', '--threads', '2', '--torch-threads', '2', '--steps', '30'],
     quickArgs: ['--no-cpu', '--threads', '2', '--torch-threads', '2', '--steps', '2', '--warmup', '1'],
   },
   {
     id: 'dit',
     group: 'dit',
     script: 'dit.ts',
-    args: ['--no-cpu', '--threads', '1', '--torch-threads', '1'],
+    args: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--iters', '10'],
     quickArgs: [
       '--no-cpu',
       '--threads',
@@ -84,9 +84,9 @@ const BENCHES: Bench[] = [
     id: 'stats',
     group: 'stats',
     script: 'stats.ts',
-    // frechetDistance at 2048-d from 5000 samples (full rank) and 1000 (rank-deficient); P&R at 5k
-    // (previous kernel at 1k); tfDistanceBlock left out (minutes).
-    args: ['--n', '5000', '--old-n', '1000', '--low-n', '1000', '--no-tf'],
+    // frechetDistance at 2048-d from 10k samples (full rank) and 1000 (rank-deficient); P&R at 10k
+    // (the previous kernel at 1k); tfDistanceBlock left out (minutes).
+    args: ['--n', '10000', '--old-n', '1000', '--low-n', '1000', '--no-tf'],
     quickArgs: ['--n', '600', '--old-n', '300', '--low-n', '300', '--dim', '512', '--no-tf'],
   },
   {
