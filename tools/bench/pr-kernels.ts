@@ -6,7 +6,8 @@
  *   npm run build    # once: imports the built @ldmae/metrics and @ldmae/core
  *   npx tsx tools/bench/pr-kernels.ts [--n 2000] [--dim 2048] [--rounds 3] [--json PATH]
  *
- * Prints each run's wall and process CPU time, P and R, and the medians with their ratio.
+ * Prints each run's wall and process CPU time (worker threads included), P and R, and the medians with
+ * their ratios.
  */
 import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
@@ -54,6 +55,7 @@ async function main(): Promise<void> {
     ['tfDistanceBlock', () => tfDistanceBlock()],
   ];
   const wall = new Map<string, number[]>(kernels.map(([k]) => [k, []]));
+  const cpuTimes = new Map<string, number[]>(kernels.map(([k]) => [k, []]));
   const results = new Map<string, string>();
   for (let round = 0; round < ROUNDS; round++) {
     const order = round % 2 === 0 ? kernels : [...kernels].reverse();
@@ -64,6 +66,7 @@ async function main(): Promise<void> {
       const s = (performance.now() - t0) / 1000;
       const cpu = processCpu() - c0;
       wall.get(name)?.push(s);
+      cpuTimes.get(name)?.push(cpu);
       results.set(name, `P ${r.precision}, R ${r.recall}`);
       console.log(
         `round ${round + 1} ${name.padEnd(16)} ${s.toFixed(2)} s (CPU ${cpu.toFixed(2)} s)  P ${r.precision} R ${r.recall}  load ${loadavg()[0].toFixed(2)}`,
@@ -72,12 +75,17 @@ async function main(): Promise<void> {
   }
   const d = median(wall.get('default kernel') ?? []);
   const t = median(wall.get('tfDistanceBlock') ?? []);
+  const dc = median(cpuTimes.get('default kernel') ?? []);
+  const tc = median(cpuTimes.get('tfDistanceBlock') ?? []);
   console.log(
-    `median: default kernel ${d.toFixed(2)} s, tfDistanceBlock ${t.toFixed(2)} s; tfDistanceBlock / default ${(t / d).toFixed(2)}x`,
+    `median: default kernel ${d.toFixed(2)} s (CPU ${dc.toFixed(2)} s), tfDistanceBlock ${t.toFixed(2)} s (CPU ${tc.toFixed(2)} s); ` +
+      `tfDistanceBlock / default ${(t / d).toFixed(2)}x wall, ${(tc / dc).toFixed(2)}x CPU`,
   );
   new Report(`precision / recall ${N} x ${N}, ${DIM}-d`)
     .row('default kernel: s (median)', d, 's')
     .row('tfDistanceBlock: s (median)', t, 's')
+    .row('default kernel: CPU s (median)', dc, 's')
+    .row('tfDistanceBlock: CPU s (median)', tc, 's')
     .ratio(
       'default kernel / tfDistanceBlock speed',
       t / d,
