@@ -2,12 +2,15 @@
  * Forward + backward time of one ViT block (the configuration of shared/spec/environment.md) on the
  * wasm and cpu backends, with the custom-gradient Linear and with tfjs's own matMul gradient.
  *
- *   npx tsx tools/bench/blocks.ts [--iters N] [--no-cpu] [--no-plain] [--profile]
+ *   npx tsx tools/bench/blocks.ts [--iters N] [--no-cpu] [--no-plain] [--profile] [--json PATH]
+ *
+ * --json PATH also writes the results as JSON (see report.ts).
  */
 
 import { Block, createRng, setMatMulGradMode, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { printProfile } from './profile.js';
+import { Report } from './report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -114,6 +117,30 @@ async function main(): Promise<void> {
   const cpu = results.find((r) => r.label.startsWith('cpu'));
   if (plain) console.log(`custom-gradient gain on wasm: ${(plain.ms / wasm).toFixed(1)}x`);
   if (cpu) console.log(`wasm vs cpu: ${(cpu.ms / wasm).toFixed(1)}x faster`);
+
+  const report = new Report('ViT block forward + backward');
+  report.note(
+    `batch ${B}, ${N} tokens, width ${C}, ${HEADS} heads, MLP ${HIDDEN} (exact GELU); ${(FLOPS / 1e9).toFixed(2)} GFLOP per step (matrix products)`,
+  );
+  for (const r of results) {
+    report
+      .row(`${r.label}: ms / step (median of ${r.runs})`, r.ms, 'ms')
+      .row(`${r.label}: best ms / step`, r.best, 'ms')
+      .row(`${r.label}: GFLOP/s`, FLOPS / (r.ms / 1000) / 1e9, 'GFLOP/s');
+  }
+  if (plain)
+    report.ratio(
+      'wasm, custom-gradient Linear / tfjs matMul gradient: steps / s',
+      plain.ms / wasm,
+      "wasm, tfjs's own matMul gradient (setMatMulGradMode('tfjs'))",
+    );
+  if (cpu)
+    report.ratio(
+      'wasm / cpu backend: steps / s',
+      cpu.ms / wasm,
+      'the pure-JavaScript cpu backend, same gradients',
+    );
+  report.write(args);
 }
 
 await main();

@@ -6,6 +6,7 @@
  *
  *   npm run build                                   # once: the soak runs the built `ldmae` bin
  *   npx tsx tools/bench/checkpoint-soak.ts [--kills 30] [--min-ms 300] [--max-ms 4000] [--seed 1]
+ *                                          [--json PATH]   (also write the results as JSON, see report.ts)
  *
  * Prints one line per kill and a summary: kills, checkpoints lost (a folder that did not load, or a
  * step that went back), and the exit code is 1 when anything was lost. Not a unit test: it takes a
@@ -16,6 +17,7 @@ import { existsSync, mkdtempSync, readdirSync, readFileSync, rmSync } from 'node
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { createRng, loadCheckpointHost } from '@ldmae/core';
+import { Report } from './report.js';
 
 function arg(name: string, def: number): number {
   const i = process.argv.indexOf(`--${name}`);
@@ -122,5 +124,14 @@ console.log(
   `\n${KILLS} kills in ${((performance.now() - t0) / 1000).toFixed(0)} s: checkpoints lost ${lost}; ` +
     `last checkpoint at step ${last}; log lines ${steps.length}, out of order or repeated ${repeated}`,
 );
+new Report('checkpoint soak')
+  .row('kills', KILLS, 'kills')
+  .row('checkpoints lost', lost, 'checkpoints')
+  .row('log lines out of order or repeated', repeated, 'lines')
+  .row('duration', (performance.now() - t0) / 1000, 's')
+  .note(
+    `SIGKILL ${MIN_MS}-${MAX_MS} ms after the first step, seed ${arg('seed', 1)}; last checkpoint at step ${last}`,
+  )
+  .write(process.argv.slice(2));
 rmSync(dir, { recursive: true, force: true });
 process.exit(lost > 0 || repeated > 0 ? 1 : 0);

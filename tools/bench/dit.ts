@@ -7,12 +7,13 @@
  *                              [--batch 16] [--iters 5] [--sample-steps 10] [--sample-batch 8]
  *                              [--cfg 4] [--torch-threads N] [--no-cpu] [--no-torch] [--no-install]
  *                              [--profile] [--threads N]   (wasm threads; default setupBackend's)
+ *                              [--json PATH]   (also write the results as JSON, see report.ts)
  *
  * A training step is what DiffusionTrainer does per batch: rectified-flow loss (logit-normal t,
  * fresh noise, label dropout), gradients of every parameter, AdamW (lr 2e-4, betas 0.9 / 0.95). Sampling
  * is the Euler ODE sampler with classifier-free guidance (a doubled batch per step). If torch is not
  * importable by /usr/bin/python3 the script installs it with apt (`apt-get install -y python3-torch
- * libopenblas0-pthread`) unless --no-install.
+ * libopenblas0-pthread`) unless --no-install; `LDMAE_BENCH_PYTHON` names another interpreter.
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +22,7 @@ import { FlowEulerScheduler, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { type DitBench, ditTraining, makeDit } from './dit-train.js';
 import { printProfile } from './profile.js';
+import { Report, threads } from './report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -38,7 +40,7 @@ const SAMPLE_STEPS = Number(opt('--sample-steps', '10'));
 const SAMPLE_BATCH = Number(opt('--sample-batch', '8'));
 const CFG = Number(opt('--cfg', '4'));
 const THREADS = Number(opt('--threads', '0')) || undefined;
-const PY = '/usr/bin/python3';
+const PY = process.env.LDMAE_BENCH_PYTHON || '/usr/bin/python3';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 
@@ -163,6 +165,13 @@ async function main(): Promise<void> {
   console.log(
     `train: batch ${BATCH}, rectified flow + AdamW; sample: Euler ${SAMPLE_STEPS} steps, CFG ${CFG} (doubled batch), ${SAMPLE_BATCH} images per batch`,
   );
+  const report = new Report(`${PRESET} training and sampling`);
+  report.note(
+    `${params.toLocaleString('en')} parameters, latents ${SIZE}x${SIZE}x${CHANNELS}, ${CLASSES} classes; training: batch ${BATCH}, ` +
+      `rectified flow + AdamW, median of ${ITERS} steps after 1 warm-up (PyTorch: 2); sampling: Euler ${SAMPLE_STEPS} steps, ` +
+      `guidance ${CFG}, ${SAMPLE_BATCH} images per batch, median of 3 runs`,
+  );
+  let torchTiming: (Timing & { torch: string; threads: number }) | undefined;
   const rows: [string, Timing, string][] = [];
   const wasmTiming = await timeBackend('wasm', ITERS, 3, SAMPLE_BATCH);
   rows.push([
@@ -176,12 +185,16 @@ async function main(): Promise<void> {
   if (!flag('--no-torch')) {
     if (ensureTorch()) {
       const t = timeTorch(config);
+      torchTiming = t;
       rows.push([
         `PyTorch ${t.torch} CPU`,
         t,
         `${t.threads} threads, median of ${ITERS} steps, 3 sampling runs`,
       ]);
-    } else console.log('PyTorch: not available (skipped)');
+    } else {
+      console.log('PyTorch: not available (skipped)');
+      report.note('PyTorch not installed: no PyTorch rows or ratios');
+    }
   }
   console.log('');
   console.log(
@@ -200,6 +213,28 @@ async function main(): Promise<void> {
       `${name} / wasm: training ${(t.trainMs / wasm.trainMs).toFixed(2)}x the time per step, sampling ${(t.sampleMsPerImage / wasm.sampleMsPerImage).toFixed(2)}x the time per image`,
     );
   }
+  for (const [label, t] of rows) {
+    let name = label.replace(/(\d+) thread\(s\)/, (_, n) => threads(Number(n)));
+    if (torchTiming && t === torchTiming) name += `, ${threads(torchTiming.threads)}`;
+    report
+      .row(`${name}: training steps / s`, 1000 / t.trainMs, 'steps/s')
+      .row(`${name}: training ms / step (median)`, t.trainMs, 'ms')
+      .row(`${name}: sampling images / s`, 1000 / t.sampleMsPerImage, 'images/s')
+      .row(`${name}: sampling ms / image (median)`, t.sampleMsPerImage, 'ms');
+  }
+  if (torchTiming) {
+    const ours = `tfjs wasm ${threads(backendThreads() ?? 1)}`;
+    const theirs = `PyTorch ${threads(torchTiming.threads)}`;
+    const against = `PyTorch ${torchTiming.torch} CPU, ${threads(torchTiming.threads)}`;
+    report
+      .ratio(`${ours} / ${theirs}: training steps / s`, torchTiming.trainMs / wasm.trainMs, against)
+      .ratio(
+        `${ours} / ${theirs}: sampling images / s`,
+        torchTiming.sampleMsPerImage / wasm.sampleMsPerImage,
+        against,
+      );
+  }
+  report.write(args);
 }
 
 await main();

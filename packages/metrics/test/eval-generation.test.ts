@@ -7,6 +7,7 @@ import {
   featureStats,
   frechetDistance,
   inceptionScore,
+  pairwiseSquaredDistances,
   precisionRecall,
   tfDistanceBlock,
 } from '../src/index.js';
@@ -101,6 +102,38 @@ describe('evaluateGeneration', () => {
     const noSfid = await evaluateGeneration(tf.tensor4d(gen, SHAPE(10)), ref, { extractor: ex, sfid: false });
     expect(noSfid.sfid).toBeNull();
     expect(b.sfid).not.toBeNull();
+  });
+
+  it('computes precision / recall with the given distanceBlock, and with the default kernel without one', async () => {
+    const ex = fakeExtractor();
+    const ref = await computeReference(ex, tf.tensor4d(real, SHAPE(12)));
+    let calls = 0;
+    const counted = (...a: Parameters<typeof pairwiseSquaredDistances>) => {
+      calls++;
+      return pairwiseSquaredDistances(...a);
+    };
+    const given = await evaluateGeneration(tf.tensor4d(gen, SHAPE(10)), ref, {
+      extractor: ex,
+      precisionRecall: { distanceBlock: counted, blockSize: 4 },
+    });
+    // 12 reference and 10 generated rows in blocks of 4: 3 x 3 + 3 x 3 own-set blocks, then 3 x 3 cross blocks.
+    expect(calls).toBeGreaterThanOrEqual(18);
+    const fg = fakeFeatures(gen, SHAPE(10)).pool;
+    const fr = fakeFeatures(real, SHAPE(12)).pool;
+    const want = precisionRecall(fr, fg, 4, { distanceBlock: pairwiseSquaredDistances, blockSize: 4 });
+    expect([given.precision, given.recall]).toEqual([want.precision, want.recall]);
+    calls = 0;
+    let dflt: Awaited<ReturnType<typeof evaluateGeneration>> | undefined;
+    const info = await tf.profile(async () => {
+      dflt = await evaluateGeneration(tf.tensor4d(gen, SHAPE(10)), ref, { extractor: ex });
+      return [];
+    });
+    if (!dflt) throw new Error('no result');
+    expect(calls).toBe(0);
+    // The package's kernel, not float32 tf.matMul blocks on the backend.
+    expect(info.kernelNames).not.toContain('BatchMatMul');
+    const pr = precisionRecall(fr, fg, 4);
+    expect([dflt.precision, dflt.recall]).toEqual([pr.precision, pr.recall]);
   });
 
   it('refuses a reference from another extractor before drawing a single sample', async () => {

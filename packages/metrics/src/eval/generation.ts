@@ -4,7 +4,6 @@
  */
 import {
   atDoor,
-  canReadSync,
   checkImageBatchSource,
   type ImageBatchSource,
   imageSourceCount,
@@ -17,7 +16,8 @@ import { assertExtractor, type FeatureExtractor } from '../features/types.js';
 import { checkPositiveInt } from '../stats/checks.js';
 import { type DistanceBlockFn, precisionRecall } from '../stats/precision-recall.js';
 
-import { tfDistanceBlock } from './distance-block.js';
+// For the {@link} in the TSDoc of distanceBlock.
+import type { tfDistanceBlock } from './distance-block.js';
 
 import { checkExtractor, withExtractor } from './evaluate-reconstruction.js';
 
@@ -55,9 +55,10 @@ export interface GenerationPrecisionRecallOptions {
   /** Rows per distance block. Default 1024. */
   blockSize?: number;
   /**
-   * The distance kernel. Default {@link tfDistanceBlock} (float32 tf.matMul on the active backend; see
-   * tools/bench/fid.ts for the speed against the float64 JavaScript kernel), or the float64 JavaScript
-   * kernel on a backend without synchronous reads (WebGPU in Node).
+   * The distance kernel. Default: {@link precisionRecall}'s own, which gives the float64 kernel's radii,
+   * precision and recall exactly, on WebAssembly SIMD (and worker threads in Node), faster than
+   * {@link tfDistanceBlock}; it runs on the CPU whatever the tfjs backend. Pass `tfDistanceBlock()` to
+   * compute the distances with float32 tf.matMul on the active backend instead.
    */
   distanceBlock?: DistanceBlockFn;
 }
@@ -228,8 +229,7 @@ export async function runGeneration(
       const r = precisionRecall(rf, gf, d, {
         k: pr.k ?? 3,
         blockSize: pr.blockSize ?? 1024,
-        // The hook is synchronous: WebGPU in Node cannot read a block back that way.
-        distanceBlock: pr.distanceBlock ?? (canReadSync() ? tfDistanceBlock() : undefined),
+        distanceBlock: pr.distanceBlock,
       });
       precision = r.precision;
       recall = r.recall;
