@@ -15,13 +15,13 @@
  * and the like) have no baseline and are left out. Build first (`npm run build`): the script imports
  * the built packages.
  */
-import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import '@tensorflow/tfjs-backend-wasm';
 import { AdamW, createRng, setupBackend, WASM_KERNELS } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE } from '../../packages/vmae/src/index.js';
 import { ditTraining } from './dit-train.js';
+import { Report } from './report.js';
 
 const args = process.argv.slice(2);
 const opt = (name: string, fallback: string): string => {
@@ -31,7 +31,6 @@ const opt = (name: string, fallback: string): string => {
 const ROUNDS = Number(opt('--rounds', '6'));
 const STEPS = Number(opt('--steps', '2'));
 const ONLY = opt('--only', '');
-const JSON_PATH = opt('--json', '');
 
 // tfjs-backend-wasm registers its kernels when imported; setupBackend then replaces some of them.
 const tfjsKernels = new Map(WASM_KERNELS.map((name) => [name, tf.getKernel(name, 'wasm')]));
@@ -167,28 +166,15 @@ for (const make of [vmaeWorkload, ditWorkload]) {
   if (!failed && tf.memory().numTensors !== tensors) throw new Error(`bench: ${w.name} leaked tensors`);
   w.dispose();
 }
-if (JSON_PATH) {
-  const result = {
-    name: 'kernels',
-    rows: rows
-      .filter((r) => !r.failed)
-      .flatMap((r) => [
-        { label: `${r.workload}: step with ${baselineName(r.kernel)}`, value: r.tfjsMs, unit: 'ms' },
-        { label: `${r.workload}: step with our ${r.kernel}`, value: r.oursMs, unit: 'ms' },
-      ]),
-    ratios: rows
-      .filter((r) => !r.failed)
-      .map((r) => ({
-        label: `${r.workload}: our ${r.kernel}`,
-        value: r.ratio,
-        against: `${baselineName(r.kernel)} (step time, same run)`,
-      })),
-    notes: [
-      ...rows
-        .filter((r) => r.failed)
-        .map((r) => `${r.workload}: the step fails with ${baselineName(r.kernel)}`),
-      `load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`,
-    ],
-  };
-  writeFileSync(JSON_PATH, `${JSON.stringify(result, null, 2)}\n`);
+const report = new Report('our wasm kernels inside training steps');
+for (const r of rows) {
+  if (r.failed) {
+    report.note(`${r.workload}: the step fails with ${baselineName(r.kernel)}`);
+    continue;
+  }
+  report.row(`${r.workload}: step with ${baselineName(r.kernel)}`, r.tfjsMs, 'ms');
+  report.row(`${r.workload}: step with our ${r.kernel}`, r.oursMs, 'ms');
+  report.ratio(`${r.workload}: our ${r.kernel}`, r.ratio, `${baselineName(r.kernel)} (step time, same run)`);
 }
+report.note(`load average ${load0.toFixed(2)} at start, ${loadavg()[0].toFixed(2)} at end`);
+report.write();

@@ -4,7 +4,7 @@
  * between `<!-- bench:results:start -->` and `<!-- bench:results:end -->`.
  *
  *   npm run bench                                  # builds what the benchmarks import, then this script
- *   npx tsx tools/bench/run-all.ts [--quick] [--only vmae,dit,stats,blocks,lpips] [--out FILE]
+ *   npx tsx tools/bench/run-all.ts [--quick] [--only vmae,dit,stats,blocks,kernels,lpips] [--out FILE]
  *                                  [--json FILE] [--no-install]
  *
  * --quick: few steps and small sizes, to check the runner (the section says it is a quick run);
@@ -95,6 +95,13 @@ const BENCHES: Bench[] = [
     script: 'blocks.ts',
     args: ['--no-cpu', '--iters', '7'],
     quickArgs: ['--no-cpu', '--iters', '1'],
+  },
+  {
+    id: 'kernels',
+    group: 'kernels',
+    script: 'kernels.ts',
+    args: ['--rounds', '3', '--steps', '1'],
+    quickArgs: ['--rounds', '1', '--steps', '1', '--only', 'vmae', '--kernels', 'Identity,LdmaeAdamW'],
   },
   { id: 'lpips', group: 'lpips', script: 'lpips.ts', args: [], quickArgs: ['--quick'] },
 ];
