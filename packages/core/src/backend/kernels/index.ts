@@ -50,6 +50,18 @@ interface Entry {
   available?: (backend: unknown) => boolean;
 }
 
+/** An entry that replaces the backend's own kernel `name`, which `wrap` may fall back on. */
+function wrapping(name: string, wrap: (native: KernelFunc) => KernelFunc): Entry {
+  return {
+    name,
+    mode: 'replace',
+    make: (native) => {
+      if (!native) throw new Error(`registerMissingKernels: the wasm backend has no ${name} kernel to wrap`);
+      return wrap(native);
+    },
+  };
+}
+
 const ENTRIES: readonly Entry[] = [
   { name: 'Conv2DBackpropFilter', mode: 'missing', make: () => conv2DBackpropFilterWasm },
   {
@@ -73,66 +85,18 @@ const ENTRIES: readonly Entry[] = [
     make: () => adamwWasm as unknown as KernelFunc,
     available: fusedAvailable,
   },
-  {
-    name: 'GatherV2',
-    mode: 'replace',
-    make: (native) => {
-      if (!native) throw new Error('registerMissingKernels: the wasm backend has no GatherV2 kernel to wrap');
-      return gatherV2WithBatchDims(native);
-    },
-  },
+  wrapping('GatherV2', gatherV2WithBatchDims),
   { name: 'MaxPoolGrad', mode: 'replace', make: () => maxPoolGradWasm },
   { name: 'Conv2DBackpropInput', mode: 'replace', make: () => conv2DBackpropInputWasm },
-  {
-    name: 'BatchMatMul',
-    mode: 'replace',
-    make: (native) => {
-      if (!native)
-        throw new Error('registerMissingKernels: the wasm backend has no BatchMatMul kernel to wrap');
-      return batchMatMulWasm(native);
-    },
-  },
-  {
-    name: 'Slice',
-    mode: 'replace',
-    make: (native) => {
-      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Slice kernel to wrap');
-      return sliceWasm(native);
-    },
-  },
-  {
-    name: 'SplitV',
-    mode: 'replace',
-    make: (native) => {
-      if (!native) throw new Error('registerMissingKernels: the wasm backend has no SplitV kernel to wrap');
-      const split = splitVWasm(native as unknown as (args: KernelArgs) => tf.TensorInfo[]);
-      return split as unknown as KernelFunc;
-    },
-  },
-  {
-    name: 'Concat',
-    mode: 'replace',
-    make: (native) => {
-      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Concat kernel to wrap');
-      return concatWasm(native);
-    },
-  },
-  {
-    name: 'Identity',
-    mode: 'replace',
-    make: (native) => {
-      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Identity kernel to wrap');
-      return identityWasm(native);
-    },
-  },
-  {
-    name: 'Reverse',
-    mode: 'replace',
-    make: (native) => {
-      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Reverse kernel to wrap');
-      return reverseWasm(native);
-    },
-  },
+  wrapping('BatchMatMul', batchMatMulWasm),
+  wrapping('Slice', sliceWasm),
+  wrapping('SplitV', (native) => {
+    const split = splitVWasm(native as unknown as (args: KernelArgs) => tf.TensorInfo[]);
+    return split as unknown as KernelFunc;
+  }),
+  wrapping('Concat', concatWasm),
+  wrapping('Identity', identityWasm),
+  wrapping('Reverse', reverseWasm),
 ];
 
 /**
@@ -153,7 +117,10 @@ const ENTRIES: readonly Entry[] = [
  *   Our BatchMatMul also handles batch dimensions that broadcast on both sides ([2, 1] against
  *   [1, 3]), where tfjs 4.22's cpu and wasm kernels return too few values; Reverse (RoPE's pair
  *   swap in LightningDiT), whose C++ loop took ~25 ms for a [16, 3, 64, 32, 2] swap, now a
- *   JavaScript heap copy (~1 ms; 590 -> 8 ms of Reverse per DiT training step).
+ *   JavaScript heap copy (~1 ms; 590 -> 8 ms of Reverse per DiT training step); Concat, which made
+ *   a view per run, now moves runs inside the heap; Identity, which copied, now shares the buffer;
+ * - our own, one WebAssembly SIMD pass each where tensor ops would run a chain of kernels, registered
+ *   only where the SIMD module runs: LdmaeAdamW, LdmaeGelu, LdmaeGeluGrad, LdmaeSumRows.
  */
 export const WASM_KERNELS: readonly string[] = Object.freeze(ENTRIES.map((e) => e.name));
 
