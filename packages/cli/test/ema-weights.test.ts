@@ -1,11 +1,11 @@
 /**
  * A small pipeline trained by the CLI on a folder of 16 images, then: which diffusion weights `sample`
  * uses (the EMA average by default, with a warning when it has seen fewer updates than its time
- * constant; the trained weights with `--weights raw`; no warning for an EMA that warmed up), and
- * `encode --n`.
+ * constant; the trained weights with `--weights raw`; no warning for an EMA that warmed up),
+ * `encode --n`, and a cache whose autoencoder has gone.
  */
-import { readFileSync } from 'node:fs';
-import { join } from 'node:path';
+import { cpSync, existsSync, readFileSync, writeFileSync } from 'node:fs';
+import { isAbsolute, join } from 'node:path';
 import { setupBackend } from '@ldmae/core';
 import { LatentDiffusion } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
@@ -145,4 +145,28 @@ it('encode --n encodes only the first n images', async () => {
   const manifest = JSON.parse(readFileSync(join(out, 'manifest.json'), 'utf8'));
   expect(manifest.count).toBe(5);
   expect(manifest.info.data.description).toContain('the first 5 images');
+});
+
+it('encode records the autoencoder by its absolute path; train-ldm trains without it and says so first', async () => {
+  const manifestPath = (cache: string) => join(cache, 'manifest.json');
+  const manifest = JSON.parse(readFileSync(manifestPath(join(dir, 'lat')), 'utf8'));
+  expect(isAbsolute(manifest.info.autoencoder)).toBe(true);
+  expect(manifest.info.autoencoder).toBe(join(dir, 'ae', 'autoencoder.safetensors'));
+
+  const moved = join(dir, 'lat-moved-ae');
+  cpSync(join(dir, 'lat'), moved, { recursive: true });
+  manifest.info.autoencoder = join(dir, 'gone', 'autoencoder.safetensors');
+  writeFileSync(manifestPath(moved), JSON.stringify(manifest));
+  const r = await run([...trainLdm('ldm-no-ae'), '--latents', moved, '--steps', '2', '--json']);
+  expect(r.code, r.stderr).toBe(0);
+  const lines = r.out.json();
+  const warnings = lines.filter((l) => l.level === 'warn').map((l) => String(l.text));
+  expect(warnings[0]).toContain("the latent cache's autoencoder");
+  expect(warnings[0]).toContain('no pipeline folder will be written');
+  // The first warning comes before training starts; the second says what was left out at the end.
+  const firstWarn = lines.findIndex((l) => l.level === 'warn');
+  expect(firstWarn).toBeLessThan(lines.findIndex((l) => l.event === 'phase-start'));
+  expect(warnings[1]).toContain('no pipeline folder written');
+  expect(existsSync(join(dir, 'ldm-no-ae', 'checkpoint'))).toBe(true);
+  expect(existsSync(join(dir, 'ldm-no-ae', 'pipeline'))).toBe(false);
 });

@@ -3,7 +3,7 @@
  * per-channel latent normalisation the diffusion model trains in: the work behind `encode` and the
  * second phase of `quickstart`.
  */
-import { join } from 'node:path';
+import { join, resolve } from 'node:path';
 import { type Autoencoder, ChannelMoments, type LatentNormalization } from '@ldmae/core';
 import {
   type LatentCacheManifest,
@@ -78,7 +78,8 @@ export async function encodeDataset(
         const info: CacheInfo = {
           normalization: norm.normalization,
           normalizationCount: norm.count,
-          autoencoder: opts.aePath,
+          // Absolute, so train-ldm finds it from any working directory.
+          autoencoder: resolve(opts.aePath),
           data: dataInfo,
         };
         return { ...info };

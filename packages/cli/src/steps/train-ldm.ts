@@ -17,7 +17,7 @@ import {
 import * as tf from '@tensorflow/tfjs-core';
 import { loadAutoencoder } from '../autoencoders.js';
 import { CliError, UsageError } from '../errors.js';
-import { jsonlWriter } from '../files.js';
+import { exists, jsonlWriter } from '../files.js';
 import { yieldingLoader } from '../interrupt.js';
 import { checkpointDir, finishTraining, prepareCheckpoint, trainingError } from './checkpoints.js';
 import { cacheNormalization, readCacheInfo } from './encode.js';
@@ -149,6 +149,12 @@ async function writePipeline(
     );
     return null;
   }
+  if (!(await exists(info.autoencoder))) {
+    ctx.reporter.warn(
+      `no pipeline folder written: the latent cache's autoencoder '${info.autoencoder}' does not exist (any more); the checkpoint is in ${checkpointDir(ctx.outDir)}, and \`ldmae sample\` / \`eval-gen\` take it with --ae`,
+    );
+    return null;
+  }
   const { ae } = await loadAutoencoder(info.autoencoder, "the latent cache's autoencoder");
   const path = join(ctx.outDir, LDM_FILES.pipeline);
   const pipe = new LatentDiffusion({
@@ -215,6 +221,12 @@ export async function trainLdm(
       numClasses,
       classes,
     };
+    if (info.autoencoder && !(await exists(info.autoencoder))) {
+      // Said before training, not only after it.
+      ctx.reporter.warn(
+        `the latent cache's autoencoder '${info.autoencoder}' does not exist: training runs, but no pipeline folder will be written`,
+      );
+    }
     const resumeFrom = await prepareCheckpoint({ ...ctx, logFiles: [logPath], what: 'train-ldm' });
     await ctx.onStart?.();
     denoiser = buildDenoiser(s, m.latentShape, numClasses);
