@@ -153,6 +153,29 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
   });
 });
 
+// With 8 or more input channels a strided input gradient runs per output phase on large maps and as
+// one matrix product on small ones (where the phases would mostly multiply padding): both against cpu.
+const WIDE_CASES: ConvCase[] = [
+  { x: [2, 12, 12, 8], k: [3, 3], f: 6, strides: 2, pad: 'same' },
+  { x: [1, 16, 16, 8], k: [4, 4], f: 5, strides: 2, pad: PAD_ONE },
+  { x: [2, 5, 5, 9], k: [3, 3], f: 7, strides: 2, pad: 'valid' },
+  { x: [2, 3, 3, 8], k: [3, 3], f: 4, strides: 2, pad: 'same' },
+  { x: [1, 6, 5, 8], k: [3, 2], f: 4, strides: [3, 1], pad: EXPLICIT },
+];
+
+describe('Conv2DBackpropInput with 8+ input channels matches cpu', () => {
+  it.each(WIDE_CASES.map((c) => [label(c), c] as const))('%s', async (_name, c) => {
+    const make = () => {
+      const rng = createRng(12);
+      const filter = rng.normal([c.k[0], c.k[1], c.x[3], c.f]);
+      const dy = rng.normal(convOutShape(c, c.f));
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x };
+      return [kernel('Conv2DBackpropInput', { dy, filter }, attrs)];
+    };
+    await expectWasmMatchesCpu(make);
+  });
+});
+
 describe('DepthwiseConv2dNative gradients match cpu', () => {
   const cases = CONV_CASES.filter((c) => c.k[0] <= 4 && c.x[3] > 1).flatMap((c) => [
     { ...c, m: 1 },

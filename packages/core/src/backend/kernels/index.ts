@@ -104,7 +104,8 @@ const ENTRIES: readonly Entry[] = [
  * - replaced because wasm's is wrong: GatherV2 (batchDims > 0 read wrong rows; batchDims = 0 still
  *   runs the native kernel), MaxPoolGrad (lost the gradient of windows of negative values);
  * - replaced because wasm's is slow: Conv2DBackpropInput (conv2d's input gradient and
- *   conv2dTranspose), a plain C++ loop, now an XNNPACK convolution (about 7x faster at stride 1);
+ *   conv2dTranspose), a plain C++ loop, now an XNNPACK convolution (about 7x faster at stride 1;
+ *   strided gradients on small maps or with few input channels, one matrix product);
  *   BatchMatMul, whose batched or transposed products (attention's q k^T and attn v, every
  *   transpose-flag gradient) ran a scalar loop at 1-2.5 GFLOP/s, now XNNPACK per batch (2-5x
  *   faster on attention shapes; batch-1 products without flags still run the native kernel);
