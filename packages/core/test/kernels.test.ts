@@ -404,6 +404,32 @@ describe('Einsum matches cpu', () => {
   });
 });
 
+describe('Identity shares the buffer', () => {
+  it('clones without copying; each clone and its source stay readable alone, without leaks', async () => {
+    await setupBackend({ backend: 'wasm' });
+    const buffersBefore = tf.backend().numDataIds();
+    const tensorsBefore = tf.memory().numTensors;
+    const x = tf.tensor2d([1, -2, 3, 4.5], [2, 2]);
+    const c = tf.clone(x);
+    expect(tf.backend().numDataIds()).toBe(buffersBefore + 1);
+    x.dispose();
+    expect(Array.from(c.dataSync())).toEqual([1, -2, 3, 4.5]);
+    const v = tf.variable(c);
+    const saved = tf.clone(v);
+    const zeros = tf.zeros([2, 2]);
+    v.assign(zeros);
+    expect(Array.from(saved.dataSync())).toEqual([1, -2, 3, 4.5]);
+    expect(Array.from(v.dataSync())).toEqual([0, 0, 0, 0]);
+    const str = tf.tensor1d(['a', 'bc'], 'string');
+    const s = tf.clone(str);
+    str.dispose();
+    expect(s.arraySync()).toEqual(['a', 'bc']);
+    tf.dispose([c, v, saved, zeros, s]);
+    expect(tf.memory().numTensors).toBe(tensorsBefore);
+    expect(tf.backend().numDataIds()).toBe(buffersBefore);
+  });
+});
+
 describe('no leaks', () => {
   it('leaves tensor count and wasm buffers unchanged after every registered kernel', async () => {
     await setupBackend({ backend: 'wasm' });

@@ -16,6 +16,7 @@ import {
 } from './depthwise-conv2d-backprop.js';
 import { einsumWasm } from './einsum.js';
 import { gatherV2WithBatchDims } from './gather-v2.js';
+import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
 import { reverseWasm } from './reverse.js';
 import { sliceWasm, splitVWasm } from './slice.js';
@@ -93,6 +94,14 @@ const ENTRIES: readonly Entry[] = [
       return reverseWasm(native);
     },
   },
+  {
+    name: 'Identity',
+    mode: 'replace',
+    make: (native) => {
+      if (!native) throw new Error('registerMissingKernels: the wasm backend has no Identity kernel to wrap');
+      return identityWasm(native);
+    },
+  },
 ];
 
 /**
@@ -114,7 +123,9 @@ const ENTRIES: readonly Entry[] = [
  *   Our BatchMatMul also handles batch dimensions that broadcast on both sides ([2, 1] against
  *   [1, 3]), where tfjs 4.22's cpu and wasm kernels return too few values; Reverse (RoPE's pair
  *   swap in LightningDiT), whose C++ loop took ~25 ms for a [16, 3, 64, 32, 2] swap, now a
- *   JavaScript heap copy (~1 ms; 590 -> 8 ms of Reverse per DiT training step).
+ *   JavaScript heap copy (~1 ms; 590 -> 8 ms of Reverse per DiT training step); Identity, which
+ *   copied the buffer for `tf.clone` and for every tensor the gradient tape saves, now shares it
+ *   and counts a reference, as wasm's Reshape does.
  */
 export const WASM_KERNELS: readonly string[] = Object.freeze(ENTRIES.map((e) => e.name));
 
