@@ -370,6 +370,24 @@ describe('MaxPoolGrad', () => {
   });
 });
 
+describe('AvgPoolGrad', () => {
+  it.each([
+    [2, 2, 'valid'],
+    [3, 1, 'same'],
+    [3, 2, 'same'],
+    [3, 2, 1],
+    [[3, 2], 1, 'valid'],
+  ] as const)('matches cpu: filter %j stride %i pad %j', async (size, stride, pad) => {
+    await expectWasmMatchesCpu(() => {
+      const rng = createRng(20);
+      const x = rng.normal([2, 7, 6, 5]);
+      const y = tf.avgPool(x as tf.Tensor4D, size as number | [number, number], stride, pad);
+      const dy = rng.normal(y.shape);
+      return [kernel('AvgPoolGrad', { dy, input: x }, { filterSize: size, strides: stride, pad })];
+    });
+  });
+});
+
 describe('Einsum matches cpu', () => {
   it.each([
     [
