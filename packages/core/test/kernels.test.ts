@@ -434,7 +434,7 @@ describe('Identity shares the buffer', () => {
     expect(Array.from(c.dataSync())).toEqual([1, -2, 3, 4.5]);
     const v = tf.variable(c);
     const saved = tf.clone(v);
-    const zeros = tf.zeros([2, 2]);
+    const zeros = tf.zeros([2, 2]) as tf.Tensor2D;
     v.assign(zeros);
     expect(Array.from(saved.dataSync())).toEqual([1, -2, 3, 4.5]);
     expect(Array.from(v.dataSync())).toEqual([0, 0, 0, 0]);
