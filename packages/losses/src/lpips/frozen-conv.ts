@@ -149,8 +149,8 @@ export type FrozenConvPad = 'same' | 'valid' | [[0, 0], [number, number], [numbe
  * relu(conv2d(x, filter) + bias) (the ReLU only when `opts.relu`) as one fused kernel whose gradient
  * flows to `x` alone: the filter and bias are constants. Its backward pass is the ReLU mask and the
  * input gradient of the convolution, without the filter gradient a trainable conv would also compute,
- * and the forward pass keeps only its output for the backward pass (a plain conv + add + relu chain
- * keeps two copies of every input). Filter rows or columns that only ever meet the zero padding (a
+ * and the gradient tape records one op that keeps only its output (a plain conv + add + relu chain
+ * records three, with their inputs). Filter rows or columns that only ever meet the zero padding (a
  * 1x7 'same' kernel on a 2-pixel-wide map reads padding with 4 of its 7 columns) are left out: they
  * add exact zeros.
  * @param x [B, H, W, in].
