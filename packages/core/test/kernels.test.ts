@@ -153,6 +153,29 @@ describe('Conv2DBackpropFilter / Conv2DBackpropInput match cpu', () => {
   });
 });
 
+// With 8 or more input channels a strided input gradient runs per output phase on large maps and as
+// one matrix product on small ones (where the phases would mostly multiply padding): both against cpu.
+const WIDE_CASES: ConvCase[] = [
+  { x: [2, 12, 12, 8], k: [3, 3], f: 6, strides: 2, pad: 'same' },
+  { x: [1, 16, 16, 8], k: [4, 4], f: 5, strides: 2, pad: PAD_ONE },
+  { x: [2, 5, 5, 9], k: [3, 3], f: 7, strides: 2, pad: 'valid' },
+  { x: [2, 3, 3, 8], k: [3, 3], f: 4, strides: 2, pad: 'same' },
+  { x: [1, 6, 5, 8], k: [3, 2], f: 4, strides: [3, 1], pad: EXPLICIT },
+];
+
+describe('Conv2DBackpropInput with 8+ input channels matches cpu', () => {
+  it.each(WIDE_CASES.map((c) => [label(c), c] as const))('%s', async (_name, c) => {
+    const make = () => {
+      const rng = createRng(12);
+      const filter = rng.normal([c.k[0], c.k[1], c.x[3], c.f]);
+      const dy = rng.normal(convOutShape(c, c.f));
+      const attrs = { strides: c.strides, pad: c.pad, dataFormat: 'NHWC', inputShape: c.x };
+      return [kernel('Conv2DBackpropInput', { dy, filter }, attrs)];
+    };
+    await expectWasmMatchesCpu(make);
+  });
+});
+
 describe('DepthwiseConv2dNative gradients match cpu', () => {
   const cases = CONV_CASES.filter((c) => c.k[0] <= 4 && c.x[3] > 1).flatMap((c) => [
     { ...c, m: 1 },
@@ -343,6 +366,24 @@ describe('MaxPoolGrad', () => {
       const y = tf.maxPool(x as tf.Tensor4D, size, stride, pad);
       const dy = rng.normal(y.shape);
       return [kernel('MaxPoolGrad', { dy, input: x, output: y }, { filterSize: size, strides: stride, pad })];
+    });
+  });
+});
+
+describe('AvgPoolGrad', () => {
+  it.each([
+    [2, 2, 'valid'],
+    [3, 1, 'same'],
+    [3, 2, 'same'],
+    [3, 2, 1],
+    [[3, 2], 1, 'valid'],
+  ] as const)('matches cpu: filter %j stride %i pad %j', async (size, stride, pad) => {
+    await expectWasmMatchesCpu(() => {
+      const rng = createRng(20);
+      const x = rng.normal([2, 7, 6, 5]);
+      const y = tf.avgPool(x as tf.Tensor4D, size as number | [number, number], stride, pad);
+      const dy = rng.normal(y.shape);
+      return [kernel('AvgPoolGrad', { dy, input: x }, { filterSize: size, strides: stride, pad })];
     });
   });
 });

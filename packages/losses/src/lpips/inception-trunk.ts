@@ -74,7 +74,7 @@ export class InceptionTrunk extends Module implements LpipsTrunk {
       prev = i;
     }
     try {
-      // Each conv is a registered FrozenConv2d (in stateDict, out of parameters()); ReLUs run after it.
+      // Each conv is a registered FrozenConv2d (in stateDict, out of parameters()) with its ReLU fused.
       this.graph = new KerasGraph(source, {
         outputs: taps,
         owner: 'InceptionTrunk',
@@ -88,7 +88,7 @@ export class InceptionTrunk extends Module implements LpipsTrunk {
           }
           this.registerModule(name, conv);
           return {
-            forward: (x) => (relu ? tf.relu(conv.forward(x)) : conv.forward(x)),
+            forward: (x) => conv.forward(x, { relu }),
             dispose: () => conv.dispose(),
           };
         },

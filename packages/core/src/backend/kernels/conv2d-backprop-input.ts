@@ -7,7 +7,9 @@
  * by 180 degrees and its in/out channels swapped. At stride s, the rows h of dx with the same
  * (h + padTop) mod s only meet the filter taps i = r, r + s, r + 2s, ... so each of the s*s phases is
  * a stride-1 correlation with that sub-filter, written back into every s-th row and column: the same
- * FLOPs as the direct loop, with none of the zeros a dilated-dy formulation would multiply.
+ * FLOPs as the direct loop, with none of the zeros a dilated-dy formulation would multiply. On
+ * small maps, where the phases would mostly multiply padding, or with few input channels, dx is one
+ * matrix product of dy with the filter whose columns are then added into place.
  */
 import type * as tf from '@tensorflow/tfjs-core';
 import { convGradient, type KernelArgs, type KernelScope, withScope } from './wasm-backend.js';
@@ -49,8 +51,88 @@ export function conv2DBackpropInputWasm(args: KernelArgs): tf.TensorInfo {
         { strides: 1, dilations: 1, pad, dataFormat: 'NHWC' },
       );
     }
-    return byPhases(s, dy, filter, info);
+    return useColumns(info) ? byColumns(s, dy, filter, info) : byPhases(s, dy, filter, info);
   });
+}
+
+/** Largest column matrix (elements) the product formulation may allocate. */
+const MAX_COLUMNS = 1 << 26;
+
+// The phases multiply the zero padding around small maps (a 3x3 stride-2 filter on a 2x2 dy: 1.8x
+// the work) and run inefficient convolutions for few input channels; the product does neither.
+function useColumns(info: tf.backend_util.Conv2DInfo): boolean {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
+  const { filterHeight: fh, filterWidth: fw, strideHeight: sh, strideWidth: sw } = info;
+  if (n * oh * ow * fh * fw * c > MAX_COLUMNS) return false;
+  // Multiply-adds of the phases along one side (padding included), over those of the taps that
+  // land inside dx.
+  const waste = (size: number, k: number, stride: number, before: number, out: number): number => {
+    let work = 0;
+    for (let r = 0; r < stride; r++) {
+      const first = (((r - before) % stride) + stride) % stride;
+      const rowsOfPhase = first < size ? Math.ceil((size - first) / stride) : 0;
+      work += rowsOfPhase * Math.max(0, Math.ceil((k - r) / stride));
+    }
+    let useful = 0;
+    for (let o = 0; o < out; o++) {
+      for (let t = 0; t < k; t++) {
+        const at = o * stride + t - before;
+        if (at >= 0 && at < size) useful++;
+      }
+    }
+    return work / Math.max(1, useful);
+  };
+  const extra = waste(h, fh, sh, info.padInfo.top, oh) * waste(w, fw, sw, info.padInfo.left, ow);
+  return c < 8 || extra > 1.25;
+}
+
+/**
+ * Strided case on small maps: dx as one product, columns[r, (i, j, c)] = sum_f dy[r, f] * W[i, j, c, f]
+ * for every dy position r (the filter transposed once to [F, fh * fw * C] for XNNPACK's untransposed
+ * product), each column then added into the dx pixel its tap reads: exactly the multiply-adds of the
+ * direct loop.
+ */
+function byColumns(
+  s: KernelScope,
+  dy: tf.TensorInfo,
+  filter: tf.TensorInfo,
+  info: tf.backend_util.Conv2DInfo,
+) {
+  const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outChannels: f } = info;
+  const { outHeight: oh, outWidth: ow, filterHeight: fh, filterWidth: fw } = info;
+  const { strideHeight: sh, strideWidth: sw } = info;
+  const { top: pt, left: pl } = info.padInfo;
+  const rows = n * oh * ow;
+  const k = fh * fw * c;
+  const wT = s.run('Transpose', { x: s.reshape(filter, [k, f]) }, { perm: [1, 0] });
+  const cols = s.run(
+    'BatchMatMul',
+    { a: s.reshape(dy, [1, rows, f]), b: s.reshape(wT, [1, f, k]) },
+    { transposeA: false, transposeB: false },
+  );
+  const dx = s.alloc([n, h, w, c], 'float32');
+  const g = s.view(dx);
+  const cv = s.view(cols);
+  g.fill(0);
+  for (let b = 0; b < n; b++) {
+    for (let y = 0; y < oh; y++) {
+      for (let x = 0; x < ow; x++) {
+        const base = ((b * oh + y) * ow + x) * k;
+        for (let i = 0; i < fh; i++) {
+          const row = y * sh + i - pt;
+          if (row < 0 || row >= h) continue;
+          for (let j = 0; j < fw; j++) {
+            const col = x * sw + j - pl;
+            if (col < 0 || col >= w) continue;
+            const dst = ((b * h + row) * w + col) * c;
+            const src = base + (i * fw + j) * c;
+            for (let ch = 0; ch < c; ch++) g[dst + ch] += cv[src + ch];
+          }
+        }
+      }
+    }
+  }
+  return dx;
 }
 
 /** Strided (or oddly padded) case: one stride-1 convolution per output phase, scattered into dx. */

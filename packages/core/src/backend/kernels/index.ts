@@ -7,6 +7,7 @@
  * backend). Einsum is registered forward only, as tfjs has no Einsum gradient anywhere.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { avgPoolGradWasm } from './avg-pool-grad.js';
 import { batchMatMulWasm } from './batch-matmul.js';
 import { concatWasm } from './concat.js';
 import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
@@ -87,6 +88,7 @@ const ENTRIES: readonly Entry[] = [
   },
   wrapping('GatherV2', gatherV2WithBatchDims),
   { name: 'MaxPoolGrad', mode: 'replace', make: () => maxPoolGradWasm },
+  wrapping('AvgPoolGrad', avgPoolGradWasm),
   { name: 'Conv2DBackpropInput', mode: 'replace', make: () => conv2DBackpropInputWasm },
   wrapping('BatchMatMul', batchMatMulWasm),
   wrapping('Slice', sliceWasm),
@@ -108,7 +110,8 @@ const ENTRIES: readonly Entry[] = [
  * - replaced because wasm's is wrong: GatherV2 (batchDims > 0 read wrong rows; batchDims = 0 still
  *   runs the native kernel), MaxPoolGrad (lost the gradient of windows of negative values);
  * - replaced because wasm's is slow: Conv2DBackpropInput (conv2d's input gradient and
- *   conv2dTranspose), a plain C++ loop, now an XNNPACK convolution (about 7x faster at stride 1);
+ *   conv2dTranspose), a plain C++ loop, now an XNNPACK convolution (about 7x faster at stride 1;
+ *   strided gradients on small maps or with few input channels, one matrix product);
  *   BatchMatMul, whose batched or transposed products (attention's q k^T and attn v, every
  *   transpose-flag gradient) ran a scalar loop at 1-2.5 GFLOP/s, now XNNPACK per batch (2-5x
  *   faster on attention shapes; batch-1 products without flags still run the native kernel);
