@@ -13,13 +13,13 @@
  * trains on the same random images in [-1, 1]. `--profile` prints the per-kernel time of one step of
  * each variant (tf.profile); `--json PATH` writes the rows and the ratio for `npm run bench`.
  */
-import { writeFileSync } from 'node:fs';
 import { loadavg } from 'node:os';
 import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import { type Lpips, loadOfflineLpips } from '@ldmae/losses';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
 import { printProfile } from './profile.js';
+import { Report } from './report.js';
 
 const args = process.argv.slice(2);
 const flag = (name: string) => args.includes(name);
@@ -34,7 +34,6 @@ const ROUNDS = Number(opt('--rounds', '4'));
 const STEPS = Number(opt('--steps', '3'));
 const WEIGHT = Number(opt('--weight', '0.5'));
 const THREADS = Number(opt('--threads', '1'));
-const JSON_PATH = opt('--json', '');
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
 const load = () =>
@@ -135,30 +134,27 @@ if (flag('--profile')) {
   await profile(model, null, 'wasm kernel time of one step without LPIPS');
 }
 
-if (JSON_PATH) {
-  const label = (k: string) => `VMAE ${PRESET} step ${k} LPIPS (${IMG} px, batch ${BATCH}, wasm)`;
-  const out = {
-    name: 'lpips',
-    rows: [
-      { label: label('without'), value: med.without, unit: 'ms/step' },
-      { label: label('with'), value: med.with, unit: 'ms/step' },
-      { label: `${label('without')}, best`, value: best.without, unit: 'ms/step' },
-      { label: `${label('with')}, best`, value: best.with, unit: 'ms/step' },
-      { label: `${label('without')}, CPU time`, value: cpuMed.without, unit: 'ms/step' },
-      { label: `${label('with')}, CPU time`, value: cpuMed.with, unit: 'ms/step' },
-    ],
-    ratios: [
-      { label: label('with'), value: ratio, against: label('without') },
-      { label: `${label('with')}, CPU time`, value: cpuRatio, against: `${label('without')}, CPU time` },
-    ],
-    notes: [
-      `${backendThreads()} wasm thread(s), ${ROUNDS} alternating rounds of ${STEPS} steps per variant, ` +
-        `LPIPS weight ${WEIGHT}, ${lpips.trunkName}; load average ${load()}`,
-    ],
-  };
-  writeFileSync(JSON_PATH, `${JSON.stringify(out, null, 2)}\n`);
-  console.log(`wrote ${JSON_PATH}`);
-}
+const label = (k: string) => `VMAE ${PRESET} step ${k} LPIPS (${IMG} px, batch ${BATCH}, wasm)`;
+const report = new Report('lpips');
+report
+  .row(label('without'), med.without, 'ms/step')
+  .row(label('with'), med.with, 'ms/step')
+  .row(`${label('without')}, best`, best.without, 'ms/step')
+  .row(`${label('with')}, best`, best.with, 'ms/step')
+  .row(`${label('without')}, CPU time`, cpuMed.without, 'ms/step')
+  .row(`${label('with')}, CPU time`, cpuMed.with, 'ms/step')
+  // Speed ratios, as every report: the step with the perceptual term against the step without.
+  .ratio('step with the perceptual term (LPIPS) / step without: steps / s', 1 / ratio, label('without'))
+  .ratio(
+    'step with the perceptual term (LPIPS) / step without: steps per CPU second',
+    1 / cpuRatio,
+    `${label('without')}, CPU time`,
+  )
+  .note(
+    `${backendThreads()} wasm thread(s), ${ROUNDS} alternating rounds of ${STEPS} steps per variant, ` +
+      `LPIPS weight ${WEIGHT}, ${lpips.trunkName}; the step with it takes ${ratio.toFixed(2)}x the time; load average ${load()}`,
+  );
+report.write();
 
 x.dispose();
 model.dispose();

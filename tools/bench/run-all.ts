@@ -144,7 +144,7 @@ const TARGETS: Target[] = [
   {
     bench: 'lpips',
     kind: 'ratio',
-    label: /perceptual/i,
+    label: /^step with the perceptual term \(LPIPS\) \/ step without: steps \/ s$/,
     op: '>=',
     value: 0.5,
     text: 'VMAE step with the perceptual term at most 2x the step without (speed ratio)',
