@@ -109,7 +109,7 @@ function compare(w: Workload, kernel: string): Row {
   const theirs = names.map((n) => tfjsKernels.get(n));
   const ours = names.map((n) => tf.getKernel(n, 'wasm') as tf.KernelConfig);
   const select = (which: 'tfjs' | 'ours') => {
-    names.forEach((n, i) => use(n, which === 'tfjs' ? theirs[i] : ours[i]));
+    for (const [i, n] of names.entries()) use(n, which === 'tfjs' ? theirs[i] : ours[i]);
   };
   const times = { tfjs: [] as number[], ours: [] as number[] };
   try {
