@@ -8,8 +8,8 @@
  *                                  [--json FILE] [--no-install]
  *
  * --quick: few steps and small sizes, to check the runner (the section says it is a quick run);
- * --only: the named benchmarks; --out: another markdown file (default docs/benchmarks.md); --json: also
- * the collected reports as one JSON file; --no-install: never install PyTorch. Each benchmark script
+ * --only: the named benchmarks (with --out only: docs/benchmarks.md keeps full runs); --out: another
+ * markdown file (default docs/benchmarks.md); --json: also the collected reports as one JSON file; --no-install: never install PyTorch. Each benchmark script
  * prints its own table and writes a report with `--json PATH` (report.ts); `lpips.ts` runs when it is
  * there (with `--quick` in a quick run). Exits 1 when a benchmark failed (the section says which).
  */
@@ -231,6 +231,12 @@ function runBench(b: Bench, dir: string): BenchOutcome {
 
 function main(): number {
   const benches = selected();
+  // A partial run would replace the full results in docs/benchmarks.md with a few tables.
+  if (opt('--only') && !opt('--out')) {
+    throw new Error(
+      '--only writes a partial results section: pass --out FILE (docs/benchmarks.md keeps full runs)',
+    );
+  }
   if (!existsSync(OUT)) throw new Error(`${OUT}: no such file`);
   const date = new Date().toISOString();
   const loadStart = loadavg()[0];
