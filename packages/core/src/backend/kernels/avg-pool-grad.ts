@@ -7,8 +7,8 @@
  * It computes what tfjs's AvgPoolGrad computes on every backend, including its treatment of padded
  * windows: the multiplier is 1 / (filter size) even where the forward average counted fewer pixels.
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { input, type KernelArgs, withScope } from './wasm-backend.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type KernelArgs, poolGradient, withScope } from './wasm-backend.js';
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
 
@@ -19,22 +19,7 @@ type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
  */
 export function avgPoolGradWasm(native: KernelFunc): KernelFunc {
   return (args) => {
-    const { inputs, backend, attrs = {} } = args;
-    const dy = input('AvgPoolGrad', inputs, 'dy');
-    const x = input('AvgPoolGrad', inputs, 'input');
-    if (x.shape.length !== 4)
-      throw new Error(`AvgPoolGrad (wasm): input must be rank 4 NHWC, got [${x.shape}]`);
-    const info = tf.backend_util.computePool2DInfo(
-      x.shape as [number, number, number, number],
-      attrs.filterSize as number | [number, number],
-      attrs.strides as number | [number, number],
-      1,
-      attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
-      attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-    );
-    if (!tf.util.arraysEqual(dy.shape, info.outShape)) {
-      throw new Error(`AvgPoolGrad (wasm): dy must have shape [${info.outShape}], got [${dy.shape}]`);
-    }
+    const { dy, info } = poolGradient('AvgPoolGrad', args);
     const { strideHeight: sh, strideWidth: sw, filterHeight: fh, filterWidth: fw, inChannels: c } = info;
     if (sh !== 1 || sw !== 1) return native(args);
     const { top, bottom, left, right } = info.padInfo;
@@ -46,7 +31,7 @@ export function avgPoolGradWasm(native: KernelFunc): KernelFunc {
       [0, 0],
     ];
     if (pad.flat().some((p) => p < 0)) return native(args);
-    return withScope(backend, (s) => {
+    return withScope(args.backend, (s) => {
       const filter = s.alloc([fh, fw, c, 1], 'float32');
       s.view(filter).fill(1 / (fh * fw));
       return s.run(

@@ -4,8 +4,8 @@
  * instead of four), so we replace it with a JS pass that picks the same argmax as the cpu backend
  * (first strictly greatest value in row-major window order; NaN never wins).
  */
-import * as tf from '@tensorflow/tfjs-core';
-import { input, type KernelArgs, withScope } from './wasm-backend.js';
+import type * as tf from '@tensorflow/tfjs-core';
+import { type KernelArgs, poolGradient, withScope } from './wasm-backend.js';
 
 /**
  * Kernel function for 'MaxPoolGrad' on wasm.
@@ -13,27 +13,13 @@ import { input, type KernelArgs, withScope } from './wasm-backend.js';
  * Inputs: `dy` [N, outH, outW, C], `input` [N, H, W, C] (the forward input), `output` (unused).
  * Attributes: `filterSize`, `strides`, `pad`, `dimRoundingMode`. Returns dx [N, H, W, C] float32.
  */
-export function maxPoolGradWasm({ inputs, backend, attrs = {} }: KernelArgs): tf.TensorInfo {
-  const dy = input('MaxPoolGrad', inputs, 'dy');
-  const x = input('MaxPoolGrad', inputs, 'input');
-  if (x.shape.length !== 4)
-    throw new Error(`MaxPoolGrad (wasm): input must be rank 4 NHWC, got [${x.shape}]`);
-  const info = tf.backend_util.computePool2DInfo(
-    x.shape as [number, number, number, number],
-    attrs.filterSize as number | [number, number],
-    attrs.strides as number | [number, number],
-    1,
-    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
-    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
-  );
-  if (!tf.util.arraysEqual(dy.shape, info.outShape)) {
-    throw new Error(`MaxPoolGrad (wasm): dy must have shape [${info.outShape}], got [${dy.shape}]`);
-  }
+export function maxPoolGradWasm(args: KernelArgs): tf.TensorInfo {
+  const { dy, x, info } = poolGradient('MaxPoolGrad', args);
   const { batchSize: n, inHeight: h, inWidth: w, inChannels: c, outHeight: oh, outWidth: ow } = info;
   const { strideHeight: sh, strideWidth: sw, effectiveFilterHeight: fh, effectiveFilterWidth: fw } = info;
   const { top, left } = info.padInfo;
 
-  return withScope(backend, (s) => {
+  return withScope(args.backend, (s) => {
     const dx = s.alloc(x.shape, 'float32');
     const g = s.view(dx);
     const xs = s.view(x);

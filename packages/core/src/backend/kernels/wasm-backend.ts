@@ -162,6 +162,32 @@ export function convInfo(
 }
 
 /**
+ * The inputs `dy` and `input` (the forward input, rank-4 NHWC) and the Pool2DInfo of a pooling
+ * gradient kernel's `filterSize`, `strides`, `pad` and `dimRoundingMode`, checked: `dy` has the
+ * pool's output shape.
+ */
+export function poolGradient(
+  kernel: string,
+  { inputs, attrs = {} }: KernelArgs,
+): { dy: tf.TensorInfo; x: tf.TensorInfo; info: tf.backend_util.Conv2DInfo } {
+  const dy = input(kernel, inputs, 'dy');
+  const x = input(kernel, inputs, 'input');
+  if (x.shape.length !== 4) throw new Error(`${kernel} (wasm): input must be rank 4 NHWC, got [${x.shape}]`);
+  const info = tf.backend_util.computePool2DInfo(
+    x.shape as [number, number, number, number],
+    attrs.filterSize as number | [number, number],
+    attrs.strides as number | [number, number],
+    1,
+    attrs.pad as 'same' | 'valid' | number | tf.backend_util.ExplicitPadding,
+    attrs.dimRoundingMode as 'floor' | 'round' | 'ceil' | undefined,
+  );
+  if (!tf.util.arraysEqual(dy.shape, info.outShape)) {
+    throw new Error(`${kernel} (wasm): dy must have shape [${info.outShape}], got [${dy.shape}]`);
+  }
+  return { dy, x, info };
+}
+
+/**
  * The inputs and Conv2DInfo of a convolution gradient kernel, checked: a filter gradient (`kernel`
  * ending in 'Filter') takes `x` and `dy` and the attribute `filterShape`; an input gradient takes
  * `dy` and `filter` and the attribute `inputShape`. `operand` is `x` or `filter`.
