@@ -21,12 +21,8 @@ import {
 import { createRng, setupBackend } from '@ldmae/core';
 import { Lpips, TorchvisionTrunk, vgg16Trunk } from '@ldmae/losses';
 import * as tf from '@tensorflow/tfjs-core';
+import { flag, opt } from './args.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const PRESET = opt('--preset', DEFAULT_BASELINE_PRESET) as AutoencoderKLPresetName;
 const BATCH = Number(opt('--batch', '8'));
 const SIZE = Number(opt('--size', '28'));
@@ -123,7 +119,7 @@ async function main(): Promise<void> {
   const results: Result[] = [];
   for (const kind of KINDS) {
     results.push(await bench('wasm', kind, ITERS));
-    if (!args.includes('--no-cpu')) results.push(await bench('cpu', kind, CPU_ITERS));
+    if (!flag('--no-cpu')) results.push(await bench('cpu', kind, CPU_ITERS));
   }
   console.log('| kind | backend | steps timed | ms / step (median) | best ms | images / s |');
   console.log('| ---- | ------- | ----------- | ------------------ | ------- | ---------- |');

@@ -20,16 +20,11 @@ import { fileURLToPath } from 'node:url';
 import { backendThreads, setupBackend } from '@ldmae/core';
 import { FlowEulerScheduler, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
+import { flag, opt } from './args.js';
 import { type DitBench, ditTraining, makeDit } from './dit-train.js';
 import { printProfile } from './profile.js';
 import { Report, threads } from './report.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(name);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const PRESET = opt('--preset', 'LightningDiT-Ti/1');
 const SIZE = Number(opt('--size', '8'));
 const CHANNELS = Number(opt('--channels', '4'));
@@ -234,7 +229,7 @@ async function main(): Promise<void> {
         against,
       );
   }
-  report.write(args);
+  report.write();
 }
 
 await main();

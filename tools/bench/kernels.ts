@@ -20,14 +20,10 @@ import '@tensorflow/tfjs-backend-wasm';
 import { AdamW, createRng, setupBackend, WASM_KERNELS } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE } from '../../packages/vmae/src/index.js';
+import { opt } from './args.js';
 import { ditTraining } from './dit-train.js';
 import { Report } from './report.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const ROUNDS = Number(opt('--rounds', '6'));
 const STEPS = Number(opt('--steps', '2'));
 const ONLY = opt('--only', '');

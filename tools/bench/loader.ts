@@ -31,13 +31,9 @@ import {
   writeJpeg,
 } from '@ldmae/data';
 import * as tf from '@tensorflow/tfjs-core';
+import { opt } from './args.js';
 import { Report } from './report.js';
 
-const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const N_IMAGES = Number(opt('--images', '96'));
 const BATCHES = Number(opt('--batches', '12'));
 const STEP_MS = Number(opt('--step-ms', '250'));
@@ -210,4 +206,4 @@ try {
 } finally {
   rmSync(dir, { recursive: true, force: true });
 }
-report.write(args);
+report.write();

@@ -18,15 +18,10 @@ import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import { type Lpips, loadOfflineLpips } from '@ldmae/losses';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '@ldmae/vmae';
 import * as tf from '@tensorflow/tfjs-core';
+import { flag, opt } from './args.js';
 import { printProfile } from './profile.js';
 import { Report } from './report.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(name);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const PRESET = opt('--preset', 'f4d4-tiny') as VMAEPresetName;
 const IMG = Number(opt('--img', '28'));
 const BATCH = Number(opt('--batch', '32'));

@@ -18,14 +18,11 @@ import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
 import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import { createVMAE, trainVMAE } from '../../packages/vmae/src/index.js';
+import { opt } from './args.js';
 import { ditTraining } from './dit-train.js';
 import { Report, threads as threadText } from './report.js';
 
 const args = process.argv.slice(2);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const WARMUP = Number(opt('--warmup', '2'));
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);

@@ -20,15 +20,10 @@ import { fileURLToPath } from 'node:url';
 import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../packages/vmae/src/index.js';
+import { flag, opt } from './args.js';
 import { printProfile } from './profile.js';
 import { Report, threads as threadCount } from './report.js';
 
-const args = process.argv.slice(2);
-const flag = (name: string) => args.includes(name);
-const opt = (name: string, fallback: string): string => {
-  const i = args.indexOf(name);
-  return i >= 0 && args[i + 1] ? args[i + 1] : fallback;
-};
 const PRESET = opt('--preset', 'f4d4-tiny') as VMAEPresetName;
 const IMG = Number(opt('--img', '28'));
 const BATCH = Number(opt('--batch', '32'));
@@ -268,4 +263,4 @@ for (const t of torchRows) {
 }
 if (torchMissing) report.note('PyTorch not installed: no PyTorch rows or ratios');
 if (torchRows[0]) report.note(`PyTorch: ${torchRows[0].info}`);
-report.write(args);
+report.write();
