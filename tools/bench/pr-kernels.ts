@@ -9,10 +9,10 @@
  * Prints each run's wall and process CPU time (worker threads included), P and R, and the medians with
  * their ratios.
  */
-import { readFileSync } from 'node:fs';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { setupBackend } from '@ldmae/core';
 import { type DistanceBlockFn, precisionRecall, tfDistanceBlock } from '@ldmae/metrics';
+import { processCpu } from './process-cpu.js';
 import { Report } from './report.js';
 import { syntheticFeatures } from './synthetic-features.js';
 
@@ -24,17 +24,6 @@ const num = (name: string, dflt: number) => {
 const N = num('--n', 2000);
 const DIM = num('--dim', 2048);
 const ROUNDS = num('--rounds', 3);
-
-function processCpu(): number {
-  try {
-    const f = readFileSync('/proc/self/stat', 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    const c = process.cpuUsage();
-    return (c.user + c.system) / 1e6;
-  }
-}
 
 const median = (v: number[]) => {
   const s = [...v].sort((a, b) => a - b);

@@ -30,6 +30,7 @@ import {
   setStatsThreads,
   tfDistanceBlock,
 } from '@ldmae/metrics';
+import { processCpu } from './process-cpu.js';
 import { frechetDistance as oldFrechet } from './reference/frechet.js';
 import {
   precisionRecall as oldPrecisionRecall,
@@ -81,18 +82,6 @@ interface Timing {
   peak: string;
   /** Resident memory when the step started. */
   before: string;
-}
-
-/** CPU seconds of the whole process, worker threads included (Linux /proc; else the calling thread's). */
-function processCpu(): number {
-  try {
-    const f = readFileSync('/proc/self/stat', 'utf8');
-    const fields = f.slice(f.lastIndexOf(')') + 2).split(' ');
-    return (Number(fields[11]) + Number(fields[12])) / 100;
-  } catch {
-    const c = process.cpuUsage();
-    return (c.user + c.system) / 1e6;
-  }
 }
 
 function time<T>(f: () => T): { value: T; t: Timing } {
