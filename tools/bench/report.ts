@@ -10,7 +10,7 @@
  * A ratio is a speed ratio: ours divided by the reference's throughput (or the reference's time divided
  * by ours), so a value above 1 means ours is faster.
  */
-import { renameSync, writeFileSync } from 'node:fs';
+import { renameSync, rmSync, writeFileSync } from 'node:fs';
 
 export interface BenchRow {
   label: string;
@@ -37,8 +37,14 @@ export const threads = (n: number): string => `${n} thread${n === 1 ? '' : 's'}`
 /** Writes `text` to a temporary file beside `path` and renames it over `path`: never a half-written file. */
 export function writeFileAtomic(path: string, text: string): void {
   const tmp = `${path}.${process.pid}.${Date.now()}.tmp`;
-  writeFileSync(tmp, text);
-  renameSync(tmp, path);
+  try {
+    writeFileSync(tmp, text);
+    renameSync(tmp, path);
+  } catch (e) {
+    // A failed write or rename leaves neither a half-written file nor the temporary one behind.
+    rmSync(tmp, { force: true });
+    throw e;
+  }
 }
 
 /** The value of `--json PATH` in `args`, or undefined. */

@@ -1,8 +1,8 @@
-import { mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdirSync, mkdtempSync, readdirSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { afterEach, beforeEach, describe, expect, it } from 'vitest';
-import { parseReport, Report } from '../report.js';
+import { parseReport, Report, writeFileAtomic } from '../report.js';
 import {
   type BenchOutcome,
   checkTargets,
@@ -86,6 +86,16 @@ describe('writeResultsSection', () => {
     writeResultsSection(file, 'fresh');
     expect(readFileSync(file, 'utf8')).toBe(once);
     expect(readdirSync(dir)).toEqual(['benchmarks.md']);
+  });
+
+  it('leaves the target and no temporary file behind when the final rename fails', () => {
+    // A non-empty directory where the file should go: the temporary file is written, the rename fails.
+    const target = join(dir, 'taken');
+    mkdirSync(target);
+    writeFileSync(join(target, 'keep.txt'), 'kept');
+    expect(() => writeFileAtomic(target, 'new text')).toThrow();
+    expect(readdirSync(dir)).toEqual(['taken']);
+    expect(readFileSync(join(target, 'keep.txt'), 'utf8')).toBe('kept');
   });
 
   it('leaves a file without markers untouched and says which file', () => {
