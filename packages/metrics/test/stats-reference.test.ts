@@ -226,6 +226,35 @@ describe('frechetDistance against the previous implementation', () => {
     for (const got of [one, js]) expect(Math.abs(got - want)).toBeLessThanOrEqual(1e-10 * Math.abs(want));
   });
 
+  it("decides sigma2's Cholesky check alike on every route, the failing row included (203-d)", () => {
+    const n = 203;
+    const s1 = sampleCovariance(400, n, 12);
+    const z = new Float64Array(n);
+    const spectrum = (low: number) =>
+      Array.from({ length: n }, (_, i) => (i === 150 ? low : i < 60 ? 0 : 1 + i / n));
+    const outcome = (s2: Float64Array) => () => {
+      try {
+        return frechetDistance(z, s1, z, s2);
+      } catch (e) {
+        return (e as Error).message;
+      }
+    };
+    // One eigenvalue at -1e-3 of the largest: rejected, by the same row of the factorisation everywhere.
+    const bad = everyRoute(outcome(withSpectrum(spectrum(-2e-3), 13).s));
+    expect(bad.one).toMatch(/sigma2 is not positive semi-definite: .*failed at row \d+/);
+    expect(bad.two).toBe(bad.one);
+    expect(bad.js).toBe(bad.one);
+    // Singular, or negative within the tolerance (-1e-7 of the largest): accepted, with equal values.
+    for (const low of [0, -2e-7]) {
+      const ok = everyRoute(outcome(withSpectrum(spectrum(low), 14).s));
+      expect(typeof ok.one).toBe('number');
+      expect(ok.two).toBe(ok.one);
+      expect(Math.abs((ok.js as number) - (ok.one as number))).toBeLessThan(
+        1e-10 * Math.abs(ok.one as number),
+      );
+    }
+  });
+
   it('meets the closed form for commuting covariances: tr sqrt(S1 S2) = sum sqrt(a_k b_k)', () => {
     const n = 180;
     const a = Array.from({ length: n }, (_, i) => (i < 20 ? 0 : 10 ** ((-6 * ((i * 7) % n)) / n)));

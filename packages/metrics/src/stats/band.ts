@@ -10,14 +10,19 @@
  * Both stages are orthogonal similarity transforms, so the eigenvalues are those of the input up to
  * float64 rounding. Internal: not exported from the package.
  */
+import { hypot } from './hypot.js';
 import { type Arena, arena, Batch, G64, NO_DIAG, releaseArena } from './wasm.js';
 
 /** Half bandwidth of the intermediate band. */
 const B = 8;
+/** Panels whose updates of the trailing matrix are gathered into one. */
+const G = 8;
 /** Columns of A22 per call of X = V^T A22; rows x columns per tile of the rank-2b update. */
 const X_COLS = 128;
 const U_ROWS = 64;
 const U_COLS = 128;
+/** Multiply-adds of X = V^T A22 from which it is shared with the helper threads (m about 700 at b = 8). */
+const X_PARALLEL_MIN_WORK = 1 << 22;
 
 /**
  * Tridiagonal form (d: diagonal, e[i] = T[i, i-1], e[0] = 0) of the symmetric `w` ([n, n], both triangles;
@@ -33,45 +38,67 @@ export function tridiagonalizeTwoStage(
   const panels = Math.ceil(n / 4);
   const size = panels * n * 4;
   const mPad = n + 4;
-  // Arena: A in column panels; X [b, mPad]; packed [V | W] and [-W | -V] (mPad rows x 2b each).
-  const offX = size;
-  const offP = offX + b * mPad;
-  const offQ = offP + mPad * 2 * b;
-  const ar = arena((offQ + mPad * 2 * b) * 8);
+  const w2 = 2 * b * G;
+  // Arena, after A in column panels: X [b, mPad]; V^T packed; the group's [V_0 W_0 V_1 W_1 ..] row-major,
+  // packed, and packed as [-W_0 -V_0 -W_1 -V_1 ..] (mPad rows x 2 b G each); [P | Q] packed and row-major.
+  const x = size;
+  const vt = x + b * mPad;
+  const r = vt + b * mPad;
+  const p = r + mPad * w2;
+  const q = p + mPad * w2;
+  const pq = q + mPad * w2;
+  const pqr = pq + b * w2;
+  const ar = arena((pqr + b * w2) * 8);
   if (ar === null) return false;
   const h = new Float64Array(ar.memory.buffer);
   h.fill(0, 0, size);
-  for (let q = 0; q < panels; q++) {
-    const base = q * n * 4;
-    const cols = Math.min(4, n - 4 * q);
-    for (let i = 0; i < n; i++) {
-      const src = i * n + 4 * q;
-      for (let c = 0; c < cols; c++) h[base + i * 4 + c] = w[src + c];
+  // In blocks of 64 rows, so that each row is read from cache by every panel after the first.
+  for (let i0 = 0; i0 < n; i0 += 64) {
+    const i1 = Math.min(i0 + 64, n);
+    for (let c4 = 0; c4 < panels; c4++) {
+      const base = c4 * n * 4;
+      const cols = Math.min(4, n - 4 * c4);
+      for (let i = i0; i < i1; i++) {
+        const src = i * n + 4 * c4;
+        for (let c = 0; c < cols; c++) h[base + i * 4 + c] = w[src + c];
+      }
     }
   }
-  reduceToBand(ar, h, n, b, offX, offP, offQ, mPad);
+  reduceToBand(ar, h, n, b, { x, vt, r, p, q, pq, pqr, mPad, w2 });
   const band = compactBand(h, n, b);
   releaseArena();
   bandToTridiagonal(band, n, b, d, e);
   return true;
 }
 
+/** Offsets (float64 elements) of the arena's work areas, and their row strides. */
+interface Layout {
+  x: number;
+  vt: number;
+  r: number;
+  p: number;
+  q: number;
+  pq: number;
+  pqr: number;
+  mPad: number;
+  /** Row stride of the group's areas: 2 b G. */
+  w2: number;
+}
+
 /**
  * Stage 1: A to half-bandwidth b, in place. A is stored in panels of 4 columns (entry (i, j) at
  * ((j >> 2) n + i) 4 + (j & 3)), so that a column, a 4 x 4 block and the operand of a product read
  * contiguously.
+ *
+ * The rank-2b updates A22 -= V W^T + W V^T of G consecutive panels are gathered into one rank-2bG update
+ * of the trailing matrix (as LAPACK's dsytrd gathers its reflectors): one pass over A22 per G panels
+ * instead of one per panel, with an inner dimension deep enough for the product tile to run at speed.
+ * Meanwhile each panel's columns are brought up to date before its QR, and its X = V^T A22 (taken from
+ * the stale A22) is corrected for the pending update through thin products.
  */
-function reduceToBand(
-  ar: Arena,
-  h: Float64Array,
-  n: number,
-  b: number,
-  offX: number,
-  offP: number,
-  offQ: number,
-  mPad: number,
-): void {
+function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layout): void {
   const at = (i: number, j: number) => ((j >> 2) * n + i) * 4 + (j & 3);
+  const { mPad, w2 } = L;
   const batch = new Batch(ar);
   const v = new Float64Array(n * b);
   const y = new Float64Array(n * b);
@@ -81,10 +108,21 @@ function reduceToBand(
   const vty = new Float64Array(b * b);
   const g = new Float64Array(b);
   const xi = new Float64Array(b);
+  // The group: panels since row g0, `inGroup` of them. Row i of its areas is row i - g0 (a multiple of 4
+  // plus the row's place in its 4-row block for the packed ones).
+  let g0 = 0;
+  let inGroup = 0;
   for (let k = 0; k + b < n - 1; k += b) {
     const r0 = k + b; // first row (and column) of A22; a multiple of 4
     const m = n - r0;
     const kb = Math.min(b, m);
+    const m4 = m - (m % 4);
+    if (inGroup === 0) {
+      g0 = k;
+      h.fill(0, L.p, L.q + mPad * w2);
+    } else {
+      catchUpPanel(batch, h, n, k, g0, inGroup * b, L, at);
+    }
     // Householder QR of the panel A[r0:, k:k+b] (m x b), reflectors into v ([m, b], unit lower).
     v.fill(0, 0, m * b);
     for (let j = 0; j < kb; j++) {
@@ -98,7 +136,7 @@ function reduceToBand(
         tau[j] = 0;
         continue;
       }
-      const beta = -Math.sign(alpha || 1) * Math.hypot(alpha, xnorm);
+      const beta = -Math.sign(alpha || 1) * hypot(alpha, xnorm);
       tau[j] = (beta - alpha) / beta;
       const scale = 1 / (alpha - beta);
       for (let i = j + 1; i < m; i++) {
@@ -133,29 +171,28 @@ function reduceToBand(
         if (vij === 0) continue;
         for (let c = 0; c < j; c++) g[c] += v[i * b + c] * vij;
       }
-      for (let r = 0; r < j; r++) {
+      for (let rr = 0; rr < j; rr++) {
         let s = 0;
-        for (let c = r; c < j; c++) s += t[r * b + c] * g[c];
-        t[r * b + j] = -tau[j] * s;
+        for (let c = rr; c < j; c++) s += t[rr * b + c] * g[c];
+        t[rr * b + j] = -tau[j] * s;
       }
     }
     // X = V^T A22 ([b, m]) on the tile: V^T packed in panels of 4 rows, A22's column panels read in
     // place (symmetric: column j of A22 is its row j).
-    const m4 = m - (m % 4);
-    for (let q = 0; q < b; q += 4) {
-      const base = offP + q * m;
-      for (let i = 0; i < m; i++) for (let r = 0; r < 4; r++) h[base + i * 4 + r] = v[i * b + q + r];
+    for (let c4 = 0; c4 < b; c4 += 4) {
+      const base = L.vt + c4 * m;
+      for (let i = 0; i < m; i++) for (let c = 0; c < 4; c++) h[base + i * 4 + c] = v[i * b + c4 + c];
     }
-    h.fill(0, offX, offX + b * mPad);
+    h.fill(0, L.x, L.x + b * mPad);
     for (let j0 = 0; j0 < m4; j0 += X_COLS) {
       const nc = Math.min(X_COLS, m4 - j0);
       batch.add(
         G64,
-        offP * 8,
+        L.vt * 8,
         at(r0, r0 + j0) * 8,
         n * 32,
         32,
-        (offX + j0) * 8,
+        (L.x + j0) * 8,
         mPad * 8,
         32,
         b / 4,
@@ -164,21 +201,24 @@ function reduceToBand(
         NO_DIAG,
       );
     }
-    batch.run(b * m * m);
+    // Shared with the helper threads from a lower size than a product's default: these calls are short
+    // and the panel loop waits on each batch, so a second thread halves the dominant cost of the stage.
+    batch.run(b * m * m, X_PARALLEL_MIN_WORK);
     for (let j = m4; j < m; j++) {
       const cj = at(r0, r0 + j);
       for (let c = 0; c < b; c++) {
         let s = 0;
         for (let i = 0; i < m; i++) s += v[i * b + c] * h[cj + 4 * i];
-        h[offX + c * mPad + j] = s;
+        h[L.x + c * mPad + j] = s;
       }
     }
+    if (inGroup > 0) correctX(batch, h, b, m, r0 - g0, inGroup * b, L);
     // Y = X^T T ([m, b]); Z = T^T (V^T Y); W = Y - V Z / 2 (into y).
     for (let i = 0; i < m; i++) {
-      for (let q = 0; q < b; q++) xi[q] = h[offX + q * mPad + i];
+      for (let c = 0; c < b; c++) xi[c] = h[L.x + c * mPad + i];
       for (let c = 0; c < b; c++) {
         let s = 0;
-        for (let q = 0; q <= c; q++) s += xi[q] * t[q * b + c];
+        for (let c2 = 0; c2 <= c; c2++) s += xi[c2] * t[c2 * b + c];
         y[i * b + c] = s;
       }
     }
@@ -190,69 +230,195 @@ function reduceToBand(
         for (let c2 = 0; c2 < b; c2++) vty[c1 * b + c2] += vi * y[i * b + c2];
       }
     }
-    for (let r = 0; r < b; r++) {
+    for (let rr = 0; rr < b; rr++) {
       for (let c = 0; c < b; c++) {
         let s = 0;
-        for (let q = 0; q <= r; q++) s += t[q * b + r] * vty[q * b + c];
-        z[r * b + c] = s;
+        for (let c2 = 0; c2 <= rr; c2++) s += t[c2 * b + rr] * vty[c2 * b + c];
+        z[rr * b + c] = s;
       }
     }
     for (let i = 0; i < m; i++) {
       for (let c = 0; c < b; c++) {
         let s = 0;
-        for (let q = 0; q < b; q++) s += v[i * b + q] * z[q * b + c];
+        for (let c2 = 0; c2 < b; c2++) s += v[i * b + c2] * z[c2 * b + c];
         y[i * b + c] -= 0.5 * s;
       }
     }
-    // A22 += [V | W] [-W | -V]^T on the tile: packed operands, A22's 4 x 4 blocks in place. Both
-    // triangles (a mirror would cost more than the products it saves: it reads across column panels).
-    const b2 = 2 * b;
-    for (let q = 0; q < m4; q += 4) {
-      const pb = offP + q * b2;
-      const qb = offQ + q * b2;
+    // The panel joins the group: V and W into its slot of the three areas.
+    const slot = 2 * b * inGroup;
+    for (let i = 0; i < m; i++) {
+      const row = r0 + i - g0;
+      const rr = L.r + row * w2 + slot;
+      const blk = (row - (row & 3)) * w2 + (row & 3) + slot * 4;
       for (let c = 0; c < b; c++) {
-        for (let r = 0; r < 4; r++) {
-          const i = q + r;
-          h[pb + c * 4 + r] = v[i * b + c];
-          h[pb + (b + c) * 4 + r] = y[i * b + c];
-          h[qb + c * 4 + r] = -y[i * b + c];
-          h[qb + (b + c) * 4 + r] = -v[i * b + c];
-        }
+        const vv = v[i * b + c];
+        const ww = y[i * b + c];
+        h[rr + c] = vv;
+        h[rr + b + c] = ww;
+        h[L.p + blk + c * 4] = vv;
+        h[L.p + blk + (b + c) * 4] = ww;
+        h[L.q + blk + c * 4] = -ww;
+        h[L.q + blk + (b + c) * 4] = -vv;
       }
     }
+    inGroup++;
+    if (inGroup < G && k + 2 * b < n - 1) continue;
+    // A22 += [V_0 W_0 ..] [-W_0 -V_0 ..]^T over rows and columns r0.. on the tile, A22's 4 x 4 blocks in
+    // place. Both triangles (a mirror would cost more than the products it saves: it reads across column
+    // panels). Slots not filled are zero.
+    const off = (r0 - g0) * w2;
     for (let i0 = 0; i0 < m4; i0 += U_ROWS) {
       const mr = Math.min(U_ROWS, m4 - i0);
       for (let j0 = 0; j0 < m4; j0 += U_COLS) {
         const nc = Math.min(U_COLS, m4 - j0);
         batch.add(
           G64,
-          (offP + i0 * b2) * 8,
-          (offQ + j0 * b2) * 8,
-          b2 * 32,
+          (L.p + off + i0 * w2) * 8,
+          (L.q + off + j0 * w2) * 8,
+          w2 * 32,
           32,
           at(r0 + i0, r0 + j0) * 8,
           32,
           n * 32,
           mr / 4,
           nc / 4,
-          b2,
+          w2,
           NO_DIAG,
         );
       }
     }
-    batch.run(2 * b * m * m);
+    batch.run(w2 * m * m);
     // Fringe rows and columns (m mod 4) in plain loops.
+    const wg = inGroup * b;
     for (let i = 0; i < m; i++) {
-      for (let j = i < m4 ? m4 : 0; j < m; j++) h[at(r0 + i, r0 + j)] -= rank2(v, y, b, i, j);
+      for (let j = i < m4 ? m4 : 0; j < m; j++) {
+        h[at(r0 + i, r0 + j)] -= rank2(h, b, wg, L.r + (r0 + i - g0) * w2, L.r + (r0 + j - g0) * w2);
+      }
     }
+    inGroup = 0;
   }
 }
 
-/** sum_c V[i, c] W[j, c] + W[i, c] V[j, c]. */
-function rank2(v: Float64Array, w: Float64Array, b: number, i: number, j: number): number {
+/**
+ * sum over the group's first `wg` / b panels of V[i] . W[j] + W[i] . V[j], rows i and j of the row-major
+ * [V_0 W_0 V_1 W_1 ..] at offsets ri and rj.
+ */
+function rank2(h: Float64Array, b: number, wg: number, ri: number, rj: number): number {
   let s = 0;
-  for (let c = 0; c < b; c++) s += v[i * b + c] * w[j * b + c] + w[i * b + c] * v[j * b + c];
+  for (let o = 0; o < 2 * wg; o += 2 * b) {
+    for (let c = o; c < o + b; c++) s += h[ri + c] * h[rj + b + c] + h[ri + b + c] * h[rj + c];
+  }
   return s;
+}
+
+/**
+ * Brings columns k..k+b of A, rows k.. (the next panel and its diagonal block), up to date with the
+ * group's pending update: A[k:, k:k+b] += [V_0 W_0 ..][k:] [-W_0 -V_0 ..][k:k+b]^T on the tile (b = 8:
+ * two column panels), the last m mod 4 rows in a plain loop.
+ */
+function catchUpPanel(
+  batch: Batch,
+  h: Float64Array,
+  n: number,
+  k: number,
+  g0: number,
+  wg: number,
+  L: Layout,
+  at: (i: number, j: number) => number,
+): void {
+  const { w2 } = L;
+  const m = n - k;
+  const m4 = m - (m % 4);
+  const off = (k - g0) * w2;
+  batch.add(
+    G64,
+    (L.p + off) * 8,
+    (L.q + off) * 8,
+    w2 * 32,
+    32,
+    at(k, k) * 8,
+    32,
+    n * 32,
+    m4 / 4,
+    B / 4,
+    w2,
+    NO_DIAG,
+  );
+  batch.run();
+  for (let c = 0; c < B; c++) {
+    const rc = L.r + (k + c - g0) * w2;
+    for (let i = m4; i < m; i++) h[at(k + i, k + c)] -= rank2(h, B, wg, L.r + (k + i - g0) * w2, rc);
+  }
+}
+
+/**
+ * X = V^T A22 was taken from the stale A22: X += [P_0 Q_0 ..] [-W_0 -V_0 ..]^T over columns r0.., with
+ * [P_0 Q_0 ..] = V^T [V_0 W_0 ..] ([b, 2 wg]) from the tile too. `row` = r0 - g0.
+ */
+function correctX(
+  batch: Batch,
+  h: Float64Array,
+  b: number,
+  m: number,
+  row: number,
+  wg: number,
+  L: Layout,
+): void {
+  const { mPad, w2 } = L;
+  const k2 = 2 * wg;
+  const m4 = m - (m % 4);
+  h.fill(0, L.pqr, L.pqr + b * k2);
+  batch.add(
+    G64,
+    L.vt * 8,
+    (L.r + row * w2) * 8,
+    32,
+    w2 * 8,
+    L.pqr * 8,
+    k2 * 8,
+    32,
+    b / 4,
+    k2 / 4,
+    m,
+    NO_DIAG,
+  );
+  batch.run();
+  for (let c4 = 0; c4 < b; c4 += 4) {
+    for (let s = 0; s < k2; s++) {
+      for (let c = 0; c < 4; c++) h[L.pq + c4 * k2 + s * 4 + c] = h[L.pqr + (c4 + c) * k2 + s];
+    }
+  }
+  for (let j0 = 0; j0 < m4; j0 += X_COLS) {
+    const nc = Math.min(X_COLS, m4 - j0);
+    batch.add(
+      G64,
+      L.pq * 8,
+      (L.q + (row + j0) * w2) * 8,
+      w2 * 32,
+      32,
+      (L.x + j0) * 8,
+      mPad * 8,
+      32,
+      b / 4,
+      nc / 4,
+      k2,
+      NO_DIAG,
+    );
+  }
+  batch.run();
+  // Fringe columns: [-W | -V] of row j read off the row-major area.
+  for (let j = m4; j < m; j++) {
+    const rj = L.r + (row + j) * w2;
+    for (let c = 0; c < b; c++) {
+      let s = 0;
+      for (let o = 0; o < k2; o += 2 * b) {
+        for (let u = o; u < o + b; u++) {
+          s += h[L.pqr + c * k2 + u] * h[rj + b + u] + h[L.pqr + c * k2 + b + u] * h[rj + u];
+        }
+      }
+      h[L.x + c * mPad + j] -= s;
+    }
+  }
 }
 
 /** band[i (b + 2) + s] = A[i, i - s] (A in column panels) for s <= b; slot b + 1 (the bulge) zero. */
@@ -291,7 +457,7 @@ export function bandToTridiagonal(
         if (x === 0) break;
         const p = row - 1;
         const a = band[p * w + p - col];
-        const hyp = Math.hypot(a, x);
+        const hyp = hypot(a, x);
         const c = a / hyp;
         const s = x / hyp;
         band[p * w + p - col] = hyp;

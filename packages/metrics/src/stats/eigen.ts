@@ -12,7 +12,6 @@
 
 import { atDoor } from '@ldmae/core';
 import { tridiagonalizeTwoStage } from './band.js';
-
 import {
   assertFinite,
   assertFloatArray,
@@ -20,6 +19,7 @@ import {
   type FloatArray,
   symmetricCopy,
 } from './checks.js';
+import { hypot } from './hypot.js';
 import { arena, Batch, releaseArena, TRID } from './wasm.js';
 
 /** Eigenvalues in ascending order and the matching orthonormal eigenvectors. */
@@ -394,19 +394,6 @@ function rotateRows(z: Float64Array, n: number, i: number, s: number, c: number)
     z[rj + k] = s * zi + c * zj;
     z[ri + k] = c * zi - s * zj;
   }
-}
-
-/** sqrt(a^2 + b^2) without overflow; Math.hypot is several times slower in V8. */
-function hypot(a: number, b: number): number {
-  const x = Math.abs(a);
-  const y = Math.abs(b);
-  if (x > y) {
-    const t = y / x;
-    return x * Math.sqrt(1 + t * t);
-  }
-  if (y === 0) return 0;
-  const t = x / y;
-  return y * Math.sqrt(1 + t * t);
 }
 
 /** Transpose of a row-major n x n matrix, in 32 x 32 tiles. */

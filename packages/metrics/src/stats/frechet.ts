@@ -15,7 +15,11 @@ import { mirrorUpper, multiplyABt } from './gemm.js';
 
 import { pivotedCholeskyInPlace } from './pivoted-cholesky.js';
 
-import { hold, type setStatsThreads, unhold } from './wasm.js';
+import { type Arena, arena, Batch, G64, hold, releaseArena, type setStatsThreads, unhold } from './wasm.js';
+
+/** Rows and columns per product tile call of the update in {@link assertPsd}. */
+const U_ROWS = 64;
+const U_COLS = 128;
 
 const EPS = 2.220446049250313e-16;
 
@@ -258,42 +262,60 @@ const CB = 64;
 /**
  * Rejects a symmetric matrix that is clearly not PSD: S + tol * max(diag) * I must have a Cholesky
  * factor. Works on a copy, blocked: the rows of a block are factored here (S = U^T U, U upper, row by
- * row), and the rest of the matrix receives the block's update through {@link multiplyABt}.
+ * row), and the rest of the matrix receives the block's update U12^T U12. The copy lives in the
+ * WebAssembly arena when there is one, so that update runs on the product tile in place, U12 read
+ * where it lies; else through {@link multiplyABt}.
  */
 function assertPsd(name: string, s: Float64Array, n: number, tol: number): void {
   const maxDiag = assertPsdScale(name, s, n);
   if (maxDiag === 0) return;
   const shift = tol * maxDiag;
-  const w = s.slice(0, n * n);
+  const ar = arena((n * n + n * CB) * 8);
+  const h = ar ? new Float64Array(ar.memory.buffer) : null;
+  const w = h ? h.subarray(0, n * n) : new Float64Array(n * n);
+  w.set(s.subarray(0, n * n));
+  const update = h ? arenaUpdate(ar!, h, n) : plainUpdate(w, n);
+  try {
+    for (let k0 = 0; k0 < n; k0 += CB) {
+      const k1 = Math.min(k0 + CB, n);
+      // Rows k0..k1 of U (upper triangle of w): row i minus the rows of the block above it, scaled.
+      for (let i = k0; i < k1; i++) {
+        const ri = i * n;
+        for (let q = k0; q < i; q++) {
+          const rq = q * n;
+          const f = w[rq + i];
+          if (f === 0) continue;
+          for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
+        }
+        const d = w[ri + i] + shift;
+        if (!(d > 0)) {
+          throw new RangeError(
+            `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
+              `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${i}). Pass a covariance ` +
+              '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
+          );
+        }
+        const piv = Math.sqrt(d);
+        const inv = 1 / piv;
+        w[ri + i] = piv;
+        for (let j = i + 1; j < n; j++) w[ri + j] *= inv;
+      }
+      if (k1 < n) update(k0, k1);
+    }
+  } finally {
+    if (h) releaseArena();
+  }
+}
+
+/**
+ * w[k1:, k1:] -= U12^T U12 (upper triangle) with U12 = rows k0..k1, columns k1.. of the row-major [n, n]
+ * w, in plain arrays: G = U12^T, then {@link multiplyABt}.
+ */
+function plainUpdate(w: Float64Array, n: number): (k0: number, k1: number) => void {
   const g = new Float64Array(n * CB);
   const ng = new Float64Array(n * CB);
-  for (let k0 = 0; k0 < n; k0 += CB) {
-    const k1 = Math.min(k0 + CB, n);
-    // Rows k0..k1 of U (upper triangle of w): row i minus the rows of the block above it, scaled.
-    for (let i = k0; i < k1; i++) {
-      const ri = i * n;
-      for (let q = k0; q < i; q++) {
-        const rq = q * n;
-        const f = w[rq + i];
-        if (f === 0) continue;
-        for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
-      }
-      const d = w[ri + i] + shift;
-      if (!(d > 0)) {
-        throw new RangeError(
-          `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
-            `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${i}). Pass a covariance ` +
-            '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
-        );
-      }
-      const piv = Math.sqrt(d);
-      const inv = 1 / piv;
-      w[ri + i] = piv;
-      for (let j = i + 1; j < n; j++) w[ri + j] *= inv;
-    }
+  return (k0, k1) => {
     const rest = n - k1;
-    if (rest === 0) break;
-    // w[k1:, k1:] -= U12^T U12 (upper triangle), U12 = rows k0..k1, columns k1..: G = U12^T.
     const nb = k1 - k0;
     for (let j = 0; j < rest; j++) {
       for (let q = 0; q < nb; q++) {
@@ -303,5 +325,57 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
       }
     }
     multiplyABt(ng, rest, g, rest, nb, w.subarray(k1 * n + k1), { accumulate: true, upper: true, ldc: n });
-  }
+  };
+}
+
+/**
+ * The same update with w at the start of the arena: -U12^T packed after w, U12 read in place as the
+ * tile's row-major B operand, C = w updated in place (tiles below the diagonal skipped); the last
+ * rest mod 4 rows and columns in plain loops.
+ */
+function arenaUpdate(ar: Arena, h: Float64Array, n: number): (k0: number, k1: number) => void {
+  const batch = new Batch(ar);
+  const pk = n * n;
+  return (k0, k1) => {
+    const rest = n - k1;
+    const nb = k1 - k0;
+    const r4 = rest - (rest % 4);
+    const u = k0 * n + k1; // U12[t, j] = h[u + t n + j]
+    for (let i = 0; i < r4; i += 4) {
+      const base = pk + i * nb;
+      for (let t = 0; t < nb; t++) {
+        const src = u + t * n + i;
+        for (let r = 0; r < 4; r++) h[base + t * 4 + r] = -h[src + r];
+      }
+    }
+    for (let i0 = 0; i0 < r4; i0 += U_ROWS) {
+      const mr = Math.min(U_ROWS, r4 - i0);
+      for (let j0 = i0 - (i0 % U_COLS); j0 < r4; j0 += U_COLS) {
+        const nc = Math.min(U_COLS, r4 - j0);
+        const c = (k1 + i0) * n + k1 + j0;
+        batch.add(
+          G64,
+          (pk + i0 * nb) * 8,
+          (u + j0) * 8,
+          32,
+          n * 8,
+          c * 8,
+          n * 8,
+          32,
+          mr / 4,
+          nc / 4,
+          nb,
+          j0 - i0,
+        );
+      }
+    }
+    batch.run((r4 * r4 * nb) / 2);
+    for (let i = 0; i < rest; i++) {
+      for (let j = Math.max(i, i < r4 ? r4 : 0); j < rest; j++) {
+        let acc = 0;
+        for (let t = 0; t < nb; t++) acc += h[u + t * n + i] * h[u + t * n + j];
+        h[(k1 + i) * n + k1 + j] -= acc;
+      }
+    }
+  };
 }

@@ -588,13 +588,13 @@ export class Batch {
    * Runs the queued calls and empties the batch. `work` (multiply-adds, about): helper threads join only
    * from PARALLEL_MIN_WORK on. A helper that the system pauses in the middle of a call holds the batch
    * up until it runs again, which on a busy machine can take milliseconds: only batches much longer than
-   * that are worth sharing.
+   * that are worth sharing. `minWork` overrides that threshold for a caller whose calls are all short.
    */
-  run(work = 0): void {
+  run(work = 0, minWork = PARALLEL_MIN_WORK): void {
     const count = this.count;
     if (count === 0) return;
     this.count = 0;
-    const p = count > 1 && work >= PARALLEL_MIN_WORK ? getPool(this.ar) : null;
+    const p = count > 1 && work >= minWork ? getPool(this.ar) : null;
     const fns = this.ar.kernels;
     const a = this.buf;
     const call = (idx: number) => {
