@@ -256,8 +256,9 @@ function assertPsdScale(name: string, s: Float64Array, n: number): number {
   return 0;
 }
 
-/** Rows per block of the Cholesky check in {@link assertPsd}. */
+/** Rows per block of the Cholesky check in {@link assertPsd}, and per sub-block in the arena. */
 const CB = 64;
+const SB = 16;
 
 /**
  * Rejects a symmetric matrix that is clearly not PSD: S + tol * max(diag) * I must have a Cholesky
@@ -275,32 +276,39 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
   const w = h ? h.subarray(0, n * n) : new Float64Array(n * n);
   w.set(s.subarray(0, n * n));
   const update = h ? arenaUpdate(ar!, h, n) : plainUpdate(w, n);
+  // In the arena the rows of a block are factored in sub-blocks of SB, each passing its update on to the
+  // block's later rows through the tile, which leaves less of the row by row work to JavaScript.
+  const sb = h ? SB : CB;
   try {
     for (let k0 = 0; k0 < n; k0 += CB) {
       const k1 = Math.min(k0 + CB, n);
-      // Rows k0..k1 of U (upper triangle of w): row i minus the rows of the block above it, scaled.
-      for (let i = k0; i < k1; i++) {
-        const ri = i * n;
-        for (let q = k0; q < i; q++) {
-          const rq = q * n;
-          const f = w[rq + i];
-          if (f === 0) continue;
-          for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
+      for (let s0 = k0; s0 < k1; s0 += sb) {
+        const s1 = Math.min(s0 + sb, k1);
+        // Rows s0..s1 of U (upper triangle of w): row i minus the rows of the sub-block above it, scaled.
+        for (let i = s0; i < s1; i++) {
+          const ri = i * n;
+          for (let q = s0; q < i; q++) {
+            const rq = q * n;
+            const f = w[rq + i];
+            if (f === 0) continue;
+            for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
+          }
+          const d = w[ri + i] + shift;
+          if (!(d > 0)) {
+            throw new RangeError(
+              `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
+                `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${i}). Pass a covariance ` +
+                '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
+            );
+          }
+          const piv = Math.sqrt(d);
+          const inv = 1 / piv;
+          w[ri + i] = piv;
+          for (let j = i + 1; j < n; j++) w[ri + j] *= inv;
         }
-        const d = w[ri + i] + shift;
-        if (!(d > 0)) {
-          throw new RangeError(
-            `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
-              `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${i}). Pass a covariance ` +
-              '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
-          );
-        }
-        const piv = Math.sqrt(d);
-        const inv = 1 / piv;
-        w[ri + i] = piv;
-        for (let j = i + 1; j < n; j++) w[ri + j] *= inv;
+        if (s1 < k1) update(s0, s1, k1);
       }
-      if (k1 < n) update(k0, k1);
+      if (k1 < n) update(k0, k1, n);
     }
   } finally {
     if (h) releaseArena();
@@ -308,13 +316,16 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
 }
 
 /**
- * w[k1:, k1:] -= U12^T U12 (upper triangle) with U12 = rows k0..k1, columns k1.. of the row-major [n, n]
- * w, in plain arrays: G = U12^T, then {@link multiplyABt}.
+ * w[k1:rowEnd, k1:] -= U12^T U12 (upper triangle) with U12 = rows k0..k1, columns k1.. of the row-major
+ * [n, n] w.
  */
-function plainUpdate(w: Float64Array, n: number): (k0: number, k1: number) => void {
+type RowsUpdate = (k0: number, k1: number, rowEnd: number) => void;
+
+/** {@link RowsUpdate} in plain arrays: G = U12^T, then {@link multiplyABt}. */
+function plainUpdate(w: Float64Array, n: number): RowsUpdate {
   const g = new Float64Array(n * CB);
   const ng = new Float64Array(n * CB);
-  return (k0, k1) => {
+  return (k0, k1, rowEnd) => {
     const rest = n - k1;
     const nb = k1 - k0;
     for (let j = 0; j < rest; j++) {
@@ -324,22 +335,28 @@ function plainUpdate(w: Float64Array, n: number): (k0: number, k1: number) => vo
         ng[j * nb + q] = -v;
       }
     }
-    multiplyABt(ng, rest, g, rest, nb, w.subarray(k1 * n + k1), { accumulate: true, upper: true, ldc: n });
+    multiplyABt(ng, rowEnd - k1, g, rest, nb, w.subarray(k1 * n + k1), {
+      accumulate: true,
+      upper: true,
+      ldc: n,
+    });
   };
 }
 
 /**
- * The same update with w at the start of the arena: -U12^T packed after w, U12 read in place as the
- * tile's row-major B operand, C = w updated in place (tiles below the diagonal skipped); the last
- * rest mod 4 rows and columns in plain loops.
+ * {@link RowsUpdate} with w at the start of the arena: -U12^T packed after w, U12 read in place as the
+ * tile's row-major B operand, C = w updated in place (tiles below the diagonal skipped); the last rows
+ * and columns (mod 4) in plain loops.
  */
-function arenaUpdate(ar: Arena, h: Float64Array, n: number): (k0: number, k1: number) => void {
+function arenaUpdate(ar: Arena, h: Float64Array, n: number): RowsUpdate {
   const batch = new Batch(ar);
   const pk = n * n;
-  return (k0, k1) => {
+  return (k0, k1, rowEnd) => {
+    const rows = rowEnd - k1;
     const rest = n - k1;
     const nb = k1 - k0;
-    const r4 = rest - (rest % 4);
+    const r4 = rows - (rows % 4);
+    const c4 = rest - (rest % 4);
     const u = k0 * n + k1; // U12[t, j] = h[u + t n + j]
     for (let i = 0; i < r4; i += 4) {
       const base = pk + i * nb;
@@ -350,8 +367,8 @@ function arenaUpdate(ar: Arena, h: Float64Array, n: number): (k0: number, k1: nu
     }
     for (let i0 = 0; i0 < r4; i0 += U_ROWS) {
       const mr = Math.min(U_ROWS, r4 - i0);
-      for (let j0 = i0 - (i0 % U_COLS); j0 < r4; j0 += U_COLS) {
-        const nc = Math.min(U_COLS, r4 - j0);
+      for (let j0 = i0 - (i0 % U_COLS); j0 < c4; j0 += U_COLS) {
+        const nc = Math.min(U_COLS, c4 - j0);
         const c = (k1 + i0) * n + k1 + j0;
         batch.add(
           G64,
@@ -369,9 +386,9 @@ function arenaUpdate(ar: Arena, h: Float64Array, n: number): (k0: number, k1: nu
         );
       }
     }
-    batch.run((r4 * r4 * nb) / 2);
-    for (let i = 0; i < rest; i++) {
-      for (let j = Math.max(i, i < r4 ? r4 : 0); j < rest; j++) {
+    batch.run(r4 * (c4 - r4 / 2) * nb);
+    for (let i = 0; i < rows; i++) {
+      for (let j = i < r4 ? Math.max(i, c4) : i; j < rest; j++) {
         let acc = 0;
         for (let t = 0; t < nb; t++) acc += h[u + t * n + i] * h[u + t * n + j];
         h[(k1 + i) * n + k1 + j] -= acc;
