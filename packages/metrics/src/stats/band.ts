@@ -39,11 +39,18 @@ export function tridiagonalizeTwoStage(
   const size = panels * n * 4;
   const mPad = n + 4;
   const w2 = 2 * b * G;
-  // Arena, after A in column panels: X [b, mPad]; V^T packed; the group's [V_0 W_0 V_1 W_1 ..] row-major,
-  // packed, and packed as [-W_0 -V_0 -W_1 -V_1 ..] (mPad rows x 2 b G each); [P | Q] packed and row-major.
+  // Arena, after A in column panels: X [b, mPad] in panels of 4 columns; V packed by 4 columns (V^T) and
+  // by 4 rows; Y (then W) [mPad, b]; T, V^T Y and -Z / 2 [b, b]; the group's [V_0 W_0 V_1 W_1 ..]
+  // row-major, packed, and packed as [-W_0 -V_0 -W_1 -V_1 ..] (mPad rows x 2 b G each); [P | Q] packed
+  // and row-major.
   const x = size;
   const vt = x + b * mPad;
-  const r = vt + b * mPad;
+  const vp = vt + b * mPad;
+  const y = vp + b * mPad;
+  const t = y + b * mPad;
+  const vty = t + b * b;
+  const z = vty + b * b;
+  const r = z + b * b;
   const p = r + mPad * w2;
   const q = p + mPad * w2;
   const pq = q + mPad * w2;
@@ -51,7 +58,8 @@ export function tridiagonalizeTwoStage(
   const ar = arena((pqr + b * w2) * 8);
   if (ar === null) return false;
   const h = new Float64Array(ar.memory.buffer);
-  h.fill(0, 0, size);
+  // Every entry is copied below but the unused columns of a last, partial panel.
+  if (n % 4 !== 0) h.fill(0, (panels - 1) * n * 4, size);
   // In blocks of 64 rows, so that each row is read from cache by every panel after the first.
   for (let i0 = 0; i0 < n; i0 += 64) {
     const i1 = Math.min(i0 + 64, n);
@@ -64,7 +72,7 @@ export function tridiagonalizeTwoStage(
       }
     }
   }
-  reduceToBand(ar, h, n, b, { x, vt, r, p, q, pq, pqr, mPad, w2 });
+  reduceToBand(ar, h, n, b, { x, vt, vp, y, t, vty, z, r, p, q, pq, pqr, mPad, w2 });
   const band = compactBand(h, n, b);
   releaseArena();
   bandToTridiagonal(band, n, b, d, e);
@@ -75,6 +83,11 @@ export function tridiagonalizeTwoStage(
 interface Layout {
   x: number;
   vt: number;
+  vp: number;
+  y: number;
+  t: number;
+  vty: number;
+  z: number;
   r: number;
   p: number;
   q: number;
@@ -101,13 +114,9 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
   const { mPad, w2 } = L;
   const batch = new Batch(ar);
   const v = new Float64Array(n * b);
-  const y = new Float64Array(n * b);
   const t = new Float64Array(b * b);
   const tau = new Float64Array(b);
-  const z = new Float64Array(b * b);
-  const vty = new Float64Array(b * b);
   const g = new Float64Array(b);
-  const xi = new Float64Array(b);
   // The group: panels since row g0, `inGroup` of them. Row i of its areas is row i - g0 (a multiple of 4
   // plus the row's place in its 4-row block for the packed ones).
   let g0 = 0;
@@ -119,7 +128,9 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
     const m4 = m - (m % 4);
     if (inGroup === 0) {
       g0 = k;
-      h.fill(0, L.p, L.q + mPad * w2);
+      // Slots not filled yet must read as zero: rows g0.. of the packed areas.
+      h.fill(0, L.p, L.p + (n - g0 + 4) * w2);
+      h.fill(0, L.q, L.q + (n - g0 + 4) * w2);
     } else {
       catchUpPanel(batch, h, n, k, g0, inGroup * b, L, at);
     }
@@ -177,12 +188,19 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
         t[rr * b + j] = -tau[j] * s;
       }
     }
-    // X = V^T A22 ([b, m]) on the tile: V^T packed in panels of 4 rows, A22's column panels read in
-    // place (symmetric: column j of A22 is its row j).
+    // V packed for the tile: by 4 columns (V^T, the A of V^T A22 and V^T Y) and by 4 rows (the A of V Z),
+    // zero past row m.
+    const mp4 = m4 === m ? m : m4 + 4;
     for (let c4 = 0; c4 < b; c4 += 4) {
       const base = L.vt + c4 * m;
       for (let i = 0; i < m; i++) for (let c = 0; c < 4; c++) h[base + i * 4 + c] = v[i * b + c4 + c];
     }
+    for (let i = 0; i < mp4; i++) {
+      const base = L.vp + (i - (i & 3)) * b + (i & 3);
+      for (let c = 0; c < b; c++) h[base + c * 4] = i < m ? v[i * b + c] : 0;
+    }
+    // X = V^T A22 ([b, m], in panels of 4 columns) on the tile, A22's column panels read in place
+    // (symmetric: column j of A22 is its row j).
     h.fill(0, L.x, L.x + b * mPad);
     for (let j0 = 0; j0 < m4; j0 += X_COLS) {
       const nc = Math.min(X_COLS, m4 - j0);
@@ -192,9 +210,9 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
         at(r0, r0 + j0) * 8,
         n * 32,
         32,
-        (L.x + j0) * 8,
-        mPad * 8,
+        (L.x + j0 * b) * 8,
         32,
+        b * 32,
         b / 4,
         nc / 4,
         m,
@@ -209,41 +227,28 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
       for (let c = 0; c < b; c++) {
         let s = 0;
         for (let i = 0; i < m; i++) s += v[i * b + c] * h[cj + 4 * i];
-        h[L.x + c * mPad + j] = s;
+        h[xAt(b, c, j) + L.x] = s;
       }
     }
     if (inGroup > 0) correctX(batch, h, b, m, r0 - g0, inGroup * b, L);
-    // Y = X^T T ([m, b]); Z = T^T (V^T Y); W = Y - V Z / 2 (into y).
-    for (let i = 0; i < m; i++) {
-      for (let c = 0; c < b; c++) xi[c] = h[L.x + c * mPad + i];
-      for (let c = 0; c < b; c++) {
-        let s = 0;
-        for (let c2 = 0; c2 <= c; c2++) s += xi[c2] * t[c2 * b + c];
-        y[i * b + c] = s;
-      }
-    }
-    vty.fill(0);
-    for (let i = 0; i < m; i++) {
-      for (let c1 = 0; c1 < b; c1++) {
-        const vi = v[i * b + c1];
-        if (vi === 0) continue;
-        for (let c2 = 0; c2 < b; c2++) vty[c1 * b + c2] += vi * y[i * b + c2];
-      }
-    }
+    // Y = X^T T, then W = Y - V Z / 2 with Z = T^T (V^T Y): [m, b] row-major at L.y, on the tile (rows
+    // past m come out zero).
+    h.set(t, L.t);
+    h.fill(0, L.y, L.y + mp4 * b);
+    batch.add(G64, L.x * 8, L.t * 8, 32, b * 8, L.y * 8, b * 8, 32, mp4 / 4, b / 4, b, NO_DIAG);
+    batch.run();
+    h.fill(0, L.vty, L.vty + b * b);
+    batch.add(G64, L.vt * 8, L.y * 8, 32, b * 8, L.vty * 8, b * 8, 32, b / 4, b / 4, m, NO_DIAG);
+    batch.run();
     for (let rr = 0; rr < b; rr++) {
       for (let c = 0; c < b; c++) {
         let s = 0;
-        for (let c2 = 0; c2 <= rr; c2++) s += t[c2 * b + rr] * vty[c2 * b + c];
-        z[rr * b + c] = s;
+        for (let c2 = 0; c2 <= rr; c2++) s += t[c2 * b + rr] * h[L.vty + c2 * b + c];
+        h[L.z + rr * b + c] = -0.5 * s;
       }
     }
-    for (let i = 0; i < m; i++) {
-      for (let c = 0; c < b; c++) {
-        let s = 0;
-        for (let c2 = 0; c2 < b; c2++) s += v[i * b + c2] * z[c2 * b + c];
-        y[i * b + c] -= 0.5 * s;
-      }
-    }
+    batch.add(G64, L.vp * 8, L.z * 8, 32, b * 8, L.y * 8, b * 8, 32, mp4 / 4, b / 4, b, NO_DIAG);
+    batch.run();
     // The panel joins the group: V and W into its slot of the three areas.
     const slot = 2 * b * inGroup;
     for (let i = 0; i < m; i++) {
@@ -252,7 +257,7 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
       const blk = (row - (row & 3)) * w2 + (row & 3) + slot * 4;
       for (let c = 0; c < b; c++) {
         const vv = v[i * b + c];
-        const ww = y[i * b + c];
+        const ww = h[L.y + i * b + c];
         h[rr + c] = vv;
         h[rr + b + c] = ww;
         h[L.p + blk + c * 4] = vv;
@@ -297,6 +302,11 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
     }
     inGroup = 0;
   }
+}
+
+/** Offset of X[c, j] in X's panels of 4 columns ([panel][c][4]). */
+function xAt(b: number, c: number, j: number): number {
+  return (j - (j & 3)) * b + c * 4 + (j & 3);
 }
 
 /**
@@ -364,7 +374,7 @@ function correctX(
   wg: number,
   L: Layout,
 ): void {
-  const { mPad, w2 } = L;
+  const { w2 } = L;
   const k2 = 2 * wg;
   const m4 = m - (m % 4);
   h.fill(0, L.pqr, L.pqr + b * k2);
@@ -396,9 +406,9 @@ function correctX(
       (L.q + (row + j0) * w2) * 8,
       w2 * 32,
       32,
-      (L.x + j0) * 8,
-      mPad * 8,
+      (L.x + j0 * b) * 8,
       32,
+      b * 32,
       b / 4,
       nc / 4,
       k2,
@@ -416,7 +426,7 @@ function correctX(
           s += h[L.pqr + c * k2 + u] * h[rj + b + u] + h[L.pqr + c * k2 + b + u] * h[rj + u];
         }
       }
-      h[L.x + c * mPad + j] -= s;
+      h[L.x + xAt(b, c, j)] -= s;
     }
   }
 }

@@ -39,16 +39,12 @@ export function assertFinite(name: string, x: ArrayLike<number>): void {
  * returns a symmetrised float64 copy (the average of it and its transpose).
  */
 export function symmetricCopy(name: string, a: FloatArray, n: number, tol: number): Float64Array {
-  let scale = 0;
-  for (let i = 0; i < a.length; i++) {
-    const v = Math.abs(a[i]);
-    if (v > scale) scale = v;
-  }
   const out = new Float64Array(n * n);
-  const limit = tol * scale;
-  // In 32 x 32 tiles, so that the column read of the upper triangle stays in cache; the first
-  // offending pair in row order is looked up again only when there is one.
-  let asymmetric = false;
+  // One pass in 32 x 32 tiles, so that the column read of the upper triangle stays in cache: the largest
+  // entry and the largest asymmetry are both known at its end, and the first offending pair in row
+  // order is looked up again only when there is one.
+  let scale = 0;
+  let worst = 0;
   for (let i0 = 0; i0 < n; i0 += 32) {
     const i1 = Math.min(i0 + 32, n);
     for (let j0 = 0; j0 <= i0; j0 += 32) {
@@ -57,15 +53,24 @@ export function symmetricCopy(name: string, a: FloatArray, n: number, tol: numbe
         for (let j = j0; j < j1; j++) {
           const lo = a[i * n + j];
           const up = a[j * n + i];
-          if (Math.abs(lo - up) > limit) asymmetric = true;
+          const d = Math.abs(lo - up);
+          if (d > worst) worst = d;
+          const m = Math.max(Math.abs(lo), Math.abs(up));
+          if (m > scale) scale = m;
           const v = 0.5 * (lo + up);
           out[i * n + j] = v;
           out[j * n + i] = v;
         }
       }
     }
-    for (let i = i0; i < i1; i++) out[i * n + i] = a[i * n + i];
+    for (let i = i0; i < i1; i++) {
+      const v = a[i * n + i];
+      out[i * n + i] = v;
+      if (Math.abs(v) > scale) scale = Math.abs(v);
+    }
   }
+  const limit = tol * scale;
+  const asymmetric = worst > limit;
   if (asymmetric) {
     for (let i = 0; i < n; i++) {
       for (let j = 0; j < i; j++) {

@@ -9,7 +9,7 @@ import { multiplyABt } from './gemm.js';
 import { type Arena, arena, Batch, G64, releaseArena } from './wasm.js';
 
 /** Columns per block: the inner dimension of the trailing update. */
-const NB = 64;
+const NB = 48;
 /** Rows and columns per product tile call of the trailing update. */
 const U_ROWS = 64;
 const U_COLS = 128;
