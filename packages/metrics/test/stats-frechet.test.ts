@@ -290,8 +290,10 @@ describe('frechetDistance', () => {
     let expected = 0;
     for (let i = 0; i < n; i++) expected += (mu1[i] - mu2[i]) ** 2;
     for (let k = 0; k < m; k++) expected += (Math.sqrt(d1[k]) - Math.sqrt(d2[k])) ** 2;
-    expect(frechetDistance(mu1, s1, mu2, s2)).toBeCloseTo(expected, 9);
-    expect(frechetDistance(mu2, s2, mu1, s1)).toBeCloseTo(expected, 9);
+    // Within 5e-9 of about 240 (2e-11 relative): over 12 seeds of this construction the error reaches
+    // 1e-9, from the rounding of the near-singular Schur complements, whichever order sums them.
+    expect(frechetDistance(mu1, s1, mu2, s2)).toBeCloseTo(expected, 8);
+    expect(frechetDistance(mu2, s2, mu1, s1)).toBeCloseTo(expected, 8);
   });
 
   it('matches the eigenvector route on a random rank-deficient pair with zero columns', () => {

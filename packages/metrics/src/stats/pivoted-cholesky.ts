@@ -6,7 +6,7 @@
  * Only the upper triangle of the Schur complement is kept. Internal: not exported from the package.
  */
 import { multiplyABt } from './gemm.js';
-import { type Arena, arena, Batch, G64, releaseArena } from './wasm.js';
+import { arena, Batch, G64, NO_DIAG, releaseArena } from './wasm.js';
 
 /** Columns per block: the inner dimension of the trailing update. */
 const NB = 48;
@@ -59,17 +59,91 @@ export function pivotedCholeskyInPlace(
   wantFactor: boolean,
 ): PivotedCholesky {
   const nbMax = Math.min(NB, n);
-  // The Schur complement lives in the WebAssembly arena when there is one (followed by the packed
-  // operands of its update), so that the update runs on the product tile in place.
-  const ar = arena((n * n + 2 * n * nbMax) * 8);
+  // The Schur complement lives in the WebAssembly arena when there is one, followed by the block's
+  // columns Lb^T [nbMax, n], the packed operands of the update and the scratch of the column products,
+  // so that both products run on the tile in place.
+  const lbOff = n * n;
+  const gOff = lbOff + nbMax * n;
+  const dOff = gOff + 2 * n * nbMax;
+  const ar = arena((dOff + 4 * nbMax + 4 * (n + 4)) * 8);
   try {
-    const h = ar ? new Float64Array(ar.memory.buffer) : null;
-    if (h) h.set(a.subarray(0, n * n));
-    const w = h ? h.subarray(0, n * n) : a;
-    return factor(w, n, tol, negativeLimit, wantFactor, ar && h ? arenaUpdate(ar, h, n, nbMax) : plainUpdate);
+    if (ar === null) {
+      const lbT = new Float64Array(nbMax * n);
+      return factor(a, n, tol, negativeLimit, wantFactor, lbT, plainDots(a, lbT, n), plainUpdate);
+    }
+    const h = new Float64Array(ar.memory.buffer);
+    h.set(a.subarray(0, n * n));
+    const w = h.subarray(0, n * n);
+    const lbT = h.subarray(lbOff, gOff);
+    const ops = new Batch(ar);
+    return factor(
+      w,
+      n,
+      tol,
+      negativeLimit,
+      wantFactor,
+      lbT,
+      arenaDots(ops, h, n, lbOff, dOff, nbMax),
+      arenaUpdate(ops, h, n, gOff, nbMax),
+    );
   } finally {
     if (ar) releaseArena();
   }
+}
+
+/**
+ * Column jb of the block before scaling, for every local row i < m (pivoted ones too, ignored):
+ * A[i, p] - sum_{t < jb} Lb[i, t] Lb[p, t], A read from the upper triangle of the [m, m] Schur complement.
+ * Returns the array holding it (index i).
+ */
+type ColumnDots = (m: number, p: number, jb: number) => Float64Array;
+
+/** Row p of the Schur complement (upper triangle) into out[0..m). */
+function rowOf(a: Float64Array, m: number, p: number, out: Float64Array, at: number): void {
+  for (let i = 0; i < p; i++) out[at + i] = a[i * m + p];
+  for (let i = p; i < m; i++) out[at + i] = a[p * m + i];
+}
+
+/** {@link ColumnDots} in plain arrays: one pass along Lb^T's rows per earlier column. */
+function plainDots(a: Float64Array, lbT: Float64Array, n: number): ColumnDots {
+  const out = new Float64Array(n);
+  return (m, p, jb) => {
+    rowOf(a, m, p, out, 0);
+    for (let t = 0; t < jb; t++) {
+      const row = t * n;
+      const f = lbT[row + p];
+      if (f === 0) continue;
+      for (let i = 0; i < m; i++) out[i] -= lbT[row + i] * f;
+    }
+    return out;
+  };
+}
+
+/**
+ * {@link ColumnDots} on the product tile: C (row 0 of a 4-row scratch, starting as row p) += A B with A
+ * the one-row panel (-Lb[p, 0..jb), 0, 0, 0) and B = Lb^T read in place. Rows 1-3 of A are zero, so
+ * those of C stay zero.
+ */
+function arenaDots(
+  batch: Batch,
+  h: Float64Array,
+  n: number,
+  lbOff: number,
+  off: number,
+  nbMax: number,
+): ColumnDots {
+  const aOff = off;
+  const cOff = off + 4 * nbMax;
+  const cRow = n + 4;
+  h.fill(0, aOff, cOff + 4 * cRow);
+  const out = h.subarray(cOff, cOff + cRow);
+  return (m, p, jb) => {
+    rowOf(h, m, p, h, cOff);
+    for (let t = 0; t < jb; t++) h[aOff + t * 4] = -h[lbOff + t * n + p];
+    batch.add(G64, aOff * 8, lbOff * 8, 32, n * 8, cOff * 8, cRow * 8, 32, 1, Math.ceil(m / 4), jb, NO_DIAG);
+    batch.run();
+    return out;
+  };
 }
 
 /** C -= G G^T over the upper triangle of the row-major [m, m] C at the front of `a`; G is [m, jb]. */
@@ -81,13 +155,11 @@ const plainUpdate: SchurUpdate = (a, g, m, jb) => {
 };
 
 /**
- * The update with C at the start of the arena: G and -G packed after it in panels of 4 rows, C updated in
+ * The update with C at the start of the arena: G and -G packed at `pg` in panels of 4 rows, C updated in
  * place by the product tile (tiles below the diagonal skipped), the last m mod 4 rows and columns in
  * plain loops.
  */
-function arenaUpdate(ar: Arena, h: Float64Array, n: number, nbMax: number): SchurUpdate {
-  const batch = new Batch(ar);
-  const pg = n * n;
+function arenaUpdate(batch: Batch, h: Float64Array, n: number, pg: number, nbMax: number): SchurUpdate {
   const png = pg + n * nbMax;
   return (_a, g, m, jb) => {
     const m4 = m - (m % 4);
@@ -138,13 +210,14 @@ function factor(
   tol: number,
   negativeLimit: number,
   wantFactor: boolean,
+  lbT: Float64Array,
+  dots: ColumnDots,
   update: SchurUpdate,
 ): PivotedCholesky {
   const idx = new Int32Array(n);
   for (let i = 0; i < n; i++) idx[i] = i;
   const lt = wantFactor ? new Float64Array(n * n) : null;
   const nbMax = Math.min(NB, n);
-  const lb = new Float64Array(n * nbMax);
   const g = new Float64Array(n * nbMax);
   const d = new Float64Array(n);
   const taken = new Uint8Array(n);
@@ -185,32 +258,22 @@ function factor(
       taken[p] = 1;
       const s = Math.sqrt(best);
       const inv = 1 / s;
-      const rp = p * nbMax;
-      const ap = p * m;
-      lb[rp + jb] = s;
+      // Column jb of the block (Lb^T's row jb): (A[i, p] - sum_t Lb[i, t] Lb[p, t]) / s.
+      const col = dots(m, p, jb);
+      const lrow = jb * n;
+      lbT[lrow + p] = s;
       let negative = false;
-      // Column jb of the block: (A[i, p] - sum_t Lb[i, t] Lb[p, t]) / s, A[i, p] read from the upper
-      // triangle (column p above the diagonal, row p from it).
       for (let i = 0; i < m; i++) {
         if (taken[i] !== 0) continue;
-        const ri = i * nbMax;
-        let s0 = i < p ? a[i * m + p] : a[ap + i];
-        let s1 = 0;
-        let t = 0;
-        for (; t + 1 < jb; t += 2) {
-          s0 -= lb[ri + t] * lb[rp + t];
-          s1 -= lb[ri + t + 1] * lb[rp + t + 1];
-        }
-        if (t < jb) s0 -= lb[ri + t] * lb[rp + t];
-        const v = (s0 + s1) * inv;
-        lb[ri + jb] = v;
+        const v = col[i] * inv;
+        lbT[lrow + i] = v;
         d[i] -= v * v;
         if (d[i] < -negativeLimit) negative = true;
       }
       if (lt) {
         const row = rank * n;
         lt[row + idx[p]] = s;
-        for (let i = 0; i < m; i++) if (taken[i] === 0) lt[row + idx[i]] = lb[i * nbMax + jb];
+        for (let i = 0; i < m; i++) if (taken[i] === 0) lt[row + idx[i]] = lbT[lrow + i];
       }
       pivots[rank++] = idx[p];
       if (negative) return result('negative', Number.NEGATIVE_INFINITY);
@@ -227,8 +290,7 @@ function factor(
         const dst = r * m2;
         for (let c = r; c < m2; c++) a[dst + c] = a[src + rem[c]];
         const gr = r * jb;
-        const lr = rem[r] * nbMax;
-        for (let t = 0; t < jb; t++) g[gr + t] = lb[lr + t];
+        for (let t = 0; t < jb; t++) g[gr + t] = lbT[t * n + rem[r]];
         idx[r] = idx[rem[r]];
       }
       // Schur complement update C -= G G^T (upper triangle).
