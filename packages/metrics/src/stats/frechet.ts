@@ -4,8 +4,8 @@
  * The references (pytorch-fid, the ADM evaluator) take scipy's sqrtm of the non-symmetric S1 S2.
  * Only its trace is needed, and for any factor S1 = L L^T the non-zero eigenvalues of S1 S2 are those
  * of the symmetric PSD matrix M = L^T S2 L, so tr sqrt(S1 S2) = sum_k sqrt(eig_k(M)). L comes from a
- * pivoted Cholesky factorisation (no eigenvectors), and M needs its eigenvalues only: float64 and no
- * complex arithmetic.
+ * Cholesky factorisation (no eigenvectors; pivoted, rank-revealing, when sigma1 is singular or nearly
+ * so), and M needs its eigenvalues only: float64 and no complex arithmetic.
  */
 import { atDoor } from '@ldmae/core';
 import { assertFinite, assertFloatArray, type FloatArray, symmetricCopy } from './checks.js';
@@ -44,9 +44,9 @@ export interface FrechetOptions {
  * This is the number FID reports (FID = this value, not its square root). It is not clamped, so two
  * identical inputs may give a rounding-level value such as -1e-12, as the references do.
  *
- * Cost at n = 2048: a pivoted Cholesky factorisation of sigma1, two triangular-by-full products, the
- * eigenvalues (no vectors) of one [r, r] matrix (r the rank of sigma1) and a Cholesky check of sigma2,
- * all O(n^3). The products and the eigenvalue reduction (to a band, then tridiagonal) run on
+ * Cost at n = 2048: a Cholesky factorisation of sigma1 (again with pivoting when a pivot falls to
+ * rounding of zero), two triangular-by-full products, the eigenvalues (no vectors) of one [r, r] matrix
+ * (r the rank of sigma1) and a Cholesky check of sigma2, all O(n^3). The products and the eigenvalue reduction (to a band, then tridiagonal) run on
  * WebAssembly SIMD kernels, on worker threads as well in Node (see {@link setStatsThreads}): a few
  * seconds on one core, where plain JavaScript took tens. The result does not depend on the number of
  * threads. Variances and eigenvalues within rounding of zero (below n eps |S|) count as zero, which
@@ -114,11 +114,18 @@ function frechet(
     traces += s1[i * n + i] + s2[i * n + i];
   }
   if (maxVar1 === 0) return meanTerm + traces;
-  // S1 = L L^T with L [n, r], r the numerical rank: pivots stop once every remaining variance is within
-  // rounding of zero (n eps max_i S_ii, LAPACK's default), which drops the null space of a singular S1
-  // instead of carrying sqrt(eps)-sized noise into the trace.
+  // S1 = L L^T. First without pivoting, which keeps the natural order (no permutation of S2 later) and
+  // is accepted when every pivot stays above rounding of zero (n eps max_i S_ii, LAPACK's default).
+  const floor = n * EPS * maxVar1;
+  const u = new Float64Array(n * n);
+  if (choleskyUpper(s1, n, 0, floor, u) < 0) {
+    return meanTerm + traces - 2 * traceSqrtTriangular(u, n, s2, n);
+  }
+  // Else with L [n, r], r the numerical rank: pivots stop once every remaining variance is within that
+  // rounding, which drops the null space of a singular S1 instead of carrying sqrt(eps)-sized noise into
+  // the trace.
   const limit = psdTol * maxVar1;
-  const chol = pivotedCholeskyInPlace(s1, n, n * EPS * maxVar1, limit, true);
+  const chol = pivotedCholeskyInPlace(s1, n, floor, limit, true);
   if (chol.status === 'negative' || chol.remainderBound < -limit) {
     // The factorisation cannot vouch for S1 (it may have a clearly negative eigenvalue): decide by the
     // eigenvalues, and if S1 passes after all, take the eigenvector route, which drops the negative part.
@@ -131,7 +138,7 @@ function frechet(
     }
     return meanTerm + traces - 2 * traceSqrtProduct(values, rows!, s2, n);
   }
-  return meanTerm + traces - 2 * traceSqrtFactor(chol.lt!, chol.pivots, chol.rank, s2, n);
+  return meanTerm + traces - 2 * traceSqrtPivoted(chol.lt!, chol.pivots, chol.rank, s2, n);
 }
 
 /** Rows (and columns) per block of the triangular products in {@link traceSqrtFactor}. */
@@ -139,14 +146,11 @@ const TB = 256;
 
 /**
  * tr sqrt(S1 S2) from a pivoted Cholesky factor S1 = L L^T (L^T given as the row-major [r, n] `lt` in
- * the original coordinates, `pivots` its pivot order) and a symmetric PSD S2: the sum of the square
- * roots of the eigenvalues of M = L^T S2 L, which are the non-zero eigenvalues of S1 S2.
- *
- * In pivot order (the pivots first, then the other indices) L^T is upper trapezoidal, U = L^T P with
- * U[k, c] = 0 for c < k, so T = U (P^T S2 P) and M = T U^T are formed block by block over the non-zero
- * part only: about n^3 / 2 + n^3 / 6 multiply-adds at r = n instead of 3 n^3 / 2.
+ * the original coordinates, `pivots` its pivot order) and a symmetric PSD S2: in pivot order (the pivots
+ * first, then the other indices) L^T is upper trapezoidal, U = L^T P, and S1 S2 has the eigenvalues of
+ * U U^T P^T S2 P, so {@link traceSqrtTriangular} of U and P^T S2 P.
  */
-function traceSqrtFactor(
+function traceSqrtPivoted(
   lt: Float64Array,
   pivots: Int32Array,
   r: number,
@@ -173,6 +177,16 @@ function traceSqrtFactor(
     const dst = i * n;
     for (let c = 0; c < n; c++) s2p[dst + c] = s2[src + perm[c]];
   }
+  return traceSqrtTriangular(u, r, s2p, n);
+}
+
+/**
+ * tr sqrt(S1 S2) for S1 = U^T U with U the row-major [r, n] upper trapezoidal (U[k, c] = 0 for c < k) and
+ * S2 symmetric PSD: the sum of the square roots of the eigenvalues of M = U S2 U^T, which are the
+ * non-zero eigenvalues of S1 S2. T = U S2 and M = T U^T are formed block by block over the non-zero part
+ * of U only: about n^3 / 2 + n^3 / 6 multiply-adds at r = n instead of 3 n^3 / 2.
+ */
+function traceSqrtTriangular(u: Float64Array, r: number, s2p: Float64Array, n: number): number {
   // T[k0:k1, :] = U[k0:k1, k0:] S2p[k0:, :] (S2p symmetric: its rows restricted to columns k0.. serve),
   // both operands read in place through their row stride.
   const t = new Float64Array(r * n);
@@ -256,21 +270,39 @@ function assertPsdScale(name: string, s: Float64Array, n: number): number {
   return 0;
 }
 
-/** Rows per block of the Cholesky check in {@link assertPsd}, and per sub-block in the arena. */
+/** Rows per block of {@link choleskyUpper}, and per sub-block in the arena. */
 const CB = 64;
 const SB = 16;
 
 /**
  * Rejects a symmetric matrix that is clearly not PSD: S + tol * max(diag) * I must have a Cholesky
- * factor. Works on a copy, blocked: the rows of a block are factored here (S = U^T U, U upper, row by
- * row), and the rest of the matrix receives the block's update U12^T U12. The copy lives in the
- * WebAssembly arena when there is one, so that update runs on the product tile in place, U12 read
- * where it lies; else through {@link multiplyABt}.
+ * factor.
  */
 function assertPsd(name: string, s: Float64Array, n: number, tol: number): void {
   const maxDiag = assertPsdScale(name, s, n);
   if (maxDiag === 0) return;
   const shift = tol * maxDiag;
+  const row = choleskyUpper(s, n, shift, 0);
+  if (row >= 0) {
+    throw new RangeError(
+      `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
+        `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${row}). Pass a covariance ` +
+        '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
+    );
+  }
+}
+
+/**
+ * Cholesky factorisation S + shift I = U^T U (U upper triangular) of the symmetric `s` (not modified),
+ * on a copy, blocked: the rows of a block are factored here row by row, and the rest of the matrix
+ * receives the block's update U12^T U12. The copy lives in the WebAssembly arena when there is one, so
+ * that update runs on the product tile in place, U12 read where it lies; else through {@link multiplyABt}.
+ *
+ * @param floor - a pivot (squared) at or below it fails the factorisation.
+ * @param out - receives U (row-major [n, n], zero below the diagonal) when the factorisation succeeds.
+ * @returns the row whose pivot failed, or -1.
+ */
+function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number, out?: Float64Array): number {
   const ar = arena((n * n + n * CB) * 8);
   const h = ar ? new Float64Array(ar.memory.buffer) : null;
   const w = h ? h.subarray(0, n * n) : new Float64Array(n * n);
@@ -294,13 +326,7 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
             for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
           }
           const d = w[ri + i] + shift;
-          if (!(d > 0)) {
-            throw new RangeError(
-              `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
-                `variance ${maxDiag} (Cholesky of ${name} + ${shift} I failed at row ${i}). Pass a covariance ` +
-                '(N - 1 denominator, float64 accumulation), or raise opts.psdTolerance.',
-            );
-          }
+          if (!(d > floor)) return i;
           const piv = Math.sqrt(d);
           const inv = 1 / piv;
           w[ri + i] = piv;
@@ -310,6 +336,8 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
       }
       if (k1 < n) update(k0, k1, n);
     }
+    if (out) for (let i = 0; i < n; i++) out.set(w.subarray(i * n + i, i * n + n), i * n + i);
+    return -1;
   } finally {
     if (h) releaseArena();
   }
