@@ -188,6 +188,10 @@ describe('frechetDistance against the previous implementation', () => {
   const cases: [string, () => [Float64Array, Float64Array, number]][] = [
     ['random full rank, 300-d', () => [sampleCovariance(900, 300, 1), sampleCovariance(700, 300, 2), 300]],
     [
+      'random full rank, 301-d (two blocks, 1 left over)',
+      () => [sampleCovariance(900, 301, 15), sampleCovariance(700, 301, 16), 301],
+    ],
+    [
       'n < d: 40 and 90 samples in 260-d',
       () => [sampleCovariance(40, 260, 3), sampleCovariance(90, 260, 4), 260],
     ],

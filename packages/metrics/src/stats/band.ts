@@ -11,16 +11,14 @@
  * float64 rounding. Internal: not exported from the package.
  */
 import { hypot } from './hypot.js';
-import { type Arena, arena, Batch, G64, NO_DIAG, releaseArena } from './wasm.js';
+import { type Arena, arena, Batch, G64, NO_DIAG, queueTiles, releaseArena } from './wasm.js';
 
 /** Half bandwidth of the intermediate band. */
 const B = 8;
 /** Panels whose updates of the trailing matrix are gathered into one. */
 const G = 8;
-/** Columns of A22 per call of X = V^T A22; rows x columns per tile of the rank-2b update. */
+/** Columns of A22 per call of X = V^T A22. */
 const X_COLS = 128;
-const U_ROWS = 64;
-const U_COLS = 128;
 /** Multiply-adds of X = V^T A22 from which it is shared with the helper threads (m about 700 at b = 8). */
 const X_PARALLEL_MIN_WORK = 1 << 22;
 
@@ -202,23 +200,16 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
     // X = V^T A22 ([b, m], in panels of 4 columns) on the tile, A22's column panels read in place
     // (symmetric: column j of A22 is its row j).
     h.fill(0, L.x, L.x + b * mPad);
-    for (let j0 = 0; j0 < m4; j0 += X_COLS) {
-      const nc = Math.min(X_COLS, m4 - j0);
-      batch.add(
-        G64,
-        L.vt * 8,
-        at(r0, r0 + j0) * 8,
-        n * 32,
-        32,
-        (L.x + j0 * b) * 8,
-        32,
-        b * 32,
-        b / 4,
-        nc / 4,
-        m,
-        NO_DIAG,
-      );
-    }
+    const xo = {
+      pa: L.vt * 8,
+      pb: at(r0, r0) * 8,
+      bPanel: n * 32,
+      bStep: 32,
+      pc: L.x * 8,
+      cRow: 32,
+      cPanel: b * 32,
+    };
+    queueTiles(batch, xo, b, m4, m, false, 0, b, X_COLS);
     // Shared with the helper threads from a lower size than a product's default: these calls are short
     // and the panel loop waits on each batch, so a second thread halves the dominant cost of the stage.
     batch.run(b * m * m, X_PARALLEL_MIN_WORK);
@@ -272,26 +263,16 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
     // place. Both triangles (a mirror would cost more than the products it saves: it reads across column
     // panels). Slots not filled are zero.
     const off = (r0 - g0) * w2;
-    for (let i0 = 0; i0 < m4; i0 += U_ROWS) {
-      const mr = Math.min(U_ROWS, m4 - i0);
-      for (let j0 = 0; j0 < m4; j0 += U_COLS) {
-        const nc = Math.min(U_COLS, m4 - j0);
-        batch.add(
-          G64,
-          (L.p + off + i0 * w2) * 8,
-          (L.q + off + j0 * w2) * 8,
-          w2 * 32,
-          32,
-          at(r0 + i0, r0 + j0) * 8,
-          32,
-          n * 32,
-          mr / 4,
-          nc / 4,
-          w2,
-          NO_DIAG,
-        );
-      }
-    }
+    const uo = {
+      pa: (L.p + off) * 8,
+      pb: (L.q + off) * 8,
+      bPanel: w2 * 32,
+      bStep: 32,
+      pc: at(r0, r0) * 8,
+      cRow: 32,
+      cPanel: n * 32,
+    };
+    queueTiles(batch, uo, m4, m4, w2);
     batch.run(w2 * m * m);
     // Fringe rows and columns (m mod 4) in plain loops.
     const wg = inGroup * b;
@@ -398,23 +379,16 @@ function correctX(
       for (let c = 0; c < 4; c++) h[L.pq + c4 * k2 + s * 4 + c] = h[L.pqr + (c4 + c) * k2 + s];
     }
   }
-  for (let j0 = 0; j0 < m4; j0 += X_COLS) {
-    const nc = Math.min(X_COLS, m4 - j0);
-    batch.add(
-      G64,
-      L.pq * 8,
-      (L.q + (row + j0) * w2) * 8,
-      w2 * 32,
-      32,
-      (L.x + j0 * b) * 8,
-      32,
-      b * 32,
-      b / 4,
-      nc / 4,
-      k2,
-      NO_DIAG,
-    );
-  }
+  const o = {
+    pa: L.pq * 8,
+    pb: (L.q + row * w2) * 8,
+    bPanel: w2 * 32,
+    bStep: 32,
+    pc: L.x * 8,
+    cRow: 32,
+    cPanel: b * 32,
+  };
+  queueTiles(batch, o, b, m4, k2, false, 0, b, X_COLS);
   batch.run();
   // Fringe columns: [-W | -V] of row j read off the row-major area.
   for (let j = m4; j < m; j++) {

@@ -11,15 +11,20 @@ import { atDoor } from '@ldmae/core';
 import { assertFinite, assertFloatArray, type FloatArray, symmetricCopy } from './checks.js';
 import { eigenSymmetricInPlace } from './eigen.js';
 
-import { mirrorUpper, multiplyABt } from './gemm.js';
+import { mirrorUpper, multiplyABt, pack4 } from './gemm.js';
 
 import { pivotedCholeskyInPlace } from './pivoted-cholesky.js';
 
-import { type Arena, arena, Batch, G64, hold, releaseArena, type setStatsThreads, unhold } from './wasm.js';
-
-/** Rows and columns per product tile call of the update in {@link assertPsd}. */
-const U_ROWS = 64;
-const U_COLS = 128;
+import {
+  type Arena,
+  arena,
+  Batch,
+  hold,
+  queueTiles,
+  releaseArena,
+  type setStatsThreads,
+  unhold,
+} from './wasm.js';
 
 const EPS = 2.220446049250313e-16;
 
@@ -141,8 +146,10 @@ function frechet(
   return meanTerm + traces - 2 * traceSqrtPivoted(chol.lt!, chol.pivots, chol.rank, s2, n);
 }
 
-/** Rows (and columns) per block of the triangular products in {@link traceSqrtFactor}. */
+/** Rows (and columns) per block of the triangular products in {@link traceSqrtTriangular}. */
 const TB = 256;
+/** Inner dimension per chunk of those products, so that the packed operands stay in cache. */
+const KC = 256;
 
 /**
  * tr sqrt(S1 S2) from a pivoted Cholesky factor S1 = L L^T (L^T given as the row-major [r, n] `lt` in
@@ -187,6 +194,14 @@ function traceSqrtPivoted(
  * of U only: about n^3 / 2 + n^3 / 6 multiply-adds at r = n instead of 3 n^3 / 2.
  */
 function traceSqrtTriangular(u: Float64Array, r: number, s2p: Float64Array, n: number): number {
+  const m = new Float64Array(r * r);
+  if (!arenaProducts(u, r, s2p, n, m)) plainProducts(u, r, s2p, n, m);
+  mirrorUpper(m, r);
+  return sumSqrtEigenvalues(m, r);
+}
+
+/** {@link traceSqrtTriangular}'s products in plain arrays, through {@link multiplyABt}. */
+function plainProducts(u: Float64Array, r: number, s2p: Float64Array, n: number, m: Float64Array): void {
   // T[k0:k1, :] = U[k0:k1, k0:] S2p[k0:, :] (S2p symmetric: its rows restricted to columns k0.. serve),
   // both operands read in place through their row stride.
   const t = new Float64Array(r * n);
@@ -198,7 +213,6 @@ function traceSqrtTriangular(u: Float64Array, r: number, s2p: Float64Array, n: n
     });
   }
   // M[0:l1, l0:l1] = T[0:l1, l0:] U[l0:l1, l0:]^T: the upper triangle of M = T U^T, block column by column.
-  const m = new Float64Array(r * r);
   for (let l0 = 0; l0 < r; l0 += TB) {
     const l1 = Math.min(l0 + TB, r);
     multiplyABt(t.subarray(l0), l1, u.subarray(l0 * n + l0), l1 - l0, n - l0, m.subarray(l0), {
@@ -207,8 +221,95 @@ function traceSqrtTriangular(u: Float64Array, r: number, s2p: Float64Array, n: n
       ldc: r,
     });
   }
-  mirrorUpper(m, r);
-  return sumSqrtEigenvalues(m, r);
+}
+
+/**
+ * The same products with U, S2p, T and M in the WebAssembly arena: S2p's rows are packed once (S2p is
+ * symmetric, so its rows serve as the columns of T); per block of TB rows of T and chunk of KC of the
+ * inner dimension, U's rows are packed; per block of TB columns of M, the chunks of T's and U's rows are
+ * packed and M's upper triangle is updated in place. The last rows and columns (mod 4) in plain loops.
+ * Each entry sums its chunks in a fixed order, whichever thread runs them.
+ *
+ * @returns false (nothing done) when the arena is not available.
+ */
+function arenaProducts(u: Float64Array, r: number, s2p: Float64Array, n: number, m: Float64Array): boolean {
+  const r4 = r - (r % 4);
+  const n4 = n - (n % 4);
+  const oS = r * n;
+  const oT = oS + n4 * n;
+  const oM = oT + r * n;
+  const oA = oM + r * r;
+  const oB = oA + r * KC;
+  const ar = arena((oB + TB * KC) * 8);
+  if (ar === null) return false;
+  try {
+    const h = new Float64Array(ar.memory.buffer);
+    const batch = new Batch(ar);
+    h.set(u.subarray(0, r * n), 0);
+    // S2p's rows packed once, chunk by chunk of KC columns: chunk c0 at oS + c0 n4, [panel][t][4].
+    for (let c0 = 0; c0 < n; c0 += KC) pack4(s2p, n, n4, c0, Math.min(KC, n - c0), h, oS + c0 * n4);
+    h.fill(0, oT, oA);
+    // T[k0:k1, :] = sum over c >= k0 of U[k0:k1, c] S2p[c, :].
+    for (let k0 = 0; k0 < r; k0 += TB) {
+      const k1 = Math.min(k0 + TB, r);
+      const rows4 = Math.min(k1, r4) - k0;
+      for (let c0 = k0; c0 < n && rows4 > 0; c0 += KC) {
+        const kc = Math.min(KC, n - c0);
+        pack4(h.subarray(k0 * n), n, rows4, c0, kc, h, oA);
+        const o = {
+          pa: oA * 8,
+          pb: (oS + c0 * n4) * 8,
+          bPanel: kc * 32,
+          bStep: 32,
+          pc: (oT + k0 * n) * 8,
+          cRow: n * 8,
+          cPanel: 32,
+        };
+        queueTiles(batch, o, rows4, n4, kc);
+        batch.run(rows4 * n4 * kc);
+      }
+      for (let k = k0; k < k1; k++) {
+        for (let j = k < k0 + rows4 ? n4 : 0; j < n; j++) {
+          let acc = 0;
+          for (let c = k; c < n; c++) acc += h[k * n + c] * s2p[c * n + j];
+          h[oT + k * n + j] = acc;
+        }
+      }
+    }
+    // M[0:l1, l0:l1] = sum over c >= l0 of T[0:l1, c] U[l0:l1, c]: the upper triangle of M = T U^T.
+    for (let l0 = 0; l0 < r; l0 += TB) {
+      const l1 = Math.min(l0 + TB, r);
+      const rows4 = Math.min(l1, r4);
+      const cols4 = Math.min(l1, r4) - l0;
+      for (let c0 = l0; c0 < n && cols4 > 0; c0 += KC) {
+        const kc = Math.min(KC, n - c0);
+        pack4(h.subarray(oT), n, rows4, c0, kc, h, oA);
+        pack4(h.subarray(l0 * n), n, cols4, c0, kc, h, oB);
+        const o = {
+          pa: oA * 8,
+          pb: oB * 8,
+          bPanel: kc * 32,
+          bStep: 32,
+          pc: (oM + l0) * 8,
+          cRow: r * 8,
+          cPanel: 32,
+        };
+        queueTiles(batch, o, rows4, cols4, kc, true, l0);
+        batch.run((rows4 * cols4 * kc) / 2);
+      }
+      for (let i = 0; i < l1; i++) {
+        for (let j = Math.max(i, i < rows4 ? l0 + cols4 : l0); j < l1; j++) {
+          let acc = 0;
+          for (let c = j; c < n; c++) acc += h[oT + i * n + c] * h[j * n + c];
+          h[oM + i * r + j] = acc;
+        }
+      }
+    }
+    m.set(h.subarray(oM, oM + r * r));
+    return true;
+  } finally {
+    releaseArena();
+  }
 }
 
 /** sum_k sqrt(mu_k) over the eigenvalues of the symmetric PSD [r, r] `m` (overwritten) above rounding. */
@@ -393,27 +494,16 @@ function arenaUpdate(ar: Arena, h: Float64Array, n: number): RowsUpdate {
         for (let r = 0; r < 4; r++) h[base + t * 4 + r] = -h[src + r];
       }
     }
-    for (let i0 = 0; i0 < r4; i0 += U_ROWS) {
-      const mr = Math.min(U_ROWS, r4 - i0);
-      for (let j0 = i0 - (i0 % U_COLS); j0 < c4; j0 += U_COLS) {
-        const nc = Math.min(U_COLS, c4 - j0);
-        const c = (k1 + i0) * n + k1 + j0;
-        batch.add(
-          G64,
-          (pk + i0 * nb) * 8,
-          (u + j0) * 8,
-          32,
-          n * 8,
-          c * 8,
-          n * 8,
-          32,
-          mr / 4,
-          nc / 4,
-          nb,
-          j0 - i0,
-        );
-      }
-    }
+    const o = {
+      pa: pk * 8,
+      pb: u * 8,
+      bPanel: 32,
+      bStep: n * 8,
+      pc: (k1 * n + k1) * 8,
+      cRow: n * 8,
+      cPanel: 32,
+    };
+    queueTiles(batch, o, r4, c4, nb, true);
     batch.run(r4 * (c4 - r4 / 2) * nb);
     for (let i = 0; i < rows; i++) {
       for (let j = i < r4 ? Math.max(i, c4) : i; j < rest; j++) {

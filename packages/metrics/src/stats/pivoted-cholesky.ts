@@ -6,13 +6,10 @@
  * Only the upper triangle of the Schur complement is kept. Internal: not exported from the package.
  */
 import { multiplyABt } from './gemm.js';
-import { arena, Batch, G64, NO_DIAG, releaseArena } from './wasm.js';
+import { arena, Batch, G64, NO_DIAG, queueTiles, releaseArena } from './wasm.js';
 
 /** Columns per block: the inner dimension of the trailing update. */
 const NB = 48;
-/** Rows and columns per product tile call of the trailing update. */
-const U_ROWS = 64;
-const U_COLS = 128;
 
 /** Result of {@link pivotedCholeskyInPlace}. */
 export interface PivotedCholesky {
@@ -173,26 +170,8 @@ function arenaUpdate(batch: Batch, h: Float64Array, n: number, pg: number, nbMax
         }
       }
     }
-    for (let i0 = 0; i0 < m4; i0 += U_ROWS) {
-      const mr = Math.min(U_ROWS, m4 - i0);
-      for (let j0 = i0 - (i0 % U_COLS); j0 < m4; j0 += U_COLS) {
-        const nc = Math.min(U_COLS, m4 - j0);
-        batch.add(
-          G64,
-          (png + i0 * jb) * 8,
-          (pg + j0 * jb) * 8,
-          jb * 32,
-          32,
-          (i0 * m + j0) * 8,
-          m * 8,
-          32,
-          mr / 4,
-          nc / 4,
-          jb,
-          j0 - i0,
-        );
-      }
-    }
+    const o = { pa: png * 8, pb: pg * 8, bPanel: jb * 32, bStep: 32, pc: 0, cRow: m * 8, cPanel: 32 };
+    queueTiles(batch, o, m4, m4, jb, true);
     batch.run((m4 * m4 * jb) / 2);
     for (let i = 0; i < m; i++) {
       for (let j = i < m4 ? Math.max(i, m4) : i; j < m; j++) {

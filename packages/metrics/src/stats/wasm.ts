@@ -565,6 +565,59 @@ function getPool(ar: Arena): Pool | null {
   return pool;
 }
 
+/** Where the float64 tile finds its operands (byte addresses and strides; see {@link productTile}). */
+export interface TileOperands {
+  /** A packed in panels of 4 rows ([panel][t][4]), the panels kc apart. */
+  pa: number;
+  pb: number;
+  bPanel: number;
+  bStep: number;
+  pc: number;
+  cRow: number;
+  cPanel: number;
+}
+
+/**
+ * Queues C[0:m4, 0:p4] += A B (inner dimension kc) on the float64 tile, in calls of up to `rows` x `cols`
+ * entries (multiples of 4). `upper`: micro tiles strictly below the diagonal are skipped, the diagonal
+ * being where column j + diagAt of C meets its row j (C's first column is column diagAt of a larger
+ * matrix).
+ */
+export function queueTiles(
+  batch: Batch,
+  o: TileOperands,
+  m4: number,
+  p4: number,
+  kc: number,
+  upper = false,
+  diagAt = 0,
+  rows = 64,
+  cols = 128,
+): void {
+  for (let i0 = 0; i0 < m4; i0 += rows) {
+    const mr = Math.min(rows, m4 - i0);
+    const first = upper ? Math.max(0, i0 - diagAt) : 0;
+    for (let j0 = first - (first % cols); j0 < p4; j0 += cols) {
+      const nc = Math.min(cols, p4 - j0);
+      const jp = j0 / 4;
+      batch.add(
+        G64,
+        o.pa + i0 * kc * 8,
+        o.pb + jp * o.bPanel,
+        o.bPanel,
+        o.bStep,
+        o.pc + i0 * o.cRow + jp * o.cPanel,
+        o.cRow,
+        o.cPanel,
+        mr / 4,
+        nc / 4,
+        kc,
+        upper ? j0 + diagAt - i0 : NO_DIAG,
+      );
+    }
+  }
+}
+
 /**
  * A list of kernel calls that touch disjoint outputs, run together: on worker threads as well as this
  * one when they are available, else in order here. Which thread runs which call does not change any
