@@ -260,8 +260,8 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
     inGroup++;
     if (inGroup < G && k + 2 * b < n - 1) continue;
     // A22 += [V_0 W_0 ..] [-W_0 -V_0 ..]^T over rows and columns r0.. on the tile, A22's 4 x 4 blocks in
-    // place. Both triangles (a mirror would cost more than the products it saves: it reads across column
-    // panels). Slots not filled are zero.
+    // place: the upper triangle, then mirrored (once per group, which costs less than the other half of
+    // the products). Slots not filled are zero.
     const off = (r0 - g0) * w2;
     const uo = {
       pa: (L.p + off) * 8,
@@ -272,8 +272,9 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
       cRow: 32,
       cPanel: n * 32,
     };
-    queueTiles(batch, uo, m4, m4, w2);
+    queueTiles(batch, uo, m4, m4, w2, true);
     batch.run(w2 * m * m);
+    mirrorBlocks(h, n, r0, m4);
     // Fringe rows and columns (m mod 4) in plain loops.
     const wg = inGroup * b;
     for (let i = 0; i < m; i++) {
@@ -282,6 +283,22 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
       }
     }
     inGroup = 0;
+  }
+}
+
+/**
+ * Copies the 4 x 4 blocks of A[r0:r0+m4, r0:r0+m4] above the diagonal, transposed, onto those below it.
+ * In the column-panel layout a block is 16 contiguous values, so this costs far less than the products
+ * it saves.
+ */
+function mirrorBlocks(h: Float64Array, n: number, r0: number, m4: number): void {
+  for (let q = 4; q < m4; q += 4) {
+    const col = ((r0 + q) >> 2) * n * 4; // column panel of columns r0 + q ..
+    for (let p = 0; p < q; p += 4) {
+      const src = col + (r0 + p) * 4; // block (rows r0 + p.., columns r0 + q..)
+      const dst = ((r0 + p) >> 2) * n * 4 + (r0 + q) * 4; // block (rows r0 + q.., columns r0 + p..)
+      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) h[dst + c * 4 + r] = h[src + r * 4 + c];
+    }
   }
 }
 
