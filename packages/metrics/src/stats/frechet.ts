@@ -404,7 +404,7 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
  * @returns the row whose pivot failed, or -1.
  */
 function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number, out?: Float64Array): number {
-  const ar = arena((n * n + n * CB) * 8);
+  const ar = arena((n * n + 2 * n * CB) * 8);
   const h = ar ? new Float64Array(ar.memory.buffer) : null;
   const w = h ? h.subarray(0, n * n) : new Float64Array(n * n);
   w.set(s.subarray(0, n * n));
@@ -473,13 +473,14 @@ function plainUpdate(w: Float64Array, n: number): RowsUpdate {
 }
 
 /**
- * {@link RowsUpdate} with w at the start of the arena: -U12^T packed after w, U12 read in place as the
- * tile's row-major B operand, C = w updated in place (tiles below the diagonal skipped); the last rows
- * and columns (mod 4) in plain loops.
+ * {@link RowsUpdate} with w at the start of the arena: U12 and -U12 packed after w (packed rather than
+ * read in place: rows n apart fall into the same cache sets), C = w updated in place (tiles below the
+ * diagonal skipped); the last rows and columns (mod 4) in plain loops.
  */
 function arenaUpdate(ar: Arena, h: Float64Array, n: number): RowsUpdate {
   const batch = new Batch(ar);
   const pk = n * n;
+  const pn = pk + n * CB;
   return (k0, k1, rowEnd) => {
     const rows = rowEnd - k1;
     const rest = n - k1;
@@ -487,18 +488,23 @@ function arenaUpdate(ar: Arena, h: Float64Array, n: number): RowsUpdate {
     const r4 = rows - (rows % 4);
     const c4 = rest - (rest % 4);
     const u = k0 * n + k1; // U12[t, j] = h[u + t n + j]
-    for (let i = 0; i < r4; i += 4) {
-      const base = pk + i * nb;
+    // U12 packed in panels of 4 columns, as the tile's B and (negated, the first r4 columns) its A.
+    for (let j = 0; j < c4; j += 4) {
+      const base = pk + j * nb;
       for (let t = 0; t < nb; t++) {
-        const src = u + t * n + i;
-        for (let r = 0; r < 4; r++) h[base + t * 4 + r] = -h[src + r];
+        const src = u + t * n + j;
+        for (let r = 0; r < 4; r++) {
+          const v = h[src + r];
+          h[base + t * 4 + r] = v;
+          if (j < r4) h[pn + j * nb + t * 4 + r] = -v;
+        }
       }
     }
     const o = {
-      pa: pk * 8,
-      pb: u * 8,
-      bPanel: 32,
-      bStep: n * 8,
+      pa: pn * 8,
+      pb: pk * 8,
+      bPanel: nb * 32,
+      bStep: 32,
       pc: (k1 * n + k1) * 8,
       cRow: n * 8,
       cPanel: 32,
