@@ -292,12 +292,20 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
  * it saves.
  */
 function mirrorBlocks(h: Float64Array, n: number, r0: number, m4: number): void {
-  for (let q = 4; q < m4; q += 4) {
-    const col = ((r0 + q) >> 2) * n * 4; // column panel of columns r0 + q ..
-    for (let p = 0; p < q; p += 4) {
-      const src = col + (r0 + p) * 4; // block (rows r0 + p.., columns r0 + q..)
-      const dst = ((r0 + p) >> 2) * n * 4 + (r0 + q) * 4; // block (rows r0 + q.., columns r0 + p..)
-      for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) h[dst + c * 4 + r] = h[src + r * 4 + c];
+  // In tiles of 8 x 8 blocks, so that the blocks read (along a column panel) and those written (across
+  // panels) stay in cache: a plain double loop jumps a whole column panel on every write.
+  for (let q0 = 0; q0 < m4; q0 += 32) {
+    const q1 = Math.min(q0 + 32, m4);
+    for (let p0 = 0; p0 <= q0; p0 += 32) {
+      for (let q = Math.max(q0, 4); q < q1; q += 4) {
+        const col = ((r0 + q) >> 2) * n * 4; // column panel of columns r0 + q ..
+        const p1 = Math.min(p0 + 32, q);
+        for (let p = p0; p < p1; p += 4) {
+          const src = col + (r0 + p) * 4; // block (rows r0 + p.., columns r0 + q..)
+          const dst = ((r0 + p) >> 2) * n * 4 + (r0 + q) * 4; // block (rows r0 + q.., columns r0 + p..)
+          for (let r = 0; r < 4; r++) for (let c = 0; c < 4; c++) h[dst + c * 4 + r] = h[src + r * 4 + c];
+        }
+      }
     }
   }
 }
