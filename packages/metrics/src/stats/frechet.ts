@@ -373,7 +373,7 @@ function assertPsdScale(name: string, s: Float64Array, n: number): number {
 
 /** Rows per block of {@link choleskyUpper}, and per sub-block in the arena. */
 const CB = 64;
-const SB = 16;
+const SB = 8;
 
 /**
  * Rejects a symmetric matrix that is clearly not PSD: S + tol * max(diag) * I must have a Cholesky
