@@ -35,8 +35,9 @@ export function assertFinite(name: string, x: ArrayLike<number>): void {
 }
 
 /**
- * Checks that a row-major n x n matrix is symmetric up to `tol` times its largest absolute entry and
- * returns a symmetrised float64 copy (the average of it and its transpose).
+ * Checks that a row-major n x n matrix is finite ({@link assertFinite}'s error) and symmetric up to `tol`
+ * times its largest absolute entry, and returns a symmetrised float64 copy (the average of it and its
+ * transpose).
  */
 export function symmetricCopy(name: string, a: FloatArray, n: number, tol: number): Float64Array {
   const out = new Float64Array(n * n);
@@ -45,6 +46,8 @@ export function symmetricCopy(name: string, a: FloatArray, n: number, tol: numbe
   // order is looked up again only when there is one.
   let scale = 0;
   let worst = 0;
+  // NaN or infinite as soon as any entry is (or, harmlessly, when finite entries overflow the sum).
+  let sum = 0;
   for (let i0 = 0; i0 < n; i0 += 32) {
     const i1 = Math.min(i0 + 32, n);
     for (let j0 = 0; j0 <= i0; j0 += 32) {
@@ -53,6 +56,7 @@ export function symmetricCopy(name: string, a: FloatArray, n: number, tol: numbe
         for (let j = j0; j < j1; j++) {
           const lo = a[i * n + j];
           const up = a[j * n + i];
+          sum += lo + up;
           const d = Math.abs(lo - up);
           if (d > worst) worst = d;
           const m = Math.max(Math.abs(lo), Math.abs(up));
@@ -65,10 +69,12 @@ export function symmetricCopy(name: string, a: FloatArray, n: number, tol: numbe
     }
     for (let i = i0; i < i1; i++) {
       const v = a[i * n + i];
+      sum += v;
       out[i * n + i] = v;
       if (Math.abs(v) > scale) scale = Math.abs(v);
     }
   }
+  if (!(sum - sum === 0)) assertFinite(name, a);
   const limit = tol * scale;
   const asymmetric = worst > limit;
   if (asymmetric) {

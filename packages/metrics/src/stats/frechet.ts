@@ -102,8 +102,6 @@ function frechet(
     if (!(symTol >= 0)) throw new RangeError(`opts.symmetryTolerance must be >= 0, got ${symTol}`);
     assertFinite('mu1', mu1);
     assertFinite('mu2', mu2);
-    assertFinite('sigma1', sigma1);
-    assertFinite('sigma2', sigma2);
     const s1 = symmetricCopy('sigma1', sigma1, n, symTol);
     const s2 = symmetricCopy('sigma2', sigma2, n, symTol);
     return { n, psdTol, symTol, s1, s2 };
