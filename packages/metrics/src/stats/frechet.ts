@@ -13,7 +13,7 @@ import { eigenSymmetricInPlace } from './eigen.js';
 
 import { mirrorUpper, multiplyABt, pack4 } from './gemm.js';
 
-import { pivotedCholeskyInPlace } from './pivoted-cholesky.js';
+import { type PivotedCholesky, pivotedCholeskyInPlace } from './pivoted-cholesky.js';
 
 import {
   type Arena,
@@ -121,14 +121,13 @@ function frechet(
   // is accepted when every pivot stays above rounding of zero (n eps max_i S_ii, LAPACK's default).
   const floor = n * EPS * maxVar1;
   const u = new Float64Array(n * n);
-  if (choleskyUpper(s1, n, 0, floor, u) < 0) {
-    return meanTerm + traces - 2 * traceSqrtTriangular(u, n, s2, n);
-  }
-  // Else with L [n, r], r the numerical rank: pivots stop once every remaining variance is within that
-  // rounding, which drops the null space of a singular S1 instead of carrying sqrt(eps)-sized noise into
-  // the trace.
+  const failed = choleskyUpper(s1, n, 0, floor, u);
+  if (failed < 0) return meanTerm + traces - 2 * traceSqrtTriangular(u, n, s2, n);
+  // Else its first `failed` rows stand, and the Schur complement of the rest is factored with pivoting,
+  // L [n, r] with r the numerical rank: pivots stop once every remaining variance is within that rounding,
+  // which drops the null space of a singular S1 instead of carrying sqrt(eps)-sized noise into the trace.
   const limit = psdTol * maxVar1;
-  const chol = pivotedCholeskyInPlace(s1, n, floor, limit, true);
+  const chol = continuePivoted(s1, u, n, failed, floor, limit);
   if (chol.status === 'negative' || chol.remainderBound < -limit) {
     // The factorisation cannot vouch for S1 (it may have a clearly negative eigenvalue): decide by the
     // eigenvalues, and if S1 passes after all, take the eigenvector route, which drops the negative part.
@@ -142,6 +141,47 @@ function frechet(
     return meanTerm + traces - 2 * traceSqrtProduct(values, rows!, s2, n);
   }
   return meanTerm + traces - 2 * traceSqrtPivoted(chol.lt!, chol.pivots, chol.rank, s2, n);
+}
+
+/**
+ * S1 = L L^T from the rows before i of an unpivoted factor (u: S1 = U^T U on them) and a pivoted factorisation
+ * of the Schur complement C = S1[i:, i:] - U[0:i, i:]^T U[0:i, i:] (upper triangle formed on the tile):
+ * the result of {@link pivotedCholeskyInPlace} with the first i pivots taken in order.
+ */
+function continuePivoted(
+  s1: Float64Array,
+  u: Float64Array,
+  n: number,
+  i: number,
+  floor: number,
+  limit: number,
+): PivotedCholesky {
+  const m = n - i;
+  const c = new Float64Array(m * m);
+  for (let r = 0; r < m; r++) c.set(s1.subarray((i + r) * n + i + r, (i + r) * n + n), r * m + r);
+  if (i > 0) {
+    // G = U[0:i, i:]^T ([m, i]).
+    const g = new Float64Array(m * i);
+    const ng = new Float64Array(m * i);
+    for (let q = 0; q < i; q++) {
+      for (let r = 0; r < m; r++) {
+        const v = u[q * n + i + r];
+        g[r * i + q] = v;
+        ng[r * i + q] = -v;
+      }
+    }
+    multiplyABt(ng, m, g, m, i, c, { accumulate: true, upper: true });
+  }
+  const rest = pivotedCholeskyInPlace(c, m, floor, limit, true);
+  const rank = i + rest.rank;
+  const lt = new Float64Array(rank * n);
+  for (let q = 0; q < i; q++) lt.set(u.subarray(q * n + q, q * n + n), q * n + q);
+  const lr = rest.lt!;
+  for (let k = 0; k < rest.rank; k++) lt.set(lr.subarray(k * m, k * m + m), (i + k) * n + i);
+  const pivots = new Int32Array(rank);
+  for (let q = 0; q < i; q++) pivots[q] = q;
+  for (let k = 0; k < rest.rank; k++) pivots[i + k] = i + rest.pivots[k];
+  return { ...rest, rank, lt, pivots };
 }
 
 /** Rows (and columns) per block of the triangular products in {@link traceSqrtTriangular}. */
@@ -398,7 +438,8 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
  * that update runs on the product tile in place, U12 read where it lies; else through {@link multiplyABt}.
  *
  * @param floor - a pivot (squared) at or below it fails the factorisation.
- * @param out - receives U (row-major [n, n], zero below the diagonal) when the factorisation succeeds.
+ * @param out - receives U (row-major [n, n], zero below the diagonal); when row i fails, its rows before i,
+ *   which are final.
  * @returns the row whose pivot failed, or -1.
  */
 function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number, out?: Float64Array): number {
@@ -425,7 +466,10 @@ function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number,
             for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
           }
           const d = w[ri + i] + shift;
-          if (!(d > floor)) return i;
+          if (!(d > floor)) {
+            copyRows(w, n, i, out);
+            return i;
+          }
           const piv = Math.sqrt(d);
           const inv = 1 / piv;
           w[ri + i] = piv;
@@ -435,11 +479,16 @@ function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number,
       }
       if (k1 < n) update(k0, k1, n);
     }
-    if (out) for (let i = 0; i < n; i++) out.set(w.subarray(i * n + i, i * n + n), i * n + i);
+    copyRows(w, n, n, out);
     return -1;
   } finally {
     if (h) releaseArena();
   }
+}
+
+/** The upper triangles of rows 0..rows of w into out (when given). */
+function copyRows(w: Float64Array, n: number, rows: number, out: Float64Array | undefined): void {
+  if (out) for (let i = 0; i < rows; i++) out.set(w.subarray(i * n + i, i * n + n), i * n + i);
 }
 
 /**
