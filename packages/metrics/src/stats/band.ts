@@ -499,29 +499,26 @@ function rotate(
   skip: number,
 ): void {
   const w = b + 2;
-  const q = p + 1;
   const rp = p * w;
-  const rq = q * w;
-  // Row parts: columns x in [p - b, p), offsets p - x in row p and q - x in row q.
-  for (let x = Math.max(0, p - b); x < p; x++) {
-    if (x === skip) continue;
-    const i = rp + p - x;
-    const k = rq + q - x;
-    const u = band[i];
-    const v = band[k];
-    band[i] = c * u + s * v;
-    band[k] = c * v - s * u;
+  const rq = rp + w;
+  // Row parts: columns x in [p - b, p), at offset o = p - x in row p and o + 1 in row q; the loop is
+  // split around the skipped column.
+  const oSkip = p - skip;
+  const oEnd = Math.min(b, p);
+  for (let o = 1; o <= oEnd; o++) {
+    if (o === oSkip) continue;
+    const u = band[rp + o];
+    const v = band[rq + o + 1];
+    band[rp + o] = c * u + s * v;
+    band[rq + o + 1] = c * v - s * u;
   }
-  // Column parts: rows y in (q, q + b], entries A[y, p] and A[y, q].
-  const yEnd = Math.min(n - 1, q + b);
-  for (let y = q + 1; y <= yEnd; y++) {
-    const ry = y * w;
-    const i = ry + y - p;
-    const k = ry + y - q;
+  // Column parts: rows y in (q, q + b], entries A[y, p] and A[y, q] side by side.
+  const yEnd = Math.min(n - 1, p + 1 + b);
+  for (let y = p + 2, i = (p + 2) * w + 2; y <= yEnd; y++, i += w + 1) {
     const u = band[i];
-    const v = band[k];
+    const v = band[i - 1];
     band[i] = c * u + s * v;
-    band[k] = c * v - s * u;
+    band[i - 1] = c * v - s * u;
   }
   // The 2 x 2 block.
   const app = band[rp];
