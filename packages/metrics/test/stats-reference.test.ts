@@ -15,6 +15,7 @@ import { frechetDistance, manifoldRadii, precisionRecall, symmetricEigenvalues }
 import { setTwoStageMinOrder } from '../src/stats/eigen.js';
 import { multiplyABt } from '../src/stats/gemm.js';
 import {
+  DEFAULT_PARALLEL_MIN_WORK,
   statsThreads as getThreads,
   setParallelMinWork,
   setStatsThreads as setThreads,
@@ -40,7 +41,7 @@ function everyRoute<T>(f: () => T): { one: T; two: T; js: T } {
   try {
     two = f();
   } finally {
-    setParallelMinWork(2 ** 26);
+    setParallelMinWork(DEFAULT_PARALLEL_MIN_WORK);
   }
   setWasmEnabled(false);
   const js = f();

@@ -19,8 +19,6 @@ const B = 8;
 const G = 8;
 /** Columns of A22 per call of X = V^T A22. */
 const X_COLS = 128;
-/** Multiply-adds of X = V^T A22 from which it is shared with the helper threads (m about 700 at b = 8). */
-const X_PARALLEL_MIN_WORK = 1 << 22;
 
 /**
  * Tridiagonal form (d: diagonal, e[i] = T[i, i-1], e[0] = 0) of the symmetric `w` ([n, n], both triangles;
@@ -210,9 +208,7 @@ function reduceToBand(ar: Arena, h: Float64Array, n: number, b: number, L: Layou
       cPanel: b * 32,
     };
     queueTiles(batch, xo, b, m4, m, false, 0, b, X_COLS);
-    // Shared with the helper threads from a lower size than a product's default: these calls are short
-    // and the panel loop waits on each batch, so a second thread halves the dominant cost of the stage.
-    batch.run(b * m * m, X_PARALLEL_MIN_WORK);
+    batch.run(b * m * m);
     for (let j = m4; j < m; j++) {
       const cj = at(r0, r0 + j);
       for (let c = 0; c < b; c++) {

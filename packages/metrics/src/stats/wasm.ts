@@ -299,8 +299,12 @@ const ARGS = 11;
 /** Kernel calls one batch can hold. */
 const MAX_CALLS = 4096;
 
-/** Multiply-adds from which a batch is shared with the helper threads (tens of milliseconds). */
-let PARALLEL_MIN_WORK = 2 ** 26;
+/**
+ * Multiply-adds from which a batch is shared with the helper threads: about a millisecond of work, below
+ * which waking a helper costs more than it saves.
+ */
+export const DEFAULT_PARALLEL_MIN_WORK = 2 ** 22;
+let PARALLEL_MIN_WORK = DEFAULT_PARALLEL_MIN_WORK;
 
 /** Moves that threshold (0: every batch of two or more calls is shared). For tests. */
 export function setParallelMinWork(work: number): void {
@@ -639,15 +643,14 @@ export class Batch {
 
   /**
    * Runs the queued calls and empties the batch. `work` (multiply-adds, about): helper threads join only
-   * from PARALLEL_MIN_WORK on. A helper that the system pauses in the middle of a call holds the batch
-   * up until it runs again, which on a busy machine can take milliseconds: only batches much longer than
-   * that are worth sharing. `minWork` overrides that threshold for a caller whose calls are all short.
+   * from PARALLEL_MIN_WORK on. (A helper that the system pauses in the middle of a call holds the batch
+   * up until it runs again, which on a busy machine can take milliseconds.)
    */
-  run(work = 0, minWork = PARALLEL_MIN_WORK): void {
+  run(work = 0): void {
     const count = this.count;
     if (count === 0) return;
     this.count = 0;
-    const p = count > 1 && work >= minWork ? getPool(this.ar) : null;
+    const p = count > 1 && work >= PARALLEL_MIN_WORK ? getPool(this.ar) : null;
     const fns = this.ar.kernels;
     const a = this.buf;
     const call = (idx: number) => {
