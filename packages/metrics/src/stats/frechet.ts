@@ -120,14 +120,17 @@ function frechet(
   // S1 = L L^T. First without pivoting, which keeps the natural order (no permutation of S2 later) and
   // is accepted when every pivot stays above rounding of zero (n eps max_i S_ii, LAPACK's default).
   const floor = n * EPS * maxVar1;
-  const u = new Float64Array(n * n);
-  const failed = choleskyUpper(s1, n, 0, floor, u);
+  // With the arena grown for the products first, U can stay in it for them (fresh 32 MiB arrays cost
+  // their page faults).
+  const bytes = productBytes(n, n);
+  arena(bytes);
+  const { row: failed, u } = choleskyUpper(s1, n, 0, floor, bytes);
   if (failed < 0) return meanTerm + traces - 2 * traceSqrtTriangular(u, n, s2, n);
   // Else its first `failed` rows stand, and the Schur complement of the rest is factored with pivoting,
   // L [n, r] with r the numerical rank: pivots stop once every remaining variance is within that rounding,
   // which drops the null space of a singular S1 instead of carrying sqrt(eps)-sized noise into the trace.
   const limit = psdTol * maxVar1;
-  const chol = continuePivoted(s1, u, n, failed, floor, limit);
+  const chol = continuePivoted(s1, u!, n, failed, floor, limit);
   if (chol.status === 'negative' || chol.remainderBound < -limit) {
     // The factorisation cannot vouch for S1 (it may have a clearly negative eigenvalue): decide by the
     // eigenvalues, and if S1 passes after all, take the eigenvector route, which drops the negative part.
@@ -184,6 +187,11 @@ function continuePivoted(
   return { ...rest, rank, lt, pivots };
 }
 
+/** Arena bytes of {@link arenaProducts}: U, S2 packed, T, M, and the packed chunks. */
+function productBytes(r: number, n: number): number {
+  return (r * n + n * n + r * n + r * r + r * KC + TB * KC) * 8;
+}
+
 /** Rows (and columns) per block of the triangular products in {@link traceSqrtTriangular}. */
 const TB = 256;
 /** Inner dimension per chunk of those products, so that the packed operands stay in cache. */
@@ -226,14 +234,15 @@ function traceSqrtPivoted(
 }
 
 /**
- * tr sqrt(S1 S2) for S1 = U^T U with U the row-major [r, n] upper trapezoidal (U[k, c] = 0 for c < k) and
+ * tr sqrt(S1 S2) for S1 = U^T U with U the row-major [r, n] upper trapezoidal (U[k, c] = 0 for c < k;
+ * null: already at the start of the arena, which is held and large enough for the products) and
  * S2 symmetric PSD: the sum of the square roots of the eigenvalues of M = U S2 U^T, which are the
  * non-zero eigenvalues of S1 S2. T = U S2 and M = T U^T are formed block by block over the non-zero part
  * of U only: about n^3 / 2 + n^3 / 6 multiply-adds at r = n instead of 3 n^3 / 2.
  */
-function traceSqrtTriangular(u: Float64Array, r: number, s2p: Float64Array, n: number): number {
+function traceSqrtTriangular(u: Float64Array | null, r: number, s2p: Float64Array, n: number): number {
   const m = new Float64Array(r * r);
-  if (!arenaProducts(u, r, s2p, n, m)) plainProducts(u, r, s2p, n, m);
+  if (!arenaProducts(u, r, s2p, n, m)) plainProducts(u!, r, s2p, n, m);
   mirrorUpper(m, r);
   return sumSqrtEigenvalues(m, r);
 }
@@ -270,20 +279,25 @@ function plainProducts(u: Float64Array, r: number, s2p: Float64Array, n: number,
  *
  * @returns false (nothing done) when the arena is not available.
  */
-function arenaProducts(u: Float64Array, r: number, s2p: Float64Array, n: number, m: Float64Array): boolean {
+function arenaProducts(
+  u: Float64Array | null,
+  r: number,
+  s2p: Float64Array,
+  n: number,
+  m: Float64Array,
+): boolean {
   const r4 = r - (r % 4);
   const n4 = n - (n % 4);
   const oS = r * n;
   const oT = oS + n4 * n;
   const oM = oT + r * n;
   const oA = oM + r * r;
-  const oB = oA + r * KC;
-  const ar = arena((oB + TB * KC) * 8);
+  const ar = arena(productBytes(r, n));
   if (ar === null) return false;
   try {
     const h = new Float64Array(ar.memory.buffer);
     const batch = new Batch(ar);
-    h.set(u.subarray(0, r * n), 0);
+    if (u) h.set(u.subarray(0, r * n), 0);
     // S2p's rows packed once, chunk by chunk of KC columns: chunk c0 at oS + c0 n4, [panel][t][4].
     for (let c0 = 0; c0 < n; c0 += KC) pack4(s2p, n, n4, c0, Math.min(KC, n - c0), h, oS + c0 * n4);
     h.fill(0, oT, oA);
@@ -322,10 +336,10 @@ function arenaProducts(u: Float64Array, r: number, s2p: Float64Array, n: number,
       for (let c0 = l0; c0 < n && cols4 > 0; c0 += KC) {
         const kc = Math.min(KC, n - c0);
         pack4(h.subarray(oT), n, rows4, c0, kc, h, oA);
-        pack4(h.subarray(l0 * n), n, cols4, c0, kc, h, oB);
+        pack4(h.subarray(l0 * n), n, cols4, c0, kc, h, oA + r * KC);
         const o = {
           pa: oA * 8,
-          pb: oB * 8,
+          pb: (oA + r * KC) * 8,
           bPanel: kc * 32,
           bStep: 32,
           pc: (oM + l0) * 8,
@@ -421,7 +435,7 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
   const maxDiag = assertPsdScale(name, s, n);
   if (maxDiag === 0) return;
   const shift = tol * maxDiag;
-  const row = choleskyUpper(s, n, shift, 0);
+  const { row } = choleskyUpper(s, n, shift, 0);
   if (row >= 0) {
     throw new RangeError(
       `frechetDistance: ${name} is not positive semi-definite: it has an eigenvalue below -${tol} x its largest ` +
@@ -438,11 +452,18 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
  * that update runs on the product tile in place, U12 read where it lies; else through {@link multiplyABt}.
  *
  * @param floor - a pivot (squared) at or below it fails the factorisation.
- * @param out - receives U (row-major [n, n], zero below the diagonal); when row i fails, its rows before i,
- *   which are final.
- * @returns the row whose pivot failed, or -1.
+ * @param keep - when given, U is wanted: it stays at the start of the arena (u null) when the arena holds
+ *   at least `keep` bytes, else it is returned (row-major [n, n], zero below the diagonal).
+ * @returns the row whose pivot failed (-1: none) and, when U is wanted, U or (on failure) its rows before
+ *   that row, which are final.
  */
-function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number, out?: Float64Array): number {
+function choleskyUpper(
+  s: Float64Array,
+  n: number,
+  shift: number,
+  floor: number,
+  keep?: number,
+): { row: number; u: Float64Array | null } {
   const ar = arena((n * n + 2 * n * CB) * 8);
   const h = ar ? new Float64Array(ar.memory.buffer) : null;
   const w = h ? h.subarray(0, n * n) : new Float64Array(n * n);
@@ -466,10 +487,7 @@ function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number,
             for (let j = i; j < n; j++) w[ri + j] -= f * w[rq + j];
           }
           const d = w[ri + i] + shift;
-          if (!(d > floor)) {
-            copyRows(w, n, i, out);
-            return i;
-          }
+          if (!(d > floor)) return { row: i, u: keep === undefined ? null : h ? copyRows(w, n, i) : w };
           const piv = Math.sqrt(d);
           const inv = 1 / piv;
           w[ri + i] = piv;
@@ -479,16 +497,21 @@ function choleskyUpper(s: Float64Array, n: number, shift: number, floor: number,
       }
       if (k1 < n) update(k0, k1, n);
     }
-    copyRows(w, n, n, out);
-    return -1;
+    if (keep === undefined) return { row: -1, u: null };
+    // Below the diagonal w still holds S: clear it, so that w is U.
+    for (let i = 1; i < n; i++) w.fill(0, i * n, i * n + i);
+    if (!h) return { row: -1, u: w };
+    return h.length * 8 >= keep ? { row: -1, u: null } : { row: -1, u: copyRows(w, n, n) };
   } finally {
     if (h) releaseArena();
   }
 }
 
-/** The upper triangles of rows 0..rows of w into out (when given). */
-function copyRows(w: Float64Array, n: number, rows: number, out: Float64Array | undefined): void {
-  if (out) for (let i = 0; i < rows; i++) out.set(w.subarray(i * n + i, i * n + n), i * n + i);
+/** The upper triangles of rows 0..rows of w, in a new [n, n] array. */
+function copyRows(w: Float64Array, n: number, rows: number): Float64Array {
+  const out = new Float64Array(n * n);
+  for (let i = 0; i < rows; i++) out.set(w.subarray(i * n + i, i * n + n), i * n + i);
+  return out;
 }
 
 /**
