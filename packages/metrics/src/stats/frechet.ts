@@ -56,8 +56,8 @@ export interface FrechetOptions {
  * seconds on one core, where plain JavaScript took tens. The result does not depend on the number of
  * threads. Variances and eigenvalues within rounding of zero (below n eps |S|) count as zero, which
  * makes singular covariances (fewer samples than dimensions, zero feature columns) accurate instead of
- * carrying sqrt(eps)-sized noise; r < n makes them cheaper too. Memory: about eight [n, n] float64
- * matrices at the peak (256 MiB at n = 2048).
+ * carrying sqrt(eps)-sized noise; r < n makes them cheaper too. Memory: about seven [n, n] float64
+ * matrices at the peak (about 230 MiB at n = 2048).
  *
  * @param mu1 - mean [n].
  * @param sigma1 - covariance [n, n], row-major, symmetric positive semi-definite.
@@ -187,9 +187,9 @@ function continuePivoted(
   return { ...rest, rank, lt, pivots };
 }
 
-/** Arena bytes of {@link arenaProducts}: U, S2 packed, T, M, and the packed chunks. */
+/** Arena bytes of {@link arenaProducts}: U, S2 packed (then M), T, and the packed chunks. */
 function productBytes(r: number, n: number): number {
-  return (r * n + n * n + r * n + r * r + r * KC + TB * KC) * 8;
+  return (r * n + Math.max((n - (n % 4)) * n, r * r) + r * n + r * KC + TB * KC) * 8;
 }
 
 /** Rows (and columns) per block of the triangular products in {@link traceSqrtTriangular}. */
@@ -288,10 +288,11 @@ function arenaProducts(
 ): boolean {
   const r4 = r - (r % 4);
   const n4 = n - (n % 4);
+  // S2p packed, then M in its place once T is formed.
   const oS = r * n;
-  const oT = oS + n4 * n;
-  const oM = oT + r * n;
-  const oA = oM + r * r;
+  const oM = oS;
+  const oT = oS + Math.max(n4 * n, r * r);
+  const oA = oT + r * n;
   const ar = arena(productBytes(r, n));
   if (ar === null) return false;
   try {
@@ -300,7 +301,7 @@ function arenaProducts(
     if (u) h.set(u.subarray(0, r * n), 0);
     // S2p's rows packed once, chunk by chunk of KC columns: chunk c0 at oS + c0 n4, [panel][t][4].
     for (let c0 = 0; c0 < n; c0 += KC) pack4(s2p, n, n4, c0, Math.min(KC, n - c0), h, oS + c0 * n4);
-    h.fill(0, oT, oA);
+    h.fill(0, oT, oT + r * n);
     // T[k0:k1, :] = sum over c >= k0 of U[k0:k1, c] S2p[c, :].
     for (let k0 = 0; k0 < r; k0 += TB) {
       const k1 = Math.min(k0 + TB, r);
@@ -329,6 +330,7 @@ function arenaProducts(
       }
     }
     // M[0:l1, l0:l1] = sum over c >= l0 of T[0:l1, c] U[l0:l1, c]: the upper triangle of M = T U^T.
+    h.fill(0, oM, oM + r * r);
     for (let l0 = 0; l0 < r; l0 += TB) {
       const l1 = Math.min(l0 + TB, r);
       const rows4 = Math.min(l1, r4);
