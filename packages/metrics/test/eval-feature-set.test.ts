@@ -73,7 +73,9 @@ describe('Fréchet distance properties', () => {
       const base = fid(x, y, d);
       expect(base).toBeGreaterThan(0.1);
       expect(fid(rotate(x, q, d), rotate(y, q, d), d)).toBeCloseTo(base, 9);
-      expect(fid(y, x, d)).toBeCloseTo(base, 10);
+      // Swapping the sets swaps which covariance is factored: over 100 such trials the two orders differ
+      // by 4e-14 relative at the median and 6e-12 at most (the same with the pivoted-only factorisation).
+      expect(fid(y, x, d)).toBeCloseTo(base, 9);
       expect(frechetDistanceFromSamples(rotate(x, q, d), rotate(y, q, d), d)).toBeCloseTo(base, 9);
     }
   });
