@@ -9,7 +9,7 @@ import { multiplyABt } from './gemm.js';
 import { arena, Batch, G64, NO_DIAG, queueTiles, releaseArena } from './wasm.js';
 
 /** Columns per block: the inner dimension of the trailing update. */
-const NB = 48;
+const NB = 64;
 
 /** Result of {@link pivotedCholeskyInPlace}. */
 export interface PivotedCholesky {
