@@ -11,7 +11,14 @@ import { atDoor } from '@ldmae/core';
 import { assertFinite, assertFloatArray, type FloatArray, symmetricCopy } from './checks.js';
 import { eigenSymmetricInPlace } from './eigen.js';
 
-import { mirrorUpper, multiplyABt, pack4 } from './gemm.js';
+import {
+  mirrorUpper,
+  multiplyABt,
+  pack4,
+  type Strided,
+  subtractGramUpper,
+  subtractGramUpperInArena,
+} from './gemm.js';
 
 import { type PivotedCholesky, pivotedCholeskyInPlace } from './pivoted-cholesky.js';
 
@@ -162,19 +169,8 @@ function continuePivoted(
   const m = n - i;
   const c = new Float64Array(m * m);
   for (let r = 0; r < m; r++) c.set(s1.subarray((i + r) * n + i + r, (i + r) * n + n), r * m + r);
-  if (i > 0) {
-    // G = U[0:i, i:]^T ([m, i]).
-    const g = new Float64Array(m * i);
-    const ng = new Float64Array(m * i);
-    for (let q = 0; q < i; q++) {
-      for (let r = 0; r < m; r++) {
-        const v = u[q * n + i + r];
-        g[r * i + q] = v;
-        ng[r * i + q] = -v;
-      }
-    }
-    multiplyABt(ng, m, g, m, i, c, { accumulate: true, upper: true });
-  }
+  // G = U[0:i, i:]^T ([m, i]).
+  if (i > 0) subtractGramUpper({ src: u, off: i, si: 1, st: n }, m, m, i, c, m);
   const rest = pivotedCholeskyInPlace(c, m, floor, limit, true);
   const rank = i + rest.rank;
   const lt = new Float64Array(rank * n);
@@ -451,7 +447,7 @@ function assertPsd(name: string, s: Float64Array, n: number, tol: number): void 
  * Cholesky factorisation S + shift I = U^T U (U upper triangular) of the symmetric `s` (not modified),
  * on a copy, blocked: the rows of a block are factored here row by row, and the rest of the matrix
  * receives the block's update U12^T U12. The copy lives in the WebAssembly arena when there is one, so
- * that update runs on the product tile in place, U12 read where it lies; else through {@link multiplyABt}.
+ * that update runs on the product tile in place ({@link subtractGramUpperInArena}); else in plain arrays.
  *
  * @param floor - a pivot (squared) at or below it fails the factorisation.
  * @param keep - when given, U is wanted: it stays at the start of the arena (u null) when the arena holds
@@ -522,73 +518,36 @@ function copyRows(w: Float64Array, n: number, rows: number): Float64Array {
  */
 type RowsUpdate = (k0: number, k1: number, rowEnd: number) => void;
 
-/** {@link RowsUpdate} in plain arrays: G = U12^T, then {@link multiplyABt}. */
+/** U12^T as the Gram factor of {@link RowsUpdate}: G[j, t] = w[(k0 + t) n + k1 + j]. */
+const u12 = (w: Float64Array, n: number, k0: number, k1: number): Strided => ({
+  src: w,
+  off: k0 * n + k1,
+  si: 1,
+  st: n,
+});
+
+/** {@link RowsUpdate} in plain arrays, through {@link subtractGramUpper}. */
 function plainUpdate(w: Float64Array, n: number): RowsUpdate {
-  const g = new Float64Array(n * CB);
-  const ng = new Float64Array(n * CB);
-  return (k0, k1, rowEnd) => {
-    const rest = n - k1;
-    const nb = k1 - k0;
-    for (let j = 0; j < rest; j++) {
-      for (let q = 0; q < nb; q++) {
-        const v = w[(k0 + q) * n + k1 + j];
-        g[j * nb + q] = v;
-        ng[j * nb + q] = -v;
-      }
-    }
-    multiplyABt(ng, rowEnd - k1, g, rest, nb, w.subarray(k1 * n + k1), {
-      accumulate: true,
-      upper: true,
-      ldc: n,
-    });
-  };
+  return (k0, k1, rowEnd) =>
+    subtractGramUpper(u12(w, n, k0, k1), rowEnd - k1, n - k1, k1 - k0, w.subarray(k1 * n + k1), n);
 }
 
 /**
- * {@link RowsUpdate} with w at the start of the arena: U12 and -U12 packed after w (packed rather than
- * read in place: rows n apart fall into the same cache sets), C = w updated in place (tiles below the
- * diagonal skipped); the last rows and columns (mod 4) in plain loops.
+ * {@link RowsUpdate} with w at the start of the arena, on the tile in place; U12 is packed after w
+ * rather than read in place (rows n apart fall into the same cache sets).
  */
 function arenaUpdate(ar: Arena, h: Float64Array, n: number): RowsUpdate {
   const batch = new Batch(ar);
-  const pk = n * n;
-  const pn = pk + n * CB;
-  return (k0, k1, rowEnd) => {
-    const rows = rowEnd - k1;
-    const rest = n - k1;
-    const nb = k1 - k0;
-    const r4 = rows - (rows % 4);
-    const c4 = rest - (rest % 4);
-    const u = k0 * n + k1; // U12[t, j] = h[u + t n + j]
-    // U12 packed in panels of 4 columns, as the tile's B and (negated, the first r4 columns) its A.
-    for (let j = 0; j < c4; j += 4) {
-      const base = pk + j * nb;
-      for (let t = 0; t < nb; t++) {
-        const src = u + t * n + j;
-        for (let r = 0; r < 4; r++) {
-          const v = h[src + r];
-          h[base + t * 4 + r] = v;
-          if (j < r4) h[pn + j * nb + t * 4 + r] = -v;
-        }
-      }
-    }
-    const o = {
-      pa: pn * 8,
-      pb: pk * 8,
-      bPanel: nb * 32,
-      bStep: 32,
-      pc: (k1 * n + k1) * 8,
-      cRow: n * 8,
-      cPanel: 32,
-    };
-    queueTiles(batch, o, r4, c4, nb, true);
-    batch.run(r4 * (c4 - r4 / 2) * nb);
-    for (let i = 0; i < rows; i++) {
-      for (let j = i < r4 ? Math.max(i, c4) : i; j < rest; j++) {
-        let acc = 0;
-        for (let t = 0; t < nb; t++) acc += h[u + t * n + i] * h[u + t * n + j];
-        h[(k1 + i) * n + k1 + j] -= acc;
-      }
-    }
-  };
+  return (k0, k1, rowEnd) =>
+    subtractGramUpperInArena(
+      batch,
+      h,
+      u12(h, n, k0, k1),
+      rowEnd - k1,
+      n - k1,
+      k1 - k0,
+      k1 * n + k1,
+      n,
+      n * n,
+    );
 }

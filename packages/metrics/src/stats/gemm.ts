@@ -263,3 +263,73 @@ export function mirrorUpper(c: Float64Array, n: number): void {
     }
   }
 }
+
+/** A matrix read through strides: G[i, t] = src[off + i si + t st] (row-major, or a transposed view). */
+export interface Strided {
+  src: Float64Array;
+  off: number;
+  si: number;
+  st: number;
+}
+
+/**
+ * C[i, j] -= sum_{t < k} G[i, t] G[j, t] for i < rows and i <= j < cols (the upper triangle, C row-major
+ * with row stride ldc; entries just below the diagonal may be written too), through
+ * {@link multiplyABt}: the update of a blocked Cholesky factorisation.
+ */
+export function subtractGramUpper(
+  g: Strided,
+  rows: number,
+  cols: number,
+  k: number,
+  c: Float64Array,
+  ldc: number,
+): void {
+  const gc = new Float64Array(cols * k);
+  for (let i = 0; i < cols; i++)
+    for (let t = 0; t < k; t++) gc[i * k + t] = g.src[g.off + i * g.si + t * g.st];
+  const ng = gc.map((v) => -v);
+  multiplyABt(ng, rows, gc, cols, k, c, { accumulate: true, upper: true, ldc });
+}
+
+/**
+ * {@link subtractGramUpper} with C in the arena `h` (from element cOff) updated in place on the product
+ * tile: G and -G packed in panels of 4 rows at `scratch` (room for 2 cols k values), tiles below the
+ * diagonal skipped, the last rows and columns (mod 4) in plain loops.
+ */
+export function subtractGramUpperInArena(
+  batch: Batch,
+  h: Float64Array,
+  g: Strided,
+  rows: number,
+  cols: number,
+  k: number,
+  cOff: number,
+  ldc: number,
+  scratch: number,
+): void {
+  const { src, off, si, st } = g;
+  const r4 = rows - (rows % 4);
+  const c4 = cols - (cols % 4);
+  const pb = scratch;
+  const pa = scratch + c4 * k;
+  for (let j = 0; j < c4; j += 4) {
+    for (let t = 0; t < k; t++) {
+      for (let r = 0; r < 4; r++) {
+        const v = src[off + (j + r) * si + t * st];
+        h[pb + j * k + t * 4 + r] = v;
+        if (j < r4) h[pa + j * k + t * 4 + r] = -v;
+      }
+    }
+  }
+  const o = { pa: pa * 8, pb: pb * 8, bPanel: k * 32, bStep: 32, pc: cOff * 8, cRow: ldc * 8, cPanel: 32 };
+  queueTiles(batch, o, r4, c4, k, true);
+  batch.run(r4 * (c4 - r4 / 2) * k);
+  for (let i = 0; i < rows; i++) {
+    for (let j = i < r4 ? Math.max(i, c4) : i; j < cols; j++) {
+      let acc = 0;
+      for (let t = 0; t < k; t++) acc += src[off + i * si + t * st] * src[off + j * si + t * st];
+      h[cOff + i * ldc + j] -= acc;
+    }
+  }
+}

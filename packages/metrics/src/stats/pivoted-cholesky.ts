@@ -2,11 +2,11 @@
  * Diagonally pivoted (rank-revealing) Cholesky factorisation of a symmetric positive semi-definite
  * matrix, blocked like LAPACK's dpstrf: the columns of a block are computed left-looking from the
  * block's own columns, and the rest of the matrix receives the block's rank-`jb` update: on the
- * WebAssembly product tile in place when the arena is available, else through {@link multiplyABt}.
+ * WebAssembly product tile in place when the arena is available, else in plain arrays (both in gemm.ts).
  * Only the upper triangle of the Schur complement is kept. Internal: not exported from the package.
  */
-import { multiplyABt } from './gemm.js';
-import { arena, Batch, G64, NO_DIAG, queueTiles, releaseArena } from './wasm.js';
+import { subtractGramUpper, subtractGramUpperInArena } from './gemm.js';
+import { arena, Batch, G64, NO_DIAG, releaseArena } from './wasm.js';
 
 /** Columns per block: the inner dimension of the trailing update. */
 const NB = 64;
@@ -81,7 +81,7 @@ export function pivotedCholeskyInPlace(
       wantFactor,
       lbT,
       arenaDots(ops, h, n, lbOff, dOff, nbMax),
-      arenaUpdate(ops, h, n, gOff, nbMax),
+      arenaUpdate(ops, h, gOff),
     );
   } finally {
     if (ar) releaseArena();
@@ -146,41 +146,13 @@ function arenaDots(
 /** C -= G G^T over the upper triangle of the row-major [m, m] C at the front of `a`; G is [m, jb]. */
 type SchurUpdate = (a: Float64Array, g: Float64Array, m: number, jb: number) => void;
 
-const plainUpdate: SchurUpdate = (a, g, m, jb) => {
-  const ng = g.map((v) => -v);
-  multiplyABt(ng, m, g, m, jb, a, { accumulate: true, upper: true });
-};
+const plainUpdate: SchurUpdate = (a, g, m, jb) =>
+  subtractGramUpper({ src: g, off: 0, si: jb, st: 1 }, m, m, jb, a, m);
 
-/**
- * The update with C at the start of the arena: G and -G packed at `pg` in panels of 4 rows, C updated in
- * place by the product tile (tiles below the diagonal skipped), the last m mod 4 rows and columns in
- * plain loops.
- */
-function arenaUpdate(batch: Batch, h: Float64Array, n: number, pg: number, nbMax: number): SchurUpdate {
-  const png = pg + n * nbMax;
-  return (_a, g, m, jb) => {
-    const m4 = m - (m % 4);
-    for (let i = 0; i < m4; i += 4) {
-      const base = i * jb;
-      for (let t = 0; t < jb; t++) {
-        for (let r = 0; r < 4; r++) {
-          const v = g[(i + r) * jb + t];
-          h[pg + base + t * 4 + r] = v;
-          h[png + base + t * 4 + r] = -v;
-        }
-      }
-    }
-    const o = { pa: png * 8, pb: pg * 8, bPanel: jb * 32, bStep: 32, pc: 0, cRow: m * 8, cPanel: 32 };
-    queueTiles(batch, o, m4, m4, jb, true);
-    batch.run((m4 * m4 * jb) / 2);
-    for (let i = 0; i < m; i++) {
-      for (let j = i < m4 ? Math.max(i, m4) : i; j < m; j++) {
-        let acc = 0;
-        for (let t = 0; t < jb; t++) acc += g[i * jb + t] * g[j * jb + t];
-        h[i * m + j] -= acc;
-      }
-    }
-  };
+/** The update with C at the start of the arena, on the tile in place (packing room at `pg`). */
+function arenaUpdate(batch: Batch, h: Float64Array, pg: number): SchurUpdate {
+  return (_a, g, m, jb) =>
+    subtractGramUpperInArena(batch, h, { src: g, off: 0, si: jb, st: 1 }, m, m, jb, 0, m, pg);
 }
 
 function factor(
