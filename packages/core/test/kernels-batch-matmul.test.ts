@@ -1,10 +1,11 @@
 /**
- * Our wasm BatchMatMul (XNNPACK per batch on heap views), Slice and SplitV (copies straight from the
+ * Our wasm BatchMatMul (our product kernel, or XNNPACK per batch on heap views), Slice and SplitV (copies straight from the
  * heap) against the cpu backend on seeded random inputs, plus matMul's gradient (which uses the
  * transpose flags), leak and bad-input checks.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
+import { setOwnProducts } from '../src/backend/kernels/batch-matmul.js';
 import { createRng, setupBackend, WASM_KERNELS } from '../src/index.node.js';
 import { relErr, runOn } from './wasm-vs-cpu.js';
 
@@ -53,6 +54,27 @@ const MATMUL_CASES: MatMulCase[] = [
   [[5, 4], [3, 4, 6], false, false],
 ];
 
+/** Shapes past the product kernel's blocks (256 of the inner dimension, 128 rows) and its tiles. */
+const BLOCK_CASES: MatMulCase[] = [
+  [[300, 600], [600, 70], false, false],
+  [[600, 131], [600, 77], true, false],
+  [[129, 257], [19, 257], false, true],
+  [[2, 513, 130], [2, 61, 513], true, true],
+  [[3, 64, 256], [256, 128], false, false],
+];
+
+/** Run `make` with float32 products on our kernel (`ours`) or on XNNPACK. */
+function onRoute(ours: boolean, make: () => tf.Tensor[]): () => tf.Tensor[] {
+  return () => {
+    setOwnProducts(ours);
+    try {
+      return make();
+    } finally {
+      setOwnProducts(true);
+    }
+  };
+}
+
 /**
  * Both operands broadcast. tfjs 4.22's cpu kernel (and wasm's native one) return a buffer sized for
  * max(batchA, batchB) products here (90 values for a [2, 3, 5, 6] result), so the reference
@@ -71,11 +93,21 @@ describe('BatchMatMul matches cpu', () => {
     expect(WASM_KERNELS).toEqual(expect.arrayContaining(['BatchMatMul', 'Slice', 'SplitV']));
   });
 
-  it.each(MATMUL_CASES.map((c) => [caseName(c), c] as const))('%s', async (_name, [sa, sb, ta, tb]) => {
-    await expectWasmMatchesCpu(() => {
-      const rng = createRng(31);
-      return [tf.matMul(rng.normal(sa), rng.normal(sb), ta, tb)];
-    });
+  describe.each([
+    ['our product kernel', true],
+    ['XNNPACK', false],
+  ])('on %s', (_route, ours) => {
+    it.each([...MATMUL_CASES, ...BLOCK_CASES].map((c) => [caseName(c), c] as const))(
+      '%s',
+      async (_name, [sa, sb, ta, tb]) => {
+        await expectWasmMatchesCpu(
+          onRoute(ours, () => {
+            const rng = createRng(31);
+            return [tf.matMul(rng.normal(sa), rng.normal(sb), ta, tb)];
+          }),
+        );
+      },
+    );
   });
 
   it.each(BOTH_BROADCAST.map((c) => [caseName(c), c] as const))(

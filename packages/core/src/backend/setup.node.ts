@@ -1,3 +1,4 @@
+import { enableRelaxedSimd } from './relaxed-simd.node.js';
 import { type BackendLoader, type SetupBackendOptions, setupBackendWith } from './setup.js';
 import { configureWasmThreads, defaultWasmThreads, type WasmBackendPackage } from './wasm-threads.node.js';
 import { webgpuNodeLoader } from './webgpu.node.js';
@@ -10,6 +11,7 @@ const wasm: BackendLoader = {
   tfName: 'wasm',
   install: 'Install it with `npm install @tensorflow/tfjs-backend-wasm`.',
   load: async (opts) => {
+    if (opts.relaxedSimd !== false) enableRelaxedSimd();
     wasmPackage = (await importOptional('@tensorflow/tfjs-backend-wasm')) as WasmBackendPackage;
     configureWasmThreads(wasmPackage, opts.threads ?? defaultWasmThreads(), opts.threads !== undefined);
   },

@@ -4,6 +4,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { setCurrentAdapter } from './adapter.js';
+import { OWN_PRODUCT_MAX_THREADS, setOwnProducts } from './kernels/batch-matmul.js';
 import { registerMissingKernels } from './kernels/index.js';
 
 /** Backends `setupBackend` knows. 'tensorflow' is tfjs-node (or tfjs-node-gpu). */
@@ -21,6 +22,14 @@ export interface SetupBackendOptions {
    * a cross-origin-isolated page) and this is passed to tfjs's `setThreadsCount`.
    */
   threads?: number;
+  /**
+   * Node only, wasm backend: turn on WebAssembly relaxed SIMD where V8 keeps it behind a flag (Node
+   * 20; Node 22 and later have it on), so that our float32 matrix product runs fused multiply-adds.
+   * This sets the process-wide V8 flag `--experimental-wasm-relaxed-simd`. Default true; with false
+   * V8's flags are left alone and the product uses a separate multiply and add where relaxed SIMD
+   * is off (slower; products then differ from the fused ones in the last bits).
+   */
+  relaxedSimd?: boolean;
 }
 
 let currentThreads: number | undefined;
@@ -88,6 +97,7 @@ export async function setupBackendWith(
         await tf.ready();
         registerMissingKernels(loader.tfName);
         currentThreads = loader.threads?.();
+        if (loader.tfName === 'wasm') setOwnProducts((currentThreads ?? 1) <= OWN_PRODUCT_MAX_THREADS);
         return tf.getBackend();
       } catch (e) {
         setCurrentAdapter(undefined);

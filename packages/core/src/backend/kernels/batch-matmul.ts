@@ -1,16 +1,38 @@
 /**
- * BatchMatMul for the wasm backend that reaches XNNPACK for every batch size and transpose flag.
- * tfjs-backend-wasm 4.22 hands a product to XNNPACK (about 20 GFLOP/s on one thread) only when the
- * batch is 1 and neither operand is transposed; every other call, attention's q k^T and attn v
- * among them, runs a scalar C++ loop at 1-2.5 GFLOP/s.
+ * BatchMatMul for the wasm backend.
  *
- * We transpose flagged operands explicitly (wasm's Transpose kernel), then run the backend's own
- * C++ `BatchMatMul` entry once per batch on views: tensor ids registered with the C++ side that
- * point into the operands' and the output's heap buffers, so no slice is ever copied. A batch-1
- * `b` shared by every batch of `a` becomes one [batch * M, K] x [K, N] product.
+ * Float32 products run on our own kernel (gemm-simd.ts) straight on the heap: the transpose flags
+ * become strides, batches that share `b` become one product, and nothing is copied. Measured on a
+ * 2-core AMD EPYC, one thread: a VMAE `f4d4-tiny` training step went from 236-255 to 150-159 ms and a
+ * LightningDiT-Ti/1 step from 1.8-1.95 to 1.09-1.21 s. Our kernel is single-threaded, so when
+ * XNNPACK has a pool of more than {@link OWN_PRODUCT_MAX_THREADS} threads the products go to XNNPACK.
+ *
+ * The XNNPACK route: tfjs-backend-wasm 4.22 hands a product to XNNPACK only when the batch is 1 and
+ * neither operand is transposed; every other call, attention's q k^T and attn v among them, runs a
+ * scalar C++ loop at 1-2.5 GFLOP/s. So we transpose flagged operands explicitly (wasm's Transpose
+ * kernel), then run the backend's own C++ `BatchMatMul` entry once per batch on views: tensor ids
+ * registered with the C++ side that point into the operands' and the output's heap buffers, so no
+ * slice is ever copied. A batch-1 `b` shared by every batch of `a` becomes one [batch * M, K] x
+ * [K, N] product.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { gemmKernels, gemmOnHeap, gemmScratchBytes } from './gemm-simd.js';
+import { backendMemory } from './simd.js';
 import { input, type KernelArgs, type KernelScope, type WasmBackend, withScope } from './wasm-backend.js';
+
+/**
+ * Largest XNNPACK thread pool for which float32 products run on our single-threaded kernel: on the
+ * 2-core machine it was faster at 1 and at 2 threads (a VMAE step 274-280 -> 189-199 ms at 2); a
+ * larger pool is left to XNNPACK, whose products use every thread.
+ */
+export const OWN_PRODUCT_MAX_THREADS = 2;
+
+let ownProducts = true;
+
+/** Route float32 products through our kernel (true, the default) or XNNPACK (false). */
+export function setOwnProducts(on: boolean): void {
+  ownProducts = on;
+}
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
 
@@ -121,7 +143,7 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
     const outerB = b.shape.slice(0, -2);
     const batchA = tf.util.sizeFromShape(outerA);
     const batchB = tf.util.sizeFromShape(outerB);
-    if (k !== kb || (!tA && !tB && batchA === 1 && batchB === 1)) return native(args);
+    if (k !== kb) return native(args);
     let outer: number[];
     try {
       outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
@@ -129,8 +151,42 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
       return native(args);
     }
     const batch = tf.util.sizeFromShape(outer);
+    if (batch * m * n * k === 0) return native(args);
+    const memory = backendMemory(backend);
+    const g = memory && ownProducts ? gemmKernels(memory) : null;
+    if (g) {
+      return withScope(backend, (s) => {
+        const out = s.alloc([batch, m, n], 'float32');
+        const scratch = s.alloc([gemmScratchBytes(n) / 4], 'float32');
+        const at = (t: tf.TensorInfo) => (backend as WasmBackend).typedArrayFromHeap(t).byteOffset;
+        const [aBase, bBase, outBase, sp] = [a, b, out, scratch].map(at);
+        const aOp = (index: number) => ({
+          base: aBase + index * m * k * 4,
+          rowStride: tA ? 4 : k * 4,
+          colStride: tA ? m * 4 : 4,
+        });
+        const bOp = (index: number) => ({
+          base: bBase + index * k * n * 4,
+          rowStride: tB ? 4 : n * 4,
+          colStride: tB ? k * 4 : 4,
+        });
+        if (batchB === 1 && !tA) {
+          // Every batch of a against the one b: one product of batch * M rows.
+          gemmOnHeap(g, aOp(0), bOp(0), outBase, n * 4, batch * m, n, k, sp);
+        } else {
+          const aIdx = batchIndices(outerA, outer);
+          const bIdx = batchIndices(outerB, outer);
+          for (let o = 0; o < batch; o++) {
+            gemmOnHeap(g, aOp(aIdx[o]), bOp(bIdx[o]), outBase + o * m * n * 4, n * 4, m, n, k, sp);
+          }
+        }
+        s.free(scratch);
+        return s.reshape(out, outer.concat([m, n]));
+      });
+    }
+    if (!tA && !tB && batchA === 1 && batchB === 1) return native(args);
     const entry = nativeEntry(backend);
-    if (!entry || batch * m * n * k === 0) return native(args);
+    if (!entry) return native(args);
 
     return withScope(backend, (s) => {
       // Operands as contiguous [batch, rows, cols] with no transpose left.

@@ -113,8 +113,10 @@ const ENTRIES: readonly Entry[] = [
  *   conv2dTranspose), a plain C++ loop, now an XNNPACK convolution (about 7x faster at stride 1;
  *   strided gradients on small maps or with few input channels, one matrix product);
  *   BatchMatMul, whose batched or transposed products (attention's q k^T and attn v, every
- *   transpose-flag gradient) ran a scalar loop at 1-2.5 GFLOP/s, now XNNPACK per batch (2-5x
- *   faster on attention shapes; batch-1 products without flags still run the native kernel);
+ *   transpose-flag gradient) ran a scalar loop at 1-2.5 GFLOP/s: every float32 product now runs
+ *   our WebAssembly SIMD product kernel on the heap (with relaxed SIMD's fused multiply-add where
+ *   the engine has it: about twice XNNPACK's rate on one thread), or XNNPACK per batch when the
+ *   backend has more than two threads;
  *   Slice and SplitV, which read their whole input back into JS once per piece, now copy
  *   straight from the heap (a qkv split of [32, 49, 576] in three: about 8x faster at the median).
  *   Our BatchMatMul also handles batch dimensions that broadcast on both sides ([2, 1] against

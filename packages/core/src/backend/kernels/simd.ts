@@ -321,7 +321,7 @@ function compile(shared: boolean): WebAssembly.Module | null {
 }
 
 /** The memory of a tfjs-backend-wasm backend (its emscripten module's), or null. */
-function backendMemory(backend: unknown): WebAssembly.Memory | null {
+export function backendMemory(backend: unknown): WebAssembly.Memory | null {
   if (typeof WebAssembly !== 'object') return null;
   const wasm = (backend as { wasm?: { asm?: { memory?: unknown }; wasmMemory?: unknown } } | null)?.wasm;
   const memory = wasm?.asm?.memory ?? wasm?.wasmMemory;
