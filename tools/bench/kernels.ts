@@ -10,7 +10,7 @@
  * alternately (`--rounds` rounds of `--steps` steps each, after one untimed step per switch), every
  * other kernel being ours, so a change in the machine's load hits both alike. The baseline is tfjs's
  * kernel for those ours replace, and the tensor ops the callers run otherwise for our one-pass kernels
- * (LdmaeGelu with LdmaeGeluGrad, LdmaeAdamW). It prints the median ms per step of each and the ratio
+ * (LdmaeGelu with LdmaeGeluGrad, LdmaeNorm with LdmaeNormGrad, LdmaeAdamW). It prints the median ms per step of each and the ratio
  * baseline / ours (above 1: ours is faster). Kernels that tfjs-backend-wasm lacks (Conv2DBackpropFilter
  * and the like) have no baseline and are left out. Build first (`npm run build`): the script imports
  * the built packages.
@@ -36,7 +36,7 @@ await setupBackend({ backend: 'wasm', threads: 1 });
 const compared = opt('--kernels', '')
   ? opt('--kernels', '').split(',')
   : WASM_KERNELS.filter(
-      (name) => tfjsKernels.get(name) || (name.startsWith('Ldmae') && name !== 'LdmaeGeluGrad'),
+      (name) => tfjsKernels.get(name) || (name.startsWith('Ldmae') && !name.endsWith('Grad')),
     );
 
 const baselineName = (kernel: string) =>
@@ -101,7 +101,8 @@ interface Row {
 /** Median ms per step with tfjs's `kernel` and with ours, alternating. */
 function compare(w: Workload, kernel: string): Row {
   // A forward kernel and its gradient kernel are switched together.
-  const names = kernel === 'LdmaeGelu' ? [kernel, 'LdmaeGeluGrad'] : [kernel];
+  // Our forward kernels go with their gradient kernel (LdmaeGelu, LdmaeGeluGrad; LdmaeNorm, LdmaeNormGrad).
+  const names = WASM_KERNELS.includes(`${kernel}Grad`) ? [kernel, `${kernel}Grad`] : [kernel];
   const theirs = names.map((n) => tfjsKernels.get(n));
   const ours = names.map((n) => tf.getKernel(n, 'wasm') as tf.KernelConfig);
   const select = (which: 'tfjs' | 'ours') => {

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkNumber } from '../checks.js';
 import { Module } from './module.js';
-import { scaleShift, standardize } from './normalize.js';
+import { normalizeLastAxis, standardize } from './normalize.js';
 
 /** Options of {@link LayerNorm}. */
 export interface LayerNormOptions {
@@ -38,9 +38,10 @@ export class LayerNorm extends Module {
     if (x.rank < 1 || x.shape[x.rank - 1] !== this.dim) {
       throw new Error(`LayerNorm.forward: x must have shape [..., ${this.dim}], got [${x.shape}]`);
     }
-    return tf.tidy(() => {
-      const y = standardize(x, [x.rank - 1], this.eps);
-      return this.weight ? scaleShift(y, this.weight, this.bias) : y;
-    });
+    return tf.tidy(() =>
+      this.weight
+        ? normalizeLastAxis(x, this.weight, this.bias, this.eps, false)
+        : standardize(x, [x.rank - 1], this.eps),
+    );
   }
 }

@@ -4,6 +4,7 @@
  * backward needs three reductions and is both faster on wasm and exact.
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hasKernel, NORM, NORM_GRAD } from '../backend/kernels/fused.js';
 import { customGrad1, customGrad2, customGrad3 } from './custom-grad.js';
 import { sumRows } from './linear.js';
 
@@ -64,4 +65,42 @@ export function scaleShift(x: tf.Tensor, weight: tf.Tensor, bias?: tf.Tensor | n
     throw new Error(`scaleShift: weight and bias must have shape [${c}] for x [${x.shape}]`);
   }
   return bias ? scaleShiftFn(x, weight, bias) : scaleFn(x, weight);
+}
+
+/** LayerNorm / RMSNorm with weight (and bias) as one kernel each way (wasm); see {@link normalizeLastAxis}. */
+function fusedNorm(x: tf.Tensor, weight: tf.Tensor, bias: tf.Tensor | null, eps: number, rms: boolean) {
+  const forward = (inputs: tf.NamedTensorMap, save: tf.GradSaveFunc) => {
+    const [y, xhat, rstd] = tf.engine().runKernel(NORM, inputs, { eps, rms }) as tf.Tensor[];
+    save([xhat, rstd, inputs.weight]);
+    return {
+      value: y,
+      gradFunc: (dy: tf.Tensor, [sh, sr, sw]: tf.Tensor[]) => {
+        const grads = tf
+          .engine()
+          .runKernel(NORM_GRAD, { dy, xhat: sh, rstd: sr, weight: sw }, { rms }) as tf.Tensor[];
+        if (bias) return grads;
+        grads[2].dispose();
+        return grads.slice(0, 2);
+      },
+    };
+  };
+  if (bias)
+    return customGrad3((a, w, b, save) => forward({ x: a, weight: w, bias: b }, save))(x, weight, bias);
+  return customGrad2((a, w, save) => forward({ x: a, weight: w }, save))(x, weight);
+}
+
+/**
+ * Normalise over the last axis and scale (and shift): LayerNorm (`rms` false) or RMSNorm, with
+ * weight and bias [C]. On wasm (float32) one kernel does the forward pass and one the backward,
+ * where the tensor-op form runs about twenty; elsewhere {@link standardize} then {@link scaleShift}.
+ */
+export function normalizeLastAxis(
+  x: tf.Tensor,
+  weight: tf.Tensor,
+  bias: tf.Tensor | null,
+  eps: number,
+  rms: boolean,
+): tf.Tensor {
+  if (x.dtype === 'float32' && x.rank >= 1 && hasKernel(NORM)) return fusedNorm(x, weight, bias, eps, rms);
+  return scaleShift(standardize(x, [x.rank - 1], eps, rms), weight, bias);
 }

@@ -2,7 +2,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { checkNumber } from '../checks.js';
 import { Module } from './module.js';
-import { scaleShift, standardize } from './normalize.js';
+import { normalizeLastAxis } from './normalize.js';
 
 /** Options of {@link RMSNorm}. */
 export interface RMSNormOptions {
@@ -32,6 +32,6 @@ export class RMSNorm extends Module {
     if (x.rank < 1 || x.shape[x.rank - 1] !== this.dim) {
       throw new Error(`RMSNorm.forward: x must have shape [..., ${this.dim}], got [${x.shape}]`);
     }
-    return tf.tidy(() => scaleShift(standardize(x, [x.rank - 1], this.eps, true), this.weight));
+    return tf.tidy(() => normalizeLastAxis(x, this.weight, null, this.eps, true));
   }
 }

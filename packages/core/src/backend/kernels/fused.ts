@@ -21,6 +21,18 @@ export const SUM_ROWS = 'LdmaeSumRows';
  */
 export const ADAMW = 'LdmaeAdamW';
 
+/**
+ * LayerNorm / RMSNorm over the last axis with a scale and shift: inputs `x` [..., C], `weight` [C] and
+ * optionally `bias` [C] (float32); attributes `eps`, `rms` (true: no centring). Outputs y (x's shape),
+ * xhat = the normalised x (x's shape) and rstd [rows] = 1 / sqrt(var + eps) per row.
+ */
+export const NORM = 'LdmaeNorm';
+/**
+ * Its gradient: inputs `dy`, `xhat`, `rstd` (as {@link NORM} returned them) and `weight`; attribute
+ * `rms`. Outputs dx (dy's shape), dweight [C] and dbias [C].
+ */
+export const NORM_GRAD = 'LdmaeNormGrad';
+
 /** Whether the active backend has our kernel `name`. */
 export function hasKernel(name: string): boolean {
   return tf.getKernel(name, tf.getBackend()) !== undefined;
@@ -108,3 +120,60 @@ tf.registerGradient({
     return { x: () => tf.mul(tf.onesLike(x), dy as tf.Tensor) };
   },
 });
+
+/** [rows, c] of a tensor normalised over its last axis. */
+function rowsAndColumns(x: tf.TensorInfo): [number, number] {
+  const c = x.shape[x.shape.length - 1] ?? 1;
+  return [c === 0 ? 0 : tf.util.sizeFromShape(x.shape) / c, c];
+}
+
+export function normWasm(args: KernelArgs): tf.TensorInfo[] {
+  const x = input(NORM, args.inputs, 'x');
+  const weight = input(NORM, args.inputs, 'weight');
+  const bias = args.inputs.bias;
+  const { eps, rms } = (args.attrs ?? {}) as { eps: number; rms: boolean };
+  const be = args.backend as WasmBackend;
+  const [rows, c] = rowsAndColumns(x);
+  const y = be.makeOutput(x.shape, 'float32');
+  const xhat = be.makeOutput(x.shape, 'float32');
+  const rstd = be.makeOutput([rows], 'float32');
+  const zeros = bias ? null : be.makeOutput([c], 'float32');
+  if (zeros) be.typedArrayFromHeap(zeros).fill(0);
+  if (rows > 0) {
+    const at = (t: tf.TensorInfo) => address(be, t);
+    kernelsOf(be, NORM).normForward(
+      at(x),
+      at(weight),
+      at(bias ?? (zeros as tf.TensorInfo)),
+      at(y),
+      at(xhat),
+      at(rstd),
+      rows,
+      c,
+      eps,
+      rms ? 1 : 0,
+    );
+  }
+  if (zeros) be.disposeData(zeros.dataId);
+  return [y, xhat, rstd];
+}
+
+export function normGradWasm(args: KernelArgs): tf.TensorInfo[] {
+  const [dy, xhat, rstd, weight] = ['dy', 'xhat', 'rstd', 'weight'].map((k) =>
+    input(NORM_GRAD, args.inputs, k),
+  );
+  const { rms } = (args.attrs ?? {}) as { rms: boolean };
+  const be = args.backend as WasmBackend;
+  const [rows, c] = rowsAndColumns(dy);
+  const dx = be.makeOutput(dy.shape, 'float32');
+  const dw = be.makeOutput([c], 'float32');
+  const db = be.makeOutput([c], 'float32');
+  if (rows === 0) {
+    be.typedArrayFromHeap(dw).fill(0);
+    be.typedArrayFromHeap(db).fill(0);
+  } else {
+    const [a, b, r, w, o0, o1, o2] = [dy, xhat, rstd, weight, dx, dw, db].map((t) => address(be, t));
+    kernelsOf(be, NORM_GRAD).normBackward(a, b, r, w, o0, o1, o2, rows, c, rms ? 1 : 0);
+  }
+  return [dx, dw, db];
+}

@@ -25,6 +25,10 @@ import {
   GELU_GRAD,
   geluGradWasm,
   geluWasm,
+  NORM,
+  NORM_GRAD,
+  normGradWasm,
+  normWasm,
   SUM_ROWS,
   sumRowsWasm,
 } from './fused.js';
@@ -80,6 +84,13 @@ const ENTRIES: readonly Entry[] = [
   { name: GELU, mode: 'missing', make: () => geluWasm, available: fusedAvailable },
   { name: GELU_GRAD, mode: 'missing', make: () => geluGradWasm, available: fusedAvailable },
   { name: SUM_ROWS, mode: 'missing', make: () => sumRowsWasm, available: fusedAvailable },
+  { name: NORM, mode: 'missing', make: () => normWasm as unknown as KernelFunc, available: fusedAvailable },
+  {
+    name: NORM_GRAD,
+    mode: 'missing',
+    make: () => normGradWasm as unknown as KernelFunc,
+    available: fusedAvailable,
+  },
   {
     name: ADAMW,
     mode: 'missing',
@@ -125,7 +136,8 @@ const ENTRIES: readonly Entry[] = [
  *   JavaScript heap copy (~1 ms; 590 -> 8 ms of Reverse per DiT training step); Concat, which made
  *   a view per run, now moves runs inside the heap; Identity, which copied, now shares the buffer;
  * - our own, one WebAssembly SIMD pass each where tensor ops would run a chain of kernels, registered
- *   only where the SIMD module runs: LdmaeAdamW, LdmaeGelu, LdmaeGeluGrad, LdmaeSumRows.
+ *   only where the SIMD module runs: LdmaeAdamW, LdmaeGelu, LdmaeGeluGrad, LdmaeSumRows, LdmaeNorm and
+ *   LdmaeNormGrad (LayerNorm / RMSNorm with their scale and shift, forward and backward).
  */
 export const WASM_KERNELS: readonly string[] = Object.freeze(ENTRIES.map((e) => e.name));
 

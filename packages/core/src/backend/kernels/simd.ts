@@ -48,6 +48,35 @@ export interface HeapKernels {
   geluGrad(x: number, dy: number, dx: number, n: number): void;
   /** out[j] = sum over i of x[i, j], for x [m, n], adding the rows in order. */
   sumRows(x: number, out: number, m: number, n: number): void;
+  /**
+   * Normalise each row of x [rows, c] (see {@link normForwardFunction}): xhat, rstd [rows] and
+   * y = xhat * w + b.
+   */
+  normForward(
+    x: number,
+    w: number,
+    b: number,
+    y: number,
+    xhat: number,
+    rstd: number,
+    rows: number,
+    c: number,
+    eps: number,
+    rms: number,
+  ): void;
+  /** The gradient of {@link HeapKernels.normForward}: dx, and dw, db summed over the rows. */
+  normBackward(
+    dy: number,
+    xhat: number,
+    rstd: number,
+    w: number,
+    dx: number,
+    dw: number,
+    db: number,
+    rows: number,
+    c: number,
+    rms: number,
+  ): void;
 }
 
 type Emit = () => void;
@@ -300,6 +329,151 @@ function sumRowsFunction(): WasmFunction {
   return f;
 }
 
+/** f32x4.extract_lane (not in the assembler's table). */
+const F32_EXTRACT_LANE = 0x1f;
+
+/**
+ * Push the sum over byte index `i` < 4 n of the four-lane values `value(lanes, i)` pushes: blocks of
+ * four lanes into one accumulator, the tail into another (its lanes all hold the tail value), then
+ * the four lanes of the first in order and lane 0 of the second, as an f32.
+ */
+function rowSum(f: WasmFunction, n: number, value: (lanes: Lanes, i: number) => void): void {
+  const acc4 = f.local(T.v128);
+  const acc1 = f.local(T.v128);
+  f.zero().set(acc4).zero().set(acc1);
+  elementwise(f, n, (lanes, i) => {
+    const acc = lanes === FOUR ? acc4 : acc1;
+    f.get(acc);
+    value(lanes, i);
+    f.v(simd.f32Add).set(acc);
+  });
+  f.get(acc4).v(F32_EXTRACT_LANE, 0).get(acc4).v(F32_EXTRACT_LANE, 1).op(op.f32Add);
+  f.get(acc4).v(F32_EXTRACT_LANE, 2).op(op.f32Add).get(acc4).v(F32_EXTRACT_LANE, 3).op(op.f32Add);
+  f.get(acc1).v(F32_EXTRACT_LANE, 0).op(op.f32Add);
+}
+
+/**
+ * normForward(x, w, b, y, xhat, rstd, rows, c, eps, rms), for each row of x [rows, c]:
+ * mean = sum(x) / c (0 when `rms`), rstd = 1 / sqrt(sum((x - mean)^2) / c + eps),
+ * xhat = (x - mean) rstd, y = xhat w + b (w, b [c]). LayerNorm (rms 0) and RMSNorm (rms 1) in one
+ * pass over the row each for the two sums and one for the outputs, where the tensor-op form runs nine
+ * kernels over the whole tensor.
+ */
+function normForwardFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('normForward', [I, I, I, I, I, I, I, I, T.f32, I]);
+  const [x, w, b, y, xhat, rstd, rows, c, eps, rms] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const e = exprs(f);
+  const row = f.local(I);
+  const mean = f.local(T.f32);
+  const r = f.local(T.f32);
+  const meanV = f.local(T.v128);
+  const rV = f.local(T.v128);
+  const cf = f.local(T.f32);
+  f.get(c).op(0xb2 /* f32.convert_i32_s */).set(cf);
+  f.loop(
+    () => f.get(row).get(rows).op(op.i32GeU),
+    () => {
+      f.f32(0).set(mean);
+      f.get(rms).op(op.i32Eqz).op(op.if, op.void);
+      rowSum(f, c, (lanes, i) => lanes.load(f, x, i));
+      f.get(cf).op(op.f32Div).set(mean);
+      f.op(op.end);
+      f.get(mean).v(simd.f32Splat).set(meanV);
+      rowSum(f, c, (lanes, i) => {
+        const d = e.let(e.sub(() => lanes.load(f, x, i), e.get(meanV)));
+        e.mul(d, d)();
+      });
+      f.get(cf).op(op.f32Div).get(eps).op(op.f32Add).op(op.f32Sqrt).set(r);
+      f.f32(1).get(r).op(op.f32Div).set(r);
+      f.get(rstd).get(r).op(op.f32Store, 2, 0);
+      f.get(r).v(simd.f32Splat).set(rV);
+      elementwise(f, c, (lanes, i) => {
+        const h = e.let(
+          e.mul(
+            e.sub(() => lanes.load(f, x, i), e.get(meanV)),
+            e.get(rV),
+          ),
+        );
+        lanes.store(f, xhat, i, h);
+        lanes.store(
+          f,
+          y,
+          i,
+          e.add(
+            e.mul(h, () => lanes.load(f, w, i)),
+            () => lanes.load(f, b, i),
+          ),
+        );
+      });
+      for (const ptr of [x, y, xhat]) f.get(ptr).get(c).i32(2).op(op.i32Shl).op(op.i32Add).set(ptr);
+      f.inc(rstd, 4);
+      f.inc(row, 1);
+    },
+  );
+  return f;
+}
+
+/**
+ * normBackward(dy, xhat, rstd, w, dx, dw, db, rows, c, rms): with g = dy w per row,
+ * dx = rstd (g - sum(g) / c - xhat sum(g xhat) / c) (no sum(g) term when `rms`); dw = sum over rows of
+ * dy xhat and db = sum over rows of dy, both [c], adding the rows in order.
+ */
+function normBackwardFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('normBackward', [I, I, I, I, I, I, I, I, I, I]);
+  const [dy, xhat, rstd, w, dx, dw, db, rows, c, rms] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9];
+  const e = exprs(f);
+  const row = f.local(I);
+  const cf = f.local(T.f32);
+  const s1 = f.local(T.v128);
+  const s2 = f.local(T.v128);
+  const rV = f.local(T.v128);
+  f.get(c).op(0xb2 /* f32.convert_i32_s */).set(cf);
+  elementwise(f, c, (lanes, i) => {
+    lanes.store(f, dw, i, e.c(0));
+    lanes.store(f, db, i, e.c(0));
+  });
+  const g = (lanes: Lanes, i: number) =>
+    e.mul(
+      () => lanes.load(f, dy, i),
+      () => lanes.load(f, w, i),
+    );
+  f.loop(
+    () => f.get(row).get(rows).op(op.i32GeU),
+    () => {
+      f.get(rms).op(op.i32Eqz).op(op.if, T.f32);
+      rowSum(f, c, (lanes, i) => g(lanes, i)());
+      f.op(op.else).f32(0).op(op.end);
+      f.get(cf).op(op.f32Div).v(simd.f32Splat).set(s1);
+      rowSum(f, c, (lanes, i) => e.mul(g(lanes, i), () => lanes.load(f, xhat, i))());
+      f.get(cf).op(op.f32Div).v(simd.f32Splat).set(s2);
+      f.get(rstd).op(op.f32Load, 2, 0).v(simd.f32Splat).set(rV);
+      elementwise(f, c, (lanes, i) => {
+        const h = e.let(() => lanes.load(f, xhat, i));
+        const d = e.let(() => lanes.load(f, dy, i));
+        lanes.store(f, dx, i, e.mul(e.sub(e.sub(g(lanes, i), e.get(s1)), e.mul(h, e.get(s2))), e.get(rV)));
+        lanes.store(
+          f,
+          dw,
+          i,
+          e.add(() => lanes.load(f, dw, i), e.mul(d, h)),
+        );
+        lanes.store(
+          f,
+          db,
+          i,
+          e.add(() => lanes.load(f, db, i), d),
+        );
+      });
+      for (const ptr of [dy, xhat, dx]) f.get(ptr).get(c).i32(2).op(op.i32Shl).op(op.i32Add).set(ptr);
+      f.inc(rstd, 4);
+      f.inc(row, 1);
+    },
+  );
+  return f;
+}
+
 const compiled = new Map<boolean, WebAssembly.Module | null>();
 const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();
 
@@ -308,7 +482,14 @@ function compile(shared: boolean): WebAssembly.Module | null {
     let mod: WebAssembly.Module | null = null;
     try {
       const bytes = assembleWasmModule(
-        [adamwFunction(), geluFunction(), geluGradFunction(), sumRowsFunction()],
+        [
+          adamwFunction(),
+          geluFunction(),
+          geluGradFunction(),
+          sumRowsFunction(),
+          normForwardFunction(),
+          normBackwardFunction(),
+        ],
         shared,
       );
       if (WebAssembly.validate(bytes)) mod = new WebAssembly.Module(bytes);
