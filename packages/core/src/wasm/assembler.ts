@@ -54,6 +54,7 @@ export const WASM_OP = {
   i32Eqz: 0x45,
   i32LtS: 0x48,
   i32LtU: 0x49,
+  i32LeS: 0x4c,
   i32GeS: 0x4e,
   i32GeU: 0x4f,
   i32Add: 0x6a,
@@ -69,6 +70,7 @@ export const WASM_OP = {
   f64Add: 0xa0,
   f64Sub: 0xa1,
   f64Mul: 0xa2,
+  f32ConvertI32S: 0xb2,
 } as const;
 
 /** SIMD opcodes (the 0xfd prefix is added by {@link WasmFunction.v}). */
@@ -81,6 +83,7 @@ export const WASM_SIMD_OP = {
   i32Splat: 0x11,
   f32Splat: 0x13,
   f64Splat: 0x14,
+  f32Extract: 0x1f,
   f64Extract: 0x21,
   store32Lane: 0x5a,
   and: 0x4e,
@@ -101,6 +104,8 @@ export const WASM_SIMD_OP = {
   f64Sub: 0xf1,
   f64Mul: 0xf2,
   i32TruncSatF32: 0xf8,
+  /** Relaxed SIMD (WebAssembly 3.0): a * b + c, fused where the CPU has FMA. */
+  f32RelaxedMadd: 0x105,
 } as const;
 
 /** One function under construction: parameters are locals 0.., `local()` adds more. */

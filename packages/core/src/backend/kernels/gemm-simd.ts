@@ -28,11 +28,6 @@ export const MC = 128;
 const MR = 4;
 const NR = 8;
 
-/** `f32x4.relaxed_madd` (relaxed SIMD): a * b + c, fused where the CPU has FMA. */
-const RELAXED_MADD = 0x105;
-/** i32.le_s (not in the assembler's table). */
-const I32_LE_S = 0x4c;
-
 /** The two exported functions, bound to one memory (byte addresses into it). */
 export interface GemmKernels {
   /**
@@ -118,7 +113,7 @@ function gemmFunction(fused: boolean): WasmFunction {
                     f.get(av)
                       .get(h ? b1 : b0)
                       .get(x)
-                      .v(RELAXED_MADD)
+                      .v(simd.f32RelaxedMadd)
                       .set(x);
                   else
                     f.get(x)
@@ -146,8 +141,8 @@ function gemmFunction(fused: boolean): WasmFunction {
             .op(op.i32Add)
             .set(cp);
           // Whole tile: vector stores. Otherwise spill and store the valid entries one by one.
-          f.get(i0).i32(MR).op(op.i32Add).get(rows).op(I32_LE_S);
-          f.get(j0).i32(NR).op(op.i32Add).get(n).op(I32_LE_S);
+          f.get(i0).i32(MR).op(op.i32Add).get(rows).op(op.i32LeS);
+          f.get(j0).i32(NR).op(op.i32Add).get(n).op(op.i32LeS);
           f.op(op.i32And).op(op.if, op.void);
           for (let k = 0; k < MR; k++) {
             for (let h = 0; h < 2; h++) {
@@ -247,7 +242,7 @@ function packFunction(): WasmFunction {
     () => {
       // Contiguous columns, whole panel: two vectors per row of B.
       f.get(js).i32(4).op(op.i32Sub).op(op.i32Eqz);
-      f.get(j0).i32(NR).op(op.i32Add).get(n).op(I32_LE_S);
+      f.get(j0).i32(NR).op(op.i32Add).get(n).op(op.i32LeS);
       f.op(op.i32And).op(op.if, op.void);
       f.get(b).get(j0).i32(4).op(op.i32Mul).op(op.i32Add).set(src);
       f.i32(0).set(t);

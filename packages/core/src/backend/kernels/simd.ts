@@ -329,9 +329,6 @@ function sumRowsFunction(): WasmFunction {
   return f;
 }
 
-/** f32x4.extract_lane (not in the assembler's table). */
-const F32_EXTRACT_LANE = 0x1f;
-
 /**
  * Push the sum over byte index `i` < 4 n of the four-lane values `value(lanes, i)` pushes: blocks of
  * four lanes into one accumulator, the tail into another (its lanes all hold the tail value), then
@@ -347,9 +344,9 @@ function rowSum(f: WasmFunction, n: number, value: (lanes: Lanes, i: number) => 
     value(lanes, i);
     f.v(simd.f32Add).set(acc);
   });
-  f.get(acc4).v(F32_EXTRACT_LANE, 0).get(acc4).v(F32_EXTRACT_LANE, 1).op(op.f32Add);
-  f.get(acc4).v(F32_EXTRACT_LANE, 2).op(op.f32Add).get(acc4).v(F32_EXTRACT_LANE, 3).op(op.f32Add);
-  f.get(acc1).v(F32_EXTRACT_LANE, 0).op(op.f32Add);
+  f.get(acc4).v(simd.f32Extract, 0).get(acc4).v(simd.f32Extract, 1).op(op.f32Add);
+  f.get(acc4).v(simd.f32Extract, 2).op(op.f32Add).get(acc4).v(simd.f32Extract, 3).op(op.f32Add);
+  f.get(acc1).v(simd.f32Extract, 0).op(op.f32Add);
 }
 
 /**
@@ -370,7 +367,7 @@ function normForwardFunction(): WasmFunction {
   const meanV = f.local(T.v128);
   const rV = f.local(T.v128);
   const cf = f.local(T.f32);
-  f.get(c).op(0xb2 /* f32.convert_i32_s */).set(cf);
+  f.get(c).op(op.f32ConvertI32S).set(cf);
   f.loop(
     () => f.get(row).get(rows).op(op.i32GeU),
     () => {
@@ -429,7 +426,7 @@ function normBackwardFunction(): WasmFunction {
   const s1 = f.local(T.v128);
   const s2 = f.local(T.v128);
   const rV = f.local(T.v128);
-  f.get(c).op(0xb2 /* f32.convert_i32_s */).set(cf);
+  f.get(c).op(op.f32ConvertI32S).set(cf);
   elementwise(f, c, (lanes, i) => {
     lanes.store(f, dw, i, e.c(0));
     lanes.store(f, db, i, e.c(0));
