@@ -9,6 +9,8 @@
  *                              [--profile] [--threads N]   (wasm threads; default setupBackend's)
  *                              [--json PATH]   (also write the results as JSON, see report.ts)
  *
+ * `--profile` prints the kernels of one wasm training step and of one sampling run.
+ *
  * A training step is what DiffusionTrainer does per batch: rectified-flow loss (logit-normal t,
  * fresh noise, label dropout), gradients of every parameter, AdamW (lr 2e-4, betas 0.9 / 0.95). Sampling
  * is the Euler ODE sampler with classifier-free guidance (a doubled batch per step). If torch is not
@@ -88,6 +90,9 @@ async function timeBackend(
   };
   const samples: number[] = [];
   for (let i = 0; i < sampleIters; i++) samples.push(await sample());
+  if (flag('--profile') && backend === 'wasm') {
+    printProfile(await tf.profile(sample), `kernel time of one sampling run (${sampleBatch} images)`);
+  }
   dispose();
   return {
     trainMs: median(train),
