@@ -12,13 +12,8 @@
  * Blocking: the inner dimension in blocks of {@link KC} (a packed B panel of KC x 8 stays in L1 while
  * every row of A passes it), rows in blocks of {@link MC} (the block of A stays in L2).
  */
-import {
-  assembleWasmModule,
-  WASM_OP as op,
-  WASM_SIMD_OP as simd,
-  WASM_TYPE as T,
-  WasmFunction,
-} from '../../wasm/assembler.js';
+import { WASM_OP as op, WASM_SIMD_OP as simd, WASM_TYPE as T, WasmFunction } from '../../wasm/assembler.js';
+import { compileKernels, instantiateOn, isSharedMemory } from './simd.js';
 
 /** Inner-dimension block: 256 x 8 floats of packed B = 8 KiB. */
 export const KC = 256;
@@ -311,14 +306,10 @@ function compile(shared: boolean, allowFused: boolean): Compiled | null {
   if (!modules.has(key)) {
     let found: Compiled | null = null;
     for (const fused of allowFused ? [true, false] : [false]) {
-      try {
-        const bytes = assembleWasmModule([gemmFunction(fused), packFunction()], shared);
-        if (WebAssembly.validate(bytes)) {
-          found = { module: new WebAssembly.Module(bytes), fused };
-          break;
-        }
-      } catch {
-        // try the next form
+      const module = compileKernels(() => [gemmFunction(fused), packFunction()], shared);
+      if (module) {
+        found = { module, fused };
+        break;
       }
     }
     modules.set(key, found);
@@ -337,19 +328,9 @@ export function gemmKernels(memory: WebAssembly.Memory, allowFused = true): Boun
     bound.set(memory, forms);
   }
   if (!forms.has(allowFused)) {
-    const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-    const c = compile(shared, allowFused);
-    let k: BoundGemm | null = null;
-    if (c) {
-      try {
-        const ex = new WebAssembly.Instance(c.module, { env: { mem: memory } })
-          .exports as unknown as GemmKernels;
-        k = { gemm: ex.gemm, pack: ex.pack, fused: c.fused };
-      } catch {
-        k = null;
-      }
-    }
-    forms.set(allowFused, k);
+    const c = compile(isSharedMemory(memory), allowFused);
+    const ex = instantiateOn<GemmKernels>(c?.module ?? null, memory);
+    forms.set(allowFused, ex && c ? { gemm: ex.gemm, pack: ex.pack, fused: c.fused } : null);
   }
   return forms.get(allowFused) ?? null;
 }

@@ -471,29 +471,45 @@ function normBackwardFunction(): WasmFunction {
   return f;
 }
 
+/** The module of `fns` importing a memory shared or not, or null where the engine refuses it. */
+export function compileKernels(fns: () => WasmFunction[], shared: boolean): WebAssembly.Module | null {
+  try {
+    const bytes = assembleWasmModule(fns(), shared);
+    return WebAssembly.validate(bytes) ? new WebAssembly.Module(bytes) : null;
+  } catch {
+    return null;
+  }
+}
+
+/** Whether `memory` is shared (tfjs's threaded build): a module must declare it so to import it. */
+export function isSharedMemory(memory: WebAssembly.Memory): boolean {
+  return typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
+}
+
+/** The exports of `module` instantiated on `memory` (as `env.mem`), or null when that fails. */
+export function instantiateOn<T>(module: WebAssembly.Module | null, memory: WebAssembly.Memory): T | null {
+  if (!module) return null;
+  try {
+    return new WebAssembly.Instance(module, { env: { mem: memory } }).exports as unknown as T;
+  } catch {
+    return null;
+  }
+}
+
 const compiled = new Map<boolean, WebAssembly.Module | null>();
 const bound = new WeakMap<WebAssembly.Memory, HeapKernels | null>();
 
 function compile(shared: boolean): WebAssembly.Module | null {
   if (!compiled.has(shared)) {
-    let mod: WebAssembly.Module | null = null;
-    try {
-      const bytes = assembleWasmModule(
-        [
-          adamwFunction(),
-          geluFunction(),
-          geluGradFunction(),
-          sumRowsFunction(),
-          normForwardFunction(),
-          normBackwardFunction(),
-        ],
-        shared,
-      );
-      if (WebAssembly.validate(bytes)) mod = new WebAssembly.Module(bytes);
-    } catch {
-      mod = null;
-    }
-    compiled.set(shared, mod);
+    const fns = () => [
+      adamwFunction(),
+      geluFunction(),
+      geluGradFunction(),
+      sumRowsFunction(),
+      normForwardFunction(),
+      normBackwardFunction(),
+    ];
+    compiled.set(shared, compileKernels(fns, shared));
   }
   return compiled.get(shared) ?? null;
 }
@@ -513,18 +529,7 @@ export function backendMemory(backend: unknown): WebAssembly.Memory | null {
 export function heapKernels(backend: unknown): HeapKernels | null {
   const memory = backendMemory(backend);
   if (!memory) return null;
-  if (!bound.has(memory)) {
-    const shared = typeof SharedArrayBuffer === 'function' && memory.buffer instanceof SharedArrayBuffer;
-    const mod = compile(shared);
-    let kernels: HeapKernels | null = null;
-    if (mod) {
-      try {
-        kernels = new WebAssembly.Instance(mod, { env: { mem: memory } }).exports as unknown as HeapKernels;
-      } catch {
-        kernels = null;
-      }
-    }
-    bound.set(memory, kernels);
-  }
+  if (!bound.has(memory))
+    bound.set(memory, instantiateOn<HeapKernels>(compile(isSharedMemory(memory)), memory));
   return bound.get(memory) ?? null;
 }
