@@ -6,52 +6,19 @@
  * the plain form otherwise, so turning the flag on changes speed and the last bits of products only.
  */
 import { setFlagsFromString } from 'node:v8';
+import { assembleWasmModule, WASM_OP, WASM_SIMD_OP, WasmFunction } from '../wasm/assembler.js';
 
-/** A module whose one function uses `f32x4.relaxed_madd`. */
-const PROBE = new Uint8Array([
-  0x00,
-  0x61,
-  0x73,
-  0x6d,
-  0x01,
-  0x00,
-  0x00,
-  0x00, // magic, version
-  0x01,
-  0x08,
-  0x01,
-  0x60,
-  0x03,
-  0x7b,
-  0x7b,
-  0x7b,
-  0x01,
-  0x7b, // type: (v128, v128, v128) -> v128
-  0x03,
-  0x02,
-  0x01,
-  0x00, // function 0 has type 0
-  0x0a,
-  0x0d,
-  0x01,
-  0x0b,
-  0x00,
-  0x20,
-  0x00,
-  0x20,
-  0x01,
-  0x20,
-  0x02,
-  0xfd,
-  0x85,
-  0x02,
-  0x0b, // body
-]);
+/** A module whose one function uses `f32x4.relaxed_madd` (and drops its result). */
+function probe(): Uint8Array<ArrayBuffer> {
+  const f = new WasmFunction('probe', []);
+  f.zero().zero().zero().v(WASM_SIMD_OP.f32RelaxedMadd).op(WASM_OP.drop);
+  return assembleWasmModule([f], false);
+}
 
 /** Whether this engine validates relaxed SIMD now. */
 export function hasRelaxedSimd(): boolean {
   try {
-    return typeof WebAssembly === 'object' && WebAssembly.validate(PROBE);
+    return typeof WebAssembly === 'object' && WebAssembly.validate(probe());
   } catch {
     return false;
   }

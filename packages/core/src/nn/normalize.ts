@@ -101,6 +101,6 @@ export function normalizeLastAxis(
   eps: number,
   rms: boolean,
 ): tf.Tensor {
-  if (x.dtype === 'float32' && x.rank >= 1 && hasKernel(NORM)) return fusedNorm(x, weight, bias, eps, rms);
+  if (x.dtype === 'float32' && hasKernel(NORM)) return fusedNorm(x, weight, bias, eps, rms);
   return scaleShift(standardize(x, [x.rank - 1], eps, rms), weight, bias);
 }

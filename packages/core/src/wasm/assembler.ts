@@ -45,6 +45,7 @@ export const WASM_OP = {
   end: 0x0b,
   br: 0x0c,
   brIf: 0x0d,
+  drop: 0x1a,
   void: 0x40,
   select: 0x1b,
   f32Load: 0x2a,

@@ -18,7 +18,14 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { gemmKernels, gemmOnHeap, gemmScratchBytes } from './gemm-simd.js';
 import { backendMemory } from './simd.js';
-import { input, type KernelArgs, type KernelScope, type WasmBackend, withScope } from './wasm-backend.js';
+import {
+  heapAddress,
+  input,
+  type KernelArgs,
+  type KernelScope,
+  type WasmBackend,
+  withScope,
+} from './wasm-backend.js';
 
 /**
  * Largest XNNPACK thread pool for which float32 products run on our single-threaded kernel: on the
@@ -158,8 +165,9 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
       return withScope(backend, (s) => {
         const out = s.alloc([batch, m, n], 'float32');
         const scratch = s.alloc([gemmScratchBytes(n) / 4], 'float32');
-        const at = (t: tf.TensorInfo) => (backend as WasmBackend).typedArrayFromHeap(t).byteOffset;
-        const [aBase, bBase, outBase, sp] = [a, b, out, scratch].map(at);
+        const [aBase, bBase, outBase, sp] = [a, b, out, scratch].map((t) =>
+          heapAddress(backend as WasmBackend, t),
+        );
         const aOp = (index: number) => ({
           base: aBase + index * m * k * 4,
           rowStride: tA ? 4 : k * 4,

@@ -4,7 +4,7 @@
  * ([32, 36, 64] each, the gradient of the qkv split) made 3,456 views and took 2-4 ms.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import type { KernelArgs, WasmBackend } from './wasm-backend.js';
+import { heapAddress, type KernelArgs, type WasmBackend } from './wasm-backend.js';
 
 type KernelFunc = (args: KernelArgs) => tf.TensorInfo;
 
@@ -32,7 +32,7 @@ export function concatWasm(native: KernelFunc): KernelFunc {
     if (inputs.length === 0) return out;
     // Element indices into one view of the whole heap; views only after the allocation above.
     const heap = new Int32Array(be.typedArrayFromHeap(out).buffer);
-    const at = (t: tf.TensorInfo) => be.typedArrayFromHeap(t).byteOffset >> 2;
+    const at = (t: tf.TensorInfo) => heapAddress(be, t) >> 2;
     const outer = tf.util.sizeFromShape(outShape.slice(0, axis));
     const runs = inputs.map((t) => tf.util.sizeFromShape(t.shape.slice(axis)));
     const starts = inputs.map(at);

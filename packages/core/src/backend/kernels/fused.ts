@@ -6,7 +6,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { heapKernels } from './simd.js';
-import { input, type KernelArgs, type WasmBackend } from './wasm-backend.js';
+import { heapAddress, input, type KernelArgs, type WasmBackend } from './wasm-backend.js';
 
 /** Exact GELU: inputs `x` (float32). */
 export const GELU = 'LdmaeGelu';
@@ -43,8 +43,6 @@ export function fusedAvailable(backend: unknown): boolean {
   return heapKernels(backend) !== null;
 }
 
-const address = (be: WasmBackend, t: tf.TensorInfo) => be.typedArrayFromHeap(t).byteOffset;
-
 function kernelsOf(be: WasmBackend, name: string) {
   const k = heapKernels(be);
   if (!k) throw new Error(`${name} (wasm): the WebAssembly SIMD kernels cannot run on this backend`);
@@ -56,7 +54,7 @@ export function geluWasm(args: KernelArgs): tf.TensorInfo {
   const be = args.backend as WasmBackend;
   const y = be.makeOutput(x.shape, 'float32');
   const n = tf.util.sizeFromShape(x.shape);
-  if (n > 0) kernelsOf(be, GELU).gelu(address(be, x), address(be, y), n);
+  if (n > 0) kernelsOf(be, GELU).gelu(heapAddress(be, x), heapAddress(be, y), n);
   return y;
 }
 
@@ -66,7 +64,8 @@ export function geluGradWasm(args: KernelArgs): tf.TensorInfo {
   const be = args.backend as WasmBackend;
   const dx = be.makeOutput(x.shape, 'float32');
   const n = tf.util.sizeFromShape(x.shape);
-  if (n > 0) kernelsOf(be, GELU_GRAD).geluGrad(address(be, x), address(be, dy), address(be, dx), n);
+  if (n > 0)
+    kernelsOf(be, GELU_GRAD).geluGrad(heapAddress(be, x), heapAddress(be, dy), heapAddress(be, dx), n);
   return dx;
 }
 
@@ -80,7 +79,7 @@ export function adamwWasm(args: KernelArgs): tf.TensorInfo[] {
   const n = tf.util.sizeFromShape(param.shape);
   if (n > 0) {
     const [p, g, m, v, pOut, mOut, vOut] = [param, grad, expAvg, expAvgSq, ...outs].map((t) =>
-      address(be, t),
+      heapAddress(be, t),
     );
     kernelsOf(be, ADAMW).adamw(
       p,
@@ -108,7 +107,7 @@ export function sumRowsWasm(args: KernelArgs): tf.TensorInfo {
   const [m, n] = x.shape;
   const be = args.backend as WasmBackend;
   const out = be.makeOutput([n], 'float32');
-  if (n > 0) kernelsOf(be, SUM_ROWS).sumRows(address(be, x), address(be, out), m, n);
+  if (n > 0) kernelsOf(be, SUM_ROWS).sumRows(heapAddress(be, x), heapAddress(be, out), m, n);
   return out;
 }
 
@@ -140,7 +139,7 @@ export function normWasm(args: KernelArgs): tf.TensorInfo[] {
   const zeros = bias ? null : be.makeOutput([c], 'float32');
   if (zeros) be.typedArrayFromHeap(zeros).fill(0);
   if (rows > 0) {
-    const at = (t: tf.TensorInfo) => address(be, t);
+    const at = (t: tf.TensorInfo) => heapAddress(be, t);
     kernelsOf(be, NORM).normForward(
       at(x),
       at(weight),
@@ -172,7 +171,7 @@ export function normGradWasm(args: KernelArgs): tf.TensorInfo[] {
     be.typedArrayFromHeap(dw).fill(0);
     be.typedArrayFromHeap(db).fill(0);
   } else {
-    const [a, b, r, w, o0, o1, o2] = [dy, xhat, rstd, weight, dx, dw, db].map((t) => address(be, t));
+    const [a, b, r, w, o0, o1, o2] = [dy, xhat, rstd, weight, dx, dw, db].map((t) => heapAddress(be, t));
     kernelsOf(be, NORM_GRAD).normBackward(a, b, r, w, o0, o1, o2, rows, c, rms ? 1 : 0);
   }
   return [dx, dw, db];

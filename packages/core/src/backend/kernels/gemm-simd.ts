@@ -50,9 +50,9 @@ export interface GemmKernels {
   pack(b: number, ks: number, js: number, kc: number, n: number, dst: number): void;
 }
 
-/** i32 min(x, y) of two locals, pushed. */
-function minLocal(f: WasmFunction, x: number, y: number): void {
-  f.get(x).get(y).get(x).get(y).op(op.i32LtS).op(op.select);
+/** local = min(local, c) (i32). */
+function clampTo(f: WasmFunction, local: number, c: number): void {
+  f.get(local).i32(c).get(local).i32(c).op(op.i32LtS).op(op.select).set(local);
 }
 
 function gemmFunction(fused: boolean): WasmFunction {
@@ -160,13 +160,9 @@ function gemmFunction(fused: boolean): WasmFunction {
               .v(simd.store, 0, 16 * k);
           // rEnd = min(MR, rows - i0), cEnd = min(NR, n - j0)
           f.get(rows).get(i0).op(op.i32Sub).set(rEnd);
-          f.i32(MR).set(r);
-          minLocal(f, rEnd, r);
-          f.set(rEnd);
+          clampTo(f, rEnd, MR);
           f.get(n).get(j0).op(op.i32Sub).set(cEnd);
-          f.i32(NR).set(q);
-          minLocal(f, cEnd, q);
-          f.set(cEnd);
+          clampTo(f, cEnd, NR);
           f.i32(0).set(r);
           f.loop(
             () => f.get(r).get(rEnd).op(op.i32GeS),

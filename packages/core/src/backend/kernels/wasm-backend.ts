@@ -18,6 +18,11 @@ export interface WasmBackend {
   disposeData(dataId: tf.DataId): boolean;
 }
 
+/** Byte address of a tensor's data on the wasm heap (stable across heap growth, unlike a view). */
+export function heapAddress(backend: WasmBackend, t: tf.TensorInfo): number {
+  return backend.typedArrayFromHeap(t).byteOffset;
+}
+
 /** Arguments every kernel function receives. */
 export interface KernelArgs {
   inputs: tf.NamedTensorInfoMap;
