@@ -149,6 +149,34 @@ it('Ctrl-C stops training between steps, keeps the checkpoint, says how to resum
   expect(existsSync(join(out, 'reconstructions.png'))).toBe(true);
 });
 
+it('--max-minutes stops training when its time is used, with the schedule run to its end', async () => {
+  const out = join(tempDir(), 'ae');
+  const r = await run([
+    'train-ae',
+    '--steps',
+    '100000',
+    '--batch-size',
+    '4',
+    '--max-minutes',
+    '0.04',
+    '--out',
+    out,
+  ]);
+  expect(r.code, r.stderr).toBe(0);
+  expect(r.stderr).toMatch(/train-ae: \d+\/100000 steps in [\d.]+ s .*; its time budget was used/);
+  const meta = JSON.parse(readFileSync(join(out, 'checkpoint', 'meta.json'), 'utf8')).metadata;
+  expect(Number(meta.progress)).toBe(1);
+  const log = readFileSync(join(out, 'train-log.jsonl'), 'utf8')
+    .trim()
+    .split('\n')
+    .map((l) => JSON.parse(l));
+  // The last step is logged, at the saved step, with the cosine near its floor (lr / 10 = 2e-4).
+  expect(log.at(-1).step).toBe(Number(meta.step));
+  expect(log.at(-1).step).toBeLessThan(100000);
+  expect(log.at(-1).lr).toBeLessThan(3e-4);
+  expect(existsSync(join(out, 'autoencoder.safetensors'))).toBe(true);
+});
+
 describe('baselines', () => {
   for (const model of ['ae', 'sd-vae']) {
     it(`train-ae --model ${model} saves a model that the other commands load by path`, async () => {

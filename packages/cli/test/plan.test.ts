@@ -1,11 +1,12 @@
 import { describe, expect, it } from 'vitest';
-import { CALIBRATION_MARGIN, evalImagesForBudget, stepsForBudget } from '../src/quickstart/plan.js';
+import { evalImagesForBudget, STEP_HEADROOM, stepsForBudget } from '../src/quickstart/plan.js';
 
 describe('quickstart budget', () => {
-  it('turns seconds and a measured step time into a step count', () => {
-    // 180 s at 0.18 s per step: 1000 steps, less the calibration margin.
-    expect(stepsForBudget(180, 0.18)).toBe(Math.round(1000 * CALIBRATION_MARGIN));
-    expect(stepsForBudget(180, 0.18, 0.5)).toBe(Math.round(500 * CALIBRATION_MARGIN));
+  it('turns seconds and a measured step time into the most steps of a training on a clock', () => {
+    // 180 s at 0.18 s per step: 1000 steps fit, and the clock may allow more on a faster machine.
+    expect(STEP_HEADROOM).toBeGreaterThan(1);
+    expect(stepsForBudget(180, 0.18)).toBe(Math.round(1000 * STEP_HEADROOM));
+    expect(stepsForBudget(180, 0.18, 0.5)).toBe(Math.round(500 * STEP_HEADROOM));
     // Never fewer than 10 steps, never more than the cap.
     expect(stepsForBudget(-5, 0.1)).toBe(10);
     expect(stepsForBudget(1e6, 0.001, 1, 5000)).toBe(5000);

@@ -1,6 +1,6 @@
 import * as tf from '@tensorflow/tfjs-core';
 // tfjs-core registers no gradients by itself; until @ldmae/core does it centrally, the test does.
-import { beforeAll, describe, expect, it } from 'vitest';
+import { afterEach, beforeAll, describe, expect, it, vi } from 'vitest';
 import {
   AdamW,
   type CheckpointPayload,
@@ -314,6 +314,79 @@ describe('train', () => {
     expect(res).toMatchObject({ step: 3, stopReason: 'aborted', lastCheckpointStep: 3 });
     expect(saved).toEqual([3]);
     t.dispose();
+  });
+
+  describe('maxSeconds', () => {
+    // A clock the test drives: every batch read takes one second.
+    let clock = 0;
+    const tick =
+      <B>(data: () => B) =>
+      () => {
+        clock += 1000;
+        return data();
+      };
+    const schedule = warmupCosineLr({ baseLr: 0.1, minLr: 0.01, warmupSteps: 5, totalSteps: 100 });
+    afterEach(() => vi.restoreAllMocks());
+    const useClock = () => vi.spyOn(performance, 'now').mockImplementation(() => clock);
+
+    it('reads the schedule at the share of the budget used and stops when it is used up', async () => {
+      useClock();
+      const t = toy(3);
+      const saved: CheckpointPayload[] = [];
+      const res = await train({
+        ...t.options,
+        data: tick(t.data),
+        steps: 100,
+        maxSeconds: 10,
+        schedule,
+        checkpoint: { every: 4, save: async (p) => void saved.push(copyPayload(p)) },
+      });
+      // Before step k, k seconds of 10 are used: progress k / 10 runs ahead of k / 100.
+      expect(res).toMatchObject({ step: 10, stopReason: 'time-limit', lastCheckpointStep: 10 });
+      expect(res.lrs).toEqual(Array.from({ length: 10 }, (_, k) => schedule(10 * k)));
+      expect(saved.map((p) => [p.metadata.step, Number(p.metadata.progress)])).toEqual([
+        ['4', 0.4],
+        ['8', 0.8],
+        ['10', 1],
+      ]);
+      // Resumed from step 4 (progress 0.4), the call has the 6 seconds the run had left.
+      const resumed = await train({
+        ...t.options,
+        data: tick(t.data),
+        steps: 100,
+        maxSeconds: 10,
+        schedule,
+        resume: saved[0],
+      });
+      expect(resumed).toMatchObject({ step: 10, stopReason: 'time-limit' });
+      expect(resumed.lrs).toEqual([40, 50, 60, 70, 80, 90].map((s) => schedule(s)));
+      for (const p of saved) tf.dispose(Object.values(p.tensors));
+      t.dispose();
+    });
+
+    it('follows the steps when they run out first, and rejects a bad budget or progress', async () => {
+      useClock();
+      const t = toy(5);
+      const res = await train({ ...t.options, data: tick(t.data), steps: 20, maxSeconds: 1000, schedule });
+      expect(res.stopReason).toBe('completed');
+      expect(res.lrs).toEqual(Array.from({ length: 20 }, (_, k) => schedule(k)));
+      await expect(train({ ...t.options, steps: 5, maxSeconds: 0 })).rejects.toThrow(
+        /train: maxSeconds must be a finite number > 0, got 0/,
+      );
+      const saved: CheckpointPayload[] = [];
+      await train({
+        ...t.options,
+        steps: 1,
+        checkpoint: { every: 1, save: async (p) => void saved.push(copyPayload(p)) },
+      });
+      const bad = saved[0] as CheckpointPayload;
+      bad.metadata.progress = '1.5';
+      await expect(train({ ...t.options, steps: 5, maxSeconds: 1, resume: bad })).rejects.toThrow(
+        /train: checkpoint metadata.progress must be a number in \[0, 1\], got "1.5"/,
+      );
+      tf.dispose(Object.values(bad.tensors));
+      t.dispose();
+    });
   });
 
   it('reads iterables and async iterables, disposes their batches, and reports running out', async () => {

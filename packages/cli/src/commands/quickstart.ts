@@ -21,7 +21,7 @@ const quickstartSpecs = [
   {
     key: 'stepsScale',
     type: 'number',
-    description: 'multiply the budget-derived step counts',
+    description: 'multiply the budget-derived step caps (the trainings end at their cap or their clock)',
     default: 1,
     min: 0,
   },
@@ -103,10 +103,11 @@ a latent cache; (3) train a tiny class-conditional LightningDiT on the cache (re
 grid with one row per digit; (5) evaluate reconstruction (PSNR, SSIM, LPIPS with the offline trunk, rFID)
 and generation (FID, precision, recall against the test split) with the offline nsfwjs InceptionV3
 extractor, and the latent-smoothness curve; (6) write report.html.
-The budget (--minutes) is split ${Math.round(BUDGET_SHARES.ae * 100)}% VMAE, ${Math.round(BUDGET_SHARES.ldm * 100)}% diffusion, the rest encoding and
-evaluation: a few timed steps of each model turn it into step counts, and the number of evaluation
-images follows from the measured extractor and sampler speed. --ae-steps, --ldm-steps and
---eval-images set them directly.
+The budget (--minutes) runs on clocks: the VMAE trains until ${Math.round(BUDGET_SHARES.ae * 100)}% of it has passed, the diffusion
+model until ${Math.round((BUDGET_SHARES.ae + BUDGET_SHARES.ldm) * 100)}%, the rest is sampling and evaluation. Each schedule follows whichever of steps and
+time is further along; a few timed steps cap the step counts, and the number of evaluation images
+follows from the measured extractor and sampler speed. --ae-steps and --ldm-steps set the steps
+instead (no clock), --eval-images the images.
 Ctrl-C keeps the last checkpoint; --resume continues where the run stopped (finished phases are kept).
 Outputs in --out: report.html, samples.png, reconstructions.png, metrics.json, smoothness.json,
 config.json, vmae/, latents/, ldm/.`,

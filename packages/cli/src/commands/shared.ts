@@ -116,7 +116,18 @@ export const trainingSpecs = (d: { steps: number; batchSize: number; lr: number 
     { key: 'steps', type: 'int', description: 'optimiser steps', default: d.steps, min: 1 },
     { key: 'batchSize', type: 'int', description: `${items} per step`, default: d.batchSize, min: 1 },
     { key: 'lr', type: 'number', description: 'peak learning rate', default: d.lr, min: 0 },
+    {
+      key: 'maxMinutes',
+      type: 'number',
+      description:
+        'stop training after this many minutes (the learning rate follows the steps or the time, whichever runs out first)',
+      min: 0.001,
+    },
   ] as const satisfies readonly OptionSpec[];
+
+/** The training settings' `maxSeconds` from `--max-minutes` (nothing when it is not given). */
+export const maxSeconds = (o: { maxMinutes?: number }): { maxSeconds?: number } =>
+  o.maxMinutes === undefined ? {} : { maxSeconds: o.maxMinutes * 60 };
 
 /** `--ema`: the decay of the averaged diffusion weights that sample. */
 export const emaSpec = (description: string) =>

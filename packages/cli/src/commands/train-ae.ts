@@ -5,7 +5,15 @@ import { checkModelChoice, DEFAULT_PRESET } from '../autoencoders.js';
 import { defineCommand } from '../command.js';
 import { writeReconstructionGrid } from '../steps/images.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
-import { dataSpecs, modelSpecs, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
+import {
+  dataSpecs,
+  maxSeconds,
+  modelSpecs,
+  outSpec,
+  resumeSpecs,
+  seedSpec,
+  trainingSpecs,
+} from './shared.js';
 import { loadDataOption, trainRunContext } from './start.js';
 
 export const trainAeCommand = defineCommand({
@@ -19,7 +27,9 @@ The VMAE follows the paper's stage-1 recipe (mask ratio 0.25, visible weight 0.7
 1e-6), without the perceptual term unless --lpips-weight is set (the offline trunk is not the paper's
 VGG16 and costs time); baselines use their objectives from @ldmae/baselines (the SD-VAE's
 discriminator included, its perceptual term again only with --lpips-weight).
-Learning rate: linear warm-up over 5% of the steps, then cosine down to lr / 10.
+Learning rate: linear warm-up over 5% of the steps, then cosine down to lr / 10. With --max-minutes
+the schedule runs on whichever of steps and time is further along, and training stops when the time is
+used (a resumed run has the time its checkpoint had left).
 
 Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
   specs: [
@@ -63,7 +73,7 @@ Example: ldmae train-ae --model vmae --steps 500 --out runs/vmae`,
     const data = await loadDataOption(o, ctx.reporter);
     const outDir = o.out;
     const r = await trainAutoencoder(
-      { ...o, kind, preset },
+      { ...o, kind, preset, ...maxSeconds(o) },
       { data, ...trainRunContext('train-ae', o, ctx, { ...o, preset }) },
     );
     try {

@@ -2,7 +2,7 @@
 import { LIGHTNINGDIT_PRESETS } from '@ldmae/diffusion';
 import { defineCommand } from '../command.js';
 import { trainLdm } from '../steps/train-ldm.js';
-import { emaSpec, OUT_ROOT, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
+import { emaSpec, maxSeconds, OUT_ROOT, outSpec, resumeSpecs, seedSpec, trainingSpecs } from './shared.js';
 import { trainRunContext } from './start.js';
 
 export const trainLdmCommand = defineCommand({
@@ -10,7 +10,8 @@ export const trainLdmCommand = defineCommand({
   summary: 'train a class-conditional LightningDiT on a latent cache (rectified flow)',
   details: `Rectified flow (velocity prediction, logit-normal times), AdamW, EMA of the weights (used for
 sampling), label dropout to a null class for classifier-free guidance. The latents are normalised per
-channel with the statistics recorded in the cache's manifest.json. Learning rate: 5% warm-up, cosine to lr / 10.
+channel with the statistics recorded in the cache's manifest.json. Learning rate: 5% warm-up, cosine to lr / 10
+(with --max-minutes, over whichever of steps and time is further along; training stops when the time is used).
 Writes into --out: checkpoint/ (denoiser, EMA, optimiser, step, RNG and what it was trained on; every
 --checkpoint-every steps and on Ctrl-C), train-log.jsonl and config.json.
 Presets: ${Object.keys(LIGHTNINGDIT_PRESETS).join(', ')}.
@@ -62,7 +63,7 @@ Example: ldmae train-ldm --latents runs/latents --steps 2000 --out runs/ldm`,
   async run(o, ctx) {
     // The options hold the settings (preset, depth, width, heads, steps, batch size, lr, ema, ...).
     const r = await trainLdm(
-      { ...o, emaWarmup: o.emaWarmup === true },
+      { ...o, emaWarmup: o.emaWarmup === true, ...maxSeconds(o) },
       { cacheDir: o.latents, ...trainRunContext('train-ldm', o, ctx, o) },
     );
     r.denoiser.dispose();

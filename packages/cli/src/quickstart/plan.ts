@@ -3,25 +3,36 @@
  * evaluation images, from speeds measured on the machine at hand.
  */
 
-/** Shares of the budget for the two trainings; the rest goes to encoding, sampling, evaluation, report. */
-export const BUDGET_SHARES = { ae: 0.3, ldm: 0.45 } as const;
+/**
+ * Shares of the budget for the two trainings. Each runs on a clock: the VMAE's ends `ae` of the budget
+ * after the start, the diffusion model's `ae + ldm` after it (so it also gets what the VMAE left, and
+ * encoding comes out of its share). The rest is sampling, evaluation at up to 500 images per metric
+ * (about 29 % of 10 minutes on a 2-core machine) and the report.
+ */
+export const BUDGET_SHARES = { ae: 0.25, ldm: 0.44 } as const;
 
 /**
- * Share of a phase's budget that the timed steps are planned for: checkpoints, logging and slower
- * steps later in a run took 1-13 % more than the calibration steps here.
+ * Step counts over what a phase's seconds fit at the calibrated speed. A budgeted training stops when
+ * its seconds are used, and its learning-rate schedule follows whichever of steps and time is further
+ * along; the step count binds only on a machine this much faster than its calibration said (a few
+ * timed steps are off by 10-40 % either way on a busy machine).
  */
-export const CALIBRATION_MARGIN = 0.9;
+export const STEP_HEADROOM = 1.5;
 
 /** Evaluation images per metric: at least this many (unless given), at most this many. */
 export const EVAL_IMAGES_RANGE = [100, 500] as const;
 
 /** Step counts and sizes derived from the budget (saved in config.json, reused by --resume). */
 export interface QuickstartPlan {
+  /** VMAE steps: as given, or the most the budget plans (the clock of `aeSeconds` ends it first). */
   aeSteps: number;
   /** Measured seconds per VMAE step, or null when the steps were given. */
   aeStepSeconds: number | null;
+  /** Wall-clock seconds of the VMAE training, or null when the steps were given. */
+  aeSeconds: number | null;
   ldmSteps: number;
   ldmStepSeconds: number | null;
+  ldmSeconds: number | null;
   evalImages: number;
   smoothnessImages: number;
   /** Measured seconds per image of the feature extractor, when the images were planned. */
@@ -31,12 +42,12 @@ export interface QuickstartPlan {
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
 
 /**
- * Steps that fit `seconds` at `stepSeconds` each (with the calibration margin), times `scale`, clamped
- * to [10, max].
+ * The most steps of a training given `seconds` at `stepSeconds` each: what fits, with the
+ * {@link STEP_HEADROOM}, times `scale`, clamped to [10, max].
  */
 export function stepsForBudget(seconds: number, stepSeconds: number, scale = 1, max = 100_000): number {
   if (!(stepSeconds > 0)) throw new RangeError(`stepsForBudget: stepSeconds must be > 0, got ${stepSeconds}`);
-  return Math.round(clamp((CALIBRATION_MARGIN * scale * Math.max(0, seconds)) / stepSeconds, 10, max));
+  return Math.round(clamp((STEP_HEADROOM * scale * Math.max(0, seconds)) / stepSeconds, 10, max));
 }
 
 /**

@@ -61,6 +61,8 @@ interface Run {
   outDir: string;
   budget: number;
   t0: number;
+  /** When the VMAE's clock ends (performance.now() ms), once this process planned it from the budget. */
+  aeEnd?: number;
   /** ISO time the run started. */
   created: string;
   state: QuickstartState;
@@ -155,27 +157,46 @@ async function prepare(o: QuickstartOptions, ctx: CommandContext): Promise<Run> 
 /** The two trainings of the quickstart in messages, and the most steps the budget gives each. */
 const TRAININGS = { ae: { what: 'VMAE', max: 50_000 }, ldm: { what: 'diffusion', max: 100_000 } } as const;
 
+/** The least share of its budget share a training's clock gets, however late the earlier phases ran. */
+const MIN_CLOCK_SHARE = 0.5;
+
 /**
- * The step count of training `key` (planned once: a resumed run keeps it, from config.json): as given,
- * else what fits its share of the budget at the seconds per step `measure` gives.
+ * The steps and clock of training `key` (planned once: a resumed run keeps them, from config.json): the
+ * steps as given (no clock), else a clock to the training's end mark (see {@link BUDGET_SHARES}) and
+ * the most steps it fits at the seconds per step `measure` gives, with headroom.
  */
-async function planSteps(run: Run, key: 'ae' | 'ldm', measure: () => Promise<number>): Promise<number> {
+async function planSteps(
+  run: Run,
+  key: 'ae' | 'ldm',
+  measure: () => Promise<number>,
+): Promise<{ steps: number; maxSeconds?: number }> {
   const { o, plan } = run;
   const steps = `${key}Steps` as const;
+  const seconds = `${key}Seconds` as const;
   if (plan[steps] === undefined) {
     plan[`${key}StepSeconds`] = null;
+    plan[seconds] = null;
     if (o[steps] !== undefined) plan[steps] = o[steps];
     else {
-      const tc = performance.now();
+      const share = BUDGET_SHARES[key] * run.budget;
+      let end: number;
+      if (key === 'ae') {
+        end = run.t0 + share * 1000;
+        run.aeEnd = end;
+      } else end = (run.aeEnd ?? performance.now()) + share * 1000;
       const sec = await measure();
       plan[`${key}StepSeconds`] = sec;
-      const left = BUDGET_SHARES[key] * run.budget - (performance.now() - tc) / 1000;
-      plan[steps] = stepsForBudget(left, sec, o.stepsScale, TRAININGS[key].max);
-      run.reporter.info(`plan: ${fmtNumber(sec)} s per ${TRAININGS[key].what} step -> ${plan[steps]} steps`);
+      plan[seconds] = Math.max((end - performance.now()) / 1000, MIN_CLOCK_SHARE * share);
+      plan[steps] = stepsForBudget(plan[seconds], sec, o.stepsScale, TRAININGS[key].max);
+      run.reporter.info(
+        `plan: ${fmtNumber(sec)} s per ${TRAININGS[key].what} step -> ${fmtNumber(plan[seconds])} s ` +
+          `of training, at most ${plan[steps]} steps`,
+      );
     }
     await run.writeConfig();
   }
-  return plan[steps] as number;
+  const maxSeconds = plan[seconds];
+  return { steps: plan[steps] as number, ...(typeof maxSeconds === 'number' ? { maxSeconds } : {}) };
 }
 
 /** (1) Train the VMAE, or load the one an earlier run finished. */
@@ -187,13 +208,16 @@ async function vmaePhase(run: Run): Promise<Autoencoder> {
     reporter.info(`train-vmae: done in an earlier run, loaded ${aePath}`);
     return (await loadAutoencoder(aePath)).ae;
   }
-  const steps = await planSteps(run, 'ae', () => vmaeStepSeconds(run.train, o.aeBatchSize, o.seed));
+  const { steps, maxSeconds } = await planSteps(run, 'ae', () =>
+    vmaeStepSeconds(run.train, o.aeBatchSize, o.seed),
+  );
   run.checkStop('training the VMAE');
   const r = await trainAutoencoder(
     {
       kind: 'vmae',
       preset: DEFAULT_PRESET.vmae,
       steps,
+      ...(maxSeconds !== undefined ? { maxSeconds } : {}),
       batchSize: o.aeBatchSize,
       lr: o.aeLr,
       seed: o.seed,
@@ -255,9 +279,16 @@ async function ldmPhase(
     seed: o.seed,
     checkpointEvery: 100,
   };
-  const steps = await planSteps(run, 'ldm', () => ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10));
+  const { steps, maxSeconds } = await planSteps(run, 'ldm', () =>
+    ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10),
+  );
   const r = await trainLdm(
-    { ...settings, steps, checkpointEvery: Math.max(10, Math.ceil(steps / 10)) },
+    {
+      ...settings,
+      steps,
+      ...(maxSeconds !== undefined ? { maxSeconds } : {}),
+      checkpointEvery: Math.max(10, Math.ceil(steps / 10)),
+    },
     { ...run.ctx, cacheDir: run.path(QUICKSTART_FILES.latents), outDir: ldmDir, resume: o.resume === true },
   );
   run.state.ldm = true;

@@ -239,8 +239,8 @@ export function trainingError(e: unknown, resumeFrom: string | null, misfit: Reg
 }
 
 /**
- * End the progress phase of a training run with its last loss; when the run was aborted, throw the
- * interruption error (with the resume command).
+ * End the progress phase of a training run with its last loss (saying so when its time budget ended
+ * it); when the run was aborted, throw the interruption error (with the resume command).
  */
 export function finishTraining(
   phase: PhaseHandle,
@@ -253,6 +253,7 @@ export function finishTraining(
   phase.finish({
     status: result.stopReason === 'aborted' ? 'stopped' : 'done',
     extras: { loss: result.losses.at(-1) ?? null },
+    ...(result.stopReason === 'time-limit' ? { note: 'its time budget was used' } : {}),
   });
   if (result.stopReason !== 'aborted') return;
   const saved =

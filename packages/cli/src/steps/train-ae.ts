@@ -48,6 +48,12 @@ export interface TrainAeSettings {
   seed: number;
   /** Save a checkpoint every this many steps (and when the run stops). */
   checkpointEvery: number;
+  /**
+   * Wall-clock seconds the run may take (core's `maxSeconds`): the learning-rate schedule follows the
+   * larger of the steps and the time used, and the run stops once the time is used; `steps` is then the
+   * most steps it may take.
+   */
+  maxSeconds?: number;
   /** VMAE: fraction of tokens masked (the recipe's 0.25). */
   maskRatio?: number;
   /** VMAE / VAE / SD-VAE: weight of the KL term (each kind's own default when unset). */
@@ -162,6 +168,7 @@ const trainVmae: TrainLoop<VMAE> = async (model, s, ctx, ckpt, resumeFrom, log, 
       ...(s.klWeight !== undefined ? { klWeight: s.klWeight } : {}),
       ...(lpips ? { lpips, lpipsWeight: s.lpipsWeight } : {}),
       checkpoint: { every: s.checkpointEvery, path: ckpt },
+      ...(s.maxSeconds !== undefined ? { maxSeconds: s.maxSeconds } : {}),
       ...(resumeFrom ? { resume: resumeFrom } : {}),
       log,
       logEvery: logEvery(s.steps),
@@ -199,6 +206,7 @@ const trainBaselineAe: TrainLoop<AutoencoderKL> = async (ae, s, ctx, ckpt, resum
       lr: s.lr,
       schedule: warmupCosine(s.steps, s.lr),
       checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
+      ...(s.maxSeconds !== undefined ? { maxSeconds: s.maxSeconds } : {}),
       resume,
       log,
       logEvery: logEvery(s.steps),

@@ -41,6 +41,12 @@ export interface TrainLdmSettings {
   labelDropout: number;
   seed: number;
   checkpointEvery: number;
+  /**
+   * Wall-clock seconds the run may take (core's `maxSeconds`): the learning-rate schedule follows the
+   * larger of the steps and the time used, and the run stops once the time is used; `steps` is then the
+   * most steps it may take.
+   */
+  maxSeconds?: number;
 }
 
 /** Everything else a run needs. */
@@ -247,6 +253,7 @@ export async function trainLdm(
         steps: s.steps,
         schedule: warmupCosine(s.steps, s.lr),
         checkpoint: { every: s.checkpointEvery, save: (p) => saveCheckpoint(ckpt, p) },
+        ...(s.maxSeconds !== undefined ? { maxSeconds: s.maxSeconds } : {}),
         ...(resume ? { resume } : {}),
         log: jsonlWriter(logPath),
         logEvery: logEvery(s.steps),

@@ -19,6 +19,7 @@ import {
   restoreCheckpointPayload,
 } from './checkpoint-payload.js';
 import { EtaMeter, type TrainProgressEvent } from './progress.js';
+import { PROGRESS_METADATA_KEY, RunProgress } from './time-budget.js';
 
 /** What a loss function returns: the scalar loss, or the loss plus scalars to log. */
 export type LossOutput = tf.Scalar | { loss: tf.Scalar; logs?: Record<string, tf.Scalar | number> };
@@ -76,6 +77,15 @@ export interface TrainCheckpointOptions {
 export interface TrainRunOptions {
   /** Total optimiser steps of the run (a resumed run continues up to it). */
   steps: number;
+  /**
+   * Wall-clock budget of the whole run in seconds (PyTorch Lightning's `max_time`, with the schedule
+   * following it). The run's progress is then the larger of `step / steps` and the share of the budget
+   * used; the schedule is read at the step that progress has reached, so warm-up and decay keep their
+   * shape whichever runs out first, and the run stops once the budget is used (stopReason
+   * 'time-limit'). `steps` stays the most steps it may take. Checkpoints record the progress, and a
+   * resumed run starts from it with the rest of the budget: `(1 - progress) * maxSeconds`.
+   */
+  maxSeconds?: number;
   /** Learning rate per 0-based step; without it the optimiser's current `lr` is kept. */
   schedule?: LrSchedule;
   /** Clip gradients to this global 2-norm (torch's clip_grad_norm_). */
@@ -85,7 +95,7 @@ export interface TrainRunOptions {
   resume?: CheckpointPayload;
   /** Receives one JSON-serialisable object per logged step (a JSONL writer). */
   log?: (line: Record<string, unknown>) => void;
-  /** Log every `logEvery` steps (and the last). Default 1. */
+  /** Log every `logEvery` steps (and the last, also when `maxSeconds` ends the run). Default 1. */
   logEvery?: number;
   onProgress?: (ev: TrainProgressEvent) => void;
   /** Stops the loop between steps; the result says 'aborted'. */
@@ -118,8 +128,8 @@ export interface TrainOptions<B> extends TrainRunOptions {
   disposeBatch?: boolean | ((batch: B) => void);
 }
 
-/** Why {@link train} returned. */
-export type StopReason = 'completed' | 'aborted' | 'data-exhausted';
+/** Why {@link train} returned: all steps done, `signal` aborted, the data ended, or `maxSeconds` used. */
+export type StopReason = 'completed' | 'aborted' | 'data-exhausted' | 'time-limit';
 
 /** Result of {@link train}. */
 export interface TrainResult {
@@ -180,6 +190,7 @@ async function run<B>(o: ReturnType<typeof checkOptions<B>>, optimizer: AdamW): 
   const steps = o.steps;
   const next = batchReader(o.data, step);
   const meter = new EtaMeter({ total: steps, start: step });
+  const progress = new RunProgress(steps, step, o.maxSeconds, o.resume);
   const losses: number[] = [];
   const lrs: number[] = [];
   let lastCheckpointStep: number | null = null;
@@ -189,6 +200,8 @@ async function run<B>(o: ReturnType<typeof checkOptions<B>>, optimizer: AdamW): 
   const saveCheckpoint = async () => {
     if (!o.checkpoint || lastCheckpointStep === step) return;
     const payload = makeCheckpointPayload({ model, optimizer, ema, step, rng, config: o.config });
+    if (o.maxSeconds !== undefined)
+      payload.metadata[PROGRESS_METADATA_KEY] = String(progress.at(step, meter.elapsedSeconds));
     try {
       await o.checkpoint.save(payload);
     } finally {
@@ -207,9 +220,15 @@ async function run<B>(o: ReturnType<typeof checkOptions<B>>, optimizer: AdamW): 
         stopReason = 'aborted';
         break;
       }
-      const lr = o.schedule ? o.schedule(step) : optimizer.lr;
+      const elapsed = meter.elapsedSeconds;
+      if (progress.timeUp(elapsed)) {
+        stopReason = 'time-limit';
+        break;
+      }
+      const at = progress.scheduleStep(step, progress.at(step, elapsed));
+      const lr = o.schedule ? o.schedule(at) : optimizer.lr;
       if (!Number.isFinite(lr) || lr < 0)
-        throw new Error(`train: schedule(${step}) returned ${lr}, expected a finite lr >= 0`);
+        throw new Error(`train: schedule(${at}) returned ${lr}, expected a finite lr >= 0`);
       const item = await next(step);
       if (item.done) {
         stopReason = 'data-exhausted';
@@ -258,7 +277,9 @@ async function run<B>(o: ReturnType<typeof checkOptions<B>>, optimizer: AdamW): 
       const stepsPerSec = meter.rate;
       const imagesPerSec = bs === undefined ? null : bs * stepsPerSec;
       const elapsedSeconds = meter.elapsedSeconds;
-      if (o.log && (step % o.logEvery === 0 || step === steps)) {
+      // The last step is logged too: the run's end, or the one after which the budget is used.
+      const last = step === steps || progress.timeUp(elapsedSeconds);
+      if (o.log && (step % o.logEvery === 0 || last)) {
         o.log({
           ...logs,
           step,
@@ -275,7 +296,7 @@ async function run<B>(o: ReturnType<typeof checkOptions<B>>, optimizer: AdamW): 
         lr,
         imagesPerSec,
         stepsPerSec,
-        etaSeconds: meter.etaSeconds,
+        etaSeconds: Math.min(meter.etaSeconds, progress.secondsLeft(elapsedSeconds)),
         elapsedSeconds,
         logs,
       });
@@ -403,6 +424,7 @@ function checkOptions<B>(opts: TrainOptions<B>): TrainOptions<B> & { logEvery: n
     throw new TypeError('train: schedule must be a function (step) => lr');
   }
   checkNumber(opts.steps, 'train: steps', 'an integer >= 0');
+  if (opts.maxSeconds !== undefined) checkNumber(opts.maxSeconds, 'train: maxSeconds', 'a finite number > 0');
   if (opts.clipGradNorm !== undefined)
     checkNumber(opts.clipGradNorm, 'train: clipGradNorm', 'a finite number > 0');
   if (opts.checkpoint !== undefined) {
