@@ -117,7 +117,8 @@ function runChild(workload: Workload, threads: number): ChildResult {
     [
       ...process.execArgv,
       fileURLToPath(import.meta.url),
-      ...args,
+      // The parent's own --threads list is not the child's count.
+      ...args.filter((a, i) => a !== '--threads' && args[i - 1] !== '--threads'),
       '--child',
       workload,
       '--threads',

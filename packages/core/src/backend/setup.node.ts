@@ -1,3 +1,6 @@
+import * as tf from '@tensorflow/tfjs-core';
+import { backendMemory } from './kernels/simd.js';
+import { startProductPool } from './product-pool.node.js';
 import { enableRelaxedSimd } from './relaxed-simd.node.js';
 import { type BackendLoader, type SetupBackendOptions, setupBackendWith } from './setup.js';
 import { configureWasmThreads, defaultWasmThreads, type WasmBackendPackage } from './wasm-threads.node.js';
@@ -16,6 +19,10 @@ const wasm: BackendLoader = {
     configureWasmThreads(wasmPackage, opts.threads ?? defaultWasmThreads(), opts.threads !== undefined);
   },
   threads: () => wasmPackage?.getThreadsCount(),
+  startProductPool: async (threads) => {
+    const memory = backendMemory(tf.backend());
+    return memory ? startProductPool(memory, threads) : false;
+  },
 };
 
 const loaders = {

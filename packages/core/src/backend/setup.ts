@@ -59,6 +59,11 @@ export interface BackendLoader {
   install: string;
   /** Threads the backend computes with, read once it is ready (see {@link backendThreads}). */
   threads?: () => number | undefined;
+  /**
+   * wasm: run our product kernel on `threads` threads once the backend is ready; true when it does
+   * (else products beyond {@link OWN_PRODUCT_MAX_THREADS} threads go to XNNPACK).
+   */
+  startProductPool?: (threads: number) => Promise<boolean>;
 }
 
 /**
@@ -97,7 +102,11 @@ export async function setupBackendWith(
         await tf.ready();
         registerMissingKernels(loader.tfName);
         currentThreads = loader.threads?.();
-        if (loader.tfName === 'wasm') setOwnProducts((currentThreads ?? 1) <= OWN_PRODUCT_MAX_THREADS);
+        if (loader.tfName === 'wasm') {
+          const threads = currentThreads ?? 1;
+          const pooled = (await loader.startProductPool?.(threads)) ?? false;
+          setOwnProducts(pooled || threads <= OWN_PRODUCT_MAX_THREADS);
+        }
         return tf.getBackend();
       } catch (e) {
         setCurrentAdapter(undefined);

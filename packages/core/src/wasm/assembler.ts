@@ -45,6 +45,7 @@ export const WASM_OP = {
   end: 0x0b,
   br: 0x0c,
   brIf: 0x0d,
+  call: 0x10,
   drop: 0x1a,
   void: 0x40,
   select: 0x1b,
@@ -142,6 +143,10 @@ export class WasmFunction {
   /** An f32 constant (rounded to float32). */
   f32(v: number): this {
     return this.op(0x43, ...new Uint8Array(new Float32Array([v]).buffer));
+  }
+  /** Call the module's function number `index` (its position in the list the module is built from). */
+  call(index: number): this {
+    return this.op(WASM_OP.call, ...uleb(index));
   }
   /** A SIMD instruction and its immediates. */
   v(opcode: number, ...immediates: number[]): this {

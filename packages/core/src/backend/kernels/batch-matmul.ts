@@ -16,7 +16,15 @@
  * [K, N] product.
  */
 import * as tf from '@tensorflow/tfjs-core';
-import { gemmKernels, gemmOnHeap, gemmScratchBytes } from './gemm-simd.js';
+import {
+  POOL_MIN_MACS,
+  type ProductBases,
+  type ProductShape,
+  parallelScratchBytes,
+  planPieces,
+  productPool,
+} from './gemm-parallel.js';
+import { gemmKernels, gemmOnHeap } from './gemm-simd.js';
 import { backendMemory } from './simd.js';
 import {
   heapAddress,
@@ -28,9 +36,10 @@ import {
 } from './wasm-backend.js';
 
 /**
- * Largest XNNPACK thread pool for which float32 products run on our single-threaded kernel: on the
- * 2-core machine it was faster at 1 and at 2 threads (a VMAE step 274-280 -> 189-199 ms at 2); a
- * larger pool is left to XNNPACK, whose products use every thread.
+ * Largest XNNPACK thread pool for which float32 products run on our kernel on one thread, where no
+ * product pool runs (see gemm-parallel.ts): on the 2-core machine it was faster at 1 and at 2 threads
+ * (a VMAE step 274-280 -> 189-199 ms at 2); a larger pool is then left to XNNPACK, whose products use
+ * every thread.
  */
 export const OWN_PRODUCT_MAX_THREADS = 2;
 
@@ -162,9 +171,11 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
     const memory = backendMemory(backend);
     const g = memory && ownProducts ? gemmKernels(memory) : null;
     if (g) {
+      const pool = productPool(memory as WebAssembly.Memory);
+      const threads = pool && batch * m * n * k >= POOL_MIN_MACS ? pool.threads : 1;
       return withScope(backend, (s) => {
         const out = s.alloc([batch, m, n], 'float32');
-        const scratch = s.alloc([gemmScratchBytes(n) / 4], 'float32');
+        const scratch = s.alloc([parallelScratchBytes(n, threads) / 4], 'float32');
         const [aBase, bBase, outBase, sp] = [a, b, out, scratch].map((t) =>
           heapAddress(backend as WasmBackend, t),
         );
@@ -178,7 +189,33 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
           rowStride: tB ? 4 : n * 4,
           colStride: tB ? k * 4 : 4,
         });
-        if (batchB === 1 && !tA) {
+        if (pool && threads > 1) {
+          // The products (one of batch * M rows when b is shared) cut into a share per thread.
+          const one = batchB === 1 && !tA;
+          const shape: ProductShape = {
+            ars: aOp(0).rowStride,
+            aks: aOp(0).colStride,
+            brs: bOp(0).rowStride,
+            bcs: bOp(0).colStride,
+            ldc: n * 4,
+            m: one ? batch * m : m,
+            n,
+            k,
+          };
+          const aIdx = batchIndices(outerA, outer);
+          const bIdx = batchIndices(outerB, outer);
+          const products: ProductBases[] = one
+            ? [{ a: aBase, b: bBase, c: outBase }]
+            : Array.from({ length: batch }, (_, o) => ({
+                a: aOp(aIdx[o]).base,
+                b: bOp(bIdx[o]).base,
+                c: outBase + o * m * n * 4,
+              }));
+          for (let i = 0; i < products.length; i += pool.capacity) {
+            const { pieces, ends } = planPieces(products.slice(i, i + pool.capacity), shape, threads, sp);
+            pool.run(g, pieces, ends);
+          }
+        } else if (batchB === 1 && !tA) {
           // Every batch of a against the one b: one product of batch * M rows.
           gemmOnHeap(g, aOp(0), bOp(0), outBase, n * 4, batch * m, n, k, sp);
         } else {

@@ -48,6 +48,24 @@ export interface GemmKernels {
    * = B[t, 8 p + q], zero for 8 p + q >= n.
    */
   pack(b: number, ks: number, js: number, kc: number, n: number, dst: number): void;
+  /**
+   * C (m x n at `c`, row stride `ldc`) = A B, blocked: A[i, t] at a + i ars + t aks, B[t, j] at
+   * b + t brs + j bcs; `scratch` holds {@link gemmScratchBytes}(n) bytes (packed B, then the spill).
+   */
+  blocked(
+    a: number,
+    ars: number,
+    aks: number,
+    b: number,
+    brs: number,
+    bcs: number,
+    c: number,
+    ldc: number,
+    m: number,
+    n: number,
+    k: number,
+    scratch: number,
+  ): void;
 }
 
 /** local = min(local, c) (i32). */
@@ -285,6 +303,59 @@ function packFunction(): WasmFunction {
   return f;
 }
 
+/** Function numbers in the module, in the order {@link compile} lists them. */
+const FN = { gemm: 0, pack: 1 } as const;
+
+/**
+ * The whole product: for each block of KC along the inner dimension, pack that block of B, then run the
+ * tile kernel over the rows in blocks of MC (the first block overwrites C, later ones add).
+ */
+function blockedFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('blocked', [I, I, I, I, I, I, I, I, I, I, I, I]);
+  const [a, ars, aks, b, brs, bcs, c, ldc, m, n, k, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const t0 = f.local(I);
+  const kc = f.local(I);
+  const i0 = f.local(I);
+  const rows = f.local(I);
+  const spill = f.local(I);
+  // spill = scratch + ceil(n / NR) NR KC 4
+  f.get(scratch)
+    .get(n)
+    .i32(NR - 1)
+    .op(op.i32Add)
+    .i32(-NR)
+    .op(op.i32And)
+    .i32(KC * 4)
+    .op(op.i32Mul);
+  f.op(op.i32Add).set(spill);
+  f.loop(
+    () => f.get(t0).get(k).op(op.i32GeS),
+    () => {
+      f.get(k).get(t0).op(op.i32Sub).set(kc);
+      clampTo(f, kc, KC);
+      f.get(b).get(t0).get(brs).op(op.i32Mul).op(op.i32Add).get(brs).get(bcs).get(kc).get(n).get(scratch);
+      f.call(FN.pack);
+      f.i32(0).set(i0);
+      f.loop(
+        () => f.get(i0).get(m).op(op.i32GeS),
+        () => {
+          f.get(m).get(i0).op(op.i32Sub).set(rows);
+          clampTo(f, rows, MC);
+          f.get(a).get(i0).get(ars).op(op.i32Mul).op(op.i32Add).get(t0).get(aks).op(op.i32Mul).op(op.i32Add);
+          f.get(ars).get(aks).get(rows).get(scratch);
+          f.get(c).get(i0).get(ldc).op(op.i32Mul).op(op.i32Add).get(ldc).get(n).get(kc);
+          f.i32(0).get(t0).op(op.i32LtS).get(spill);
+          f.call(FN.gemm);
+          f.inc(i0, MC);
+        },
+      );
+      f.inc(t0, KC);
+    },
+  );
+  return f;
+}
+
 /** A compiled module and whether it uses the fused multiply-add. */
 interface Compiled {
   module: WebAssembly.Module;
@@ -302,7 +373,7 @@ function compile(shared: boolean, allowFused: boolean): Compiled | null {
   if (!modules.has(key)) {
     let found: Compiled | null = null;
     for (const fused of allowFused ? [true, false] : [false]) {
-      const module = compileKernels(() => [gemmFunction(fused), packFunction()], shared);
+      const module = compileKernels(() => [gemmFunction(fused), packFunction(), blockedFunction()], shared);
       if (module) {
         found = { module, fused };
         break;
@@ -311,6 +382,12 @@ function compile(shared: boolean, allowFused: boolean): Compiled | null {
     modules.set(key, found);
   }
   return modules.get(key) ?? null;
+}
+
+/** The compiled module of the kernels (for worker threads that share a heap), or null. */
+export function gemmModule(shared: boolean, fused: boolean): WebAssembly.Module | null {
+  const c = compile(shared, fused);
+  return c && c.fused === fused ? c.module : null;
 }
 
 /**
@@ -326,7 +403,10 @@ export function gemmKernels(memory: WebAssembly.Memory, allowFused = true): Boun
   if (!forms.has(allowFused)) {
     const c = compile(isSharedMemory(memory), allowFused);
     const ex = instantiateOn<GemmKernels>(c?.module ?? null, memory);
-    forms.set(allowFused, ex && c ? { gemm: ex.gemm, pack: ex.pack, fused: c.fused } : null);
+    forms.set(
+      allowFused,
+      ex && c ? { gemm: ex.gemm, pack: ex.pack, blocked: ex.blocked, fused: c.fused } : null,
+    );
   }
   return forms.get(allowFused) ?? null;
 }
@@ -358,25 +438,5 @@ export function gemmOnHeap(
   k: number,
   scratch: number,
 ): void {
-  const spill = scratch + gemmScratchBytes(n) - 128;
-  for (let t0 = 0; t0 < k; t0 += KC) {
-    const kc = Math.min(KC, k - t0);
-    g.pack(B.base + t0 * B.rowStride, B.rowStride, B.colStride, kc, n, scratch);
-    for (let i0 = 0; i0 < m; i0 += MC) {
-      const rows = Math.min(MC, m - i0);
-      g.gemm(
-        A.base + i0 * A.rowStride + t0 * A.colStride,
-        A.rowStride,
-        A.colStride,
-        rows,
-        scratch,
-        c + i0 * ldc,
-        ldc,
-        n,
-        kc,
-        t0 > 0 ? 1 : 0,
-        spill,
-      );
-    }
-  }
+  g.blocked(A.base, A.rowStride, A.colStride, B.base, B.rowStride, B.colStride, c, ldc, m, n, k, scratch);
 }

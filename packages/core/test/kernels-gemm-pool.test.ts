@@ -1,0 +1,147 @@
+/**
+ * Products on several threads (gemm-parallel.ts, product-pool.node.ts): how a product is cut into
+ * shares (every entry of C in exactly one piece), and worker threads on a shared memory of the test's
+ * own computing the same bits as one thread, for batches, row cuts and column cuts, with shares that
+ * put all the work on a worker.
+ */
+import { afterAll, beforeAll, describe, expect, it } from 'vitest';
+import {
+  PIECE_INTS,
+  type ProductBases,
+  type ProductShape,
+  parallelScratchBytes,
+  planPieces,
+} from '../src/backend/kernels/gemm-parallel.js';
+import { gemmKernels, gemmOnHeap } from '../src/backend/kernels/gemm-simd.js';
+import { createProductPool, type NodeProductPool } from '../src/backend/product-pool.node.js';
+import { enableRelaxedSimd } from '../src/backend/relaxed-simd.node.js';
+import { createRng } from '../src/index.node.js';
+
+enableRelaxedSimd();
+const memory = new WebAssembly.Memory({ initial: 512, maximum: 1024, shared: true }); // 32 MiB
+const heap = () => new Float32Array(memory.buffer);
+const [A, B, C1, C2, S] = [0, 6 << 20, 12 << 20, 18 << 20, 24 << 20];
+
+/** Which piece (by index) covers each entry of the batch x m x n outputs at `c0`. */
+function coverage(pieces: Int32Array, c0: number, batch: number, m: number, n: number): Int32Array {
+  const hits = new Int32Array(batch * m * n);
+  for (let i = 0; i < pieces.length / PIECE_INTS; i++) {
+    const o = i * PIECE_INTS;
+    const [c, ldc, rows, cols] = [pieces[o + 6], pieces[o + 7], pieces[o + 8], pieces[o + 9]];
+    for (let r = 0; r < rows; r++) for (let q = 0; q < cols; q++) hits[(c - c0) / 4 + (r * ldc) / 4 + q]++;
+  }
+  return hits;
+}
+
+describe('cutting a product into shares', () => {
+  const shape = (m: number, n: number, k: number): ProductShape => ({
+    ars: k * 4,
+    aks: 4,
+    brs: n * 4,
+    bcs: 4,
+    ldc: n * 4,
+    m,
+    n,
+    k,
+  });
+  for (const [batch, m, n, threads] of [
+    [1, 1024, 192, 2],
+    [1, 37, 1000, 3],
+    [1, 5, 9, 4],
+    [7, 64, 64, 3],
+    [2, 130, 17, 3],
+  ]) {
+    it(`${batch} x ${m} x ${n} on ${threads} threads: every entry of C once, one scratch per thread`, () => {
+      const products: ProductBases[] = Array.from({ length: batch }, (_, o) => ({
+        a: 0,
+        b: 0,
+        c: o * m * n * 4,
+      }));
+      const { pieces, ends } = planPieces(products, shape(m, n, 32), threads, 1 << 20);
+      expect(ends).toHaveLength(threads);
+      expect(ends.at(-1)).toBe(pieces.length / PIECE_INTS);
+      expect(Array.from(coverage(pieces, 0, batch, m, n)).every((h) => h === 1)).toBe(true);
+      const stride = parallelScratchBytes(n, 1);
+      ends.forEach((end, t) => {
+        for (let i = t ? ends[t - 1] : 0; i < end; i++)
+          expect(pieces[i * PIECE_INTS + 11]).toBe((1 << 20) + t * stride);
+      });
+    });
+  }
+});
+
+describe('worker threads on a shared memory', () => {
+  const pools: NodeProductPool[] = [];
+  beforeAll(async () => {
+    for (const threads of [2, 3]) {
+      const p = createProductPool(memory, threads);
+      if (!p) throw new Error('no product pool on a shared memory');
+      pools.push(p);
+    }
+    expect(await Promise.all(pools.map((p) => p.whenReady()))).toEqual([true, true]);
+  });
+  afterAll(() => {
+    for (const p of pools) p.close();
+  });
+
+  it('are not made for an unshared memory or one thread', () => {
+    expect(createProductPool(new WebAssembly.Memory({ initial: 1 }), 2)).toBeNull();
+    expect(createProductPool(memory, 1)).toBeNull();
+  });
+
+  const cases: [string, number, number, number, number, boolean, boolean][] = [
+    ['one product cut by rows', 1, 300, 72, 270, false, false],
+    ['one product cut by columns (few rows), transposed operands', 1, 9, 260, 40, true, true],
+    ['a batch of products', 6, 33, 20, 17, false, true],
+  ];
+  for (const [what, batch, m, n, k, tA, tB] of cases) {
+    it(`${what}: the same bits as one thread, whoever runs which share`, () => {
+      const g = gemmKernels(memory);
+      if (!g) throw new Error('no WebAssembly SIMD');
+      const rng = createRng(batch * 1000 + m);
+      const h = heap();
+      h.set(Float32Array.from(rng.uniformArray(batch * m * k, -1, 1)), A / 4);
+      h.set(Float32Array.from(rng.uniformArray(batch * k * n, -1, 1)), B / 4);
+      const s: ProductShape = {
+        ars: tA ? 4 : k * 4,
+        aks: tA ? m * 4 : 4,
+        brs: tB ? 4 : n * 4,
+        bcs: tB ? k * 4 : 4,
+        ldc: n * 4,
+        m,
+        n,
+        k,
+      };
+      const products = (c: number): ProductBases[] =>
+        Array.from({ length: batch }, (_, o) => ({
+          a: A + o * m * k * 4,
+          b: B + o * k * n * 4,
+          c: c + o * m * n * 4,
+        }));
+      for (const p of products(C1))
+        gemmOnHeap(
+          g,
+          { base: p.a, rowStride: s.ars, colStride: s.aks },
+          { base: p.b, rowStride: s.brs, colStride: s.bcs },
+          p.c,
+          s.ldc,
+          m,
+          n,
+          k,
+          S,
+        );
+      const ref = heap().slice(C1 / 4, C1 / 4 + batch * m * n);
+      for (const pool of pools) {
+        expect(pool.ready).toBe(true);
+        const { pieces, ends } = planPieces(products(C2), s, pool.threads, S);
+        const total = pieces.length / PIECE_INTS;
+        // The planned shares, then everything on the last worker.
+        for (const e of [ends, [0, ...Array(pool.threads - 2).fill(0), total]]) {
+          heap().fill(Number.NaN, C2 / 4, C2 / 4 + batch * m * n);
+          pool.run(g, pieces, e);
+          expect(heap().slice(C2 / 4, C2 / 4 + batch * m * n)).toEqual(ref);
+        }
+      }
+    });
+  }
+});
