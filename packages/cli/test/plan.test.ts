@@ -1,5 +1,6 @@
 import { describe, expect, it } from 'vitest';
-import { evalImagesForBudget, STEP_HEADROOM, stepsForBudget } from '../src/quickstart/plan.js';
+import { evalImagesForBudget, stepsForBudget } from '../src/quickstart/plan.js';
+import { STEP_HEADROOM } from '../src/steps/calibrate.js';
 
 describe('quickstart budget', () => {
   it('turns seconds and a measured step time into the most steps of a training on a clock', () => {

@@ -16,7 +16,7 @@ import {
   type StudyRow,
   type StudyTables,
 } from '../src/study/claims.js';
-import { planAeSteps, planEvalImages, studyRuns } from '../src/study/plan.js';
+import { aeClockSeconds, planAeSteps, planEvalImages, studyRuns } from '../src/study/plan.js';
 import { parseModels } from '../src/study/run.js';
 import { run, tempDir } from './helpers.js';
 
@@ -112,7 +112,10 @@ describe('verdicts', () => {
 describe('plan', () => {
   it('time rule: equal seconds per run; images rule: equal steps', () => {
     const s = { ae: 0.1, vmae: 0.4 };
-    expect(planAeSteps('time', 100, s)).toEqual({ ae: 500, vmae: 125 });
+    // The time rule's steps are caps (its clocks end the trainings): 1.5x what the seconds fit.
+    expect(planAeSteps('time', 100, s)).toEqual({ ae: 750, vmae: 187 });
+    expect(aeClockSeconds('time', 100, Object.keys(s))).toEqual({ ae: 50, vmae: 50 });
+    expect(aeClockSeconds('images', 100, Object.keys(s))).toBeUndefined();
     expect(planAeSteps('images', 100, s)).toEqual({ ae: 200, vmae: 200 });
     expect(
       planEvalImages({

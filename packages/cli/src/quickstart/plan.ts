@@ -2,6 +2,7 @@
  * The quickstart's time budget: how a number of minutes becomes training step counts and a number of
  * evaluation images, from speeds measured on the machine at hand.
  */
+import { STEP_HEADROOM } from '../steps/calibrate.js';
 
 /**
  * Shares of the budget for the two trainings. Each runs on a clock: the VMAE's ends `ae` of the budget
@@ -10,14 +11,6 @@
  * (about 29 % of 10 minutes on a 2-core machine) and the report.
  */
 export const BUDGET_SHARES = { ae: 0.25, ldm: 0.44 } as const;
-
-/**
- * Step counts over what a phase's seconds fit at the calibrated speed. A budgeted training stops when
- * its seconds are used, and its learning-rate schedule follows whichever of steps and time is further
- * along; the step count binds only on a machine this much faster than its calibration said (a few
- * timed steps are off by 10-40 % either way on a busy machine).
- */
-export const STEP_HEADROOM = 1.5;
 
 /** Evaluation images per metric: at least this many (unless given), at most this many. */
 export const EVAL_IMAGES_RANGE = [100, 500] as const;

@@ -195,12 +195,22 @@ ${table(
     r.id,
     r.row,
     plan.aeSteps[r.id],
+    plan.aeSeconds ? fmtNumber(plan.aeSeconds[r.id]) : '-',
     fmtNumber(plan.aeStepSeconds[r.id] || null),
     r.maskRatio ?? '-',
     r.klWeight ?? '-',
     r.lpipsWeight,
   ]),
-  ['run', 'row', 'steps', 's / step (calibrated)', 'mask ratio', 'KL weight', 'perceptual weight'],
+  [
+    'run',
+    'row',
+    'steps (most)',
+    'training seconds (clock)',
+    's / step (calibrated)',
+    'mask ratio',
+    'KL weight',
+    'perceptual weight',
+  ],
 )}
 </body></html>
 `;

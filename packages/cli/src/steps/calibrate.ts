@@ -12,6 +12,14 @@ import type { LoadedData } from '../data-source.js';
 import { buildDenoiser, newTrainer, type TrainLdmSettings } from './train-ldm.js';
 
 /**
+ * Step counts over what a training's seconds fit at the calibrated speed, for trainings that run on a
+ * clock (`maxSeconds`): they stop when their seconds are used, and their learning-rate schedule follows
+ * whichever of steps and time is further along, so the step count binds only on a machine this much
+ * faster than its calibration said (a few timed steps are off by 10-40 % either way on a busy machine).
+ */
+export const STEP_HEADROOM = 1.5;
+
+/**
  * Warm-up and timed steps of the calibration. A VMAE step on wasm keeps getting faster for its first
  * ~15 steps (0.33 s for steps 1-5, 0.22 s for 5-10, 0.19 s from 15 on, `ldmae train-ae --json`), so
  * 2 + 4 steps overestimated the step time by half and the quickstart left 40 % of the VMAE budget

@@ -3,6 +3,7 @@
  * with its own objective), the VMAE ablation, and step counts under one budget rule.
  */
 import type { AutoencoderKind } from '../autoencoders.js';
+import { STEP_HEADROOM } from '../steps/calibrate.js';
 
 /** The paper's comparison, in its tables' order. */
 export const STUDY_MODELS: readonly AutoencoderKind[] = ['ae', 'dae', 'vae', 'sd-vae', 'vmae'];
@@ -106,9 +107,10 @@ export function costClass(r: StudyRunSpec): string {
 export const STUDY_SHARES = { ae: 0.35, ldm: 0.3 } as const;
 
 /**
- * Autoencoder steps per run. 'time': every run trains for the same wall time (`seconds` / runs);
- * 'images': every run takes the same number of steps (so sees the same images), the most that fits
- * `seconds` in all. At least `min` steps each.
+ * Autoencoder steps per run. 'time': every run trains for the same wall time (`seconds` / runs, its
+ * clock: see {@link aeClockSeconds}), so its steps are the most it may take, {@link STEP_HEADROOM}
+ * times what fits at its calibrated speed; 'images': every run takes the same number of steps (so sees
+ * the same images), the most that fits `seconds` in all. At least `min` steps each.
  */
 export function planAeSteps(
   rule: BudgetRule,
@@ -120,13 +122,27 @@ export function planAeSteps(
   const out: Record<string, number> = {};
   if (rule === 'time') {
     const each = seconds / Math.max(1, ids.length);
-    for (const id of ids) out[id] = Math.max(min, Math.floor(each / stepSeconds[id]));
+    for (const id of ids) out[id] = Math.max(min, Math.floor((STEP_HEADROOM * each) / stepSeconds[id]));
   } else {
     const total = ids.reduce((s, id) => s + stepSeconds[id], 0);
     const steps = Math.max(min, Math.floor(seconds / Math.max(total, 1e-9)));
     for (const id of ids) out[id] = steps;
   }
   return out;
+}
+
+/**
+ * The wall-clock seconds of each autoencoder's training: under the 'time' rule `seconds` / runs each
+ * (the training stops then, its schedule following its clock), none under 'images'.
+ */
+export function aeClockSeconds(
+  rule: BudgetRule,
+  seconds: number,
+  ids: readonly string[],
+): Record<string, number> | undefined {
+  if (rule !== 'time') return undefined;
+  const each = seconds / Math.max(1, ids.length);
+  return Object.fromEntries(ids.map((id) => [id, each]));
 }
 
 /**

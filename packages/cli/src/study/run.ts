@@ -47,6 +47,7 @@ import { type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
 import { judgeClaims, type StudyTables } from './claims.js';
 import { maskedTestImages } from './masks.js';
 import {
+  aeClockSeconds,
   type BudgetRule,
   costClass,
   planAeSteps,
@@ -70,9 +71,11 @@ export const STUDY_FILES = {
 export interface StudyPlan {
   rule: BudgetRule;
   runs: StudyRunSpec[];
-  /** Autoencoder training steps and measured seconds per step, by run id. */
+  /** Autoencoder training steps (the most, under a clock) and measured seconds per step, by run id. */
   aeSteps: Record<string, number>;
   aeStepSeconds: Record<string, number>;
+  /** Under the 'time' rule with planned steps: each autoencoder's training seconds (its clock), by run id. */
+  aeSeconds?: Record<string, number>;
   aeBatchSize: number;
   ldm: TrainLdmSettings;
   ldmStepSeconds: number;
@@ -275,6 +278,10 @@ async function makePlan(
     fixedAeSteps !== undefined
       ? Object.fromEntries(runs.map((r) => [r.id, fixedAeSteps]))
       : planAeSteps(o.budgetRule, STUDY_SHARES.ae * left, aeStepSeconds);
+  const aeSeconds =
+    fixedAeSteps === undefined
+      ? aeClockSeconds(o.budgetRule, STUDY_SHARES.ae * left, Object.keys(aeStepSeconds))
+      : undefined;
   ldm.steps =
     o.ldmSteps !== undefined
       ? o.ldmSteps
@@ -298,6 +305,7 @@ async function makePlan(
     runs,
     aeSteps,
     aeStepSeconds,
+    ...(aeSeconds ? { aeSeconds } : {}),
     aeBatchSize,
     ldm,
     ldmStepSeconds: ldmSec,
@@ -380,7 +388,12 @@ async function studyOne(c: Ctx, spec: StudyRunSpec): Promise<StudyRunResult> {
     c.checkStop(`training ${spec.id}`);
     const steps = c.plan.aeSteps[spec.id];
     const t = performance.now();
-    const out = await trainAutoencoder(aeSettings(spec, c.o, steps, c.plan.aeBatchSize), {
+    const maxSeconds = c.plan.aeSeconds?.[spec.id];
+    const settings = {
+      ...aeSettings(spec, c.o, steps, c.plan.aeBatchSize),
+      ...(maxSeconds ? { maxSeconds } : {}),
+    };
+    const out = await trainAutoencoder(settings, {
       ...c.ctx,
       data: c.train,
       outDir: aeDir,
