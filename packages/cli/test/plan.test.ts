@@ -1,5 +1,11 @@
 import { describe, expect, it } from 'vitest';
-import { evalImagesForBudget, stepsForBudget } from '../src/quickstart/plan.js';
+import {
+  evalImagesForBudget,
+  evalSecondsPerImage,
+  FINISH_MARGIN_SECONDS,
+  finishSeconds,
+  stepsForBudget,
+} from '../src/quickstart/plan.js';
 import { STEP_HEADROOM } from '../src/steps/calibrate.js';
 
 describe('quickstart budget', () => {
@@ -12,6 +18,20 @@ describe('quickstart budget', () => {
     expect(stepsForBudget(-5, 0.1)).toBe(10);
     expect(stepsForBudget(1e6, 0.001, 1, 5000)).toBe(5000);
     expect(() => stepsForBudget(10, 0)).toThrow('stepSeconds must be > 0');
+  });
+
+  it('keeps for the end what the grid and the evaluation need at the measured speeds', () => {
+    const speeds = { extractorSeconds: 0.02, sampleSeconds: 0.1, epsCount: 6 };
+    // Per image: 0.02 * (4 + 7 / 2) + 0.1 + 0.01 = 0.26 s.
+    expect(evalSecondsPerImage(speeds)).toBeCloseTo(0.26, 12);
+    // 100 grid samples at 0.1 s, 500 images at 0.26 s, and the margin.
+    expect(finishSeconds({ ...speeds, evalImages: 500, gridImages: 100 })).toBeCloseTo(
+      10 + 130 + FINISH_MARGIN_SECONDS,
+      9,
+    );
+    // What it keeps is what the evaluation planner then fits: the same 500 images.
+    const kept = finishSeconds({ ...speeds, evalImages: 500, gridImages: 0 }) - FINISH_MARGIN_SECONDS;
+    expect(evalImagesForBudget({ ...speeds, seconds: kept + 1e-9, available: 1000 }).evalImages).toBe(500);
   });
 
   it('fits the evaluation images to what is left of the budget', () => {

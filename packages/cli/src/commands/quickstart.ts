@@ -104,9 +104,10 @@ grid with one row per digit; (5) evaluate reconstruction (PSNR, SSIM, LPIPS with
 and generation (FID, precision, recall against the test split) with the offline nsfwjs InceptionV3
 extractor, and the latent-smoothness curve; (6) write report.html.
 The budget (--minutes) runs on clocks: the VMAE trains until ${Math.round(BUDGET_SHARES.ae * 100)}% of it has passed, the diffusion
-model until ${Math.round((BUDGET_SHARES.ae + BUDGET_SHARES.ldm) * 100)}%, the rest is sampling and evaluation. Each schedule follows whichever of steps and
-time is further along; a few timed steps cap the step counts, and the number of evaluation images
-follows from the measured extractor and sampler speed. --ae-steps and --ldm-steps set the steps
+model until ${Math.round((BUDGET_SHARES.ae + BUDGET_SHARES.ldm) * 100)}%, or longer when the sample grid and the evaluation at 500 images per metric (or
+--eval-images) need less than the rest at the extractor's and sampler's measured speeds. Each schedule
+follows whichever of steps and time is further along; a few timed steps cap the step counts, and the
+evaluation images are fitted to what is left (100 to 500). --ae-steps and --ldm-steps set the steps
 instead (no clock), --eval-images the images.
 Ctrl-C keeps the last checkpoint; --resume continues where the run stopped (finished phases are kept).
 Outputs in --out: report.html, samples.png, reconstructions.png, metrics.json, smoothness.json,

@@ -5,10 +5,12 @@
 import { STEP_HEADROOM } from '../steps/calibrate.js';
 
 /**
- * Shares of the budget for the two trainings. Each runs on a clock: the VMAE's ends `ae` of the budget
- * after the start, the diffusion model's `ae + ldm` after it (so it also gets what the VMAE left, and
- * encoding comes out of its share). The rest is sampling, evaluation at up to 500 images per metric
- * (about 29 % of 10 minutes on a 2-core machine) and the report.
+ * Shares of the budget for the two trainings, each on a clock. The VMAE's clock ends `ae` of the
+ * budget after the start. The diffusion model's ends `ae + ldm` after the start (so it gets what the
+ * VMAE left and pays for encoding), or later when the sample grid and the evaluation need less than
+ * the rest at the speeds measured just before it ({@link finishSeconds}); it trains at least half of
+ * `ldm` whatever happened before. Where the evaluation needs more than the rest, the evaluation
+ * planner takes fewer images.
  */
 export const BUDGET_SHARES = { ae: 0.25, ldm: 0.44 } as const;
 
@@ -30,6 +32,8 @@ export interface QuickstartPlan {
   smoothnessImages: number;
   /** Measured seconds per image of the feature extractor, when the images were planned. */
   extractorSecondsPerImage?: number;
+  /** Seconds kept for sampling and evaluation when the diffusion model's clock was planned. */
+  finishSeconds?: number;
 }
 
 const clamp = (v: number, lo: number, hi: number) => Math.min(hi, Math.max(lo, v));
@@ -43,20 +47,44 @@ export function stepsForBudget(seconds: number, stepSeconds: number, scale = 1, 
   return Math.round(clamp((STEP_HEADROOM * scale * Math.max(0, seconds)) / stepSeconds, 10, max));
 }
 
-/**
- * Images per metric that fit `seconds`: each of the n images costs 2 extractions for reconstruction,
- * 2 for generation, one sample, and the smoothness curve (n / 2 images) (eps + 1) extractions.
- * Clamped to {@link EVAL_IMAGES_RANGE} and to the images available.
- */
-export function evalImagesForBudget(o: {
-  seconds: number;
+/** Measured speeds the evaluation's cost follows. */
+export interface EvalSpeeds {
+  /** Seconds per image of the feature extractor. */
   extractorSeconds: number;
+  /** Seconds per sampled image. */
   sampleSeconds: number;
+  /** Points of the smoothness curve. */
   epsCount: number;
-  available: number;
-}): { evalImages: number; smoothnessImages: number } {
-  const perImage = o.extractorSeconds * (4 + (o.epsCount + 1) / 2) + o.sampleSeconds + 0.01;
-  const fit = Math.floor(Math.max(0, o.seconds) / perImage);
+}
+
+/**
+ * Seconds of evaluation per image of n: 2 extractions for reconstruction, 2 for generation, one
+ * sample, and the smoothness curve (n / 2 images) (eps + 1) extractions.
+ */
+export function evalSecondsPerImage(o: EvalSpeeds): number {
+  return o.extractorSeconds * (4 + (o.epsCount + 1) / 2) + o.sampleSeconds + 0.01;
+}
+
+/** Seconds after the trainings for loading the networks and writing the files and the report. */
+export const FINISH_MARGIN_SECONDS = 10;
+
+/**
+ * Seconds the quickstart needs after its trainings: the sample grid of `gridImages`, the evaluation at
+ * `evalImages` per metric, and {@link FINISH_MARGIN_SECONDS}.
+ */
+export function finishSeconds(o: EvalSpeeds & { evalImages: number; gridImages: number }): number {
+  return o.gridImages * o.sampleSeconds + o.evalImages * evalSecondsPerImage(o) + FINISH_MARGIN_SECONDS;
+}
+
+/**
+ * Images per metric that fit `seconds` at {@link evalSecondsPerImage}, clamped to
+ * {@link EVAL_IMAGES_RANGE} and to the images available.
+ */
+export function evalImagesForBudget(o: EvalSpeeds & { seconds: number; available: number }): {
+  evalImages: number;
+  smoothnessImages: number;
+} {
+  const fit = Math.floor(Math.max(0, o.seconds) / evalSecondsPerImage(o));
   const evalImages = clamp(fit, EVAL_IMAGES_RANGE[0], Math.min(EVAL_IMAGES_RANGE[1], o.available));
   return { evalImages, smoothnessImages: Math.max(2, Math.round(evalImages / 2)) };
 }

@@ -16,7 +16,12 @@ import { type LoadedData, loadData, subsetData } from '../data-source.js';
 import { exists, readJson, writeJson } from '../files.js';
 import { fmtNumber, type Reporter } from '../progress.js';
 import { writeQuickstartReport } from '../report/quickstart.js';
-import { extractorSecondsPerImage, ldmStepSeconds, vmaeStepSeconds } from '../steps/calibrate.js';
+import {
+  extractorSecondsPerImage,
+  ldmSampleSeconds,
+  ldmStepSeconds,
+  vmaeStepSeconds,
+} from '../steps/calibrate.js';
 import { checkEarlierRun, checkResumeOptions, stopCheck } from '../steps/checkpoints.js';
 import { encodeDataset, readCacheInfo } from '../steps/encode.js';
 import {
@@ -31,7 +36,14 @@ import { writeGrid, writeReconstructionGrid } from '../steps/images.js';
 import { loadLdm, makePipeline, sampleClassGrid } from '../steps/sample.js';
 import { AE_FILES, trainAutoencoder } from '../steps/train-ae.js';
 import { LDM_FILES, type TrainLdmSettings, trainLdm } from '../steps/train-ldm.js';
-import { BUDGET_SHARES, evalImagesForBudget, type QuickstartPlan, stepsForBudget } from './plan.js';
+import {
+  BUDGET_SHARES,
+  EVAL_IMAGES_RANGE,
+  evalImagesForBudget,
+  finishSeconds,
+  type QuickstartPlan,
+  stepsForBudget,
+} from './plan.js';
 
 /** Folders and files of a quickstart output folder. */
 export const QUICKSTART_FILES = {
@@ -61,8 +73,6 @@ interface Run {
   outDir: string;
   budget: number;
   t0: number;
-  /** When the VMAE's clock ends (performance.now() ms), once this process planned it from the budget. */
-  aeEnd?: number;
   /** ISO time the run started. */
   created: string;
   state: QuickstartState;
@@ -162,13 +172,15 @@ const MIN_CLOCK_SHARE = 0.5;
 
 /**
  * The steps and clock of training `key` (planned once: a resumed run keeps them, from config.json): the
- * steps as given (no clock), else a clock to the training's end mark (see {@link BUDGET_SHARES}) and
- * the most steps it fits at the seconds per step `measure` gives, with headroom.
+ * steps as given (no clock), else a clock to the training's end (see {@link BUDGET_SHARES}; `end` gives
+ * the diffusion model's, as a performance.now() time) and the most steps it fits at the seconds per
+ * step `measure` gives, with headroom.
  */
 async function planSteps(
   run: Run,
   key: 'ae' | 'ldm',
   measure: () => Promise<number>,
+  end: () => Promise<number> = async () => run.t0 + BUDGET_SHARES.ae * run.budget * 1000,
 ): Promise<{ steps: number; maxSeconds?: number }> {
   const { o, plan } = run;
   const steps = `${key}Steps` as const;
@@ -179,14 +191,10 @@ async function planSteps(
     if (o[steps] !== undefined) plan[steps] = o[steps];
     else {
       const share = BUDGET_SHARES[key] * run.budget;
-      let end: number;
-      if (key === 'ae') {
-        end = run.t0 + share * 1000;
-        run.aeEnd = end;
-      } else end = (run.aeEnd ?? performance.now()) + share * 1000;
+      const until = await end();
       const sec = await measure();
       plan[`${key}StepSeconds`] = sec;
-      plan[seconds] = Math.max((end - performance.now()) / 1000, MIN_CLOCK_SHARE * share);
+      plan[seconds] = Math.max((until - performance.now()) / 1000, MIN_CLOCK_SHARE * share);
       plan[steps] = stepsForBudget(plan[seconds], sec, o.stepsScale, TRAININGS[key].max);
       run.reporter.info(
         `plan: ${fmtNumber(sec)} s per ${TRAININGS[key].what} step -> ${fmtNumber(plan[seconds])} s ` +
@@ -279,8 +287,12 @@ async function ldmPhase(
     seed: o.seed,
     checkpointEvery: 100,
   };
-  const { steps, maxSeconds } = await planSteps(run, 'ldm', () =>
-    ldmStepSeconds(settings, ae.latentShape([28, 28, 3]), 10),
+  const shape = ae.latentShape([28, 28, 3]);
+  const { steps, maxSeconds } = await planSteps(
+    run,
+    'ldm',
+    () => ldmStepSeconds(settings, shape, 10),
+    () => ldmClockEnd(run, settings, shape),
   );
   const r = await trainLdm(
     {
@@ -294,6 +306,38 @@ async function ldmPhase(
   run.state.ldm = true;
   await run.saveState();
   return r;
+}
+
+/**
+ * When the diffusion model's clock ends: at `ae + ldm` of the budget (see {@link BUDGET_SHARES}), or
+ * later when the sample grid and the evaluation need less than the rest ({@link finishSeconds}) at the
+ * extractor's and the sampler's speeds measured now.
+ */
+async function ldmClockEnd(run: Run, s: TrainLdmSettings, shape: [number, number, number]): Promise<number> {
+  const { o, plan, reporter } = run;
+  const extractor = await loadExtractor('offline', o.extractorSize);
+  let extractorSeconds: number;
+  try {
+    extractorSeconds = await extractorSecondsPerImage(extractor, 28);
+  } finally {
+    extractor.dispose();
+  }
+  const sampleSeconds = await ldmSampleSeconds(s, shape, 10, o.sampleSteps);
+  const evalImages = o.evalImages ?? Math.min(EVAL_IMAGES_RANGE[1], run.test.dataset.length);
+  const reserve = finishSeconds({
+    extractorSeconds,
+    sampleSeconds,
+    epsCount: o.eps.length,
+    evalImages,
+    gridImages: o.perClass * 10,
+  });
+  plan.finishSeconds = reserve;
+  reporter.info(
+    `plan: ${fmtNumber(extractorSeconds)} s per extractor image, ${fmtNumber(sampleSeconds)} s per sample -> ` +
+      `${fmtNumber(reserve)} s kept for sampling and evaluating ${evalImages} images`,
+  );
+  const mark = (BUDGET_SHARES.ae + BUDGET_SHARES.ldm) * run.budget;
+  return run.t0 + Math.max(mark, run.budget - reserve) * 1000;
 }
 
 /** (4)-(6) The sample grid, the metrics, the files and the report. */

@@ -88,6 +88,42 @@ export async function ldmStepSeconds(
   }
 }
 
+/**
+ * Seconds per image of sampling with `sampleSteps` guided steps, from one denoiser call on the doubled
+ * batch (conditional and unconditional) of `batch` images: the cost of a sampler step, whatever the
+ * weights are.
+ */
+export async function ldmSampleSeconds(
+  s: TrainLdmSettings,
+  shape: [number, number, number],
+  numClasses: number,
+  sampleSteps: number,
+  batch = 50,
+): Promise<number> {
+  const denoiser = buildDenoiser(s, shape, numClasses);
+  denoiser.eval();
+  const x = createRng(s.seed).normal([2 * batch, ...shape]);
+  const t = tf.fill([2 * batch], 0.5);
+  const y = tf.tensor1d(
+    Int32Array.from({ length: 2 * batch }, (_, i) => i % (numClasses + 1)),
+    'int32',
+  );
+  const call = async () => {
+    const out = denoiser.forward(x, t, y);
+    await out.data();
+    out.dispose();
+  };
+  try {
+    await call(); // warm-up: kernels compile, caches fill
+    const t0 = performance.now();
+    await call();
+    return ((performance.now() - t0) / 1000 / batch) * sampleSteps;
+  } finally {
+    tf.dispose([x, t, y]);
+    denoiser.dispose();
+  }
+}
+
 /** Seconds per image of the feature extractor at its input size. */
 export async function extractorSecondsPerImage(
   extractor: FeatureExtractor,
