@@ -107,10 +107,10 @@ export function costClass(r: StudyRunSpec): string {
 export const STUDY_SHARES = { ae: 0.35, ldm: 0.3 } as const;
 
 /**
- * Autoencoder steps per run. 'time': every run trains for the same wall time (`seconds` / runs, its
- * clock: see {@link aeClockSeconds}), so its steps are the most it may take, {@link STEP_HEADROOM}
- * times what fits at its calibrated speed; 'images': every run takes the same number of steps (so sees
- * the same images), the most that fits `seconds` in all. At least `min` steps each.
+ * Autoencoder steps per run. 'time': every run trains for the same wall time (`seconds` / runs, on a
+ * clock), so its steps are the most it may take, 1.5 times what fits at its calibrated speed;
+ * 'images': every run takes the same number of steps (so sees the same images), the most that fits
+ * `seconds` in all. At least `min` steps each.
  */
 export function planAeSteps(
   rule: BudgetRule,
