@@ -89,6 +89,30 @@ describe('worker threads on a shared memory', () => {
     expect(createProductPool(memory, 1)).toBeNull();
   });
 
+  it('a share that fails on its worker is run by the caller, and the pool is switched off', async () => {
+    const g = gemmKernels(memory);
+    const pool = createProductPool(memory, 2);
+    if (!g || !pool) throw new Error('no product pool');
+    expect(await pool.whenReady()).toBe(true);
+    // One piece whose A lies past the end of the memory: the worker traps, says so, and stops; the
+    // caller runs the piece itself and traps the same way.
+    const bad = Int32Array.of(0x7ff00000, 4, 4, B, 4, 4, C2, 4, 1, 1, 1, S);
+    expect(() => pool.run(g, bad, [0, 1])).toThrow(WebAssembly.RuntimeError);
+    expect(pool.threads).toBe(1);
+    // Products go on, on the calling thread alone.
+    heap().set([2, 3], A / 4);
+    heap().set([5, 7], B / 4);
+    const { pieces, ends } = planPieces(
+      [{ a: A, b: B, c: C2 }],
+      { ars: 8, aks: 4, brs: 4, bcs: 4, ldc: 4, m: 1, n: 1, k: 2 },
+      1,
+      S,
+    );
+    pool.run(g, pieces, ends);
+    expect(heap()[C2 / 4]).toBe(2 * 5 + 3 * 7);
+    pool.close();
+  });
+
   const cases: [string, number, number, number, number, boolean, boolean][] = [
     ['one product cut by rows', 1, 300, 72, 270, false, false],
     ['one product cut by columns (few rows), transposed operands', 1, 9, 260, 40, true, true],

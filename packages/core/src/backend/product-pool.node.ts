@@ -2,8 +2,9 @@
  * Our product kernel on several threads in Node: worker threads instantiate the kernel's module on the
  * wasm backend's shared heap (tfjs's threaded build) and each runs its share of a product's pieces,
  * woken and joined through Atomics on a shared control block. The calling thread runs the first share
- * itself. A worker that does not answer within {@link JOIN_TIMEOUT_MS} has its share run by the caller,
- * and the pool is switched off.
+ * itself. A worker whose share throws says so (done = `FAILED`) and stops; the caller then runs
+ * that share and switches the pool off. One that gives no answer within `JOIN_TIMEOUT_MS` is
+ * taken for gone in the same way.
  */
 import { Worker } from 'node:worker_threads';
 import { PIECE_INTS, type ProductPool, runPiece, setProductPool } from './kernels/gemm-parallel.js';
@@ -14,8 +15,13 @@ import { isSharedMemory } from './kernels/simd.js';
 const CAPACITY = 4096;
 /** Ints of a worker's header: sequence number, done number, first piece, piece count. */
 const HEADER = 4;
-/** How long the caller waits for a worker's share before running it itself. */
-const JOIN_TIMEOUT_MS = 60_000;
+/**
+ * How long the caller waits for a worker's share before taking the worker for gone and running the
+ * share itself. A share takes milliseconds; only a worker stopped from outside stays silent this long.
+ */
+const JOIN_TIMEOUT_MS = 600_000;
+/** The done number of a worker whose share threw (it has stopped, and wrote nothing more). */
+const FAILED = -2;
 
 /** A pool of worker threads for products on one shared heap (see {@link createProductPool}). */
 export interface NodeProductPool extends ProductPool {
@@ -28,7 +34,8 @@ export interface NodeProductPool extends ProductPool {
 }
 
 // A worker: instantiate the kernels on the shared heap, say so (done = 0), then run each share it is
-// woken for and store its sequence number as done. A negative sequence number ends it.
+// woken for and store its sequence number as done. A negative sequence number ends it; a share that
+// throws stores FAILED as done, and the worker stops.
 const WORKER_SOURCE = `
 const { parentPort, workerData } = require('node:worker_threads');
 const { module, memory, control, slot, table, pieceInts } = workerData;
@@ -44,12 +51,18 @@ for (;;) {
   if (seq === seen) continue;
   if (seq < 0) break;
   seen = seq;
-  const end = c[h + 2] + c[h + 3];
-  for (let i = c[h + 2]; i < end; i++) {
-    const o = table + i * pieceInts;
-    blocked(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
+  try {
+    const end = c[h + 2] + c[h + 3];
+    for (let i = c[h + 2]; i < end; i++) {
+      const o = table + i * pieceInts;
+      blocked(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
+    }
+    Atomics.store(c, h + 1, seq);
+  } catch (e) {
+    Atomics.store(c, h + 1, ${FAILED});
+    Atomics.notify(c, h + 1);
+    throw e;
   }
-  Atomics.store(c, h + 1, seq);
   Atomics.notify(c, h + 1);
 }
 `;
@@ -135,8 +148,8 @@ class WorkerPool implements NodeProductPool {
       for (;;) {
         const done = Atomics.load(c, h + 1);
         if (done === seq) break;
-        if (Atomics.wait(c, h + 1, done, JOIN_TIMEOUT_MS) === 'timed-out') {
-          // The worker is gone or stuck: its share is run here, and the pool is not used again.
+        if (done === FAILED || Atomics.wait(c, h + 1, done, JOIN_TIMEOUT_MS) === 'timed-out') {
+          // The worker has stopped: its share is run here, and the pool is not used again.
           this.broken = true;
           for (let i = c[h + 2]; i < c[h + 2] + c[h + 3]; i++) runPiece(g, pieces, i);
           break;
