@@ -12,7 +12,7 @@ import {
   parallelScratchBytes,
   planPieces,
 } from '../src/backend/kernels/gemm-parallel.js';
-import { gemmKernels, gemmOnHeap } from '../src/backend/kernels/gemm-simd.js';
+import { gemmKernels } from '../src/backend/kernels/gemm-simd.js';
 import { createProductPool, type NodeProductPool } from '../src/backend/product-pool.node.js';
 import { enableRelaxedSimd } from '../src/backend/relaxed-simd.node.js';
 import { createRng } from '../src/index.node.js';
@@ -142,18 +142,7 @@ describe('worker threads on a shared memory', () => {
           b: B + o * k * n * 4,
           c: c + o * m * n * 4,
         }));
-      for (const p of products(C1))
-        gemmOnHeap(
-          g,
-          { base: p.a, rowStride: s.ars, colStride: s.aks },
-          { base: p.b, rowStride: s.brs, colStride: s.bcs },
-          p.c,
-          s.ldc,
-          m,
-          n,
-          k,
-          S,
-        );
+      for (const p of products(C1)) g.blocked(p.a, s.ars, s.aks, p.b, s.brs, s.bcs, p.c, s.ldc, m, n, k, S);
       const ref = heap().slice(C1 / 4, C1 / 4 + batch * m * n);
       for (const pool of pools) {
         expect(pool.ready).toBe(true);

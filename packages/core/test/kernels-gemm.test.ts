@@ -6,7 +6,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { describe, expect, it } from 'vitest';
-import { gemmKernels, gemmOnHeap, gemmScratchBytes, KC, MC } from '../src/backend/kernels/gemm-simd.js';
+import { gemmKernels, gemmScratchBytes, KC, MC } from '../src/backend/kernels/gemm-simd.js';
 import { enableRelaxedSimd, hasRelaxedSimd } from '../src/backend/relaxed-simd.node.js';
 import { createRng } from '../src/index.node.js';
 
@@ -46,17 +46,8 @@ function run(fused: boolean, m: number, n: number, k: number, tA: boolean, tB: b
   h.fill(Number.NaN, S / 4, S / 4 + gemmScratchBytes(n) / 4);
   const aAt = (i: number, t: number) => (tA ? a[t * m + i] : a[i * k + t]);
   const bAt = (t: number, j: number) => (tB ? b[j * k + t] : b[t * n + j]);
-  gemmOnHeap(
-    g,
-    { base: A, rowStride: tA ? 4 : k * 4, colStride: tA ? m * 4 : 4 },
-    { base: B, rowStride: tB ? 4 : n * 4, colStride: tB ? k * 4 : 4 },
-    C,
-    ldc * 4,
-    m,
-    n,
-    k,
-    S,
-  );
+  // A[i, t] at A + i rs + t ks, B[t, j] likewise: transposes are strides.
+  g.blocked(A, tA ? 4 : k * 4, tA ? m * 4 : 4, B, tB ? 4 : n * 4, tB ? k * 4 : 4, C, ldc * 4, m, n, k, S);
   let worst = 0;
   let outside = 0;
   const out = heap();
@@ -131,17 +122,7 @@ describe('relaxed SIMD', () => {
     const h = heap();
     h.set([1, x], A / 4); // A: 1 x 2
     h.set([-(1 + 2 ** -11), x], B / 4); // B: 2 x 1
-    gemmOnHeap(
-      g,
-      { base: A, rowStride: 8, colStride: 4 },
-      { base: B, rowStride: 4, colStride: 4 },
-      C,
-      4,
-      1,
-      1,
-      2,
-      S,
-    );
+    g.blocked(A, 8, 4, B, 4, 4, C, 4, 1, 1, 2, S);
     expect(heap()[C / 4]).toBe(expected);
   });
 });

@@ -23,8 +23,9 @@ import {
   parallelScratchBytes,
   planPieces,
   productPool,
+  runPiece,
 } from './gemm-parallel.js';
-import { gemmKernels, gemmOnHeap } from './gemm-simd.js';
+import { gemmKernels } from './gemm-simd.js';
 import { backendMemory } from './simd.js';
 import {
   heapAddress,
@@ -189,41 +190,36 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
           rowStride: tB ? 4 : n * 4,
           colStride: tB ? k * 4 : 4,
         });
+        // The products (one of batch * M rows when every batch of a meets the one b), cut into a
+        // share per thread; on one thread, the pieces are the products themselves.
+        const one = batchB === 1 && !tA;
+        const shape: ProductShape = {
+          ars: aOp(0).rowStride,
+          aks: aOp(0).colStride,
+          brs: bOp(0).rowStride,
+          bcs: bOp(0).colStride,
+          ldc: n * 4,
+          m: one ? batch * m : m,
+          n,
+          k,
+        };
+        const aIdx = batchIndices(outerA, outer);
+        const bIdx = batchIndices(outerB, outer);
+        const products: ProductBases[] = one
+          ? [{ a: aBase, b: bBase, c: outBase }]
+          : Array.from({ length: batch }, (_, o) => ({
+              a: aOp(aIdx[o]).base,
+              b: bOp(bIdx[o]).base,
+              c: outBase + o * m * n * 4,
+            }));
         if (pool && threads > 1) {
-          // The products (one of batch * M rows when b is shared) cut into a share per thread.
-          const one = batchB === 1 && !tA;
-          const shape: ProductShape = {
-            ars: aOp(0).rowStride,
-            aks: aOp(0).colStride,
-            brs: bOp(0).rowStride,
-            bcs: bOp(0).colStride,
-            ldc: n * 4,
-            m: one ? batch * m : m,
-            n,
-            k,
-          };
-          const aIdx = batchIndices(outerA, outer);
-          const bIdx = batchIndices(outerB, outer);
-          const products: ProductBases[] = one
-            ? [{ a: aBase, b: bBase, c: outBase }]
-            : Array.from({ length: batch }, (_, o) => ({
-                a: aOp(aIdx[o]).base,
-                b: bOp(bIdx[o]).base,
-                c: outBase + o * m * n * 4,
-              }));
           for (let i = 0; i < products.length; i += pool.capacity) {
             const { pieces, ends } = planPieces(products.slice(i, i + pool.capacity), shape, threads, sp);
             pool.run(g, pieces, ends);
           }
-        } else if (batchB === 1 && !tA) {
-          // Every batch of a against the one b: one product of batch * M rows.
-          gemmOnHeap(g, aOp(0), bOp(0), outBase, n * 4, batch * m, n, k, sp);
         } else {
-          const aIdx = batchIndices(outerA, outer);
-          const bIdx = batchIndices(outerB, outer);
-          for (let o = 0; o < batch; o++) {
-            gemmOnHeap(g, aOp(aIdx[o]), bOp(bIdx[o]), outBase + o * m * n * 4, n * 4, m, n, k, sp);
-          }
+          const { pieces } = planPieces(products, shape, 1, sp);
+          for (let i = 0; i < products.length; i++) runPiece(g, pieces, i);
         }
         s.free(scratch);
         return s.reshape(out, outer.concat([m, n]));

@@ -411,32 +411,7 @@ export function gemmKernels(memory: WebAssembly.Memory, allowFused = true): Boun
   return forms.get(allowFused) ?? null;
 }
 
-/** Byte size of the scratch {@link gemmOnHeap} needs for a product with `n` columns. */
+/** Byte size of the scratch `blocked` needs for a product with `n` columns (packed B, then the spill). */
 export function gemmScratchBytes(n: number): number {
   return Math.ceil(n / NR) * NR * KC * 4 + 128;
-}
-
-/** An operand: element (i, t) at `base + i rowStride + t colStride` (bytes). */
-export interface StridedOperand {
-  base: number;
-  rowStride: number;
-  colStride: number;
-}
-
-/**
- * C (m x n, row-major at `c`, row stride `ldc` bytes) = A (m x k) B (k x n), blocked as described
- * above; `scratch` holds {@link gemmScratchBytes}(n) bytes.
- */
-export function gemmOnHeap(
-  g: GemmKernels,
-  A: StridedOperand,
-  B: StridedOperand,
-  c: number,
-  ldc: number,
-  m: number,
-  n: number,
-  k: number,
-  scratch: number,
-): void {
-  g.blocked(A.base, A.rowStride, A.colStride, B.base, B.rowStride, B.colStride, c, ldc, m, n, k, scratch);
 }
