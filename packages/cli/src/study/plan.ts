@@ -120,9 +120,9 @@ export function planAeSteps(
 ): Record<string, number> {
   const ids = Object.keys(stepSeconds);
   const out: Record<string, number> = {};
-  if (rule === 'time') {
-    const each = seconds / Math.max(1, ids.length);
-    for (const id of ids) out[id] = Math.max(min, Math.floor((STEP_HEADROOM * each) / stepSeconds[id]));
+  const clock = aeClockSeconds(rule, seconds, ids);
+  if (clock) {
+    for (const id of ids) out[id] = Math.max(min, Math.floor((STEP_HEADROOM * clock[id]) / stepSeconds[id]));
   } else {
     const total = ids.reduce((s, id) => s + stepSeconds[id], 0);
     const steps = Math.max(min, Math.floor(seconds / Math.max(total, 1e-9)));
