@@ -37,6 +37,7 @@ const SAMPLE_STEPS = Number(opt('--sample-steps', '10'));
 const SAMPLE_BATCH = Number(opt('--sample-batch', '8'));
 const CFG = Number(opt('--cfg', '4'));
 const THREADS = Number(opt('--threads', '0')) || undefined;
+const XNNPACK_THREADS = Number(opt('--xnnpack-threads', '0')) || undefined;
 const PY = process.env.LDMAE_BENCH_PYTHON || '/usr/bin/python3';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
@@ -56,7 +57,7 @@ async function timeBackend(
   sampleIters: number,
   sampleBatch: number,
 ): Promise<Timing> {
-  await setupBackend({ backend, threads: THREADS });
+  await setupBackend({ backend, threads: THREADS, xnnpackThreads: XNNPACK_THREADS });
   const { model, rng, step, dispose } = ditTraining(SHAPE);
   step(); // warm-up (kernel set-up, first allocations)
   const before = tf.memory().numTensors;
@@ -152,7 +153,7 @@ function timeTorch(config: unknown): Timing & { torch: string; threads: number }
 }
 
 async function main(): Promise<void> {
-  await setupBackend({ backend: 'wasm', threads: THREADS });
+  await setupBackend({ backend: 'wasm', threads: THREADS, xnnpackThreads: XNNPACK_THREADS });
   const probe = makeDit(SHAPE);
   const config = probe.toJSON();
   const params = probe.numParameters();

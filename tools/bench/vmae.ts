@@ -31,6 +31,7 @@ const STEPS = Number(opt('--steps', '20'));
 const WARMUP = Number(opt('--warmup', '3'));
 const CPU_STEPS = Number(opt('--cpu-steps', '2'));
 const THREADS = Number(opt('--threads', '0')) || undefined;
+const XNNPACK_THREADS = Number(opt('--xnnpack-threads', '0')) || undefined;
 const TORCH_THREADS = opt('--torch-threads', '1,2')
   .split(',')
   .map(Number)
@@ -77,7 +78,7 @@ async function runTfjs(
   steps: number,
   warmup: number,
 ): Promise<Row & { flops: number }> {
-  await setupBackend({ backend, threads: THREADS });
+  await setupBackend({ backend, threads: THREADS, xnnpackThreads: XNNPACK_THREADS });
   const model = createVMAE(PRESET, { imgSize: IMG }, { rng: createRng(0) });
   const x = createRng(1).uniform([BATCH, IMG, IMG, 3], -1, 1);
   const stamps: number[] = [];

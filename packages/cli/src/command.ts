@@ -91,7 +91,15 @@ export const COMMON_SPECS = [
     type: 'int',
     min: 1,
     description:
-      'threads of the wasm backend (default: half the CPUs, 1 to 8; 1: single-threaded); fixed for the process once the backend starts',
+      'threads of the wasm backend: its matrix products run on all of them (default: the CPUs, 1 to 8; 1: single-threaded); fixed for the process once the backend starts',
+    valueName: 'n',
+  },
+  {
+    key: 'xnnpackThreads',
+    type: 'int',
+    min: 1,
+    description:
+      "how many of the wasm backend's threads run XNNPACK's pool (convolutions and most other kernels; default: half the CPUs, at most --threads)",
     valueName: 'n',
   },
 ] as const satisfies readonly OptionSpec[];
@@ -135,7 +143,8 @@ export function registerCommand(program: Command, def: CommandDefinition, state:
       await checkOutFolder(opts.out);
       clearFolderScans();
       const common = opts as OptionsOf<typeof COMMON_SPECS>;
-      if (def.needsBackend !== false) await initBackend(common.backend, common.threads);
+      if (def.needsBackend !== false)
+        await initBackend(common.backend, common.threads, common.xnnpackThreads);
       const ctx: CommandContext = {
         reporter,
         signal: interrupt.signal,

@@ -4,7 +4,13 @@
  */
 import { createRequire } from 'node:module';
 import { arch, availableParallelism, cpus, platform } from 'node:os';
-import { type BackendName, backendAdapter, backendThreads, setupBackend } from '@ldmae/core';
+import {
+  type BackendName,
+  backendAdapter,
+  backendThreads,
+  backendXnnpackThreads,
+  setupBackend,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { UsageError } from './errors.js';
 import { VERSION } from './version.js';
@@ -16,8 +22,10 @@ export const BACKENDS: readonly BackendName[] = ['auto', 'tensorflow', 'wasm', '
 export interface RuntimeInfo {
   /** tfjs backend name in use ('wasm', 'tensorflow', 'cpu', ...). */
   backend: string;
-  /** Threads the backend computes with (wasm: its XNNPACK pool, as `--threads` set it; cpu: 1). */
+  /** Threads the backend computes with (wasm: its products' threads, as `--threads` set them; cpu: 1). */
   threads: number;
+  /** wasm: threads of XNNPACK's pool, as `--xnnpack-threads` set them (at most `threads`). */
+  xnnpackThreads?: number;
   /** The GPU adapter of a WebGPU backend ('... (software)' for a software rasteriser such as llvmpipe). */
   adapter?: string;
   /** Logical CPUs of the machine. */
@@ -33,15 +41,24 @@ let chosen: string | null = null;
 
 /**
  * Set up the backend (once per process for 'auto': later commands in the same process, as in tests,
- * reuse it), with `threads` for wasm (default: the library's). Returns the tfjs name of the backend in use.
+ * reuse it), with `threads` and `xnnpackThreads` for wasm (default: the library's). Returns the tfjs
+ * name of the backend in use.
  */
-export async function initBackend(name: string = 'auto', threads?: number): Promise<string> {
+export async function initBackend(
+  name: string = 'auto',
+  threads?: number,
+  xnnpackThreads?: number,
+): Promise<string> {
   if (!BACKENDS.includes(name as BackendName)) {
     throw new UsageError(`--backend must be one of ${BACKENDS.join(', ')}, got '${name}'`);
   }
   if (chosen && (name === 'auto' || name === chosen)) return chosen;
   try {
-    chosen = await setupBackend({ backend: name as BackendName, ...(threads ? { threads } : {}) });
+    chosen = await setupBackend({
+      backend: name as BackendName,
+      ...(threads ? { threads } : {}),
+      ...(xnnpackThreads ? { xnnpackThreads } : {}),
+    });
   } catch (e) {
     throw new UsageError(`--backend ${name}: ${(e as Error).message}`);
   }
@@ -88,11 +105,13 @@ export function runtimeInfo(): RuntimeInfo {
   const backend = tf.getBackend() ?? 'none';
   const c = cpus();
   const gpu = backendAdapter();
+  const xnnpackThreads = backend === 'wasm' ? backendXnnpackThreads() : undefined;
   return {
     backend,
-    // What the backend reports (wasm's XNNPACK pool), else the machine's CPUs (tfjs-node and the GPU
+    // What the backend reports (wasm's product threads), else the machine's CPUs (tfjs-node and the GPU
     // backends do not say).
     threads: backend === 'cpu' ? 1 : (backendThreads() ?? availableParallelism()),
+    ...(xnnpackThreads !== undefined ? { xnnpackThreads } : {}),
     ...(gpu ? { adapter: `${gpu.name}${gpu.software ? ' (software)' : ''}` } : {}),
     cpus: availableParallelism(),
     cpuModel: c[0]?.model?.trim() ?? 'unknown',

@@ -1,6 +1,6 @@
 /**
- * `--threads` in a separate `ldmae` process (the wasm backend's thread count is fixed per process):
- * `info` reports the count asked for, and a count below 1 is a usage error. Runs src/bin.ts with tsx
+ * `--threads` and `--xnnpack-threads` in separate `ldmae` processes (the wasm backend's thread counts
+ * are fixed per process): `info` reports the counts asked for, and a count below 1 is a usage error. Runs src/bin.ts with tsx
  * against the built workspace packages (the test target builds them first).
  */
 import { spawn } from 'node:child_process';
@@ -31,16 +31,22 @@ const result = (stdout: string) =>
     .map((l) => JSON.parse(l))
     .find((j) => j.event === 'result');
 
-it('--threads sets the wasm thread pool, and info reports it', async () => {
-  const [one, two, zero] = await Promise.all([
+it('--threads and --xnnpack-threads set the wasm threads, and info reports them', async () => {
+  const [one, two, split, zero, zeroX] = await Promise.all([
     ldmae(['info', '--backend', 'wasm', '--threads', '1', '--json']),
-    ldmae(['info', '--backend', 'wasm', '--threads', '2', '--json']),
+    ldmae(['info', '--backend', 'wasm', '--threads', '2', '--xnnpack-threads', '2', '--json']),
+    ldmae(['info', '--backend', 'wasm', '--threads', '2', '--xnnpack-threads', '1']),
     ldmae(['info', '--backend', 'wasm', '--threads', '0']),
+    ldmae(['info', '--backend', 'wasm', '--xnnpack-threads', '0']),
   ]);
   expect(one.code, one.stderr).toBe(0);
-  expect(result(one.stdout)).toMatchObject({ backend: 'wasm', threads: 1 });
+  expect(result(one.stdout)).toMatchObject({ backend: 'wasm', threads: 1, xnnpackThreads: 1 });
   expect(two.code, two.stderr).toBe(0);
-  expect(result(two.stdout)).toMatchObject({ backend: 'wasm', threads: 2 });
+  expect(result(two.stdout)).toMatchObject({ backend: 'wasm', threads: 2, xnnpackThreads: 2 });
+  expect(split.code, split.stderr).toBe(0);
+  expect(split.stdout).toMatch(/threads {3}2 \(XNNPACK's pool: 1\)/);
   expect(zero.code).toBe(2);
   expect(zero.stderr).toMatch(/--threads.*>= 1/);
+  expect(zeroX.code).toBe(2);
+  expect(zeroX.stderr).toMatch(/--xnnpack-threads.*>= 1/);
 });

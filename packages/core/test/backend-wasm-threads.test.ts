@@ -1,17 +1,22 @@
 /**
  * Threads for the wasm backend in Node, each case in its own process (the backend, and its thread
- * count, are set once per process): threads: 2 (and 3, more than this machine may have) give exactly
- * that many XNNPACK threads; threads: 2 and 3 give bitwise the same matMul, conv2d and
- * transformer-block values as threads: 1 (tfjs's single-threaded build; the products on our kernel's
- * worker threads); a second setupBackend keeps the pool and warns when asked
- * for another count; a process that used the threads exits by itself; a
+ * counts, are set once per process): threads: 2 and 3 (more than this machine may have), with
+ * xnnpackThreads as many or 1, give exactly those counts; all of them give bitwise the same matMul,
+ * conv2d and transformer-block values as threads: 1 (tfjs's single-threaded build; the products on our
+ * kernel's worker threads); the defaults are the CPUs and half of them; a second setupBackend keeps
+ * the pool and warns when asked for another count; a process that used the threads exits by itself; a
  * worker that throws as it starts, or never answers, leaves the single-threaded build and one warning.
  */
 import { spawn } from 'node:child_process';
 import { availableParallelism } from 'node:os';
 import { join } from 'node:path';
 import { beforeAll, describe, expect, it } from 'vitest';
-import { defaultWasmThreads, WASM_MAX_THREADS } from '../src/backend/wasm-threads.node.js';
+import { setupBackend } from '../src/backend/setup.node.js';
+import {
+  defaultWasmThreads,
+  defaultXnnpackThreads,
+  WASM_MAX_THREADS,
+} from '../src/backend/wasm-threads.node.js';
 
 const CHILD = join(import.meta.dirname, 'fixtures', 'wasm-threads-child.ts');
 
@@ -23,6 +28,7 @@ interface ChildResult {
     backend: string;
     threads: number;
     threadsAfter: number;
+    xnnpack: number;
     globalWorker: string;
     outputs: Record<string, string>;
   } | null;
@@ -53,8 +59,10 @@ const runs: Record<string, ChildResult> = {};
 beforeAll(async () => {
   const cases = {
     one: ['1', 'ok'],
-    two: ['2', 'again'],
-    three: ['3', 'ok'],
+    two: ['2/2', 'again'],
+    three: ['3/3', 'ok'],
+    split: ['2/1', 'ok'],
+    defaults: ['default', 'ok'],
     fail: ['2', 'fail'],
     hang: ['2', 'hang'],
   };
@@ -65,11 +73,15 @@ beforeAll(async () => {
 }, 60_000);
 
 describe('wasm threads in Node', () => {
-  it('threads: n gives exactly n threads and the single-threaded values, bit for bit', () => {
-    for (const [name, n] of [
-      ['one', 1],
-      ['two', 2],
-      ['three', 3],
+  it('threads and xnnpackThreads give exactly those counts and the single-threaded values, bit for bit', () => {
+    const cpus = availableParallelism();
+    const defaults = Math.min(cpus, WASM_MAX_THREADS);
+    for (const [name, n, x] of [
+      ['one', 1, 1],
+      ['two', 2, 2],
+      ['three', 3, 3],
+      ['split', 2, 1],
+      ['defaults', defaults, Math.max(1, Math.min(defaults, Math.floor(cpus / 2)))],
     ] as const) {
       const r = runs[name];
       expect(r.code, r.stderr).toBe(0);
@@ -78,20 +90,20 @@ describe('wasm threads in Node', () => {
         backend: 'wasm',
         threads: n,
         threadsAfter: n,
+        xnnpack: x,
         globalWorker: 'undefined',
       });
       // 'two' asked for threads: 1 once the pool ran: it keeps its 2 threads and says so.
       expect(r.stderr).toBe(
         name === 'two'
-          ? 'ldmae: the wasm backend already runs with 2 threads in this process; threads: 1 takes effect in a new process\n'
+          ? "ldmae: the wasm backend already runs with 2 threads (2 in XNNPACK's pool) in this process; threads: 1 takes effect in a new process\n"
           : '',
       );
     }
     const ref = runs.one.out!.outputs;
     expect(Object.keys(ref)).toEqual(['matMul', 'conv2d', 'block']);
     // Products run on our kernel on every thread (each entry of C on one thread, in one order).
-    expect(runs.two.out!.outputs).toEqual(ref);
-    expect(runs.three.out!.outputs).toEqual(ref);
+    for (const name of ['two', 'three', 'split', 'defaults']) expect(runs[name].out!.outputs).toEqual(ref);
   });
 
   it('a worker that fails to start leaves the single-threaded build and one warning', () => {
@@ -109,18 +121,36 @@ describe('wasm threads in Node', () => {
     }
   });
 
-  it('defaults to LDMAE_WASM_THREADS, else half the CPUs available; 1 to 8', () => {
+  it('rejects thread counts that are not positive integers, naming the option', async () => {
+    for (const [key, v] of [
+      ['threads', 0],
+      ['threads', 1.5],
+      ['xnnpackThreads', 0],
+      ['xnnpackThreads', -2],
+      ['xnnpackThreads', Number.NaN],
+    ] as const) {
+      await expect(setupBackend({ backend: 'wasm', [key]: v })).rejects.toThrow(
+        `setupBackend: ${key} must be a positive integer, got ${v}`,
+      );
+    }
+  });
+
+  it('defaults to LDMAE_WASM_THREADS, else the CPUs available, 1 to 8; XNNPACK to half the CPUs', () => {
     const saved = process.env.LDMAE_WASM_THREADS;
+    const cpus = availableParallelism();
     try {
       delete process.env.LDMAE_WASM_THREADS;
-      const half = Math.floor(availableParallelism() / 2);
-      expect(defaultWasmThreads()).toBe(Math.max(1, Math.min(half, WASM_MAX_THREADS)));
+      expect(defaultWasmThreads()).toBe(Math.min(cpus, WASM_MAX_THREADS));
       process.env.LDMAE_WASM_THREADS = '3';
       expect(defaultWasmThreads()).toBe(3);
       process.env.LDMAE_WASM_THREADS = '99';
       expect(defaultWasmThreads()).toBe(WASM_MAX_THREADS);
       process.env.LDMAE_WASM_THREADS = 'many';
-      expect(defaultWasmThreads()).toBe(Math.max(1, Math.min(half, WASM_MAX_THREADS)));
+      expect(defaultWasmThreads()).toBe(Math.min(cpus, WASM_MAX_THREADS));
+      const half = Math.max(1, Math.floor(cpus / 2));
+      expect(defaultXnnpackThreads(1)).toBe(1);
+      expect(defaultXnnpackThreads(8)).toBe(Math.min(half, 8));
+      expect(defaultXnnpackThreads(2)).toBe(Math.min(half, 2));
     } finally {
       if (saved === undefined) delete process.env.LDMAE_WASM_THREADS;
       else process.env.LDMAE_WASM_THREADS = saved;

@@ -2,5 +2,10 @@
 
 export { backendAdapter, type GpuAdapterSummary } from './adapter.js';
 export * from './kernels/index.js';
-export { type BackendName, backendThreads, type SetupBackendOptions } from './setup.js';
+export {
+  type BackendName,
+  backendThreads,
+  backendXnnpackThreads,
+  type SetupBackendOptions,
+} from './setup.js';
 export { canReadSync } from './sync-read.js';

@@ -35,6 +35,7 @@ const loaders = {
         if (opts.threads) wasmPackage.setThreadsCount(opts.threads);
       },
       threads: () => wasmPackage?.getThreadsCount(),
+      xnnpackThreads: () => wasmPackage?.getThreadsCount(),
     },
   ],
   cpu: [

@@ -3,7 +3,13 @@ import { backendMemory } from './kernels/simd.js';
 import { startProductPool } from './product-pool.node.js';
 import { enableRelaxedSimd } from './relaxed-simd.node.js';
 import { type BackendLoader, type SetupBackendOptions, setupBackendWith } from './setup.js';
-import { configureWasmThreads, defaultWasmThreads, type WasmBackendPackage } from './wasm-threads.node.js';
+import {
+  configureWasmThreads,
+  defaultWasmThreads,
+  defaultXnnpackThreads,
+  type WasmBackendPackage,
+  wasmThreads,
+} from './wasm-threads.node.js';
 import { webgpuNodeLoader } from './webgpu.node.js';
 
 // Specifiers held in variables so bundlers do not try to resolve optional packages.
@@ -16,9 +22,16 @@ const wasm: BackendLoader = {
   load: async (opts) => {
     if (opts.relaxedSimd !== false) enableRelaxedSimd();
     wasmPackage = (await importOptional('@tensorflow/tfjs-backend-wasm')) as WasmBackendPackage;
-    configureWasmThreads(wasmPackage, opts.threads ?? defaultWasmThreads(), opts.threads !== undefined);
+    const threads = opts.threads ?? defaultWasmThreads();
+    configureWasmThreads(
+      wasmPackage,
+      threads,
+      opts.threads !== undefined,
+      opts.xnnpackThreads ?? defaultXnnpackThreads(threads),
+    );
   },
-  threads: () => wasmPackage?.getThreadsCount(),
+  threads: () => (wasmPackage ? wasmThreads(wasmPackage) : undefined),
+  xnnpackThreads: () => wasmPackage?.getThreadsCount(),
   startProductPool: async (threads) => {
     const memory = backendMemory(tf.backend());
     return memory ? startProductPool(memory, threads) : false;
@@ -65,11 +78,12 @@ const loaders = {
  * Returns the tfjs name of the backend that was set; {@link backendAdapter} names the GPU and
  * {@link backendThreads} says how many threads the backend computes with.
  *
- * wasm runs tfjs's threaded build (XNNPACK's thread pool on worker threads), which tfjs itself turns
- * off in Node: `threads` (default: half of `os.availableParallelism()`, between 1 and 8) sets the
- * pool, 1 keeps the single-threaded build. The pool is fixed when the backend first starts in a process. If its
- * workers cannot start, the single-threaded build is used, with a one-line warning. The workers
- * never keep a finished process alive.
+ * wasm runs tfjs's threaded build (its heap shared with worker threads), which tfjs itself turns off in
+ * Node: `threads` (default: `os.availableParallelism()`, between 1 and 8) run the float32 matrix
+ * products, and `xnnpackThreads` of them (default: half the CPUs, at most `threads`) XNNPACK's pool;
+ * threads: 1 keeps the single-threaded build. The counts are fixed when the backend first starts in a
+ * process. If the workers cannot start, the single-threaded build is used, with a one-line warning.
+ * The workers never keep a finished process alive.
  *
  * @example
  * ```ts

@@ -15,13 +15,24 @@ export interface SetupBackendOptions {
   /** Which backend; 'auto' (default) picks the fastest one that is installed. */
   backend?: BackendName;
   /**
-   * Threads the wasm backend computes with (XNNPACK's thread pool; ignored by the other backends).
-   * In Node the default is half of `os.availableParallelism()`, between 1 and 8 (the most tfjs's
-   * threaded build runs); 1 is tfjs's single-threaded build. The count is fixed when the backend first starts in a
-   * process; {@link backendThreads} reports the count in use. In a browser tfjs decides (threads need
-   * a cross-origin-isolated page) and this is passed to tfjs's `setThreadsCount`.
+   * Threads the wasm backend computes with (ignored by the other backends). In Node they run its float32
+   * matrix products (our kernel, on worker threads that sleep while they wait), and `xnnpackThreads` of
+   * them run XNNPACK's pool (convolutions and most other kernels). The default in Node is
+   * `os.availableParallelism()` (or the environment variable `LDMAE_WASM_THREADS`), between 1 and 8
+   * (the most tfjs's threaded build runs); 1 is tfjs's single-threaded build. The count is fixed when
+   * the backend first starts in a process; {@link backendThreads} reports the count in use. In a
+   * browser tfjs decides (threads need a cross-origin-isolated page) and this is passed to tfjs's
+   * `setThreadsCount`.
    */
   threads?: number;
+  /**
+   * Node only, wasm backend: how many of the `threads` run XNNPACK's pool. Default: half of
+   * `os.availableParallelism()` (at least 1), as tfjs's default in browsers: XNNPACK's threads spin
+   * while they wait for work, and a pool that competes for cores with the product threads or other
+   * processes gets slower instead of faster. A larger value is reduced to `threads`. Fixed when the
+   * backend first starts in a process.
+   */
+  xnnpackThreads?: number;
   /**
    * Node only, wasm backend: turn on WebAssembly relaxed SIMD where V8 keeps it behind a flag (Node
    * 20; Node 22 and later have it on), so that our float32 matrix product runs fused multiply-adds.
@@ -33,11 +44,13 @@ export interface SetupBackendOptions {
 }
 
 let currentThreads: number | undefined;
+let currentXnnpackThreads: number | undefined;
 
 /**
  * Threads the current backend computes with, as the backend reports it, when `setupBackend` set it
- * up: the wasm backend's XNNPACK pool (1 for tfjs's single-threaded build), 1 for cpu; undefined
- * for the others (tfjs-node and the GPU backends do not say).
+ * up: for wasm in Node the threads its products run on (1 for tfjs's single-threaded build; XNNPACK's
+ * pool has at most as many), in a browser XNNPACK's pool; 1 for cpu; undefined for the others
+ * (tfjs-node and the GPU backends do not say).
  *
  * @example
  * ```ts
@@ -47,6 +60,20 @@ let currentThreads: number | undefined;
  */
 export function backendThreads(): number | undefined {
   return currentThreads;
+}
+
+/**
+ * Threads of the wasm backend's XNNPACK pool (at most {@link backendThreads}; 1 for tfjs's
+ * single-threaded build) when `setupBackend` set up wasm, else undefined.
+ *
+ * @example
+ * ```ts
+ * await setupBackend({ backend: 'wasm', threads: 4, xnnpackThreads: 2 });
+ * console.log(backendThreads(), backendXnnpackThreads()); // 4 2
+ * ```
+ */
+export function backendXnnpackThreads(): number | undefined {
+  return currentXnnpackThreads;
 }
 
 /** A way to make one backend available: import its package and report the tfjs name it registers. */
@@ -59,6 +86,8 @@ export interface BackendLoader {
   install: string;
   /** Threads the backend computes with, read once it is ready (see {@link backendThreads}). */
   threads?: () => number | undefined;
+  /** wasm: threads of XNNPACK's pool, read once it is ready (see {@link backendXnnpackThreads}). */
+  xnnpackThreads?: () => number | undefined;
   /**
    * wasm: run our product kernel on `threads` threads once the backend is ready; true when it does
    * (else products beyond {@link OWN_PRODUCT_MAX_THREADS} threads go to XNNPACK).
@@ -84,8 +113,11 @@ export async function setupBackendWith(
       `setupBackend: backend must be one of auto, ${Object.keys(loaders).join(', ')}; got '${choice}'`,
     );
   }
-  if (opts.threads !== undefined && (!Number.isInteger(opts.threads) || opts.threads < 1)) {
-    throw new Error(`setupBackend: threads must be a positive integer, got ${opts.threads}`);
+  for (const key of ['threads', 'xnnpackThreads'] as const) {
+    const v = opts[key];
+    if (v !== undefined && (!Number.isInteger(v) || v < 1)) {
+      throw new Error(`setupBackend: ${key} must be a positive integer, got ${v}`);
+    }
   }
   const order: AutoStep[] = choice === 'auto' ? autoOrder : [choice];
   const errors: string[] = [];
@@ -95,6 +127,7 @@ export async function setupBackendWith(
     for (const loader of tried) {
       setCurrentAdapter(undefined);
       currentThreads = undefined;
+      currentXnnpackThreads = undefined;
       try {
         await loader.load({ ...opts, backend: choice });
         if (!(await tf.setBackend(loader.tfName)))
@@ -102,6 +135,7 @@ export async function setupBackendWith(
         await tf.ready();
         registerMissingKernels(loader.tfName);
         currentThreads = loader.threads?.();
+        currentXnnpackThreads = loader.xnnpackThreads?.();
         if (loader.tfName === 'wasm') {
           const threads = currentThreads ?? 1;
           const pooled = (await loader.startProductPool?.(threads)) ?? false;

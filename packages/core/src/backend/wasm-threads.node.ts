@@ -46,17 +46,26 @@ const START_TIMEOUT_MS = 30_000;
 
 /**
  * Threads `setupBackend` gives the wasm backend in Node when not told: the environment variable
- * `LDMAE_WASM_THREADS` when it is a positive integer, else half of `os.availableParallelism()`
- * (rounded down); between 1 and 8. Half, as tfjs's own default in browsers: logical CPUs are often
- * pairs of hyperthreads, data-loader workers and other processes need cores too, and XNNPACK's
- * threads spin while they wait, so a pool that competes for cores gets slower instead of faster (on a
- * 2-CPU machine running other jobs, 2 threads made a VMAE training step several times slower than 1).
- * A 2-CPU machine therefore keeps 1 thread unless told otherwise.
+ * `LDMAE_WASM_THREADS` when it is a positive integer, else `os.availableParallelism()`; between 1 and
+ * 8. They run the float32 matrix products, on worker threads that sleep while they wait for work, so a
+ * busy core slows a product's share on it but takes nothing from the others; XNNPACK's pool gets
+ * {@link defaultXnnpackThreads} of them.
  */
 export function defaultWasmThreads(): number {
   const env = Number(process.env.LDMAE_WASM_THREADS);
-  const n = Number.isInteger(env) && env > 0 ? env : Math.floor(availableParallelism() / 2);
+  const n = Number.isInteger(env) && env > 0 ? env : availableParallelism();
   return Math.max(1, Math.min(n, WASM_MAX_THREADS));
+}
+
+/**
+ * Threads of XNNPACK's pool when `xnnpackThreads` is not given: half of `os.availableParallelism()`
+ * (rounded down, at least 1), at most `threads`. Half, as tfjs's own default in browsers: XNNPACK's
+ * threads spin while they wait, so a pool that competes for cores gets slower instead of faster (on a
+ * 2-CPU machine, a pool of 2 made a VMAE training step slower than 1, and several times slower while
+ * another job ran). A 2-CPU machine therefore runs XNNPACK on the calling thread only.
+ */
+export function defaultXnnpackThreads(threads: number): number {
+  return Math.max(1, Math.min(threads, Math.floor(availableParallelism() / 2), WASM_MAX_THREADS));
 }
 
 /** The parts of `@tensorflow/tfjs-backend-wasm` used here. */
@@ -158,7 +167,10 @@ function workerUrl(b: ThreadedBuild): URL {
   return new URL(`data:text/javascript,${encodeURIComponent(prelude + source)}`);
 }
 
-/** Start the threaded build with `threads` threads (2..8) and wrap it in tfjs's `BackendWasm`. */
+/**
+ * Start the threaded build (its heap shared, so that our product kernel's workers can run on it) with
+ * `threads` threads (1..8) in XNNPACK's pool, and wrap it in tfjs's `BackendWasm`.
+ */
 function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.KernelBackend> {
   return new Promise((resolve, reject) => {
     let settled = false;
@@ -204,8 +216,9 @@ function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.Ker
       if (!pt) throw new Error('the threaded build has no pthread support');
       pthread = pt;
       // XNNPACK runs threads - 1 workers (the caller is thread 0): stop the rest of Emscripten's pool
-      // before they load the module.
-      for (const w of pt.unusedWorkers.splice(threads - 1)) void w.terminate();
+      // before they load the module. One is kept at 1 thread: the module does not start until a worker
+      // of its pool has loaded (it then idles, waiting for a message).
+      for (const w of pt.unusedWorkers.splice(Math.max(1, threads - 1))) void w.terminate();
       // Until the backend is up, a worker error means "no threads" (Emscripten would throw it from an
       // event handler and crash the process); once it is up, Emscripten's own handling applies again.
       // The workers of a start that failed keep these handlers: their late errors are ignored.
@@ -256,7 +269,18 @@ function startThreaded(pkg: WasmBackendPackage, threads: number): Promise<tf.Ker
 /** tfjs's own factory for 'wasm' (its single-threaded build in Node), kept when ours replaces it. */
 let tfjsFactory: (() => tf.KernelBackend | Promise<tf.KernelBackend>) | undefined;
 /** Threads our registered factory starts with (undefined while tfjs's factory is registered). */
-let registeredThreads: number | undefined;
+let registeredThreads: { threads: number; xnnpack: number } | undefined;
+/** Threads the threaded build computes with once it has started (1 after a fallback to tfjs's build). */
+let startedThreads: number | undefined;
+
+/**
+ * Threads the wasm backend computes with in this process: what it started with (1 for tfjs's
+ * single-threaded build, also after a fallback to it); undefined before it starts.
+ */
+export function wasmThreads(pkg: WasmBackendPackage): number | undefined {
+  if (!wasmStarted()) return undefined;
+  return startedThreads ?? pkg.getThreadsCount();
+}
 
 function warn(message: string): void {
   console.warn(`ldmae: ${message}`);
@@ -268,18 +292,26 @@ function wasmStarted(): boolean {
 }
 
 /**
- * Make the 'wasm' backend start with `threads` threads when it is first set (Node). 1 keeps tfjs's
- * single-threaded build; 2..8 register a factory for the threaded build that falls back to the
- * single-threaded build, with a warning, when its workers cannot start. Once the backend has started
- * its thread count is fixed: a different count is then reported with a warning (`explicit` only).
+ * Make the 'wasm' backend start with `threads` threads when it is first set (Node), `xnnpack` of them
+ * (default all) in XNNPACK's pool. 1 thread keeps tfjs's single-threaded build; 2..8 register a
+ * factory for the threaded build that falls back to the single-threaded build, with a warning, when its
+ * workers cannot start. Once the backend has started its thread counts are fixed: different counts are
+ * then reported with a warning (`explicit` only).
  */
-export function configureWasmThreads(pkg: WasmBackendPackage, threads: number, explicit: boolean): void {
+export function configureWasmThreads(
+  pkg: WasmBackendPackage,
+  threads: number,
+  explicit: boolean,
+  xnnpack: number = threads,
+): void {
   if (wasmStarted()) {
-    const actual = pkg.getThreadsCount();
-    if (explicit && actual !== Math.min(threads, WASM_MAX_THREADS)) {
+    const actual = wasmThreads(pkg) ?? 1;
+    const actualXnnpack = pkg.getThreadsCount();
+    const wanted = Math.min(threads, WASM_MAX_THREADS);
+    if (explicit && (actual !== wanted || actualXnnpack !== Math.min(xnnpack, wanted))) {
       warn(
-        `the wasm backend already runs with ${actual} thread${actual === 1 ? '' : 's'} in this process; ` +
-          `threads: ${threads} takes effect in a new process`,
+        `the wasm backend already runs with ${actual} thread${actual === 1 ? '' : 's'} (${actualXnnpack} in XNNPACK's pool) ` +
+          `in this process; threads: ${threads} takes effect in a new process`,
       );
     }
     return;
@@ -288,8 +320,9 @@ export function configureWasmThreads(pkg: WasmBackendPackage, threads: number, e
     if (explicit) warn(`threads: ${threads} is more than the wasm backend runs; using ${WASM_MAX_THREADS}`);
     threads = WASM_MAX_THREADS;
   }
-  pkg.setThreadsCount(threads);
-  if (threads === registeredThreads) return;
+  xnnpack = Math.min(xnnpack, threads);
+  pkg.setThreadsCount(xnnpack);
+  if (registeredThreads?.threads === threads && registeredThreads.xnnpack === xnnpack) return;
   if (registeredThreads === undefined) tfjsFactory = tf.findBackendFactory('wasm') ?? undefined;
   const original = tfjsFactory;
   if (!original) throw new Error('@tensorflow/tfjs-backend-wasm did not register its backend');
@@ -300,19 +333,23 @@ export function configureWasmThreads(pkg: WasmBackendPackage, threads: number, e
     return;
   }
   const n = threads;
+  const x = xnnpack;
   tf.registerBackend(
     'wasm',
     async () => {
       try {
-        return await startThreaded(pkg, n);
+        const backend = await startThreaded(pkg, x);
+        startedThreads = n;
+        return backend;
       } catch (e) {
         const reason = (e instanceof Error ? e.message : String(e)).split('\n')[0];
         warn(`wasm threads could not start (${reason}); using the single-threaded wasm build`);
         pkg.setThreadsCount(1);
+        startedThreads = 1;
         return original();
       }
     },
     WASM_PRIORITY,
   );
-  registeredThreads = n;
+  registeredThreads = { threads: n, xnnpack: x };
 }
