@@ -19,7 +19,7 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { backendThreads, setupBackend } from '@ldmae/core';
+import { backendThreads, backendXnnpackThreads, setupBackend } from '@ldmae/core';
 import { FlowEulerScheduler, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { flag, opt } from './args.js';
@@ -170,7 +170,8 @@ async function main(): Promise<void> {
   report.note(
     `${params.toLocaleString('en')} parameters, latents ${SIZE}x${SIZE}x${CHANNELS}, ${CLASSES} classes; training: batch ${BATCH}, ` +
       `rectified flow + AdamW, median of ${ITERS} steps after 1 warm-up (PyTorch: 2); sampling: Euler ${SAMPLE_STEPS} steps, ` +
-      `guidance ${CFG}, ${SAMPLE_BATCH} images per batch, median of 3 runs`,
+      `guidance ${CFG}, ${SAMPLE_BATCH} images per batch, median of 3 runs; wasm: products on ` +
+      `${threads(backendThreads() ?? 1)}, XNNPACK's pool ${backendXnnpackThreads()}`,
   );
   let torchTiming: (Timing & { torch: string; threads: number }) | undefined;
   const rows: [string, Timing, string][] = [];

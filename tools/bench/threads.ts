@@ -3,8 +3,11 @@
  * stage 1 (28 px, batch 32, as tools/bench/vmae.ts) and LightningDiT-Ti/1 (8 x 8 x 4 latents, batch 16,
  * as tools/bench/dit.ts), with the ratio of each count to the first.
  *
- *   npx tsx tools/bench/threads.ts [--threads 1,2] [--rounds 2] [--vmae-steps 12] [--dit-steps 8]
+ *   npx tsx tools/bench/threads.ts [--threads 1,2/1,2/2] [--rounds 2] [--vmae-steps 12] [--dit-steps 8]
  *                                  [--warmup 2] [--only vmae|dit] [--json PATH]
+ *
+ * Each entry of --threads is a count T (setupBackend's `threads`, XNNPACK's pool at its default) or T/X
+ * (`threads` T, `xnnpackThreads` X).
  *
  * The thread count of the wasm backend is fixed when it starts, so every (workload, threads) pair runs
  * in a fresh child process (this script with --child); the counts alternate within a round and the
@@ -16,7 +19,7 @@
 import { spawnSync } from 'node:child_process';
 import { availableParallelism, cpus, loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { backendThreads, createRng, setupBackend } from '@ldmae/core';
+import { backendThreads, backendXnnpackThreads, createRng, setupBackend } from '@ldmae/core';
 import { createVMAE, trainVMAE } from '../../packages/vmae/src/index.js';
 import { opt } from './args.js';
 import { ditTraining } from './dit-train.js';
@@ -39,11 +42,14 @@ type Workload = 'vmae' | 'dit';
 interface ChildResult {
   workload: Workload;
   threads: number;
+  xnnpack: number;
   msPerStep: number;
   bestMs: number;
   cpuMsPerStep: number;
   load: number;
   finalLoss: number;
+  /** The --threads entry that asked for it (parent only). */
+  setting?: string;
 }
 
 /** Time `steps` calls of `step` after the warm-up; wall and process CPU time per step. */
@@ -100,18 +106,35 @@ async function dit(steps: number) {
 
 async function child(): Promise<void> {
   const workload = opt('--child', 'vmae') as Workload;
-  const threads = Number(opt('--threads', '1'));
+  const [threads, xnnpackThreads] = parseSetting(opt('--threads', '1'));
   const load = loadavg()[0];
-  await setupBackend({ backend: 'wasm', threads });
+  await setupBackend({ backend: 'wasm', threads, xnnpackThreads });
   const r =
     workload === 'vmae'
       ? await vmae(Number(opt('--vmae-steps', '12')))
       : await dit(Number(opt('--dit-steps', '8')));
-  const out: ChildResult = { workload, threads: backendThreads() ?? -1, load, ...r };
+  const out: ChildResult = {
+    workload,
+    threads: backendThreads() ?? -1,
+    xnnpack: backendXnnpackThreads() ?? -1,
+    load,
+    ...r,
+  };
   console.log(JSON.stringify(out));
 }
 
-function runChild(workload: Workload, threads: number): ChildResult {
+/** `T` or `T/X` as [threads, xnnpackThreads (undefined: the default)]. */
+function parseSetting(setting: string): [number, number | undefined] {
+  const [t, x] = setting.split('/').map(Number);
+  if (!(t >= 1) || (x !== undefined && !(x >= 1))) throw new Error(`--threads: bad entry '${setting}'`);
+  return [t, x];
+}
+
+/** How a child's counts read in the tables: '2 threads' or '2 threads, XNNPACK 1'. */
+const settingText = (r: ChildResult) =>
+  r.xnnpack === r.threads ? threadText(r.threads) : `${threadText(r.threads)}, XNNPACK ${r.xnnpack}`;
+
+function runChild(workload: Workload, threads: string): ChildResult {
   const r = spawnSync(
     process.execPath,
     [
@@ -122,7 +145,7 @@ function runChild(workload: Workload, threads: number): ChildResult {
       '--child',
       workload,
       '--threads',
-      String(threads),
+      threads,
     ],
     { encoding: 'utf8' },
   );
@@ -133,7 +156,7 @@ function runChild(workload: Workload, threads: number): ChildResult {
 }
 
 async function parent(): Promise<void> {
-  const counts = opt('--threads', '1,2').split(',').map(Number);
+  const counts = opt('--threads', '1,2/1,2/2').split(',');
   const rounds = Number(opt('--rounds', '2'));
   const only = opt('--only', '');
   const workloads: Workload[] = only ? [only as Workload] : ['vmae', 'dit'];
@@ -149,10 +172,12 @@ async function parent(): Promise<void> {
     for (const w of workloads) {
       for (const n of order) {
         const r = runChild(w, n);
-        if (r.threads !== n) throw new Error(`asked for ${n} threads, the backend runs ${r.threads}`);
-        results.push(r);
+        const [t, x] = parseSetting(n);
+        if (r.threads !== t || (x !== undefined && r.xnnpack !== x))
+          throw new Error(`asked for threads ${n}, the backend runs ${r.threads}/${r.xnnpack}`);
+        results.push({ ...r, setting: n } as ChildResult);
         console.log(
-          `  round ${round + 1} ${w.padEnd(4)} threads ${n}: ${r.msPerStep.toFixed(0)} ms/step ` +
+          `  round ${round + 1} ${w.padEnd(4)} ${settingText(r)}: ${r.msPerStep.toFixed(0)} ms/step ` +
             `(best ${r.bestMs.toFixed(0)}, cpu ${r.cpuMsPerStep.toFixed(0)} ms), load ${r.load.toFixed(2)}, ` +
             `loss ${r.finalLoss.toFixed(5)}`,
         );
@@ -168,26 +193,23 @@ async function parent(): Promise<void> {
     `${rounds} rounds, each (workload, threads) in a fresh process, counts alternating; ms / step is the median of the rounds' medians`,
   );
   for (const w of workloads) {
-    const of = (n: number) => results.filter((r) => r.workload === w && r.threads === n);
+    const of = (n: string) => results.filter((r) => r.workload === w && r.setting === n);
     const base = median(of(counts[0]).map((r) => r.msPerStep));
+    const firstText = settingText(of(counts[0])[0]);
     for (const n of counts) {
       const rs = of(n);
+      const text = settingText(rs[0]);
       const ms = median(rs.map((r) => r.msPerStep));
       console.log(
-        `| ${w === 'vmae' ? 'VMAE f4d4-tiny, 28 px, batch 32' : 'LightningDiT-Ti/1, 8x8x4, batch 16'} | ${n} | ` +
+        `| ${w === 'vmae' ? 'VMAE f4d4-tiny, 28 px, batch 32' : 'LightningDiT-Ti/1, 8x8x4, batch 16'} | ${text} | ` +
           `${ms.toFixed(0)} | ${Math.min(...rs.map((r) => r.bestMs)).toFixed(0)} | ` +
           `${median(rs.map((r) => r.cpuMsPerStep)).toFixed(0)} | ${(base / ms).toFixed(2)}x |`,
       );
-      const name = `${w === 'vmae' ? 'VMAE f4d4-tiny' : 'LightningDiT-Ti/1'}, ${threadText(n)}`;
+      const name = `${w === 'vmae' ? 'VMAE f4d4-tiny' : 'LightningDiT-Ti/1'}, ${text}`;
       report
         .row(`${name}: ms / step`, ms, 'ms')
         .row(`${name}: CPU ms / step`, median(rs.map((r) => r.cpuMsPerStep)), 'ms');
-      if (n !== counts[0])
-        report.ratio(
-          `${name} / ${threadText(counts[0])}: steps / s`,
-          base / ms,
-          `wasm, ${threadText(counts[0])}`,
-        );
+      if (n !== counts[0]) report.ratio(`${name} / ${firstText}: steps / s`, base / ms, `wasm, ${firstText}`);
     }
   }
   report.write(args);

@@ -17,7 +17,7 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { backendThreads, createRng, setupBackend } from '@ldmae/core';
+import { backendThreads, backendXnnpackThreads, createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../packages/vmae/src/index.js';
 import { flag, opt } from './args.js';
@@ -209,6 +209,9 @@ console.log(
     .join(' ')}`,
 );
 const wasm = await runTfjs('wasm', STEPS, WARMUP);
+// Read before the cpu backend replaces wasm.
+const wasmThreads = threadCount(backendThreads() ?? 1);
+const xnnpackThreads = backendXnnpackThreads();
 rows.push(wasm);
 console.log(`model: ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products, forward + backward)`);
 if (!flag('--no-cpu') && CPU_STEPS > 0) rows.push(await runTfjs('cpu', CPU_STEPS, 1));
@@ -241,11 +244,11 @@ for (const t of torchRows) {
   );
 }
 
-const wasmThreads = threadCount(backendThreads() ?? 1);
 const report = new Report(`VMAE ${PRESET} training, wasm ${wasmThreads}`);
 report.note(
   `${IMG} px, batch ${BATCH}, stage 1 (mask 0.25, no perceptual term), AdamW; median of ${STEPS} steps after ` +
-    `${WARMUP} warm-up; ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products)`,
+    `${WARMUP} warm-up; ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products); wasm: products on ` +
+    `${wasmThreads}, XNNPACK's pool ${xnnpackThreads}`,
 );
 for (const r of rows) {
   const name = r === wasm ? `tfjs wasm, ${wasmThreads}` : r.label.replace('pytorch cpu', 'PyTorch CPU');
