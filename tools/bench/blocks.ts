@@ -7,7 +7,14 @@
  * --json PATH also writes the results as JSON (see report.ts).
  */
 
-import { Block, createRng, setMatMulGradMode, setupBackend } from '@ldmae/core';
+import {
+  Block,
+  backendThreads,
+  backendXnnpackThreads,
+  createRng,
+  setMatMulGradMode,
+  setupBackend,
+} from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { printProfile } from './profile.js';
 import { Report } from './report.js';
@@ -64,8 +71,13 @@ interface Result {
   runs: number;
 }
 
+/** The wasm backend's threads, as it reported them ('' until wasm has run). */
+let wasmThreads = '';
+
 async function run(backend: 'wasm' | 'cpu', mode: 'explicit-transpose' | 'tfjs', warmup: number, n: number) {
   await setupBackend({ backend });
+  if (backend === 'wasm')
+    wasmThreads = `wasm: products on ${backendThreads()} thread(s), XNNPACK's pool ${backendXnnpackThreads()}`;
   setMatMulGradMode(mode);
   const block = new Block(C, HEADS, { rng: createRng(0) });
   const data = createRng(1);
@@ -120,7 +132,7 @@ async function main(): Promise<void> {
 
   const report = new Report('ViT block forward + backward');
   report.note(
-    `batch ${B}, ${N} tokens, width ${C}, ${HEADS} heads, MLP ${HIDDEN} (exact GELU); ${(FLOPS / 1e9).toFixed(2)} GFLOP per step (matrix products)`,
+    `batch ${B}, ${N} tokens, width ${C}, ${HEADS} heads, MLP ${HIDDEN} (exact GELU); ${(FLOPS / 1e9).toFixed(2)} GFLOP per step (matrix products); ${wasmThreads}`,
   );
   for (const r of results) {
     report
