@@ -37,8 +37,11 @@ interface ChildResult {
 /** Run the child; a child that does not exit by itself within 20 s is killed (signal SIGKILL). */
 function child(threads: string, mode: string): Promise<ChildResult> {
   return new Promise((resolve, reject) => {
+    // Without LDMAE_WASM_THREADS (npm test sets it to 1), so that 'default' gets the library's default.
+    const { LDMAE_WASM_THREADS: _, ...env } = process.env;
     const p = spawn(process.execPath, ['--import', 'tsx', CHILD, threads, mode], {
       cwd: join(import.meta.dirname, '..'),
+      env,
     });
     let stdout = '';
     let stderr = '';
