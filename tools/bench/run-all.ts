@@ -45,60 +45,21 @@ interface Bench {
   quickArgs: string[];
 }
 
+/** A benchmark of tfjs-wasm against PyTorch, both at `threads` threads. */
+function againstTorch(id: string, script: string, threads: number, args: string[], quick: string[]): Bench {
+  const t = ['--no-cpu', '--threads', String(threads), '--torch-threads', String(threads)];
+  return { id, group: id.split('-')[0], script, args: [...t, ...args], quickArgs: [...t, ...quick] };
+}
+
+const VMAE_QUICK = ['--steps', '2', '--warmup', '1'];
+const DIT_QUICK = ['--iters', '2', '--sample-steps', '2', '--sample-batch', '2'];
+
 /** The benchmarks, in the order they run. wasm and PyTorch run with the same thread count. */
 const BENCHES: Bench[] = [
-  {
-    id: 'vmae-1t',
-    group: 'vmae',
-    script: 'vmae.ts',
-    args: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--steps', '30'],
-    quickArgs: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--steps', '2', '--warmup', '1'],
-  },
-  {
-    id: 'vmae-2t',
-    group: 'vmae',
-    script: 'vmae.ts',
-    args: ['--no-cpu', '--threads', '2', '--torch-threads', '2', '--steps', '30'],
-    quickArgs: ['--no-cpu', '--threads', '2', '--torch-threads', '2', '--steps', '2', '--warmup', '1'],
-  },
-  {
-    id: 'dit',
-    group: 'dit',
-    script: 'dit.ts',
-    args: ['--no-cpu', '--threads', '1', '--torch-threads', '1', '--iters', '10'],
-    quickArgs: [
-      '--no-cpu',
-      '--threads',
-      '1',
-      '--torch-threads',
-      '1',
-      '--iters',
-      '2',
-      '--sample-steps',
-      '2',
-      '--sample-batch',
-      '2',
-    ],
-  },
-  {
-    id: 'dit-2t',
-    group: 'dit',
-    script: 'dit.ts',
-    args: ['--no-cpu', '--threads', '2', '--torch-threads', '2', '--iters', '10'],
-    quickArgs: [
-      '--no-cpu',
-      '--threads',
-      '2',
-      '--torch-threads',
-      '2',
-      '--iters',
-      '2',
-      '--sample-steps',
-      '2',
-      '--sample-batch',
-      '2',
-    ],
-  },
+  againstTorch('vmae-1t', 'vmae.ts', 1, ['--steps', '30'], VMAE_QUICK),
+  againstTorch('vmae-2t', 'vmae.ts', 2, ['--steps', '30'], VMAE_QUICK),
+  againstTorch('dit', 'dit.ts', 1, ['--iters', '10'], DIT_QUICK),
+  againstTorch('dit-2t', 'dit.ts', 2, ['--iters', '10'], DIT_QUICK),
   {
     id: 'stats',
     group: 'stats',
