@@ -99,7 +99,7 @@ describe('wasm threads in Node', () => {
       // 'two' asked for threads: 1 once the pool ran: it keeps its 2 threads and says so.
       expect(r.stderr).toBe(
         name === 'two'
-          ? "ldmae: the wasm backend already runs with 2 threads (2 in XNNPACK's pool) in this process; threads: 1 takes effect in a new process\n"
+          ? "ldmae: the wasm backend already runs with 2 threads (2 in XNNPACK's pool) in this process; threads: 1 (1 in XNNPACK's pool) take effect in a new process\n"
           : '',
       );
     }

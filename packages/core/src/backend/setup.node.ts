@@ -26,7 +26,7 @@ const wasm: BackendLoader = {
     configureWasmThreads(
       wasmPackage,
       threads,
-      opts.threads !== undefined,
+      opts.threads !== undefined || opts.xnnpackThreads !== undefined,
       opts.xnnpackThreads ?? defaultXnnpackThreads(threads),
     );
   },

@@ -311,7 +311,7 @@ export function configureWasmThreads(
     if (explicit && (actual !== wanted || actualXnnpack !== Math.min(xnnpack, wanted))) {
       warn(
         `the wasm backend already runs with ${actual} thread${actual === 1 ? '' : 's'} (${actualXnnpack} in XNNPACK's pool) ` +
-          `in this process; threads: ${threads} takes effect in a new process`,
+          `in this process; threads: ${threads} (${Math.min(xnnpack, wanted)} in XNNPACK's pool) take effect in a new process`,
       );
     }
     return;
