@@ -1,4 +1,4 @@
-import { describe, expect, it } from 'vitest';
+import { describe, expect, it, vi } from 'vitest';
 import {
   evalImagesForBudget,
   evalSecondsPerImage,
@@ -6,9 +6,27 @@ import {
   finishSeconds,
   stepsForBudget,
 } from '../src/quickstart/plan.js';
-import { STEP_HEADROOM } from '../src/steps/calibrate.js';
+import { medianCallSeconds, STEP_HEADROOM, TIMED_CALLS } from '../src/steps/calibrate.js';
 
 describe('quickstart budget', () => {
+  it('times a call as the median of the timed calls after a warm-up call', async () => {
+    // A driven clock: each call advances it by its own duration (the warm-up's 100 s is not counted).
+    const durations = [100, 5, 1, 3];
+    let now = 0;
+    let calls = 0;
+    const clock = vi.spyOn(performance, 'now').mockImplementation(() => now);
+    try {
+      const seconds = await medianCallSeconds(async () => {
+        now += durations[calls++] * 1000;
+      });
+      expect(TIMED_CALLS).toBe(3);
+      expect(calls).toBe(1 + TIMED_CALLS);
+      expect(seconds).toBe(3); // not the spike of 5 s, nor the warm-up
+    } finally {
+      clock.mockRestore();
+    }
+  });
+
   it('turns seconds and a measured step time into the most steps of a training on a clock', () => {
     // 180 s at 0.18 s per step: 1000 steps fit, and the clock may allow more on a faster machine.
     expect(STEP_HEADROOM).toBeGreaterThan(1);
