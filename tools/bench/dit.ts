@@ -26,6 +26,7 @@ import { flag, opt } from './args.js';
 import { type DitBench, ditTraining, makeDit } from './dit-train.js';
 import { printProfile } from './profile.js';
 import { Report, threads } from './report.js';
+import { torchEnv } from './torch-env.js';
 
 const PRESET = opt('--preset', 'LightningDiT-Ti/1');
 const SIZE = Number(opt('--size', '8'));
@@ -128,6 +129,7 @@ function ensureTorch(): boolean {
 
 function timeTorch(config: unknown): Timing & { torch: string; threads: number } {
   const script = fileURLToPath(new URL('./dit_torch.py', import.meta.url));
+  const torchThreads = flag('--torch-threads') ? Number(opt('--torch-threads', '1')) : undefined;
   const cfg = {
     ...(config as object),
     batch: BATCH,
@@ -137,9 +139,12 @@ function timeTorch(config: unknown): Timing & { torch: string; threads: number }
     sampleBatch: SAMPLE_BATCH,
     cfgScale: CFG,
     sampleIters: 3,
-    ...(flag('--torch-threads') ? { threads: Number(opt('--torch-threads', '1')) } : {}),
+    ...(torchThreads !== undefined ? { threads: torchThreads } : {}),
   };
-  const r = spawnSync(PY, [script, 'bench', JSON.stringify(cfg)], { encoding: 'utf8' });
+  const r = spawnSync(PY, [script, 'bench', JSON.stringify(cfg)], {
+    encoding: 'utf8',
+    env: torchEnv(torchThreads),
+  });
   if (r.status !== 0) throw new Error(`dit_torch.py failed: ${r.stderr}`);
   const j = JSON.parse(r.stdout.trim().split('\n').at(-1) as string);
   return {

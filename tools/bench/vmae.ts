@@ -23,6 +23,7 @@ import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../pac
 import { flag, opt } from './args.js';
 import { printProfile } from './profile.js';
 import { Report, threads as threadCount } from './report.js';
+import { torchEnv } from './torch-env.js';
 
 const PRESET = opt('--preset', 'f4d4-tiny') as VMAEPresetName;
 const IMG = Number(opt('--img', '28'));
@@ -185,7 +186,7 @@ function runTorch(threads: number): TorchRow {
       '--threads',
       String(threads),
     ],
-    { encoding: 'utf8' },
+    { encoding: 'utf8', env: torchEnv(threads) },
   );
   if (r.status !== 0) throw new Error(`vmae_torch.py failed: ${r.stderr}`);
   const j = JSON.parse(r.stdout.trim().split('\n').at(-1)!);
