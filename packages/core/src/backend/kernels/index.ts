@@ -37,7 +37,6 @@ import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
 import { reverseWasm } from './reverse.js';
 import { sliceWasm, splitVWasm } from './slice.js';
-import { transposeWasm } from './transpose.js';
 import { unsortedSegmentSumWasm } from './unsorted-segment-sum.js';
 import type { KernelArgs } from './wasm-backend.js';
 import { addNChunked } from './webgpu-add-n.js';
@@ -111,7 +110,6 @@ const ENTRIES: readonly Entry[] = [
   wrapping('Concat', concatWasm),
   wrapping('Identity', identityWasm),
   wrapping('Reverse', reverseWasm),
-  wrapping('Transpose', transposeWasm),
 ];
 
 /**
@@ -137,8 +135,6 @@ const ENTRIES: readonly Entry[] = [
  *   swap in LightningDiT), whose C++ loop took ~25 ms for a [16, 3, 64, 32, 2] swap, now a
  *   JavaScript heap copy (~1 ms; 590 -> 8 ms of Reverse per DiT training step); Concat, which made
  *   a view per run, now moves runs inside the heap; Identity, which copied, now shares the buffer;
- *   Transpose, whose C++ loop took ~1.5 ms for a [1024, 192] matrix (the weight gradient of a
- *   Linear), now a JavaScript heap copy in tiles (runs that stay contiguous move as blocks);
  * - our own, one WebAssembly SIMD pass each where tensor ops would run a chain of kernels, registered
  *   only where the SIMD module runs: LdmaeAdamW, LdmaeGelu, LdmaeGeluGrad, LdmaeSumRows, LdmaeNorm and
  *   LdmaeNormGrad (LayerNorm / RMSNorm with their scale and shift, forward and backward).
