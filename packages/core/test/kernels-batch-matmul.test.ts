@@ -6,7 +6,8 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { describe, expect, it } from 'vitest';
 import { setOwnProducts } from '../src/backend/kernels/batch-matmul.js';
-import { createRng, setupBackend, WASM_KERNELS } from '../src/index.node.js';
+import { productsTakeTransposeFlags } from '../src/backend/kernels/index.js';
+import { createRng, Linear, setupBackend, WASM_KERNELS } from '../src/index.node.js';
 import { relErr, runOn } from './wasm-vs-cpu.js';
 
 /**
@@ -157,6 +158,25 @@ describe('BatchMatMul matches cpu', () => {
       const f = (x: tf.Tensor, y: tf.Tensor) => tf.sum(tf.mul(tf.matMul(x, y, ta, tb), w));
       return tf.grads(f)([a, b]);
     });
+  });
+
+  it("lets Linear's backward pass use the transpose flags on wasm (no Transpose kernel), same values", async () => {
+    await setupBackend({ backend: 'wasm' });
+    expect(productsTakeTransposeFlags()).toBe(true);
+    const run = () => {
+      const lin = new Linear(6, 5, { rng: createRng(34) });
+      const x = createRng(35).normal([7, 6]);
+      const w = createRng(36).normal([7, 5]);
+      const { value, grads } = tf.variableGrads(() => tf.sum(tf.mul(lin.forward(x), w)) as tf.Scalar);
+      const out = [value, grads[lin.weight.name], grads[(lin.bias as tf.Variable).name]];
+      lin.dispose();
+      return out;
+    };
+    const profile = await tf.profile(() => tf.tidy(() => run().map((t) => tf.keep(t))));
+    expect(profile.kernels.map((k) => k.name)).not.toContain('Transpose');
+    await expectWasmMatchesCpu(run);
+    await setupBackend({ backend: 'cpu' });
+    expect(productsTakeTransposeFlags()).toBe(false);
   });
 
   it('gives zeros when the inner dimension is 0 and empty outputs for empty batches', async () => {

@@ -1,13 +1,15 @@
 /**
  * Fully connected layer, and the 2-D matrix product it is built on.
  *
- * tfjs's own matMul gradient multiplies with transpose flags. On the wasm backend BatchMatMul only
- * reaches XNNPACK when neither operand is transposed (and the batch is 1); with a flag it falls back
- * to a scalar loop 10-20x slower, so a plainly written backward pass dominates training time.
- * {@link matMul2d} transposes explicitly and then multiplies plainly, in both directions.
+ * tfjs's own matMul gradient multiplies with transpose flags. tfjs-backend-wasm's BatchMatMul reaches
+ * XNNPACK only when neither operand is transposed; with a flag it falls back to a scalar loop 10-20x
+ * slower. {@link matMul2d} therefore writes its backward pass itself: where the backend's product takes
+ * the flags at no cost (the wasm backend with our kernels, see `setupBackend`), it passes them; elsewhere
+ * it transposes explicitly and multiplies plainly.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { hasKernel, SUM_ROWS } from '../backend/kernels/fused.js';
+import { productsTakeTransposeFlags } from '../backend/kernels/index.js';
 import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { customGrad2, customGrad3 } from './custom-grad.js';
@@ -21,8 +23,10 @@ let gradMode: MatMulGradMode = 'explicit-transpose';
 
 /**
  * Choose how {@link matMul2d} (and so every Linear) differentiates: 'explicit-transpose' (default;
- * fast on wasm and cpu) or 'tfjs' (tfjs's matMul gradient with transpose flags, which backends with
- * fast transposed GEMM such as webgl or tfjs-node may prefer). Returns the previous mode.
+ * its own backward pass, which on the wasm backend with our kernels passes transpose flags to the
+ * product and elsewhere transposes first, fast on wasm and cpu) or 'tfjs' (tfjs's matMul gradient with
+ * transpose flags, which backends with fast transposed GEMM such as webgl or tfjs-node may prefer).
+ * Returns the previous mode.
  */
 export function setMatMulGradMode(mode: MatMulGradMode): MatMulGradMode {
   if (mode !== 'explicit-transpose' && mode !== 'tfjs') {
@@ -50,10 +54,20 @@ export function sumRows(t: tf.Tensor): tf.Tensor1D {
   return tf.reshape(tf.matMul(tf.ones([1, m]), t as tf.Tensor2D), [n]);
 }
 
-/** d(a @ b)/db applied to dy: a^T dy, transposing whichever of a [M, K] and dy [M, N] is narrower. */
+/**
+ * d(a @ b)/db applied to dy: a^T dy. With transpose flags where the backend's product takes them at
+ * no cost; otherwise transposing whichever of a [M, K] and dy [M, N] is narrower.
+ */
 function weightGrad(a: tf.Tensor2D, dy: tf.Tensor2D): tf.Tensor2D {
+  if (productsTakeTransposeFlags()) return tf.matMul(a, dy, true, false);
   if (a.shape[1] <= dy.shape[1]) return tf.matMul(tf.transpose(a), dy);
   return tf.transpose(tf.matMul(tf.transpose(dy), a)) as tf.Tensor2D;
+}
+
+/** d(a @ b)/da applied to dy: dy b^T. */
+function inputGrad(dy: tf.Tensor2D, b: tf.Tensor2D): tf.Tensor2D {
+  if (productsTakeTransposeFlags()) return tf.matMul(dy, b, false, true);
+  return tf.matMul(dy, tf.transpose(b));
 }
 
 const matMulExplicit = customGrad2((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
@@ -62,7 +76,7 @@ const matMulExplicit = customGrad2((a: tf.Tensor, b: tf.Tensor, save: tf.GradSav
     value: tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as tf.Tensor2D[];
-      return [tf.matMul(dy as tf.Tensor2D, tf.transpose(sb)), weightGrad(sa, dy as tf.Tensor2D)];
+      return [inputGrad(dy as tf.Tensor2D, sb), weightGrad(sa, dy as tf.Tensor2D)];
     },
   };
 });
@@ -74,7 +88,7 @@ const affineExplicit = customGrad3((a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor,
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as tf.Tensor2D[];
       const d = dy as tf.Tensor2D;
-      return [tf.matMul(d, tf.transpose(sb)), weightGrad(sa, d), sumRows(d)];
+      return [inputGrad(d, sb), weightGrad(sa, d), sumRows(d)];
     },
   };
 });

@@ -8,6 +8,9 @@
  * rotate_half): rotate_half(x)[2i] = -x[2i+1], rotate_half(x)[2i+1] = x[2i].
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hasKernel } from '../backend/kernels/fused.js';
+import { ROPE } from '../backend/kernels/fused-transformer.js';
+import { customGrad1 } from './custom-grad.js';
 import { Module } from './module.js';
 
 /** Options of {@link RotaryEmbedding2d}. */
@@ -109,9 +112,21 @@ export class RotaryEmbedding2d extends Module {
         `RotaryEmbedding2d.forward: x must have shape [..., ${n}, ${this.headDim}], got [${x.shape}]`,
       );
     }
+    if (x.dtype === 'float32' && hasKernel(ROPE)) return this.rotateKernel(x);
     return tf.tidy(() => {
       const swapped = tf.reshape(tf.reverse(tf.reshape(x, [-1, this.headDim / 2, 2]), 2), x.shape);
       return tf.add(tf.mul(x, this.freqsCos), tf.mul(swapped, this.sinSigned));
     });
   }
+
+  // One pass over the wasm heap each way; the gradient is the inverse rotation.
+  private readonly rotateKernel = customGrad1((x: tf.Tensor) => {
+    const tables = { cos: this.freqsCos, sin: this.sinSigned };
+    return {
+      value: tf.engine().runKernel(ROPE, { x, ...tables }) as tf.Tensor,
+      gradFunc: (dy: tf.Tensor) => [
+        tf.engine().runKernel(ROPE, { x: dy, ...tables }, { inverse: true }) as tf.Tensor,
+      ],
+    };
+  });
 }

@@ -82,16 +82,21 @@ export const WASM_SIMD_OP = {
   load64Splat: 0x0a,
   store: 0x0b,
   const: 0x0c,
+  /** i8x16.shuffle: two vectors and 16 byte-lane immediates. */
+  shuffle: 0x0d,
   i32Splat: 0x11,
   f32Splat: 0x13,
   f64Splat: 0x14,
   f32Extract: 0x1f,
   f64Extract: 0x21,
   store32Lane: 0x5a,
+  f32Ge: 0x46,
   and: 0x4e,
+  or: 0x50,
   bitselect: 0x52,
   f32Nearest: 0x6a,
   i32Shl: 0xab,
+  i32ShrS: 0xac,
   i32Add: 0xae,
   f32Abs: 0xe0,
   f32Neg: 0xe1,
@@ -102,6 +107,9 @@ export const WASM_SIMD_OP = {
   f32Div: 0xe7,
   f32Min: 0xe8,
   f32Max: 0xe9,
+  /** a < b ? b : a (one instruction on x64, where min / max handle NaN and -0 in several). */
+  f32Pmin: 0xea,
+  f32Pmax: 0xeb,
   f64Add: 0xf0,
   f64Sub: 0xf1,
   f64Mul: 0xf2,
@@ -112,8 +120,10 @@ export const WASM_SIMD_OP = {
 
 /** One function under construction: parameters are locals 0.., `local()` adds more. */
 export class WasmFunction {
-  readonly code: number[] = [];
+  code: number[] = [];
   private readonly locals: number[] = [];
+  private readonly prologue: number[] = [];
+  private readonly constants = new Map<number, number>();
   constructor(
     readonly name: string,
     readonly params: number[],
@@ -160,6 +170,23 @@ export class WasmFunction {
   zero(): this {
     return this.v(WASM_SIMD_OP.const, ...new Array(16).fill(0));
   }
+  /**
+   * Push a v128 local holding `v` in every f32 lane, set once at the top of the function: a constant
+   * written inside a loop is rebuilt on every pass by V8 (a few instructions each).
+   */
+  f32x4Const(v: number): this {
+    const key = new Uint32Array(new Float32Array([v]).buffer)[0]; // bits: 0 and -0 differ
+    let l = this.constants.get(key);
+    if (l === undefined) {
+      l = this.local(WASM_TYPE.v128);
+      this.constants.set(key, l);
+      const code = this.code;
+      this.code = this.prologue;
+      this.f32x4(v).set(l);
+      this.code = code;
+    }
+    return this.get(l);
+  }
   /** f32x4 with every lane `v`. */
   f32x4(v: number): this {
     const lane = Array.from(new Uint8Array(new Float32Array([v]).buffer));
@@ -180,7 +207,7 @@ export class WasmFunction {
   /** The function body: local declarations, code, end. */
   body(): number[] {
     const decl = vec(this.locals.map((t) => [1, t]));
-    const b = [...decl, ...this.code, WASM_OP.end];
+    const b = [...decl, ...this.prologue, ...this.code, WASM_OP.end];
     return [...uleb(b.length), ...b];
   }
 }

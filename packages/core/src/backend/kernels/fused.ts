@@ -43,7 +43,8 @@ export function fusedAvailable(backend: unknown): boolean {
   return heapKernels(backend) !== null;
 }
 
-function kernelsOf(be: WasmBackend, name: string) {
+/** The heap kernels of `be`, or an error naming the kernel `name` that needed them. */
+export function kernelsOf(be: WasmBackend, name: string) {
   const k = heapKernels(be);
   if (!k) throw new Error(`${name} (wasm): the WebAssembly SIMD kernels cannot run on this backend`);
   return k;

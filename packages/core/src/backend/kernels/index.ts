@@ -32,6 +32,7 @@ import {
   SUM_ROWS,
   sumRowsWasm,
 } from './fused.js';
+import { ROPE, ropeWasm, SWIGLU, SWIGLU_GRAD, swigluGradWasm, swigluWasm } from './fused-transformer.js';
 import { gatherV2WithBatchDims } from './gather-v2.js';
 import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
@@ -84,6 +85,9 @@ const ENTRIES: readonly Entry[] = [
   { name: GELU, mode: 'missing', make: () => geluWasm, available: fusedAvailable },
   { name: GELU_GRAD, mode: 'missing', make: () => geluGradWasm, available: fusedAvailable },
   { name: SUM_ROWS, mode: 'missing', make: () => sumRowsWasm, available: fusedAvailable },
+  { name: SWIGLU, mode: 'missing', make: () => swigluWasm, available: fusedAvailable },
+  { name: SWIGLU_GRAD, mode: 'missing', make: () => swigluGradWasm, available: fusedAvailable },
+  { name: ROPE, mode: 'missing', make: () => ropeWasm, available: fusedAvailable },
   { name: NORM, mode: 'missing', make: () => normWasm as unknown as KernelFunc, available: fusedAvailable },
   {
     name: NORM_GRAD,
@@ -137,12 +141,22 @@ const ENTRIES: readonly Entry[] = [
  *   a view per run, now moves runs inside the heap; Identity, which copied, now shares the buffer;
  * - our own, one WebAssembly SIMD pass each where tensor ops would run a chain of kernels, registered
  *   only where the SIMD module runs: LdmaeAdamW, LdmaeGelu, LdmaeGeluGrad, LdmaeSumRows, LdmaeNorm and
- *   LdmaeNormGrad (LayerNorm / RMSNorm with their scale and shift, forward and backward).
+ *   LdmaeNormGrad (LayerNorm / RMSNorm with their scale and shift, forward and backward), LdmaeSwiGLU
+ *   and LdmaeSwiGLUGrad (the SwiGLU gate silu(a) * b), LdmaeRope (the rotary embedding, both ways).
  */
 export const WASM_KERNELS: readonly string[] = Object.freeze(ENTRIES.map((e) => e.name));
 
 function isOurs(fn: unknown): boolean {
   return typeof fn === 'function' && (fn as unknown as Record<symbol, unknown>)[OURS] === true;
+}
+
+/**
+ * Whether the active backend multiplies transposed operands as fast as plain ones: the wasm backend
+ * with our BatchMatMul, which turns the transpose flags into strides (or, on the XNNPACK route,
+ * transposes them itself). Callers then pass flags instead of transposing first.
+ */
+export function productsTakeTransposeFlags(): boolean {
+  return tf.getBackend() === 'wasm' && isOurs(tf.getKernel('BatchMatMul', 'wasm')?.kernelFunc);
 }
 
 /**

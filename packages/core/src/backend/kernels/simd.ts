@@ -21,9 +21,24 @@ import {
   WASM_TYPE as T,
   WasmFunction,
 } from '../../wasm/assembler.js';
+import {
+  type Emit,
+  type Exprs,
+  elementwise,
+  exp,
+  exprs,
+  FOUR,
+  horner,
+  type Lanes,
+  splat,
+} from './simd-expr.js';
+import { type TransformerKernels, transformerFunctions } from './simd-transformer.js';
 
-/** The kernels, bound to one backend's memory; addresses are byte offsets into it. */
-export interface HeapKernels {
+/**
+ * The kernels, bound to one backend's memory; addresses are byte offsets into it. (The SwiGLU and
+ * rotary-embedding kernels are described in simd-transformer.ts.)
+ */
+export interface HeapKernels extends TransformerKernels {
   /** The AdamW update; see {@link adamwFunction} for the arguments. */
   adamw(
     p: number,
@@ -79,110 +94,6 @@ export interface HeapKernels {
   ): void;
 }
 
-type Emit = () => void;
-
-/** How an elementwise body reads and writes: four lanes at a time, or one lane (the tail). */
-interface Lanes {
-  /** Push the value at base address local `base` + byte index local `i`. */
-  load(f: WasmFunction, base: number, i: number): void;
-  /** Store the value `value` pushes at `base` + `i`. */
-  store(f: WasmFunction, base: number, i: number, value: Emit): void;
-}
-
-const MEMARG = [2, 0]; // 4-byte alignment hint, offset 0
-
-const FOUR: Lanes = {
-  load: (f, base, i) =>
-    f
-      .get(base)
-      .get(i)
-      .op(op.i32Add)
-      .v(simd.load, ...MEMARG),
-  store: (f, base, i, value) => {
-    f.get(base).get(i).op(op.i32Add);
-    value();
-    f.v(simd.store, ...MEMARG);
-  },
-};
-
-const ONE: Lanes = {
-  load: (f, base, i) =>
-    f
-      .get(base)
-      .get(i)
-      .op(op.i32Add)
-      .v(simd.load32Splat, ...MEMARG),
-  store: (f, base, i, value) => {
-    f.get(base).get(i).op(op.i32Add);
-    value();
-    f.v(simd.store32Lane, ...MEMARG, 0);
-  },
-};
-
-/**
- * `body(lanes, i)` over byte index local `i` for `n` (parameter index) floats: blocks of four lanes,
- * then one lane at a time.
- */
-function elementwise(f: WasmFunction, n: number, body: (lanes: Lanes, i: number) => void): void {
-  const i = f.local(T.i32);
-  const end4 = f.local(T.i32);
-  const end = f.local(T.i32);
-  f.get(n).i32(2).op(op.i32Shl).set(end);
-  f.get(end).i32(~15).op(op.i32And).set(end4);
-  f.i32(0).set(i);
-  f.loop(
-    () => f.get(i).get(end4).op(op.i32GeU),
-    () => {
-      body(FOUR, i);
-      f.inc(i, 16);
-    },
-  );
-  f.loop(
-    () => f.get(i).get(end).op(op.i32GeU),
-    () => {
-      body(ONE, i);
-      f.inc(i, 4);
-    },
-  );
-}
-
-/** Small expression helpers: each pushes one v128. */
-function exprs(f: WasmFunction) {
-  const bin = (opcode: number) => (a: Emit, b: Emit) => () => {
-    a();
-    b();
-    f.v(opcode);
-  };
-  return {
-    get: (l: number) => () => void f.get(l),
-    c: (v: number) => () => void f.f32x4(v),
-    add: bin(simd.f32Add),
-    sub: bin(simd.f32Sub),
-    mul: bin(simd.f32Mul),
-    div: bin(simd.f32Div),
-    min: bin(simd.f32Min),
-    max: bin(simd.f32Max),
-    sqrt: (a: Emit) => () => {
-      a();
-      f.v(simd.f32Sqrt);
-    },
-    /** Evaluate `e` into a new v128 local and return a getter. */
-    let: (e: Emit) => {
-      const l = f.local(T.v128);
-      e();
-      f.set(l);
-      return () => void f.get(l);
-    },
-  };
-}
-
-/** A v128 local holding scalar parameter `param` (f32) in every lane. */
-function splat(f: WasmFunction, param: number): Emit {
-  const l = f.local(T.v128);
-  f.get(param).v(simd.f32Splat).set(l);
-  return () => void f.get(l);
-}
-
 /**
  * adamw(p, g, m, v, pOut, mOut, vOut, n, 1 - b1, b2, 1 - b2, sqrt(1 - b2^t), eps, lr / (1 - b1^t),
  * decay): decay is 1 - lr * weightDecay, or 1 for no decay (x * 1 is x, bit for bit).
@@ -224,48 +135,15 @@ const ERF_Q = [
   -1.42647390514189e-2,
 ];
 
-// cephes' expf: exp(r) = 1 + r + r^2 P(r) on [-ln2 / 2, ln2 / 2], after exp(x) = 2^n exp(r).
-const EXP_P = [1.98756915e-4, 1.39819995e-3, 8.33345191e-3, 4.16657959e-2, 1.66666655e-1, 5.00000012e-1];
-const LN2_HI = 0.693359375;
-const LN2_LO = -2.1219444e-4;
-
-/** Horner: coefficients from the highest power down. */
-function horner(e: ReturnType<typeof exprs>, x: Emit, coeffs: number[]): Emit {
-  let acc: Emit = e.c(coeffs[0]);
-  for (const k of coeffs.slice(1)) acc = e.add(e.mul(acc, x), e.c(k));
-  return acc;
-}
-
 /** erf(z), four lanes. */
-function erf(e: ReturnType<typeof exprs>, zIn: Emit): Emit {
-  const z = e.let(e.max(e.min(zIn, e.c(4)), e.c(-4)));
+function erf(e: Exprs, zIn: Emit): Emit {
+  const z = e.let(e.pmax(e.pmin(zIn, e.c(4)), e.c(-4)));
   const z2 = e.let(e.mul(z, z));
   return e.div(e.mul(z, horner(e, z2, ERF_P)), horner(e, z2, ERF_Q));
 }
 
-/** exp(t), four lanes, for t <= 0 (below ln of the smallest normal float, the smallest normal float). */
-function exp(f: WasmFunction, e: ReturnType<typeof exprs>, tIn: Emit): Emit {
-  const t = e.let(e.max(tIn, e.c(-87.3365478515625)));
-  const nf = e.let(() => {
-    e.mul(t, e.c(Math.LOG2E))();
-    f.v(simd.f32Nearest);
-  });
-  const r = e.let(e.sub(e.sub(t, e.mul(nf, e.c(LN2_HI))), e.mul(nf, e.c(LN2_LO))));
-  const poly = e.add(e.add(e.mul(e.mul(horner(e, r, EXP_P), r), r), r), e.c(1));
-  // 2^n from its bits: (n + 127) << 23.
-  const scale: Emit = () => {
-    nf();
-    f.v(simd.i32TruncSatF32);
-    f.i32(127).v(simd.i32Splat);
-    f.v(simd.i32Add);
-    f.i32(23).v(simd.i32Shl);
-  };
-  return e.mul(poly, scale);
-}
-
 /** 0.5 (1 + erf(x / sqrt 2)), in the order of the tensor-op form. */
-const cdf = (e: ReturnType<typeof exprs>, x: Emit) =>
-  e.mul(e.c(0.5), e.add(e.c(1), erf(e, e.mul(x, e.c(Math.SQRT1_2)))));
+const cdf = (e: Exprs, x: Emit) => e.mul(e.c(0.5), e.add(e.c(1), erf(e, e.mul(x, e.c(Math.SQRT1_2)))));
 
 function geluFunction(): WasmFunction {
   const I = T.i32;
@@ -508,6 +386,7 @@ function compile(shared: boolean): WebAssembly.Module | null {
       sumRowsFunction(),
       normForwardFunction(),
       normBackwardFunction(),
+      ...transformerFunctions(),
     ];
     compiled.set(shared, compileKernels(fns, shared));
   }
