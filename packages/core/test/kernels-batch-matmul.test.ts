@@ -160,6 +160,26 @@ describe('BatchMatMul matches cpu', () => {
     });
   });
 
+  it('runs tf.fused.matMul with a bias row on our kernel, and passes other fused products to tfjs', async () => {
+    expect(WASM_KERNELS).toContain('_FusedMatMul');
+    await expectWasmMatchesCpu(() => {
+      const rng = createRng(37);
+      const a = rng.normal([300, 270]);
+      const b = rng.normal([270, 20]);
+      const bias = rng.normal([20]);
+      const at = rng.normal([2, 270, 9]);
+      const bt = rng.normal([2, 20, 270]);
+      return [
+        tf.fused.matMul({ a, b, bias }),
+        tf.fused.matMul({ a: at, b: bt, bias, transposeA: true, transposeB: true }),
+        tf.fused.matMul({ a, b, bias: tf.tensor1d([0.5]) }),
+        // Not ours: an activation, no bias.
+        tf.fused.matMul({ a, b, bias, activation: 'relu' }),
+        tf.fused.matMul({ a, b }),
+      ];
+    });
+  });
+
   it("lets Linear's backward pass use the transpose flags on wasm (no Transpose kernel), same values", async () => {
     await setupBackend({ backend: 'wasm' });
     expect(productsTakeTransposeFlags()).toBe(true);
@@ -262,6 +282,8 @@ describe('no leaks, bad input', () => {
         tf.matMul(ta ? tf.transpose(a, [0, 2, 1]) : a, tb ? tf.transpose(b, [0, 2, 1]) : b, ta, tb);
       }
       tf.matMul(a, shared);
+      tf.fused.matMul({ a, b, bias: tf.ones([3]) });
+      tf.fused.matMul({ a, b, bias: tf.ones([1]) });
       tf.matMul(tf.reshape(a, [2, 3, 5, 4]), perHead);
       tf.matMul(tf.reshape(a, [2, 1, 3, 5, 4]), tf.reshape(perHead, [1, 3, 1, 4, 3]));
       tf.grads((p: tf.Tensor, q: tf.Tensor) => tf.sum(tf.matMul(p, q, false, true)))([

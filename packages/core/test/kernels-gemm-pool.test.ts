@@ -20,7 +20,7 @@ import { createRng } from '../src/index.node.js';
 enableRelaxedSimd();
 const memory = new WebAssembly.Memory({ initial: 512, maximum: 1024, shared: true }); // 32 MiB
 const heap = () => new Float32Array(memory.buffer);
-const [A, B, C1, C2, S] = [0, 6 << 20, 12 << 20, 18 << 20, 24 << 20];
+const [A, B, C1, C2, S, BIAS] = [0, 6 << 20, 12 << 20, 18 << 20, 24 << 20, 30 << 20];
 
 /** Which piece (by index) covers each entry of the batch x m x n outputs at `c0`. */
 function coverage(pieces: Int32Array, c0: number, batch: number, m: number, n: number): Int32Array {
@@ -43,6 +43,7 @@ describe('cutting a product into shares', () => {
     m,
     n,
     k,
+    bias: 0,
   });
   for (const [batch, m, n, threads] of [
     [1, 1024, 192, 2],
@@ -96,7 +97,7 @@ describe('worker threads on a shared memory', () => {
     expect(await pool.whenReady()).toBe(true);
     // One piece whose A lies past the end of the memory: the worker traps, says so, and stops; the
     // caller runs the piece itself and traps the same way.
-    const bad = Int32Array.of(0x7ff00000, 4, 4, B, 4, 4, C2, 4, 1, 1, 1, S);
+    const bad = Int32Array.of(0x7ff00000, 4, 4, B, 4, 4, C2, 4, 1, 1, 1, S, 0);
     expect(() => pool.run(g, bad, [0, 1])).toThrow(WebAssembly.RuntimeError);
     expect(pool.threads).toBe(1);
     // Products go on, on the calling thread alone.
@@ -104,7 +105,7 @@ describe('worker threads on a shared memory', () => {
     heap().set([5, 7], B / 4);
     const { pieces, ends } = planPieces(
       [{ a: A, b: B, c: C2 }],
-      { ars: 8, aks: 4, brs: 4, bcs: 4, ldc: 4, m: 1, n: 1, k: 2 },
+      { ars: 8, aks: 4, brs: 4, bcs: 4, ldc: 4, m: 1, n: 1, k: 2, bias: 0 },
       1,
       S,
     );
@@ -113,12 +114,12 @@ describe('worker threads on a shared memory', () => {
     pool.close();
   });
 
-  const cases: [string, number, number, number, number, boolean, boolean][] = [
-    ['one product cut by rows', 1, 300, 72, 270, false, false],
-    ['one product cut by columns (few rows), transposed operands', 1, 9, 260, 40, true, true],
-    ['a batch of products', 6, 33, 20, 17, false, true],
+  const cases: [string, number, number, number, number, boolean, boolean, boolean][] = [
+    ['one product cut by rows', 1, 300, 72, 270, false, false, false],
+    ['one product cut by columns (few rows), transposed operands, a bias', 1, 9, 260, 40, true, true, true],
+    ['a batch of products with a bias', 6, 33, 20, 17, false, true, true],
   ];
-  for (const [what, batch, m, n, k, tA, tB] of cases) {
+  for (const [what, batch, m, n, k, tA, tB, withBias] of cases) {
     it(`${what}: the same bits as one thread, whoever runs which share`, () => {
       const g = gemmKernels(memory);
       if (!g) throw new Error('no WebAssembly SIMD');
@@ -126,6 +127,7 @@ describe('worker threads on a shared memory', () => {
       const h = heap();
       h.set(Float32Array.from(rng.uniformArray(batch * m * k, -1, 1)), A / 4);
       h.set(Float32Array.from(rng.uniformArray(batch * k * n, -1, 1)), B / 4);
+      h.set(Float32Array.from(rng.uniformArray(n, -1, 1)), BIAS / 4);
       const s: ProductShape = {
         ars: tA ? 4 : k * 4,
         aks: tA ? m * 4 : 4,
@@ -135,6 +137,7 @@ describe('worker threads on a shared memory', () => {
         m,
         n,
         k,
+        bias: withBias ? BIAS : 0,
       };
       const products = (c: number): ProductBases[] =>
         Array.from({ length: batch }, (_, o) => ({
@@ -142,7 +145,9 @@ describe('worker threads on a shared memory', () => {
           b: B + o * k * n * 4,
           c: c + o * m * n * 4,
         }));
-      for (const p of products(C1)) g.blocked(p.a, s.ars, s.aks, p.b, s.brs, s.bcs, p.c, s.ldc, m, n, k, S);
+      for (const p of products(C1)) {
+        g.blocked(p.a, s.ars, s.aks, p.b, s.brs, s.bcs, p.c, s.ldc, m, n, k, S, s.bias);
+      }
       const ref = heap().slice(C1 / 4, C1 / 4 + batch * m * n);
       for (const pool of pools) {
         expect(pool.ready).toBe(true);

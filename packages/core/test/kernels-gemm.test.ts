@@ -26,14 +26,24 @@ const A = 0;
 const B = 4 << 20;
 const C = 8 << 20;
 const S = 12 << 20;
+const BIAS = 14 << 20;
 const SENTINEL = -12345.5;
 
 /**
- * Product of m x k by k x n with A transposed or not (`tA`), B likewise, C rows `ldc` floats apart;
- * returns the worst error relative to sum_t |a||b| and whether anything outside C's m x n entries
- * changed.
+ * Product of m x k by k x n with A transposed or not (`tA`), B likewise, C rows `ldc` floats apart,
+ * plus a bias row when `withBias`; returns the worst error relative to sum_t |a||b| (+ |bias|) and
+ * whether anything outside C's m x n entries changed.
  */
-function run(fused: boolean, m: number, n: number, k: number, tA: boolean, tB: boolean, ldc = n) {
+function run(
+  fused: boolean,
+  m: number,
+  n: number,
+  k: number,
+  tA: boolean,
+  tB: boolean,
+  ldc = n,
+  withBias = false,
+) {
   const g = gemmKernels(memory, fused);
   if (!g) throw new Error('no WebAssembly SIMD');
   const h = heap();
@@ -42,12 +52,15 @@ function run(fused: boolean, m: number, n: number, k: number, tA: boolean, tB: b
   const b = Float32Array.from(rng.uniformArray(k * n, -0.5, 0.5));
   h.set(a, A / 4);
   h.set(b, B / 4);
+  const bias = Float32Array.from(rng.uniformArray(n, -2, 2));
+  h.set(bias, BIAS / 4);
   h.fill(SENTINEL, C / 4, C / 4 + (m + 1) * ldc + 8);
   h.fill(Number.NaN, S / 4, S / 4 + gemmScratchBytes(n) / 4);
   const aAt = (i: number, t: number) => (tA ? a[t * m + i] : a[i * k + t]);
   const bAt = (t: number, j: number) => (tB ? b[j * k + t] : b[t * n + j]);
   // A[i, t] at A + i rs + t ks, B[t, j] likewise: transposes are strides.
-  g.blocked(A, tA ? 4 : k * 4, tA ? m * 4 : 4, B, tB ? 4 : n * 4, tB ? k * 4 : 4, C, ldc * 4, m, n, k, S);
+  const [ars, aks, brs, bcs] = [tA ? 4 : k * 4, tA ? m * 4 : 4, tB ? 4 : n * 4, tB ? k * 4 : 4];
+  g.blocked(A, ars, aks, B, brs, bcs, C, ldc * 4, m, n, k, S, withBias ? BIAS : 0);
   let worst = 0;
   let outside = 0;
   const out = heap();
@@ -58,8 +71,8 @@ function run(fused: boolean, m: number, n: number, k: number, tA: boolean, tB: b
         if (got !== SENTINEL) outside++;
         continue;
       }
-      let sum = 0;
-      let mag = 0;
+      let sum = withBias ? bias[j] : 0;
+      let mag = withBias ? Math.abs(bias[j]) : 0;
       for (let t = 0; t < k; t++) {
         sum += aAt(i, t) * bAt(t, j);
         mag += Math.abs(aAt(i, t) * bAt(t, j));
@@ -100,6 +113,20 @@ describe.each([
     const r = run(fused, 9, 11, KC + 5, false, false);
     expect(r.worst).toBeLessThan(4 * (KC + 5) * 2 ** -24);
   });
+
+  it.each(SHAPES)(
+    '%i x %i x %i with a bias row: added once to every row, whole and partial tiles',
+    (m, n, k) => {
+      for (const [tA, tB] of [
+        [false, false],
+        [true, true],
+      ]) {
+        const r = run(fused, m, n, k, tA, tB, n + 3, true);
+        expect(r.worst).toBeLessThan(4 * (k + 1) * 2 ** -24 + 1e-7);
+        expect(r.outside).toBe(0);
+      }
+    },
+  );
 });
 
 describe('relaxed SIMD', () => {
@@ -122,7 +149,7 @@ describe('relaxed SIMD', () => {
     const h = heap();
     h.set([1, x], A / 4); // A: 1 x 2
     h.set([-(1 + 2 ** -11), x], B / 4); // B: 2 x 1
-    g.blocked(A, 8, 4, B, 4, 4, C, 4, 1, 1, 2, S);
+    g.blocked(A, 8, 4, B, 4, 4, C, 4, 1, 1, 2, S, 0);
     expect(heap()[C / 4]).toBe(expected);
   });
 });

@@ -55,7 +55,7 @@ for (;;) {
     const end = c[h + 2] + c[h + 3];
     for (let i = c[h + 2]; i < end; i++) {
       const o = table + i * pieceInts;
-      blocked(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11]);
+      blocked(c[o], c[o + 1], c[o + 2], c[o + 3], c[o + 4], c[o + 5], c[o + 6], c[o + 7], c[o + 8], c[o + 9], c[o + 10], c[o + 11], c[o + 12]);
     }
     Atomics.store(c, h + 1, seq);
   } catch (e) {

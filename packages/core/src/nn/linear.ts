@@ -84,7 +84,8 @@ const matMulExplicit = customGrad2((a: tf.Tensor, b: tf.Tensor, save: tf.GradSav
 const affineExplicit = customGrad3((a: tf.Tensor, b: tf.Tensor, bias: tf.Tensor, save: tf.GradSaveFunc) => {
   save([a, b]);
   return {
-    value: tf.add(tf.matMul(a as tf.Tensor2D, b as tf.Tensor2D), bias),
+    // One kernel where the backend fuses the bias into the product (ours on wasm does).
+    value: tf.fused.matMul({ a: a as tf.Tensor2D, b: b as tf.Tensor2D, bias }),
     gradFunc: (dy: tf.Tensor, saved: tf.Tensor[]) => {
       const [sa, sb] = saved as tf.Tensor2D[];
       const d = dy as tf.Tensor2D;

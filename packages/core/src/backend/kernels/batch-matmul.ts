@@ -25,7 +25,7 @@ import {
   productPool,
   runPiece,
 } from './gemm-parallel.js';
-import { gemmKernels } from './gemm-simd.js';
+import { type GemmKernels, gemmKernels } from './gemm-simd.js';
 import { backendMemory } from './simd.js';
 import {
   heapAddress,
@@ -135,96 +135,142 @@ function batchIndices(dims: readonly number[], full: readonly number[]): Int32Ar
   return out;
 }
 
+/** A float32 product's operands and sizes, as BatchMatMul and _FusedMatMul take them. */
+interface Product {
+  a: tf.TensorInfo;
+  b: tf.TensorInfo;
+  tA: boolean;
+  tB: boolean;
+  m: number;
+  k: number;
+  n: number;
+  outerA: number[];
+  outerB: number[];
+  batchA: number;
+  batchB: number;
+  outer: number[];
+  batch: number;
+}
+
 /**
- * Wrap the native wasm BatchMatMul `native`, which still runs batch-1 products without transposes
- * (already XNNPACK), non-float32 inputs and malformed calls (it raises tfjs's own errors).
+ * The product `args` ask for, or null where the native kernel should run it (not float32, malformed,
+ * empty): it raises tfjs's own errors.
+ */
+function productOf(name: string, args: KernelArgs): Product | null {
+  const { inputs, attrs = {} } = args;
+  const a = input(name, inputs, 'a');
+  const b = input(name, inputs, 'b');
+  const tA = Boolean(attrs.transposeA);
+  const tB = Boolean(attrs.transposeB);
+  const ra = a.shape.length;
+  const rb = b.shape.length;
+  if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return null;
+  const m = tA ? a.shape[ra - 1] : a.shape[ra - 2];
+  const k = tA ? a.shape[ra - 2] : a.shape[ra - 1];
+  const kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
+  const n = tB ? b.shape[rb - 2] : b.shape[rb - 1];
+  const outerA = a.shape.slice(0, -2);
+  const outerB = b.shape.slice(0, -2);
+  if (k !== kb) return null;
+  let outer: number[];
+  try {
+    outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
+  } catch {
+    return null;
+  }
+  const batch = tf.util.sizeFromShape(outer);
+  if (batch * m * n * k === 0) return null;
+  const batchA = tf.util.sizeFromShape(outerA);
+  const batchB = tf.util.sizeFromShape(outerB);
+  return { a, b, tA, tB, m, k, n, outerA, outerB, batchA, batchB, outer, batch };
+}
+
+/** Our product kernel on `backend`'s heap, or null (no SIMD, or products routed to XNNPACK). */
+function ownKernel(backend: unknown): { memory: WebAssembly.Memory; g: GemmKernels } | null {
+  const memory = backendMemory(backend);
+  const g = memory && ownProducts ? gemmKernels(memory) : null;
+  return memory && g ? { memory, g } : null;
+}
+
+/** Run `p` on our kernel, adding the `bias` floats at that heap address to every row (0: none). */
+function ownProduct(
+  backend: unknown,
+  { memory, g }: { memory: WebAssembly.Memory; g: GemmKernels },
+  p: Product,
+  bias: number,
+): tf.TensorInfo {
+  const { a, b, tA, tB, m, k, n, outerA, outerB, batchB, outer, batch } = p;
+  const pool = productPool(memory as WebAssembly.Memory);
+  const threads = pool && batch * m * n * k >= POOL_MIN_MACS ? pool.threads : 1;
+  return withScope(backend, (s) => {
+    const out = s.alloc([batch, m, n], 'float32');
+    const scratch = s.alloc([parallelScratchBytes(n, threads) / 4], 'float32');
+    const [aBase, bBase, outBase, sp] = [a, b, out, scratch].map((t) =>
+      heapAddress(backend as WasmBackend, t),
+    );
+    const aOp = (index: number) => ({
+      base: aBase + index * m * k * 4,
+      rowStride: tA ? 4 : k * 4,
+      colStride: tA ? m * 4 : 4,
+    });
+    const bOp = (index: number) => ({
+      base: bBase + index * k * n * 4,
+      rowStride: tB ? 4 : n * 4,
+      colStride: tB ? k * 4 : 4,
+    });
+    // The products (one of batch * M rows when every batch of a meets the one b), cut into a
+    // share per thread; on one thread, the pieces are the products themselves.
+    const one = batchB === 1 && !tA;
+    const shape: ProductShape = {
+      ars: aOp(0).rowStride,
+      aks: aOp(0).colStride,
+      brs: bOp(0).rowStride,
+      bcs: bOp(0).colStride,
+      ldc: n * 4,
+      m: one ? batch * m : m,
+      n,
+      k,
+      bias,
+    };
+    const aIdx = batchIndices(outerA, outer);
+    const bIdx = batchIndices(outerB, outer);
+    const products: ProductBases[] = one
+      ? [{ a: aBase, b: bBase, c: outBase }]
+      : Array.from({ length: batch }, (_, o) => ({
+          a: aOp(aIdx[o]).base,
+          b: bOp(bIdx[o]).base,
+          c: outBase + o * m * n * 4,
+        }));
+    if (pool && threads > 1) {
+      for (let i = 0; i < products.length; i += pool.capacity) {
+        const { pieces, ends } = planPieces(products.slice(i, i + pool.capacity), shape, threads, sp);
+        pool.run(g, pieces, ends);
+      }
+    } else {
+      const { pieces } = planPieces(products, shape, 1, sp);
+      for (let i = 0; i < products.length; i++) runPiece(g, pieces, i);
+    }
+    s.free(scratch);
+    return s.reshape(out, outer.concat([m, n]));
+  });
+}
+
+/**
+ * Wrap the native wasm BatchMatMul `native`, which still runs non-float32 inputs and malformed calls
+ * (it raises tfjs's own errors), and, when the products go to XNNPACK, batch-1 products without
+ * transposes.
  *
  * Inputs: `a` [...batchA, M, K] (or [..., K, M] with transposeA), `b` [...batchB, K, N] (or
  * [..., N, K] with transposeB), batch dims broadcast as tf.matMul does. Returns [...batch, M, N].
  */
 export function batchMatMulWasm(native: KernelFunc): KernelFunc {
   return (args: KernelArgs): tf.TensorInfo => {
-    const { inputs, backend, attrs = {} } = args;
-    const a = input('BatchMatMul', inputs, 'a');
-    const b = input('BatchMatMul', inputs, 'b');
-    const tA = Boolean(attrs.transposeA);
-    const tB = Boolean(attrs.transposeB);
-    const ra = a.shape.length;
-    const rb = b.shape.length;
-    if (a.dtype !== 'float32' || b.dtype !== 'float32' || ra < 2 || rb < 2) return native(args);
-    const m = tA ? a.shape[ra - 1] : a.shape[ra - 2];
-    const k = tA ? a.shape[ra - 2] : a.shape[ra - 1];
-    const kb = tB ? b.shape[rb - 1] : b.shape[rb - 2];
-    const n = tB ? b.shape[rb - 2] : b.shape[rb - 1];
-    const outerA = a.shape.slice(0, -2);
-    const outerB = b.shape.slice(0, -2);
-    const batchA = tf.util.sizeFromShape(outerA);
-    const batchB = tf.util.sizeFromShape(outerB);
-    if (k !== kb) return native(args);
-    let outer: number[];
-    try {
-      outer = tf.backend_util.assertAndGetBroadcastShape(outerA, outerB);
-    } catch {
-      return native(args);
-    }
-    const batch = tf.util.sizeFromShape(outer);
-    if (batch * m * n * k === 0) return native(args);
-    const memory = backendMemory(backend);
-    const g = memory && ownProducts ? gemmKernels(memory) : null;
-    if (g) {
-      const pool = productPool(memory as WebAssembly.Memory);
-      const threads = pool && batch * m * n * k >= POOL_MIN_MACS ? pool.threads : 1;
-      return withScope(backend, (s) => {
-        const out = s.alloc([batch, m, n], 'float32');
-        const scratch = s.alloc([parallelScratchBytes(n, threads) / 4], 'float32');
-        const [aBase, bBase, outBase, sp] = [a, b, out, scratch].map((t) =>
-          heapAddress(backend as WasmBackend, t),
-        );
-        const aOp = (index: number) => ({
-          base: aBase + index * m * k * 4,
-          rowStride: tA ? 4 : k * 4,
-          colStride: tA ? m * 4 : 4,
-        });
-        const bOp = (index: number) => ({
-          base: bBase + index * k * n * 4,
-          rowStride: tB ? 4 : n * 4,
-          colStride: tB ? k * 4 : 4,
-        });
-        // The products (one of batch * M rows when every batch of a meets the one b), cut into a
-        // share per thread; on one thread, the pieces are the products themselves.
-        const one = batchB === 1 && !tA;
-        const shape: ProductShape = {
-          ars: aOp(0).rowStride,
-          aks: aOp(0).colStride,
-          brs: bOp(0).rowStride,
-          bcs: bOp(0).colStride,
-          ldc: n * 4,
-          m: one ? batch * m : m,
-          n,
-          k,
-        };
-        const aIdx = batchIndices(outerA, outer);
-        const bIdx = batchIndices(outerB, outer);
-        const products: ProductBases[] = one
-          ? [{ a: aBase, b: bBase, c: outBase }]
-          : Array.from({ length: batch }, (_, o) => ({
-              a: aOp(aIdx[o]).base,
-              b: bOp(bIdx[o]).base,
-              c: outBase + o * m * n * 4,
-            }));
-        if (pool && threads > 1) {
-          for (let i = 0; i < products.length; i += pool.capacity) {
-            const { pieces, ends } = planPieces(products.slice(i, i + pool.capacity), shape, threads, sp);
-            pool.run(g, pieces, ends);
-          }
-        } else {
-          const { pieces } = planPieces(products, shape, 1, sp);
-          for (let i = 0; i < products.length; i++) runPiece(g, pieces, i);
-        }
-        s.free(scratch);
-        return s.reshape(out, outer.concat([m, n]));
-      });
-    }
+    const { backend } = args;
+    const p = productOf('BatchMatMul', args);
+    if (!p) return native(args);
+    const own = ownKernel(backend);
+    if (own) return ownProduct(backend, own, p, 0);
+    const { a, b, tA, tB, m, k, n, outerA, outerB, batchA, batchB, outer, batch } = p;
     if (!tA && !tB && batchA === 1 && batchB === 1) return native(args);
     const entry = nativeEntry(backend);
     if (!entry) return native(args);
@@ -289,6 +335,33 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
       }
       return s.reshape(out, outer.concat([m, n]));
     });
+  };
+}
+
+/**
+ * Wrap the native wasm _FusedMatMul (tf.fused.matMul) `native`: a float32 product with a bias of [N]
+ * or [1] and no activation runs on our kernel, which adds the bias as it stores the sum (where tfjs
+ * would run a product and then an Add over the whole output; tfjs-backend-wasm 4.22 also reads a bias
+ * of [1] as if it had N values). Everything else goes to `native`.
+ */
+export function fusedMatMulWasm(native: KernelFunc): KernelFunc {
+  return (args: KernelArgs): tf.TensorInfo => {
+    const { inputs, backend, attrs = {} } = args;
+    const bias = inputs.bias as tf.TensorInfo | undefined;
+    const plain = (attrs.activation ?? 'linear') === 'linear' && !inputs.preluActivationWeights;
+    const p = plain && bias?.dtype === 'float32' ? productOf('_FusedMatMul', args) : null;
+    const rowOrOne = bias?.shape.length === 1 && (bias.shape[0] === p?.n || bias.shape[0] === 1);
+    const own = p && rowOrOne ? ownKernel(backend) : null;
+    if (!p || !own || !bias) return native(args);
+    const be = backend as WasmBackend;
+    if (bias.shape[0] === p.n) return ownProduct(be, own, p, heapAddress(be, bias));
+    const row = be.makeOutput([p.n], 'float32');
+    try {
+      be.typedArrayFromHeap(row).fill(be.typedArrayFromHeap(bias)[0]);
+      return ownProduct(be, own, p, heapAddress(be, row));
+    } finally {
+      be.disposeData(row.dataId);
+    }
   };
 }
 

@@ -7,8 +7,11 @@
  */
 import { type GemmKernels, gemmScratchBytes } from './gemm-simd.js';
 
-/** Ints per piece: the arguments of `blocked` (a, ars, aks, b, brs, bcs, c, ldc, m, n, k, scratch). */
-export const PIECE_INTS = 12;
+/**
+ * Ints per piece: the arguments of `blocked` (a, ars, aks, b, brs, bcs, c, ldc, m, n, k, scratch,
+ * bias).
+ */
+export const PIECE_INTS = 13;
 
 /** Products smaller than this many multiply-adds stay on the calling thread (waking a thread costs more). */
 export const POOL_MIN_MACS = 1 << 20;
@@ -40,7 +43,7 @@ export function productPool(memory: WebAssembly.Memory): ProductPool | null {
   return pool && pool.memory === memory && pool.threads > 1 ? pool : null;
 }
 
-/** Shape and strides (bytes) shared by the products of one call. */
+/** Shape and strides (bytes) shared by the products of one call, and the bias address (0: none). */
 export interface ProductShape {
   ars: number;
   aks: number;
@@ -50,6 +53,7 @@ export interface ProductShape {
   m: number;
   n: number;
   k: number;
+  bias: number;
 }
 
 /** Base addresses (bytes) of one product's A, B and C. */
@@ -93,6 +97,7 @@ export function planPieces(
       cols,
       s.k,
       scratch + t * stride,
+      s.bias && s.bias + col0 * 4,
     );
   const L = products.length;
   if (L >= threads) {
@@ -138,5 +143,6 @@ export function runPiece(g: GemmKernels, pieces: Int32Array, i: number): void {
     v[o + 9],
     v[o + 10],
     v[o + 11],
+    v[o + 12],
   );
 }

@@ -28,7 +28,8 @@ export interface GemmKernels {
   /**
    * C[i, j] (+)= sum_{t < kc} A[i, t] Bp[t, j] for i < rows, j < n: A[i, t] at a + i rs + t ks, Bp
    * packed by `pack` (panels of kc x 8), C[i, j] at c + i ldc + 4 j. `accumulate` 0 overwrites C.
-   * `spill` is 128 bytes of scratch for partial tiles.
+   * `spill` is 128 bytes of scratch for partial tiles. A nonzero `bias` (the address of n floats) is
+   * added to every row after the sum.
    */
   gemm(
     a: number,
@@ -42,6 +43,7 @@ export interface GemmKernels {
     kc: number,
     accumulate: number,
     spill: number,
+    bias: number,
   ): void;
   /**
    * Pack B[t, j] at b + t ks + j js for t < kc, j < n into panels of 8 columns: dst[(p kc + t) 8 + q]
@@ -49,8 +51,9 @@ export interface GemmKernels {
    */
   pack(b: number, ks: number, js: number, kc: number, n: number, dst: number): void;
   /**
-   * C (m x n at `c`, row stride `ldc`) = A B, blocked: A[i, t] at a + i ars + t aks, B[t, j] at
-   * b + t brs + j bcs; `scratch` holds {@link gemmScratchBytes}(n) bytes (packed B, then the spill).
+   * C (m x n at `c`, row stride `ldc`) = A B (+ bias), blocked: A[i, t] at a + i ars + t aks, B[t, j]
+   * at b + t brs + j bcs; `scratch` holds {@link gemmScratchBytes}(n) bytes (packed B, then the spill).
+   * A nonzero `bias` is the address of n floats added to every row of the finished sum.
    */
   blocked(
     a: number,
@@ -65,6 +68,7 @@ export interface GemmKernels {
     n: number,
     k: number,
     scratch: number,
+    bias: number,
   ): void;
 }
 
@@ -75,8 +79,10 @@ function clampTo(f: WasmFunction, local: number, c: number): void {
 
 function gemmFunction(fused: boolean): WasmFunction {
   const I = T.i32;
-  const f = new WasmFunction('gemm', [I, I, I, I, I, I, I, I, I, I, I]);
-  const [a, rs, ks, rows, bp, c, ldc, n, kc, accumulate, spill] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10];
+  const f = new WasmFunction('gemm', [I, I, I, I, I, I, I, I, I, I, I, I]);
+  const [a, rs, ks, rows, bp, c, ldc, n, kc, accumulate, spill, bias] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11,
+  ];
   const j0 = f.local(I); // first column of the panel
   const panel = f.local(I); // its packed B
   const i0 = f.local(I);
@@ -95,11 +101,14 @@ function gemmFunction(fused: boolean): WasmFunction {
   const last = f.local(I);
   const dstAddr = f.local(I);
   const value = f.local(T.f32);
+  const sum = f.local(T.v128);
+  const biasAt = f.local(I); // bias + 4 j0
   f.get(rows).i32(1).op(op.i32Sub).set(last);
   f.get(bp).set(panel);
   f.loop(
     () => f.get(j0).get(n).op(op.i32GeS),
     () => {
+      f.get(bias).get(j0).i32(4).op(op.i32Mul).op(op.i32Add).set(biasAt);
       f.i32(0).set(i0);
       f.loop(
         () => f.get(i0).get(rows).op(op.i32GeS),
@@ -159,15 +168,25 @@ function gemmFunction(fused: boolean): WasmFunction {
           f.op(op.i32And).op(op.if, op.void);
           for (let k = 0; k < MR; k++) {
             for (let h = 0; h < 2; h++) {
-              f.get(cp).get(accumulate).op(op.if, T.v128);
+              f.get(accumulate).op(op.if, T.v128);
               f.get(acc[2 * k + h])
                 .get(cp)
                 .v(simd.load, 0, h * 16)
                 .v(simd.f32Add);
               f.op(op.else)
                 .get(acc[2 * k + h])
-                .op(op.end);
-              f.v(simd.store, 0, h * 16);
+                .op(op.end)
+                .set(sum);
+              f.get(bias).op(op.if, op.void);
+              f.get(sum)
+                .get(biasAt)
+                .v(simd.load, 0, h * 16)
+                .v(simd.f32Add)
+                .set(sum);
+              f.op(op.end);
+              f.get(cp)
+                .get(sum)
+                .v(simd.store, 0, h * 16);
             }
             if (k < MR - 1) f.get(cp).get(ldc).op(op.i32Add).set(cp);
           }
@@ -212,6 +231,10 @@ function gemmFunction(fused: boolean): WasmFunction {
                   f.op(op.f32Load, 2, 0).set(value);
                   f.get(accumulate).op(op.if, op.void);
                   f.get(value).get(dstAddr).op(op.f32Load, 2, 0).op(op.f32Add).set(value);
+                  f.op(op.end);
+                  f.get(bias).op(op.if, op.void);
+                  f.get(value).get(biasAt).get(q).i32(4).op(op.i32Mul).op(op.i32Add);
+                  f.op(op.f32Load, 2, 0).op(op.f32Add).set(value);
                   f.op(op.end);
                   f.get(value).op(op.f32Store, 2, 0);
                   f.inc(q, 1);
@@ -308,12 +331,16 @@ const FN = { gemm: 0, pack: 1 } as const;
 
 /**
  * The whole product: for each block of KC along the inner dimension, pack that block of B, then run the
- * tile kernel over the rows in blocks of MC (the first block overwrites C, later ones add).
+ * tile kernel over the rows in blocks of MC (the first block overwrites C, later ones add, the last one
+ * adds the bias too).
  */
 function blockedFunction(): WasmFunction {
   const I = T.i32;
-  const f = new WasmFunction('blocked', [I, I, I, I, I, I, I, I, I, I, I, I]);
-  const [a, ars, aks, b, brs, bcs, c, ldc, m, n, k, scratch] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const f = new WasmFunction('blocked', [I, I, I, I, I, I, I, I, I, I, I, I, I]);
+  const [a, ars, aks, b, brs, bcs, c, ldc, m, n, k, scratch, bias] = [
+    0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11, 12,
+  ];
+  const lastBias = f.local(I); // bias on the last block of the inner dimension, else 0
   const t0 = f.local(I);
   const kc = f.local(I);
   const i0 = f.local(I);
@@ -333,6 +360,8 @@ function blockedFunction(): WasmFunction {
     () => f.get(t0).get(k).op(op.i32GeS),
     () => {
       f.get(k).get(t0).op(op.i32Sub).set(kc);
+      // The bias goes in after the whole sum, as a separate add would put it.
+      f.get(bias).i32(0).get(kc).i32(KC).op(op.i32LeS).op(op.select).set(lastBias);
       clampTo(f, kc, KC);
       f.get(b).get(t0).get(brs).op(op.i32Mul).op(op.i32Add).get(brs).get(bcs).get(kc).get(n).get(scratch);
       f.call(FN.pack);
@@ -345,7 +374,7 @@ function blockedFunction(): WasmFunction {
           f.get(a).get(i0).get(ars).op(op.i32Mul).op(op.i32Add).get(t0).get(aks).op(op.i32Mul).op(op.i32Add);
           f.get(ars).get(aks).get(rows).get(scratch);
           f.get(c).get(i0).get(ldc).op(op.i32Mul).op(op.i32Add).get(ldc).get(n).get(kc);
-          f.i32(0).get(t0).op(op.i32LtS).get(spill);
+          f.i32(0).get(t0).op(op.i32LtS).get(spill).get(lastBias);
           f.call(FN.gemm);
           f.inc(i0, MC);
         },

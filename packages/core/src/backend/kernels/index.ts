@@ -8,7 +8,7 @@
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { avgPoolGradWasm } from './avg-pool-grad.js';
-import { batchMatMulWasm } from './batch-matmul.js';
+import { batchMatMulWasm, fusedMatMulWasm } from './batch-matmul.js';
 import { concatWasm } from './concat.js';
 import { conv2DBackpropFilterWasm } from './conv2d-backprop-filter.js';
 import { conv2DBackpropInputWasm } from './conv2d-backprop-input.js';
@@ -106,6 +106,7 @@ const ENTRIES: readonly Entry[] = [
   wrapping('AvgPoolGrad', avgPoolGradWasm),
   { name: 'Conv2DBackpropInput', mode: 'replace', make: () => conv2DBackpropInputWasm },
   wrapping('BatchMatMul', batchMatMulWasm),
+  wrapping('_FusedMatMul', fusedMatMulWasm),
   wrapping('Slice', sliceWasm),
   wrapping('SplitV', (native) => {
     const split = splitVWasm(native as unknown as (args: KernelArgs) => tf.TensorInfo[]);
@@ -132,6 +133,8 @@ const ENTRIES: readonly Entry[] = [
  *   our WebAssembly SIMD product kernel on the heap (with relaxed SIMD's fused multiply-add where
  *   the engine has it: about twice XNNPACK's rate on one thread), or XNNPACK per batch when the
  *   backend has more than two threads;
+ *   _FusedMatMul (tf.fused.matMul, which Linear's forward pass uses) with a bias of [N] and no
+ *   activation, on the same kernel, which adds the bias as it stores the sum;
  *   Slice and SplitV, which read their whole input back into JS once per piece, now copy
  *   straight from the heap (a qkv split of [32, 49, 576] in three: about 8x faster at the median).
  *   Our BatchMatMul also handles batch dimensions that broadcast on both sides ([2, 1] against
