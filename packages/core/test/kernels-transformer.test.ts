@@ -1,8 +1,9 @@
 /**
- * The SwiGLU gate and rotary-embedding kernels on the wasm heap: the gate and its gradient against
- * float64 at every tail length and at extreme inputs, both kernels against the tensor-op form on cpu
- * (the rotary embedding bit for bit, forward and backward), a finite-difference check, registration,
- * an empty input and leaks.
+ * The SwiGLU gate, rotary-embedding and head split / merge kernels on the wasm heap: the gate and its
+ * gradient against float64 at every tail length and at extreme inputs, the gate and the rotary
+ * embedding against the tensor-op form on cpu (the rotary embedding bit for bit, forward and
+ * backward), the head moves against reshapes and transposes (exactly, with their gradients), a
+ * finite-difference check, registration, empty inputs and leaks.
  */
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
@@ -28,7 +29,13 @@ function expectNoLeak(run: () => void): void {
 
 describe('SwiGLU gate kernels', () => {
   it('are registered on wasm only', () => {
-    for (const name of ['LdmaeSwiGLU', 'LdmaeSwiGLUGrad', 'LdmaeRope']) {
+    for (const name of [
+      'LdmaeSwiGLU',
+      'LdmaeSwiGLUGrad',
+      'LdmaeRope',
+      'LdmaeSplitHeads',
+      'LdmaeMergeHeads',
+    ]) {
       expect(WASM_KERNELS).toContain(name);
       expect(tf.getKernel(name, 'wasm')).toBeDefined();
       expect(tf.getKernel(name, 'cpu')).toBeUndefined();
@@ -141,5 +148,93 @@ describe('rotary embedding kernel', () => {
     });
     tf.dispose([x, y, back]);
     rope.dispose();
+  });
+});
+
+describe('head split and merge kernels', () => {
+  const split = (x: tf.Tensor, parts: number, heads: number, part?: number) =>
+    tf.engine().runKernel('LdmaeSplitHeads', { x }, { parts, heads, part }) as tf.Tensor[];
+  const merge = (xs: tf.Tensor[], heads: number) =>
+    tf
+      .engine()
+      .runKernel('LdmaeMergeHeads', Object.fromEntries(xs.map((x, p) => [`x${p}`, x])), {
+        parts: xs.length,
+        heads,
+      }) as tf.Tensor;
+  /** The tensor-op form: part p of x [B, N, parts * heads * d] as [B, heads, N, d]. */
+  const reference = (x: tf.Tensor, parts: number, heads: number) => {
+    const [b, n, w] = x.shape;
+    const d = w / (parts * heads);
+    return tf.split(x, parts, 2).map((t) => tf.transpose(tf.reshape(t, [b, n, heads, d]), [0, 2, 1, 3]));
+  };
+
+  it('move heads exactly as reshapes and transposes do, both ways, at every row length', async () => {
+    await setupBackend({ backend: 'wasm' });
+    for (const [b, n, parts, heads, d] of [
+      [2, 5, 3, 2, 4],
+      [1, 7, 3, 3, 5],
+      [3, 4, 1, 2, 3],
+      [2, 64, 3, 3, 64],
+    ]) {
+      tf.tidy(() => {
+        const x = createRng(b + n + d).normal([b, n, parts * heads * d]);
+        const got = split(x, parts, heads);
+        const ref = reference(x, parts, heads);
+        expect(got.length).toBe(parts);
+        got.forEach((g, p) => {
+          expect(g.shape).toEqual([b, heads, n, d]);
+          expect(Array.from(g.dataSync())).toEqual(Array.from(ref[p].dataSync()));
+        });
+        expect(Array.from(split(x, parts, heads, parts - 1)[0].dataSync())).toEqual(
+          Array.from(ref[parts - 1].dataSync()),
+        );
+        const back = merge(got, heads);
+        expect(back.shape).toEqual(x.shape);
+        expect(Array.from(back.dataSync())).toEqual(Array.from(x.dataSync()));
+      });
+    }
+  });
+
+  it('give the gradients of the tensor-op form, and of one part taken alone', async () => {
+    await setupBackend({ backend: 'wasm' });
+    tf.tidy(() => {
+      const x = createRng(11).normal([2, 6, 3 * 2 * 5]);
+      const ws = [0, 1, 2].map((p) => createRng(20 + p).normal([2, 2, 6, 5]));
+      const loss = (parts: tf.Tensor[]) => tf.addN(parts.map((t, p) => tf.sum(tf.mul(t, ws[p]))));
+      const got = tf.grad((t: tf.Tensor) => loss(split(t, 3, 2)))(x);
+      const ref = tf.grad((t: tf.Tensor) => loss(reference(t, 3, 2)))(x);
+      expect(Array.from(got.dataSync())).toEqual(Array.from(ref.dataSync()));
+      // Only k used: the others' gradients are zeros.
+      const onlyK = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(split(t, 3, 2)[1], ws[1])))(x);
+      const refK = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(reference(t, 3, 2)[1], ws[1])))(x);
+      expect(Array.from(onlyK.dataSync())).toEqual(Array.from(refK.dataSync()));
+      const alone = tf.grad((t: tf.Tensor) => tf.sum(tf.mul(split(t, 3, 2, 1)[0], ws[1])))(x);
+      expect(Array.from(alone.dataSync())).toEqual(Array.from(refK.dataSync()));
+      // Merge's gradient splits dy, part by part.
+      const [q, k, v] = reference(x, 3, 2);
+      const dy = createRng(30).normal([2, 6, 30]);
+      const [dq, dk, dv] = tf.grads((a: tf.Tensor, b: tf.Tensor, c: tf.Tensor) =>
+        tf.sum(tf.mul(merge([a, b, c], 2), dy)),
+      )([q, k, v]);
+      const parts = reference(dy, 3, 2);
+      [dq, dk, dv].forEach((g, p) =>
+        expect(Array.from(g.dataSync())).toEqual(Array.from(parts[p].dataSync())),
+      );
+    });
+  });
+
+  it('handle an empty batch and leak nothing', async () => {
+    await setupBackend({ backend: 'wasm' });
+    const x = createRng(3).normal([2, 4, 12]);
+    expectNoLeak(() => {
+      expect(split(tf.zeros([0, 4, 12]), 3, 2).map((t) => t.shape)).toEqual([
+        [0, 2, 4, 2],
+        [0, 2, 4, 2],
+        [0, 2, 4, 2],
+      ]);
+      merge(split(x, 3, 2), 2).dataSync();
+      tf.grad((t: tf.Tensor) => tf.sum(merge(split(t, 1, 3), 3)))(x).dataSync();
+    });
+    x.dispose();
   });
 });

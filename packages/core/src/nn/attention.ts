@@ -1,9 +1,12 @@
 /**
  * Multi-head self-attention of timm's ViT / MAE / LightningDiT, written for the wasm backend: one
- * batched product over [B, heads, N, d] for all heads, q / k / v cut from the fused projection with
- * slices and 4-D transposes (5-D transposes are slow there).
+ * batched product over [B, heads, N, d] for all heads, q / k / v cut from the fused projection in one
+ * pass there (elsewhere with a split and 4-D transposes; 5-D transposes are slow on wasm).
  */
 import * as tf from '@tensorflow/tfjs-core';
+import { hasKernel } from '../backend/kernels/fused.js';
+import { headInputs, MERGE_HEADS, SPLIT_HEADS } from '../backend/kernels/fused-transformer.js';
+import { productsTakeTransposeFlags } from '../backend/kernels/index.js';
 import { checkNumber } from '../checks.js';
 import type { Rng } from '../rng.js';
 import { customGrad2 } from './custom-grad.js';
@@ -48,7 +51,37 @@ export function matMulNT(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
       `matMulNT: expected a [..., M, K] and b [..., N, K], got a [${a.shape}] and b [${b.shape}]`,
     );
   }
-  return getMatMulGradMode() === 'tfjs' ? tf.matMul(a, b, false, true) : matMulNTExplicit(a, b);
+  // tfjs's gradient multiplies with transpose flags: right where the backend's product takes them.
+  if (getMatMulGradMode() === 'tfjs' || productsTakeTransposeFlags()) return tf.matMul(a, b, false, true);
+  return matMulNTExplicit(a, b);
+}
+
+/** a @ b for a [..., M, K] and b [..., K, N]: with the flags where free, else as a @ (b^T)^T. */
+function matMulNN(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
+  if (getMatMulGradMode() === 'tfjs' || productsTakeTransposeFlags()) return tf.matMul(a, b);
+  return matMulNTExplicit(a, swapLast(b));
+}
+
+/**
+ * x [B, N, parts * heads * d] -> `parts` tensors [B, heads, N, d] (part p, head h from channels
+ * (p * heads + h) * d ...): q, k and v out of the fused projection. One pass on wasm.
+ */
+function splitHeads(x: tf.Tensor, parts: number, heads: number): tf.Tensor[] {
+  const [b, n, width] = x.shape;
+  const d = width / (parts * heads);
+  if (x.dtype === 'float32' && hasKernel(SPLIT_HEADS)) {
+    return tf.engine().runKernel(SPLIT_HEADS, { x }, { parts, heads }) as tf.Tensor[];
+  }
+  return tf.split(x, parts, 2).map((t) => tf.transpose(tf.reshape(t, [b, n, heads, d]), [0, 2, 1, 3]));
+}
+
+/** The inverse of {@link splitHeads} for one part: o [B, heads, N, d] -> [B, N, heads * d]. */
+function mergeHeads(o: tf.Tensor): tf.Tensor3D {
+  const [b, heads, n, d] = o.shape;
+  if (o.dtype === 'float32' && hasKernel(MERGE_HEADS)) {
+    return tf.engine().runKernel(MERGE_HEADS, headInputs([o]), { parts: 1, heads }) as tf.Tensor3D;
+  }
+  return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, heads * d]);
 }
 
 /** Per-head normalisation of queries and keys (LightningDiT's qk_norm). */
@@ -135,21 +168,14 @@ export class Attention extends Module {
     if (x.rank !== 3 || x.shape[2] !== this.dim) {
       throw new Error(`Attention.forward: x must have shape [B, N, ${this.dim}], got [${x.shape}]`);
     }
-    const [b, n] = x.shape;
+    const n = x.shape[1];
     if (rope && (rope.numTokens !== n || rope.headDim !== this.headDim)) {
       throw new Error(
         `Attention.forward: rope is for ${rope.numTokens} tokens of ${rope.headDim} channels, x has ${n} tokens of ${this.headDim}`,
       );
     }
     return tf.tidy(() => {
-      const h = this.heads;
-      const d = this.headDim;
-      const toHeads = (t: tf.Tensor, perm: number[]) => tf.transpose(tf.reshape(t, [b, n, h, d]), perm);
-      const [qf, kf, vf] = tf.split(this.qkv.forward(x), 3, 2);
-      let q = toHeads(qf, [0, 2, 1, 3]);
-      let k = toHeads(kf, [0, 2, 1, 3]);
-      // v as [B, heads, d, N], so that attn @ v is also an a @ b^T product.
-      const vT = toHeads(vf, [0, 2, 3, 1]);
+      let [q, k, v] = splitHeads(this.qkv.forward(x), 3, this.heads);
       if (this.qNorm) q = this.qNorm.forward(q);
       if (this.kNorm) k = this.kNorm.forward(k);
       if (rope) {
@@ -157,7 +183,7 @@ export class Attention extends Module {
         k = rope.forward(k);
       }
       const attn = tf.softmax(matMulNT(tf.mul(q, this.scale), k));
-      const out = tf.reshape(tf.transpose(matMulNT(attn, vT), [0, 2, 1, 3]), [b, n, this.dim]);
+      const out = mergeHeads(matMulNN(attn, v));
       return this.proj.forward(out) as tf.Tensor3D;
     });
   }

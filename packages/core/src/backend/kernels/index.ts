@@ -32,7 +32,18 @@ import {
   SUM_ROWS,
   sumRowsWasm,
 } from './fused.js';
-import { ROPE, ropeWasm, SWIGLU, SWIGLU_GRAD, swigluGradWasm, swigluWasm } from './fused-transformer.js';
+import {
+  MERGE_HEADS,
+  mergeHeadsWasm,
+  ROPE,
+  ropeWasm,
+  SPLIT_HEADS,
+  SWIGLU,
+  SWIGLU_GRAD,
+  splitHeadsWasm,
+  swigluGradWasm,
+  swigluWasm,
+} from './fused-transformer.js';
 import { gatherV2WithBatchDims } from './gather-v2.js';
 import { identityWasm } from './identity.js';
 import { maxPoolGradWasm } from './max-pool-grad.js';
@@ -88,6 +99,13 @@ const ENTRIES: readonly Entry[] = [
   { name: SWIGLU, mode: 'missing', make: () => swigluWasm, available: fusedAvailable },
   { name: SWIGLU_GRAD, mode: 'missing', make: () => swigluGradWasm, available: fusedAvailable },
   { name: ROPE, mode: 'missing', make: () => ropeWasm, available: fusedAvailable },
+  {
+    name: SPLIT_HEADS,
+    mode: 'missing',
+    make: () => splitHeadsWasm as unknown as KernelFunc,
+    available: fusedAvailable,
+  },
+  { name: MERGE_HEADS, mode: 'missing', make: () => mergeHeadsWasm, available: fusedAvailable },
   { name: NORM, mode: 'missing', make: () => normWasm as unknown as KernelFunc, available: fusedAvailable },
   {
     name: NORM_GRAD,
@@ -145,7 +163,8 @@ const ENTRIES: readonly Entry[] = [
  * - our own, one WebAssembly SIMD pass each where tensor ops would run a chain of kernels, registered
  *   only where the SIMD module runs: LdmaeAdamW, LdmaeGelu, LdmaeGeluGrad, LdmaeSumRows, LdmaeNorm and
  *   LdmaeNormGrad (LayerNorm / RMSNorm with their scale and shift, forward and backward), LdmaeSwiGLU
- *   and LdmaeSwiGLUGrad (the SwiGLU gate silu(a) * b), LdmaeRope (the rotary embedding, both ways).
+ *   and LdmaeSwiGLUGrad (the SwiGLU gate silu(a) * b), LdmaeRope (the rotary embedding, both ways),
+ *   LdmaeSplitHeads and LdmaeMergeHeads (attention's heads out of and back into the fused layout).
  */
 export const WASM_KERNELS: readonly string[] = Object.freeze(ENTRIES.map((e) => e.name));
 

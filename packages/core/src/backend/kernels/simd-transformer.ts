@@ -9,6 +9,9 @@
  *   tables repeat every `n` rows (a reverse, two multiplies and an add in tfjs). With `sign` -1 it is
  *   the transposed rotation, the gradient. Each product and sum is the tensor-op form's float32
  *   operation, so both give the same bits.
+ * - `copyRows`: rows of bytes gathered and scattered through three strides on each side, which moves
+ *   attention's heads in and out of the fused projection's layout in one pass (a split and a
+ *   transpose per q, k and v in tfjs).
  */
 import { WASM_OP as op, WASM_SIMD_OP as simd, WASM_TYPE as T, WasmFunction } from '../../wasm/assembler.js';
 import { elementwise, exprs, sigmoid, splat } from './simd-expr.js';
@@ -143,9 +146,63 @@ function ropeFunction(): WasmFunction {
   return f;
 }
 
+/**
+ * copyRows(src, dst, n0, n1, n2, ss0, ss1, ss2, ds0, ds1, ds2, bytes): for i0 < n0, i1 < n1, i2 < n2,
+ * copy `bytes` (a multiple of 4) from src + i0 ss0 + i1 ss1 + i2 ss2 to dst + i0 ds0 + i1 ds1 + i2 ds2:
+ * 16 bytes at a time, then 4.
+ */
+function copyRowsFunction(): WasmFunction {
+  const I = T.i32;
+  const f = new WasmFunction('copyRows', [I, I, I, I, I, I, I, I, I, I, I, I]);
+  const [src, dst, n0, n1, n2, ss0, ss1, ss2, ds0, ds1, ds2, bytes] = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10, 11];
+  const [i0, i1, i2, s1, d1, s2, d2, j, end16] = Array.from({ length: 9 }, () => f.local(I));
+  f.get(bytes).i32(~15).op(op.i32And).set(end16);
+  const step = (idx: number, s: number, ss: number, d: number, ds: number) => {
+    f.get(s).get(ss).op(op.i32Add).set(s);
+    f.get(d).get(ds).op(op.i32Add).set(d);
+    f.inc(idx, 1);
+  };
+  f.loop(
+    () => f.get(i0).get(n0).op(op.i32GeU),
+    () => {
+      f.get(src).set(s1).get(dst).set(d1).i32(0).set(i1);
+      f.loop(
+        () => f.get(i1).get(n1).op(op.i32GeU),
+        () => {
+          f.get(s1).set(s2).get(d1).set(d2).i32(0).set(i2);
+          f.loop(
+            () => f.get(i2).get(n2).op(op.i32GeU),
+            () => {
+              f.i32(0).set(j);
+              f.loop(
+                () => f.get(j).get(end16).op(op.i32GeU),
+                () => {
+                  f.get(d2).get(j).op(op.i32Add).get(s2).get(j).op(op.i32Add).v(simd.load, 0, 0);
+                  f.v(simd.store, 0, 0).inc(j, 16);
+                },
+              );
+              f.loop(
+                () => f.get(j).get(bytes).op(op.i32GeU),
+                () => {
+                  f.get(d2).get(j).op(op.i32Add).get(s2).get(j).op(op.i32Add).op(op.f32Load, 2, 0);
+                  f.op(op.f32Store, 2, 0).inc(j, 4);
+                },
+              );
+              step(i2, s2, ss2, d2, ds2);
+            },
+          );
+          step(i1, s1, ss1, d1, ds1);
+        },
+      );
+      step(i0, src, ss0, dst, ds0);
+    },
+  );
+  return f;
+}
+
 /** The functions of this file, in the order their exports are listed in {@link TransformerKernels}. */
 export function transformerFunctions(): WasmFunction[] {
-  return [swigluFunction(), swigluGradFunction(), ropeFunction()];
+  return [swigluFunction(), swigluGradFunction(), ropeFunction(), copyRowsFunction()];
 }
 
 /** The kernels of this file, bound to one memory (byte addresses into it). */
@@ -159,4 +216,22 @@ export interface TransformerKernels {
    * `table` floats (a multiple of 4) that repeat.
    */
   rope(x: number, cos: number, sin: number, y: number, total: number, table: number, sign: number): void;
+  /**
+   * Copy `bytes` (a multiple of 4) from src + i0 ss0 + i1 ss1 + i2 ss2 to dst + i0 ds0 + i1 ds1 +
+   * i2 ds2 for every i0 < n0, i1 < n1, i2 < n2.
+   */
+  copyRows(
+    src: number,
+    dst: number,
+    n0: number,
+    n1: number,
+    n2: number,
+    ss0: number,
+    ss1: number,
+    ss2: number,
+    ds0: number,
+    ds1: number,
+    ds2: number,
+    bytes: number,
+  ): void;
 }
