@@ -153,14 +153,18 @@ describe('rotary embedding kernel', () => {
 
 describe('head split and merge kernels', () => {
   const split = (x: tf.Tensor, parts: number, heads: number, part?: number) =>
-    tf.engine().runKernel('LdmaeSplitHeads', { x }, { parts, heads, part }) as tf.Tensor[];
-  const merge = (xs: tf.Tensor[], heads: number) =>
     tf
       .engine()
-      .runKernel('LdmaeMergeHeads', Object.fromEntries(xs.map((x, p) => [`x${p}`, x])), {
-        parts: xs.length,
-        heads,
-      }) as tf.Tensor;
+      .runKernel(
+        'LdmaeSplitHeads',
+        { x },
+        part === undefined ? { parts, heads } : { parts, heads, part },
+      ) as tf.Tensor[];
+  const merge = (xs: tf.Tensor[], heads: number) =>
+    tf.engine().runKernel('LdmaeMergeHeads', Object.fromEntries(xs.map((x, p) => [`x${p}`, x])), {
+      parts: xs.length,
+      heads,
+    }) as tf.Tensor;
   /** The tensor-op form: part p of x [B, N, parts * heads * d] as [B, heads, N, d]. */
   const reference = (x: tf.Tensor, parts: number, heads: number) => {
     const [b, n, w] = x.shape;
@@ -217,9 +221,9 @@ describe('head split and merge kernels', () => {
         tf.sum(tf.mul(merge([a, b, c], 2), dy)),
       )([q, k, v]);
       const parts = reference(dy, 3, 2);
-      [dq, dk, dv].forEach((g, p) =>
-        expect(Array.from(g.dataSync())).toEqual(Array.from(parts[p].dataSync())),
-      );
+      [dq, dk, dv].forEach((g, p) => {
+        expect(Array.from(g.dataSync())).toEqual(Array.from(parts[p].dataSync()));
+      });
     });
   });
 
