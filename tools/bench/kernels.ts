@@ -31,12 +31,17 @@ const ONLY = opt('--only', '');
 // tfjs-backend-wasm registers its kernels when imported; setupBackend then replaces some of them.
 const tfjsKernels = new Map(WASM_KERNELS.map((name) => [name, tf.getKernel(name, 'wasm')]));
 await setupBackend({ backend: 'wasm', threads: 1 });
+/** Kernels switched along with the one compared (each is the other's gradient). */
+const PARTNERS: Record<string, string[]> = { LdmaeSplitHeads: ['LdmaeMergeHeads'] };
+
 // The kernels tfjs has that ours replace, and our own one-pass kernels (named Ldmae*), whose callers
 // run tensor ops without them. Kernels tfjs lacks (Conv2DBackpropFilter, ...) have no baseline.
 const compared = opt('--kernels', '')
   ? opt('--kernels', '').split(',')
   : WASM_KERNELS.filter(
-      (name) => tfjsKernels.get(name) || (name.startsWith('Ldmae') && !name.endsWith('Grad')),
+      (name) =>
+        (tfjsKernels.get(name) || (name.startsWith('Ldmae') && !name.endsWith('Grad'))) &&
+        !Object.values(PARTNERS).flat().includes(name),
     );
 
 const baselineName = (kernel: string) =>
@@ -100,9 +105,11 @@ interface Row {
 
 /** Median ms per step with tfjs's `kernel` and with ours, alternating. */
 function compare(w: Workload, kernel: string): Row {
-  // A forward kernel and its gradient kernel are switched together.
-  // Our forward kernels go with their gradient kernel (LdmaeGelu, LdmaeGeluGrad; LdmaeNorm, LdmaeNormGrad).
-  const names = WASM_KERNELS.includes(`${kernel}Grad`) ? [kernel, `${kernel}Grad`] : [kernel];
+  // Kernels that only work together are switched together: ours go with their gradient kernel
+  // (LdmaeGelu, LdmaeGeluGrad; LdmaeNorm, LdmaeNormGrad), and the head split with the head merge.
+  const names = [kernel, ...(PARTNERS[kernel] ?? []), `${kernel}Grad`].filter(
+    (n, i) => i === 0 || WASM_KERNELS.includes(n),
+  );
   const theirs = names.map((n) => tfjsKernels.get(n));
   const ours = names.map((n) => tf.getKernel(n, 'wasm') as tf.KernelConfig);
   const select = (which: 'tfjs' | 'ours') => {

@@ -69,7 +69,8 @@ function matMulNN(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 function splitHeads(x: tf.Tensor, parts: number, heads: number): tf.Tensor[] {
   const [b, n, width] = x.shape;
   const d = width / (parts * heads);
-  if (x.dtype === 'float32' && hasKernel(SPLIT_HEADS)) {
+  // Each kernel's gradient is the other: both or neither.
+  if (x.dtype === 'float32' && hasKernel(SPLIT_HEADS) && hasKernel(MERGE_HEADS)) {
     return tf.engine().runKernel(SPLIT_HEADS, { x }, { parts, heads }) as tf.Tensor[];
   }
   return tf.split(x, parts, 2).map((t) => tf.transpose(tf.reshape(t, [b, n, heads, d]), [0, 2, 1, 3]));
@@ -78,7 +79,7 @@ function splitHeads(x: tf.Tensor, parts: number, heads: number): tf.Tensor[] {
 /** The inverse of {@link splitHeads} for one part: o [B, heads, N, d] -> [B, N, heads * d]. */
 function mergeHeads(o: tf.Tensor): tf.Tensor3D {
   const [b, heads, n, d] = o.shape;
-  if (o.dtype === 'float32' && hasKernel(MERGE_HEADS)) {
+  if (o.dtype === 'float32' && hasKernel(SPLIT_HEADS) && hasKernel(MERGE_HEADS)) {
     return tf.engine().runKernel(MERGE_HEADS, headInputs([o]), { parts: 1, heads }) as tf.Tensor3D;
   }
   return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, heads * d]);

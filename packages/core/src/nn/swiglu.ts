@@ -38,7 +38,7 @@ export function swigluGate(x12: tf.Tensor): tf.Tensor {
   if (x12.rank < 1 || last % 2 !== 0) {
     throw new Error(`swigluGate: x12 must have an even last dimension, got [${x12.shape}]`);
   }
-  if (x12.dtype === 'float32' && hasKernel(SWIGLU)) return gateKernel(x12);
+  if (x12.dtype === 'float32' && hasKernel(SWIGLU) && hasKernel(SWIGLU_GRAD)) return gateKernel(x12);
   return tf.tidy(() => {
     const [a, b] = tf.split(x12, 2, -1);
     return tf.mul(silu(a), b);
