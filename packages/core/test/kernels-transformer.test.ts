@@ -10,22 +10,13 @@ import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, RotaryEmbedding2d, setupBackend, WASM_KERNELS } from '../src/index.node.js';
 import { swigluGate } from '../src/nn/swiglu.js';
 import { gradCheck } from './nn-gradcheck.js';
-import { expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
+import { expectNoLeak, expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
 
 const sig64 = (a: number) => 1 / (1 + Math.exp(-a));
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
 });
-
-/** Count tensors and heap buffers around `run`, which must leave neither behind. */
-function expectNoLeak(run: () => void): void {
-  const tensors = tf.memory().numTensors;
-  const buffers = tf.backend().numDataIds();
-  tf.tidy(run);
-  expect(tf.memory().numTensors).toBe(tensors);
-  expect(tf.backend().numDataIds()).toBe(buffers);
-}
 
 describe('SwiGLU gate kernels', () => {
   it('are registered on wasm only', () => {

@@ -45,3 +45,12 @@ export async function expectSameOnWasmAndCpu(make: () => tf.Tensor[], tol = 0): 
     expect(worst).toBeLessThanOrEqual(tol);
   });
 }
+
+/** Count tensors and heap buffers around `run`, which must leave neither behind. */
+export function expectNoLeak(run: () => void): void {
+  const tensors = tf.memory().numTensors;
+  const buffers = tf.backend().numDataIds();
+  tf.tidy(run);
+  expect(tf.memory().numTensors).toBe(tensors);
+  expect(tf.backend().numDataIds()).toBe(buffers);
+}
