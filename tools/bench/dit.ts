@@ -7,7 +7,13 @@
  *                              [--batch 16] [--iters 5] [--sample-steps 10] [--sample-batch 8]
  *                              [--cfg 4] [--torch-threads N] [--no-cpu] [--no-torch] [--no-install]
  *                              [--profile] [--threads N]   (wasm threads; default setupBackend's)
+ *                              [--rounds R]   (alternate wasm and PyTorch R times; default 1)
  *                              [--json PATH]   (also write the results as JSON, see report.ts)
+ *
+ * With `--rounds R`, wasm and PyTorch take turns (wasm first in odd rounds, PyTorch first in even ones),
+ * each measuring `--iters` steps and 3 sampling runs per round, so that a change in the machine's speed
+ * hits both alike; each side's figure is the median of its per-round medians (best: the best of all).
+ * PyTorch starts a fresh process each round, with its own warm-up.
  *
  * `--profile` prints the kernels of one wasm training step and of one sampling run.
  *
@@ -39,6 +45,7 @@ const SAMPLE_BATCH = Number(opt('--sample-batch', '8'));
 const CFG = Number(opt('--cfg', '4'));
 const THREADS = Number(opt('--threads', '0')) || undefined;
 const XNNPACK_THREADS = Number(opt('--xnnpack-threads', '0')) || undefined;
+const ROUNDS = Math.max(1, Number(opt('--rounds', '1')));
 const PY = process.env.LDMAE_BENCH_PYTHON || '/usr/bin/python3';
 
 const median = (v: number[]) => [...v].sort((a, b) => a - b)[Math.floor(v.length / 2)];
@@ -52,28 +59,19 @@ interface Timing {
 
 const SHAPE: DitBench = { preset: PRESET, size: SIZE, channels: CHANNELS, classes: CLASSES, batch: BATCH };
 
-async function timeBackend(
-  backend: 'wasm' | 'cpu',
-  trainIters: number,
-  sampleIters: number,
-  sampleBatch: number,
-): Promise<Timing> {
+/** A model set up and warmed up on `backend`, measured as often as asked. */
+interface Session {
+  measure(trainIters: number, sampleIters: number): Promise<Timing>;
+  dispose(): void;
+}
+
+async function openSession(backend: 'wasm' | 'cpu', sampleBatch: number): Promise<Session> {
   await setupBackend({ backend, threads: THREADS, xnnpackThreads: XNNPACK_THREADS });
   const { model, rng, step, dispose } = ditTraining(SHAPE);
   step(); // warm-up (kernel set-up, first allocations)
-  const before = tf.memory().numTensors;
-  const train: number[] = [];
-  for (let i = 0; i < trainIters; i++) {
-    const t0 = performance.now();
-    step();
-    train.push(performance.now() - t0);
-  }
-  if (tf.memory().numTensors !== before)
-    throw new Error(`bench: training leaked ${tf.memory().numTensors - before} tensors`);
-  if (flag('--profile') && backend === 'wasm') await profile(step);
-
-  model.eval();
+  let profiled = !(flag('--profile') && backend === 'wasm');
   const sample = async () => {
+    model.eval();
     const noise = rng.normal([sampleBatch, SIZE, SIZE, CHANNELS]);
     const ys = Int32Array.from({ length: sampleBatch }, () => rng.nextInt(CLASSES));
     const t0 = performance.now();
@@ -88,24 +86,44 @@ async function timeBackend(
     out.dataSync();
     const ms = performance.now() - t0;
     tf.dispose([noise, out]);
+    model.train();
     return ms / sampleBatch;
   };
-  const samples: number[] = [];
-  for (let i = 0; i < sampleIters; i++) samples.push(await sample());
-  if (flag('--profile') && backend === 'wasm') {
-    printProfile(await tf.profile(sample), `kernel time of one sampling run (${sampleBatch} images)`);
-  }
-  dispose();
-  return {
-    trainMs: median(train),
-    trainBestMs: Math.min(...train),
-    sampleMsPerImage: median(samples),
-    sampleBestMsPerImage: Math.min(...samples),
+  const measure = async (trainIters: number, sampleIters: number): Promise<Timing> => {
+    const before = tf.memory().numTensors;
+    const train: number[] = [];
+    for (let i = 0; i < trainIters; i++) {
+      const t0 = performance.now();
+      step();
+      train.push(performance.now() - t0);
+    }
+    if (tf.memory().numTensors !== before)
+      throw new Error(`bench: training leaked ${tf.memory().numTensors - before} tensors`);
+    const samples: number[] = [];
+    for (let i = 0; i < sampleIters; i++) samples.push(await sample());
+    if (!profiled) {
+      profiled = true;
+      printProfile(await tf.profile(step), 'kernel time of one wasm training step');
+      printProfile(await tf.profile(sample), `kernel time of one sampling run (${sampleBatch} images)`);
+    }
+    return {
+      trainMs: median(train),
+      trainBestMs: Math.min(...train),
+      sampleMsPerImage: median(samples),
+      sampleBestMsPerImage: Math.min(...samples),
+    };
   };
+  return { measure, dispose };
 }
 
-async function profile(step: () => number): Promise<void> {
-  printProfile(await tf.profile(step), 'kernel time of one wasm training step');
+/** Several rounds' timings as one: medians of the per-round medians, the best of the bests. */
+function combine(rounds: Timing[]): Timing {
+  return {
+    trainMs: median(rounds.map((t) => t.trainMs)),
+    trainBestMs: Math.min(...rounds.map((t) => t.trainBestMs)),
+    sampleMsPerImage: median(rounds.map((t) => t.sampleMsPerImage)),
+    sampleBestMsPerImage: Math.min(...rounds.map((t) => t.sampleBestMsPerImage)),
+  };
 }
 
 function torchAvailable(): boolean {
@@ -175,33 +193,54 @@ async function main(): Promise<void> {
   report.note(
     `${params.toLocaleString('en')} parameters, latents ${SIZE}x${SIZE}x${CHANNELS}, ${CLASSES} classes; training: batch ${BATCH}, ` +
       `rectified flow + AdamW, median of ${ITERS} steps after 1 warm-up (PyTorch: 2); sampling: Euler ${SAMPLE_STEPS} steps, ` +
-      `guidance ${CFG}, ${SAMPLE_BATCH} images per batch, median of 3 runs; wasm: products on ` +
+      `guidance ${CFG}, ${SAMPLE_BATCH} images per batch, median of 3 runs` +
+      `${ROUNDS > 1 ? `, both in each of ${ROUNDS} alternating rounds (medians of the round medians)` : ''}; wasm: products on ` +
       `${threads(backendThreads() ?? 1)}, XNNPACK's pool ${backendXnnpackThreads()}`,
   );
   let torchTiming: (Timing & { torch: string; threads: number }) | undefined;
   const rows: [string, Timing, string][] = [];
-  const wasmTiming = await timeBackend('wasm', ITERS, 3, SAMPLE_BATCH);
+  const withTorch = !flag('--no-torch') && ensureTorch();
+  if (!flag('--no-torch') && !withTorch) {
+    console.log('PyTorch: not available (skipped)');
+    report.note('PyTorch not installed: no PyTorch rows or ratios');
+  }
+  const session = await openSession('wasm', SAMPLE_BATCH);
+  const wasmRounds: Timing[] = [];
+  const torchRounds: (Timing & { torch: string; threads: number })[] = [];
+  for (let r = 0; r < ROUNDS; r++) {
+    for (const which of r % 2 ? ['torch', 'wasm'] : ['wasm', 'torch']) {
+      if (which === 'wasm') wasmRounds.push(await session.measure(ITERS, 3));
+      else if (withTorch) torchRounds.push(timeTorch(config));
+    }
+  }
+  session.dispose();
+  const per = ROUNDS > 1 ? ` per round, ${ROUNDS} rounds alternating with PyTorch` : '';
   rows.push([
     `tfjs wasm, ${backendThreads()} thread(s)`,
-    wasmTiming,
-    `median of ${ITERS} steps, 3 sampling runs`,
+    combine(wasmRounds),
+    `median of ${ITERS} steps, 3 sampling runs${per}`,
   ]);
   // The pure-JS backend is ~30-100x slower: one step, and one sampling run of a single image.
-  if (!flag('--no-cpu'))
-    rows.push(['tfjs cpu', await timeBackend('cpu', 1, 1, 1), '1 step, 1 sampling run of 1 image']);
-  if (!flag('--no-torch')) {
-    if (ensureTorch()) {
-      const t = timeTorch(config);
-      torchTiming = t;
-      rows.push([
-        `PyTorch ${t.torch} CPU`,
-        t,
-        `${t.threads} threads, median of ${ITERS} steps, 3 sampling runs`,
-      ]);
-    } else {
-      console.log('PyTorch: not available (skipped)');
-      report.note('PyTorch not installed: no PyTorch rows or ratios');
-    }
+  if (!flag('--no-cpu')) {
+    const cpu = await openSession('cpu', 1);
+    rows.push(['tfjs cpu', await cpu.measure(1, 1), '1 step, 1 sampling run of 1 image']);
+    cpu.dispose();
+  }
+  if (withTorch) {
+    const first = torchRounds[0];
+    torchTiming = { ...combine(torchRounds), torch: first.torch, threads: first.threads };
+    rows.push([
+      `PyTorch ${first.torch} CPU`,
+      torchTiming,
+      `${first.threads} threads, median of ${ITERS} steps, 3 sampling runs${per}`,
+    ]);
+  }
+  if (ROUNDS > 1) {
+    const list = (ts: Timing[], k: keyof Timing) => ts.map((t) => t[k].toFixed(0)).join(' / ');
+    report.note(
+      `per round, ms per step: wasm ${list(wasmRounds, 'trainMs')}, PyTorch ${list(torchRounds, 'trainMs')}; ` +
+        `ms per image: wasm ${list(wasmRounds, 'sampleMsPerImage')}, PyTorch ${list(torchRounds, 'sampleMsPerImage')}`,
+    );
   }
   console.log('');
   console.log(

@@ -52,14 +52,14 @@ function againstTorch(id: string, script: string, threads: number, args: string[
 }
 
 const VMAE_QUICK = ['--steps', '2', '--warmup', '1'];
-const DIT_QUICK = ['--iters', '2', '--sample-steps', '2', '--sample-batch', '2'];
+const DIT_QUICK = ['--iters', '2', '--sample-steps', '2', '--sample-batch', '2', '--rounds', '2'];
 
 /** The benchmarks, in the order they run. wasm and PyTorch run with the same thread count. */
 const BENCHES: Bench[] = [
   againstTorch('vmae-1t', 'vmae.ts', 1, ['--steps', '30'], VMAE_QUICK),
   againstTorch('vmae-2t', 'vmae.ts', 2, ['--steps', '30'], VMAE_QUICK),
-  againstTorch('dit', 'dit.ts', 1, ['--iters', '10'], DIT_QUICK),
-  againstTorch('dit-2t', 'dit.ts', 2, ['--iters', '10'], DIT_QUICK),
+  againstTorch('dit', 'dit.ts', 1, ['--iters', '6', '--rounds', '3'], DIT_QUICK),
+  againstTorch('dit-2t', 'dit.ts', 2, ['--iters', '6', '--rounds', '3'], DIT_QUICK),
   {
     id: 'stats',
     group: 'stats',
