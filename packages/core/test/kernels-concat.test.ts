@@ -6,7 +6,7 @@
 import * as tf from '@tensorflow/tfjs-core';
 import { beforeAll, describe, expect, it } from 'vitest';
 import { createRng, setupBackend, WASM_KERNELS } from '../src/index.node.js';
-import { expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
+import { expectNoLeak, expectSameOnWasmAndCpu } from './wasm-vs-cpu.js';
 
 beforeAll(async () => {
   await setupBackend({ backend: 'wasm' });
@@ -100,13 +100,9 @@ describe('wasm Concat', () => {
     });
     await setupBackend({ backend: 'wasm' });
     const x = createRng(1).normal([3, 4]);
-    const tensors = tf.memory().numTensors;
-    const buffers = tf.backend().numDataIds();
-    tf.tidy(() => {
+    expectNoLeak(() => {
       tf.concat([x, x, tf.zeros([3, 0])], 1).dataSync();
     });
-    expect(tf.memory().numTensors).toBe(tensors);
-    expect(tf.backend().numDataIds()).toBe(buffers);
     x.dispose();
   });
 });
