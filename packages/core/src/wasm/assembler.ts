@@ -90,7 +90,6 @@ export const WASM_SIMD_OP = {
   f32Extract: 0x1f,
   f64Extract: 0x21,
   store32Lane: 0x5a,
-  f32Ge: 0x46,
   and: 0x4e,
   or: 0x50,
   bitselect: 0x52,
@@ -118,9 +117,15 @@ export const WASM_SIMD_OP = {
   f32RelaxedMadd: 0x105,
 } as const;
 
+/** The instruction v128.const with `v` (rounded to float32) in every f32 lane. */
+function f32x4Bytes(v: number): number[] {
+  const lane = Array.from(new Uint8Array(new Float32Array([v]).buffer));
+  return [0xfd, ...uleb(WASM_SIMD_OP.const), ...lane, ...lane, ...lane, ...lane];
+}
+
 /** One function under construction: parameters are locals 0.., `local()` adds more. */
 export class WasmFunction {
-  code: number[] = [];
+  readonly code: number[] = [];
   private readonly locals: number[] = [];
   private readonly prologue: number[] = [];
   private readonly constants = new Map<number, number>();
@@ -180,17 +185,13 @@ export class WasmFunction {
     if (l === undefined) {
       l = this.local(WASM_TYPE.v128);
       this.constants.set(key, l);
-      const code = this.code;
-      this.code = this.prologue;
-      this.f32x4(v).set(l);
-      this.code = code;
+      this.prologue.push(...f32x4Bytes(v), 0x21, ...uleb(l)); // local.set
     }
     return this.get(l);
   }
   /** f32x4 with every lane `v`. */
   f32x4(v: number): this {
-    const lane = Array.from(new Uint8Array(new Float32Array([v]).buffer));
-    return this.v(WASM_SIMD_OP.const, ...lane, ...lane, ...lane, ...lane);
+    return this.op(...f32x4Bytes(v));
   }
   /** local += step (i32). */
   inc(i: number, step: number): this {

@@ -200,7 +200,7 @@ function ownProduct(
   bias: number,
 ): tf.TensorInfo {
   const { a, b, tA, tB, m, k, n, outerA, outerB, batchB, outer, batch } = p;
-  const pool = productPool(memory as WebAssembly.Memory);
+  const pool = productPool(memory);
   const threads = pool && batch * m * n * k >= POOL_MIN_MACS ? pool.threads : 1;
   return withScope(backend, (s) => {
     const out = s.alloc([batch, m, n], 'float32');
@@ -341,8 +341,8 @@ export function batchMatMulWasm(native: KernelFunc): KernelFunc {
 /**
  * Wrap the native wasm _FusedMatMul (tf.fused.matMul) `native`: a float32 product with a bias of [N]
  * or [1] and no activation runs on our kernel, which adds the bias as it stores the sum (where tfjs
- * would run a product and then an Add over the whole output; tfjs-backend-wasm 4.22 also reads a bias
- * of [1] as if it had N values). Everything else goes to `native`.
+ * would run a product and then an Add over the whole output; tfjs-backend-wasm 4.22 also gave wrong
+ * values for a bias of [1], against the cpu backend). Everything else goes to `native`.
  */
 export function fusedMatMulWasm(native: KernelFunc): KernelFunc {
   return (args: KernelArgs): tf.TensorInfo => {

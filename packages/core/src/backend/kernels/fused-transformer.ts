@@ -1,6 +1,6 @@
 /**
- * Our one-pass wasm kernels for LightningDiT's SwiGLU gate and rotary embedding (see
- * simd-transformer.ts). Registered for the wasm backend only, where the SIMD module runs; callers check
+ * Our one-pass wasm kernels for LightningDiT's SwiGLU gate and rotary embedding, and for attention's
+ * head split and merge (see simd-transformer.ts). Registered for the wasm backend only, where the SIMD module runs; callers check
  * `hasKernel` and otherwise run the tensor ops.
  */
 import * as tf from '@tensorflow/tfjs-core';

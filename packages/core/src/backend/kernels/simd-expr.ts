@@ -90,9 +90,7 @@ export function exprs(f: WasmFunction) {
     sub: bin(simd.f32Sub),
     mul: bin(simd.f32Mul),
     div: bin(simd.f32Div),
-    min: bin(simd.f32Min),
     or: bin(simd.or),
-    max: bin(simd.f32Max),
     /** b < a ? b : a: a NaN in `a` passes through. */
     pmin: bin(simd.f32Pmin),
     /** a < b ? b : a: a NaN in `a` passes through. */

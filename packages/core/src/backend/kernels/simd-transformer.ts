@@ -1,12 +1,13 @@
 /**
- * WebAssembly SIMD kernels for two pieces of LightningDiT's blocks, each one pass over the heap where
- * the tensor-op form runs a chain of kernels:
+ * WebAssembly SIMD kernels for pieces of transformer blocks (LightningDiT's gate and rotary embedding,
+ * every attention's heads), each one pass over the heap where the tensor-op form runs a chain of
+ * kernels:
  *
  * - `swiglu` / `swigluGrad`: the SwiGLU gate silu(a) * b, with [a, b] the two halves of each row of the
  *   fused projection's output (split, sigmoid and two multiplies in tfjs; with the gradient, also a
  *   concat). The sigmoid comes from a Cody-Waite exp within 2 ulp.
- * - `rope`: the rotary embedding x * cos + pairSwap(x) * sinSigned over rows of `d` channels whose
- *   tables repeat every `n` rows (a reverse, two multiplies and an add in tfjs). With `sign` -1 it is
+ * - `rope`: the rotary embedding x * cos + pairSwap(x) * sinSigned, its [N, d] tables repeating
+ *   along x (a reverse, two multiplies and an add in tfjs). With `sign` -1 it is
  *   the transposed rotation, the gradient. Each product and sum is the tensor-op form's float32
  *   operation, so both give the same bits.
  * - `copyRows`: rows of bytes gathered and scattered through three strides on each side, which moves

@@ -35,8 +35,8 @@ import {
 import { type TransformerKernels, transformerFunctions } from './simd-transformer.js';
 
 /**
- * The kernels, bound to one backend's memory; addresses are byte offsets into it. (The SwiGLU and
- * rotary-embedding kernels are described in simd-transformer.ts.)
+ * The kernels, bound to one backend's memory; addresses are byte offsets into it. (The SwiGLU,
+ * rotary-embedding and head-moving kernels are described in simd-transformer.ts.)
  */
 export interface HeapKernels extends TransformerKernels {
   /** The AdamW update; see {@link adamwFunction} for the arguments. */
