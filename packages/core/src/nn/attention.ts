@@ -35,6 +35,24 @@ const matMulNTExplicit = customGrad2((a: tf.Tensor, b: tf.Tensor, save: tf.GradS
   };
 });
 
+// a @ b in the same form: a plain product forward, products with b^T flags backward.
+const matMulNNExplicit = customGrad2((a: tf.Tensor, b: tf.Tensor, save: tf.GradSaveFunc) => {
+  save([a, b]);
+  return {
+    value: tf.matMul(a, b),
+    gradFunc: (dy: tf.Tensor, [sa, sb]: tf.Tensor[]) => [
+      tf.matMul(dy, sb, false, true),
+      tf.matMul(swapLast(sa), swapLast(dy), false, true),
+    ],
+  };
+});
+
+/**
+ * Whether attention's products use tfjs's gradients with transpose flags: in the 'tfjs' mode, and where
+ * the backend's product takes the flags at no cost.
+ */
+const flagsDirect = () => getMatMulGradMode() === 'tfjs' || productsTakeTransposeFlags();
+
 /**
  * Batched a @ b^T for a [..., M, K] and b [..., N, K] (same leading dimensions) -> [..., M, N]; the
  * backward pass multiplies in the same a @ b^T form (see {@link setMatMulGradMode} for the tfjs one).
@@ -51,16 +69,17 @@ export function matMulNT(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
       `matMulNT: expected a [..., M, K] and b [..., N, K], got a [${a.shape}] and b [${b.shape}]`,
     );
   }
-  // tfjs's gradient multiplies with transpose flags: right where the backend's product takes them.
-  if (getMatMulGradMode() === 'tfjs' || productsTakeTransposeFlags()) return tf.matMul(a, b, false, true);
-  return matMulNTExplicit(a, b);
+  return flagsDirect() ? tf.matMul(a, b, false, true) : matMulNTExplicit(a, b);
 }
 
-/** a @ b for a [..., M, K] and b [..., K, N]: with the flags where free, else as a @ (b^T)^T. */
+/** Batched a @ b for a [..., M, K] and b [..., K, N], differentiated as {@link matMulNT}. */
 function matMulNN(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
-  if (getMatMulGradMode() === 'tfjs' || productsTakeTransposeFlags()) return tf.matMul(a, b);
-  return matMulNTExplicit(a, swapLast(b));
+  return flagsDirect() ? tf.matMul(a, b) : matMulNNExplicit(a, b);
 }
+
+/** Whether the one-pass head kernels serve `t`; each is the other's gradient, so both or neither. */
+const headKernels = (t: tf.Tensor) =>
+  t.dtype === 'float32' && hasKernel(SPLIT_HEADS) && hasKernel(MERGE_HEADS);
 
 /**
  * x [B, N, parts * heads * d] -> `parts` tensors [B, heads, N, d] (part p, head h from channels
@@ -69,8 +88,7 @@ function matMulNN(a: tf.Tensor, b: tf.Tensor): tf.Tensor {
 function splitHeads(x: tf.Tensor, parts: number, heads: number): tf.Tensor[] {
   const [b, n, width] = x.shape;
   const d = width / (parts * heads);
-  // Each kernel's gradient is the other: both or neither.
-  if (x.dtype === 'float32' && hasKernel(SPLIT_HEADS) && hasKernel(MERGE_HEADS)) {
+  if (headKernels(x)) {
     return tf.engine().runKernel(SPLIT_HEADS, { x }, { parts, heads }) as tf.Tensor[];
   }
   return tf.split(x, parts, 2).map((t) => tf.transpose(tf.reshape(t, [b, n, heads, d]), [0, 2, 1, 3]));
@@ -79,7 +97,7 @@ function splitHeads(x: tf.Tensor, parts: number, heads: number): tf.Tensor[] {
 /** The inverse of {@link splitHeads} for one part: o [B, heads, N, d] -> [B, N, heads * d]. */
 function mergeHeads(o: tf.Tensor): tf.Tensor3D {
   const [b, heads, n, d] = o.shape;
-  if (o.dtype === 'float32' && hasKernel(SPLIT_HEADS) && hasKernel(MERGE_HEADS)) {
+  if (headKernels(o)) {
     return tf.engine().runKernel(MERGE_HEADS, headInputs([o]), { parts: 1, heads }) as tf.Tensor3D;
   }
   return tf.reshape(tf.transpose(o, [0, 2, 1, 3]), [b, n, heads * d]);
