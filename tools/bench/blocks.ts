@@ -7,15 +7,9 @@
  * --json PATH also writes the results as JSON (see report.ts).
  */
 
-import {
-  Block,
-  backendThreads,
-  backendXnnpackThreads,
-  createRng,
-  setMatMulGradMode,
-  setupBackend,
-} from '@ldmae/core';
+import { Block, createRng, setMatMulGradMode, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
+import { wasmThreadsNote } from './backend-note.js';
 import { printProfile } from './profile.js';
 import { Report } from './report.js';
 
@@ -76,8 +70,7 @@ let wasmThreads = '';
 
 async function run(backend: 'wasm' | 'cpu', mode: 'explicit-transpose' | 'tfjs', warmup: number, n: number) {
   await setupBackend({ backend });
-  if (backend === 'wasm')
-    wasmThreads = `wasm: products on ${backendThreads()} thread(s), XNNPACK's pool ${backendXnnpackThreads()}`;
+  if (backend === 'wasm') wasmThreads = wasmThreadsNote();
   setMatMulGradMode(mode);
   const block = new Block(C, HEADS, { rng: createRng(0) });
   const data = createRng(1);

@@ -25,10 +25,11 @@
  */
 import { spawnSync } from 'node:child_process';
 import { fileURLToPath } from 'node:url';
-import { backendThreads, backendXnnpackThreads, setupBackend } from '@ldmae/core';
+import { backendThreads, setupBackend } from '@ldmae/core';
 import { FlowEulerScheduler, sampleLoop } from '@ldmae/diffusion';
 import * as tf from '@tensorflow/tfjs-core';
 import { flag, opt } from './args.js';
+import { wasmThreadsNote } from './backend-note.js';
 import { type DitBench, ditTraining, makeDit } from './dit-train.js';
 import { printProfile } from './profile.js';
 import { Report, threads } from './report.js';
@@ -194,8 +195,8 @@ async function main(): Promise<void> {
     `${params.toLocaleString('en')} parameters, latents ${SIZE}x${SIZE}x${CHANNELS}, ${CLASSES} classes; training: batch ${BATCH}, ` +
       `rectified flow + AdamW, median of ${ITERS} steps after 1 warm-up (PyTorch: 2); sampling: Euler ${SAMPLE_STEPS} steps, ` +
       `guidance ${CFG}, ${SAMPLE_BATCH} images per batch, median of 3 runs` +
-      `${ROUNDS > 1 ? `, both in each of ${ROUNDS} alternating rounds (medians of the round medians)` : ''}; wasm: products on ` +
-      `${threads(backendThreads() ?? 1)}, XNNPACK's pool ${backendXnnpackThreads()}`,
+      `${ROUNDS > 1 ? `, both in each of ${ROUNDS} alternating rounds (medians of the round medians)` : ''}; ` +
+      wasmThreadsNote(),
   );
   let torchTiming: (Timing & { torch: string; threads: number }) | undefined;
   const rows: [string, Timing, string][] = [];

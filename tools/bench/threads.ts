@@ -175,7 +175,7 @@ async function parent(): Promise<void> {
         const [t, x] = parseSetting(n);
         if (r.threads !== t || (x !== undefined && r.xnnpack !== x))
           throw new Error(`asked for threads ${n}, the backend runs ${r.threads}/${r.xnnpack}`);
-        results.push({ ...r, setting: n } as ChildResult);
+        results.push({ ...r, setting: n });
         console.log(
           `  round ${round + 1} ${w.padEnd(4)} ${settingText(r)}: ${r.msPerStep.toFixed(0)} ms/step ` +
             `(best ${r.bestMs.toFixed(0)}, cpu ${r.cpuMsPerStep.toFixed(0)} ms), load ${r.load.toFixed(2)}, ` +

@@ -17,10 +17,11 @@
 import { spawnSync } from 'node:child_process';
 import { loadavg } from 'node:os';
 import { fileURLToPath } from 'node:url';
-import { backendThreads, backendXnnpackThreads, createRng, setupBackend } from '@ldmae/core';
+import { backendThreads, createRng, setupBackend } from '@ldmae/core';
 import * as tf from '@tensorflow/tfjs-core';
 import { createVMAE, trainVMAE, type VMAE, type VMAEPresetName } from '../../packages/vmae/src/index.js';
 import { flag, opt } from './args.js';
+import { wasmThreadsNote } from './backend-note.js';
 import { printProfile } from './profile.js';
 import { Report, threads as threadCount } from './report.js';
 import { torchEnv } from './torch-env.js';
@@ -212,7 +213,7 @@ console.log(
 const wasm = await runTfjs('wasm', STEPS, WARMUP);
 // Read before the cpu backend replaces wasm.
 const wasmThreads = threadCount(backendThreads() ?? 1);
-const xnnpackThreads = backendXnnpackThreads();
+const threadsNote = wasmThreadsNote();
 rows.push(wasm);
 console.log(`model: ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products, forward + backward)`);
 if (!flag('--no-cpu') && CPU_STEPS > 0) rows.push(await runTfjs('cpu', CPU_STEPS, 1));
@@ -248,8 +249,7 @@ for (const t of torchRows) {
 const report = new Report(`VMAE ${PRESET} training, wasm ${wasmThreads}`);
 report.note(
   `${IMG} px, batch ${BATCH}, stage 1 (mask 0.25, no perceptual term), AdamW; median of ${STEPS} steps after ` +
-    `${WARMUP} warm-up; ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products); wasm: products on ` +
-    `${wasmThreads}, XNNPACK's pool ${xnnpackThreads}`,
+    `${WARMUP} warm-up; ${(wasm.flops / 1e9).toFixed(3)} GFLOP per step (matrix products); ${threadsNote}`,
 );
 for (const r of rows) {
   const name = r === wasm ? `tfjs wasm, ${wasmThreads}` : r.label.replace('pytorch cpu', 'PyTorch CPU');
